@@ -1,0 +1,2 @@
+//! pest grammars embedded in YAML strings: container selector lists (`[a, b]`), path globs,
+//! and template preconditions. Callers turn pest positions into absolute spans.

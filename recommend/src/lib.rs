@@ -1,0 +1,1 @@
+//! `armorc recommend`: image sources, layer index, template library, matching, rendering, reports.

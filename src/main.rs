@@ -1,0 +1,56 @@
+//! armorc: thin CLI over the compiler and recommend crates; one module per subcommand.
+
+use clap::{CommandFactory, Parser, Subcommand};
+use std::process::ExitCode;
+
+mod compile;
+mod explain;
+mod lint;
+mod normalize;
+mod query;
+mod recommend;
+
+#[derive(Parser)]
+#[command(name = "armorc", version, about = "Policy-as-code compiler and recommendation toolchain for KubeArmor", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate KubeArmor policies (YAML) with precise diagnostics.
+    Lint(lint::Args),
+    /// Print the resolved (normalized) policies.
+    Normalize(normalize::Args),
+    /// Compile policies and workloads into BPF-LSM map images and AppArmor profiles.
+    Compile(compile::Args),
+    /// Ask the reference decision model what a map image decides.
+    Query(query::Args),
+    /// Show what a compiled artifact contains and where each entry came from.
+    Explain(explain::Args),
+    /// Recommend policies for container images.
+    Recommend(recommend::Args),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Lint(a) => lint::run(a),
+        Command::Normalize(a) => normalize::run(a),
+        Command::Compile(a) => compile::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::Recommend(a) => recommend::run(a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "armorc", &mut std::io::stdout());
+            0
+        }
+    };
+    ExitCode::from(code)
+}
