@@ -7,3 +7,27 @@ pub mod diag;
 pub mod image;
 pub mod ir;
 pub mod source;
+
+use std::sync::Arc;
+
+/// The result of checking one source (every document in it).
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Every finding, in source order (errors and warnings; suppression is applied by the caller).
+    pub diagnostics: Vec<diag::Diagnostic>,
+    /// Normalized policies of the KubeArmor documents that have no error.
+    pub policies: Vec<ir::Policy>,
+    /// Number of KubeArmor documents (KubeArmorPolicy, KubeArmorHostPolicy, KubeArmorClusterPolicy).
+    pub documents: usize,
+    /// Documents of other kinds, without kind, or KubeArmorNetworkPolicy (not checked yet).
+    pub skipped: usize,
+    /// Human notes such as "skipped: not YAML and no KubeArmor marker (Helm template?)".
+    pub notes: Vec<String>,
+}
+
+/// Parse, validate and normalize one source file (a multi-document stream), one document at a time.
+/// CONTRACT placeholder: the front-end replaces this body.
+pub fn check_source(file: Arc<source::SourceFile>) -> Checked {
+    let _ = file;
+    Checked::default()
+}
