@@ -149,3 +149,34 @@ pub fn source_hash(bytes: &[u8]) -> u64 {
     let h = hash_a(bytes) ^ hash_b(bytes).rotate_left(32);
     if h == 0 { 1 } else { h }
 }
+
+/// One entry of a map image: the kernel key and value, plus the text it stands for (path, dir
+/// prefix, `tcp`, `net_raw`, `posture:file`, ...), which `explain` shows and the kernel never sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Key,
+    pub value: Value,
+    pub text: String,
+}
+
+/// The rule an entry came from (the provenance table; not loaded into the kernel).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleRef {
+    /// `<kind>/<namespace or ->/<name>`
+    pub policy: String,
+    /// `spec.file.matchPaths[0]`
+    pub at: String,
+    pub file: String,
+    pub line: usize,
+}
+
+/// A map image for one container or the host. `entries` are in canonical order (sorted by key
+/// bytes), so identical input gives identical bytes. The file encoding is in docs/map-image.md.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MapImage {
+    /// `<namespace>/<workload>/<container>` or `host`.
+    pub target: String,
+    pub entries: Vec<Entry>,
+    /// Indexed by `Value::rule`.
+    pub rules: Vec<RuleRef>,
+}
