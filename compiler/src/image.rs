@@ -180,3 +180,374 @@ pub struct MapImage {
     /// Indexed by `Value::rule`.
     pub rules: Vec<RuleRef>,
 }
+
+/// Mask bit names, in bit order (for `explain` and error messages).
+pub const MASK_NAMES: [(u16, &str); 10] = [
+    (EXEC, "EXEC"),
+    (WRITE, "WRITE"),
+    (READ, "READ"),
+    (OWNER, "OWNER"),
+    (DIR, "DIR"),
+    (RECURSIVE, "RECURSIVE"),
+    (HINT, "HINT"),
+    (DENY, "DENY"),
+    (ARGSET, "ARGSET"),
+    (PTS, "PTS"),
+];
+
+/// `READ|OWNER`, `-` for 0; unknown bits are shown as hex.
+pub fn mask_to_string(mask: u16) -> String {
+    if mask == 0 {
+        return "-".to_string();
+    }
+    let mut names: Vec<String> = MASK_NAMES.iter().filter(|(b, _)| mask & b != 0).map(|(_, n)| n.to_string()).collect();
+    let known = MASK_NAMES.iter().fold(0u16, |acc, (b, _)| acc | b);
+    if mask & !known != 0 {
+        names.push(format!("{:#06x}", mask & !known));
+    }
+    names.join("|")
+}
+
+/// Key kind name for `explain`.
+pub fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        KIND_PATH => "path",
+        KIND_EXECNAME => "execname",
+        KIND_NET_TYPE => "net-type",
+        KIND_NET_PROTO => "net-proto",
+        KIND_CAPABILITY => "capability",
+        KIND_POSTURE => "posture",
+        KIND_DNS => "dns",
+        KIND_ARG => "arg",
+        _ => "unknown",
+    }
+}
+
+/// File magic (8 bytes).
+pub const MAGIC: [u8; 8] = *b"ARMORIMG";
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Byte-order mark, written in the file's byte order (little-endian: `FF FE`).
+pub const BYTE_ORDER_MARK: u16 = 0xFEFF;
+/// Key layout id: the 32-byte `Key` and 8-byte `Value` above.
+pub const KEY_LAYOUT_V1: u16 = 1;
+/// Size of the fixed header.
+pub const HEADER_SIZE: usize = 72;
+/// Header bytes covered by the checksum (everything before the checksum itself).
+const HEADER_CHECKED: usize = 40;
+
+/// Why a map-image file was rejected. Each message says what was expected and what was found.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("not an armorc map image (bad magic; expected \"ARMORIMG\")")]
+    BadMagic,
+    #[error("truncated map image: {0}")]
+    Truncated(String),
+    #[error("map image format version {found}, this armorc reads version {expected}")]
+    Version { found: u16, expected: u16 },
+    #[error("map image byte order mark {0:#06x} is not little-endian (0xfeff)")]
+    ByteOrder(u16),
+    #[error("map image key layout {layout} (key {key_size} bytes, value {value_size} bytes) is not layout 1 (32/8)")]
+    KeyLayout { layout: u16, key_size: u16, value_size: u16 },
+    #[error("map image checksum mismatch (file corrupted): header says {expected}, content hashes to {found}")]
+    Checksum { expected: String, found: String },
+    #[error("corrupted map image: {0}")]
+    Corrupt(String),
+}
+
+impl MapImage {
+    /// Encode in the versioned file format of docs/map-image.md. Entries are written sorted by
+    /// key bytes; if two entries share a key the later one wins (last writer wins, as in a map).
+    pub fn encode(&self) -> Vec<u8> {
+        let entries = canonical_entries(&self.entries);
+        let mut payload = Vec::with_capacity(entries.len() * (KEY_SIZE + VALUE_SIZE + 24) + 64);
+        for e in &entries {
+            payload.extend_from_slice(&e.key.to_bytes());
+            payload.extend_from_slice(&e.value.to_bytes());
+        }
+        put_str(&mut payload, &self.target);
+        for e in &entries {
+            put_str(&mut payload, &e.text);
+        }
+        for r in &self.rules {
+            put_str(&mut payload, &r.policy);
+            put_str(&mut payload, &r.at);
+            put_str(&mut payload, &r.file);
+            payload.extend_from_slice(&(r.line as u64).to_le_bytes());
+        }
+
+        let mut out = Vec::with_capacity(HEADER_SIZE + payload.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&BYTE_ORDER_MARK.to_le_bytes());
+        out.extend_from_slice(&KEY_LAYOUT_V1.to_le_bytes());
+        out.extend_from_slice(&(KEY_SIZE as u16).to_le_bytes());
+        out.extend_from_slice(&(VALUE_SIZE as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.rules.len() as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        debug_assert_eq!(out.len(), HEADER_CHECKED);
+        let sum = checksum(&out, &payload);
+        out.extend_from_slice(&sum);
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Decode and validate a map-image file. Rejects anything that is not exactly what
+    /// `encode` writes: wrong magic, version, byte order or key layout, a truncated or
+    /// over-long file, a checksum mismatch, unsorted or duplicate keys, dangling rule indexes.
+    pub fn decode(bytes: &[u8]) -> Result<MapImage, ImageError> {
+        if bytes.len() < MAGIC.len() || bytes[..8] != MAGIC {
+            return Err(ImageError::BadMagic);
+        }
+        if bytes.len() < HEADER_SIZE {
+            return Err(ImageError::Truncated(format!(
+                "{} bytes, the header alone is {HEADER_SIZE}",
+                bytes.len()
+            )));
+        }
+        let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+        let version = u16_at(8);
+        if version != FORMAT_VERSION {
+            return Err(ImageError::Version { found: version, expected: FORMAT_VERSION });
+        }
+        let bom = u16_at(10);
+        if bom != BYTE_ORDER_MARK {
+            return Err(ImageError::ByteOrder(bom));
+        }
+        let (layout, key_size, value_size) = (u16_at(12), u16_at(14), u16_at(16));
+        if layout != KEY_LAYOUT_V1 || key_size as usize != KEY_SIZE || value_size as usize != VALUE_SIZE {
+            return Err(ImageError::KeyLayout { layout, key_size, value_size });
+        }
+        if u16_at(18) != 0 || u32_at(28) != 0 {
+            return Err(ImageError::Corrupt("reserved header fields are not zero".into()));
+        }
+        let entry_count = u32_at(20) as usize;
+        let rule_count = u32_at(24) as usize;
+        let payload_len = u64::from_le_bytes(bytes[32..40].try_into().unwrap());
+        let payload = &bytes[HEADER_SIZE..];
+        if (payload.len() as u64) < payload_len {
+            return Err(ImageError::Truncated(format!(
+                "header announces {payload_len} bytes after the header, the file has {}",
+                payload.len()
+            )));
+        }
+        if payload.len() as u64 > payload_len {
+            return Err(ImageError::Corrupt(format!(
+                "{} unexpected bytes after the announced end of the file",
+                payload.len() as u64 - payload_len
+            )));
+        }
+        let expected: [u8; 32] = bytes[HEADER_CHECKED..HEADER_SIZE].try_into().unwrap();
+        let found = checksum(&bytes[..HEADER_CHECKED], payload);
+        if expected != found {
+            return Err(ImageError::Checksum { expected: hex(&expected), found: hex(&found) });
+        }
+
+        let mut r = Reader { bytes: payload, pos: 0 };
+        let records = r.take(entry_count.checked_mul(KEY_SIZE + VALUE_SIZE).ok_or_else(|| {
+            ImageError::Corrupt(format!("entry count {entry_count} is impossible"))
+        })?, "entry table")?;
+        let mut raw = Vec::with_capacity(entry_count);
+        let mut previous: Option<[u8; KEY_SIZE]> = None;
+        for (i, rec) in records.chunks_exact(KEY_SIZE + VALUE_SIZE).enumerate() {
+            let kb: [u8; KEY_SIZE] = rec[..KEY_SIZE].try_into().unwrap();
+            let vb: [u8; VALUE_SIZE] = rec[KEY_SIZE..].try_into().unwrap();
+            if let Some(p) = previous {
+                if p >= kb {
+                    return Err(ImageError::Corrupt(format!(
+                        "entry {i} is not in canonical order (keys must be strictly ascending)"
+                    )));
+                }
+            }
+            if kb[1..4] != [0, 0, 0] {
+                return Err(ImageError::Corrupt(format!("entry {i} has non-zero key padding")));
+            }
+            previous = Some(kb);
+            let value = Value::from_bytes(&vb);
+            if value.rule != u32::MAX && value.rule as usize >= rule_count {
+                return Err(ImageError::Corrupt(format!(
+                    "entry {i} refers to rule {} but the provenance table has {rule_count}",
+                    value.rule
+                )));
+            }
+            raw.push((Key::from_bytes(&kb), value));
+        }
+        let target = r.string("target")?;
+        let mut entries = Vec::with_capacity(entry_count);
+        for (key, value) in raw {
+            let text = r.string("entry text")?;
+            entries.push(Entry { key, value, text });
+        }
+        let mut rules = Vec::with_capacity(rule_count.min(payload.len()));
+        for _ in 0..rule_count {
+            let policy = r.string("rule policy")?;
+            let at = r.string("rule location")?;
+            let file = r.string("rule file")?;
+            let line = u64::from_le_bytes(r.take(8, "rule line")?.try_into().unwrap());
+            let line = usize::try_from(line).map_err(|_| ImageError::Corrupt("rule line out of range".into()))?;
+            rules.push(RuleRef { policy, at, file, line });
+        }
+        if r.pos != payload.len() {
+            return Err(ImageError::Corrupt(format!("{} unread bytes at the end", payload.len() - r.pos)));
+        }
+        Ok(MapImage { target, entries, rules })
+    }
+}
+
+/// Entries sorted by key bytes, the last of equal keys kept.
+fn canonical_entries(entries: &[Entry]) -> Vec<&Entry> {
+    let mut keyed: Vec<([u8; KEY_SIZE], usize)> = entries.iter().enumerate().map(|(i, e)| (e.key.to_bytes(), i)).collect();
+    keyed.sort();
+    let mut out: Vec<&Entry> = Vec::with_capacity(keyed.len());
+    for (n, (kb, i)) in keyed.iter().enumerate() {
+        if keyed.get(n + 1).is_some_and(|(next, _)| next == kb) {
+            continue;
+        }
+        out.push(&entries[*i]);
+    }
+    out
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn checksum(header: &[u8], payload: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(header);
+    h.update(payload);
+    h.finalize().into()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ImageError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+            ImageError::Corrupt(format!("{what} runs past the end of the file"))
+        })?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn string(&mut self, what: &str) -> Result<String, ImageError> {
+        let len = u32::from_le_bytes(self.take(4, what)?.try_into().unwrap()) as usize;
+        let b = self.take(len, what)?;
+        String::from_utf8(b.to_vec()).map_err(|_| ImageError::Corrupt(format!("{what} is not UTF-8")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> MapImage {
+        MapImage {
+            target: "ns/web/nginx".into(),
+            entries: vec![
+                Entry { key: Key::path(KIND_PATH, b"/bin/sh", None), value: Value { process: EXEC | DENY, file: 0, rule: 0 }, text: "/bin/sh".into() },
+                Entry { key: Key::number(KIND_POSTURE, POSTURE_FILE, None), value: Value { process: POSTURE_BLOCK, file: 0, rule: u32::MAX }, text: "posture:file".into() },
+                Entry { key: Key::path(KIND_PATH, b"/etc/", Some(b"/bin/cat")), value: Value { process: 0, file: READ | DIR, rule: 1 }, text: "/etc/".into() },
+            ],
+            rules: vec![
+                RuleRef { policy: "KubeArmorPolicy/ns/p".into(), at: "spec.process.matchPaths[0]".into(), file: "p.yaml".into(), line: 7 },
+                RuleRef { policy: "KubeArmorPolicy/ns/p".into(), at: "spec.file.matchDirectories[0]".into(), file: "p.yaml".into(), line: 12 },
+            ],
+        }
+    }
+
+    fn canonical(mut img: MapImage) -> MapImage {
+        img.entries.sort_by_key(|e| e.key.to_bytes());
+        img
+    }
+
+    #[test]
+    fn round_trip_is_canonical_and_stable() {
+        let img = sample();
+        let bytes = img.encode();
+        let back = MapImage::decode(&bytes).unwrap();
+        assert_eq!(back, canonical(img.clone()));
+        // Entry order of the input does not change the bytes.
+        let mut shuffled = img.clone();
+        shuffled.entries.reverse();
+        assert_eq!(shuffled.encode(), bytes);
+        assert_eq!(back.encode(), bytes);
+    }
+
+    #[test]
+    fn empty_image_round_trips() {
+        let img = MapImage { target: "host".into(), ..Default::default() };
+        assert_eq!(MapImage::decode(&img.encode()).unwrap(), img);
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last() {
+        let mut img = sample();
+        let mut dup = img.entries[0].clone();
+        dup.value.process = EXEC;
+        img.entries.push(dup);
+        let back = MapImage::decode(&img.encode()).unwrap();
+        assert_eq!(back.entries.len(), 3);
+        let e = back.entries.iter().find(|e| e.text == "/bin/sh").unwrap();
+        assert_eq!(e.value.process, EXEC);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let bytes = sample().encode();
+        for n in 0..bytes.len() {
+            let err = MapImage::decode(&bytes[..n]).unwrap_err();
+            match (n, &err) {
+                (0..=7, ImageError::BadMagic) => {}
+                (_, ImageError::Truncated(_)) => {}
+                _ => panic!("length {n}: unexpected {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_byte_flip_is_rejected() {
+        let bytes = sample().encode();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x20;
+            assert!(MapImage::decode(&b).is_err(), "flip at byte {i} was accepted");
+        }
+    }
+
+    #[test]
+    fn other_version_is_named() {
+        let mut b = sample().encode();
+        b[8] = 2;
+        let err = MapImage::decode(&b).unwrap_err();
+        assert_eq!(err, ImageError::Version { found: 2, expected: 1 });
+        assert!(err.to_string().contains("version 2"));
+    }
+
+    #[test]
+    fn trailing_garbage_is_rejected() {
+        let mut b = sample().encode();
+        b.push(0);
+        assert!(matches!(MapImage::decode(&b), Err(ImageError::Corrupt(_))));
+    }
+
+    #[test]
+    fn mask_names() {
+        assert_eq!(mask_to_string(READ | OWNER), "READ|OWNER");
+        assert_eq!(mask_to_string(0), "-");
+        assert_eq!(mask_to_string(0x8000), "0x8000");
+    }
+}
