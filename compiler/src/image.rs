@@ -159,6 +159,25 @@ pub struct Entry {
     pub text: String,
 }
 
+impl Entry {
+    /// The key's text without its fields: the path, directory prefix, exec name, protocol,
+    /// capability, domain, `posture:<category>`, or (arg entries) the executable path.
+    pub fn main_text(&self) -> &str {
+        self.text.split('\t').next().unwrap_or("")
+    }
+    /// The `source=` field: the fromSource path of a sourced entry.
+    pub fn source_text(&self) -> Option<&str> {
+        self.field("source=")
+    }
+    /// The `arg=` field of an allowedArgs entry.
+    pub fn arg_text(&self) -> Option<&str> {
+        self.field("arg=")
+    }
+    fn field(&self, name: &str) -> Option<&str> {
+        self.text.split('\t').skip(1).find_map(|f| f.strip_prefix(name))
+    }
+}
+
 /// The rule an entry came from (the provenance table; not loaded into the kernel).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RuleRef {

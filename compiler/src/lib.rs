@@ -6,6 +6,7 @@ pub mod compose;
 pub mod diag;
 pub mod image;
 pub mod ir;
+pub mod lower;
 pub mod source;
 
 use std::sync::Arc;

@@ -1,0 +1,361 @@
+//! IR -> BPF-LSM map image for one target, following KubeArmor's rulesHandling (reference §3.4-3.7):
+//! per-category lists filled in policy order (last writer wins per key), `dirtoMap` with its hint
+//! entries and `old|HINT` carry-over, process/file fusion, `all` protocol expansion, posture keys for
+//! every category in allowlist mode. Deviations are listed in docs/semantics.md "## BPF-LSM".
+
+use crate::compose::{Enforcement, PostureAction, Target};
+use crate::image::{self, Entry, Key, MapImage, RuleRef, Value};
+use crate::ir::{self, Action, Protocol};
+use std::collections::HashMap;
+
+/// DNS suffixes KubeArmor adds to every domain (plus `.<ns>.svc.cluster.local` for namespaced policies).
+const DNS_SUFFIXES: [&str; 4] = ["", ".cluster.local", ".svc.cluster.local", ".domain.name"];
+
+/// Socket types `protocol: all` expands to, in KubeArmor's order.
+const ALL_EXPANSION: [Protocol; 7] =
+    [Protocol::Stream, Protocol::Dgram, Protocol::Raw, Protocol::Rdm, Protocol::Seqpacket, Protocol::Dccp, Protocol::Packet];
+
+/// Lowers the policies that apply to `target` (in application order) into its map image.
+/// `Audited` and `Disabled` targets get an empty image: KubeArmor never calls the enforcer for them.
+pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> MapImage {
+    let name = target_name(target);
+    if target.enforcement != Enforcement::Enabled {
+        return MapImage { target: name, ..Default::default() };
+    }
+    let mut b = Builder::default();
+    for (pi, policy) in policies.iter().enumerate() {
+        b.policy(pi, policy, target.host);
+    }
+    b.finish(name, target, policies)
+}
+
+/// `<namespace>/<workload>/<container>` or `host`.
+pub fn target_name(target: &Target) -> String {
+    if target.host {
+        return "host".to_string();
+    }
+    format!(
+        "{}/{}/{}",
+        target.namespace.as_deref().unwrap_or("default"),
+        target.workload.as_deref().unwrap_or("-"),
+        target.container.as_deref().unwrap_or("-")
+    )
+}
+
+/// Number the kernel sees for a protocol: `(kind, number)` per reference §3.6; `None` for `all`.
+pub fn protocol_key(p: Protocol) -> Option<(u8, u32)> {
+    use Protocol::*;
+    Some(match p {
+        Icmp => (image::KIND_NET_PROTO, 1),
+        Tcp => (image::KIND_NET_PROTO, 6),
+        Udp => (image::KIND_NET_PROTO, 17),
+        Icmpv6 => (image::KIND_NET_PROTO, 58),
+        Sctp => (image::KIND_NET_PROTO, 132),
+        Stream => (image::KIND_NET_TYPE, 1),
+        Dgram => (image::KIND_NET_TYPE, 2),
+        Raw => (image::KIND_NET_TYPE, 3),
+        Rdm => (image::KIND_NET_TYPE, 4),
+        Seqpacket => (image::KIND_NET_TYPE, 5),
+        Dccp => (image::KIND_NET_TYPE, 6),
+        Packet => (image::KIND_NET_TYPE, 10),
+        All => return None,
+    })
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    use Protocol::*;
+    match p {
+        Tcp => "tcp",
+        Udp => "udp",
+        Icmp => "icmp",
+        Icmpv6 => "icmpv6",
+        Sctp => "sctp",
+        Raw => "raw",
+        Stream => "stream",
+        Dgram => "dgram",
+        Rdm => "rdm",
+        Seqpacket => "seqpacket",
+        Dccp => "dccp",
+        Packet => "packet",
+        All => "all",
+    }
+}
+
+/// Builds an entry text: the key's text, then tab-separated `arg=` / `source=` fields
+/// (see docs/map-image.md; `image::Entry::main_text` and friends parse it back).
+fn entry_text(main: &str, arg: Option<&str>, source: Option<&str>) -> String {
+    let mut t = main.to_string();
+    if let Some(a) = arg {
+        t.push_str("\targ=");
+        t.push_str(a);
+    }
+    if let Some(s) = source {
+        t.push_str("\tsource=");
+        t.push_str(s);
+    }
+    t
+}
+
+/// A list entry being built: the two masks, the text, and the writing rule `(policy, rule)`.
+#[derive(Clone)]
+struct Slot {
+    val: [u16; 2],
+    text: String,
+    rule: (usize, usize),
+}
+
+/// One of KubeArmor's per-category Go maps: last writer wins, insertion order irrelevant.
+#[derive(Default)]
+struct List {
+    map: HashMap<Key, Slot>,
+}
+
+impl List {
+    fn put(&mut self, key: Key, val: [u16; 2], text: String, rule: (usize, usize)) {
+        self.map.insert(key, Slot { val, text, rule });
+    }
+
+    /// `dirtoMap(idx, dir, src, m, val)`, reference §3.5, byte for byte.
+    fn dir_to_map(&mut self, idx: usize, dir: &str, src: Option<&str>, mut val: [u16; 2], rule: (usize, usize)) {
+        let source = src.map(str::as_bytes);
+        let parts: Vec<&str> = dir.split('/').collect();
+        // 1. the directory itself as a plain path (no trailing slash).
+        let itself = parts[..parts.len() - 1].join("/");
+        self.put(Key::path(image::KIND_PATH, itself.as_bytes(), source), val, entry_text(&itself, None, src), rule);
+        // 2. the directory entry, keeping an existing HINT.
+        val[idx] |= image::DIR;
+        let dir_key = Key::path(image::KIND_PATH, dir.as_bytes(), source);
+        if let Some(old) = self.map.get(&dir_key) {
+            if old.val[idx] & image::HINT != 0 {
+                val[idx] |= image::HINT;
+            }
+        }
+        self.put(dir_key, val, entry_text(dir, None, src), rule);
+        // 3. hints for every ancestor; an existing DIR entry's whole value is adopted (`old|HINT`).
+        for i in 1..parts.len().saturating_sub(1) {
+            val[idx] = (val[idx] & !image::DIR) | image::HINT;
+            let hint = format!("{}/", parts[..i].join("/"));
+            let key = Key::path(image::KIND_PATH, hint.as_bytes(), source);
+            if let Some(old) = self.map.get(&key) {
+                if old.val[idx] & image::DIR != 0 {
+                    val = [old.val[0], old.val[1]];
+                    val[idx] |= image::HINT;
+                }
+            }
+            self.put(key, val, entry_text(&hint, None, src), rule);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    process: List,
+    file: List,
+    network: List,
+    capability: List,
+    /// allowedArgs keys (KubeArmor keeps them in a separate map; ours share the image).
+    args: List,
+    allow_process: bool,
+    allow_file: bool,
+    allow_network: bool,
+    allow_dns: bool,
+    allow_capability: bool,
+}
+
+impl Builder {
+    fn policy(&mut self, pi: usize, policy: &ir::Policy, host: bool) {
+        // KubeArmor appends the `all` expansions after the policy's own network rules.
+        let mut expansions: Vec<(Action, Option<&str>, usize)> = Vec::new();
+        for (ri, rule) in policy.rules.iter().enumerate() {
+            if rule.action == Action::Audit {
+                continue;
+            }
+            let allow = rule.action == Action::Allow;
+            let deny = if allow { 0 } else { image::DENY };
+            // An empty fromSource path is written as a global rule (reference §2.4).
+            let src = rule.source.as_deref().filter(|s| !s.is_empty());
+            let source = src.map(str::as_bytes);
+            let at = (pi, ri);
+            use ir::Target as T;
+            match &rule.target {
+                T::ProcessPath { path, owner_only, pts_false, allowed_args } => {
+                    self.process_path(image::KIND_PATH, path, *owner_only, *pts_false, allowed_args, src, deny, at);
+                    self.allow_process |= allow;
+                }
+                T::ProcessExecname { name, owner_only, pts_false, allowed_args } => {
+                    self.process_path(image::KIND_EXECNAME, name, *owner_only, *pts_false, allowed_args, src, deny, at);
+                    self.allow_process |= allow;
+                }
+                T::ProcessDir { dir, recursive, owner_only, pts_false } => {
+                    let mut v = image::EXEC | flag(*owner_only, image::OWNER) | flag(*recursive, image::RECURSIVE);
+                    v |= flag(*pts_false, image::PTS) | deny;
+                    self.process.dir_to_map(0, dir, src, [v, 0], at);
+                    self.allow_process |= allow;
+                }
+                T::FilePath { path, read_only, owner_only, pts_false } => {
+                    let v = file_mask(*read_only, *owner_only, *pts_false) | deny;
+                    self.file.put(Key::path(image::KIND_PATH, path.as_bytes(), source), [0, v], entry_text(path, None, src), at);
+                    self.allow_file |= allow;
+                }
+                T::FileDir { dir, recursive, read_only, owner_only, pts_false } => {
+                    let v = file_mask(*read_only, *owner_only, *pts_false) | flag(*recursive, image::RECURSIVE) | deny;
+                    self.file.dir_to_map(1, dir, src, [0, v], at);
+                    self.allow_file |= allow;
+                }
+                // matchPatterns: KubeArmor's BPF-LSM never reads them.
+                T::ProcessPattern { .. } | T::FilePattern { .. } => {}
+                T::Protocol { known, pts_false, .. } => {
+                    let v = flag(*pts_false, image::PTS) | deny;
+                    match known.and_then(protocol_key) {
+                        Some((kind, n)) => {
+                            let name = protocol_name(known.unwrap());
+                            self.network.put(Key::number(kind, n, source), [v, 0], entry_text(name, None, src), at);
+                        }
+                        // `all` and non-protocols: KubeArmor writes an all-zero key no hook looks up
+                        // (not written here, see docs/semantics.md); `all` expands to socket types.
+                        None => {
+                            if *known == Some(Protocol::All) && !expansions.iter().any(|(a, s, _)| *a == rule.action && *s == src) {
+                                expansions.push((rule.action, src, ri));
+                            }
+                        }
+                    }
+                    self.allow_network |= allow;
+                }
+                T::Dns { domain } => {
+                    let mut names: Vec<String> = DNS_SUFFIXES.iter().map(|s| format!("{domain}{s}")).collect();
+                    if let (Some(ns), false) = (&policy.namespace, host) {
+                        names.push(format!("{domain}.{ns}.svc.cluster.local"));
+                    }
+                    for n in names {
+                        self.network.put(Key::path(image::KIND_DNS, n.as_bytes(), source), [deny, 0], entry_text(&n, None, src), at);
+                    }
+                    self.allow_dns |= allow;
+                }
+                T::Capability { name, number } => {
+                    // Host capability rules are not enforced by KubeArmor's BPF-LSM (reference §3.7).
+                    if host {
+                        continue;
+                    }
+                    // Unknown names map to code 0 (CAP_CHOWN), as KubeArmor's CapToCode lookup does.
+                    let n = number.unwrap_or(0) as u32;
+                    let text = if number.is_some() { name.clone() } else { format!("chown (unknown name {name})") };
+                    self.capability.put(Key::number(image::KIND_CAPABILITY, n, source), [deny, 0], entry_text(&text, None, src), at);
+                    self.allow_capability |= allow;
+                }
+                T::Syscall { .. } | T::Device { .. } => {}
+            }
+        }
+        for (action, src, ri) in expansions {
+            let deny = if action == Action::Allow { 0 } else { image::DENY };
+            for p in ALL_EXPANSION {
+                let (kind, n) = protocol_key(p).expect("socket types have keys");
+                let key = Key::number(kind, n, src.map(str::as_bytes));
+                self.network.put(key, [deny, 0], entry_text(protocol_name(p), None, src), (pi, ri));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn process_path(
+        &mut self,
+        kind: u8,
+        path: &str,
+        owner_only: bool,
+        pts_false: bool,
+        allowed_args: &[String],
+        src: Option<&str>,
+        deny: u16,
+        at: (usize, usize),
+    ) {
+        let source = src.map(str::as_bytes);
+        let v = image::EXEC
+            | flag(owner_only, image::OWNER)
+            | flag(pts_false, image::PTS)
+            | flag(!allowed_args.is_empty(), image::ARGSET)
+            | deny;
+        self.process.put(Key::path(kind, path.as_bytes(), source), [v, 0], entry_text(path, None, src), at);
+        for arg in allowed_args {
+            let key = Key {
+                kind: image::KIND_ARG,
+                len: arg.len() as u32,
+                path_a: image::hash_a(path.as_bytes()),
+                path_b: image::hash_a(arg.as_bytes()),
+                source: source.map(image::source_hash).unwrap_or(0),
+            };
+            self.args.put(key, [image::ARGSET, 0], entry_text(path, Some(arg), src), at);
+        }
+    }
+
+    fn finish(self, name: String, target: &Target, policies: &[&ir::Policy]) -> MapImage {
+        let posture = |a: PostureAction| match a {
+            PostureAction::Block => image::POSTURE_BLOCK,
+            PostureAction::Audit => image::POSTURE_AUDIT,
+        };
+        let p = target.posture;
+        let mut slots: Vec<(Key, [u16; 2], String, Option<(usize, usize)>)> = Vec::new();
+        let postures = [
+            (self.allow_process, image::POSTURE_PROCESS, p.file, "posture:process"),
+            (self.allow_file, image::POSTURE_FILE, p.file, "posture:file"),
+            (self.allow_network, image::POSTURE_NETWORK, p.network, "posture:network"),
+            (self.allow_dns, image::POSTURE_DNS, p.network, "posture:dns"),
+            (self.allow_capability, image::POSTURE_CAPABILITY, p.capabilities, "posture:capabilities"),
+        ];
+        for (on, category, action, text) in postures {
+            if on {
+                slots.push((Key::number(image::KIND_POSTURE, category, None), [posture(action), 0], text.to_string(), None));
+            }
+        }
+        // Fusion: a key in both lists holds {process mask of P, file mask of F}; F's rule is kept.
+        let mut process = self.process.map;
+        for (key, mut slot) in self.file.map {
+            if let Some(p) = process.remove(&key) {
+                slot.val[0] = p.val[0];
+            }
+            slots.push((key, slot.val, slot.text, Some(slot.rule)));
+        }
+        for list in [process, self.network.map, self.capability.map, self.args.map] {
+            slots.extend(list.into_iter().map(|(k, s)| (k, s.val, s.text, Some(s.rule))));
+        }
+        slots.sort_by_key(|s| s.0.to_bytes());
+
+        // Provenance: only rules that still own an entry, numbered in (policy, rule) order.
+        let mut used: Vec<(usize, usize)> = slots.iter().filter_map(|s| s.3).collect();
+        used.sort_unstable();
+        used.dedup();
+        let rules: Vec<RuleRef> = used
+            .iter()
+            .map(|&(pi, ri)| {
+                let o = &policies[pi].rules[ri].origin;
+                RuleRef { policy: policies[pi].id(), at: o.at.clone(), file: o.file.clone(), line: o.line }
+            })
+            .collect();
+        let entries = slots
+            .into_iter()
+            .map(|(key, val, text, rule)| {
+                let rule = rule.map(|r| used.binary_search(&r).expect("rule recorded") as u32).unwrap_or(u32::MAX);
+                Entry { key, value: Value { process: val[0], file: val[1], rule }, text }
+            })
+            .collect();
+        MapImage { target: name, entries, rules }
+    }
+}
+
+fn flag(on: bool, bit: u16) -> u16 {
+    if on { bit } else { 0 }
+}
+
+fn file_mask(read_only: bool, owner_only: bool, pts_false: bool) -> u16 {
+    image::READ | flag(!read_only, image::WRITE) | flag(owner_only, image::OWNER) | flag(pts_false, image::PTS)
+}
+
+/// Policies (ids, in order) that contributed at least one rule to a target: for over-capacity errors.
+pub fn contributing_policies(image: &MapImage) -> Vec<String> {
+    let mut ids: Vec<String> = image.rules.iter().map(|r| r.policy.clone()).collect();
+    ids.dedup();
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    ids
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! Lowerings from the IR to enforcer artifacts.
+
+pub mod bpf;
