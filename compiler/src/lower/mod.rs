@@ -1,3 +1,4 @@
 //! Lowerings from the IR to enforcer artifacts.
 
+pub mod apparmor;
 pub mod bpf;

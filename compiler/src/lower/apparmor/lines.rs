@@ -1,0 +1,115 @@
+//! One AppArmor rule record -> profile lines (reference §4.5, with our fixes).
+
+use super::rules::{AaRule, Category, Key};
+use super::syntax::{escape_literal, quote_path};
+use crate::ir::Protocol;
+use std::collections::BTreeMap;
+
+/// Sub-profile names by fromSource path.
+pub type SubProfiles = BTreeMap<String, String>;
+
+/// The glob text of a path-like key (unquoted).
+fn glob(key: &Key) -> Option<String> {
+    Some(match key {
+        Key::Path(p) => escape_literal(p),
+        Key::Dir { dir, recursive } => {
+            format!("{}{}", escape_literal(dir), if *recursive { "{,**}" } else { "{,*}" })
+        }
+        Key::Pattern(p) => p.clone(),
+        Key::Execname(n) => format!("/**/{}", escape_literal(n)),
+        _ => return None,
+    })
+}
+
+/// How an allowed exec of `key` runs: into the source's sub-profile when the exact path is a
+/// fromSource, else inheriting the current profile. Globs never transition, so AppArmor never
+/// sees two overlapping globs with different x modifiers (a parser error).
+pub fn exec_mode(key: &Key, subs: &SubProfiles) -> String {
+    match key {
+        Key::Path(p) => match subs.get(p) {
+            Some(name) => format!("px -> {name}"),
+            None => "ix".to_string(),
+        },
+        _ => "ix".to_string(),
+    }
+}
+
+/// The dispatcher line entering a source's sub-profile.
+pub fn dispatch_line(source: &str, sub: &str) -> String {
+    format!("{} px -> {sub},", quote_path(&escape_literal(source)))
+}
+
+pub fn rule_lines(rule: &AaRule, subs: &SubProfiles) -> Vec<String> {
+    match rule.category {
+        Category::File => file_lines(rule),
+        Category::Process => process_lines(rule, subs),
+        Category::Network => network_lines(rule),
+        Category::Capability => capability_lines(rule),
+    }
+}
+
+fn file_lines(r: &AaRule) -> Vec<String> {
+    let Some(g) = glob(&r.key) else { return vec![] };
+    let x = quote_path(&g);
+    match (r.deny, r.read_only, r.owner_only) {
+        (true, true, true) => vec![format!("deny owner {x} klw,"), format!("deny other {x} klmrw,")],
+        (true, false, true) => vec![format!("owner {x} klmrw,"), format!("deny other {x} klmrw,")],
+        (true, true, false) => vec![format!("deny {x} klw,")],
+        (true, false, false) => vec![format!("deny {x} klmrw,")],
+        (false, true, true) => vec![format!("owner {x} klr,")],
+        (false, false, true) => vec![format!("owner {x} klmrw,")],
+        (false, true, false) => vec![format!("{x} klr,")],
+        (false, false, false) => vec![format!("{x} klmrw,")],
+    }
+}
+
+fn process_lines(r: &AaRule, subs: &SubProfiles) -> Vec<String> {
+    let Some(g) = glob(&r.key) else {
+        return vec![format!(
+            "# {} process rule with neither path nor execname: nothing to lower",
+            if r.deny { "Block" } else { "Allow" }
+        )];
+    };
+    let x = quote_path(&g);
+    let mode = exec_mode(&r.key, subs);
+    match (r.deny, r.owner_only) {
+        (true, true) => vec![format!("owner {x} {mode},"), format!("deny other {x} x,")],
+        (true, false) => vec![format!("deny {x} x,")],
+        (false, true) => vec![format!("owner {x} {mode},")],
+        (false, false) => vec![format!("{x} {mode},")],
+    }
+}
+
+fn network_lines(r: &AaRule) -> Vec<String> {
+    let Key::Protocol { name, known } = &r.key else { return vec![] };
+    let deny = if r.deny { "deny " } else { "" };
+    let word = match known {
+        // `all`, and strings that are no protocol (lowered like `all`, as BPF-LSM does).
+        Some(Protocol::All) | None => return vec![format!("{deny}network,")],
+        Some(Protocol::Tcp) => "tcp",
+        Some(Protocol::Udp) => "udp",
+        Some(Protocol::Icmp) => "icmp",
+        Some(Protocol::Raw) => "raw",
+        Some(Protocol::Stream) => "stream",
+        Some(Protocol::Dgram) => "dgram",
+        Some(Protocol::Rdm) => "rdm",
+        Some(Protocol::Seqpacket) => "seqpacket",
+        Some(Protocol::Packet) => "packet",
+        // apparmor_parser 3.0 has no keyword for these; see docs/semantics.md.
+        Some(Protocol::Icmpv6 | Protocol::Sctp | Protocol::Dccp) => {
+            return vec![format!(
+                "# {} network {name:?}: AppArmor network rules cannot name this protocol; not enforced",
+                if r.deny { "Block" } else { "Allow" }
+            )];
+        }
+    };
+    vec![format!("{deny}network {word},")]
+}
+
+fn capability_lines(r: &AaRule) -> Vec<String> {
+    let Key::Capability { name, known } = &r.key else { return vec![] };
+    if !known {
+        return vec![format!("# capability {name:?} is not a Linux capability; not lowered")];
+    }
+    vec![format!("{}capability {name},", if r.deny { "deny " } else { "" })]
+}

@@ -1,0 +1,142 @@
+//! IR rules -> AppArmor rule records (what to emit, not yet text), one record per IR rule.
+
+use super::sourcemap::RuleOrigin;
+use crate::ir;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    File,
+    Process,
+    Network,
+    Capability,
+}
+
+/// What a rule names. Path-like keys keep the policy's raw text; rendering escapes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// A literal path (matchPaths): matches only itself.
+    Path(String),
+    /// A literal directory ending in `/`: `{,*}` or `{,**}` is appended.
+    Dir { dir: String, recursive: bool },
+    /// An AppArmor glob pasted as written (matchPatterns).
+    Pattern(String),
+    /// `execname`: the base name in any directory (`/**/<name>`).
+    Execname(String),
+    /// A process matchPaths item with neither path nor execname.
+    Nothing,
+    Protocol { name: String, known: Option<ir::Protocol> },
+    Capability { name: String, known: bool },
+}
+
+impl Key {
+    /// The identity used to decide whether a sub-profile already has a rule for the same thing
+    /// (then the global rule is not copied into it, as source-specific rules take precedence).
+    pub fn identity(&self) -> String {
+        match self {
+            Key::Path(p) | Key::Pattern(p) => p.clone(),
+            Key::Dir { dir, .. } => dir.clone(),
+            Key::Execname(n) => format!("/**/{n}"),
+            Key::Nothing => String::new(),
+            Key::Protocol { name, .. } => name.clone(),
+            Key::Capability { name, .. } => name.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AaRule {
+    pub category: Category,
+    pub key: Key,
+    pub deny: bool,
+    pub read_only: bool,
+    pub owner_only: bool,
+    /// The fromSource path; `None` for global rules.
+    pub source: Option<String>,
+    pub origin: RuleOrigin,
+}
+
+impl AaRule {
+    /// True when this (sub-profile) directory rule covers `other`'s key, so a global rule for
+    /// `other` is not copied next to it: recursive covers every descendant, non-recursive only
+    /// direct children.
+    pub fn covers(&self, other: &AaRule) -> bool {
+        let Key::Dir { dir, recursive } = &self.key else { return false };
+        if self.category != other.category {
+            return false;
+        }
+        let target = match &other.key {
+            Key::Path(p) => p.as_str(),
+            Key::Dir { dir, .. } => dir.as_str(),
+            _ => return false,
+        };
+        let Some(rest) = target.strip_prefix(dir.as_str()) else { return false };
+        if rest.is_empty() {
+            return false;
+        }
+        *recursive || !rest.trim_end_matches('/').contains('/')
+    }
+}
+
+/// The AppArmor records of one policy: Audit rules and kinds AppArmor cannot mediate (DNS,
+/// syscalls, devices) give none.
+pub fn from_policy(policy: &ir::Policy) -> Vec<AaRule> {
+    let id = policy.id();
+    let mut out = Vec::new();
+    for rule in &policy.rules {
+        let deny = match rule.action {
+            ir::Action::Block => true,
+            ir::Action::Allow => false,
+            ir::Action::Audit => continue,
+        };
+        let Some((category, key, read_only, owner_only)) = classify(&rule.target) else { continue };
+        // An empty fromSource path is lowered as a global rule (as BPF-LSM does; KubeArmor's
+        // AppArmor enforcer drops it). See docs/semantics.md.
+        let source = rule.source.clone().filter(|s| !s.is_empty());
+        out.push(AaRule {
+            category,
+            key,
+            deny,
+            read_only,
+            owner_only,
+            source,
+            origin: RuleOrigin {
+                policy: id.clone(),
+                action: format!("{:?}", rule.action),
+                file: rule.origin.file.clone(),
+                line: rule.origin.line,
+                column: rule.origin.column,
+                at: rule.origin.at.clone(),
+            },
+        });
+    }
+    out
+}
+
+fn classify(target: &ir::Target) -> Option<(Category, Key, bool, bool)> {
+    use ir::Target as T;
+    Some(match target {
+        T::ProcessPath { path, owner_only, .. } => {
+            let key = if path.is_empty() { Key::Nothing } else { Key::Path(path.clone()) };
+            (Category::Process, key, false, *owner_only)
+        }
+        T::ProcessExecname { name, owner_only, .. } => (Category::Process, Key::Execname(name.clone()), false, *owner_only),
+        T::ProcessDir { dir, recursive, owner_only, .. } => {
+            (Category::Process, Key::Dir { dir: dir.clone(), recursive: *recursive }, false, *owner_only)
+        }
+        T::ProcessPattern { pattern, owner_only } => (Category::Process, Key::Pattern(pattern.clone()), false, *owner_only),
+        T::FilePath { path, read_only, owner_only, .. } => (Category::File, Key::Path(path.clone()), *read_only, *owner_only),
+        T::FileDir { dir, recursive, read_only, owner_only, .. } => {
+            (Category::File, Key::Dir { dir: dir.clone(), recursive: *recursive }, *read_only, *owner_only)
+        }
+        T::FilePattern { pattern, read_only, owner_only } => {
+            (Category::File, Key::Pattern(pattern.clone()), *read_only, *owner_only)
+        }
+        T::Protocol { protocol, known, .. } => {
+            (Category::Network, Key::Protocol { name: protocol.clone(), known: *known }, false, false)
+        }
+        T::Capability { name, number } => {
+            (Category::Capability, Key::Capability { name: name.clone(), known: number.is_some() }, false, false)
+        }
+        T::Dns { .. } | T::Syscall { .. } | T::Device { .. } => return None,
+    })
+}
