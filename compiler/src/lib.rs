@@ -5,9 +5,15 @@ pub mod codes;
 pub mod compose;
 pub mod diag;
 pub mod image;
+pub mod inputs;
 pub mod ir;
 pub mod lower;
+pub mod model;
+pub mod query;
+pub mod render;
 pub mod source;
+pub mod suppress;
+pub mod yaml;
 
 use std::sync::Arc;
 
