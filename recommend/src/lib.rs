@@ -2,3 +2,9 @@
 
 pub mod index;
 pub use index::{EntryKind, FileIndex, IndexError, Limits, OsRelease};
+pub mod image;
+pub use image::{load_image, ImageError, LoadOptions, LoadedImage};
+// H6: template library, matching, rendering, reports, orchestration
+pub mod matching;
+pub mod render;
+pub mod templates;

@@ -1,0 +1,244 @@
+//! Registry credentials from docker's `config.json`: credHelpers, then credsStore, then auths,
+//! looked up by the registry host after Docker's key normalization.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::ImageError;
+
+/// What to send to a registry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { username: String, password: String },
+    /// A registry token sent as `Authorization: Bearer`.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DockerConfig {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(default)]
+    creds_store: Option<String>,
+    #[serde(default)]
+    cred_helpers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+    #[serde(default)]
+    registrytoken: Option<String>,
+}
+
+const DOCKER_HUB: &str = "docker.io";
+/// The key Docker uses for Docker Hub in config.json and with credential helpers.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// Docker's key normalization: scheme and path dropped, case folded, every Docker Hub alias
+/// mapped to `docker.io`.
+pub fn normalize_registry_host(key: &str) -> String {
+    let key = key.trim().to_ascii_lowercase();
+    let key = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(&key);
+    let host = key.split('/').next().unwrap_or("").to_string();
+    match host.as_str() {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => DOCKER_HUB.to_string(),
+        _ => host,
+    }
+}
+
+/// Which config.json to read: explicit (`-c`, a file or a directory), else $DOCKER_CONFIG, else
+/// ~/.docker/config.json. Returns (path, explicitly chosen).
+fn config_path(explicit: Option<&Path>) -> Option<(PathBuf, bool)> {
+    if let Some(p) = explicit {
+        let p = if p.is_dir() { p.join("config.json") } else { p.to_path_buf() };
+        return Some((p, true));
+    }
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some((PathBuf::from(dir).join("config.json"), false));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    Some((PathBuf::from(home).join(".docker").join("config.json"), false))
+}
+
+/// Credentials for `registry` (a host[:port] as in the reference), if any are configured.
+pub(crate) fn credentials_for(registry: &str, explicit: Option<&Path>) -> Result<Option<Credentials>, ImageError> {
+    let Some((path, explicit)) = config_path(explicit) else { return Ok(None) };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => return Err(ImageError::Auth(format!("{}: {e}", path.display()))),
+    };
+    let config: DockerConfig = serde_json::from_str(&text).map_err(|e| {
+        ImageError::Auth(format!("{}:{}:{}: invalid docker config: {e}", path.display(), e.line(), e.column()))
+    })?;
+    lookup(&config, registry, &path)
+}
+
+fn lookup(config: &DockerConfig, registry: &str, path: &Path) -> Result<Option<Credentials>, ImageError> {
+    let host = normalize_registry_host(registry);
+    let server_url = if host == DOCKER_HUB { DOCKER_HUB_KEY.to_string() } else { host.clone() };
+    if let Some((_, helper)) = config.cred_helpers.iter().find(|(k, _)| normalize_registry_host(k) == host) {
+        if let Some(creds) = run_helper(helper, &server_url)? {
+            return Ok(Some(creds));
+        }
+    } else if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(creds) = run_helper(store, &server_url)? {
+            return Ok(Some(creds));
+        }
+    }
+    // Exact key first (a later alias must not shadow it), then any alias of the host.
+    let entry = config
+        .auths
+        .iter()
+        .filter(|(k, _)| normalize_registry_host(k) == host)
+        .min_by_key(|(k, _)| k.as_str() != registry);
+    let Some((key, entry)) = entry else { return Ok(None) };
+    entry_credentials(entry).map_err(|m| ImageError::Auth(format!("{}: auths.\"{key}\": {m}", path.display())))
+}
+
+fn entry_credentials(entry: &AuthEntry) -> Result<Option<Credentials>, String> {
+    if let Some(token) = entry.registrytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials::Bearer(token.to_string())));
+    }
+    if entry.identitytoken.as_deref().is_some_and(|t| !t.is_empty()) {
+        return Err("identity tokens (OAuth refresh tokens) are not supported; log in with a password or token".into());
+    }
+    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|e| format!("`auth` is not base64: {e}"))?;
+        let decoded = String::from_utf8(decoded).map_err(|_| "`auth` is not UTF-8".to_string())?;
+        let (username, password) = decoded.split_once(':').ok_or("`auth` is not `user:password`")?;
+        return Ok(Some(Credentials::Basic { username: username.into(), password: password.into() }));
+    }
+    match (&entry.username, &entry.password) {
+        (Some(u), Some(p)) if !u.is_empty() => Ok(Some(Credentials::Basic { username: u.clone(), password: p.clone() })),
+        _ => Ok(None),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HelperReply {
+    username: String,
+    secret: String,
+}
+
+/// Runs `docker-credential-<helper> get`; "not found" is `None`, anything else failing is an error.
+fn run_helper(helper: &str, server_url: &str) -> Result<Option<Credentials>, ImageError> {
+    if helper.is_empty() || !helper.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+        return Err(ImageError::Auth(format!("invalid credential helper name `{helper}`")));
+    }
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ImageError::Auth(format!("cannot run credential helper {program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits early closes its stdin; the exit status tells us what happened.
+        let _ = stdin.write_all(server_url.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| ImageError::Auth(format!("credential helper {program}: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        if stdout.contains("credentials not found") || String::from_utf8_lossy(&out.stderr).contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(ImageError::Auth(format!(
+            "credential helper {program} failed for {server_url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let reply: HelperReply = serde_json::from_str(&stdout)
+        .map_err(|e| ImageError::Auth(format!("credential helper {program}: unreadable reply: {e}")))?;
+    if reply.username == "<token>" {
+        return Err(ImageError::Auth(format!(
+            "credential helper {program} returned an identity token for {server_url}; identity tokens are not supported"
+        )));
+    }
+    Ok(Some(Credentials::Basic { username: reply.username, password: reply.secret }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(json: &str) -> DockerConfig {
+        serde_json::from_str(json).unwrap()
+    }
+    fn basic(u: &str, p: &str) -> Option<Credentials> {
+        Some(Credentials::Basic { username: u.into(), password: p.into() })
+    }
+
+    #[test]
+    fn docker_hub_aliases_are_one_host() {
+        for k in ["docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/", "HTTPS://Docker.IO/x"] {
+            assert_eq!(normalize_registry_host(k), "docker.io", "{k}");
+        }
+        assert_eq!(normalize_registry_host("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+        assert_ne!(normalize_registry_host("docker.io.evil.com"), "docker.io");
+    }
+
+    #[test]
+    fn auths_lookup_by_normalized_host() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret:x");
+        let c = cfg(&format!(
+            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"http://127.0.0.1:5000":{{"username":"bob","password":"pw"}}}}}}"#
+        ));
+        let p = Path::new("config.json");
+        assert_eq!(lookup(&c, "docker.io", p).unwrap(), basic("alice", "s3cret:x"));
+        assert_eq!(lookup(&c, "index.docker.io", p).unwrap(), basic("alice", "s3cret:x"));
+        assert_eq!(lookup(&c, "127.0.0.1:5000", p).unwrap(), basic("bob", "pw"));
+        assert_eq!(lookup(&c, "127.0.0.1:5001", p).unwrap(), None);
+        assert_eq!(lookup(&c, "127.0.0.1", p).unwrap(), None);
+    }
+
+    #[test]
+    fn helpers_take_precedence_and_missing_helper_is_an_error() {
+        let c = cfg(r#"{"credHelpers":{"reg.example":"nonexistent-h5"},"auths":{"reg.example":{"username":"u","password":"p"}}}"#);
+        let err = lookup(&c, "reg.example", Path::new("c.json")).unwrap_err();
+        assert!(err.to_string().contains("docker-credential-nonexistent-h5"), "{err}");
+        let c = cfg(r#"{"credHelpers":{"reg.example":"../../bin/sh"}}"#);
+        assert!(lookup(&c, "reg.example", Path::new("c.json")).is_err());
+    }
+
+    #[test]
+    fn identity_tokens_are_refused_clearly() {
+        let c = cfg(r#"{"auths":{"r.example":{"identitytoken":"abc"}}}"#);
+        let err = lookup(&c, "r.example", Path::new("c.json")).unwrap_err().to_string();
+        assert!(err.contains("identity tokens"), "{err}");
+        let c = cfg(r#"{"auths":{"r.example":{"registrytoken":"tok"}}}"#);
+        assert_eq!(lookup(&c, "r.example", Path::new("c.json")).unwrap(), Some(Credentials::Bearer("tok".into())));
+    }
+}
