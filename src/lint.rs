@@ -1,9 +1,212 @@
-//! `armorc lint`.
+//! `armorc lint`: read inputs, check each file, apply suppressions, render one report.
+
+use armorc_compiler::diag::Diagnostic;
+use armorc_compiler::inputs::{self, Excludes, InputError};
+use armorc_compiler::render::{self, Format, Report};
+use armorc_compiler::suppress::{self, Config, Suppressions};
+use std::io::Write;
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+Validate KubeArmor policies (KubeArmorPolicy, KubeArmorHostPolicy, KubeArmorClusterPolicy) with
+precise diagnostics. Errors are what the Kubernetes API server would reject (or invalid YAML);
+warnings are accepted by the API server but suspicious, ineffective, or enforced differently than
+written. Documents of other kinds are counted as skipped.
+
+PATH is a file, a directory (searched recursively for *.yaml and *.yml in sorted order; symlinks
+inside it are followed only with --follow, a symlink named on the command line always is), or `-`
+for standard input. Each file may hold several YAML documents.";
+
+const AFTER_LONG_HELP: &str = "\
+Formats (--format):
+  human   file:line:col, the source lines with the span underlined, code, severity, help, and a
+          summary line (default)
+  json    exactly one object: {\"version\":1,\"summary\":{\"files\",\"documents\",\"skipped\",
+          \"errors\",\"warnings\",\"suppressed\"},\"diagnostics\":[{\"code\",\"severity\",\"file\",
+          \"line\",\"column\",\"end_line\",\"end_column\",\"message\",\"help\"}]}; 1-based lines and
+          columns (Unicode scalar values, end exclusive)
+  sarif   SARIF 2.1.0 for code scanning; URIs relative to the git top-level (uriBaseId SRCROOT)
+  github  GitHub Actions annotations (::error file=...,line=...,col=...::message)
+With json, sarif and github, standard output carries only that format; notes go to stderr.
+
+Suppressions:
+  # armorc: ignore[CODE] reason      at the end of the line of a finding, or on its own line
+  # armorc: ignore[S101,L203] reason  directly above it (several codes separated by commas)
+  armorc.toml in the current directory (or --config FILE):
+      ignore = [\"L203\"]               codes ignored everywhere
+      exclude = [\"vendor\", \"charts/**\"] globs, as --exclude
+  An exclude glob without `/` matches any file or directory name; one with `/` matches the
+  whole path as given (`**` spans directories). Suppressed findings are counted in the summary.
+
+Exit status:
+  0  no finding reaches --deny
+  1  a finding reaches --deny (default: error), or no KubeArmor document was found
+  2  usage, configuration or I/O error (wins over 1)";
 
 #[derive(clap::Args)]
-pub struct Args {}
-
-pub fn run(_args: Args) -> u8 {
-    eprintln!("armorc lint: not implemented yet");
-    2
+#[command(long_about = LONG_ABOUT, after_long_help = AFTER_LONG_HELP)]
+pub struct Args {
+    /// Files or directories to lint; `-` reads standard input.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+    pub format: FormatArg,
+    /// Lowest severity that makes the exit status 1.
+    #[arg(long, value_enum, default_value_t = DenyArg::Error)]
+    pub deny: DenyArg,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
+
+/// Input options shared by `lint` and `normalize`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct InputArgs {
+    /// Skip paths matching GLOB (repeatable; added to armorc.toml's `exclude`).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Follow symlinks met while walking directories.
+    #[arg(long)]
+    pub follow: bool,
+    /// Configuration file (default: ./armorc.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    Human,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenyArg {
+    Warning,
+    Error,
+}
+
+pub fn run(args: Args) -> u8 {
+    let outcome = match collect(&args.paths, &args.inputs, true) {
+        Ok(o) => o,
+        Err(message) => {
+            eprintln!("armorc lint: {message}");
+            return 2;
+        }
+    };
+    let format = match args.format {
+        FormatArg::Human => Format::Human,
+        FormatArg::Json => Format::Json,
+        FormatArg::Sarif => Format::Sarif,
+        FormatArg::Github => Format::Github,
+    };
+    let text = render::render(format, &outcome.report, &render::Options::detect(env!("CARGO_PKG_VERSION")));
+    outcome.print_notes();
+    if let Err(e) = write_stdout(&text) {
+        eprintln!("armorc lint: cannot write output: {e}");
+        return 2;
+    }
+    if format != Format::Human && !outcome.report.diagnostics.is_empty() {
+        eprintln!("{}", render::human::summary(&outcome.report));
+    }
+    if !outcome.io_errors.is_empty() {
+        return 2;
+    }
+    if outcome.report.documents == 0 {
+        eprintln!("armorc lint: no KubeArmor document found ({} files read, {} other documents skipped)", outcome.report.files, outcome.report.skipped);
+        return 1;
+    }
+    let denied = match args.deny {
+        DenyArg::Error => outcome.report.errors() > 0,
+        DenyArg::Warning => !outcome.report.diagnostics.is_empty(),
+    };
+    u8::from(denied)
+}
+
+/// Everything one pass over the inputs found.
+pub struct Outcome {
+    pub report: Report,
+    pub policies: Vec<armorc_compiler::ir::Policy>,
+    pub io_errors: Vec<InputError>,
+    /// `file: note: ...` lines for stderr.
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    /// Notes and I/O errors go to stderr, never into a machine-readable stdout.
+    pub fn print_notes(&self) {
+        let mut err = std::io::stderr().lock();
+        for note in &self.notes {
+            let _ = writeln!(err, "{note}");
+        }
+        for e in &self.io_errors {
+            let _ = writeln!(err, "error: {e}");
+        }
+    }
+}
+
+/// Read and check every input. `Err` only for configuration problems (exit 2); unreadable paths
+/// are collected in `io_errors` and the other files are still checked. With `suppress` false,
+/// comments and armorc.toml `ignore` are not applied (normalize must see every error).
+pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) -> Result<Outcome, String> {
+    let (config, _) = suppress::load_config(options.config.as_deref(), is_known_code)?;
+    let globs: Vec<&String> = config.exclude.iter().chain(options.exclude.iter()).collect();
+    let excludes = Excludes::new(&globs)?;
+    let expanded = inputs::expand(paths, options.follow, &excludes);
+    let mut outcome = Outcome { report: Report::default(), policies: Vec::new(), io_errors: expanded.errors, notes: Vec::new() };
+    for link in &expanded.skipped_symlinks {
+        outcome.notes.push(format!("{link}: note: symlink not followed (use --follow)"));
+    }
+    let active = if apply_suppressions { config } else { Config::default() };
+    for input in &expanded.inputs {
+        let loaded = match inputs::load(input) {
+            Ok(l) => l,
+            Err(e) => {
+                outcome.io_errors.push(e);
+                continue;
+            }
+        };
+        outcome.report.files += 1;
+        let mut found: Vec<Diagnostic> = Vec::new();
+        match loaded.not_utf8 {
+            Some(d) => found.push(d),
+            None => {
+                let checked = armorc_compiler::check_source(loaded.source.clone());
+                outcome.report.documents += checked.documents;
+                outcome.report.skipped += checked.skipped;
+                outcome.policies.extend(checked.policies);
+                for note in checked.notes {
+                    outcome.notes.push(format!("{}: note: {note}", input.name()));
+                }
+                found = checked.diagnostics;
+            }
+        }
+        if apply_suppressions {
+            let (comments, bad) = Suppressions::parse(&loaded.source.text, is_known_code);
+            for b in bad {
+                outcome.notes.push(format!("{}:{}:{}: note: {} (it suppresses nothing)", input.name(), b.line, b.column, b.message));
+            }
+            outcome.report.suppressed += suppress::apply(&mut found, &comments, &active);
+        }
+        outcome.report.diagnostics.extend(found);
+    }
+    Ok(outcome)
+}
+
+/// Whether `code` is shaped like a diagnostic code (a family letter and three digits), for
+/// suppression comments and armorc.toml: catches typos such as `S01` or `s101`.
+fn is_known_code(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 4 && matches!(b[0], b'Y' | b'S' | b'L' | b'C' | b'A') && b[1..].iter().all(u8::is_ascii_digit)
+}
+
+/// Write all of stdout at once; a closed pipe (`| head`) is not an error worth a panic.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+

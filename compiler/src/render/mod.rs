@@ -1,0 +1,110 @@
+//! Output formats for a lint run, one module per format (ruff/oxc style). Every renderer takes the
+//! whole `Report` and returns the complete text, so nothing is printed when rendering fails.
+
+pub mod github;
+pub mod human;
+pub mod json;
+pub mod sarif;
+
+use crate::codes::Code;
+use crate::diag::{Diagnostic, Severity};
+use crate::source::LineCol;
+use std::path::PathBuf;
+
+/// Everything a lint run found, after suppressions.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Input files read (including ones that turned out not to be YAML or UTF-8).
+    pub files: usize,
+    /// KubeArmor documents checked.
+    pub documents: usize,
+    /// Documents of other kinds, or not checked yet (KubeArmorNetworkPolicy).
+    pub skipped: usize,
+    /// Findings dropped by suppression comments or `armorc.toml`.
+    pub suppressed: usize,
+    /// Findings in input order, then source order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.diagnostics.iter().filter(|d| d.severity == severity).count()
+    }
+    pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+    pub fn warnings(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Human format: ANSI colours (only for a terminal, never in tests).
+    pub color: bool,
+    /// Human format: wrap width.
+    pub width: usize,
+    /// SARIF: directory that URIs are relative to (git top-level or the current directory).
+    pub base_dir: PathBuf,
+    /// SARIF: the current directory, to make relative input paths absolute first.
+    pub cwd: PathBuf,
+    /// SARIF tool version.
+    pub version: String,
+}
+
+impl Options {
+    /// Options for the current process: colour only on a terminal without NO_COLOR, terminal width,
+    /// SARIF base = the git top-level above the current directory, else the current directory.
+    pub fn detect(version: &str) -> Self {
+        use std::io::IsTerminal;
+        let tty = std::io::stdout().is_terminal();
+        let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        Options { color, width: 100, base_dir: git_top_level(&cwd).unwrap_or_else(|| cwd.clone()), cwd, version: version.to_string() }
+    }
+}
+
+/// The nearest ancestor of `dir` (itself included) that holds `.git`.
+pub fn git_top_level(dir: &std::path::Path) -> Option<PathBuf> {
+    dir.ancestors().find(|d| d.join(".git").exists()).map(|d| d.to_path_buf())
+}
+
+pub fn render(format: Format, report: &Report, options: &Options) -> String {
+    match format {
+        Format::Human => human::render(report, options),
+        Format::Json => json::render(report),
+        Format::Sarif => sarif::render(report, options),
+        Format::Github => github::render(report),
+    }
+}
+
+/// 1-based start and end (end exclusive) of a finding; file-level findings sit at 1:1.
+pub fn position(d: &Diagnostic) -> (LineCol, LineCol) {
+    match d.span {
+        Some(span) => (d.file.line_col(span.start), d.file.line_col(span.end)),
+        None => {
+            let origin = LineCol { line: 1, column: 1 };
+            (origin, origin)
+        }
+    }
+}
+
+pub fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// A one-line description of a code, for SARIF rules.
+pub fn code_title(code: Code) -> String {
+    code.title().to_string()
+}

@@ -1,0 +1,155 @@
+//! SARIF 2.1.0 output for code-scanning services. URIs are relative to `Options::base_dir` (the
+//! git top-level) through the `SRCROOT` base id; columns are Unicode code points.
+
+use super::{code_title, position, severity_word, Options, Report};
+use crate::codes::Code;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+const BASE_ID: &str = "SRCROOT";
+
+pub fn render(report: &Report, options: &Options) -> String {
+    // One rule per code that occurs, in code order; results point at their rule by index.
+    let mut rules: BTreeMap<Code, &crate::diag::Diagnostic> = BTreeMap::new();
+    for d in &report.diagnostics {
+        rules.entry(d.code).or_insert(d);
+    }
+    let index: BTreeMap<Code, usize> = rules.keys().enumerate().map(|(i, c)| (*c, i)).collect();
+    let rules_json: Vec<Value> = rules
+        .iter()
+        .map(|(code, first)| {
+            let title = code_title(*code);
+            json!({
+                "id": code.as_str(),
+                "shortDescription": { "text": title },
+                "fullDescription": { "text": title },
+                "help": { "text": format!("{title}. Every code is explained with a failing and a passing example in docs/diagnostics.md of armorc.") },
+                "defaultConfiguration": { "level": severity_word(first.severity) },
+                "properties": { "tags": ["kubearmor", "policy"] },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let (start, end) = position(d);
+            let mut region = json!({
+                "startLine": start.line,
+                "startColumn": start.column,
+                "endLine": end.line,
+                "endColumn": end.column,
+            });
+            if let Some(span) = d.span {
+                if let Some(snippet) = d.file.text.get(span.start..span.end) {
+                    region["snippet"] = json!({ "text": snippet });
+                }
+            }
+            let mut message = d.message.clone();
+            if let Some(help) = &d.help {
+                message.push_str("\nhelp: ");
+                message.push_str(help);
+            }
+            json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": index[&d.code],
+                "level": severity_word(d.severity),
+                "message": { "text": message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": artifact_location(&d.file.name, options),
+                        "region": region,
+                    }
+                }],
+            })
+        })
+        .collect();
+    let log = json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "armorc",
+                "version": options.version,
+                "semanticVersion": options.version,
+                "rules": rules_json,
+            }},
+            "originalUriBaseIds": { BASE_ID: { "uri": file_uri(&options.base_dir, true) } },
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    let mut text = serde_json::to_string_pretty(&log).expect("json values serialize");
+    text.push('\n');
+    text
+}
+
+/// A relative URI under `SRCROOT` when the file lies below the base directory, else an absolute
+/// `file:` URI. Paths are normalized lexically (symlinks are not resolved: the link's own path is
+/// the one in the repository).
+fn artifact_location(name: &str, options: &Options) -> Value {
+    if name == "-" {
+        return json!({ "uri": "stdin" });
+    }
+    let absolute = normalize(&options.cwd.join(name));
+    let base = normalize(&options.base_dir);
+    match absolute.strip_prefix(&base) {
+        Ok(relative) => json!({ "uri": encode_path(relative), "uriBaseId": BASE_ID }),
+        Err(_) => json!({ "uri": file_uri(&absolute, false) }),
+    }
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn file_uri(path: &Path, directory: bool) -> String {
+    let mut uri = format!("file://{}", encode_path(path));
+    if directory && !uri.ends_with('/') {
+        uri.push('/');
+    }
+    uri
+}
+
+/// Percent-encode a path for a URI (RFC 3986 unreserved characters and `/` stay as they are).
+fn encode_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options { color: false, width: 100, base_dir: "/repo".into(), cwd: "/repo/sub".into(), version: "0".into() }
+    }
+
+    #[test]
+    fn uris_are_relative_to_the_base() {
+        let o = options();
+        assert_eq!(artifact_location("a b.yaml", &o), json!({"uri": "sub/a%20b.yaml", "uriBaseId": "SRCROOT"}));
+        assert_eq!(artifact_location("../x/./y.yml", &o), json!({"uri": "x/y.yml", "uriBaseId": "SRCROOT"}));
+        assert_eq!(artifact_location("/etc/p.yaml", &o), json!({"uri": "file:///etc/p.yaml"}));
+        assert_eq!(file_uri(Path::new("/repo"), true), "file:///repo/");
+    }
+}
