@@ -8,12 +8,21 @@ use serde::Serialize;
 pub enum Code {
     /// Not valid YAML.
     Y001,
+    /// a policy selects no container (or host).
+    C001,
+    /// a target's map image is over capacity.
+    C002,
+    /// an Allow of one policy under a Block directory of another: BPF-LSM and AppArmor decide differently.
+    C003,
 }
 
 impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Y001 => "Y001",
+            Code::C001 => "C001",
+            Code::C002 => "C002",
+            Code::C003 => "C003",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod query;
 pub mod render;
 pub mod source;
 pub mod suppress;
+pub mod workload;
 pub mod yaml;
 
 use std::sync::Arc;

@@ -1,0 +1,313 @@
+//! Workloads for composition: the pods (labels, annotations, containers) of Pod, Deployment,
+//! StatefulSet, DaemonSet, ReplicaSet, Job and CronJob documents, and Namespace annotations.
+//! Other kinds are skipped and counted. Read with the front-end's spanned YAML tree, so every
+//! error names file, line and column.
+
+use crate::source::SourceFile;
+use crate::yaml::{self, Node};
+use std::collections::BTreeMap;
+
+/// Kinds whose pods we read.
+pub const WORKLOAD_KINDS: [&str; 7] = ["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"];
+
+/// Where a document was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: String,
+    pub name: String,
+    /// `metadata.namespace`, `default` when absent (as kubectl applies it without `-n`).
+    pub namespace: String,
+    /// Pod labels (the pod template's for controllers).
+    pub labels: BTreeMap<String, String>,
+    /// Pod annotations (the pod template's for controllers).
+    pub annotations: BTreeMap<String, String>,
+    /// `spec.containers[].name`, in order.
+    pub containers: Vec<String>,
+    pub location: Location,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Namespace {
+    pub annotations: BTreeMap<String, String>,
+    pub location: Option<Location>,
+}
+
+/// Everything read from `--workloads`.
+#[derive(Clone, Debug, Default)]
+pub struct Workloads {
+    pub workloads: Vec<Workload>,
+    /// By name; a Namespace seen more than once has its annotations merged (later wins per key).
+    pub namespaces: BTreeMap<String, Namespace>,
+    /// Documents of other kinds (or without kind).
+    pub skipped: usize,
+    pub notes: Vec<String>,
+}
+
+/// A workload document we could not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadError {
+    pub location: Location,
+    pub message: String,
+}
+
+impl std::fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: error: {}", self.location, self.message)
+    }
+}
+
+impl Workloads {
+    /// Reads every document of one file. Stops at the first error.
+    pub fn read(&mut self, file: &SourceFile) -> Result<(), WorkloadError> {
+        for doc in yaml::Documents::new(&file.text) {
+            if let Some(issue) = doc.issues.first() {
+                return Err(error(file, issue.span.start, issue.message.clone()));
+            }
+            let Some(root) = doc.root else { continue };
+            if root.is_null() {
+                continue;
+            }
+            self.document(file, &root)?;
+        }
+        Ok(())
+    }
+
+    fn document(&mut self, file: &SourceFile, root: &Node) -> Result<(), WorkloadError> {
+        if root.as_map().is_none() {
+            return Err(error(file, root.span.start, format!("a Kubernetes object must be a mapping, found {}", root.type_name())));
+        }
+        // `kind: List` (kubectl get -o yaml) holds objects in `items`.
+        let kind = match root.get("kind") {
+            Some(k) => string(file, k, "kind")?,
+            None => {
+                self.skipped += 1;
+                return Ok(());
+            }
+        };
+        if kind == "List" {
+            for item in root.get("items").and_then(Node::as_seq).unwrap_or(&[]) {
+                self.document(file, item)?;
+            }
+            return Ok(());
+        }
+        let location = location(file, root.span.start);
+        let metadata = root.get("metadata");
+        let name = |what: &str| -> Result<String, WorkloadError> {
+            let n = metadata.and_then(|m| m.get("name")).ok_or_else(|| {
+                error(file, root.span.start, format!("{what} without metadata.name"))
+            })?;
+            let s = string(file, n, "metadata.name")?;
+            check_name(file, n, &s)?;
+            Ok(s)
+        };
+        if kind == "Namespace" {
+            let name = name("Namespace")?;
+            let annotations = string_map(file, metadata.and_then(|m| m.get("annotations")), "metadata.annotations")?;
+            match self.namespaces.get_mut(&name) {
+                Some(ns) => {
+                    let before = ns.location.as_ref().map(|l| l.to_string()).unwrap_or_default();
+                    self.notes.push(format!(
+                        "{location}: Namespace {name} also defined at {before}: annotations merged, later values win per key"
+                    ));
+                    ns.annotations.extend(annotations);
+                    ns.location = Some(location);
+                }
+                None => {
+                    self.namespaces.insert(name, Namespace { annotations, location: Some(location) });
+                }
+            }
+            return Ok(());
+        }
+        if !WORKLOAD_KINDS.contains(&kind.as_str()) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let name = name(&kind)?;
+        let namespace = match metadata.and_then(|m| m.get("namespace")) {
+            Some(n) => {
+                let s = string(file, n, "metadata.namespace")?;
+                check_name(file, n, &s)?;
+                s
+            }
+            None => "default".to_string(),
+        };
+        // The pod: the object itself, a controller's template, or a CronJob's job template's template.
+        let pod = match kind.as_str() {
+            "Pod" => Some(root),
+            "CronJob" => path(root, &["spec", "jobTemplate", "spec", "template"]),
+            _ => path(root, &["spec", "template"]),
+        };
+        let Some(pod) = pod else {
+            return Err(error(file, root.span.start, format!("{kind} {name} has no pod template (spec.template)")));
+        };
+        let pod_meta = pod.get("metadata");
+        let labels = string_map(file, pod_meta.and_then(|m| m.get("labels")), "labels")?;
+        let annotations = string_map(file, pod_meta.and_then(|m| m.get("annotations")), "annotations")?;
+        let mut containers = Vec::new();
+        let list = pod.get("spec").and_then(|s| s.get("containers"));
+        for c in list.and_then(Node::as_seq).unwrap_or(&[]) {
+            let n = c.get("name").ok_or_else(|| error(file, c.span.start, "container without a name".into()))?;
+            let s = string(file, n, "container name")?;
+            check_name(file, n, &s)?;
+            if containers.contains(&s) {
+                return Err(error(file, n.span.start, format!("container name {s} appears twice in {kind} {name}")));
+            }
+            containers.push(s);
+        }
+        if containers.is_empty() {
+            return Err(error(file, pod.span.start, format!("{kind} {name} has no containers (spec.containers)")));
+        }
+        self.workloads.push(Workload { kind, name, namespace, labels, annotations, containers, location });
+        Ok(())
+    }
+}
+
+fn path<'a>(mut node: &'a Node, keys: &[&str]) -> Option<&'a Node> {
+    for k in keys {
+        node = node.get(k)?;
+    }
+    Some(node)
+}
+
+fn location(file: &SourceFile, offset: usize) -> Location {
+    let lc = file.line_col(offset);
+    Location { file: file.name.clone(), line: lc.line, column: lc.column }
+}
+
+fn error(file: &SourceFile, offset: usize, message: String) -> WorkloadError {
+    WorkloadError { location: location(file, offset), message }
+}
+
+fn string(file: &SourceFile, node: &Node, what: &str) -> Result<String, WorkloadError> {
+    node.as_str()
+        .map(String::from)
+        .ok_or_else(|| error(file, node.span.start, format!("{what} must be a string, found {}", node.type_name())))
+}
+
+/// Names become file and profile names: they must be DNS-1123 labels/subdomains (no `/`, no `..`).
+fn check_name(file: &SourceFile, node: &Node, name: &str) -> Result<(), WorkloadError> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !name.starts_with(['-', '.'])
+        && !name.ends_with(['-', '.'])
+        && !name.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(error(file, node.span.start, format!("{name:?} is not a valid Kubernetes name (lower-case DNS-1123)")))
+    }
+}
+
+/// Labels and annotations: string values; YAML numbers and booleans are rejected as the API server does.
+fn string_map(file: &SourceFile, node: Option<&Node>, what: &str) -> Result<BTreeMap<String, String>, WorkloadError> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return Ok(out) };
+    let Some(entries) = node.as_map() else {
+        return Err(error(file, node.span.start, format!("{what} must be a mapping, found {}", node.type_name())));
+    };
+    for e in entries {
+        if e.value.is_null() {
+            out.insert(e.key.clone(), String::new());
+            continue;
+        }
+        let v = e.value.as_str().ok_or_else(|| {
+            error(file, e.value.span.start, format!("{what}.{} must be a string, found {} (quote it)", e.key, e.value.type_name()))
+        })?;
+        out.insert(e.key.clone(), v.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Workloads, WorkloadError> {
+        let mut w = Workloads::default();
+        w.read(&SourceFile::new("w.yaml", text))?;
+        Ok(w)
+    }
+
+    #[test]
+    fn reads_every_workload_kind_and_skips_others() {
+        let text = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: a, labels: {app: p}, annotations: {kubearmor-policy: audited}}
+spec: {containers: [{name: c1}, {name: c2}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, labels: {ignored: "yes"}}
+spec:
+  template:
+    metadata: {labels: {app: d}}
+    spec: {containers: [{name: web}]}
+---
+kind: CronJob
+metadata: {name: cj, namespace: b}
+spec: {jobTemplate: {spec: {template: {metadata: {labels: {app: cj}}, spec: {containers: [{name: job}]}}}}}
+---
+kind: Service
+metadata: {name: s}
+---
+kind: ConfigMap
+"#;
+        let w = read(text).unwrap();
+        assert_eq!(w.workloads.len(), 3);
+        assert_eq!(w.skipped, 2);
+        let p = &w.workloads[0];
+        assert_eq!((p.namespace.as_str(), p.containers.clone()), ("a", vec!["c1".to_string(), "c2".to_string()]));
+        assert_eq!(p.annotations["kubearmor-policy"], "audited");
+        let d = &w.workloads[1];
+        assert_eq!(d.namespace, "default");
+        assert_eq!(d.labels.get("app").map(String::as_str), Some("d"));
+        assert!(!d.labels.contains_key("ignored"));
+        assert_eq!(d.location.line, 7);
+        assert_eq!(w.workloads[2].containers, vec!["job"]);
+    }
+
+    #[test]
+    fn namespaces_merge_later_wins_with_a_note() {
+        let text = "kind: Namespace\nmetadata: {name: a, annotations: {kubearmor-file-posture: block, x: '1'}}\n---\nkind: Namespace\nmetadata: {name: a, annotations: {kubearmor-file-posture: audit}}\n";
+        let w = read(text).unwrap();
+        let ns = &w.namespaces["a"];
+        assert_eq!(ns.annotations["kubearmor-file-posture"], "audit");
+        assert_eq!(ns.annotations["x"], "1");
+        assert_eq!(w.notes.len(), 1);
+        assert!(w.notes[0].contains("w.yaml:4:1"), "{}", w.notes[0]);
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let e = read("kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{image: x}]}}}\n").unwrap_err();
+        assert_eq!((e.location.line, e.location.column), (3, 39));
+        assert!(e.message.contains("container without a name"));
+        let e = read("kind: Pod\nmetadata: {name: ../etc}\nspec: {containers: [{name: c}]}\n").unwrap_err();
+        assert!(e.message.contains("not a valid Kubernetes name"), "{e}");
+        let e = read("kind: Pod\nmetadata: {name: p, labels: {a: 1}}\nspec: {containers: [{name: c}]}\n").unwrap_err();
+        assert!(e.to_string().starts_with("w.yaml:2:"), "{e}");
+        let e = read("kind: Pod\nmetadata: {name: p\n").unwrap_err();
+        assert!(e.message.contains("invalid YAML"), "{e}");
+    }
+
+    #[test]
+    fn list_items_are_read() {
+        let w = read("kind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  spec: {containers: [{name: c}]}\n").unwrap();
+        assert_eq!(w.workloads.len(), 1);
+    }
+}
