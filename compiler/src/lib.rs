@@ -1,14 +1,19 @@
 //! armorc's compiler: YAML -> AST (spans) -> diagnostics -> IR -> lowerings.
 //! See docs/architecture.md for how the modules fit together.
 
+pub mod ast;
+pub mod check;
 pub mod codes;
 pub mod compose;
 pub mod diag;
+mod frontend;
 pub mod image;
 pub mod inputs;
 pub mod ir;
+pub mod lints;
 pub mod lower;
 pub mod model;
+pub mod normalize;
 pub mod query;
 pub mod render;
 pub mod source;
@@ -34,8 +39,6 @@ pub struct Checked {
 }
 
 /// Parse, validate and normalize one source file (a multi-document stream), one document at a time.
-/// CONTRACT placeholder: the front-end replaces this body.
 pub fn check_source(file: Arc<source::SourceFile>) -> Checked {
-    let _ = file;
-    Checked::default()
+    frontend::check_source(file)
 }

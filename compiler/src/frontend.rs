@@ -1,0 +1,101 @@
+//! `check_source`: the front-end pipeline for one file, one document at a time:
+//! YAML tree -> document checks -> typed AST -> lints -> IR (only for documents without errors).
+
+use crate::check::{self, Outcome, Sink};
+use crate::codes::Code;
+use crate::source::SourceFile;
+use crate::yaml::{Documents, IssueKind, YamlIssue};
+use crate::{lints, normalize, Checked};
+use std::sync::Arc;
+
+/// Text that marks a file as meant for KubeArmor even when it does not parse.
+fn has_kubearmor_marker(text: &str) -> bool {
+    text.contains("security.kubearmor.com") || text.contains("kind: KubeArmor")
+}
+
+fn issue_code(kind: IssueKind) -> Code {
+    match kind {
+        IssueKind::Syntax => Code::Y001,
+        IssueKind::DuplicateKey => Code::Y002,
+        IssueKind::TooLarge => Code::Y004,
+        IssueKind::TooDeep => Code::Y005,
+        IssueKind::AliasBudget => Code::Y006,
+        IssueKind::ComplexKey => Code::Y007,
+    }
+}
+
+fn report_issue(sink: &mut Sink, issue: &YamlIssue) {
+    let d = sink.report(issue_code(issue.kind), Some(issue.span), issue.message.clone());
+    d.label = Some(
+        match issue.kind {
+            IssueKind::Syntax => "here",
+            IssueKind::DuplicateKey => "duplicate key",
+            IssueKind::TooLarge => "document starts here",
+            IssueKind::TooDeep => "too deep",
+            IssueKind::AliasBudget => "alias",
+            IssueKind::ComplexKey => "collection used as a key",
+        }
+        .into(),
+    );
+    d.help = match issue.kind {
+        IssueKind::DuplicateKey => Some("the API server rejects duplicate fields; keep one (the first is used here)".into()),
+        IssueKind::TooLarge => Some("split the stream into smaller documents".into()),
+        _ => None,
+    };
+    if let Some(first) = issue.related {
+        d.related.push((first, "first defined here".into()));
+    }
+}
+
+pub fn check_source(file: Arc<SourceFile>) -> Checked {
+    let mut out = Checked::default();
+    let mut sink = Sink::new(file.clone());
+    let marker = has_kubearmor_marker(&file.text);
+    for doc in Documents::new(&file.text) {
+        let mark = sink.diagnostics.len();
+        let Some(root) = doc.root else {
+            // Syntax error, or a document abandoned as too large, too deep or an alias bomb.
+            let syntax_only = doc.issues.iter().all(|i| i.kind == IssueKind::Syntax);
+            if syntax_only && !marker {
+                let first = doc.issues.first().map(|i| i.message.as_str()).unwrap_or("invalid YAML");
+                return Checked {
+                    notes: vec![format!("{}: skipped: not YAML and no KubeArmor marker (Helm template?): {first}", file.name)],
+                    ..Checked::default()
+                };
+            }
+            for issue in &doc.issues {
+                report_issue(&mut sink, issue);
+            }
+            if marker {
+                out.documents += 1;
+            } else {
+                out.skipped += 1;
+            }
+            continue;
+        };
+        let outcome = check::check_document(&mut sink, &root, doc.span);
+        let kubearmor = matches!(outcome, Outcome::Policy(_) | Outcome::Rejected);
+        if kubearmor {
+            for issue in &doc.issues {
+                report_issue(&mut sink, issue);
+            }
+        }
+        match outcome {
+            Outcome::Empty => {}
+            Outcome::Skipped => out.skipped += 1,
+            Outcome::Rejected => out.documents += 1,
+            Outcome::Policy(ast) => {
+                out.documents += 1;
+                lints::lint(&mut sink, &ast);
+                if sink.errors_since(mark) == 0 {
+                    out.policies.push(normalize::normalize(&ast, &file));
+                }
+            }
+        }
+        // Findings of one document in source order; file-level ones first.
+        sink.diagnostics[mark..].sort_by_key(|d| d.span.map_or((0, 0), |s| (s.start, s.end)));
+        drop(root);
+    }
+    out.diagnostics = sink.diagnostics;
+    out
+}

@@ -1,0 +1,328 @@
+//! AST -> `ir::Policy`, as KubeArmor ingests policies (reference §1.11): severity, tags, message
+//! and action inherit rule -> section -> spec (spec action defaults to Block; syscalls are
+//! always Audit); comma lists expand only when the first item contains `,`; each fromSource item
+//! becomes its own rule; the container selector list is parsed with the pest grammar.
+
+use crate::ast::{self, Meta};
+use crate::ir::{self, Action, Expression, ExpressionKey, Operator, Origin, Rule, Selector, Target};
+use crate::source::{SourceFile, Span};
+use std::collections::BTreeMap;
+
+pub const CONTAINER_LABEL: &str = "kubearmor.io/container.name";
+
+struct Ctx<'a> {
+    file: &'a SourceFile,
+    spec: &'a Meta,
+    rules: Vec<Rule>,
+}
+
+/// Values of one rule after inheritance (before fromSource expansion).
+struct Resolved {
+    action: Action,
+    severity: u8,
+    tags: Vec<String>,
+    message: String,
+}
+
+impl Ctx<'_> {
+    fn origin(&self, span: Span, at: String) -> Origin {
+        let lc = self.file.line_col(span.start);
+        Origin { file: self.file.name.clone(), line: lc.line, column: lc.column, at }
+    }
+
+    fn resolve(&self, section: &Meta, rule: &Meta) -> Resolved {
+        let pick = |f: &dyn Fn(&Meta) -> Option<i64>| f(rule).or_else(|| f(section)).or_else(|| f(self.spec));
+        let severity = pick(&|m: &Meta| m.severity.as_ref().map(|s| s.node).filter(|s| *s != 0)).unwrap_or(0);
+        let tags = [rule, section, self.spec]
+            .into_iter()
+            .find(|m| !m.tags.is_empty())
+            .map(|m| m.tags.iter().map(|t| t.node.clone()).collect())
+            .unwrap_or_default();
+        let message = [rule, section, self.spec]
+            .into_iter()
+            .find_map(|m| m.message.as_ref().filter(|s| !s.node.is_empty()))
+            .map(|m| m.node.clone())
+            .unwrap_or_default();
+        let action = [rule, section, self.spec].into_iter().find_map(|m| m.action.as_ref()).map_or(Action::Block, |a| a.node);
+        Resolved { action, severity: severity.clamp(0, 255) as u8, tags, message }
+    }
+
+    /// One IR rule per fromSource item (or one global rule).
+    fn push(&mut self, target: Target, r: &Resolved, sources: &[ast::Node<ast::Source>], span: Span, at: String) {
+        let origin = self.origin(span, at);
+        let add = |source: Option<String>| Rule {
+            target: target.clone(),
+            source,
+            action: r.action,
+            severity: r.severity,
+            tags: r.tags.clone(),
+            message: r.message.clone(),
+            origin: origin.clone(),
+        };
+        if sources.is_empty() {
+            let rule = add(None);
+            self.rules.push(rule);
+        } else {
+            let new: Vec<Rule> = sources.iter().map(|s| add(Some(s.node.path.as_ref().map(|p| p.node.clone()).unwrap_or_default()))).collect();
+            self.rules.extend(new);
+        }
+    }
+}
+
+fn flag(f: &Option<ast::Node<bool>>) -> bool {
+    f.as_ref().is_some_and(|b| b.node)
+}
+
+fn pts_false(f: &Option<ast::Node<bool>>) -> bool {
+    f.as_ref().is_some_and(|b| !b.node)
+}
+
+fn text(s: &Option<ast::Str>) -> String {
+    s.as_ref().map(|s| s.node.clone()).unwrap_or_default()
+}
+
+/// KubeArmor's comma expansion: only when the first item's value contains `,`; then every item
+/// is split on `,` (spaces removed) into copies.
+pub fn comma_expand<T>(items: &[ast::Node<T>], value: impl Fn(&T) -> Option<&str>) -> Vec<(usize, String)> {
+    let first_has_comma = items.first().and_then(|i| value(&i.node)).is_some_and(|v| v.contains(','));
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let v = value(&item.node).unwrap_or("");
+        if first_has_comma {
+            out.extend(v.split(',').map(|p| (i, p.replace(' ', ""))));
+        } else {
+            out.push((i, v.to_string()));
+        }
+    }
+    out
+}
+
+pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
+    let spec = &doc.spec;
+    let mut cx = Ctx { file, spec: &spec.meta, rules: Vec::new() };
+    let none = Meta::default();
+
+    if let Some(p) = &spec.process {
+        let sec = &p.node.meta;
+        for (i, r) in p.node.match_paths.iter().enumerate() {
+            let n = &r.node;
+            let res = cx.resolve(sec, &n.meta);
+            let args: Vec<String> = n.allowed_args.as_ref().map(|a| a.node.iter().map(|s| s.node.clone()).collect()).unwrap_or_default();
+            let target = match &n.execname {
+                Some(e) => Target::ProcessExecname { name: e.node.clone(), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
+                None => Target::ProcessPath { path: text(&n.path), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
+            };
+            cx.push(target, &res, &n.from_source, r.loc, format!("spec.process.matchPaths[{i}]"));
+        }
+        for (i, r) in p.node.match_directories.iter().enumerate() {
+            let n = &r.node;
+            let res = cx.resolve(sec, &n.meta);
+            let target = Target::ProcessDir { dir: text(&n.dir), recursive: flag(&n.recursive), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
+            cx.push(target, &res, &n.from_source, r.loc, format!("spec.process.matchDirectories[{i}]"));
+        }
+        for (i, r) in p.node.match_patterns.iter().enumerate() {
+            let n = &r.node;
+            let res = cx.resolve(sec, &n.meta);
+            let target = Target::ProcessPattern { pattern: text(&n.pattern), owner_only: flag(&n.owner_only) };
+            cx.push(target, &res, &[], r.loc, format!("spec.process.matchPatterns[{i}]"));
+        }
+    }
+    if let Some(f) = &spec.file {
+        let sec = &f.node.meta;
+        for (i, r) in f.node.match_paths.iter().enumerate() {
+            let n = &r.node;
+            let res = cx.resolve(sec, &n.meta);
+            let target = Target::FilePath { path: text(&n.path), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
+            cx.push(target, &res, &n.from_source, r.loc, format!("spec.file.matchPaths[{i}]"));
+        }
+        for (i, r) in f.node.match_directories.iter().enumerate() {
+            let n = &r.node;
+            let res = cx.resolve(sec, &n.meta);
+            let target = Target::FileDir {
+                dir: text(&n.dir),
+                recursive: flag(&n.recursive),
+                read_only: flag(&n.read_only),
+                owner_only: flag(&n.owner_only),
+                pts_false: pts_false(&n.pts),
+            };
+            cx.push(target, &res, &n.from_source, r.loc, format!("spec.file.matchDirectories[{i}]"));
+        }
+        for (i, r) in f.node.match_patterns.iter().enumerate() {
+            let n = &r.node;
+            let res = cx.resolve(sec, &n.meta);
+            let target = Target::FilePattern { pattern: text(&n.pattern), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only) };
+            cx.push(target, &res, &[], r.loc, format!("spec.file.matchPatterns[{i}]"));
+        }
+    }
+    if let Some(net) = &spec.network {
+        let sec = &net.node.meta;
+        let protocols = &net.node.match_protocols;
+        for (i, value) in comma_expand(protocols, |r| r.protocol.as_ref().map(|p| p.node.as_str())) {
+            let r = &protocols[i];
+            let res = cx.resolve(sec, &r.node.meta);
+            let protocol = value.to_ascii_lowercase();
+            let known = ir::Protocol::parse(&protocol);
+            let target = Target::Protocol { protocol, known, pts_false: pts_false(&r.node.pts) };
+            cx.push(target, &res, &r.node.from_source, r.loc, format!("spec.network.matchProtocols[{i}]"));
+        }
+        let dns = &net.node.match_dns_queries;
+        for (i, value) in comma_expand(dns, |r| r.domain.as_ref().map(|p| p.node.as_str())) {
+            let r = &dns[i];
+            let res = cx.resolve(sec, &r.node.meta);
+            let target = Target::Dns { domain: value.trim_matches('.').to_string() };
+            cx.push(target, &res, &r.node.from_source, r.loc, format!("spec.network.matchDNSQueries[{i}]"));
+        }
+    }
+    if let Some(caps) = &spec.capabilities {
+        let sec = &caps.node.meta;
+        let list = &caps.node.match_capabilities;
+        for (i, value) in comma_expand(list, |r| r.capability.as_ref().map(|p| p.node.as_str())) {
+            let r = &list[i];
+            let res = cx.resolve(sec, &r.node.meta);
+            let lower = value.to_ascii_lowercase();
+            let name = lower.strip_prefix("cap_").unwrap_or(&lower).to_string();
+            let number = ir::capability_number(&name);
+            cx.push(Target::Capability { name, number }, &res, &r.node.from_source, r.loc, format!("spec.capabilities.matchCapabilities[{i}]"));
+        }
+    }
+    if let Some(sys) = &spec.syscalls {
+        let sec = &sys.node.meta;
+        let lists = [("matchSyscalls", &sys.node.match_syscalls), ("matchPaths", &sys.node.match_paths)];
+        for (field, list) in lists {
+            for (i, r) in list.iter().enumerate() {
+                let n = &r.node;
+                let mut res = cx.resolve(sec, &none);
+                res.action = Action::Audit;
+                let syscalls: Vec<String> = n.syscalls.iter().map(|s| s.node.clone()).collect();
+                let at = format!("spec.syscalls.{field}[{i}]");
+                let origin = cx.origin(r.loc, at);
+                let add = |source: Option<String>, source_dir: Option<String>, source_recursive: bool| Rule {
+                    target: Target::Syscall {
+                        syscalls: syscalls.clone(),
+                        path: n.path.as_ref().map(|p| p.node.clone()),
+                        recursive: flag(&n.recursive),
+                        source_dir,
+                        source_recursive,
+                    },
+                    source,
+                    action: res.action,
+                    severity: res.severity,
+                    tags: res.tags.clone(),
+                    message: res.message.clone(),
+                    origin: origin.clone(),
+                };
+                if n.from_source.is_empty() {
+                    let rule = add(None, None, false);
+                    cx.rules.push(rule);
+                } else {
+                    let new: Vec<Rule> = n
+                        .from_source
+                        .iter()
+                        .map(|s| {
+                            let s = &s.node;
+                            add(s.path.as_ref().map(|p| p.node.clone()), s.dir.as_ref().map(|d| d.node.clone()), flag(&s.recursive))
+                        })
+                        .collect();
+                    cx.rules.extend(new);
+                }
+            }
+        }
+    }
+    if let Some(dev) = &spec.device {
+        let sec = &dev.node.meta;
+        for (i, r) in dev.node.match_device.iter().enumerate() {
+            let n = &r.node;
+            let res = cx.resolve(sec, &n.meta);
+            let int32 = |v: &Option<ast::Node<i64>>| v.as_ref().map(|v| v.node.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
+            let target = Target::Device { class: text(&n.class), sub_class: int32(&n.sub_class), protocol: int32(&n.protocol), level: int32(&n.level) };
+            cx.push(target, &res, &[], r.loc, format!("spec.device.matchDevice[{i}]"));
+        }
+    }
+
+    let spec_action = spec.meta.action.as_ref().map_or(Action::Block, |a| a.node);
+    let presets = spec
+        .presets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ir::Preset {
+            name: text(&p.node.name),
+            action: p.node.action.as_ref().map_or(spec_action, |a| a.node),
+            origin: cx.origin(p.loc, format!("spec.presets[{i}]")),
+        })
+        .collect();
+    let apparmor = spec
+        .apparmor
+        .as_ref()
+        .map(|a| {
+            a.node
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| ir::NativeLine { text: l.to_string(), origin: cx.origin(a.loc, "spec.apparmor".into()) })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    ir::Policy {
+        kind: doc.kind.node,
+        name: text(&doc.name),
+        namespace: doc.namespace.as_ref().map(|n| n.node.clone()),
+        origin: cx.origin(doc.loc, String::new()),
+        selector: selector(doc),
+        rules: cx.rules,
+        apparmor,
+        presets,
+    }
+}
+
+fn expressions(list: &[ast::Node<ast::MatchExpression>]) -> Vec<Expression> {
+    list.iter()
+        .filter_map(|e| {
+            let e = &e.node;
+            let key = match e.key.as_ref()?.node.as_str() {
+                "label" => ExpressionKey::Label,
+                "namespace" => ExpressionKey::Namespace,
+                _ => return None,
+            };
+            let operator = match e.operator.as_ref()?.node.as_str() {
+                "In" => Operator::In,
+                "NotIn" => Operator::NotIn,
+                _ => return None,
+            };
+            Some(Expression { key, operator, values: e.values.iter().map(|v| v.node.clone()).collect() })
+        })
+        .collect()
+}
+
+fn selector(doc: &ast::Document) -> Selector {
+    let spec = &doc.spec;
+    match doc.kind.node {
+        ir::PolicyKind::KubeArmorHostPolicy => Selector::Host {
+            node_labels: spec
+                .node_selector
+                .as_ref()
+                .map(|l| l.node.entries.iter().map(|(k, v)| (k.node.clone(), v.node.clone())).collect())
+                .unwrap_or_default(),
+        },
+        ir::PolicyKind::KubeArmorClusterPolicy => Selector::Cluster {
+            expressions: spec.selector.as_ref().map(|s| expressions(&s.node.match_expressions)).unwrap_or_default(),
+        },
+        ir::PolicyKind::KubeArmorPolicy => {
+            let mut match_labels = BTreeMap::new();
+            let mut containers = Vec::new();
+            let sel = spec.selector.as_ref().map(|s| &s.node);
+            for (k, v) in sel.and_then(|s| s.match_labels.as_ref()).map(|l| l.node.entries.as_slice()).unwrap_or_default() {
+                if k.node == CONTAINER_LABEL {
+                    containers = armorc_grammar::selector::parse(&v.node).items.into_iter().map(|i| i.name).collect();
+                } else {
+                    match_labels.insert(k.node.clone(), v.node.clone());
+                }
+            }
+            Selector::Namespaced {
+                match_labels,
+                expressions: sel.map(|s| expressions(&s.match_expressions)).unwrap_or_default(),
+                containers,
+            }
+        }
+    }
+}
