@@ -93,6 +93,8 @@ pub enum Code {
     L022,
     /// unknown preset name.
     L023,
+    /// unknown field with a null value (pruned by the API server).
+    L024,
     /// a policy selects no container (or host).
     C001,
     /// a target's map image is over capacity.
@@ -147,6 +149,7 @@ impl Code {
             Code::L021 => "L021",
             Code::L022 => "L022",
             Code::L023 => "L023",
+            Code::L024 => "L024",
             Code::C001 => "C001",
             Code::C002 => "C002",
             Code::C003 => "C003",
@@ -203,6 +206,7 @@ impl Code {
             Code::L021 => Severity::Warning,
             Code::L022 => Severity::Warning,
             Code::L023 => Severity::Warning,
+            Code::L024 => Severity::Warning,
             Code::C001 => Severity::Warning,
             Code::C002 => Severity::Error,
             Code::C003 => Severity::Warning,
@@ -255,6 +259,7 @@ impl Code {
             Code::L021 => "protocol all drops pts",
             Code::L022 => "syscall rules are monitor-only",
             Code::L023 => "unknown preset name",
+            Code::L024 => "unknown field with a null value, dropped by the API server",
             Code::C001 => "policy selects no container",
             Code::C002 => "map image over capacity",
             Code::C003 => "Allow under another policy's Block directory: BPF-LSM and AppArmor decide differently",

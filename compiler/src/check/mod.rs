@@ -103,7 +103,9 @@ pub fn check_document(sink: &mut Sink, root: &yaml::Node, doc_span: Span) -> Out
 
     check_api_version(sink, api_version, kind_name, kind_span);
     for e in root.as_map().unwrap_or_default() {
-        if !schema::TOP_LEVEL.contains(&e.key.as_str()) {
+        if !schema::TOP_LEVEL.contains(&e.key.as_str()) && e.value.is_null() {
+            validate::pruned_unknown_field(sink, e.key_span, &e.key, &schema::TOP_LEVEL, &Path::Root("(top level)"));
+        } else if !schema::TOP_LEVEL.contains(&e.key.as_str()) {
             let d = sink.report(Code::S001, Some(e.key_span), format!("unknown field `{}` at the top of the document", e.key));
             d.label = Some("unknown field".into());
             d.help = Some(match suggest::closest(&e.key, schema::TOP_LEVEL) {
@@ -174,7 +176,9 @@ fn check_metadata(sink: &mut Sink, root: &yaml::Node, kind: PolicyKind, kind_spa
         return (None, None);
     }
     for e in meta.as_map().unwrap_or_default() {
-        if !METADATA_FIELDS.contains(&e.key.as_str()) {
+        if !METADATA_FIELDS.contains(&e.key.as_str()) && e.value.is_null() {
+            validate::pruned_unknown_field(sink, e.key_span, &e.key, &METADATA_FIELDS, &Path::Root("metadata"));
+        } else if !METADATA_FIELDS.contains(&e.key.as_str()) {
             let d = sink.report(Code::S105, Some(e.key_span), format!("unknown field `{}` in `metadata`", e.key));
             d.label = Some("unknown field".into());
             d.help = Some(match suggest::closest(&e.key, METADATA_FIELDS) {

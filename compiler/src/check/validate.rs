@@ -34,7 +34,13 @@ pub fn check_object(sink: &mut Sink, node: &Node, obj: &Object, path: &Path) {
     for entry in entries {
         let field_path = Path::Field(path, &entry.key);
         let Some(field) = obj.field(&entry.key) else {
-            unknown_field(sink, entry.key_span, &entry.key, &obj.names().collect::<Vec<_>>(), path);
+            let names: Vec<&str> = obj.names().collect();
+            if entry.value.is_null() {
+                // The API server prunes nulls before it looks for unknown fields.
+                pruned_unknown_field(sink, entry.key_span, &entry.key, &names, path);
+            } else {
+                unknown_field(sink, entry.key_span, &entry.key, &names, path);
+            }
             continue;
         };
         if entry.value.is_null() {
@@ -70,6 +76,16 @@ pub fn unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, 
     let d = sink.report(Code::S001, Some(key_span), format!("unknown field `{key}` in `{path}`"));
     d.label = Some("unknown field".into());
     d.help = Some(help);
+}
+
+/// An unknown field whose value is null: pruned by the API server, so only suspicious.
+pub fn pruned_unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, names: &[&str], path: &Path) {
+    let d = sink.report(Code::L024, Some(key_span), format!("unknown field `{key}` in `{path}` has no value and is dropped"));
+    d.label = Some("unknown field, null value".into());
+    d.help = Some(match suggest::closest(key, names.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`? the items below may belong under it (check the indentation)"),
+        None => "remove it, or indent the fields that belong under it".into(),
+    });
 }
 
 fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
