@@ -1,0 +1,114 @@
+//! The git template cache: `recommend update [--source URL] [--ref REV]` clones into a temporary
+//! directory under the cache root, checks out REV, loads and validates the library, and only then
+//! swaps the `current` symlink atomically. Reading the cache never touches the network.
+//!
+//! Layout: `$XDG_CACHE_HOME/armorc/templates/` (else `~/.cache/armorc/templates/`) holding
+//! `current -> v-<commit>-<stamp>/` with `checkout/` (the worktree) and `source.json`.
+
+use super::{LoadError, SourceInfo};
+use std::path::{Path, PathBuf};
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Recorded {
+    url: String,
+    rev: Option<String>,
+    commit: String,
+}
+
+/// The cache root; `None` when neither XDG_CACHE_HOME nor HOME is set.
+pub fn cache_root() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        let p = PathBuf::from(x);
+        if p.is_absolute() {
+            return Some(p.join("armorc/templates"));
+        }
+    }
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache/armorc/templates"))
+}
+
+fn recorded(root: &Path) -> Option<Recorded> {
+    let text = std::fs::read_to_string(root.join("current/source.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Whether `update` has filled the cache.
+pub fn is_filled(root: &Path) -> bool {
+    root.join("current/source.json").is_file()
+}
+
+/// Load the cached library (offline).
+pub fn load(root: &Path) -> Result<super::Library, LoadError> {
+    let rec = recorded(root).ok_or_else(|| {
+        LoadError(format!("{}: template cache is empty; run `armorc recommend update --source URL`", root.display()))
+    })?;
+    let files = super::read_dir_files(&root.join("current/checkout"))?;
+    super::load_files(&files, SourceInfo { kind: "cache".into(), location: rec.url, commit: Some(rec.commit) })
+}
+
+fn git_err(what: &str, e: git2::Error) -> LoadError {
+    LoadError(format!("{what}: {}", e.message()))
+}
+
+/// Resolve REV in a fresh clone: a remote branch, a tag, or any revision git understands.
+fn resolve<'r>(repo: &'r git2::Repository, rev: &str) -> Result<git2::Object<'r>, LoadError> {
+    for candidate in [format!("refs/remotes/origin/{rev}"), format!("refs/tags/{rev}"), rev.to_string()] {
+        if let Ok(obj) = repo.revparse_single(&candidate) {
+            return obj.peel(git2::ObjectType::Commit).map_err(|e| git_err(rev, e));
+        }
+    }
+    Err(LoadError(format!("revision `{rev}` not found in the template repository")))
+}
+
+/// Fetch, validate, swap. Returns what the cache now holds.
+pub fn update(root: &Path, source: Option<&str>, rev: Option<&str>) -> Result<SourceInfo, LoadError> {
+    let url = match source {
+        Some(u) => u.to_string(),
+        None => recorded(root).map(|r| r.url).ok_or_else(|| {
+            LoadError("no template repository known yet: pass `--source URL` (a git URL or path)".into())
+        })?,
+    };
+    std::fs::create_dir_all(root).map_err(|e| LoadError(format!("{}: {e}", root.display())))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".update-")
+        .tempdir_in(root)
+        .map_err(|e| LoadError(format!("{}: {e}", root.display())))?;
+    let checkout = tmp.path().join("checkout");
+    // Full clone: libgit2 refuses shallow fetches over the local transport.
+    let repo = git2::build::RepoBuilder::new()
+        .clone(&url, &checkout)
+        .map_err(|e| git_err(&format!("cloning {url}"), e))?;
+    let commit = match rev {
+        Some(r) => {
+            let obj = resolve(&repo, r)?;
+            repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().force()))
+                .map_err(|e| git_err(r, e))?;
+            repo.set_head_detached(obj.id()).map_err(|e| git_err(r, e))?;
+            obj.id().to_string()
+        }
+        None => repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(|e| git_err("HEAD", e))?
+            .id()
+            .to_string(),
+    };
+    // Validate before anything visible changes.
+    let files = super::read_dir_files(&checkout)?;
+    super::load_files(&files, SourceInfo { kind: "cache".into(), location: url.clone(), commit: Some(commit.clone()) })?;
+    let rec = Recorded { url: url.clone(), rev: rev.map(str::to_string), commit: commit.clone() };
+    std::fs::write(tmp.path().join("source.json"), serde_json::to_vec_pretty(&rec).expect("json"))
+        .map_err(|e| LoadError(format!("{}: {e}", tmp.path().display())))?;
+
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let version = format!("v-{}-{stamp}", &commit[..12.min(commit.len())]);
+    let kept = tmp.keep();
+    std::fs::rename(&kept, root.join(&version)).map_err(|e| LoadError(format!("{}: {e}", root.display())))?;
+    let old = std::fs::read_link(root.join("current")).ok();
+    let link_tmp = root.join(format!(".current-{stamp}"));
+    std::os::unix::fs::symlink(&version, &link_tmp).map_err(|e| LoadError(format!("{}: {e}", link_tmp.display())))?;
+    std::fs::rename(&link_tmp, root.join("current")).map_err(|e| LoadError(format!("{}: {e}", root.display())))?;
+    if let Some(old) = old.filter(|o| o.as_os_str() != version.as_str()) {
+        let _ = std::fs::remove_dir_all(root.join(old));
+    }
+    Ok(SourceInfo { kind: "cache".into(), location: url, commit: Some(commit) })
+}

@@ -1,0 +1,344 @@
+//! kubearmor/policy-templates release layout (`metadata.yaml` + `yaml:` policy files): loading,
+//! translation of karmor preconditions into our language (rule in docs/templates.md), and
+//! karmor's own matching for `--legacy-karmor`.
+
+use super::yamltree::Node;
+use super::{yaml_error, FileSet, LegacyInfo, LoadError, PolicyKind, Reference, Template};
+use armorc_grammar::precondition::{self, Expr, Span};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default, rename = "version")]
+    _version: Option<String>,
+    #[serde(default, rename = "policyRules")]
+    policy_rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+struct Rule {
+    name: String,
+    #[serde(default)]
+    precondition: Option<Vec<String>>,
+    #[serde(default)]
+    description: Description,
+    #[serde(default)]
+    yaml: Option<String>,
+    #[serde(default)]
+    spec: Option<Node>,
+}
+
+#[derive(Deserialize, Default)]
+struct Description {
+    #[serde(default)]
+    refs: Vec<LegacyRef>,
+    #[serde(default)]
+    tldr: String,
+    #[serde(default)]
+    detailed: String,
+}
+
+#[derive(Deserialize)]
+struct LegacyRef {
+    name: String,
+    #[serde(default)]
+    url: Vec<String>,
+}
+
+/// Load every rule of one `metadata.yaml`. Non-KubeArmor policy files (Kyverno) become notes.
+pub fn load_metadata(files: &FileSet, path: &str) -> Result<(Vec<Template>, Vec<String>), LoadError> {
+    let meta: Metadata = serde_saphyr::from_str(&files[path]).map_err(|e| yaml_error(path, &e))?;
+    let dir = path.strip_suffix("metadata.yaml").unwrap_or("");
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    for rule in meta.policy_rules {
+        let (policy, origin) = match (&rule.yaml, &rule.spec) {
+            (Some(y), _) => {
+                let local = format!("{dir}{y}");
+                let (origin, text) = match files.get(&local) {
+                    Some(t) => (local, t),
+                    None => match files.get(y.as_str()) {
+                        Some(t) => (y.clone(), t),
+                        None => return Err(LoadError(format!("{path}: rule `{}`: policy file `{y}` not found", rule.name))),
+                    },
+                };
+                let node: Node = serde_saphyr::from_str(text).map_err(|e| yaml_error(&origin, &e))?;
+                (node, origin)
+            }
+            (None, Some(spec)) => (
+                Node::Map(vec![
+                    ("apiVersion".into(), Node::Str("security.kubearmor.com/v1".into())),
+                    ("kind".into(), Node::Str("KubeArmorPolicy".into())),
+                    ("metadata".into(), Node::Map(vec![])),
+                    ("spec".into(), spec.clone()),
+                ]),
+                format!("{path}#{}", rule.name),
+            ),
+            (None, None) => return Err(LoadError(format!("{path}: rule `{}` has neither `yaml` nor `spec`", rule.name))),
+        };
+        let api = policy.get("apiVersion").and_then(Node::as_str).unwrap_or("");
+        if !api.contains("kubearmor") {
+            notes.push(format!("{origin}: rule `{}` skipped: not a KubeArmor policy (apiVersion `{api}`)", rule.name));
+            continue;
+        }
+        out.push(convert(rule, policy, origin)?);
+    }
+    Ok((out, notes))
+}
+
+/// Our name for a legacy rule: lower-cased, `_`/`.` -> `-`, capped (DNS-1123 label).
+fn legacy_name(name: &str) -> String {
+    let s: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    s.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+}
+
+fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<Template, LoadError> {
+    let kind_text = policy.get("kind").and_then(Node::as_str).unwrap_or("").to_string();
+    let kind = super::PolicyKind::parse(&kind_text)
+        .ok_or_else(|| LoadError(format!("{origin}: unsupported kind `{kind_text}`")))?;
+    let name = legacy_name(&rule.name);
+    if !super::is_dns_label(&name) {
+        return Err(LoadError(format!("{origin}: rule name `{}` cannot be made a DNS-1123 label", rule.name)));
+    }
+    let spec = policy.get_mut("spec").ok_or_else(|| LoadError(format!("{origin}: no `spec`")))?;
+    let severity = match spec.get("severity") {
+        Some(Node::Int(i)) if (1..=10).contains(i) => *i as u8,
+        Some(other) => return Err(LoadError(format!("{origin}: severity {other:?} outside 1..10"))),
+        None => 1,
+    };
+    let tags: Vec<String> = match spec.get("tags") {
+        Some(Node::Seq(items)) => items.iter().filter_map(|t| t.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    let mut cluster_expressions = Vec::new();
+    match kind {
+        PolicyKind::KubeArmorPolicy => spec.set("selector", Node::Raw("{{yaml selector}}".into())),
+        PolicyKind::KubeArmorClusterPolicy => {
+            if let Some(Node::Seq(exprs)) = spec.get("selector").and_then(|s| s.get("matchExpressions")) {
+                cluster_expressions = exprs.iter().map(to_json).collect();
+            }
+            spec.set("selector", Node::Raw("{{yaml selector}}".into()));
+        }
+        PolicyKind::KubeArmorHostPolicy => spec.set("nodeSelector", Node::Raw("{{yaml node_selector}}".into())),
+    }
+    slot_actions(spec);
+    policy.set("metadata", Node::Raw("{{yaml metadata}}".into()));
+    let preconditions = rule.precondition.unwrap_or_default();
+    let (precondition, untranslatable) = match translate(&preconditions) {
+        Ok(e) => (e, None),
+        Err(why) => (Expr::Const(false, Span { start: 0, end: 0 }), Some(why)),
+    };
+    let references = rule
+        .description
+        .refs
+        .iter()
+        .flat_map(|r| r.url.iter().map(move |u| Reference { title: r.name.clone(), url: u.clone() }))
+        .collect();
+    Ok(Template {
+        name,
+        summary: rule.description.tldr.trim().to_string(),
+        description: rule.description.detailed.trim().to_string(),
+        references,
+        tags,
+        severity,
+        kind,
+        precondition,
+        cluster_expressions,
+        body: policy.emit(),
+        origin,
+        legacy: Some(LegacyInfo { preconditions, untranslatable }),
+    })
+}
+
+fn to_json(n: &Node) -> serde_json::Value {
+    match n {
+        Node::Null => serde_json::Value::Null,
+        Node::Bool(b) => (*b).into(),
+        Node::Int(i) => (*i).into(),
+        Node::Float(f) => serde_json::json!(f),
+        Node::Str(s) | Node::Raw(s) => s.clone().into(),
+        Node::Seq(v) => v.iter().map(to_json).collect(),
+        Node::Map(m) => m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect::<serde_json::Map<_, _>>().into(),
+    }
+}
+
+/// Every `action:` (policy level and per rule) becomes `{{action "<Value>"}}` so `--action`
+/// can override it; values are normalised to KubeArmor's case (`audit` -> `Audit`).
+fn slot_actions(n: &mut Node) {
+    match n {
+        Node::Map(m) => {
+            for (k, v) in m.iter_mut() {
+                if k == "action" {
+                    if let Node::Str(a) = v {
+                        let fixed = match a.to_ascii_lowercase().as_str() {
+                            "allow" => "Allow".to_string(),
+                            "audit" => "Audit".to_string(),
+                            "block" => "Block".to_string(),
+                            _ => a.clone(),
+                        };
+                        *v = Node::Raw(format!("{{{{action {}}}}}", serde_json::to_string(&fixed).expect("str")));
+                    }
+                } else {
+                    slot_actions(v);
+                }
+            }
+        }
+        Node::Seq(items) => items.iter_mut().for_each(slot_actions),
+        _ => {}
+    }
+}
+
+/// Go's `filepath.Clean` (lexical): collapse `//`, drop `.`, resolve `..`, drop trailing `/`.
+pub fn go_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|s| *s != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// The documented translation rule (docs/templates.md, "Legacy translation"):
+/// 1. any entry containing `OPTSCAN` -> `true` (the template is generic);
+/// 2. the list -> `all(..)` of its entries (one entry -> itself; empty list -> `true`);
+/// 3. per entry, after `filepath.Clean`: `P/*` or `P/.*` -> `exists("P/*")` (something directly
+///    under P); a trailing `*` -> the glob `P*`; an original trailing `/` -> `dir("P")`;
+///    otherwise `exists("P")`; `.` is taken literally. Any other regex syntax is untranslatable.
+pub fn translate(preconditions: &[String]) -> Result<Expr, String> {
+    let z = Span { start: 0, end: 0 };
+    if preconditions.iter().any(|p| p.contains("OPTSCAN")) {
+        return Ok(Expr::Const(true, z));
+    }
+    let mut items = Vec::new();
+    for p in preconditions {
+        items.push(translate_one(p)?);
+    }
+    Ok(match items.len() {
+        0 => Expr::Const(true, z),
+        1 => items.pop().expect("one"),
+        _ => Expr::All(items, z),
+    })
+}
+
+fn translate_one(raw: &str) -> Result<Expr, String> {
+    let z = Span { start: 0, end: 0 };
+    let trailing_slash = raw.trim_end().ends_with('/');
+    let clean = go_clean(raw.trim());
+    let (base, kind_text, glob) = if let Some(b) = clean.strip_suffix("/.*").or_else(|| clean.strip_suffix("/*")) {
+        (b.to_string(), "exists", format!("{b}/*"))
+    } else if let Some(b) = clean.strip_suffix('*') {
+        (b.to_string(), "exists", format!("{b}*"))
+    } else if trailing_slash {
+        (clean.clone(), "dir", clean.clone())
+    } else {
+        (clean.clone(), "exists", clean.clone())
+    };
+    if let Some(c) = base.chars().find(|c| "()[]{}|+?^$\\*".contains(*c)) {
+        return Err(format!("precondition `{raw}` uses regex syntax `{c}` that has no glob equivalent"));
+    }
+    if !base.starts_with('/') {
+        return Err(format!("precondition `{raw}` is not an absolute path"));
+    }
+    let text = format!("{kind_text}({})", precondition::quote(&glob));
+    precondition::parse(&text).map_err(|e| format!("precondition `{raw}`: {}", e.message)).map(|e| match e {
+        Expr::Test { kind, pattern, .. } => Expr::Test { kind, pattern, span: z },
+        other => other,
+    })
+}
+
+/// Fixed stand-in for karmor's temporary extraction directory: its paths carry this prefix and
+/// its regexes are unanchored at the start, so a pattern can match inside it.
+pub const KARMOR_PREFIX: &str = "/tmp/karmor000000000";
+
+/// karmor's matcher (reference §1.8), over the list of regular files it would have extracted.
+/// Returns `Err` where karmor would panic (an invalid regex).
+pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, String> {
+    let mut matched = 0usize;
+    for p in preconditions {
+        let mut re = go_clean(p);
+        if !re.ends_with('*') {
+            re.push('$');
+        }
+        let regex = regex::Regex::new(&re).map_err(|e| format!("karmor would panic on precondition `{p}`: {e}"))?;
+        matched += regular_files.iter().filter(|f| regex.is_match(&format!("{KARMOR_PREFIX}{f}"))).count();
+        if p.contains("OPTSCAN") {
+            return Ok(true);
+        }
+    }
+    Ok(matched >= preconditions.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Reference Appendix A, row by row.
+    #[test]
+    fn appendix_a_parity_vectors() {
+        let cases: &[(&[&str], &[&str], bool)] = &[
+            (&["/usr/bin/who"], &["/usr/bin/who"], true),
+            (&["/usr/bin/who"], &["/usr/bin/whoami"], false),
+            (&["/usr/bin/who"], &["/opt/x/usr/bin/who"], true),
+            (&["/bin/chmod"], &["/usr/bin/chmod"], true),
+            (&["/bin/sh"], &["/bin/dash"], false),
+            (&["/sbin/*"], &["/usr/sbin/nologin"], true),
+            (&["/etc*"], &["/etc/hostname"], true),
+            (&["/etc/selinux/"], &["/etc/selinux/config"], false),
+            (&["/a", "/b", "/c"], &["/x/a", "/y/a", "/z/a"], true),
+            (&["/x", "OPTSCAN"], &[], true),
+            (&[], &["/anything"], true),
+            // whiteouts ignored: the deleted file is still in karmor's list of extracted files.
+            (&["/usr/bin/foo"], &["/usr/bin/foo", "/usr/bin/.wh.foo"], true),
+        ];
+        for (pre, files, want) in cases {
+            assert_eq!(karmor_matches(&v(pre), &v(files)).unwrap(), *want, "{pre:?} over {files:?}");
+        }
+    }
+
+    #[test]
+    fn go_clean_matches_go() {
+        assert_eq!(go_clean("/etc/selinux/"), "/etc/selinux");
+        assert_eq!(go_clean("//a/./b/../c"), "/a/c");
+        assert_eq!(go_clean("/.."), "/");
+        assert_eq!(go_clean(""), ".");
+    }
+
+    #[test]
+    fn translation_rule() {
+        let t = |xs: &[&str]| translate(&v(xs)).map(|e| e.to_string());
+        assert_eq!(t(&["/sbin/*", "OPTSCAN"]).unwrap(), "true");
+        assert_eq!(t(&["/usr/bin/mysql", "/usr/sbin/useradd"]).unwrap(), r#"all(exists("/usr/bin/mysql"), exists("/usr/sbin/useradd"))"#);
+        assert_eq!(t(&["/etc/selinux/"]).unwrap(), r#"dir("/etc/selinux")"#);
+        assert_eq!(t(&["/etc/ssl/.*"]).unwrap(), r#"exists("/etc/ssl/*")"#);
+        assert_eq!(t(&["/dev/shm*"]).unwrap(), r#"exists("/dev/shm*")"#);
+        assert_eq!(t(&[]).unwrap(), "true");
+        assert!(t(&["/usr/(a|b)"]).is_err());
+    }
+}

@@ -1,0 +1,308 @@
+//! The template library: our layout (`<name>/meta.yaml` + `<name>/policy.yaml.hbs`, see
+//! docs/templates.md), the kubearmor/policy-templates release layout (`metadata.yaml` + `yaml:`,
+//! converted on load by `legacy`), and where a library comes from (built-in, git cache, directory).
+
+pub mod cache;
+pub mod legacy;
+pub mod yamltree;
+
+use armorc_grammar::precondition::{self, Expr};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_templates.rs"));
+}
+
+/// Which policy kind a template produces (decides the selector and the output directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum PolicyKind {
+    KubeArmorPolicy,
+    KubeArmorClusterPolicy,
+    KubeArmorHostPolicy,
+}
+
+impl PolicyKind {
+    fn parse(s: &str) -> Option<PolicyKind> {
+        match s {
+            "KubeArmorPolicy" => Some(PolicyKind::KubeArmorPolicy),
+            "KubeArmorClusterPolicy" => Some(PolicyKind::KubeArmorClusterPolicy),
+            "KubeArmorHostPolicy" => Some(PolicyKind::KubeArmorHostPolicy),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    pub title: String,
+    pub url: String,
+}
+
+/// Precondition in the legacy (karmor) form, kept for `--legacy-karmor` and the difference list.
+#[derive(Clone, Debug)]
+pub struct LegacyInfo {
+    pub preconditions: Vec<String>,
+    /// Why the preconditions could not be translated (the template is then skipped unless
+    /// `--legacy-karmor`).
+    pub untranslatable: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub name: String,
+    pub summary: String,
+    pub description: String,
+    pub references: Vec<Reference>,
+    pub tags: Vec<String>,
+    pub severity: u8,
+    pub kind: PolicyKind,
+    /// Our precondition (for legacy templates: the translation; `Const(false)` when untranslatable).
+    pub precondition: Expr,
+    /// Cluster templates: their own `selector.matchExpressions` (JSON values); the renderer adds
+    /// `namespace In [-n]`.
+    pub cluster_expressions: Vec<serde_json::Value>,
+    /// Handlebars source of the policy (docs/templates.md lists the variables and helpers).
+    pub body: String,
+    /// Where the template came from inside its library (for messages).
+    pub origin: String,
+    pub legacy: Option<LegacyInfo>,
+}
+
+impl Template {
+    /// Generic templates apply to every image (precondition `true`); `--allow-generic` emits them
+    /// for images that could not be read.
+    pub fn is_generic(&self) -> bool {
+        matches!(self.precondition, Expr::Const(true, _))
+    }
+}
+
+/// Where the library was loaded from; printed in every report.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SourceInfo {
+    /// `builtin`, `cache` or `dir`.
+    pub kind: String,
+    /// Repository URL (cache), directory (dir) or `armorc <version>` (builtin).
+    pub location: String,
+    /// Commit of the cached checkout, when known.
+    pub commit: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Library {
+    pub source: SourceInfo,
+    pub templates: Vec<Template>,
+    /// Things skipped while loading (e.g. Kyverno templates of the legacy layout).
+    pub notes: Vec<String>,
+}
+
+/// A load error names the file inside the library and, when known, line and column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Human message for a serde-saphyr error, prefixed with `file:line:column`.
+pub(crate) fn yaml_error(file: &str, e: &serde_saphyr::Error) -> LoadError {
+    let msg = e.without_snippet().to_string();
+    let msg = msg.lines().next().unwrap_or("invalid YAML").to_string();
+    match e.location() {
+        Some(l) => LoadError(format!("{file}:{}:{}: {msg}", l.line(), l.column())),
+        None => LoadError(format!("{file}: {msg}")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    name: String,
+    summary: String,
+    description: String,
+    #[serde(default)]
+    references: Vec<Reference>,
+    tags: Vec<String>,
+    severity: u8,
+    precondition: String,
+    #[serde(default)]
+    cluster_expressions: Vec<serde_json::Value>,
+}
+
+/// A set of files (relative path -> text) to build a library from.
+pub type FileSet = BTreeMap<String, String>;
+
+/// Is `name` a DNS-1123 label (lower-case alphanumerics and `-`, at most 63)?
+pub fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// `kind:` of a template body (first top-level `kind:` line; handlebars never sits there).
+fn body_kind(body: &str) -> Option<PolicyKind> {
+    body.lines().find_map(|l| l.strip_prefix("kind:")).and_then(|k| PolicyKind::parse(k.trim().trim_matches('"')))
+}
+
+fn load_ours(files: &FileSet, meta_path: &str) -> Result<Template, LoadError> {
+    let dir = meta_path.strip_suffix("meta.yaml").unwrap_or("");
+    let text = &files[meta_path];
+    let meta: Meta = serde_saphyr::from_str(text).map_err(|e| yaml_error(meta_path, &e))?;
+    let dir_name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if !is_dns_label(&meta.name) {
+        return Err(LoadError(format!("{meta_path}: name `{}` is not a DNS-1123 label", meta.name)));
+    }
+    if !dir_name.is_empty() && dir_name != meta.name {
+        return Err(LoadError(format!("{meta_path}: name `{}` differs from its directory `{dir_name}`", meta.name)));
+    }
+    if !(1..=10).contains(&meta.severity) {
+        return Err(LoadError(format!("{meta_path}: severity {} is outside 1..10", meta.severity)));
+    }
+    if meta.tags.is_empty() {
+        return Err(LoadError(format!("{meta_path}: at least one tag is required")));
+    }
+    let precondition = precondition::parse(&meta.precondition).map_err(|e| {
+        // Point into the YAML file: find the expression text; fall back to the file.
+        let at = text.find(meta.precondition.as_str()).map(|o| o + e.span.start);
+        match at {
+            Some(o) => {
+                let line = text[..o].matches('\n').count() + 1;
+                let col = text[..o].rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
+                LoadError(format!("{meta_path}:{line}:{col}: precondition: {}", e.message))
+            }
+            None => LoadError(format!("{meta_path}: precondition: {} (at offset {})", e.message, e.span.start)),
+        }
+    })?;
+    let body_path = format!("{dir}policy.yaml.hbs");
+    let body = files
+        .get(&body_path)
+        .ok_or_else(|| LoadError(format!("{meta_path}: missing {body_path}")))?
+        .clone();
+    let kind = body_kind(&body)
+        .ok_or_else(|| LoadError(format!("{body_path}: no `kind:` line naming a KubeArmor policy kind")))?;
+    Ok(Template {
+        name: meta.name,
+        summary: meta.summary,
+        description: meta.description,
+        references: meta.references,
+        tags: meta.tags,
+        severity: meta.severity,
+        kind,
+        precondition,
+        cluster_expressions: meta.cluster_expressions,
+        body,
+        origin: body_path,
+        legacy: None,
+    })
+}
+
+/// Build a library from files: every `meta.yaml` (our layout) and every `metadata.yaml` (legacy).
+/// Every template is then test-rendered and validated; the first failure fails the load.
+pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadError> {
+    let mut templates = Vec::new();
+    let mut notes = Vec::new();
+    for path in files.keys() {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        if file == "meta.yaml" {
+            templates.push(load_ours(files, path)?);
+        } else if file == "metadata.yaml" {
+            let (mut t, mut n) = legacy::load_metadata(files, path)?;
+            templates.append(&mut t);
+            notes.append(&mut n);
+        }
+    }
+    if templates.is_empty() {
+        return Err(LoadError(format!("{}: no templates found (expected */meta.yaml or metadata.yaml)", source.location)));
+    }
+    let mut seen = BTreeMap::new();
+    for t in &templates {
+        if let Some(prev) = seen.insert(t.name.clone(), t.origin.clone()) {
+            return Err(LoadError(format!("{}: template name `{}` is also used by {prev}", t.origin, t.name)));
+        }
+    }
+    templates.sort_by(|a, b| a.name.cmp(&b.name));
+    for t in &templates {
+        crate::render::self_check(t).map_err(|e| LoadError(format!("{}: {e}", t.origin)))?;
+    }
+    Ok(Library { source, templates, notes })
+}
+
+/// The templates compiled into this binary.
+pub fn builtin() -> Result<Library, LoadError> {
+    let files: FileSet = builtin::BUILTIN.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+    load_files(
+        &files,
+        SourceInfo { kind: "builtin".into(), location: format!("armorc {}", env!("CARGO_PKG_VERSION")), commit: None },
+    )
+}
+
+/// Read every `.yaml`/`.hbs` file below `dir` (skipping `.git`), bounded in size.
+pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
+    const MAX_FILE: u64 = 1 << 20;
+    let mut files = FileSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d).map_err(|e| LoadError(format!("{}: {e}", d.display())))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| LoadError(format!("{}: {e}", d.display())))?;
+            let p = entry.path();
+            let ft = entry.file_type().map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
+            if ft.is_dir() {
+                if entry.file_name() != ".git" {
+                    stack.push(p);
+                }
+            } else if ft.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "hbs") {
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if len > MAX_FILE {
+                    return Err(LoadError(format!("{}: larger than {MAX_FILE} bytes", p.display())));
+                }
+                let text = std::fs::read_to_string(&p).map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
+                let rel = p.strip_prefix(dir).expect("below dir").to_string_lossy().replace('\\', "/");
+                files.insert(rel, text);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Load a library from a directory (either layout).
+pub fn from_dir(dir: &Path) -> Result<Library, LoadError> {
+    let files = read_dir_files(dir)?;
+    load_files(&files, SourceInfo { kind: "dir".into(), location: dir.display().to_string(), commit: None })
+}
+
+/// `-t` matching: case-insensitive, `-` and `_` alike; any requested tag matches.
+pub fn normalize_tag(t: &str) -> String {
+    t.trim().to_lowercase().replace('_', "-")
+}
+
+pub fn has_any_tag(t: &Template, wanted: &[String]) -> bool {
+    wanted.is_empty() || t.tags.iter().any(|tag| wanted.iter().any(|w| normalize_tag(w) == normalize_tag(tag)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_match_case_insensitively_with_dash_and_underscore_alike() {
+        assert_eq!(normalize_tag("PCI-DSS"), normalize_tag("pci_dss"));
+        assert_ne!(normalize_tag("PCI"), normalize_tag("PCI_DSS"));
+    }
+
+    #[test]
+    fn dns_labels() {
+        assert!(is_dns_label("a-1"));
+        assert!(!is_dns_label("A"));
+        assert!(!is_dns_label("-a"));
+        assert!(!is_dns_label(&"a".repeat(64)));
+    }
+}
