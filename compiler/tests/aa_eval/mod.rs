@@ -1,0 +1,353 @@
+//! An AppArmor decision evaluator for profile text, written from apparmor.d(5) and sharing no
+//! code with the lowering. It reads the subset of the language our profiles use (file rules with
+//! owner/other and deny, exec modes with `-> target`, `file,`/`network,`/`capability,` header
+//! lines, network and capability rules, `profile NAME [attachment] [flags] {` blocks) and answers:
+//! is this access allowed, and which profile does an exec run under.
+//! Not modelled: `#include`d abstractions (their rules are not loaded), mount/signal/unix/ptrace/
+//! dbus rules, network families. Unknown variables are kept literally.
+#![allow(dead_code)]
+
+pub mod glob;
+
+use glob::Glob;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Qual {
+    Any,
+    Owner,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecMode {
+    /// `ix`: keep the current profile.
+    Inherit,
+    /// `px`/`Px` (with `-> name`, or the profile attached to the path).
+    Profile(Option<String>),
+    /// `cx`: a child profile.
+    Child(Option<String>),
+    /// `ux`/`Ux`.
+    Unconfined,
+}
+
+#[derive(Clone, Debug)]
+struct FileRule {
+    deny: bool,
+    qual: Qual,
+    glob: Glob,
+    perms: String,
+    exec: Option<ExecMode>,
+    text: String,
+}
+
+#[derive(Clone, Debug)]
+struct WordRule {
+    deny: bool,
+    /// `None` = every network access / capability.
+    word: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    pub name: String,
+    pub attachment: Option<String>,
+    files: Vec<FileRule>,
+    network: Vec<WordRule>,
+    caps: Vec<WordRule>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProfileSet {
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exec {
+    Denied,
+    /// Allowed; the new process runs under this profile.
+    Runs(String),
+    Unconfined,
+    /// `px` names a profile that is not loaded: the exec fails.
+    MissingProfile(String),
+    /// Two non-exact rules give different exec modes (the parser refuses such profiles).
+    Conflict,
+}
+
+fn variable(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "PROC" => "/proc/",
+        "multiarch" => "*-linux-gnu*",
+        "HOMEDIRS" => "/home/",
+        "HOME" => "{/home/*/,/root/}",
+        _ => return None,
+    })
+}
+
+fn expand_variables(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("@{") {
+        if i > 0 && rest.as_bytes()[i - 1] == b'\\' {
+            out.push_str(&rest[..i + 2]);
+            rest = &rest[i + 2..];
+            continue;
+        }
+        let Some(end) = rest[i..].find('}') else { break };
+        let name = &rest[i + 2..i + end];
+        out.push_str(&rest[..i]);
+        match variable(name) {
+            Some(v) => out.push_str(v),
+            None => out.push_str(&rest[i..i + end + 1]),
+        }
+        rest = &rest[i + end + 1..];
+    }
+    out.push_str(rest);
+    // The parser folds repeated slashes (`@{PROC}/x` = `/proc//x`).
+    while out.contains("//") {
+        out = out.replace("//", "/");
+    }
+    out
+}
+
+/// Split off a leading path token: a quoted string (with `\"`, `\\`, `\NNN` escapes; glob
+/// escapes kept) or a bare word.
+fn take_path(s: &str) -> Result<(String, &str), String> {
+    let s = s.trim_start();
+    if let Some(q) = s.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = q.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Ok((out, &q[i + 1..])),
+                '\\' => {
+                    let (_, n) = chars.next().ok_or("bad escape")?;
+                    match n {
+                        '"' => out.push('"'),
+                        '0'..='7' => {
+                            let (_, b) = chars.next().ok_or("bad octal")?;
+                            let (_, c2) = chars.next().ok_or("bad octal")?;
+                            let v = u32::from_str_radix(&format!("{n}{b}{c2}"), 8).map_err(|e| e.to_string())?;
+                            let ch = char::from_u32(v).ok_or("bad octal")?;
+                            // Keep glob metacharacters literal.
+                            if "*?[]{}\\".contains(ch) {
+                                out.push('\\');
+                            }
+                            out.push(ch);
+                        }
+                        n => {
+                            out.push('\\');
+                            out.push(n);
+                        }
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        return Err("unterminated quote".into());
+    }
+    let end = s.find(char::is_whitespace).unwrap_or(s.len());
+    Ok((s[..end].to_string(), &s[end..]))
+}
+
+impl ProfileSet {
+    pub fn parse(text: &str) -> Result<ProfileSet, String> {
+        let mut set = ProfileSet::default();
+        let mut current: Option<Profile> = None;
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            let err = |m: String| format!("line {}: {m}: `{line}`", n + 1);
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("profile ") {
+                let rest = rest.strip_suffix('{').ok_or_else(|| err("profile without `{`".into()))?.trim();
+                let mut words = rest.split_whitespace().filter(|w| !w.starts_with("flags="));
+                let name = words.next().ok_or_else(|| err("profile without name".into()))?.to_string();
+                let attachment = words.next().map(str::to_string);
+                current = Some(Profile { name, attachment, ..Default::default() });
+                continue;
+            }
+            if line == "}" {
+                let p = current.take().ok_or_else(|| err("`}` outside a profile".into()))?;
+                set.profiles.insert(p.name.clone(), p);
+                continue;
+            }
+            let p = current.as_mut().ok_or_else(|| err("rule outside a profile".into()))?;
+            let body = line.strip_suffix(',').ok_or_else(|| err("rule without `,`".into()))?;
+            parse_rule(p, body).map_err(err)?;
+        }
+        if current.is_some() {
+            return Err("unterminated profile".into());
+        }
+        Ok(set)
+    }
+
+    pub fn profile(&self, name: &str) -> &Profile {
+        self.profiles.get(name).unwrap_or_else(|| panic!("no profile {name}"))
+    }
+
+    /// File access `op` (one of `r w a l k m`) on `path` by the file's owner or not.
+    pub fn file(&self, profile: &str, path: &str, op: char, owner: bool) -> Decision {
+        let p = self.profile(profile);
+        let applies = |r: &&FileRule| match r.qual {
+            Qual::Any => true,
+            Qual::Owner => owner,
+            Qual::Other => !owner,
+        };
+        let has = |r: &FileRule| r.perms.contains(op) || (op == 'a' && r.perms.contains('w'));
+        let mut matching = p.files.iter().filter(applies).filter(|r| has(r) && r.glob.matches(path));
+        let (mut allow, mut deny) = (false, false);
+        for r in matching.by_ref() {
+            if r.deny {
+                deny = true;
+            } else {
+                allow = true;
+            }
+        }
+        if deny || !allow { Decision::Deny } else { Decision::Allow }
+    }
+
+    /// Executing `path`: denied, or which profile the new program runs under.
+    pub fn exec(&self, profile: &str, path: &str, owner: bool) -> Exec {
+        let p = self.profile(profile);
+        let applies = |r: &&FileRule| match r.qual {
+            Qual::Any => true,
+            Qual::Owner => owner,
+            Qual::Other => !owner,
+        };
+        let rules: Vec<&FileRule> =
+            p.files.iter().filter(applies).filter(|r| r.perms.contains('x') && r.glob.matches(path)).collect();
+        if rules.iter().any(|r| r.deny) {
+            return Exec::Denied;
+        }
+        let allows: Vec<&FileRule> = rules.into_iter().filter(|r| !r.deny).collect();
+        if allows.is_empty() {
+            return Exec::Denied;
+        }
+        // Exact rules dominate globs; among the remaining rules the modes must agree.
+        let exact: Vec<&&FileRule> = allows.iter().filter(|r| r.glob.exact).collect();
+        let chosen: Vec<&FileRule> = if exact.is_empty() { allows.clone() } else { exact.into_iter().copied().collect() };
+        let mode = chosen[0].exec.clone();
+        if chosen.iter().any(|r| r.exec != mode) {
+            return Exec::Conflict;
+        }
+        match mode {
+            Some(ExecMode::Inherit) => Exec::Runs(profile.to_string()),
+            Some(ExecMode::Profile(Some(t))) | Some(ExecMode::Child(Some(t))) => {
+                if self.profiles.contains_key(&t) {
+                    Exec::Runs(t)
+                } else {
+                    Exec::MissingProfile(t)
+                }
+            }
+            Some(ExecMode::Profile(None)) => {
+                match self.profiles.values().find(|q| q.attachment.as_deref().is_some_and(|a| Glob::parse(a).is_ok_and(|g| g.matches(path)))) {
+                    Some(q) => Exec::Runs(q.name.clone()),
+                    None => Exec::MissingProfile(path.to_string()),
+                }
+            }
+            Some(ExecMode::Child(None)) => Exec::MissingProfile(path.to_string()),
+            Some(ExecMode::Unconfined) => Exec::Unconfined,
+            None => Exec::Denied,
+        }
+    }
+
+    /// A socket of this type and protocol (`stream`/`tcp`, `dgram`/`udp`, `raw`/`icmp`, ...).
+    pub fn network(&self, profile: &str, sock_type: &str, protocol: &str) -> Decision {
+        words(&self.profile(profile).network, &[sock_type, protocol])
+    }
+
+    pub fn capability(&self, profile: &str, name: &str) -> Decision {
+        words(&self.profile(profile).caps, &[name])
+    }
+}
+
+fn words(rules: &[WordRule], query: &[&str]) -> Decision {
+    let hit = |r: &&WordRule| r.word.as_deref().is_none_or(|w| query.contains(&w));
+    let matching: Vec<&WordRule> = rules.iter().filter(hit).collect();
+    if matching.iter().any(|r| r.deny) || matching.is_empty() { Decision::Deny } else { Decision::Allow }
+}
+
+fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
+    let (deny, rest) = match body.strip_prefix("deny ") {
+        Some(r) => (true, r.trim_start()),
+        None => (false, body),
+    };
+    let (qual, rest) = if let Some(r) = rest.strip_prefix("owner ") {
+        (Qual::Owner, r.trim_start())
+    } else if let Some(r) = rest.strip_prefix("other ") {
+        (Qual::Other, r.trim_start())
+    } else {
+        (Qual::Any, rest)
+    };
+    let first = rest.split_whitespace().next().unwrap_or("");
+    match first {
+        "file" if rest == "file" => {
+            // `file,` = every file permission, exec inheriting.
+            p.files.push(FileRule {
+                deny,
+                qual,
+                glob: Glob::parse("/**").unwrap(),
+                perms: "rwalkmx".into(),
+                exec: (!deny).then_some(ExecMode::Inherit),
+                text: body.into(),
+            });
+            Ok(())
+        }
+        "network" => {
+            let args: Vec<&str> = rest.split_whitespace().skip(1).collect();
+            // Families are not modelled: `network inet tcp` is read as `network tcp`.
+            let word = args.last().map(|s| s.to_string());
+            p.network.push(WordRule { deny, word });
+            Ok(())
+        }
+        "capability" => {
+            let args: Vec<&str> = rest.split_whitespace().skip(1).collect();
+            if args.is_empty() {
+                p.caps.push(WordRule { deny, word: None });
+            }
+            for a in args {
+                p.caps.push(WordRule { deny, word: Some(a.to_string()) });
+            }
+            Ok(())
+        }
+        "mount" | "umount" | "remount" | "signal" | "unix" | "ptrace" | "dbus" | "pivot_root" | "change_profile" => Ok(()),
+        _ if rest.starts_with('/') || rest.starts_with('"') || rest.starts_with('@') => {
+            let (path, tail) = take_path(rest)?;
+            let glob = Glob::parse(&expand_variables(&path))?;
+            let mut tail = tail.split_whitespace();
+            let perms = tail.next().ok_or("file rule without permissions")?.to_string();
+            let target = match (tail.next(), tail.next()) {
+                (Some("->"), Some(t)) => Some(t.to_string()),
+                (None, _) => None,
+                _ => return Err("unexpected text after permissions".into()),
+            };
+            let exec = exec_mode(&perms, target)?;
+            p.files.push(FileRule { deny, qual, glob, perms, exec, text: body.into() });
+            Ok(())
+        }
+        _ => Err(format!("unsupported rule {first:?}")),
+    }
+}
+
+fn exec_mode(perms: &str, target: Option<String>) -> Result<Option<ExecMode>, String> {
+    let Some(i) = perms.find('x') else {
+        return if target.is_some() { Err("`->` without x".into()) } else { Ok(None) };
+    };
+    let modifier = perms[..i].chars().last();
+    Ok(Some(match modifier {
+        Some('i') => ExecMode::Inherit,
+        Some('p' | 'P') => ExecMode::Profile(target),
+        Some('c' | 'C') => ExecMode::Child(target),
+        Some('u' | 'U') => ExecMode::Unconfined,
+        // A bare `x` only appears in deny rules.
+        _ => return Ok(None),
+    }))
+}
