@@ -1,9 +1,439 @@
-//! `armorc compile`.
+//! `armorc compile`: policies + workloads -> per-container BPF-LSM map images and AppArmor
+//! profiles, with `OUT/index.json`. Everything is built in memory first; then either compared with
+//! OUT (`--check`) or written into a temporary sibling directory that replaces OUT in one rename.
+
+use crate::lint::{self, DenyArg, InputArgs};
+use armorc_compiler::compose::{self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target};
+use armorc_compiler::diag::Severity;
+use armorc_compiler::inputs::{self, Excludes};
+use armorc_compiler::ir::Policy;
+use armorc_compiler::lower;
+use armorc_compiler::render::{self, Format};
+use armorc_compiler::workload::Workloads;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const AFTER_LONG_HELP: &str = "\
+Output (OUT):
+  index.json                          every target: namespace, workload, container, host, enforcement,
+                                      posture, bpf / apparmor paths, apparmor_profile, policies
+  bpf/<namespace>/<workload>/<container>.img, bpf/host.img
+                                      map images (docs/map-image.md); inspect with `armorc explain`
+  apparmor/<profile>, apparmor/<profile>.map.json
+                                      AppArmor profiles and their line -> rule source maps
+  patches/<namespace>/<workload>.yaml securityContext.appArmorProfile patches
+OUT is replaced as a whole (built beside it, then renamed); nothing is written on error.
+
+Posture (--default-posture, --host-default-posture): `block`, `audit`, or
+`file=block,network=audit,capabilities=block` (unnamed categories keep the default, audit).
+Namespace annotations kubearmor-{file,network,capabilities}-posture override it per namespace.
+
+Exit status:
+  0  compiled (or, with --check, OUT is up to date)
+  1  lint errors in the policies, unreadable workloads, a target over --capacity, or a warning
+     with --deny warning
+  2  usage or I/O error
+  3  --check found differences (each is listed)";
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_long_help = AFTER_LONG_HELP)]
+pub struct Args {
+    /// Policy files or directories (as for `lint`); `-` reads standard input.
+    #[arg(value_name = "POLICIES", required = true)]
+    pub paths: Vec<String>,
+    /// Workload files or directories (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+    /// CronJob, Namespace); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub workloads: Vec<String>,
+    /// Node labels `k=v,...` for host policies; a host target exists only with this flag.
+    #[arg(long, value_name = "K=V,...")]
+    pub node_labels: Option<String>,
+    /// What to generate.
+    #[arg(long, value_enum)]
+    pub target: TargetArg,
+    /// Output directory.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Compare what would be written with OUT; exit 3 listing every difference.
+    #[arg(long)]
+    pub check: bool,
+    /// Lowest severity that fails the compilation.
+    #[arg(long, value_enum, default_value_t = DenyArg::Error)]
+    pub deny: DenyArg,
+    /// Default posture for containers and the host (see below).
+    #[arg(long, value_name = "POSTURE")]
+    pub default_posture: Option<String>,
+    /// Default posture for the host, overriding --default-posture.
+    #[arg(long, value_name = "POSTURE")]
+    pub host_default_posture: Option<String>,
+    /// Map entries allowed per target; more is an error naming the policies.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub capacity: usize,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+}
 
-pub fn run(_args: Args) -> u8 {
-    eprintln!("armorc compile: not implemented yet");
-    2
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetArg {
+    Bpf,
+    Apparmor,
+    All,
+}
+
+/// Why compilation stopped: exit status plus what to print.
+struct Stop(u8);
+
+pub fn run(args: Args) -> u8 {
+    match compile(&args) {
+        Ok(code) => code,
+        Err(Stop(code)) => code,
+    }
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> Stop {
+    eprintln!("armorc compile: {message}");
+    Stop(code)
+}
+
+fn compile(args: &Args) -> Result<u8, Stop> {
+    // Options first: a usage error must not depend on the inputs.
+    let posture = match &args.default_posture {
+        Some(p) => compose::parse_posture(p, Posture::default()).map_err(|e| fail(2, format!("--default-posture: {e}")))?,
+        None => Posture::default(),
+    };
+    let host_posture = match &args.host_default_posture {
+        Some(p) => Some(compose::parse_posture(p, posture).map_err(|e| fail(2, format!("--host-default-posture: {e}")))?),
+        None => None,
+    };
+    let node_labels = match &args.node_labels {
+        Some(l) => Some(compose::parse_labels(l).map_err(|e| fail(2, format!("--node-labels: {e}")))?),
+        None => None,
+    };
+    if args.capacity == 0 {
+        return Err(fail(2, "--capacity must be at least 1"));
+    }
+
+    // Policies: exactly lint's reading and checks.
+    let outcome = lint::collect(&args.paths, &args.inputs, true).map_err(|e| fail(2, e))?;
+    outcome.print_notes();
+    if !outcome.io_errors.is_empty() {
+        return Err(Stop(2));
+    }
+    if !outcome.report.diagnostics.is_empty() {
+        let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
+        options.color = false;
+        eprint!("{}", render::render(Format::Human, &outcome.report, &options));
+    }
+    if outcome.report.errors() > 0 {
+        return Err(fail(1, format!("{} lint error(s) in the policies; nothing written", outcome.report.errors())));
+    }
+    if outcome.report.documents == 0 {
+        return Err(fail(1, "no KubeArmor document found in POLICIES"));
+    }
+    let policies = outcome.policies;
+
+    let workloads = read_workloads(args)?;
+    let options = ComposeOptions { posture, host_posture, node_labels };
+    let composition = compose::compose(&policies, &workloads, &options);
+    for note in workloads.notes.iter().chain(&composition.notes) {
+        eprintln!("note: {note}");
+    }
+    if workloads.skipped > 0 {
+        eprintln!("note: {} workload document(s) of other kinds skipped", workloads.skipped);
+    }
+
+    let built = build(args, &policies, &composition);
+    let mut warnings = outcome.report.warnings();
+    let mut errors = 0;
+    for f in composition.findings.iter().chain(&built.findings) {
+        eprintln!("{}", format_finding(f));
+        match f.severity {
+            Severity::Error => errors += 1,
+            Severity::Warning => warnings += 1,
+        }
+    }
+    if errors > 0 {
+        return Err(fail(1, format!("{errors} error(s); nothing written")));
+    }
+    if let Some(e) = built.error {
+        return Err(fail(1, e));
+    }
+    if args.deny == DenyArg::Warning && warnings > 0 {
+        return Err(fail(1, format!("{warnings} warning(s) and --deny warning; nothing written")));
+    }
+
+    let summary = format!(
+        "{} target(s), {} map image(s), {} AppArmor profile(s)",
+        composition.targets.len(),
+        built.images,
+        built.profiles
+    );
+    if args.check {
+        let differences = compare(&args.out, &built.files).map_err(|e| fail(2, e))?;
+        if differences.is_empty() {
+            eprintln!("armorc compile: {} is up to date ({summary})", args.out.display());
+            return Ok(0);
+        }
+        for d in &differences {
+            println!("{d}");
+        }
+        eprintln!("armorc compile: {} difference(s) between the compiled output and {}", differences.len(), args.out.display());
+        return Ok(3);
+    }
+    write_atomically(&args.out, &built.files).map_err(|e| fail(2, e))?;
+    eprintln!("armorc compile: wrote {} ({summary})", args.out.display());
+    Ok(0)
+}
+
+fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
+    let mut workloads = Workloads::default();
+    if args.workloads.is_empty() {
+        return Ok(workloads);
+    }
+    let excludes = Excludes::new(&args.inputs.exclude).map_err(|e| fail(2, e))?;
+    let expanded = inputs::expand(&args.workloads, args.inputs.follow, &excludes);
+    if !expanded.errors.is_empty() {
+        for e in &expanded.errors {
+            eprintln!("error: {e}");
+        }
+        return Err(Stop(2));
+    }
+    for input in &expanded.inputs {
+        let loaded = inputs::load(input).map_err(|e| fail(2, e))?;
+        if let Some(d) = loaded.not_utf8 {
+            let lc = d.file.line_col(d.span.map(|s| s.start).unwrap_or(0));
+            return Err(fail(1, format!("{}:{}:{}: error: {}", input.name(), lc.line, lc.column, d.message)));
+        }
+        workloads.read(&loaded.source).map_err(|e| fail(1, e))?;
+    }
+    Ok(workloads)
+}
+
+pub fn format_finding(f: &Finding) -> String {
+    let severity = render::severity_word(f.severity);
+    let mut s = match &f.origin {
+        Some(o) => format!("{}:{}:{}: {severity}[{}]: {}", o.file, o.line, o.column, f.code, f.message),
+        None => format!("{severity}[{}]: {}", f.code, f.message),
+    };
+    for (o, label) in &f.related {
+        s.push_str(&format!("\n  = {}:{}:{}: {label} ({})", o.file, o.line, o.column, o.at));
+    }
+    s
+}
+
+/// Everything that would be written, by path relative to OUT.
+struct Built {
+    files: BTreeMap<String, Vec<u8>>,
+    findings: Vec<Finding>,
+    /// A problem that is no rule's fault (two workloads mapping to one file).
+    error: Option<String>,
+    images: usize,
+    profiles: usize,
+}
+
+fn build(args: &Args, policies: &[Policy], composition: &Composition) -> Built {
+    let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
+    let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
+    let mut built = Built { files: BTreeMap::new(), findings: Vec::new(), error: None, images: 0, profiles: 0 };
+    let mut index = Vec::new();
+    let mut profile_targets = Vec::new();
+    for target in &composition.targets {
+        let applied: Vec<&Policy> = target.policies.iter().map(|&i| &policies[i]).collect();
+        let ids: Vec<String> = applied.iter().map(|p| p.id()).collect();
+        let mut entry = json!({
+            "namespace": target.namespace,
+            "workload": target.workload,
+            "workload_kind": target.workload_kind,
+            "container": target.container,
+            "host": target.host,
+            "enforcement": enforcement_word(&target.enforcement),
+            "reason": match &target.enforcement { Enforcement::Disabled(r) => Some(r.clone()), _ => None },
+            "posture": target.posture,
+            "policies": ids,
+            "bpf": null,
+            "bpf_entries": null,
+            "apparmor": null,
+            "apparmor_profile": null,
+            "apparmor_map": null,
+        });
+        if bpf {
+            let image = lower::bpf::lower_target(target, &applied);
+            if image.entries.len() > args.capacity {
+                built.findings.push(capacity_finding(&image, args.capacity));
+            }
+            let path = image_path(target);
+            if built.files.insert(path.clone(), image.encode()).is_some() {
+                built.error.get_or_insert(format!("two targets map to {path}: workload names must be unique per namespace"));
+            }
+            entry["bpf"] = json!(path);
+            entry["bpf_entries"] = json!(image.entries.len());
+            built.images += 1;
+        }
+        if apparmor {
+            let profile = lower::apparmor::lower_target(target, &applied);
+            let path = format!("apparmor/{}", profile.file_name);
+            let map = format!("{path}.map.json");
+            if built.files.insert(path.clone(), profile.text.into_bytes()).is_some() {
+                built.error.get_or_insert(format!("two targets map to {path}: workload names must be unique per namespace"));
+            }
+            built.files.insert(map.clone(), profile.map_json.into_bytes());
+            entry["apparmor"] = json!(path);
+            entry["apparmor_profile"] = json!(profile.name);
+            entry["apparmor_map"] = json!(map);
+            profile_targets.push((target.clone(), profile.name));
+            built.profiles += 1;
+        }
+        index.push(entry);
+    }
+    if apparmor {
+        for (path, text) in lower::apparmor::patches(&profile_targets) {
+            built.files.insert(path, text.into_bytes());
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&json!({ "version": 1, "targets": index })).expect("index is JSON");
+    text.push('\n');
+    built.files.insert("index.json".to_string(), text.into_bytes());
+    built
+}
+
+fn enforcement_word(e: &Enforcement) -> &'static str {
+    match e {
+        Enforcement::Enabled => "enabled",
+        Enforcement::Audited => "audited",
+        Enforcement::Disabled(_) => "disabled",
+    }
+}
+
+fn image_path(target: &Target) -> String {
+    if target.host {
+        return "bpf/host.img".to_string();
+    }
+    format!(
+        "bpf/{}/{}/{}.img",
+        target.namespace.as_deref().unwrap_or("default"),
+        target.workload.as_deref().unwrap_or("-"),
+        target.container.as_deref().unwrap_or("-")
+    )
+}
+
+fn capacity_finding(image: &armorc_compiler::image::MapImage, capacity: usize) -> Finding {
+    let policies = lower::bpf::contributing_policies(image);
+    Finding {
+        code: armorc_compiler::codes::Code::C002,
+        severity: Severity::Error,
+        message: format!(
+            "target {} needs {} map entries, over the capacity of {capacity} (--capacity); its policies: {}",
+            image.target,
+            image.entries.len(),
+            policies.join(", ")
+        ),
+        origin: None,
+        related: Vec::new(),
+    }
+}
+
+/// Every difference between `files` and the directory `out`, one line each, sorted by path.
+fn compare(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<String>, String> {
+    let mut existing = BTreeSet::new();
+    if out.exists() {
+        list_files(out, "", &mut existing).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+    }
+    let mut differences = Vec::new();
+    let all: BTreeSet<&String> = files.keys().chain(existing.iter()).collect();
+    for path in all {
+        match (files.get(path), existing.contains(path)) {
+            (Some(_), false) => differences.push(format!("missing: {path}")),
+            (None, true) => differences.push(format!("extra: {path}")),
+            (Some(want), true) => {
+                let have = std::fs::read(out.join(path)).map_err(|e| format!("cannot read {}: {e}", out.join(path).display()))?;
+                if &have != want {
+                    differences.push(format!("differs: {path}{}", describe_difference(path, &have, want)));
+                }
+            }
+            (None, false) => {}
+        }
+    }
+    Ok(differences)
+}
+
+/// A short hint for map images: how the entry count changed.
+fn describe_difference(path: &str, have: &[u8], want: &[u8]) -> String {
+    if !path.ends_with(".img") {
+        return String::new();
+    }
+    use armorc_compiler::image::MapImage;
+    match (MapImage::decode(have), MapImage::decode(want)) {
+        (Ok(h), Ok(w)) => {
+            let hk: BTreeSet<_> = h.entries.iter().map(|e| (e.key.to_bytes(), e.value.process, e.value.file)).collect();
+            let wk: BTreeSet<_> = w.entries.iter().map(|e| (e.key.to_bytes(), e.value.process, e.value.file)).collect();
+            format!(" ({} entries now, {} compiled; {} added, {} removed or changed)", h.entries.len(), w.entries.len(), wk.difference(&hk).count(), hk.difference(&wk).count())
+        }
+        (Err(e), _) => format!(" (existing file: {e})"),
+        _ => String::new(),
+    }
+}
+
+fn list_files(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        if entry.file_type()?.is_dir() {
+            list_files(&entry.path(), &rel, out)?;
+        } else {
+            out.insert(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Build the whole tree in a temporary sibling of `out`, then swap it in. An existing OUT must be
+/// an earlier output (it has index.json) or empty, so a wrong `-o` never deletes someone's files.
+fn write_atomically(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+    let name = out.file_name().ok_or_else(|| format!("{}: not a directory name", out.display()))?.to_string_lossy().into_owned();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(format!("{} exists and is not a directory", out.display()));
+        }
+        let empty = std::fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))?.next().is_none();
+        if !empty && !out.join("index.json").is_file() {
+            return Err(format!("{} exists and is not an armorc output directory (no index.json); refusing to replace it", out.display()));
+        }
+    }
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
+    let old = parent.join(format!(".{name}.old-{pid}"));
+    let result = (|| -> std::io::Result<()> {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        for (rel, bytes) in files {
+            let path = tmp.join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, bytes)?;
+        }
+        if out.exists() {
+            std::fs::rename(out, &old)?;
+            if let Err(e) = std::fs::rename(&tmp, out) {
+                let _ = std::fs::rename(&old, out);
+                return Err(e);
+            }
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&tmp, out)?;
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        format!("cannot write {}: {e}", out.display())
+    })
 }

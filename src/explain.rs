@@ -1,9 +1,119 @@
-//! `armorc explain`.
+//! `armorc explain FILE`: detects the artifact type and shows what it contains and where each
+//! entry came from. Map images (by magic): entries with kind, key text, source, decoded masks and
+//! provenance. AppArmor profiles: each line with the rule that produced it (from `<FILE>.map.json`).
+
+use armorc_compiler::image::{self, Entry, MapImage};
+use armorc_compiler::lower;
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A map image (`OUT/bpf/...img`) or an AppArmor profile (`OUT/apparmor/<profile>`, with its
+    /// `.map.json` beside it).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
 
-pub fn run(_args: Args) -> u8 {
-    eprintln!("armorc explain: not implemented yet");
-    2
+pub fn run(args: Args) -> u8 {
+    let name = args.file.display().to_string();
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("armorc explain: {name}: {}", armorc_compiler::inputs::io_message(&e));
+            return 2;
+        }
+    };
+    let text = if bytes.starts_with(&image::MAGIC) {
+        match MapImage::decode(&bytes) {
+            Ok(img) => explain_image(&img),
+            Err(e) => {
+                eprintln!("armorc explain: {name}: {e}");
+                return 1;
+            }
+        }
+    } else {
+        let Ok(profile) = String::from_utf8(bytes) else {
+            eprintln!("armorc explain: {name}: neither a map image (no ARMORIMG magic) nor a text file");
+            return 1;
+        };
+        let map_path = PathBuf::from(format!("{name}.map.json"));
+        match std::fs::read_to_string(&map_path) {
+            Ok(map) => lower::apparmor::explain(&profile, &map),
+            Err(_) if !profile.contains("profile ") => {
+                eprintln!("armorc explain: {name}: not a map image or an AppArmor profile");
+                return 1;
+            }
+            Err(e) => {
+                eprintln!("armorc explain: {}: {} (the source map written beside the profile)", map_path.display(), armorc_compiler::inputs::io_message(&e));
+                return 1;
+            }
+        }
+    };
+    match crate::lint::write_stdout(&text) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("armorc explain: cannot write output: {e}");
+            2
+        }
+    }
+}
+
+/// One aligned row per entry, in the file's canonical order.
+pub fn explain_image(img: &MapImage) -> String {
+    let mut rows: Vec<[String; 6]> = vec![["KIND", "KEY", "SOURCE", "PROCESS", "FILE", "RULE"].map(String::from)];
+    for e in &img.entries {
+        rows.push(row(img, e));
+    }
+    let mut widths = [0usize; 6];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = format!(
+        "map image for {}: {} entries, {} rules (format {}, key layout {})\n",
+        img.target,
+        img.entries.len(),
+        img.rules.len(),
+        image::FORMAT_VERSION,
+        image::KEY_LAYOUT_V1
+    );
+    for r in &rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn row(img: &MapImage, e: &Entry) -> [String; 6] {
+    let kind = image::kind_name(e.key.kind).to_string();
+    let key = match e.arg_text() {
+        Some(arg) => format!("{} arg {arg:?}", e.main_text()),
+        None if e.main_text().is_empty() => "\"\"".to_string(),
+        None => e.main_text().to_string(),
+    };
+    let source = e.source_text().unwrap_or("-").to_string();
+    let (process, file) = if e.key.kind == image::KIND_POSTURE {
+        let p = match e.value.process {
+            image::POSTURE_BLOCK => "block".to_string(),
+            image::POSTURE_AUDIT => "audit".to_string(),
+            other => format!("{other:#x}?"),
+        };
+        (p, "-".to_string())
+    } else {
+        (image::mask_to_string(e.value.process), image::mask_to_string(e.value.file))
+    };
+    let rule = match img.rules.get(e.value.rule as usize) {
+        Some(r) => format!("{} {} ({}:{})", r.policy, r.at, r.file, r.line),
+        None => "-".to_string(),
+    };
+    [kind, key, source, process, file, rule]
 }
