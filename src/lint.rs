@@ -114,7 +114,11 @@ pub fn run(args: Args) -> u8 {
         return 2;
     }
     if outcome.report.documents == 0 {
-        eprintln!("armorc lint: no KubeArmor document found ({} files read, {} other documents skipped)", outcome.report.files, outcome.report.skipped);
+        eprintln!(
+            "armorc lint: no KubeArmor document found ({} read, {} other documents skipped)",
+            plural(outcome.report.files, "file"),
+            outcome.report.skipped
+        );
         return 1;
     }
     let denied = match args.deny {
@@ -122,6 +126,14 @@ pub fn run(args: Args) -> u8 {
         DenyArg::Warning => !outcome.report.diagnostics.is_empty(),
     };
     u8::from(denied)
+}
+
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Everything one pass over the inputs found.

@@ -9,6 +9,9 @@ use std::path::{Component, Path, PathBuf};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const BASE_ID: &str = "SRCROOT";
+/// Where the rules come from (KubeArmor's policy specification); to be replaced by armorc's own
+/// homepage once it has one.
+const INFORMATION_URI: &str = "https://docs.kubearmor.io/kubearmor/specification/security_policy_specification";
 
 pub fn render(report: &Report, options: &Options) -> String {
     // One rule per code that occurs, in code order; results point at their rule by index.
@@ -23,6 +26,7 @@ pub fn render(report: &Report, options: &Options) -> String {
             let title = code_title(*code);
             json!({
                 "id": code.as_str(),
+                "name": pascal_case(&title),
                 "shortDescription": { "text": title },
                 "fullDescription": { "text": title },
                 "help": { "text": format!("{title}. Every code is explained with a failing and a passing example in docs/diagnostics.md of armorc.") },
@@ -72,6 +76,7 @@ pub fn render(report: &Report, options: &Options) -> String {
         "runs": [{
             "tool": { "driver": {
                 "name": "armorc",
+                "informationUri": INFORMATION_URI,
                 "version": options.version,
                 "semanticVersion": options.version,
                 "rules": rules_json,
@@ -99,6 +104,23 @@ fn artifact_location(name: &str, options: &Options) -> Value {
         Ok(relative) => json!({ "uri": encode_path(relative), "uriBaseId": BASE_ID }),
         Err(_) => json!({ "uri": file_uri(&absolute, false) }),
     }
+}
+
+/// `duplicate mapping key` -> `DuplicateMappingKey` (SARIF rule friendly names).
+fn pascal_case(title: &str) -> String {
+    let mut out = String::new();
+    for word in title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty() && !matches!(*w, "a" | "an" | "the")) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            // Acronyms too (CRD -> Crd): a Pascal-case identifier has no two capitals in a row.
+            out.push(first.to_ascii_uppercase());
+            out.extend(chars.map(|c| c.to_ascii_lowercase()));
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'R');
+    }
+    out
 }
 
 fn normalize(path: &Path) -> PathBuf {
@@ -151,5 +173,7 @@ mod tests {
         assert_eq!(artifact_location("../x/./y.yml", &o), json!({"uri": "x/y.yml", "uriBaseId": "SRCROOT"}));
         assert_eq!(artifact_location("/etc/p.yaml", &o), json!({"uri": "file:///etc/p.yaml"}));
         assert_eq!(file_uri(Path::new("/repo"), true), "file:///repo/");
+        assert_eq!(pascal_case("fromSource item without a path"), "FromSourceItemWithoutPath");
+        assert_eq!(pascal_case("Allow under a Block directory: BPF-LSM"), "AllowUnderBlockDirectoryBpfLsm");
     }
 }
