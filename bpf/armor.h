@@ -128,8 +128,8 @@ struct armor_req {
 	__u64 dir_b[MAX_DIRS];
 	__u32 arg_len[MAX_ARGS];
 	__u64 arg_a[MAX_ARGS];
-	char path[MAX_PATH];
-	char tmp[MAX_PATH];
+	char path[MAX_PATH + 256]; /* slack: the dentry walk writes up to 255 bytes past the end */
+	char tmp[MAX_PATH + 256];
 	/* unused; keeps the key/value types complete in BTF for the map definitions */
 	struct armor_key btf_key;
 	struct armor_value btf_value;
@@ -156,13 +156,16 @@ struct armor_query_hdr {
 struct armor_task_rec {
 	__u32 pid;
 	__u32 tgid;
-	__u32 pid_ns;
+	__u32 pid_ns;     /* pid namespace for children */
 	__u32 mnt_ns;
+	__u32 key_pid_ns; /* the outer-map key the LSM programs use ({0,0} on the host) */
+	__u32 key_mnt_ns;
 	__u32 uid;
-	__u32 exe_uid;
+	__u32 exe_uid;    /* inode uid of the executable */
+	__u32 owner;      /* exe_uid == uid */
 	__u32 tty;
-	__u32 path_len;
-	char path[MAX_PATH];
+	__u32 path_len;   /* 0 = unresolved */
+	char path[MAX_PATH + 256];
 };
 
 #endif

@@ -1,1 +1,43 @@
-fn main() {}
+//! Builds our BPF objects (bpf/*.bpf.c) with clang into OUT_DIR (CO-RE against bpf/vmlinux.h).
+//! Only the armor-loader package needs this; building `armorc` never runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const OBJECTS: [&str; 3] = ["harness", "lsm", "task"];
+const HEADERS: [&str; 5] = ["armor.h", "decide.h", "maps.h", "task.h", "vmlinux.h"];
+
+fn main() {
+    let bpf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpf");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    for h in HEADERS {
+        println!("cargo:rerun-if-changed={}", bpf.join(h).display());
+    }
+    println!("cargo:rerun-if-env-changed=CLANG");
+    let have_libbpf = std::path::Path::new("/usr/include/bpf/bpf_helpers.h").exists();
+    if Command::new(&clang).arg("--version").output().is_err() || !have_libbpf {
+        eprintln!("armor-loader needs clang and libbpf headers to build bpf/: apt-get install -y clang libbpf-dev");
+        std::process::exit(1);
+    }
+    for name in OBJECTS {
+        let src = bpf.join(format!("{name}.bpf.c"));
+        println!("cargo:rerun-if-changed={}", src.display());
+        let obj = out.join(format!("{name}.bpf.o"));
+        let result = Command::new(&clang)
+            .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
+            .arg("-I")
+            .arg(&bpf)
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .output()
+            .expect("running clang");
+        if !result.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&result.stderr));
+            eprintln!("clang failed on {}", src.display());
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,1 +1,50 @@
-//! armor-loader: loads our BPF programs (bpf/) with aya, pins maps, applies map images.
+//! armor-loader: loads our BPF programs (bpf/) with aya, pins maps, applies map images, and
+//! checks the kernel's decisions against the reference model (`verify`).
+
+pub mod kernel;
+pub mod probe;
+pub mod task;
+pub mod verify;
+pub mod wire;
+
+/// The BPF objects runtime/build.rs compiles from bpf/.
+pub mod objects {
+    pub static HARNESS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/harness.bpf.o"));
+    pub static LSM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lsm.bpf.o"));
+    pub static TASK: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/task.bpf.o"));
+}
+
+/// Where `apply`/`remove` pin the target map (bpffs).
+pub const PIN_DIR: &str = "/sys/fs/bpf/armorc";
+/// Name of the outer map in every object (bpf/maps.h).
+pub const TARGETS_MAP: &str = "armor_targets";
+
+/// Mount bpffs at /sys/fs/bpf if it is not mounted yet (idempotent).
+pub fn ensure_bpffs() -> anyhow::Result<()> {
+    let mounted = std::fs::read_to_string("/proc/mounts")?
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf") && l.contains(" bpf "));
+    if mounted {
+        return Ok(());
+    }
+    std::fs::create_dir_all("/sys/fs/bpf")?;
+    let rc = unsafe {
+        libc::mount(
+            c"bpf".as_ptr(),
+            c"/sys/fs/bpf".as_ptr(),
+            c"bpf".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        anyhow::bail!("mounting bpffs at /sys/fs/bpf: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Read and decode a map-image file; nothing touches the kernel before this succeeds.
+pub fn read_image(path: &std::path::Path) -> anyhow::Result<armorc_compiler::image::MapImage> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    armorc_compiler::image::MapImage::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}

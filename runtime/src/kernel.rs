@@ -1,0 +1,147 @@
+//! Target maps in the kernel and the test-run harness.
+//!
+//! `armor_targets` (bpf/maps.h) maps `{pid ns, mnt ns}` to one rule map per target. Writing an
+//! image is atomic for the programs: a new inner map is created and filled first, then swapped
+//! into the outer map with one update; the old inner map is freed when its last user drops it.
+
+use crate::{objects, wire, PIN_DIR, TARGETS_MAP};
+use anyhow::{anyhow, bail, Context, Result};
+use armorc_compiler::image::{MapImage, KEY_SIZE, VALUE_SIZE};
+use armorc_compiler::model::{Decision, Query};
+use aya::maps::{HashMap, HashOfMaps, Map, MapData};
+use aya::programs::{SocketFilter, TestRun, TestRunOptions};
+use aya::{Ebpf, EbpfLoader};
+use std::path::Path;
+use std::time::Duration;
+
+pub type Inner = HashMap<MapData, [u8; KEY_SIZE], [u8; VALUE_SIZE]>;
+pub type Outer = HashOfMaps<MapData, [u8; 8], Inner>;
+
+/// The host's target key.
+pub const HOST: (u32, u32) = (0, 0);
+
+fn outer_key(key: (u32, u32)) -> [u8; 8] {
+    let mut k = [0u8; 8];
+    k[..4].copy_from_slice(&key.0.to_le_bytes());
+    k[4..].copy_from_slice(&key.1.to_le_bytes());
+    k
+}
+
+/// A new rule map holding exactly the image's entries, in image order (last writer wins).
+pub fn fill_inner(image: &MapImage) -> Result<Inner> {
+    let capacity = image.entries.len().max(1) as u32;
+    let mut inner = Inner::create(capacity, 0).context("creating a rule map")?;
+    for e in &image.entries {
+        inner
+            .insert(e.key.to_bytes(), e.value.to_bytes(), 0)
+            .with_context(|| format!("writing entry {:?} into the rule map", e.text))?;
+    }
+    Ok(inner)
+}
+
+/// The outer map of targets.
+pub struct Targets {
+    outer: Outer,
+}
+
+impl Targets {
+    fn from_map(map: Map) -> Result<Targets> {
+        let outer = Outer::try_from(map).context("armor_targets is not a hash of maps")?;
+        Ok(Targets { outer })
+    }
+
+    /// The pinned outer map under `dir` (default PIN_DIR), created from the LSM object on first
+    /// use. Returns the object too when it had to be loaded (its maps stay pinned).
+    pub fn pinned(dir: Option<&Path>) -> Result<Targets> {
+        crate::ensure_bpffs()?;
+        let dir = dir.unwrap_or(Path::new(PIN_DIR));
+        let pin = dir.join(TARGETS_MAP);
+        if pin.exists() {
+            let data = MapData::from_pin(&pin).with_context(|| format!("opening {}", pin.display()))?;
+            return Targets::from_map(Map::from_map_data(data)?);
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut obj = EbpfLoader::new()
+            .map_pin_path(TARGETS_MAP, pin.clone())
+            .load(objects::LSM)
+            .context("loading the LSM object (maps and CO-RE relocations)")?;
+        let map = obj.take_map(TARGETS_MAP).ok_or_else(|| anyhow!("object has no {TARGETS_MAP}"))?;
+        Targets::from_map(map)
+    }
+
+    /// Write `image` as the rule map of `key`: fill a new inner map, then swap it in.
+    pub fn apply(&mut self, key: (u32, u32), image: &MapImage) -> Result<()> {
+        let inner = fill_inner(image)?;
+        self.outer.insert(outer_key(key), &inner, 0).context("inserting the rule map into armor_targets")?;
+        Ok(())
+    }
+
+    /// Remove the target's rule map; false if there was none.
+    pub fn remove(&mut self, key: (u32, u32)) -> Result<bool> {
+        match self.outer.remove(&outer_key(key)) {
+            Ok(()) => Ok(true),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(false),
+            Err(e) => Err(e).context("removing from armor_targets"),
+        }
+    }
+
+    /// The target's rule map as the kernel holds it (a new fd).
+    pub fn inner(&self, key: (u32, u32)) -> Result<Inner> {
+        self.outer.get(&outer_key(key), 0).context("looking up the target's rule map")
+    }
+
+    pub fn keys(&self) -> Result<Vec<(u32, u32)>> {
+        self.outer
+            .keys()
+            .map(|k| {
+                let k = k?;
+                Ok((u32::from_le_bytes(k[..4].try_into().unwrap()), u32::from_le_bytes(k[4..].try_into().unwrap())))
+            })
+            .collect()
+    }
+}
+
+/// Result words the harness returns for a malformed query / a missing target (bpf/harness.bpf.c).
+const ERR_QUERY: u32 = 0xff00_0000;
+const ERR_NO_TARGET: u32 = 0xfe00_0000;
+
+/// The test-run harness with its own (unpinned) maps: the real verifier, JIT, maps and
+/// decision routine, driven by serialized queries.
+pub struct Harness {
+    obj: Ebpf,
+    pub targets: Targets,
+}
+
+impl Harness {
+    pub fn load() -> Result<Harness> {
+        let mut obj = EbpfLoader::new().load(objects::HARNESS).context("loading the harness object")?;
+        let map = obj.take_map(TARGETS_MAP).ok_or_else(|| anyhow!("object has no {TARGETS_MAP}"))?;
+        let targets = Targets::from_map(map)?;
+        let prog = obj.program_mut("armor_harness").ok_or_else(|| anyhow!("no armor_harness program"))?;
+        let prog: &mut SocketFilter = prog.try_into()?;
+        prog.load().context("loading armor_harness (verifier)")?;
+        Ok(Harness { obj, targets })
+    }
+
+    /// Run one query `repeat` times; returns the kernel's decision and the mean run time.
+    pub fn run(&self, q: &Query, key: (u32, u32), repeat: u32) -> Result<(Decision, Duration)> {
+        let packet = wire::encode(q, key).map_err(|e| anyhow!(e))?;
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(&packet);
+        opts.repeat = repeat.max(1);
+        let prog: &SocketFilter = self.obj.program("armor_harness").unwrap().try_into()?;
+        let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN")?;
+        match r.return_value {
+            ERR_QUERY => bail!("the harness rejected the serialized query"),
+            ERR_NO_TARGET => bail!("no rule map for target {key:?}"),
+            w => {
+                let d = Decision::from_word(w).ok_or_else(|| anyhow!("bad result word {w:#x}"))?;
+                Ok((d, r.duration))
+            }
+        }
+    }
+
+    pub fn decide(&self, q: &Query, key: (u32, u32)) -> Result<Decision> {
+        Ok(self.run(q, key, 1)?.0)
+    }
+}
