@@ -41,14 +41,20 @@ impl BlobStore for DockerArchiveStore {
 }
 
 /// The digest a member's content must have: its name says so (`blobs/sha256/<hex>`,
-/// `<hex>.json`), else the config's diff_id for that layer (old `<id>/layer.tar` files).
+/// `<hex>.json`, `<hex>.tar`), else the config's diff_id for that layer (old `<id>/layer.tar` files).
 fn expected_digest(member: &str, fallback: Option<&String>) -> Option<String> {
     let name = Path::new(member).file_name()?.to_str()?;
-    let hex = name.strip_suffix(".json").unwrap_or(name);
+    let hex = name.strip_suffix(".json").or_else(|| name.strip_suffix(".tar")).unwrap_or(name);
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Some(format!("sha256:{}", hex.to_ascii_lowercase()));
     }
     fallback.cloned()
+}
+
+/// `nginx:1` and `docker.io/library/nginx:1` name the same image.
+fn same_reference(a: &str, b: &str) -> bool {
+    let whole = |s: &str| s.parse::<oci_client::Reference>().map(|r| r.whole()).ok();
+    a == b || (whole(a).is_some() && whole(a) == whole(b))
 }
 
 pub(crate) fn load_docker_archive(spec: &str, rest: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
@@ -74,7 +80,7 @@ pub(crate) fn load_docker_archive(spec: &str, rest: &str, wanted: Option<&Platfo
     let image = match &wanted_ref {
         Some(r) => saved
             .iter()
-            .find(|s| s.repo_tags.as_ref().is_some_and(|t| t.iter().any(|t| t == r)))
+            .find(|s| s.repo_tags.as_ref().is_some_and(|t| t.iter().any(|t| same_reference(t, r))))
             .ok_or_else(|| ImageError::Source(format!("{spec}: no image `{r}` (tags: {})", all_tags.join(", "))))?,
         None if saved.len() == 1 => &saved[0],
         None => {
