@@ -1,0 +1,251 @@
+//! `armorc compile` / `armorc explain` end to end over compiler/tests/fixtures/compile.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FIXTURES: &str = "compiler/tests/fixtures/compile";
+
+fn armorc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_armorc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run armorc")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Compile the fixtures for both targets into `out`.
+fn compile_fixtures(out: &Path, extra: &[&str]) -> Output {
+    let policies = format!("{FIXTURES}/policies");
+    let workloads = format!("{FIXTURES}/workloads");
+    let out = out.to_str().unwrap();
+    let mut args = vec![
+        "compile",
+        policies.as_str(),
+        "--workloads",
+        workloads.as_str(),
+        "--node-labels",
+        "kubernetes.io/hostname=node-1",
+        "--target",
+        "all",
+        "-o",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    armorc(&args)
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else {
+                out.push((p.strip_prefix(base).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn snapshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/compile")
+}
+
+#[test]
+fn fixtures_compile_deterministically_and_explain_snapshots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let out = compile_fixtures(&a, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    // The cross-backend warning names both rules.
+    assert!(stderr.contains("warning[C003]"), "{stderr}");
+    assert!(stderr.contains("ksp-allow-hostname.yaml:14:9") && stderr.contains("ksp-file.yaml:33:9"), "{stderr}");
+    assert_eq!(compile_fixtures(&b, &[]).status.code(), Some(0));
+    let (fa, fb) = (files(&a), files(&b));
+    assert_eq!(fa, fb, "two runs differ");
+
+    let names: Vec<&str> = fa.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "index.json",
+        "bpf/host.img",
+        "bpf/shop/web/nginx.img",
+        "bpf/shop/web/logger.img",
+        "bpf/shop/db/postgres.img",
+        "bpf/batch/report/report.img",
+        "bpf/batch/debug/shell.img",
+        "apparmor/kubearmor-shop-web-nginx",
+        "apparmor/kubearmor-shop-web-nginx.map.json",
+        "apparmor/kubearmor.host",
+        "patches/shop/web.yaml",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["version"], 1);
+    let targets = index["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 6);
+    let nginx = targets.iter().find(|t| t["container"] == "nginx").unwrap();
+    assert_eq!(nginx["bpf"], "bpf/shop/web/nginx.img");
+    assert_eq!(nginx["apparmor_profile"], "kubearmor-shop-web-nginx");
+    assert_eq!(nginx["posture"]["file"], "block");
+    assert_eq!(
+        nginx["policies"],
+        serde_json::json!([
+            "KubeArmorClusterPolicy/-/no-package-managers",
+            "KubeArmorPolicy/shop/web-allow-hostname",
+            "KubeArmorPolicy/shop/web-file",
+            "KubeArmorPolicy/shop/web-net",
+            "KubeArmorPolicy/shop/web-process"
+        ])
+    );
+    let host = targets.iter().find(|t| t["host"] == true).unwrap();
+    assert_eq!(host["policies"], serde_json::json!(["KubeArmorHostPolicy/-/node-hardening"]));
+    let report = targets.iter().find(|t| t["workload"] == "report").unwrap();
+    assert_eq!(report["enforcement"], "audited");
+    assert_eq!(report["bpf_entries"], 0);
+    let debug = targets.iter().find(|t| t["workload"] == "debug").unwrap();
+    assert_eq!(debug["enforcement"], "disabled");
+    assert!(debug["reason"].as_str().unwrap().contains("disabled"));
+
+    for (name, _) in fa.iter().filter(|(n, _)| n.ends_with(".img")) {
+        let out = armorc(&["explain", a.join(name).to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let snap = format!("explain__{}", name.trim_end_matches(".img").replace('/', "__"));
+        insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(snap, text(&out.stdout));
+        });
+    }
+    insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("index_json", text(&std::fs::read(a.join("index.json")).unwrap()));
+    });
+}
+
+#[test]
+fn check_lists_every_difference_and_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    assert_eq!(compile_fixtures(&out_dir, &[]).status.code(), Some(0));
+    let clean = compile_fixtures(&out_dir, &["--check"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stderr));
+    assert!(clean.stdout.is_empty());
+
+    // Corrupt one image, delete a profile, add a stray file.
+    let img = out_dir.join("bpf/shop/web/nginx.img");
+    let mut bytes = std::fs::read(&img).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&img, bytes).unwrap();
+    std::fs::remove_file(out_dir.join("apparmor/kubearmor.host")).unwrap();
+    std::fs::write(out_dir.join("stray.txt"), "x").unwrap();
+    let out = compile_fixtures(&out_dir, &["--check"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("missing: apparmor/kubearmor.host"), "{stdout}");
+    assert!(lines[1].starts_with("differs: bpf/shop/web/nginx.img (existing file: map image checksum mismatch"), "{stdout}");
+    assert_eq!(lines[2], "extra: stray.txt");
+
+    // A different posture changes images and index.json.
+    assert_eq!(compile_fixtures(&tmp.path().join("fresh"), &[]).status.code(), Some(0));
+    let out = compile_fixtures(&tmp.path().join("fresh"), &["--check", "--default-posture", "network=block"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("differs: bpf/shop/web/nginx.img (54 entries now, 54 compiled; 1 added, 1 removed or changed)"), "{stdout}");
+    assert!(stdout.contains("differs: index.json"), "{stdout}");
+}
+
+#[test]
+fn lint_errors_refuse_to_compile_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: bad, namespace: shop}\nspec:\n  process:\n    matchPaths:\n      - path: relative/path\n  action: Block\n",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = armorc(&["compile", bad.to_str().unwrap(), "--target", "bpf", "-o", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.yaml:7:") && stderr.contains("error"), "{stderr}");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn over_capacity_is_an_error_naming_the_policies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = compile_fixtures(&out_dir, &["--capacity", "40"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error[C002]: target shop/web/nginx needs 54 map entries, over the capacity of 40"), "{stderr}");
+    assert!(stderr.contains("KubeArmorPolicy/shop/web-net"), "{stderr}");
+    assert!(!stderr.contains("target shop/web/logger needs"), "{stderr}");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn deny_warning_fails_on_composition_warnings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = compile_fixtures(&out_dir, &["--deny", "warning"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--deny warning"));
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn bad_workloads_and_options_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path().join("w.yaml");
+    std::fs::write(&w, "kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{image: x}]}}}\n").unwrap();
+    let policies = format!("{FIXTURES}/policies");
+    let out_dir = tmp.path().join("out");
+    let o = out_dir.to_str().unwrap();
+    let out = armorc(&["compile", &policies, "--workloads", w.to_str().unwrap(), "--target", "bpf", "-o", o]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("w.yaml:3:39: error: container without a name"), "{}", text(&out.stderr));
+    let out = armorc(&["compile", &policies, "--target", "bpf", "-o", o, "--default-posture", "deny"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--default-posture"));
+    assert!(!out_dir.exists());
+
+    // An existing directory that is not ours is never replaced.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("keep.txt"), "x").unwrap();
+    let out = armorc(&["compile", &policies, "--target", "bpf", "-o", mine.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not an armorc output directory"));
+    assert!(mine.join("keep.txt").exists());
+}
+
+#[test]
+fn explain_rejects_damaged_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    assert_eq!(compile_fixtures(&out_dir, &[]).status.code(), Some(0));
+    let bytes = std::fs::read(out_dir.join("bpf/shop/web/nginx.img")).unwrap();
+    let cut = tmp.path().join("cut.img");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = armorc(&["explain", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("truncated map image"), "{}", text(&out.stderr));
+    let mut v2 = bytes.clone();
+    v2[8] = 2;
+    std::fs::write(&cut, &v2).unwrap();
+    let out = armorc(&["explain", cut.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("format version 2"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+}
