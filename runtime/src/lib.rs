@@ -2,6 +2,7 @@
 //! checks the kernel's decisions against the reference model (`verify`).
 
 pub mod kernel;
+pub mod mutate;
 pub mod probe;
 pub mod task;
 pub mod verify;

@@ -1,0 +1,236 @@
+//! Query generation by mutating map-image entries (never from the model's answers): parent,
+//! child, sibling, trailing slash, deep paths past 64 bytes, 199- and 200-byte paths, unknown
+//! source, owner and tty flips, socket types and protocols, capabilities, allowedArgs.
+//! Also builds images from policy YAML with the compiler's front-end and BPF lowering.
+
+use armorc_compiler::compose::{Enforcement, Posture, PostureAction, Target};
+use armorc_compiler::image::*;
+use armorc_compiler::ir::{Policy, PolicyKind};
+use armorc_compiler::model::{Op, Query};
+use armorc_compiler::source::SourceFile;
+
+/// xorshift64*: small, seeded, reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const PATH_OPS: [Op; 12] = [
+    Op::Exec,
+    Op::Open,
+    Op::Write,
+    Op::Unlink,
+    Op::Mkdir,
+    Op::Rmdir,
+    Op::Rename,
+    Op::Chmod,
+    Op::Truncate,
+    Op::Link,
+    Op::Symlink,
+    Op::Mknod,
+];
+const SOCK_TYPES: [u32; 8] = [0, 1, 2, 3, 4, 5, 6, 10];
+const PROTOCOLS: [u32; 7] = [0, 1, 6, 17, 58, 132, 255];
+const UNKNOWN_SOURCE: &str = "/opt/unknown/bin/tool";
+
+fn parent(p: &str) -> String {
+    let t = p.trim_end_matches('/');
+    match t.rfind('/') {
+        Some(i) => t[..=i].to_string(),
+        None => "/".to_string(),
+    }
+}
+
+/// A path of exactly `len` bytes under `base` (a directory prefix), if `base` is short enough.
+fn sized(base: &str, len: usize) -> Option<String> {
+    let dir = if base.ends_with('/') { base.to_string() } else { format!("{base}/") };
+    if dir.len() + 1 > len {
+        return None;
+    }
+    let mut p = dir;
+    while p.len() < len {
+        // 30-byte components keep adding directory levels until the length is reached
+        let room = len - p.len();
+        if room > 31 {
+            p.push_str(&"d".repeat(30));
+            p.push('/');
+        } else {
+            p.push_str(&"f".repeat(room));
+        }
+    }
+    Some(p)
+}
+
+/// Path variants of a path or directory-prefix entry.
+fn path_variants(text: &str) -> Vec<String> {
+    let mut v = vec![text.to_string()];
+    let is_dir = text.ends_with('/');
+    let p = parent(text);
+    v.push(p.clone());
+    v.push(p.trim_end_matches('/').to_string());
+    if is_dir {
+        v.push(format!("{text}file"));
+        v.push(format!("{text}sub/file"));
+        v.push(text.trim_end_matches('/').to_string());
+    } else {
+        v.push(format!("{text}/"));
+        v.push(format!("{text}/child"));
+        v.push(format!("{p}sibling"));
+        v.push(format!("{text}x"));
+    }
+    // deeper than the 64-byte walk KubeArmor has
+    let deep = format!("{}/{}/leaf", text.trim_end_matches('/'), "component-of-a-deep-tree/".repeat(3).trim_end_matches('/'));
+    v.push(deep);
+    for len in [199, 200, 201] {
+        if let Some(s) = sized(if is_dir { text } else { &p }, len) {
+            v.push(s);
+        }
+    }
+    v.retain(|s| !s.is_empty() && s.len() <= MAX_PATH);
+    v
+}
+
+fn source_choices(entry_source: Option<&str>) -> Vec<Vec<u8>> {
+    let mut s = vec![Vec::new(), UNKNOWN_SOURCE.as_bytes().to_vec()];
+    if let Some(src) = entry_source {
+        s.push(src.as_bytes().to_vec());
+        s.push(src.as_bytes().to_vec());
+    }
+    s
+}
+
+fn flags(rng: &mut Rng, q: &mut Query, sources: &[Vec<u8>]) {
+    q.source = rng.pick(sources).clone();
+    q.owner = rng.coin();
+    q.tty = rng.coin();
+}
+
+/// About `per_entry` queries for every entry of `image`.
+pub fn queries(image: &MapImage, rng: &mut Rng, per_entry: usize) -> Vec<Query> {
+    let mut out = Vec::new();
+    for e in &image.entries {
+        let sources = source_choices(e.source_text());
+        match e.key.kind {
+            KIND_PATH => {
+                let variants = path_variants(e.main_text());
+                for i in 0..per_entry {
+                    let path = &variants[i % variants.len()];
+                    let op = if rng.below(3) == 0 { Op::Exec } else { *rng.pick(&PATH_OPS) };
+                    let mut q = Query { path: path.as_bytes().to_vec(), ..Query::new(op) };
+                    flags(rng, &mut q, &sources);
+                    out.push(q);
+                }
+            }
+            KIND_EXECNAME => {
+                let name = e.main_text();
+                let paths = [format!("/usr/local/bin/{name}"), format!("/{name}"), format!("/bin/{name}x"), format!("/opt/{name}/bin")];
+                for i in 0..per_entry {
+                    let mut q = Query { path: paths[i % paths.len()].as_bytes().to_vec(), ..Query::new(Op::Exec) };
+                    flags(rng, &mut q, &sources);
+                    out.push(q);
+                }
+            }
+            KIND_ARG => {
+                let exe = e.main_text();
+                let arg = e.arg_text().unwrap_or("").to_string();
+                let argsets = [vec![arg.clone()], vec![arg.clone(), "--other".into()], vec![], vec!["--other".into()], vec![arg.clone(), arg]];
+                for i in 0..per_entry {
+                    let mut q = Query { path: exe.as_bytes().to_vec(), ..Query::new(Op::Exec) };
+                    q.args = argsets[i % argsets.len()].iter().map(|a| a.as_bytes().to_vec()).collect();
+                    flags(rng, &mut q, &sources);
+                    out.push(q);
+                }
+            }
+            KIND_NET_TYPE | KIND_NET_PROTO => {
+                for _ in 0..per_entry {
+                    let mut q = Query::new(Op::Socket);
+                    let n = e.key.len;
+                    if e.key.kind == KIND_NET_TYPE {
+                        q.sock_type = if rng.coin() { n } else { *rng.pick(&SOCK_TYPES) };
+                        q.protocol = *rng.pick(&PROTOCOLS);
+                    } else {
+                        q.protocol = if rng.coin() { n } else { *rng.pick(&PROTOCOLS) };
+                        q.sock_type = *rng.pick(&SOCK_TYPES);
+                    }
+                    flags(rng, &mut q, &sources);
+                    out.push(q);
+                }
+            }
+            KIND_CAPABILITY => {
+                for i in 0..per_entry {
+                    let mut q = Query::new(Op::Capable);
+                    q.capability = e.key.len + (i % 2) as u32;
+                    flags(rng, &mut q, &sources);
+                    out.push(q);
+                }
+            }
+            _ => {
+                // posture (and DNS, which no hook here looks up): unrelated paths, sockets, caps
+                for _ in 0..per_entry {
+                    let mut q = match rng.below(4) {
+                        0 => Query { sock_type: *rng.pick(&SOCK_TYPES), protocol: *rng.pick(&PROTOCOLS), ..Query::new(Op::Socket) },
+                        1 => Query { capability: rng.below(41) as u32, ..Query::new(Op::Capable) },
+                        _ => Query { path: format!("/nowhere/{}/x", rng.below(1000)).into_bytes(), ..Query::new(*rng.pick(&PATH_OPS)) },
+                    };
+                    flags(rng, &mut q, &sources);
+                    out.push(q);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Map images from one YAML source: all its policies on one container target (or the host if
+/// they are all host policies), under the given posture.
+pub fn images_from_yaml(name: &str, text: &str, posture: Posture) -> Vec<MapImage> {
+    let checked = armorc_compiler::check_source(SourceFile::new(name, text));
+    if checked.policies.is_empty() {
+        return vec![];
+    }
+    vec![image_for(&checked.policies, posture)]
+}
+
+pub fn image_for(policies: &[Policy], posture: Posture) -> MapImage {
+    let host = policies.iter().all(|p| p.kind == PolicyKind::KubeArmorHostPolicy);
+    let target = Target {
+        namespace: (!host).then(|| "ns".to_string()),
+        workload: (!host).then(|| "w".to_string()),
+        workload_kind: (!host).then(|| "Deployment".to_string()),
+        container: (!host).then(|| "c".to_string()),
+        host,
+        enforcement: Enforcement::Enabled,
+        posture,
+        policies: (0..policies.len()).collect(),
+    };
+    let refs: Vec<&Policy> = policies.iter().collect();
+    armorc_compiler::lower::bpf::lower_target(&target, &refs)
+}
+
+/// Postures to cycle through (block, audit, mixed).
+pub fn postures() -> [Posture; 3] {
+    use PostureAction::*;
+    [
+        Posture { file: Block, network: Block, capabilities: Block },
+        Posture { file: Audit, network: Audit, capabilities: Audit },
+        Posture { file: Block, network: Audit, capabilities: Block },
+    ]
+}

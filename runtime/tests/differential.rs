@@ -1,0 +1,147 @@
+//! Kernel vs reference model, query by query (issue 3: differential test in CI, as root).
+//! Images: every corpus policy file (../shared/corpus, skipped with a notice when absent) and our
+//! fixtures, under three postures. Queries: mutations of each image's entries (armor_runtime::
+//! mutate), never derived from the model's answers.
+
+use armor_runtime::kernel::Harness;
+use armor_runtime::mutate::{self, Rng};
+use armor_runtime::verify::{self, describe};
+use armorc_compiler::image::{MapImage, DENY};
+use armorc_compiler::model::{Model, Query};
+use armorc_compiler::query;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn root_or_skip(test: &str) -> bool {
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: {test}: needs root (BPF maps and BPF_PROG_TEST_RUN)");
+        return false;
+    }
+    armor_runtime::ensure_bpffs().expect("mounting bpffs");
+    true
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+}
+
+/// (name, image) for the fixtures and the corpus.
+fn images() -> Vec<(String, MapImage)> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    yaml_files(&manifest.join("tests/fixtures"), &mut files);
+    let fixtures = files.len();
+    let corpus = manifest.join("../../shared/corpus");
+    if corpus.exists() {
+        yaml_files(&corpus, &mut files);
+    } else {
+        println!("skipped: corpus images: {} not found", corpus.display());
+    }
+    let postures = mutate::postures();
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let name = f.display().to_string();
+        // fixtures under every posture, corpus files under one (cycled)
+        let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
+        for p in ps {
+            for img in mutate::images_from_yaml(&name, &text, p) {
+                if !img.entries.is_empty() {
+                    out.push((name.clone(), img));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kernel_agrees_with_model() {
+    if !root_or_skip("kernel_agrees_with_model") {
+        return;
+    }
+    let images = images();
+    let mut harness = Harness::load().expect("loading the harness");
+    let mut rng = Rng::new(0x5eed_a77a);
+    let (mut total, mut agree) = (0usize, 0usize);
+    let mut mix: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (name, img) in &images {
+        let per_entry = if img.entries.len() < 40 { 12 } else { 4 };
+        let qs = mutate::queries(img, &mut rng, per_entry);
+        let numbered: Vec<_> = qs.into_iter().enumerate().map(|(i, q)| (i + 1, Ok(q))).collect();
+        let report = verify::verify(&mut harness, img, &numbered).expect("verify");
+        total += report.queries;
+        agree += report.agree;
+        for (k, v) in report.mix {
+            *mix.entry(k).or_default() += v;
+        }
+        for d in report.disagreements.iter().take(5) {
+            failures.push(format!(
+                "{name}: {}\n  kernel: {}\n  model:  {}",
+                query::to_line(&d.query),
+                describe(&d.kernel),
+                describe(&d.model)
+            ));
+        }
+        for (line, e) in report.errors.iter().take(5) {
+            failures.push(format!("{name}: query {line}: {e}"));
+        }
+    }
+    println!("{} images, {total} queries, {agree} agree, {} disagree", images.len(), total - agree);
+    println!("decision mix (decision by who (lookup step)):");
+    for (k, v) in &mix {
+        println!("  {v:>7}  {k}");
+    }
+    assert!(failures.is_empty(), "{} problems, first ones:\n{}", failures.len(), failures.join("\n"));
+    assert!(total >= 10_000, "only {total} queries");
+    assert_eq!(total, agree);
+    // the mix must exercise every decision path that matters
+    for needed in ["by rule (exact)", "by rule (dir)", "by posture", "by default", "(exact+source)", "(execname)", "deny by rule", "allow+audit"] {
+        assert!(mix.keys().any(|k| k.contains(needed)), "no query decided {needed:?}");
+    }
+}
+
+#[test]
+fn sabotaged_kernel_copy_disagrees() {
+    if !root_or_skip("sabotaged_kernel_copy_disagrees") {
+        return;
+    }
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpf-rules.yaml")).unwrap();
+    let img = mutate::images_from_yaml("bpf-rules.yaml", &text, mutate::postures()[0]).remove(0);
+    let harness = Harness::load().unwrap();
+    let mut harness = harness;
+    let key = (7, 7);
+    harness.targets.apply(key, &img).unwrap();
+    // flip DENY on the first path entry that has it, in the kernel copy only
+    let victim = img
+        .entries
+        .iter()
+        .find(|e| e.key.kind == armorc_compiler::image::KIND_PATH && (e.value.file | e.value.process) & DENY != 0 && !e.main_text().ends_with('/'))
+        .expect("a denying path entry");
+    let mut inner = harness.targets.inner(key).unwrap();
+    let mut v = victim.value;
+    v.process ^= if v.process & DENY != 0 { DENY } else { 0 };
+    v.file ^= if v.file & DENY != 0 { DENY } else { 0 };
+    inner.insert(victim.key.to_bytes(), v.to_bytes(), 0).unwrap();
+
+    let model = Model::new(&img);
+    let single = MapImage { entries: vec![victim.clone()], ..img.clone() };
+    let qs: Vec<Query> = mutate::queries(&single, &mut Rng::new(3), 200);
+    let disagree = qs.iter().filter(|q| harness.decide(q, key).unwrap() != model.decide(q)).count();
+    println!("sabotaged {:?}: {disagree} of {} queries disagree", victim.text, qs.len());
+    assert!(disagree > 0, "flipping DENY on {:?} went unnoticed", victim.text);
+
+    // restoring the entry restores agreement
+    inner.insert(victim.key.to_bytes(), victim.value.to_bytes(), 0).unwrap();
+    assert!(qs.iter().all(|q| harness.decide(q, key).unwrap() == model.decide(q)));
+}
