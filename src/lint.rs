@@ -41,6 +41,7 @@ Suppressions:
 Exit status:
   0  no finding reaches --deny
   1  a finding reaches --deny (default: error), or no KubeArmor document was found
+     (unless --allow-empty)
   2  usage, configuration or I/O error (wins over 1)";
 
 #[derive(clap::Args)]
@@ -55,6 +56,10 @@ pub struct Args {
     /// Lowest severity that makes the exit status 1.
     #[arg(long, value_enum, default_value_t = DenyArg::Error)]
     pub deny: DenyArg,
+    /// Exit 0 instead of 1 when no KubeArmor document is found (for hooks that pass every
+    /// changed YAML file).
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub inputs: InputArgs,
 }
@@ -113,7 +118,7 @@ pub fn run(args: Args) -> u8 {
     if !outcome.io_errors.is_empty() {
         return 2;
     }
-    if outcome.report.documents == 0 {
+    if outcome.report.documents == 0 && !args.allow_empty {
         eprintln!(
             "armorc lint: no KubeArmor document found ({} read, {} other documents skipped)",
             plural(outcome.report.files, "file"),

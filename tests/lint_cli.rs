@@ -307,6 +307,7 @@ fn no_kubearmor_document() {
     let run = lint_in(dir.path(), &["deploy.yaml"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no KubeArmor document found"), "{}", run.stderr);
+    assert_eq!(lint_in(dir.path(), &["--allow-empty", "deploy.yaml"]).code, 0);
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     write(&empty, "README.md", "# not yaml\n");
