@@ -48,7 +48,20 @@ pub fn rule_lines(rule: &AaRule, subs: &SubProfiles) -> Vec<String> {
     }
 }
 
+/// A rule AppArmor cannot express, kept as a comment naming it.
+fn not_lowered(r: &AaRule) -> Option<Vec<String>> {
+    let verb = if r.deny { "Block" } else { "Allow" };
+    match &r.key {
+        Key::NotAGlob { pattern, why } => Some(vec![format!("# {verb} pattern {pattern:?} {why}; not lowered")]),
+        Key::Nothing => Some(vec![format!("# {verb} process rule with neither path nor execname: nothing to lower")]),
+        _ => None,
+    }
+}
+
 fn file_lines(r: &AaRule) -> Vec<String> {
+    if let Some(l) = not_lowered(r) {
+        return l;
+    }
     let Some(g) = glob(&r.key) else { return vec![] };
     let x = quote_path(&g);
     match (r.deny, r.read_only, r.owner_only) {
@@ -64,12 +77,10 @@ fn file_lines(r: &AaRule) -> Vec<String> {
 }
 
 fn process_lines(r: &AaRule, subs: &SubProfiles) -> Vec<String> {
-    let Some(g) = glob(&r.key) else {
-        return vec![format!(
-            "# {} process rule with neither path nor execname: nothing to lower",
-            if r.deny { "Block" } else { "Allow" }
-        )];
-    };
+    if let Some(l) = not_lowered(r) {
+        return l;
+    }
+    let Some(g) = glob(&r.key) else { return vec![] };
     let x = quote_path(&g);
     let mode = exec_mode(&r.key, subs);
     match (r.deny, r.owner_only) {

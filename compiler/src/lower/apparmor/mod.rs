@@ -110,7 +110,7 @@ struct Closed {
 
 impl Closed {
     fn of(rules: &[AaRule], target: &Target) -> Closed {
-        let allows = |c: Category| rules.iter().any(|r| r.category == c && !r.deny);
+        let allows = |c: Category| rules.iter().any(|r| r.category == c && !r.deny && r.lowered());
         let block = |p: PostureAction| p == PostureAction::Block;
         Closed {
             file: allows(Category::File) && block(target.posture.file),

@@ -24,6 +24,9 @@ pub enum Key {
     Execname(String),
     /// A process matchPaths item with neither path nor execname.
     Nothing,
+    /// A matchPatterns item that is no AppArmor path glob (KubeArmor pastes it anyway and the
+    /// whole profile fails to load); lowered as a comment.
+    NotAGlob { pattern: String, why: &'static str },
     Protocol { name: String, known: Option<ir::Protocol> },
     Capability { name: String, known: bool },
 }
@@ -37,6 +40,7 @@ impl Key {
             Key::Dir { dir, .. } => dir.clone(),
             Key::Execname(n) => format!("/**/{n}"),
             Key::Nothing => String::new(),
+            Key::NotAGlob { pattern, .. } => pattern.clone(),
             Key::Protocol { name, .. } => name.clone(),
             Key::Capability { name, .. } => name.clone(),
         }
@@ -56,6 +60,12 @@ pub struct AaRule {
 }
 
 impl AaRule {
+    /// False for rules AppArmor cannot express (kept as comments); they do not switch a
+    /// category into allowlist mode either.
+    pub fn lowered(&self) -> bool {
+        !matches!(self.key, Key::Nothing | Key::NotAGlob { .. })
+    }
+
     /// True when this (sub-profile) directory rule covers `other`'s key, so a global rule for
     /// `other` is not copied next to it: recursive covers every descendant, non-recursive only
     /// direct children.
@@ -123,13 +133,13 @@ fn classify(target: &ir::Target) -> Option<(Category, Key, bool, bool)> {
         T::ProcessDir { dir, recursive, owner_only, .. } => {
             (Category::Process, Key::Dir { dir: dir.clone(), recursive: *recursive }, false, *owner_only)
         }
-        T::ProcessPattern { pattern, owner_only } => (Category::Process, Key::Pattern(pattern.clone()), false, *owner_only),
+        T::ProcessPattern { pattern, owner_only } => (Category::Process, pattern_key(pattern), false, *owner_only),
         T::FilePath { path, read_only, owner_only, .. } => (Category::File, Key::Path(path.clone()), *read_only, *owner_only),
         T::FileDir { dir, recursive, read_only, owner_only, .. } => {
             (Category::File, Key::Dir { dir: dir.clone(), recursive: *recursive }, *read_only, *owner_only)
         }
         T::FilePattern { pattern, read_only, owner_only } => {
-            (Category::File, Key::Pattern(pattern.clone()), *read_only, *owner_only)
+            (Category::File, pattern_key(pattern), *read_only, *owner_only)
         }
         T::Protocol { protocol, known, .. } => {
             (Category::Network, Key::Protocol { name: protocol.clone(), known: *known }, false, false)
@@ -139,4 +149,47 @@ fn classify(target: &ir::Target) -> Option<(Category, Key, bool, bool)> {
         }
         T::Dns { .. } | T::Syscall { .. } | T::Device { .. } => return None,
     })
+}
+
+/// matchPatterns are pasted as AppArmor globs; text the parser would refuse is not.
+fn pattern_key(pattern: &str) -> Key {
+    match glob_problem(pattern) {
+        None => Key::Pattern(pattern.to_string()),
+        Some(why) => Key::NotAGlob { pattern: pattern.to_string(), why },
+    }
+}
+
+/// Why `pattern` is no AppArmor path glob, if it is not: it must be absolute (or start with a
+/// variable), with balanced `{}` and `[]`, and without control characters.
+pub fn glob_problem(pattern: &str) -> Option<&'static str> {
+    if !(pattern.starts_with('/') || pattern.starts_with("@{")) {
+        return Some("does not start with `/` (AppArmor globs are absolute paths, not regular expressions)");
+    }
+    if pattern.chars().any(|c| c.is_control()) {
+        return Some("contains control characters");
+    }
+    let (mut braces, mut in_class, mut escaped) = (0i32, false, false);
+    for c in pattern.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '{' if !in_class => braces += 1,
+            '}' if !in_class => {
+                braces -= 1;
+                if braces < 0 {
+                    return Some("has a `}` without `{`");
+                }
+            }
+            _ => {}
+        }
+    }
+    if escaped {
+        return Some("ends with a lone `\\`");
+    }
+    if in_class || braces != 0 {
+        return Some("has an unclosed `[` or `{`");
+    }
+    None
 }
