@@ -1,9 +1,221 @@
-//! `armorc recommend`.
+//! `armorc recommend`: policies for container images from the template library (docs/recommend.md).
+
+use armorc_recommend::report::Format;
+use armorc_recommend::run::{self, Job, Loaded, Options};
+use armorc_recommend::templates::{self, cache, Library};
+use armorc_recommend::{load_image, workload, LoadOptions};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    /// Images to recommend for (repeatable, comma-separated): registry references,
+    /// `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`.
+    #[arg(short = 'i', long = "image", value_delimiter = ',')]
+    images: Vec<String>,
+    /// Kubernetes manifests (`-` for stdin): every workload's containers, selected by the
+    /// workload's matchLabels plus kubearmor.io/container.name.
+    #[arg(short = 'f', long = "manifest")]
+    manifests: Vec<String>,
+    /// Namespace of the generated policies (cluster templates: `namespace In [NS]`).
+    #[arg(short = 'n', long = "namespace")]
+    namespace: Option<String>,
+    /// Selector labels `k=v` for -i images (split on the first `=`; repeatable, comma-separated).
+    #[arg(short = 'l', long = "labels", value_delimiter = ',')]
+    labels: Vec<String>,
+    /// Output directory.
+    #[arg(short = 'o', long = "outdir", default_value = "out")]
+    outdir: PathBuf,
+    /// Report file name, joined under -o (its extension picks the format unless --format).
+    #[arg(short = 'r', long = "report", default_value = "report.txt")]
+    report: PathBuf,
+    /// Only templates with one of these tags (case-insensitive; `-` and `_` alike), e.g. PCI-DSS.
+    #[arg(short = 't', long = "tag", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Docker config.json for registry credentials.
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// Platform of multi-arch images: os/arch[/variant] (default linux/amd64).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Registry hosts (host[:port]) reached over plain HTTP (loopback registries).
+    #[arg(long = "plain-http", num_args = 1.., value_delimiter = ',')]
+    plain_http: Vec<String>,
+    /// Report format (default: from the extension of -r, else text).
+    #[arg(long, value_parser = ["text", "markdown", "json", "html"])]
+    format: Option<String>,
+    /// List every skipped template and why, and the evidence of every recommendation.
+    #[arg(long)]
+    explain: bool,
+    /// Override every Block/Audit action (safe rollout): only `Audit` is accepted.
+    #[arg(long, value_parser = ["Audit"])]
+    action: Option<String>,
+    /// Node labels `k=v` for host templates (written to <outdir>/host/).
+    #[arg(long = "node-labels", value_delimiter = ',')]
+    node_labels: Option<Vec<String>>,
+    /// Template library: builtin, cache (filled by `update`), or a directory.
+    #[arg(long)]
+    templates: Option<String>,
+    /// Match legacy (policy-templates) preconditions exactly as karmor does.
+    #[arg(long = "legacy-karmor")]
+    legacy_karmor: bool,
+    /// For images that cannot be read, still write the generic templates.
+    #[arg(long = "allow-generic")]
+    allow_generic: bool,
+}
 
-pub fn run(_args: Args) -> u8 {
-    eprintln!("armorc recommend: not implemented yet");
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Fetch the template repository into the cache (validated, then swapped in atomically).
+    Update {
+        /// Git URL or path of the template repository (default: the one used last time).
+        #[arg(long)]
+        source: Option<String>,
+        /// Branch, tag or commit to check out (default: the remote HEAD).
+        #[arg(long = "ref")]
+        rev: Option<String>,
+    },
+}
+
+fn usage(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("armorc recommend: {msg}");
     2
+}
+
+/// `k=v` pairs, split on the first `=`.
+fn parse_labels(what: &str, items: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (k, v) = item.split_once('=').ok_or_else(|| format!("{what} `{item}`: expected key=value"))?;
+        if !armorc_recommend::render::valid_label_key(k) || !armorc_recommend::render::valid_label_value(v) {
+            return Err(format!("{what} `{item}`: not a valid Kubernetes label (key {k:?}, value {v:?})"));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn load_library(choice: Option<&str>) -> Result<Library, String> {
+    let root = cache::cache_root();
+    match choice {
+        Some("builtin") => templates::builtin().map_err(|e| e.to_string()),
+        Some("cache") => {
+            let root = root.ok_or("no cache directory: set XDG_CACHE_HOME or HOME")?;
+            cache::load(&root).map_err(|e| e.to_string())
+        }
+        Some(dir) => templates::from_dir(std::path::Path::new(dir)).map_err(|e| e.to_string()),
+        // The cache once `update` filled it, else the built-in set.
+        None => match root.filter(|r| cache::is_filled(r)) {
+            Some(r) => cache::load(&r).map_err(|e| e.to_string()),
+            None => templates::builtin().map_err(|e| e.to_string()),
+        },
+    }
+}
+
+pub fn run(args: Args) -> u8 {
+    if let Some(Sub::Update { source, rev }) = &args.command {
+        let Some(root) = cache::cache_root() else { return usage("no cache directory: set XDG_CACHE_HOME or HOME") };
+        return match cache::update(&root, source.as_deref(), rev.as_deref()) {
+            Ok(info) => {
+                println!("templates updated: {} at {}", info.location, info.commit.unwrap_or_default());
+                0
+            }
+            Err(e) => {
+                eprintln!("armorc recommend update: {e}");
+                1
+            }
+        };
+    }
+    if args.images.is_empty() && args.manifests.is_empty() {
+        return usage("nothing to do: pass -i IMAGE and/or -f MANIFEST");
+    }
+    let labels = match parse_labels("-l", &args.labels) {
+        Ok(l) => l,
+        Err(e) => return usage(e),
+    };
+    let node_labels = match args.node_labels.as_deref().map(|n| parse_labels("--node-labels", n)).transpose() {
+        Ok(n) => n,
+        Err(e) => return usage(e),
+    };
+    if let Some(ns) = &args.namespace {
+        if !templates::is_dns_label(ns) {
+            return usage(format!("-n {ns:?}: a namespace must be a DNS-1123 label"));
+        }
+    }
+    if args.report.as_os_str().is_empty() {
+        return usage("-r: empty report name");
+    }
+    let mut jobs: Vec<Job> = args.images.iter().filter(|i| !i.is_empty()).map(|i| Job { image: i.clone(), workload: None }).collect();
+    for m in &args.manifests {
+        let text = if m == "-" {
+            let mut s = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                return usage(format!("-f -: {e}"));
+            }
+            s
+        } else {
+            match std::fs::read_to_string(m) {
+                Ok(s) => s,
+                Err(e) => return usage(format!("-f {m}: {e}")),
+            }
+        };
+        match workload::parse(m, &text) {
+            Ok(cs) if cs.is_empty() => return usage(format!("-f {m}: no workload with containers found")),
+            Ok(cs) => jobs.extend(cs.into_iter().map(|c| Job { image: c.image.clone(), workload: Some(c) })),
+            Err(e) => return usage(e),
+        }
+    }
+    let library = match load_library(args.templates.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("armorc recommend: templates: {e}");
+            return 1;
+        }
+    };
+    let report = args.outdir.join(&args.report);
+    let format = args.format.as_deref().and_then(Format::parse).unwrap_or_else(|| Format::from_path(&report));
+    let opts = Options {
+        out_dir: args.outdir.clone(),
+        report: report.clone(),
+        format,
+        tags: args.tags.clone(),
+        namespace: args.namespace.clone(),
+        labels,
+        node_labels,
+        action: args.action.clone(),
+        explain: args.explain,
+        legacy_karmor: args.legacy_karmor,
+        allow_generic: args.allow_generic,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let load_opts = LoadOptions {
+        platform: args.platform.clone(),
+        plain_http: args.plain_http.clone(),
+        docker_config: args.config.clone(),
+        ..LoadOptions::default()
+    };
+    let loader = |spec: &str| -> Result<Loaded, String> {
+        let l = load_image(spec, &load_opts).map_err(|e| e.to_string())?;
+        Ok(Loaded { reference: l.reference, digest: l.digest, platform: l.platform, index: l.index, os_release: l.os_release })
+    };
+    match run::run(&jobs, &library, &opts, &loader) {
+        Ok((report_data, code)) => {
+            for i in report_data.images.iter().filter(|i| i.error.is_some()) {
+                eprintln!("armorc recommend: {}: {}", i.image, i.error.as_deref().unwrap_or(""));
+            }
+            if format == Format::Text {
+                print!("{}", report_data.render(Format::Text));
+            }
+            eprintln!("report written to {}", report.display());
+            code
+        }
+        Err(e) => {
+            eprintln!("armorc recommend: {e}");
+            1
+        }
+    }
 }

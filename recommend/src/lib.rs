@@ -7,4 +7,7 @@ pub use image::{load_image, ImageError, LoadOptions, LoadedImage};
 // H6: template library, matching, rendering, reports, orchestration
 pub mod matching;
 pub mod render;
+pub mod report;
+pub mod run;
 pub mod templates;
+pub mod workload;

@@ -1,0 +1,303 @@
+//! One `armorc recommend` run: load each image once, decide and render templates per job, build
+//! each output directory in a temporary sibling and swap it in (stale policies disappear, other
+//! files in `-o` stay), then write the report last, atomically.
+
+use crate::index::{FileIndex, OsRelease};
+use crate::matching::{self, Decision, Mode};
+use crate::render::{self, dns_name, Target};
+use crate::report::{Difference, Distro, Format, ImageEntry, PolicyEntry, Report, Skipped, TemplatesInfo};
+use crate::templates::{Library, PolicyKind};
+use crate::workload;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// An image as the matcher needs it (from `load_image`, or built in memory by tests).
+pub struct Loaded {
+    pub reference: String,
+    pub digest: String,
+    pub platform: String,
+    pub index: FileIndex,
+    pub os_release: Option<OsRelease>,
+}
+
+/// One image to recommend for: from `-i`, or one container of a `-f` workload.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub image: String,
+    pub workload: Option<workload::Container>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub out_dir: PathBuf,
+    pub report: PathBuf,
+    pub format: Format,
+    pub tags: Vec<String>,
+    pub namespace: Option<String>,
+    /// `-l`: used as the selector for `-i` images.
+    pub labels: BTreeMap<String, String>,
+    /// `--node-labels`: enables host templates.
+    pub node_labels: Option<BTreeMap<String, String>>,
+    pub action: Option<String>,
+    pub explain: bool,
+    pub legacy_karmor: bool,
+    pub allow_generic: bool,
+    pub progress: bool,
+}
+
+/// Short, readable image name for directories and policy names (karmor used RepoTags[0]).
+pub fn image_display(spec: &str) -> String {
+    for prefix in ["oci:", "oci-archive:", "docker-archive:"] {
+        if let Some(rest) = spec.strip_prefix(prefix) {
+            let (path, tag) = match rest.rsplit_once(':') {
+                Some((p, t)) if !t.contains('/') => (p, Some(t)),
+                _ => (rest, None),
+            };
+            let base = Path::new(path).file_name().map_or(path.to_string(), |b| b.to_string_lossy().to_string());
+            return tag.map_or(base.clone(), |t| format!("{base}:{t}"));
+        }
+    }
+    let spec = spec.strip_prefix("docker://").unwrap_or(spec);
+    match spec.split_once("@sha256:") {
+        Some((repo, hex)) => format!("{repo}@sha256:{}", &hex[..8.min(hex.len())]),
+        None => spec.to_string(),
+    }
+}
+
+/// Last path segment of the repository, without tag or digest (`reg:5000/team/app:1` -> `app`).
+pub fn repository_last_segment(spec: &str) -> String {
+    let display = image_display(spec);
+    let no_digest = display.split('@').next().unwrap_or(&display);
+    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
+    let name = last.split(':').next().unwrap_or(last);
+    dns_name(name)
+}
+
+/// Write `text` to `path` atomically (temp file in the same directory, then rename).
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    tmp.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    tmp.persist(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Build `out/<dir>` in a temporary sibling, then swap it in.
+fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), String> {
+    let target = out.join(dir);
+    let tmp = tempfile::Builder::new().prefix(&format!(".{dir}.new-")).tempdir_in(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (name, text) in files {
+        std::fs::write(tmp.path().join(name), text).map_err(|e| format!("{}: {e}", tmp.path().join(name).display()))?;
+    }
+    let built = tmp.keep();
+    let old = out.join(format!(".{dir}.old-{}", std::process::id()));
+    if target.exists() {
+        std::fs::rename(&target, &old).map_err(|e| format!("{}: {e}", target.display()))?;
+    }
+    std::fs::rename(&built, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| format!("{}: {e}", old.display()))?;
+    }
+    Ok(())
+}
+
+pub type LoadFn<'a> = dyn Fn(&str) -> Result<Loaded, String> + 'a;
+
+/// Run every job; returns the report and the exit code (0 all ok, 1 any image failed).
+pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result<(Report, u8), String> {
+    std::fs::create_dir_all(&opts.out_dir).map_err(|e| format!("{}: {e}", opts.out_dir.display()))?;
+    let bar = opts.progress.then(|| {
+        let b = indicatif::ProgressBar::new(jobs.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("style"));
+        b
+    });
+    let mode = if opts.legacy_karmor { Mode::LegacyKarmor } else { Mode::Ours };
+    let mut cache: BTreeMap<String, Result<(Loaded, Vec<String>), String>> = BTreeMap::new();
+    let mut dirs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut host_files: Vec<(String, String)> = Vec::new();
+    let mut images = Vec::new();
+    let mut failed = false;
+    for job in jobs {
+        if let Some(b) = &bar {
+            b.set_message(job.image.clone());
+        }
+        let loaded = cache.entry(job.image.clone()).or_insert_with(|| {
+            load(&job.image).map(|l| {
+                let files = matching::karmor_file_list(&l.index);
+                (l, files)
+            })
+        });
+        let display = image_display(&job.image);
+        let namespace = job.workload.as_ref().and_then(|w| w.namespace.clone()).or_else(|| opts.namespace.clone());
+        let mut notes = Vec::new();
+        let (dir, name_base, labels) = match &job.workload {
+            Some(w) => {
+                let mut labels = w.labels.clone();
+                labels.insert("kubearmor.io/container.name".into(), format!("[{}]", w.container));
+                if w.init {
+                    notes.push(format!("{} is an init container: KubeArmor may not enforce policies on short-lived init containers", w.container));
+                }
+                let dir = dns_name(&format!("{}{}", namespace.as_deref().map(|n| format!("{n}-")).unwrap_or_default(), w.name));
+                (dir, format!("{}-{}", w.name, w.container), labels)
+            }
+            None => {
+                let dir = dns_name(&format!("{}{display}", namespace.as_deref().map(|n| format!("{n}-")).unwrap_or_default()));
+                let labels = if opts.labels.is_empty() {
+                    let seg = repository_last_segment(&job.image);
+                    notes.push(format!(
+                        "no -l/-f given: policies select the container named `{seg}` (kubearmor.io/container.name); pass -l or -f to select your pods"
+                    ));
+                    BTreeMap::from([("kubearmor.io/container.name".to_string(), format!("[{seg}]"))])
+                } else {
+                    opts.labels.clone()
+                };
+                (dir, display.clone(), labels)
+            }
+        };
+        let target = Target {
+            name_base,
+            namespace: namespace.clone(),
+            labels: labels.clone(),
+            node_labels: opts.node_labels.clone().unwrap_or_default(),
+            action: opts.action.clone(),
+        };
+        let mut entry = ImageEntry {
+            image: job.image.clone(),
+            digest: None,
+            platform: None,
+            distro: None,
+            workload: job.workload.as_ref().map(|w| w.workload.clone()),
+            container: job.workload.as_ref().map(|w| w.container.clone()),
+            init_container: job.workload.as_ref().is_some_and(|w| w.init),
+            output_dir: opts.out_dir.join(&dir).display().to_string(),
+            selector: labels,
+            policies: Vec::new(),
+            skipped: Vec::new(),
+            legacy_differences: Vec::new(),
+            notes,
+            error: None,
+        };
+        let empty = FileIndex::new();
+        let (index, files, generic_only) = match loaded {
+            Ok((l, files)) => {
+                entry.digest = Some(l.digest.clone());
+                entry.platform = Some(l.platform.clone());
+                entry.distro = l.os_release.as_ref().or(l.index.os_release().as_ref()).map(|o| Distro { id: o.id.clone(), version_id: o.version_id.clone() }).or_else(|| {
+                    l.index.os_release().map(|o| Distro { id: o.id, version_id: o.version_id })
+                });
+                (&l.index, files.as_slice(), false)
+            }
+            Err(e) => {
+                failed = true;
+                entry.error = Some(e.clone());
+                if !opts.allow_generic {
+                    entry.notes.push("no policies written for this image (pass --allow-generic to get generic templates anyway)".into());
+                    images.push(entry);
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                    continue;
+                }
+                entry.notes.push("image could not be read: only generic templates (--allow-generic)".into());
+                (&empty, &[][..], true)
+            }
+        };
+        let file_prefix = job.workload.as_ref().map(|w| format!("{}-", dns_name(&w.container))).unwrap_or_default();
+        let mut written = Vec::new();
+        for t in &lib.templates {
+            if generic_only && !(t.is_generic() || t.legacy.as_ref().is_some_and(|l| l.preconditions.iter().any(|p| p.contains("OPTSCAN")))) {
+                entry.skipped.push(Skipped { template: t.name.clone(), reason: "image unreadable and template not generic".into() });
+                continue;
+            }
+            if !generic_only {
+                if let Some((ours, karmor)) = matching::legacy_difference(t, index, files) {
+                    entry.legacy_differences.push(Difference { template: t.name.clone(), ours, karmor });
+                }
+            }
+            let evidence = match matching::decide(t, index, files, &opts.tags, mode) {
+                Decision::Recommend(ev) => ev,
+                Decision::Skip(reason) => {
+                    entry.skipped.push(Skipped { template: t.name.clone(), reason });
+                    continue;
+                }
+            };
+            if t.kind == PolicyKind::KubeArmorHostPolicy && opts.node_labels.is_none() {
+                entry.skipped.push(Skipped { template: t.name.clone(), reason: "host policy: pass --node-labels to emit it".into() });
+                continue;
+            }
+            let rendered = match render::render(t, &target) {
+                Ok(r) => r,
+                Err(e) => {
+                    entry.skipped.push(Skipped { template: t.name.clone(), reason: format!("not written: {e}") });
+                    continue;
+                }
+            };
+            let (file, rel) = if t.kind == PolicyKind::KubeArmorHostPolicy {
+                let f = format!("{}.yaml", rendered.name);
+                host_files.push((f.clone(), rendered.text.clone()));
+                (f.clone(), format!("host/{f}"))
+            } else {
+                let f = format!("{file_prefix}{}.yaml", t.name);
+                written.push((f.clone(), rendered.text.clone()));
+                (f.clone(), format!("{dir}/{f}"))
+            };
+            let _ = file;
+            entry.policies.push(PolicyEntry {
+                file: rel,
+                name: rendered.name,
+                template: t.name.clone(),
+                kind: format!("{:?}", t.kind),
+                summary: t.summary.clone(),
+                tags: t.tags.clone(),
+                severity: t.severity,
+                action: rendered.action,
+                evidence,
+            });
+        }
+        dirs.entry(dir).or_default().extend(written);
+        entry.policies.sort_by(|a, b| a.file.cmp(&b.file));
+        images.push(entry);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for (dir, files) in &dirs {
+        replace_dir(&opts.out_dir, dir, files)?;
+    }
+    if opts.node_labels.is_some() {
+        host_files.sort();
+        host_files.dedup_by(|a, b| a.0 == b.0);
+        replace_dir(&opts.out_dir, "host", &host_files)?;
+    }
+    let report = Report {
+        version: 1,
+        templates: TemplatesInfo {
+            source: if lib.source.kind == "builtin" { "builtin".into() } else { lib.source.location.clone() },
+            commit: lib.source.commit.clone(),
+            kind: lib.source.kind.clone(),
+            legacy_karmor: opts.legacy_karmor,
+        },
+        images,
+        explain: opts.explain,
+    };
+    write_atomic(&opts.report, &report.render(opts.format))?;
+    Ok((report, u8::from(failed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names() {
+        assert_eq!(image_display("ubuntu:18.04"), "ubuntu:18.04");
+        assert_eq!(image_display(&format!("repo@sha256:{}", "ab".repeat(32))), "repo@sha256:abababab");
+        assert_eq!(image_display("oci:/tmp/x/layout:v1"), "layout:v1");
+        assert_eq!(repository_last_segment("registry:5000/team/app:1"), "app");
+        assert_eq!(repository_last_segment("nginx"), "nginx");
+    }
+}
