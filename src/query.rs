@@ -1,9 +1,144 @@
-//! `armorc query`.
+//! `armorc query`: ask the reference decision model what a map image decides. Reads query lines
+//! (JSON, one per line) from a file or stdin, or one query from flags; prints exactly one JSON
+//! answer line per query line, in order (`{"error":..}` for a bad line, exit 1 at the end).
+
+use armorc_compiler::image::MapImage;
+use armorc_compiler::model::Model;
+use armorc_compiler::query::{answer, error_answer, parse_line, parse_object};
+use serde_json::{json, Map};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Map image (a .img file written by `armorc compile`).
+    #[arg(long)]
+    image: PathBuf,
+    /// Query lines (JSON); `-` or absent = stdin. Not with --op.
+    file: Option<PathBuf>,
+    /// One query: the op (exec, open, write, unlink, mkdir, rmdir, rename, chmod, truncate, link,
+    /// symlink, mknod, socket, capable).
+    #[arg(long)]
+    op: Option<String>,
+    #[arg(long, requires = "op")]
+    path: Option<String>,
+    /// Executable of the task (for exec: the parent's).
+    #[arg(long, requires = "op")]
+    source: Option<String>,
+    #[arg(long, requires = "op")]
+    owner: bool,
+    #[arg(long, requires = "op")]
+    tty: bool,
+    /// An argument (argv[1..]); repeat for more.
+    #[arg(long = "arg", requires = "op")]
+    args: Vec<String>,
+    /// Socket type: stream, dgram, raw, ... or a number.
+    #[arg(long = "type", requires = "op")]
+    sock_type: Option<String>,
+    /// Protocol: tcp, udp, icmp, icmpv6, sctp or a number.
+    #[arg(long, requires = "op")]
+    protocol: Option<String>,
+    /// Capability: net_raw, CAP_NET_RAW, ... or a number.
+    #[arg(long, requires = "op")]
+    capability: Option<String>,
+}
 
-pub fn run(_args: Args) -> u8 {
-    eprintln!("armorc query: not implemented yet");
-    2
+fn flag_query(a: &Args, op: &str) -> Map<String, serde_json::Value> {
+    let mut o = Map::new();
+    o.insert("op".into(), json!(op));
+    let text = |v: &Option<String>| v.as_ref().map(|s| json!(s));
+    // numbers given as text become JSON numbers, so "--protocol 6" works like "protocol":6
+    let num_or_text = |v: &Option<String>| v.as_ref().map(|s| s.parse::<u32>().map(|n| json!(n)).unwrap_or(json!(s)));
+    for (k, v) in [
+        ("path", text(&a.path)),
+        ("source", text(&a.source)),
+        ("type", num_or_text(&a.sock_type)),
+        ("protocol", num_or_text(&a.protocol)),
+        ("capability", num_or_text(&a.capability)),
+    ] {
+        if let Some(v) = v {
+            o.insert(k.into(), v);
+        }
+    }
+    if a.owner {
+        o.insert("owner".into(), json!(true));
+    }
+    if a.tty {
+        o.insert("tty".into(), json!(true));
+    }
+    if !a.args.is_empty() {
+        o.insert("args".into(), json!(a.args));
+    }
+    o
+}
+
+fn load_image(path: &PathBuf) -> Result<MapImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    MapImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn run(args: Args) -> u8 {
+    if args.op.is_some() && args.file.is_some() {
+        eprintln!("armorc query: give query lines (FILE or stdin) or --op flags, not both");
+        return 2;
+    }
+    let image = match load_image(&args.image) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("armorc query: {e}");
+            return 1;
+        }
+    };
+    let model = Model::new(&image);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = false;
+    let mut emit = |line: Result<String, String>, out: &mut dyn Write| {
+        let v = line.unwrap_or_else(|e| {
+            failed = true;
+            error_answer(&e)
+        });
+        writeln!(out, "{v}")
+    };
+
+    let result = if let Some(op) = &args.op {
+        let q = parse_object(&flag_query(&args, op)).map(|q| answer(&image, &model.decide(&q)));
+        emit(q, &mut out)
+    } else {
+        let reader: Box<dyn BufRead> = match &args.file {
+            None => Box::new(std::io::stdin().lock()),
+            Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+            Some(p) => match std::fs::File::open(p) {
+                Ok(f) => Box::new(std::io::BufReader::new(f)),
+                Err(e) => {
+                    eprintln!("armorc query: {}: {e}", p.display());
+                    return 1;
+                }
+            },
+        };
+        let mut r = Ok(());
+        for (i, line) in reader.lines().enumerate() {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("armorc query: reading line {}: {e}", i + 1);
+                    return 1;
+                }
+            };
+            let a = parse_line(&line)
+                .map(|q| answer(&image, &model.decide(&q)))
+                .map_err(|e| format!("line {}: {e}", i + 1));
+            r = emit(a, &mut out);
+            if r.is_err() {
+                break;
+            }
+        }
+        r
+    };
+    if let Err(e) = result.and_then(|_| out.flush()) {
+        eprintln!("armorc query: writing: {e}");
+        return 1;
+    }
+    drop(out);
+    if failed { 1 } else { 0 }
 }

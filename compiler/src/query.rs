@@ -134,22 +134,31 @@ fn check(q: &Query, obj: &Map<String, Json>) -> Result<(), String> {
     Ok(())
 }
 
-/// The answer line for a decision: `{"decision","audit","rule","by"}`.
-pub fn answer(image: &MapImage, d: &Decision) -> Json {
-    let rule = d.rule.and_then(|i| image.rules.get(i as usize)).map(|r| {
-        json!({"policy": r.policy, "at": r.at, "file": r.file, "line": r.line})
-    });
-    json!({
-        "decision": if d.deny { "deny" } else { "allow" },
-        "audit": d.audit,
-        "rule": rule,
-        "by": d.by.name(),
-    })
+/// The answer line for a decision, fields in the documented order:
+/// `{"decision":..,"audit":..,"rule":{"policy","at","file","line"}|null,"by":..}`.
+pub fn answer(image: &MapImage, d: &Decision) -> String {
+    let s = |v: &str| Json::from(v).to_string();
+    let rule = match d.rule.and_then(|i| image.rules.get(i as usize)) {
+        Some(r) => format!(
+            r#"{{"policy":{},"at":{},"file":{},"line":{}}}"#,
+            s(&r.policy),
+            s(&r.at),
+            s(&r.file),
+            r.line
+        ),
+        None => "null".into(),
+    };
+    format!(
+        r#"{{"decision":"{}","audit":{},"rule":{rule},"by":"{}"}}"#,
+        if d.deny { "deny" } else { "allow" },
+        d.audit,
+        d.by.name()
+    )
 }
 
 /// The answer line for a bad query line.
-pub fn error_answer(msg: &str) -> Json {
-    json!({ "error": msg })
+pub fn error_answer(msg: &str) -> String {
+    json!({ "error": msg }).to_string()
 }
 
 /// A query back as a JSON line (for reports and generated query files).
