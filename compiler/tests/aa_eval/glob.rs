@@ -34,6 +34,14 @@ impl Glob {
         Ok(Glob { alternatives: expand(&toks), exact })
     }
 
+    /// The path an exact glob matches.
+    pub fn literal(&self) -> Option<String> {
+        if !self.exact {
+            return None;
+        }
+        self.alternatives[0].iter().map(|t| if let Tok::Lit(c) = t { Some(*c) } else { None }).collect()
+    }
+
     pub fn matches(&self, path: &str) -> bool {
         let p: Vec<char> = path.chars().collect();
         self.alternatives.iter().any(|alt| match_at(alt, &p))

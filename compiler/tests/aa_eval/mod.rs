@@ -193,6 +193,25 @@ impl ProfileSet {
         self.profiles.get(name).unwrap_or_else(|| panic!("no profile {name}"))
     }
 
+    /// `(path, profile)` of the exact `px -> profile` rules of a profile: which binaries enter
+    /// which profile.
+    pub fn transitions(&self, profile: &str) -> Vec<(String, String)> {
+        self.profile(profile)
+            .files
+            .iter()
+            .filter(|r| !r.deny)
+            .filter_map(|r| match (&r.exec, r.glob.literal()) {
+                (Some(ExecMode::Profile(Some(t))), Some(path)) => Some((path, t.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The profile carrying an attachment, or the first one: where a container's processes start.
+    pub fn entry_profile(&self) -> String {
+        self.profiles.values().find(|p| p.attachment.is_some()).unwrap_or_else(|| self.profiles.values().next().unwrap()).name.clone()
+    }
+
     /// File access `op` (one of `r w a l k m`) on `path` by the file's owner or not.
     pub fn file(&self, profile: &str, path: &str, op: char, owner: bool) -> Decision {
         let p = self.profile(profile);

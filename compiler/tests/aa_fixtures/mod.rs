@@ -308,6 +308,34 @@ pub fn all() -> Vec<Fixture> {
                 &[],
             )],
         },
+        // Rules of different policies that AppArmor ("deny always wins") and BPF-LSM ("exact path
+        // first", last writer wins per key) decide differently.
+        Fixture {
+            name: "conflicts",
+            target: container(PAudit),
+            policies: vec![
+                policy(
+                    "block-dirs",
+                    KSP,
+                    vec![
+                        rule(fd("/etc/", true, false, false), Block, None, "spec.file.matchDirectories[0]", 10),
+                        rule(pp("/bin/sleep", false), Block, None, "spec.process.matchPaths[0]", 11),
+                        rule(pd("/usr/games/", false, false), Block, None, "spec.process.matchDirectories[0]", 12),
+                    ],
+                    &[],
+                ),
+                policy(
+                    "allow-exceptions",
+                    KSP,
+                    vec![
+                        rule(fp("/etc/hostname", false, false), Allow, None, "spec.file.matchPaths[0]", 20),
+                        rule(pp("/bin/sleep", false), Allow, None, "spec.process.matchPaths[0]", 21),
+                        rule(pp("/usr/games/fortune", false), Allow, None, "spec.process.matchPaths[1]", 22),
+                    ],
+                    &[],
+                ),
+            ],
+        },
         Fixture {
             name: "audited",
             target: Target { enforcement: Enforcement::Audited, ..container(PBlock) },
