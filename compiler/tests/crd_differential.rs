@@ -27,8 +27,33 @@ const CORPUS_CRD_REJECTED_FILES: usize = 41;
 /// At least this many mutations must be applied and compared.
 const MIN_MUTATIONS: usize = 1_000;
 /// Attempts made (one per mutation family in turn); not every seed has a place for every family.
-const MUTATION_ATTEMPTS: usize = 1_680;
+const MUTATION_ATTEMPTS: usize = 2_520;
 const SEED: [u8; 32] = *b"armorc-crd-differential-seed-v1!";
+
+/// Mutations the brief names: each (kind, detail substring) must be drawn at least once.
+const REQUIRED_COVERAGE: &[(&str, &str)] = &[
+    ("KubeArmorPolicy", "action = \"block\""),
+    ("", "severity = 0"),
+    ("", "severity = 11"),
+    ("", "severity = \"5\""),
+    ("", "delete "),
+    ("KubeArmorHostPolicy", "delete spec.nodeSelector"),
+    ("KubeArmorHostPolicy", "fromSource"),
+    ("", "path = \"bin/sh\""),
+    ("", "path = \"/bin/sh/\""),
+    ("", "aaaaaaaaaa"),
+    ("", "dir = \"/etc\""),
+    ("", "allowedArgs = [20 items]"),
+    ("", "allowedArgs = [21 items]"),
+    ("", "protocol = \"xtcp\""),
+    ("", "protocol = \"Tcp\""),
+    ("", "protocol = \"tcp,udp\""),
+    ("", "capability = \"cap_net_raw\""),
+    ("", " = null"),
+    ("KubeArmorPolicy", "key = \"namespace\""),
+    ("KubeArmorClusterPolicy", "key = \"namespace\""),
+    ("", " -> "),
+];
 
 /// Hand-written seeds covering what the corpus lacks (cluster policies, host devices, allowedArgs,
 /// syscalls, DNS). Each must be valid per the CRD (checked below).
@@ -268,7 +293,7 @@ fn corpus_verdicts_match_crd() {
         }
     }
     eprintln!(
-        "corpus: {ksp_files} files with a KubeArmorPolicy; CRD accepts {accepted}, rejects {rejected}; \
+        "corpus: {ksp_files} KubeArmorPolicy files without duplicate keys; of all KubeArmor files the CRD accepts {accepted}, rejects {rejected}; \
          {} files with duplicate keys excluded; {} deliberate differences excluded",
         duplicate_key_files.len(),
         excluded.len()
@@ -348,6 +373,7 @@ fn mutations_match_crd() {
     let (mut not_applicable, mut emitter_skips) = (0, 0);
     let mut mismatches = Vec::new();
     let mut compared = 0;
+    let mut drawn: Vec<(String, String)> = Vec::new();
 
     for attempt in 0..MUTATION_ATTEMPTS {
         let kind = attempt % mutate::KINDS.len();
@@ -367,6 +393,7 @@ fn mutations_match_crd() {
         };
         let crd_errors = oracle.errors(&doc).expect("mutations keep the kind");
         let ours = ours(&format!("mutation-{attempt}.yaml"), &text);
+        drawn.push((kind_name.clone(), detail.clone()));
         let t = tally.get_mut(family).unwrap();
         t.applied += 1;
         compared += 1;
@@ -394,6 +421,11 @@ fn mutations_match_crd() {
         eprintln!("  {family:<20} {:>8} {:>12} {:>10} {:>9}", t.applied, t.crd_rejects, t.mismatches, t.excluded);
     }
     assert!(compared >= MIN_MUTATIONS, "only {compared} mutations compared");
+    for (kind, needle) in REQUIRED_COVERAGE {
+        let n = drawn.iter().filter(|(k, d)| k.contains(kind) && d.contains(needle)).count();
+        eprintln!("  covered {n:>4} x {kind} {needle}");
+        assert!(n > 0, "no mutation of {kind} with {needle:?} was drawn");
+    }
     for (family, t) in &tally {
         assert!(t.applied >= 20, "mutation family {family} applied only {} times", t.applied);
         if *family != "valid_change" && *family != "null_insertion" {
