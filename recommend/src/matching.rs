@@ -98,6 +98,58 @@ pub fn evaluate(expr: &Expr, index: &FileIndex) -> Option<Vec<Evidence>> {
     }
 }
 
+/// What a witness entry must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WitnessKind {
+    File,
+    Executable,
+    Dir,
+}
+
+/// A concrete path matching a pattern: first `{}` alternative, `**` empty, `*`/`?` -> `x`,
+/// a class -> its first character.
+pub fn example_path(pattern: &Pattern) -> String {
+    let mut s = pattern.text.clone();
+    while let Some(open) = s.find('{') {
+        let Some(len) = s[open..].find('}') else { break };
+        let first = s[open + 1..open + len].split(',').next().unwrap_or("").to_string();
+        s = format!("{}{}{}", &s[..open], first, &s[open + len + 1..]);
+    }
+    let s = s.replace("/**", "");
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' => out.push('x'),
+            '[' => {
+                let class: String = chars.by_ref().take_while(|c| *c != ']').collect();
+                let class = class.trim_start_matches(['!', '^']);
+                out.push(class.chars().next().unwrap_or('x'));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Entries that make `expr` true in an otherwise empty image (for tests and fixtures): `all`
+/// needs each part, `any` its first, `not` nothing.
+pub fn witness(expr: &Expr) -> Vec<(String, WitnessKind)> {
+    match expr {
+        Expr::All(items, _) => items.iter().flat_map(witness).collect(),
+        Expr::Any(items, _) => items.first().map(witness).unwrap_or_default(),
+        Expr::Not(..) | Expr::Const(..) => Vec::new(),
+        Expr::Test { kind, pattern, .. } => {
+            let k = match kind {
+                TestKind::Dir => WitnessKind::Dir,
+                TestKind::Executable => WitnessKind::Executable,
+                TestKind::File | TestKind::Exists => WitnessKind::File,
+            };
+            vec![(example_path(pattern), k)]
+        }
+    }
+}
+
 /// The regular files karmor would have listed (symlinks and hard links are not).
 pub fn karmor_file_list(index: &FileIndex) -> Vec<String> {
     index.entries().filter(|(_, k)| matches!(k, EntryKind::File { .. })).map(|(p, _)| p.to_string()).collect()

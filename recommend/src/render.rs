@@ -200,6 +200,13 @@ fn verify(t: &Template, text: &str, name: &str, namespace: Option<&str>, data: &
             d.message
         ));
     }
+    if checked.documents != 1 || checked.policies.len() != 1 {
+        return Err(format!(
+            "the compiler accepted {} of {} KubeArmor document(s) in the rendered text, expected 1 of 1",
+            checked.policies.len(),
+            checked.documents
+        ));
+    }
     Ok(doc["spec"]["action"].as_str().unwrap_or("Block").to_string())
 }
 

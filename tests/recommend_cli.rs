@@ -1,0 +1,267 @@
+//! `armorc recommend` end to end over OCI layout directories built here (system `tar` and
+//! `sha256sum`): every built-in template is triggered, its policy lints clean with
+//! `--deny warning` and compiles for BPF and AppArmor; stale output disappears; a failed image
+//! does not lose the others; injection attempts are usage errors.
+
+use armorc_recommend::matching::{witness, WitnessKind};
+use armorc_recommend::templates;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn armorc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_armorc"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run armorc");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn sha256_file(p: &Path) -> String {
+    let out = Command::new("sha256sum").arg(p).output().expect("sha256sum");
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// An entry of a test image.
+enum Entry<'a> {
+    File(&'a str, u32),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+}
+
+/// Build an OCI layout directory with one uncompressed layer; returns `oci:DIR:v1`.
+fn oci_layout(root: &Path, name: &str, entries: &[Entry]) -> String {
+    let rootfs = root.join(format!("{name}-rootfs"));
+    std::fs::create_dir_all(&rootfs).unwrap();
+    for e in entries {
+        match e {
+            Entry::Dir(p) => std::fs::create_dir_all(rootfs.join(&p[1..])).unwrap(),
+            Entry::File(p, mode) => {
+                let f = rootfs.join(&p[1..]);
+                std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+                if !f.is_dir() {
+                    std::fs::write(&f, b"x").unwrap();
+                    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(*mode)).unwrap();
+                }
+            }
+            Entry::Symlink(p, target) => {
+                let f = rootfs.join(&p[1..]);
+                std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+                std::os::unix::fs::symlink(target, f).unwrap();
+            }
+        }
+    }
+    let layout = root.join(name);
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let layer = root.join(format!("{name}-layer.tar"));
+    let st = Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&layer)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let layer_digest = sha256_file(&layer);
+    let layer_size = std::fs::metadata(&layer).unwrap().len();
+    std::fs::rename(&layer, blobs.join(&layer_digest)).unwrap();
+    let put = |text: String| -> (String, usize) {
+        let tmp = root.join("blob.tmp");
+        std::fs::write(&tmp, &text).unwrap();
+        let d = sha256_file(&tmp);
+        std::fs::rename(&tmp, blobs.join(&d)).unwrap();
+        (d, text.len())
+    };
+    let (config, config_size) = put(format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["sha256:{layer_digest}"]}},"config":{{}}}}"#
+    ));
+    let (manifest, manifest_size) = put(format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer_digest}","size":{layer_size}}}]}}"#
+    ));
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"v1"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    format!("oci:{}:v1", layout.display())
+}
+
+fn tools_present() -> bool {
+    ["tar", "sha256sum"].iter().all(|t| Command::new(t).arg("--version").output().is_ok_and(|o| o.status.success()))
+}
+
+/// Entries that trigger every built-in template (usr-merged, like current Debian).
+fn trigger_all() -> Vec<(String, WitnessKind)> {
+    let lib = templates::builtin().unwrap();
+    let mut all: Vec<(String, WitnessKind)> = lib.templates.iter().flat_map(|t| witness(&t.precondition)).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.dedup_by(|a, b| a.0 == b.0);
+    all
+}
+
+fn entries(list: &[(String, WitnessKind)]) -> Vec<Entry<'_>> {
+    list.iter()
+        .map(|(p, k)| match k {
+            WitnessKind::Dir => Entry::Dir(p),
+            WitnessKind::Executable => Entry::File(p, 0o755),
+            WitnessKind::File => Entry::File(p, 0o644),
+        })
+        .collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_template_is_recommended_lints_clean_and_compiles() {
+    if !tools_present() {
+        eprintln!("SKIP: tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let all = trigger_all();
+    let spec = oci_layout(tmp.path(), "everything", &entries(&all));
+    let out = tmp.path().join("out");
+    let o = run(armorc()
+        .args(["recommend", "-i", &spec, "-n", "shop", "-r", "report.json", "--templates", "builtin"])
+        .args(["--node-labels", "kubernetes.io/hostname=node-1", "-o"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    let report = json(&out.join("report.json"));
+    let lib = templates::builtin().unwrap();
+    let policies = report["images"][0]["policies"].as_array().unwrap();
+    let skipped = &report["images"][0]["skipped"];
+    assert_eq!(policies.len(), lib.templates.len(), "skipped: {skipped:#}");
+    assert_eq!(report["templates"]["source"], "builtin");
+    assert_eq!(report["images"][0]["error"], serde_json::Value::Null);
+    for p in policies {
+        assert!(!p["evidence"].as_array().unwrap().is_empty(), "{p}");
+    }
+    let dir = out.join("shop-everything-v1");
+    assert!(dir.is_dir(), "{:?}", yaml_files(&out));
+    let lint = run(armorc().args(["lint", "--deny", "warning"]).arg(&dir).arg(out.join("host")));
+    assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
+    let artifacts = tmp.path().join("artifacts");
+    let compile = run(armorc()
+        .args(["compile", "--target", "all", "--node-labels", "kubernetes.io/hostname=node-1", "--out"])
+        .arg(&artifacts)
+        .arg(&dir)
+        .arg(out.join("host")));
+    assert_eq!(compile.status.code(), Some(0), "{}", String::from_utf8_lossy(&compile.stdout));
+}
+
+#[test]
+fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
+    if !tools_present() {
+        eprintln!("SKIP: tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    // usr-merged: /bin -> usr/bin, /usr/bin/sh -> dash; shell-exec-audit asks for /bin/sh.
+    let first = oci_layout(
+        &tmp.path().join("a"),
+        "app",
+        &[
+            Entry::File("/usr/bin/apt-get", 0o755),
+            Entry::File("/usr/bin/dash", 0o755),
+            Entry::Symlink("/usr/bin/sh", "dash"),
+            Entry::Symlink("/bin", "usr/bin"),
+            Entry::File("/etc/hostname", 0o644),
+        ],
+    );
+    let o = run(armorc().args(["recommend", "-i", &first, "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.join("app-v1/apt-dpkg-exec.yaml").is_file());
+    assert!(out.join("app-v1/shell-exec-audit.yaml").is_file(), "symlinks are followed");
+    let text = std::fs::read_to_string(out.join("app-v1/apt-dpkg-exec.yaml")).unwrap();
+    assert!(text.contains(r#""kubearmor.io/container.name":"[app]""#), "{text}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("POLICY") && stdout.contains("apt-dpkg-exec.yaml"), "{stdout}");
+
+    // Same directory name, an image where nothing applies: the old policy must go.
+    let second = oci_layout(&tmp.path().join("b"), "app", &[Entry::File("/etc/hostname", 0o644)]);
+    let o = run(armorc().args(["recommend", "-i", &second, "--explain", "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!out.join("app-v1/apt-dpkg-exec.yaml").exists());
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+    let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert!(report.contains("skipped apt-dpkg-exec: precondition not met"), "{report}");
+}
+
+#[test]
+fn a_failed_image_keeps_the_others_and_exits_1() {
+    if !tools_present() {
+        eprintln!("SKIP: tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let good = oci_layout(tmp.path(), "good", &[Entry::File("/usr/bin/apt-get", 0o755)]);
+    let missing = format!("oci:{}:v1", tmp.path().join("missing").display());
+    let o = run(armorc().args(["recommend", "-i", &missing, "-i", &good, "-r", "r.md", "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.join("good-v1/apt-dpkg-exec.yaml").is_file());
+    let md = std::fs::read_to_string(out.join("r.md")).unwrap();
+    assert!(md.contains("| Error |") && md.contains("missing"), "{md}");
+    assert!(!out.join("missing-v1").exists(), "no silent generic policies");
+}
+
+#[test]
+fn manifest_workloads_select_by_match_labels_and_container() {
+    if !tools_present() {
+        eprintln!("SKIP: tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let web = oci_layout(tmp.path(), "web", &[Entry::File("/usr/sbin/nginx", 0o755), Entry::Dir("/etc/nginx")]);
+    let tools = oci_layout(tmp.path(), "tools", &[Entry::File("/usr/bin/curl", 0o755)]);
+    let manifest = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: shop, namespace: prod}}\nspec:\n  selector: {{matchLabels: {{app: shop}}}}\n  template:\n    metadata: {{labels: {{app: shop, v: '2'}}}}\n    spec:\n      initContainers: [{{name: fetch, image: '{tools}'}}]\n      containers: [{{name: web, image: '{web}'}}]\n"
+    );
+    let mf = tmp.path().join("deploy.yaml");
+    std::fs::write(&mf, manifest).unwrap();
+    let out = tmp.path().join("out");
+    let o = run(armorc().args(["recommend", "-f"]).arg(&mf).args(["--action", "Audit", "-r", "r.json", "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(out.join("prod-shop/web-nginx-config-protect.yaml")).unwrap();
+    assert!(text.contains(r#""matchLabels":{"app":"shop","kubearmor.io/container.name":"[web]"}"#), "{text}");
+    assert!(text.contains(r#"action: "Audit""#), "{text}");
+    assert!(out.join("prod-shop/fetch-downloader-exec-audit.yaml").is_file());
+    let report = json(&out.join("r.json"));
+    let init = report["images"].as_array().unwrap().iter().find(|i| i["container"] == "fetch").unwrap();
+    assert_eq!(init["init_container"], true);
+}
+
+#[test]
+fn injection_and_bad_flags_are_usage_errors_with_no_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for args in [
+        vec!["-i", "x", "-l", "app=web\n  evil: true"],
+        vec!["-i", "x", "-l", "app=a: b"],
+        vec!["-i", "x", "-n", "prod\nkind: Secret"],
+        vec!["-i", "x", "-l", "novalue"],
+        vec!["-i", "x", "--action", "Block"],
+    ] {
+        let o = run(armorc().arg("recommend").args(&args).arg("-o").arg(&out));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(!out.exists(), "{args:?} wrote output");
+    }
+}
