@@ -116,6 +116,19 @@ fn entries(list: &[(String, WitnessKind)]) -> Vec<Entry<'_>> {
         .collect()
 }
 
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -155,13 +168,23 @@ fn every_template_is_recommended_lints_clean_and_compiles() {
     assert!(dir.is_dir(), "{:?}", yaml_files(&out));
     let lint = run(armorc().args(["lint", "--deny", "warning"]).arg(&dir).arg(out.join("host")));
     assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
+    // A pod the policies select: namespace `shop`, container named after the repository.
+    let pod = tmp.path().join("pod.yaml");
+    std::fs::write(&pod, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec: {containers: [{name: everything, image: x}]}\n").unwrap();
     let artifacts = tmp.path().join("artifacts");
     let compile = run(armorc()
-        .args(["compile", "--target", "all", "--node-labels", "kubernetes.io/hostname=node-1", "--out"])
+        .args(["compile", "--target", "all", "--deny", "warning", "--node-labels", "kubernetes.io/hostname=node-1", "--workloads"])
+        .arg(&pod)
+        .arg("--out")
         .arg(&artifacts)
         .arg(&dir)
         .arg(out.join("host")));
     assert_eq!(compile.status.code(), Some(0), "{}", String::from_utf8_lossy(&compile.stdout));
+    // Both lowerings produced something for the container and the host.
+    let files: Vec<String> = walk(&artifacts);
+    assert!(files.iter().any(|f| f.contains("apparmor") || f.ends_with(".profile")), "{files:?}");
+    assert!(files.len() >= 3, "{files:?}");
+    assert!(String::from_utf8_lossy(&compile.stderr).contains("2 target(s)"), "container and host targets");
 }
 
 #[test]
