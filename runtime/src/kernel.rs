@@ -50,6 +50,11 @@ impl Targets {
         Ok(Targets { outer })
     }
 
+    /// The outer map taken from an object the caller loaded (e.g. with its LSM programs).
+    pub fn from_object_map(map: Map) -> Targets {
+        Targets::from_map(map).expect("armor_targets")
+    }
+
     /// The pinned outer map under `dir` (default PIN_DIR), created from the LSM object on first
     /// use. Returns the object too when it had to be loaded (its maps stay pinned).
     pub fn pinned(dir: Option<&Path>) -> Result<Targets> {
@@ -81,6 +86,7 @@ impl Targets {
         match self.outer.remove(&outer_key(key)) {
             Ok(()) => Ok(true),
             Err(aya::maps::MapError::KeyNotFound) => Ok(false),
+            Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(e) => Err(e).context("removing from armor_targets"),
         }
     }
