@@ -33,7 +33,7 @@ pub enum Code {
     S005,
     /// number out of range.
     S006,
-    /// string longer than 200 bytes.
+    /// path longer than 200 characters.
     S007,
     /// too many items.
     S008,
@@ -229,7 +229,7 @@ impl Code {
             Code::S004 => "value not in the allowed set",
             Code::S005 => "value does not match the CRD pattern",
             Code::S006 => "number out of range",
-            Code::S007 => "string longer than 200 bytes",
+            Code::S007 => "path longer than 200 characters",
             Code::S008 => "too many items",
             Code::S101 => "missing or wrong apiVersion",
             Code::S102 => "unknown security.kubearmor.com kind",

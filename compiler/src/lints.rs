@@ -1,11 +1,172 @@
-//! Semantic lints: findings the API server cannot see (warnings). Each has a stable L code.
+//! Semantic lints: findings the API server cannot see, all warnings, each with a stable L code
+//! (docs/diagnostics.md). They run on the typed AST of every KubeArmor document, errors or not.
 
-use crate::ast;
+use crate::ast::{self, Meta, Node, Str};
+use crate::check::patterns;
 use crate::check::Sink;
 use crate::codes::Code;
+use crate::ir::{self, Action, PolicyKind};
+use crate::normalize::CONTAINER_LABEL;
+use crate::source::Span;
+use std::collections::HashMap;
 
 pub fn lint(sink: &mut Sink, doc: &ast::Document) {
+    let rules = collect_rules(doc);
     no_rules(sink, doc);
+    protocols(sink, doc);
+    capabilities(sink, doc);
+    container_names(sink, doc);
+    process_paths(sink, doc);
+    from_sources(sink, &rules);
+    path_lengths(sink, &rules);
+    flags(sink, doc);
+    patterns_ignored(sink, doc);
+    duplicates(sink, &rules);
+    allow_under_block(sink, &rules);
+    dns(sink, doc);
+    one_letter_keys(sink, doc);
+    host_capabilities(sink, doc);
+    expressions(sink, doc);
+    native_apparmor(sink, doc);
+    syscall_only_action(sink, doc);
+    presets(sink, doc);
+}
+
+/// One rule as the lints compare them: category, kind, normalized target, source, action.
+struct RuleView<'a> {
+    category: &'static str,
+    kind: &'static str,
+    target: String,
+    target_span: Span,
+    recursive: bool,
+    /// `None` = global rule; `Some(None)` = fromSource item without a path.
+    source: Option<Option<&'a Str>>,
+    source_span: Option<Span>,
+    action: Action,
+    flags: String,
+}
+
+fn resolve_action(rule: &Meta, section: &Meta, spec: &Meta) -> Action {
+    [rule, section, spec].into_iter().find_map(|m| m.action.as_ref()).map_or(Action::Block, |a| a.node)
+}
+
+fn yes(f: &Option<Node<bool>>) -> bool {
+    f.as_ref().is_some_and(|b| b.node)
+}
+
+/// A rule's fields that `collect_rules` records, before fromSource expansion.
+struct Item<'a> {
+    category: &'static str,
+    kind: &'static str,
+    target: Option<(String, Span)>,
+    recursive: bool,
+    sources: &'a [Node<ast::Source>],
+    action: Action,
+    flags: String,
+}
+
+/// One view per (rule, fromSource item), or one per rule without fromSource.
+fn push<'a>(out: &mut Vec<RuleView<'a>>, it: Item<'a>) {
+    let Some((target, target_span)) = it.target else { return };
+    let view = |source, source_span| RuleView {
+        category: it.category,
+        kind: it.kind,
+        target: target.clone(),
+        target_span,
+        recursive: it.recursive,
+        source,
+        source_span,
+        action: it.action,
+        flags: it.flags.clone(),
+    };
+    if it.sources.is_empty() {
+        out.push(view(None, None));
+    }
+    for s in it.sources {
+        out.push(view(Some(s.node.path.as_ref()), Some(s.loc)));
+    }
+}
+
+fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
+    let spec = &doc.spec.meta;
+    let mut out = Vec::new();
+    let mut add = |category, kind, target, recursive, sources, action, flags| {
+        push(&mut out, Item { category, kind, target, recursive, sources, action, flags })
+    };
+    let t = |s: &Option<Str>| s.as_ref().map(|s| (s.node.clone(), s.loc));
+    let fl = |ro: &Option<Node<bool>>, oo: &Option<Node<bool>>| format!("readOnly={} ownerOnly={}", yes(ro), yes(oo));
+    if let Some(p) = &doc.spec.process {
+        let sec = &p.node.meta;
+        for r in &p.node.match_paths {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            let (kind, target) = match &n.execname {
+                Some(e) => ("execname", t(&Some(e.clone()))),
+                None => ("path", t(&n.path)),
+            };
+            add("process", kind, target, false, &n.from_source, a, fl(&None, &n.owner_only));
+        }
+        for r in &p.node.match_directories {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            add("process", "dir", t(&n.dir), yes(&n.recursive), &n.from_source, a, fl(&None, &n.owner_only));
+        }
+        for r in &p.node.match_patterns {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            add("process", "pattern", t(&n.pattern), false, &[], a, fl(&None, &n.owner_only));
+        }
+    }
+    if let Some(f) = &doc.spec.file {
+        let sec = &f.node.meta;
+        for r in &f.node.match_paths {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            add("file", "path", t(&n.path), false, &n.from_source, a, fl(&n.read_only, &n.owner_only));
+        }
+        for r in &f.node.match_directories {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            add("file", "dir", t(&n.dir), yes(&n.recursive), &n.from_source, a, fl(&n.read_only, &n.owner_only));
+        }
+        for r in &f.node.match_patterns {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            add("file", "pattern", t(&n.pattern), false, &[], a, fl(&n.read_only, &n.owner_only));
+        }
+    }
+    if let Some(net) = &doc.spec.network {
+        let sec = &net.node.meta;
+        for r in &net.node.match_protocols {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            let target = n.protocol.as_ref().map(|p| (p.node.to_ascii_lowercase(), p.loc));
+            add("network", "protocol", target, false, &n.from_source, a, String::new());
+        }
+        for r in &net.node.match_dns_queries {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            let target = n.domain.as_ref().map(|d| (d.node.trim_matches('.').to_string(), d.loc));
+            add("dns", "domain", target, false, &n.from_source, a, String::new());
+        }
+    }
+    if let Some(c) = &doc.spec.capabilities {
+        let sec = &c.node.meta;
+        for r in &c.node.match_capabilities {
+            let n = &r.node;
+            let a = resolve_action(&n.meta, sec, spec);
+            let target = n.capability.as_ref().map(|c| {
+                let lower = c.node.to_ascii_lowercase();
+                (lower.strip_prefix("cap_").unwrap_or(&lower).to_string(), c.loc)
+            });
+            add("capabilities", "capability", target, false, &n.from_source, a, String::new());
+        }
+    }
+    out
+}
+
+fn source_text<'a>(s: &Option<Option<&'a Str>>) -> Option<&'a str> {
+    s.as_ref().map(|p| p.map_or("", |p| p.node.as_str()))
 }
 
 /// L010: a policy whose spec holds no rule at all.
@@ -23,5 +184,476 @@ fn no_rules(sink: &mut Sink, doc: &ast::Document) {
         let d = sink.report(Code::L010, Some(doc.kind.loc), format!("{} has no rules", doc.kind.node.as_str()));
         d.label = Some("policy without rules".into());
         d.help = Some("add process, file, network, capabilities, syscalls or presets rules; an empty policy does nothing".into());
+    }
+}
+
+/// Values of a comma-expandable list as KubeArmor reads them: (item index, part, part span).
+/// Returns `expanded = false` when only the first item decides and it has no comma.
+fn comma_parts<'a>(values: &[Option<&'a Str>]) -> (bool, Vec<(usize, String, Span)>) {
+    let expanded = values.first().copied().flatten().is_some_and(|v| v.node.contains(','));
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        if expanded {
+            out.extend(v.node.split(',').map(|p| (i, p.replace(' ', ""), v.loc)));
+        } else {
+            out.push((i, v.node.clone(), v.loc));
+        }
+    }
+    (expanded, out)
+}
+
+fn not_expanded(sink: &mut Sink, what: &str, v: &Str) {
+    let d = sink.report(Code::L014, Some(v.loc), format!("{what} `{}` is not split on `,`: KubeArmor expands comma lists only when the first item has one", v.node));
+    d.label = Some("used as one value".into());
+    d.help = Some("write one item per value".into());
+}
+
+/// L001 (and L014, L021): protocol values that pass the CRD's unanchored pattern but are not protocols.
+fn protocols(sink: &mut Sink, doc: &ast::Document) {
+    let Some(net) = &doc.spec.network else { return };
+    let items = &net.node.match_protocols;
+    let values: Vec<Option<&Str>> = items.iter().map(|r| r.node.protocol.as_ref()).collect();
+    let (expanded, parts) = comma_parts(&values);
+    for (i, part, span) in parts {
+        let raw = values[i].expect("part of a value");
+        if !patterns::protocol(&raw.node) {
+            continue; // S005 already
+        }
+        if !expanded && part.contains(',') {
+            not_expanded(sink, "protocol", raw);
+            continue;
+        }
+        let lower = part.to_ascii_lowercase();
+        let consistent_case = part == lower || part == part.to_ascii_uppercase();
+        if ir::Protocol::parse(&lower).is_none() || !consistent_case {
+            let d = sink.report(Code::L001, Some(span), format!("`{part}` is not a protocol; BPF-LSM treats it like `all`"));
+            d.label = Some("passes the CRD pattern, but is no protocol".into());
+            d.help = Some(format!("use one of: {}", patterns::PROTOCOL_TOKENS.join(", ")));
+        } else if lower == "all" && items[i].node.pts.as_ref().is_some_and(|p| !p.node) {
+            let pts = items[i].node.pts.as_ref().expect("checked");
+            let d = sink.report(Code::L021, Some(pts.loc), "`pts: false` is dropped when `protocol: all` is expanded into socket types".into());
+            d.label = Some("only applies to the all-zero key".into());
+            d.help = Some("list the protocols explicitly to keep `pts: false`".into());
+        }
+    }
+}
+
+/// L002 (and L014): capability values that pass the unanchored pattern but are not capability names.
+fn capabilities(sink: &mut Sink, doc: &ast::Document) {
+    let Some(caps) = &doc.spec.capabilities else { return };
+    let values: Vec<Option<&Str>> = caps.node.match_capabilities.iter().map(|r| r.node.capability.as_ref()).collect();
+    let (expanded, parts) = comma_parts(&values);
+    for (i, part, span) in parts {
+        let raw = values[i].expect("part of a value");
+        if !patterns::capability(&raw.node) {
+            continue;
+        }
+        if !expanded && part.contains(',') {
+            not_expanded(sink, "capability", raw);
+            continue;
+        }
+        let lower = part.to_ascii_lowercase();
+        if let Some(bare) = lower.strip_prefix("cap_") {
+            if ir::capability_number(bare).is_some() {
+                let d = sink.report(Code::L002, Some(span), format!("`{part}` has a `cap_` prefix: BPF-LSM strips it, AppArmor emits it verbatim (invalid rule)"));
+                d.label = Some("prefixed capability".into());
+                d.help = Some(format!("write `{bare}`"));
+                continue;
+            }
+        }
+        if lower != part || ir::capability_number(&lower).is_none() {
+            let d = sink.report(Code::L002, Some(span), format!("`{part}` is not a capability name; BPF-LSM maps unknown names to CAP_CHOWN"));
+            d.label = Some("passes the CRD pattern, but is no capability".into());
+            d.help = Some("use a lower-case name such as `net_raw` or `sys_admin`".into());
+        }
+    }
+}
+
+/// Byte offset of a scalar's content inside the source (after an opening quote), when the
+/// content is written literally.
+fn content_start(text: &str, span: Span, value: &str) -> Option<usize> {
+    let raw = text.get(span.start..span.end)?;
+    if raw == value {
+        return Some(span.start);
+    }
+    let quoted = (raw.starts_with('"') || raw.starts_with('\'')) && raw.len() >= 2 && &raw[1..raw.len() - 1] == value;
+    quoted.then_some(span.start + 1)
+}
+
+/// L003: `kubearmor.io/container.name` without `[...]` or with empty items.
+fn container_names(sink: &mut Sink, doc: &ast::Document) {
+    let Some(sel) = &doc.spec.selector else { return };
+    let Some(labels) = &sel.node.match_labels else { return };
+    for (k, v) in &labels.node.entries {
+        if k.node != CONTAINER_LABEL {
+            continue;
+        }
+        let list = armorc_grammar::selector::parse(&v.node);
+        if !list.bracketed {
+            let selected: Vec<&str> = list.items.iter().map(|i| i.name.as_str()).collect();
+            let d = sink.report(Code::L003, Some(v.loc), format!("`{}` is not a `[...]` list", v.node));
+            d.label = Some(if selected.is_empty() {
+                "selects every container".to_string()
+            } else {
+                format!("KubeArmor drops the first and last character: selects {}", selected.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+            });
+            d.help = Some(format!("write `\"[{}]\"`", v.node.trim_matches(|c| c == '[' || c == ']')));
+            continue;
+        }
+        let base = content_start(&sink.file.text, v.loc, &v.node);
+        for off in list.empty_items {
+            let span = base.map_or(v.loc, |b| Span::new(b + off, b + off + 1));
+            let d = sink.report(Code::L003, Some(span), format!("empty item in container list `{}`", v.node));
+            d.label = Some("empty item (skipped)".into());
+            d.help = Some("remove the extra `,`".into());
+        }
+    }
+}
+
+/// L004, L012, L015: process.matchPaths items that BPF-LSM never matches as written.
+fn process_paths(sink: &mut Sink, doc: &ast::Document) {
+    let Some(p) = &doc.spec.process else { return };
+    for r in &p.node.match_paths {
+        let n = &r.node;
+        if n.path.is_none() && n.execname.is_none() {
+            let d = sink.report(Code::L012, Some(r.loc), "process.matchPaths item has neither `path` nor `execname`".into());
+            d.label = Some("matches nothing (all-zero BPF key, invalid AppArmor line)".into());
+            d.help = Some("add `path: /absolute/binary` or `execname: name`".into());
+        }
+        if let Some(e) = &n.execname {
+            if let Some(src) = n.from_source.first() {
+                let d = sink.report(Code::L004, Some(e.loc), "`execname` with `fromSource` is written to the BPF map but never looked up".into());
+                d.label = Some("never matched by BPF-LSM".into());
+                d.help = Some("use `path:` with the absolute binary path when combining with fromSource".into());
+                d.related.push((src.loc, "fromSource here".into()));
+            }
+            if let Some(args) = &n.allowed_args {
+                let d = sink.report(Code::L015, Some(args.loc), "`allowedArgs` with `execname` never matches: the kernel keys arguments by full path".into());
+                d.label = Some("never matched".into());
+                d.help = Some("use `path:` instead of `execname:`".into());
+                d.related.push((e.loc, "execname here".into()));
+            }
+        }
+    }
+}
+
+/// L013: fromSource items without a path.
+fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
+    let mut seen = Vec::new();
+    for r in rules {
+        if let (Some(None), Some(span)) = (&r.source, r.source_span) {
+            if seen.contains(&span) {
+                continue;
+            }
+            seen.push(span);
+            let d = sink.report(Code::L013, Some(span), "fromSource item has no `path`".into());
+            d.label = Some("global rule in BPF-LSM, dropped by AppArmor".into());
+            d.help = Some("add `path: /absolute/binary`, or remove the item".into());
+        }
+    }
+}
+
+/// L005: paths the kernel can never match (truncated at 199 bytes; directory walk limited to
+/// the first 64 bytes).
+fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
+    let mut seen = Vec::new();
+    for r in rules.iter().filter(|r| matches!(r.kind, "path" | "dir")) {
+        if seen.contains(&r.target_span) {
+            continue;
+        }
+        seen.push(r.target_span);
+        let len = r.target.len();
+        if len > 199 {
+            let d = sink.report(Code::L005, Some(r.target_span), format!("{} is {len} bytes; BPF-LSM compares at most 199 bytes, so it never matches", r.kind));
+            d.label = Some("too long to match".into());
+            d.help = Some("use a shorter path or a parent directory rule".into());
+        } else if r.kind == "dir" && len > 64 {
+            let d = sink.report(Code::L005, Some(r.target_span), format!("directory is {len} bytes; the BPF-LSM directory walk only looks at the first 64 bytes of a path"));
+            d.label = Some("contents never matched by BPF-LSM".into());
+            d.help = Some("use a directory within the first 64 bytes, or list the files with matchPaths".into());
+        }
+    }
+    for r in rules {
+        if let (Some(Some(src)), Some(_)) = (&r.source, r.source_span) {
+            if src.node.len() > 199 && !seen.contains(&src.loc) {
+                seen.push(src.loc);
+                let d = sink.report(Code::L005, Some(src.loc), format!("fromSource path is {} bytes; BPF-LSM compares at most 199 bytes", src.node.len()));
+                d.label = Some("too long to match".into());
+            }
+        }
+    }
+}
+
+/// L006: flags that have no effect where they are written.
+fn flags(sink: &mut Sink, doc: &ast::Document) {
+    let pts_true = |sink: &mut Sink, pts: &Option<Node<bool>>| {
+        if let Some(p) = pts.as_ref().filter(|p| p.node) {
+            let d = sink.report(Code::L006, Some(p.loc), "`pts: true` has no effect; only `pts: false` changes enforcement".into());
+            d.label = Some("no effect".into());
+            d.help = Some("remove it, or write `pts: false` to forbid access from a terminal".into());
+        }
+    };
+    let spec = &doc.spec.meta;
+    if let Some(p) = &doc.spec.process {
+        for r in &p.node.match_paths {
+            pts_true(sink, &r.node.pts);
+        }
+        for r in &p.node.match_directories {
+            pts_true(sink, &r.node.pts);
+            let allow = resolve_action(&r.node.meta, &p.node.meta, spec) == Action::Allow;
+            if let Some(o) = r.node.owner_only.as_ref().filter(|o| o.node && allow) {
+                let d = sink.report(Code::L006, Some(o.loc), "`ownerOnly` on an Allow process directory is dropped by AppArmor (BPF-LSM enforces it)".into());
+                d.label = Some("enforced differently".into());
+                d.help = Some("list the binaries with matchPaths to keep ownerOnly under AppArmor".into());
+            }
+        }
+    }
+    if let Some(f) = &doc.spec.file {
+        for r in &f.node.match_paths {
+            pts_true(sink, &r.node.pts);
+        }
+        for r in &f.node.match_directories {
+            pts_true(sink, &r.node.pts);
+        }
+    }
+    if let Some(n) = &doc.spec.network {
+        for r in &n.node.match_protocols {
+            pts_true(sink, &r.node.pts);
+        }
+    }
+    if let Some(s) = &doc.spec.syscalls {
+        for r in &s.node.match_paths {
+            let n = &r.node;
+            if let (Some(rec), Some(path)) = (n.recursive.as_ref().filter(|r| r.node), &n.path) {
+                if !path.node.ends_with('/') {
+                    let d = sink.report(Code::L006, Some(rec.loc), format!("`recursive` has no effect on the file path `{}`", path.node));
+                    d.label = Some("no effect".into());
+                    d.help = Some("recursive applies to directories (paths ending in `/`)".into());
+                }
+            }
+        }
+        for r in s.node.match_paths.iter().chain(&s.node.match_syscalls) {
+            for src in &r.node.from_source {
+                if let Some(rec) = src.node.recursive.as_ref().filter(|r| r.node && src.node.dir.is_none()) {
+                    let d = sink.report(Code::L006, Some(rec.loc), "`recursive` in fromSource has no effect without `dir`".into());
+                    d.label = Some("no effect".into());
+                    d.help = Some("recursive applies to fromSource `dir`".into());
+                }
+            }
+        }
+    }
+}
+
+/// L007: matchPatterns are ignored by BPF-LSM (AppArmor only); one finding per list.
+fn patterns_ignored(sink: &mut Sink, doc: &ast::Document) {
+    let lists = [
+        ("process", doc.spec.process.as_ref().map(|p| &p.node.match_patterns)),
+        ("file", doc.spec.file.as_ref().map(|f| &f.node.match_patterns)),
+    ];
+    for (section, list) in lists {
+        let Some(first) = list.and_then(|l| l.first()) else { continue };
+        let n = list.map_or(0, Vec::len);
+        let span = first.node.pattern.as_ref().map_or(first.loc, |p| p.loc);
+        let d = sink.report(Code::L007, Some(span), format!("{section}.matchPatterns ({n} item(s)) are ignored by BPF-LSM; only AppArmor enforces them"));
+        d.label = Some("not enforced on BPF-LSM nodes".into());
+        d.help = Some("use matchPaths or matchDirectories where possible".into());
+    }
+}
+
+/// L008 duplicate and L009 conflicting rules: same category, target and source in one policy.
+fn duplicates(sink: &mut Sink, rules: &[RuleView]) {
+    let mut first_of: HashMap<(&str, &str, &str, bool, Option<&str>), usize> = HashMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        let key = (r.category, r.kind, r.target.as_str(), r.recursive, source_text(&r.source));
+        let first = &rules[*first_of.entry(key).or_insert(i)];
+        if std::ptr::eq(first, r) {
+            continue;
+        }
+        let from = source_text(&r.source).map(|s| format!(" from `{s}`")).unwrap_or_default();
+        if first.action == r.action {
+            let d = sink.report(Code::L008, Some(r.target_span), format!("duplicate {} rule for `{}`{from}", r.category, r.target));
+            d.label = Some("same target and action as an earlier rule".into());
+            d.help = Some(if first.flags != r.flags {
+                "the flags differ: AppArmor keeps the first rule's flags, BPF-LSM the last; merge them".into()
+            } else {
+                "remove one of them".into()
+            });
+            d.related.push((first.target_span, "first rule".into()));
+        } else {
+            let d = sink.report(Code::L009, Some(r.target_span), format!(
+                "conflicting {} rules for `{}`{from}: {:?} here, {:?} earlier",
+                r.category, r.target, r.action, first.action
+            ));
+            d.label = Some(format!("{:?}", r.action));
+            d.help = Some("BPF-LSM keeps the last rule written, AppArmor applies deny over allow; keep one action".into());
+            d.related.push((first.target_span, format!("{:?}", first.action)));
+        }
+    }
+}
+
+/// Whether `path` (a file path or directory) lies under directory `dir`.
+fn under(dir: &str, recursive: bool, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix(dir) else { return false };
+    if rest.is_empty() {
+        return false;
+    }
+    recursive || !rest.trim_end_matches('/').contains('/')
+}
+
+/// L011: an Allow rule under a Block directory of the same policy: BPF-LSM allows (exact match
+/// first), AppArmor denies (deny wins).
+fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
+    for allow in rules.iter().filter(|r| r.action == Action::Allow && matches!(r.kind, "path" | "dir")) {
+        let block = rules.iter().find(|b| {
+            b.action == Action::Block
+                && b.kind == "dir"
+                && b.category == allow.category
+                && source_text(&b.source) == source_text(&allow.source)
+                && under(&b.target, b.recursive, &allow.target)
+        });
+        if let Some(b) = block {
+            let d = sink.report(Code::L011, Some(allow.target_span), format!(
+                "Allow `{}` is inside the Block directory `{}`: BPF-LSM allows it, AppArmor denies it",
+                allow.target, b.target
+            ));
+            d.label = Some("enforced differently by the two LSMs".into());
+            d.help = Some("narrow the Block directory, or accept that AppArmor nodes deny this path".into());
+            d.related.push((b.target_span, "Block directory".into()));
+        }
+    }
+}
+
+/// L014, L016, L020: DNS domains.
+fn dns(sink: &mut Sink, doc: &ast::Document) {
+    let Some(net) = &doc.spec.network else { return };
+    let values: Vec<Option<&Str>> = net.node.match_dns_queries.iter().map(|r| r.node.domain.as_ref()).collect();
+    let (expanded, parts) = comma_parts(&values);
+    for (i, part, span) in parts {
+        let raw = values[i].expect("part of a value");
+        if !expanded && part.contains(',') {
+            not_expanded(sink, "domain", raw);
+            continue;
+        }
+        let trimmed = part.trim_matches('.');
+        if trimmed != part {
+            let d = sink.report(Code::L020, Some(span), format!("leading or trailing dots of `{part}` are removed by KubeArmor"));
+            d.label = Some("matched as a different name".into());
+            d.help = Some(format!("write `{trimmed}`"));
+        } else if trimmed.chars().any(|c| c.is_ascii_uppercase()) {
+            let d = sink.report(Code::L020, Some(span), format!("`{part}` has upper-case letters; BPF-LSM compares DNS names case-sensitively"));
+            d.label = Some("queries in lower case will not match".into());
+            d.help = Some(format!("write `{}`", trimmed.to_ascii_lowercase()));
+        } else if trimmed.len() > 63 {
+            let d = sink.report(Code::L020, Some(span), format!("`{part}` is longer than the 63 characters BPF-LSM decodes from a query"));
+            d.label = Some("never matched".into());
+        }
+    }
+}
+
+/// L016: one-letter execnames or domains collide with the BPF-LSM posture keys `e`..`i`.
+fn one_letter_keys(sink: &mut Sink, doc: &ast::Document) {
+    let check = |sink: &mut Sink, s: &Str, what: &str| {
+        if matches!(s.node.as_str(), "e" | "f" | "g" | "h" | "i") {
+            let d = sink.report(Code::L016, Some(s.loc), format!("{what} `{}` has the same BPF-LSM map key as a default-posture marker", s.node));
+            d.label = Some("collides with a posture key".into());
+            d.help = Some("use a full path instead".into());
+        }
+    };
+    if let Some(p) = &doc.spec.process {
+        for e in p.node.match_paths.iter().filter_map(|r| r.node.execname.as_ref()) {
+            check(sink, e, "execname");
+        }
+    }
+    if let Some(n) = &doc.spec.network {
+        for d in n.node.match_dns_queries.iter().filter_map(|r| r.node.domain.as_ref()) {
+            check(sink, d, "domain");
+        }
+    }
+}
+
+/// L017: host capability rules are not enforced by BPF-LSM.
+fn host_capabilities(sink: &mut Sink, doc: &ast::Document) {
+    if doc.kind.node != PolicyKind::KubeArmorHostPolicy {
+        return;
+    }
+    let Some(c) = &doc.spec.capabilities else { return };
+    if c.node.match_capabilities.is_empty() {
+        return;
+    }
+    let d = sink.report(Code::L017, Some(c.loc), "capabilities rules of a KubeArmorHostPolicy are not enforced by BPF-LSM".into());
+    d.label = Some("AppArmor only".into());
+    d.help = Some("on BPF-LSM hosts these rules only produce alerts".into());
+}
+
+/// L018: a NotIn expression after an In expression of the same key is ignored.
+fn expressions(sink: &mut Sink, doc: &ast::Document) {
+    let Some(sel) = &doc.spec.selector else { return };
+    let list = &sel.node.match_expressions;
+    for (i, e) in list.iter().enumerate() {
+        let op = e.node.operator.as_ref().map(|o| o.node.as_str());
+        let key = e.node.key.as_ref().map(|k| k.node.as_str());
+        if op != Some("NotIn") {
+            continue;
+        }
+        let earlier_in = list[..i].iter().find(|o| o.node.operator.as_ref().map(|o| o.node.as_str()) == Some("In") && o.node.key.as_ref().map(|k| k.node.as_str()) == key);
+        if let Some(first) = earlier_in {
+            let d = sink.report(Code::L018, Some(e.loc), "`NotIn` after an `In` expression is ignored by KubeArmor".into());
+            d.label = Some("ignored".into());
+            d.help = Some("put NotIn expressions before In expressions".into());
+            d.related.push((first.loc, "In expression".into()));
+        }
+    }
+}
+
+/// L019: a non-empty `apparmor` field hides every other rule of the policy from alert matching.
+fn native_apparmor(sink: &mut Sink, doc: &ast::Document) {
+    let Some(a) = doc.spec.apparmor.as_ref().filter(|a| !a.node.trim().is_empty()) else { return };
+    let s = &doc.spec;
+    let other = s.process.is_some() || s.file.is_some() || s.network.is_some() || s.capabilities.is_some();
+    if other {
+        let d = sink.report(Code::L019, Some(a.loc), "with native `apparmor` rules, KubeArmor's alert matcher skips the policy's other rules".into());
+        d.label = Some("other rules raise no policy alerts".into());
+        d.help = Some("put native AppArmor rules in a policy of their own".into());
+    }
+}
+
+/// L022: an action on a policy whose only rules are syscalls (monitor-only, always Audit).
+fn syscall_only_action(sink: &mut Sink, doc: &ast::Document) {
+    let s = &doc.spec;
+    let Some(action) = &s.meta.action else { return };
+    let only_syscalls = s.syscalls.is_some()
+        && s.process.is_none()
+        && s.file.is_none()
+        && s.network.is_none()
+        && s.capabilities.is_none()
+        && s.device.is_none()
+        && s.presets.is_empty();
+    if only_syscalls && action.node != Action::Audit {
+        let d = sink.report(Code::L022, Some(action.loc), format!("syscall rules are monitor-only; `action: {:?}` has no effect", action.node));
+        d.label = Some("no effect".into());
+        d.help = Some("syscall rules always raise Audit alerts; remove the action".into());
+    }
+}
+
+const KNOWN_PRESETS: [&str; 5] = ["protectEnv", "filelessExec", "exec", "protectProc", "anonymousMapExec"];
+
+/// L023: preset names KubeArmor does not know.
+fn presets(sink: &mut Sink, doc: &ast::Document) {
+    for p in &doc.spec.presets {
+        let Some(name) = &p.node.name else {
+            let d = sink.report(Code::L023, Some(p.loc), "preset without a `name`".into());
+            d.label = Some("no name".into());
+            d.help = Some(format!("known presets: {}", KNOWN_PRESETS.join(", ")));
+            continue;
+        };
+        if !KNOWN_PRESETS.contains(&name.node.as_str()) {
+            let d = sink.report(Code::L023, Some(name.loc), format!("unknown preset `{}`", name.node));
+            d.label = Some("not a KubeArmor preset".into());
+            d.help = Some(match crate::check::suggest::closest(&name.node, KNOWN_PRESETS) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known presets: {}", KNOWN_PRESETS.join(", ")),
+            });
+        }
     }
 }

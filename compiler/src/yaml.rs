@@ -173,7 +173,9 @@ fn utf8_width(first: u8) -> usize {
 /// A collection being built.
 enum Open {
     Seq { start: Span, anchor: usize, items: Vec<Node> },
-    Map { start: Span, anchor: usize, entries: Vec<Entry>, pending_key: Option<(String, Span)> },
+    /// `pending_key`: the key waiting for its value; `None` text = a collection used as a key,
+    /// whose value is dropped.
+    Map { start: Span, anchor: usize, entries: Vec<Entry>, pending_key: Option<(Option<String>, Span)> },
 }
 
 /// Reads documents from a stream one at a time.
@@ -301,7 +303,7 @@ impl Builder {
                 // Keys keep their text whatever the scalar type, as JSON conversion does.
                 if let Some(Open::Map { pending_key, .. }) = self.stack.last_mut() {
                     if pending_key.is_none() {
-                        *pending_key = Some((text.into_owned(), span));
+                        *pending_key = Some((Some(text.into_owned()), span));
                         return;
                     }
                 }
@@ -314,17 +316,6 @@ impl Builder {
                     ));
                     return;
                 }
-                if let Some(Open::Map { pending_key: None, .. }) = self.stack.last() {
-                    self.issues.push(YamlIssue {
-                        kind: IssueKind::ComplexKey,
-                        span,
-                        message: "mapping key is a collection; keys must be scalars".into(),
-                        related: None,
-                    });
-                    if let Some(Open::Map { pending_key, .. }) = self.stack.last_mut() {
-                        *pending_key = Some((String::new(), span));
-                    }
-                }
                 if matches!(event, Event::SequenceStart(..)) {
                     self.stack.push(Open::Seq { start: span, anchor, items: Vec::new() });
                 } else {
@@ -333,13 +324,15 @@ impl Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(open) = self.stack.pop() else { return };
+                // Flow collections end at their `]`/`}`; block ones at their last item.
+                let close = if span.is_empty() { 0 } else { span.end };
                 let (node, anchor) = match open {
                     Open::Seq { start, anchor, items } => {
-                        let end = items.last().map_or(start.end, |n| n.span.end).max(start.end);
+                        let end = items.last().map_or(start.end, |n| n.span.end).max(start.end).max(close);
                         (Node { span: Span::new(start.start, end), value: Value::Seq(items) }, anchor)
                     }
                     Open::Map { start, anchor, entries, .. } => {
-                        let end = entries.last().map_or(start.end, |e| e.value.span.end).max(start.end);
+                        let end = entries.last().map_or(start.end, |e| e.value.span.end).max(start.end).max(close);
                         (Node { span: Span::new(start.start, end), value: Value::Map(entries) }, anchor)
                     }
                 };
@@ -363,12 +356,8 @@ impl Builder {
                 }
                 let mut node = node.clone();
                 node.span = span;
-                if let Some(Open::Map { pending_key: p @ None, .. }) = self.stack.last_mut() {
-                    let text = match &node.value {
-                        Value::Str(s) => s.clone(),
-                        _ => String::new(),
-                    };
-                    *p = Some((text, span));
+                if let (Some(Open::Map { pending_key: p @ None, .. }), Value::Str(text)) = (self.stack.last_mut(), &node.value) {
+                    *p = Some((Some(text.clone()), span));
                     return;
                 }
                 self.push(node);
@@ -381,20 +370,32 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Open::Seq { items, .. }) => items.push(node),
-            Some(Open::Map { entries, pending_key, .. }) => {
-                let Some((key, key_span)) = pending_key.take() else { return };
-                if let Some(first) = entries.iter().find(|e| e.key == key) {
+            Some(Open::Map { entries, pending_key, .. }) => match pending_key.take() {
+                None => {
+                    // A completed collection in key position: JSON has no such keys.
                     self.issues.push(YamlIssue {
-                        kind: IssueKind::DuplicateKey,
-                        span: key_span,
-                        message: format!("duplicate key `{key}`"),
-                        related: Some(first.key_span),
+                        kind: IssueKind::ComplexKey,
+                        span: node.span,
+                        message: "mapping key is a collection; keys must be scalars".into(),
+                        related: None,
                     });
-                    // Keep the first value: later checks then see one consistent object.
-                    return;
+                    *pending_key = Some((None, node.span));
                 }
-                entries.push(Entry { key, key_span, value: node });
-            }
+                Some((None, _)) => {}
+                Some((Some(key), key_span)) => {
+                    if let Some(first) = entries.iter().find(|e| e.key == key) {
+                        self.issues.push(YamlIssue {
+                            kind: IssueKind::DuplicateKey,
+                            span: key_span,
+                            message: format!("duplicate key `{key}`"),
+                            related: Some(first.key_span),
+                        });
+                        // Keep the first value: later checks then see one consistent object.
+                        return;
+                    }
+                    entries.push(Entry { key, key_span, value: node });
+                }
+            },
         }
     }
 }
@@ -514,6 +515,11 @@ mod tests {
         let seq = m[1].value.as_seq().unwrap();
         assert_eq!(&text[seq[1].span.start..seq[1].span.end], "y");
         assert_eq!(seq[0].as_str(), Some("x"));
+        assert_eq!(&text[seq[0].span.start..seq[0].span.end], "'x'");
+        let d = docs("f: [1, 2]\ng: {a: b}\n");
+        let r = d[0].root.as_ref().unwrap();
+        let f = r.get("f").unwrap().span;
+        assert_eq!(&"f: [1, 2]"[f.start..f.end], "[1, 2]");
     }
 
     #[test]
@@ -586,6 +592,16 @@ mod tests {
         let d = docs(&text);
         assert!(d[0].root.is_none());
         assert_eq!(d[0].issues[0].kind, IssueKind::AliasBudget);
+    }
+
+    #[test]
+    fn collection_keys_are_reported_and_dropped() {
+        let d = docs("a: 1\n? [x, y]\n: 2\nb: 3\n");
+        assert_eq!(d[0].issues.len(), 1);
+        assert_eq!(d[0].issues[0].kind, IssueKind::ComplexKey);
+        let r = d[0].root.as_ref().unwrap();
+        assert_eq!(r.as_map().unwrap().len(), 2);
+        assert_eq!(r.get("b").unwrap().value, Value::Int(3));
     }
 
     #[test]
