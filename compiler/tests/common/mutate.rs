@@ -294,6 +294,9 @@ pub fn mutate(
                 json!(format!("/{}", "é".repeat(199))),
                 json!(format!("/{}", "é".repeat(200))),
                 json!("sh"),
+                // `.` differs between regex dialects for these (Go's matches them, ECMAScript's not).
+                json!("/a\rb"),
+                json!("/a\u{2028}b"),
             ];
             set(&mut doc, &slot, pick(&values, variant)?)
         }
@@ -339,7 +342,15 @@ pub fn mutate(
         "null_insertion" => {
             let candidates = slots_where(&|_| true);
             let slot = pick(&candidates, site)?;
-            set(&mut doc, &slot, Value::Null)
+            let list = object_at(&mut doc, &nodes[slot.node].path).get_mut(&slot.name).and_then(Value::as_array_mut);
+            match list {
+                // A null list item (`- ` alone): not pruned by the API server.
+                Some(list) if variant % 3 == 0 => {
+                    list.push(Value::Null);
+                    format!("{}[+] = null item", where_(&slot))
+                }
+                _ => set(&mut doc, &slot, Value::Null),
+            }
         }
         "selector_key" => {
             let candidates = slots_where(&|s| {
