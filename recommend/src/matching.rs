@@ -160,6 +160,9 @@ pub fn decide(t: &Template, index: &FileIndex, karmor_files: &[String], tags: &[
     if !templates::has_any_tag(t, tags) {
         return Decision::Skip(format!("no tag among {}", tags.join(", ")));
     }
+    if let Some(why) = &t.invalid {
+        return Decision::Skip(format!("template disabled: {why}"));
+    }
     if mode == Mode::LegacyKarmor {
         if let Some(l) = &t.legacy {
             return match legacy::karmor_matches(&l.preconditions, karmor_files) {

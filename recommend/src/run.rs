@@ -280,6 +280,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
             commit: lib.source.commit.clone(),
             kind: lib.source.kind.clone(),
             legacy_karmor: opts.legacy_karmor,
+            notes: lib.notes.clone(),
         },
         images,
         explain: opts.explain,

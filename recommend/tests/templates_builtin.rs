@@ -25,6 +25,7 @@ fn builtin_library_loads_with_at_least_40_templates() {
     for t in &lib.templates {
         assert!(!t.summary.is_empty() && !t.description.is_empty() && !t.references.is_empty(), "{}", t.name);
         assert!(!t.is_generic(), "{} must have a real precondition", t.name);
+        assert_eq!(t.invalid, None, "{}", t.name);
     }
 }
 

@@ -45,6 +45,9 @@ pub fn render(r: &Report) -> String {
         esc(&r.templates.source),
         esc(r.templates.commit.as_deref().unwrap_or("no commit"))
     ));
+    for n in &r.templates.notes {
+        o.push_str(&format!("<p class=\"note\">Templates: {}</p>\n", esc(n)));
+    }
     o.push_str("<div class=\"summary\"><div><h2>By tag</h2><table id=\"by-tag\"><tr><th>Tag</th><th>Policies</th><th></th></tr>\n");
     for (t, n) in &tags {
         o.push_str(&format!(

@@ -8,6 +8,12 @@ fn cell(s: &str) -> String {
 
 pub fn render(r: &Report) -> String {
     let mut out = String::from("# armorc recommend report\n\n");
+    for n in &r.templates.notes {
+        out.push_str(&format!("- templates: {}\n", cell(n)));
+    }
+    if !r.templates.notes.is_empty() {
+        out.push('\n');
+    }
     for i in &r.images {
         out.push_str(&format!("## {}\n\n| | |\n|---|---|\n", cell(&i.image)));
         for (k, v) in image_facts(r, i) {

@@ -42,6 +42,8 @@ pub struct TemplatesInfo {
     /// `builtin`, `cache` or `dir`.
     pub kind: String,
     pub legacy_karmor: bool,
+    /// Library loading notes (skipped non-KubeArmor rules, disabled templates).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -63,6 +63,9 @@ fn table(headers: &[&str], widths: &[usize], rows: &[Vec<String>], out: &mut Str
 
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
+    for n in &r.templates.notes {
+        out.push_str(&format!("templates: {n}\n"));
+    }
     for (n, i) in r.images.iter().enumerate() {
         if n > 0 {
             out.push('\n');

@@ -152,6 +152,7 @@ fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<Template, Loa
         body: policy.emit(),
         origin,
         legacy: Some(LegacyInfo { preconditions, untranslatable }),
+        invalid: None,
     })
 }
 

@@ -69,6 +69,9 @@ pub struct Template {
     /// Where the template came from inside its library (for messages).
     pub origin: String,
     pub legacy: Option<LegacyInfo>,
+    /// Set when a test render fails validation: the template is never written (the reason shows
+    /// in `--explain` and the library notes).
+    pub invalid: Option<String>,
 }
 
 impl Template {
@@ -201,6 +204,7 @@ fn load_ours(files: &FileSet, meta_path: &str) -> Result<Template, LoadError> {
         body,
         origin: body_path,
         legacy: None,
+        invalid: None,
     })
 }
 
@@ -229,8 +233,11 @@ pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadEr
         }
     }
     templates.sort_by(|a, b| a.name.cmp(&b.name));
-    for t in &templates {
-        crate::render::self_check(t).map_err(|e| LoadError(format!("{}: {e}", t.origin)))?;
+    for t in &mut templates {
+        if let Err(e) = crate::render::self_check(t) {
+            notes.push(format!("{}: template `{}` disabled: {e}", t.origin, t.name));
+            t.invalid = Some(e);
+        }
     }
     Ok(Library { source, templates, notes })
 }
