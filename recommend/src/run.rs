@@ -183,9 +183,11 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
             Ok((l, files)) => {
                 entry.digest = Some(l.digest.clone());
                 entry.platform = Some(l.platform.clone());
-                entry.distro = l.os_release.as_ref().or(l.index.os_release().as_ref()).map(|o| Distro { id: o.id.clone(), version_id: o.version_id.clone() }).or_else(|| {
-                    l.index.os_release().map(|o| Distro { id: o.id, version_id: o.version_id })
-                });
+                entry.distro = l
+                    .os_release
+                    .clone()
+                    .or_else(|| l.index.os_release())
+                    .map(|o| Distro { id: o.id, version_id: o.version_id });
                 (&l.index, files.as_slice(), false)
             }
             Err(e) => {
@@ -233,16 +235,16 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
                     continue;
                 }
             };
-            let (file, rel) = if t.kind == PolicyKind::KubeArmorHostPolicy {
+            // Host policies are per node, not per image: one shared `host/` directory.
+            let rel = if t.kind == PolicyKind::KubeArmorHostPolicy {
                 let f = format!("{}.yaml", rendered.name);
                 host_files.push((f.clone(), rendered.text.clone()));
-                (f.clone(), format!("host/{f}"))
+                format!("host/{f}")
             } else {
                 let f = format!("{file_prefix}{}.yaml", t.name);
                 written.push((f.clone(), rendered.text.clone()));
-                (f.clone(), format!("{dir}/{f}"))
+                format!("{dir}/{f}")
             };
-            let _ = file;
             entry.policies.push(PolicyEntry {
                 file: rel,
                 name: rendered.name,
