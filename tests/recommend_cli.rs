@@ -212,3 +212,69 @@ fn injection_and_bad_flags_are_usage_errors_with_no_output() {
         assert!(!out.exists(), "{args:?} wrote output");
     }
 }
+
+#[test]
+fn update_fills_the_cache_which_is_then_the_default_source() {
+    if !tools_present() || Command::new("git").arg("--version").output().is_err() {
+        eprintln!("SKIP: git/tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Our own library, committed into a fresh repository with the git CLI.
+    let repo = tmp.path().join("lib");
+    std::fs::create_dir_all(&repo).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/apt-dpkg-exec");
+    std::fs::create_dir_all(repo.join("apt-dpkg-exec")).unwrap();
+    for f in ["meta.yaml", "policy.yaml.hbs"] {
+        std::fs::copy(src.join(f), repo.join("apt-dpkg-exec").join(f)).unwrap();
+    }
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "one template"]);
+    let commit = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let cache_home = tmp.path().join("xdg");
+    let with_cache = |args: &[&str], out: Option<&Path>| {
+        let mut c = armorc();
+        c.env("XDG_CACHE_HOME", &cache_home).args(args);
+        if let Some(o) = out {
+            c.arg("-o").arg(o);
+        }
+        run(&mut c)
+    };
+    // Before update: built-in set.
+    let image = oci_layout(tmp.path(), "img", &[Entry::File("/usr/bin/apt-get", 0o755), Entry::File("/usr/bin/curl", 0o755)]);
+    let out = tmp.path().join("out");
+    let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json(&out.join("r.json"))["templates"]["source"], "builtin");
+    // update, then the cache is the default and the report names source and commit.
+    let o = with_cache(&["recommend", "update", "--source", repo.to_str().unwrap(), "--ref", "main"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
+    assert_eq!(o.status.code(), Some(0));
+    let report = json(&out.join("r.json"));
+    assert_eq!(report["templates"]["kind"], "cache");
+    assert_eq!(report["templates"]["commit"], commit.as_str());
+    assert_eq!(report["templates"]["source"], repo.to_str().unwrap());
+    let names: Vec<&str> = report["images"][0]["policies"].as_array().unwrap().iter().map(|p| p["template"].as_str().unwrap()).collect();
+    assert_eq!(names, ["apt-dpkg-exec"], "only the cached library's template");
+    // --templates builtin still reaches the embedded set.
+    let o = with_cache(&["recommend", "-i", &image, "-r", "r.json", "--templates", "builtin"], Some(&out));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(json(&out.join("r.json"))["images"][0]["policies"].as_array().unwrap().len() > 1);
+    // A bad source fails without touching the cache.
+    let o = with_cache(&["recommend", "update", "--source", tmp.path().join("nope").to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
+    assert_eq!(json(&out.join("r.json"))["templates"]["commit"], commit.as_str(), "{o:?}");
+}

@@ -168,3 +168,41 @@ fn update_failure_keeps_the_previous_cache() {
     assert_eq!(cache::load(&root).unwrap().source.commit.as_deref(), Some(commit.as_str()));
     assert!(cache::update(&root, None, Some("no-such-ref")).unwrap_err().0.contains("no-such-ref"));
 }
+
+#[test]
+fn allow_generic_writes_only_generic_templates_for_unreadable_images() {
+    let Some(corpus) = corpus() else {
+        eprintln!("SKIP: ../shared/corpus/policy-templates-v0.2.6 not found");
+        return;
+    };
+    let lib = armorc_recommend::templates::from_dir(&corpus).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run_with = |allow: bool, out: &Path| {
+        let opts = Options {
+            out_dir: out.to_path_buf(),
+            report: out.join("r.json"),
+            format: Format::Json,
+            tags: vec![],
+            namespace: None,
+            labels: BTreeMap::new(),
+            node_labels: None,
+            action: Some("Audit".into()),
+            explain: false,
+            legacy_karmor: false,
+            allow_generic: allow,
+            progress: false,
+        };
+        let loader = |s: &str| -> Result<Loaded, String> { Err(format!("{s}: registry unreachable")) };
+        run::run(&[Job { image: "private/app:1".into(), workload: None }], &lib, &opts, &loader).unwrap()
+    };
+    let (report, code) = run_with(false, &tmp.path().join("strict"));
+    assert_eq!(code, 1);
+    assert!(report.images[0].policies.is_empty());
+    assert!(!tmp.path().join("strict/private-app-1").exists());
+    let (report, code) = run_with(true, &tmp.path().join("generic"));
+    assert_eq!(code, 1, "still a failed image");
+    let written: Vec<&str> = report.images[0].policies.iter().map(|p| p.template.as_str()).collect();
+    assert!(written.contains(&"pkg-mngr-exec") && !written.contains(&"user-grp-mod"), "{written:?}");
+    assert!(report.images[0].policies.iter().all(|p| p.action == "Audit"), "--action Audit applies");
+    assert!(tmp.path().join("generic/private-app-1/pkg-mngr-exec.yaml").is_file());
+}
