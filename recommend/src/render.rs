@@ -60,7 +60,7 @@ pub fn valid_label_key(k: &str) -> bool {
     let prefix_ok = prefix.is_none_or(|p| {
         !p.is_empty()
             && p.len() <= 253
-            && p.split('.').all(|l| crate::templates::is_dns_label(l))
+            && p.split('.').all(crate::templates::is_dns_label)
     });
     prefix_ok && !name.is_empty() && valid_label_value(name)
 }
@@ -76,6 +76,10 @@ pub fn valid_label_value(v: &str) -> bool {
 
 fn yaml_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
     let v = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("yaml", 0))?;
+    // Strict mode does not cover helper arguments: refuse unknown variables here.
+    if v.is_value_missing() {
+        return Err(RenderErrorReason::Other(format!("unknown variable `{}`", v.relative_path().map_or("?", |p| p.as_str()))).into());
+    }
     // JSON is valid YAML flow syntax: every string comes out double-quoted and escaped.
     out.write(&serde_json::to_string(v.value()).map_err(|e| RenderErrorReason::Other(e.to_string()))?)?;
     Ok(())
@@ -128,7 +132,7 @@ pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
     for (k, v) in target.labels.iter().chain(target.node_labels.iter()) {
         // The container-name selector value is ours (`[name]`), everything else must be a label.
         let value_ok = if k == "kubearmor.io/container.name" {
-            v.starts_with('[') && v.ends_with(']') && valid_label_value(&v[1..v.len() - 1].replace(", ", "-"))
+            v.len() >= 2 && v.starts_with('[') && v.ends_with(']') && valid_label_value(&v[1..v.len() - 1].replace(", ", "-"))
         } else {
             valid_label_value(v)
         };

@@ -50,9 +50,23 @@ fn collect(doc: &serde_json::Value, file: &str, out: &mut Vec<Container>) -> Res
         return Err(format!("{file}: {kind} without metadata.name"));
     }
     let workload = format!("{kind} {}{name}", namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default());
+    // Everything that ends up in a selector or name must be valid Kubernetes syntax.
+    if let Some(ns) = &namespace {
+        if !crate::templates::is_dns_label(ns) {
+            return Err(format!("{file}: {workload}: namespace {ns:?} is not a DNS-1123 label"));
+        }
+    }
+    for (k, v) in &labels {
+        if !crate::render::valid_label_key(k) || !crate::render::valid_label_value(v) {
+            return Err(format!("{file}: {workload}: selector label {k:?}={v:?} is not a valid Kubernetes label"));
+        }
+    }
     for (field, init) in [("initContainers", true), ("containers", false)] {
         for c in pod_spec[field].as_array().into_iter().flatten() {
             let cname = c["name"].as_str().ok_or_else(|| format!("{file}: {workload}: a container without name"))?;
+            if !crate::templates::is_dns_label(cname) {
+                return Err(format!("{file}: {workload}: container name {cname:?} is not a DNS-1123 label"));
+            }
             let image = c["image"].as_str().ok_or_else(|| format!("{file}: {workload}: container {cname} without image"))?;
             out.push(Container {
                 workload: workload.clone(),
@@ -93,5 +107,19 @@ mod tests {
         assert!(c[0].init && c[0].container == "migrate");
         assert_eq!(c[1].labels, BTreeMap::from([("app".to_string(), "web".to_string())]));
         assert_eq!(c[3].workload, "CronJob backup");
+    }
+
+    #[test]
+    fn hostile_names_and_labels_are_errors() {
+        let bad = [
+            "kind: Pod\nmetadata: {name: p, labels: {app: \"a: b\"}}\nspec: {containers: [{name: c, image: i}]}\n",
+            "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: \"c]\\n x\", image: i}]}\n",
+            "kind: Pod\nmetadata: {name: p, namespace: \"a\\nb\"}\nspec: {containers: [{name: c, image: i}]}\n",
+        ];
+        for text in bad {
+            assert!(parse("m.yaml", text).is_err(), "{text}");
+        }
+        let err = parse("m.yaml", "kind: Pod\nmetadata: {name: p\n").unwrap_err();
+        assert!(err.starts_with("m.yaml:"), "{err}");
     }
 }

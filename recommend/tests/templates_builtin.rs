@@ -42,3 +42,38 @@ fn each_template_has_a_triggering_and_a_non_triggering_index() {
         assert!(matches!(decide(t, &no, &[], &[], Mode::Ours), Decision::Skip(_)), "{} triggered by an unrelated index", t.name);
     }
 }
+
+#[test]
+fn bad_templates_are_reported_with_file_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bad-one");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "name: bad-one\nsummary: s\ndescription: d\ntags: [X]\nseverity: 3\nprecondition: 'all(file(\"/a\"), bogus(\"/b\"))'\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("policy.yaml.hbs"), "kind: KubeArmorPolicy\n").unwrap();
+    let err = templates::from_dir(tmp.path()).unwrap_err().to_string();
+    assert!(err.starts_with("bad-one/meta.yaml:6:32: precondition: expected"), "{err}");
+
+    std::fs::write(dir.join("meta.yaml"), "name: bad-one\nsummary: s\ndescription: d\ntags: [X]\nseverity: 3\nprecondition: 'true'\nextra: 1\n").unwrap();
+    let err = templates::from_dir(tmp.path()).unwrap_err().to_string();
+    assert!(err.starts_with("bad-one/meta.yaml:7:"), "{err}");
+
+    // A template whose rendering does not validate is disabled, not written.
+    std::fs::write(dir.join("meta.yaml"), "name: bad-one\nsummary: s\ndescription: d\ntags: [X]\nseverity: 3\nprecondition: 'true'\n").unwrap();
+    std::fs::write(
+        dir.join("policy.yaml.hbs"),
+        "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{yaml metadata}}\nspec:\n  selector: {{yaml selector}}\n  process:\n    matchPaths:\n      - path: relative/x\n  action: {{action \"Block\"}}\n",
+    )
+    .unwrap();
+    let lib = templates::from_dir(tmp.path()).unwrap();
+    assert!(lib.templates[0].invalid.as_deref().unwrap().contains("fails validation"), "{:?}", lib.templates[0].invalid);
+    assert!(lib.notes[0].contains("bad-one"), "{:?}", lib.notes);
+
+    // Strict mode: an unknown variable is an error, not an empty string.
+    std::fs::write(dir.join("policy.yaml.hbs"), "kind: KubeArmorPolicy\nmetadata: {{yaml nosuch}}\n").unwrap();
+    let lib = templates::from_dir(tmp.path()).unwrap();
+    assert!(lib.templates[0].invalid.as_deref().unwrap().contains("rendering failed"), "{:?}", lib.templates[0].invalid);
+}
