@@ -90,6 +90,17 @@ fn every_template_is_recommended_lints_clean_and_compiles() {
     }
     let dir = out.join("shop-everything-v1");
     assert!(dir.is_dir(), "{:?}", yaml_files(&out));
+    // Cluster templates keep their matchExpressions and gain `namespace In [-n]`.
+    let csp = std::fs::read_to_string(dir.join("cluster-container-escape-tools.yaml")).unwrap();
+    assert!(
+        csp.contains(r#"selector: {"matchExpressions":[{"key":"namespace","operator":"NotIn","values":["kube-system"]},{"key":"namespace","operator":"In","values":["shop"]}]}"#),
+        "{csp}"
+    );
+    assert!(!csp.contains("namespace\":\"shop\"}"), "cluster policies have no metadata.namespace");
+    // Host templates only under out/host, with the node selector.
+    let host = std::fs::read_to_string(out.join("host/everything-v1-host-kubelet-config-protect.yaml")).unwrap();
+    assert!(host.contains(r#"nodeSelector: {"matchLabels":{"kubernetes.io/hostname":"node-1"}}"#), "{host}");
+    assert!(!dir.join("host-kubelet-config-protect.yaml").exists());
     let lint = run(armorc().args(["lint", "--deny", "warning"]).arg(&dir).arg(out.join("host")));
     assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
     // A pod the policies select: namespace `shop`, container named after the repository.
@@ -277,4 +288,35 @@ fn update_fills_the_cache_which_is_then_the_default_source() {
     assert_eq!(o.status.code(), Some(1));
     let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
     assert_eq!(json(&out.join("r.json"))["templates"]["commit"], commit.as_str(), "{o:?}");
+}
+
+#[test]
+fn output_is_deterministic_and_host_templates_need_node_labels() {
+    if !tools_present() {
+        eprintln!("SKIP: tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let all = trigger_all();
+    let spec = oci_layout(tmp.path(), "det", &entries(&all));
+    let outputs: Vec<Vec<(String, String)>> = (0..2)
+        .map(|n| {
+            let out = tmp.path().join(format!("out{n}"));
+            for fmt in ["report.json", "report.html", "report.md", "report.txt"] {
+                let o = run(armorc().args(["recommend", "-i", &spec, "-l", "app=det", "--explain", "-r", fmt, "-o"]).arg(&out));
+                assert_eq!(o.status.code(), Some(0));
+            }
+            assert!(!out.join("host").exists(), "no --node-labels, no host policies");
+            let mut files: Vec<(String, String)> = walk(&out)
+                .into_iter()
+                .map(|f| (f.replace(out.to_str().unwrap(), "OUT"), std::fs::read_to_string(&f).unwrap().replace(out.to_str().unwrap(), "OUT")))
+                .collect();
+            files.sort();
+            files
+        })
+        .collect();
+    assert!(outputs[0].len() > 40);
+    assert_eq!(outputs[0], outputs[1]);
+    let text = &outputs[0].iter().find(|(f, _)| f.ends_with("det-v1/apt-dpkg-exec.yaml")).unwrap().1;
+    assert!(text.contains(r#"selector: {"matchLabels":{"app":"det"}}"#), "{text}");
 }

@@ -150,9 +150,14 @@ pub fn witness(expr: &Expr) -> Vec<(String, WitnessKind)> {
     }
 }
 
-/// The regular files karmor would have listed (symlinks and hard links are not).
+/// The regular files karmor would have listed (symlinks and hard links are not), under its
+/// temporary-directory prefix (`legacy::KARMOR_PREFIX`), as its unanchored regexes saw them.
 pub fn karmor_file_list(index: &FileIndex) -> Vec<String> {
-    index.entries().filter(|(_, k)| matches!(k, EntryKind::File { .. })).map(|(p, _)| p.to_string()).collect()
+    index
+        .entries()
+        .filter(|(_, k)| matches!(k, EntryKind::File { .. }))
+        .map(|(p, _)| format!("{}{p}", legacy::KARMOR_PREFIX))
+        .collect()
 }
 
 /// Decide one template for one image. `karmor_files` is `karmor_file_list(index)` (computed once).

@@ -274,7 +274,8 @@ fn translate_one(raw: &str) -> Result<Expr, String> {
 /// its regexes are unanchored at the start, so a pattern can match inside it.
 pub const KARMOR_PREFIX: &str = "/tmp/karmor000000000";
 
-/// karmor's matcher (reference §1.8), over the list of regular files it would have extracted.
+/// karmor's matcher (reference §1.8), over the regular files it would have extracted, each
+/// already prefixed with `KARMOR_PREFIX` (see `matching::karmor_file_list`).
 /// Returns `Err` where karmor would panic (an invalid regex).
 pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, String> {
     let mut matched = 0usize;
@@ -284,7 +285,7 @@ pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Res
             re.push('$');
         }
         let regex = regex::Regex::new(&re).map_err(|e| format!("karmor would panic on precondition `{p}`: {e}"))?;
-        matched += regular_files.iter().filter(|f| regex.is_match(&format!("{KARMOR_PREFIX}{f}"))).count();
+        matched += regular_files.iter().filter(|f| regex.is_match(f)).count();
         if p.contains("OPTSCAN") {
             return Ok(true);
         }
@@ -319,7 +320,8 @@ mod tests {
             (&["/usr/bin/foo"], &["/usr/bin/foo", "/usr/bin/.wh.foo"], true),
         ];
         for (pre, files, want) in cases {
-            assert_eq!(karmor_matches(&v(pre), &v(files)).unwrap(), *want, "{pre:?} over {files:?}");
+            let listed: Vec<String> = files.iter().map(|f| format!("{KARMOR_PREFIX}{f}")).collect();
+            assert_eq!(karmor_matches(&v(pre), &listed).unwrap(), *want, "{pre:?} over {files:?}");
         }
     }
 
