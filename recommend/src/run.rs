@@ -118,13 +118,17 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
     let mut host_files: Vec<(String, String)> = Vec::new();
     let mut images = Vec::new();
     let mut failed = false;
-    for job in jobs {
+    // karmor's file list is only needed for legacy templates; indexes are dropped after the
+    // last job that uses them, so memory stays at one image (plus shared ones) at a time.
+    let need_karmor_list = lib.templates.iter().any(|t| t.legacy.is_some());
+    let last_use: BTreeMap<&str, usize> = jobs.iter().enumerate().map(|(n, j)| (j.image.as_str(), n)).collect();
+    for (job_no, job) in jobs.iter().enumerate() {
         if let Some(b) = &bar {
             b.set_message(job.image.clone());
         }
         let loaded = cache.entry(job.image.clone()).or_insert_with(|| {
             load(&job.image).map(|l| {
-                let files = matching::karmor_file_list(&l.index);
+                let files = if need_karmor_list { matching::karmor_file_list(&l.index) } else { Vec::new() };
                 (l, files)
             })
         });
@@ -262,6 +266,9 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         images.push(entry);
         if let Some(b) = &bar {
             b.inc(1);
+        }
+        if last_use.get(job.image.as_str()) == Some(&job_no) {
+            cache.remove(&job.image);
         }
     }
     if let Some(b) = bar {
