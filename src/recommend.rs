@@ -119,6 +119,9 @@ fn load_library(choice: Option<&str>) -> Result<Library, String> {
 pub fn run(args: Args) -> u8 {
     if let Some(Sub::Update { source, rev }) = &args.command {
         let Some(root) = cache::cache_root() else { return usage("no cache directory: set XDG_CACHE_HOME or HOME") };
+        if source.is_none() && !cache::is_filled(&root) {
+            return usage("update: no template repository known yet: pass --source URL (a git URL or path)");
+        }
         return match cache::update(&root, source.as_deref(), rev.as_deref()) {
             Ok(info) => {
                 println!("templates updated: {} at {}", info.location, info.commit.unwrap_or_default());

@@ -77,3 +77,18 @@ fn bad_templates_are_reported_with_file_line_and_column() {
     let lib = templates::from_dir(tmp.path()).unwrap();
     assert!(lib.templates[0].invalid.as_deref().unwrap().contains("rendering failed"), "{:?}", lib.templates[0].invalid);
 }
+
+#[test]
+fn tag_filter_is_case_insensitive_with_dash_and_underscore_alike() {
+    let lib = templates::builtin().unwrap();
+    let t = lib.templates.iter().find(|t| t.name == "apt-dpkg-exec").unwrap();
+    let mut index = FileIndex::new();
+    index.insert("/usr/bin/apt-get", EntryKind::File { mode: 0o755, size: 1 }).unwrap();
+    let tags = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(matches!(decide(t, &index, &[], &tags(&["pci-dss"]), Mode::Ours), Decision::Recommend(_)));
+    assert!(matches!(decide(t, &index, &[], &tags(&["nist_800_53_cm_7"]), Mode::Ours), Decision::Recommend(_)));
+    match decide(t, &index, &[], &tags(&["STIG", "Redis"]), Mode::Ours) {
+        Decision::Skip(reason) => assert!(reason.contains("no tag"), "{reason}"),
+        d => panic!("{d:?}"),
+    }
+}
