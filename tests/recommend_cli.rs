@@ -161,6 +161,7 @@ fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
     assert!(report.contains("skipped apt-dpkg-exec: precondition not met"), "{report}");
+    assert!(report.contains("(no template applies)"), "an unrelated image triggers nothing: {report}");
 }
 
 #[test]

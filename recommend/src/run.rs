@@ -60,7 +60,7 @@ pub fn image_display(spec: &str) -> String {
     }
     let spec = spec.strip_prefix("docker://").unwrap_or(spec);
     match spec.split_once("@sha256:") {
-        Some((repo, hex)) => format!("{repo}@sha256:{}", &hex[..8.min(hex.len())]),
+        Some((repo, hex)) => format!("{repo}@sha256:{}", hex.chars().take(8).collect::<String>()),
         None => spec.to_string(),
     }
 }
@@ -309,5 +309,6 @@ mod tests {
         assert_eq!(image_display("oci:/tmp/x/layout:v1"), "layout:v1");
         assert_eq!(repository_last_segment("registry:5000/team/app:1"), "app");
         assert_eq!(repository_last_segment("nginx"), "nginx");
+        assert_eq!(image_display("r@sha256:ééééééééé"), "r@sha256:éééééééé");
     }
 }
