@@ -294,6 +294,9 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         images,
         explain: opts.explain,
     };
+    if let Some(parent) = opts.report.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
     write_atomic(&opts.report, &report.render(opts.format))?;
     Ok((report, u8::from(failed)))
 }
