@@ -17,87 +17,120 @@ static __always_inline __u64 hash_b_step(__u64 h, __u8 c)
 }
 
 /* Byte loops run under bpf_loop (the kernel inlines it): the verifier checks the body once
- * instead of once per byte. The request lives in the per-CPU scratch map (armor_req_get). */
+ * instead of once per byte. Each call hashes one 8-byte chunk; the request pointer travels in
+ * the context (no map lookup per call). */
+#define CHUNK 8
+
 struct armor_hash_ctx {
 	struct armor_req *r;
-	__u64 ha, hb, ba, bb, n, base_start;
-	const char *buf;
+	__u64 ha, hb;
+	__u32 len;
 };
 
-static long armor_path_byte(__u64 i, void *vctx)
+/* One byte of the path: both hashes; at a '/' snapshot the prefix (no byte limit, at most
+ * MAX_DIRS levels). The counters live in the map value, not on the stack, so the verifier does
+ * not track their exact values (one state per callback instead of one per '/'). */
+static __always_inline void armor_path_step(struct armor_hash_ctx *x, struct armor_req *r, __u32 i, __u8 c)
 {
-	struct armor_hash_ctx *x = vctx;
-	struct armor_req *r = armor_req_get();
-	if (!r)
-		return 1;
-	__u8 c = r->path[i & (MAX_PATH - 1)];
 	x->ha = hash_a_step(x->ha, c);
 	x->hb = hash_b_step(x->hb, c);
-	if (c != '/') {
-		x->ba = hash_a_step(x->ba, c);
-		x->bb = hash_b_step(x->bb, c);
-		return 0;
+	if (c == '/') {
+		__u32 n = r->ndirs;
+		if (n < MAX_DIRS) {
+			__u32 slot = n & (MAX_DIRS - 1);
+			r->dir_len[slot] = i + 1;
+			r->dir_a[slot] = x->ha;
+			r->dir_b[slot] = x->hb;
+			r->ndirs = n + 1;
+		}
+		r->base_len = i + 1; /* start of the basename for now */
 	}
-	/* a '/': snapshot the prefix (no byte limit, at most MAX_DIRS levels), restart basename */
-	if (x->n < MAX_DIRS) {
-		__u64 slot = x->n & (MAX_DIRS - 1);
-		r->dir_len[slot] = i + 1;
-		r->dir_a[slot] = x->ha;
-		r->dir_b[slot] = x->hb;
-		x->n++;
+}
+
+static long armor_path_chunk(__u64 k, void *vctx)
+{
+	struct armor_hash_ctx *x = vctx;
+	struct armor_req *r = x->r;
+	__u32 i = (__u32)k * CHUNK;
+#pragma unroll
+	for (__u32 j = 0; j < CHUNK; j++) {
+		if (i + j >= x->len)
+			return 1;
+		armor_path_step(x, r, i + j, r->path[(i + j) & (MAX_PATH - 1)]);
 	}
-	x->ba = FNV_OFFSET;
-	x->bb = B_OFFSET;
-	x->base_start = i + 1;
 	return 0;
 }
 
-/* One pass over r->path: full-path hashes, a snapshot at every '/' (the directory prefixes),
- * and the basename hashes. */
+/* hash_a and hash_b of buf[start..len) (a basename, a source path, an argument) */
+struct armor_bytes_ctx {
+	const char *buf;
+	__u64 ha, hb;
+	__u32 start, len;
+};
+
+static long armor_bytes_chunk(__u64 k, void *vctx)
+{
+	struct armor_bytes_ctx *x = vctx;
+	__u32 i = x->start + (__u32)k * CHUNK;
+#pragma unroll
+	for (__u32 j = 0; j < CHUNK; j++) {
+		if (i + j >= x->len)
+			return 1;
+		__u8 c = x->buf[(i + j) & (MAX_PATH - 1)];
+		x->ha = hash_a_step(x->ha, c);
+		x->hb = hash_b_step(x->hb, c);
+	}
+	return 0;
+}
+
+static __always_inline void armor_hash_bytes(const char *buf, __u32 start, __u32 len, __u64 *ha, __u64 *hb)
+{
+	struct armor_bytes_ctx x = {.buf = buf, .ha = FNV_OFFSET, .hb = B_OFFSET, .start = start, .len = len};
+	if (len > start)
+		bpf_loop((len - start + CHUNK - 1) / CHUNK, armor_bytes_chunk, &x, 0);
+	*ha = x.ha;
+	*hb = x.hb;
+}
+
+/* One pass over r->path: full-path hashes and a snapshot at every '/' (the directory prefixes);
+ * the basename (exec-name lookup) is hashed separately, for exec only. */
 static __always_inline void armor_hash_path(struct armor_req *r)
 {
-	struct armor_hash_ctx x = {.ha = FNV_OFFSET, .hb = B_OFFSET, .ba = FNV_OFFSET, .bb = B_OFFSET};
+	struct armor_hash_ctx x = {.r = r, .ha = FNV_OFFSET, .hb = B_OFFSET};
 	__u32 len = r->path_len;
 	if (len > MAX_PATH)
 		len = MAX_PATH;
-	bpf_loop(len, armor_path_byte, &x, 0);
+	x.len = len;
+	r->ndirs = 0;
+	r->base_len = 0;
+	bpf_loop((len + CHUNK - 1) / CHUNK, armor_path_chunk, &x, 0);
 	r->path_a = x.ha;
 	r->path_b = x.hb;
-	r->ndirs = x.n;
-	r->base_len = len - x.base_start;
-	r->base_a = x.ba;
-	r->base_b = x.bb;
-}
-
-static long armor_tmp_byte(__u64 i, void *vctx)
-{
-	struct armor_hash_ctx *x = vctx;
-	struct armor_req *r = armor_req_get();
-	if (!r)
-		return 1;
-	__u8 c = r->tmp[i & (MAX_PATH - 1)];
-	x->ha = hash_a_step(x->ha, c);
-	x->hb = hash_b_step(x->hb, c);
-	return 0;
+	__u32 base = r->base_len;
+	if (base > len)
+		base = len;
+	r->base_len = len - base;
+	if (r->op == OP_EXEC)
+		armor_hash_bytes(r->path, base, len, &r->base_a, &r->base_b);
 }
 
 /* source_hash (image.rs) of r->tmp[0..len); 0 for an empty source (= no source). */
 static __always_inline __u64 armor_hash_source(struct armor_req *r, __u32 len)
 {
-	struct armor_hash_ctx x = {.ha = FNV_OFFSET, .hb = B_OFFSET};
+	__u64 ha, hb;
 	if (len == 0)
 		return 0;
-	bpf_loop(len > MAX_PATH ? MAX_PATH : len, armor_tmp_byte, &x, 0);
-	__u64 h = x.ha ^ ((x.hb << 32) | (x.hb >> 32));
+	armor_hash_bytes(r->tmp, 0, len > MAX_PATH ? MAX_PATH : len, &ha, &hb);
+	__u64 h = ha ^ ((hb << 32) | (hb >> 32));
 	return h ? h : 1;
 }
 
 /* hash_a of r->tmp[0..len) (an argument) */
 static __always_inline __u64 armor_hash_arg(struct armor_req *r, __u32 len)
 {
-	struct armor_hash_ctx x = {.ha = FNV_OFFSET, .hb = B_OFFSET};
-	bpf_loop(len > MAX_ARG_LEN ? MAX_ARG_LEN : len, armor_tmp_byte, &x, 0);
-	return x.ha;
+	__u64 ha, hb;
+	armor_hash_bytes(r->tmp, 0, len > MAX_ARG_LEN ? MAX_ARG_LEN : len, &ha, &hb);
+	return ha;
 }
 
 /* A length in 1..mask+1 (mask = 2^k - 1) the verifier can follow: the asm hides len's range

@@ -95,4 +95,21 @@ int armor_harness(struct __sk_buff *skb)
 	return armor_decide(inner, r);
 }
 
+/* Benchmark floor: the packet carries {pid_ns, mnt_ns} and one ready-made 32-byte key; one
+ * outer and one inner lookup, nothing else. */
+SEC("socket")
+int armor_floor(struct __sk_buff *skb)
+{
+	struct {
+		struct armor_outer_key ok;
+		struct armor_key k;
+	} in;
+	if (bpf_skb_load_bytes(skb, 0, &in, sizeof(in)))
+		return ERR_QUERY;
+	void *inner = bpf_map_lookup_elem(&armor_targets, &in.ok);
+	if (!inner)
+		return ERR_NO_TARGET;
+	return bpf_map_lookup_elem(inner, &in.k) ? 1 : 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

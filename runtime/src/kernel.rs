@@ -4,7 +4,8 @@
 //! image is atomic for the programs: a new inner map is created and filled first, then swapped
 //! into the outer map with one update; the old inner map is freed when its last user drops it.
 
-use crate::{objects, wire, PIN_DIR, TARGETS_MAP};
+use crate::{objects, sys, wire, PIN_DIR, TARGETS_MAP};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use anyhow::{anyhow, bail, Context, Result};
 use armorc_compiler::image::{MapImage, KEY_SIZE, VALUE_SIZE};
 use armorc_compiler::model::{Decision, Query};
@@ -17,6 +18,9 @@ use std::time::Duration;
 pub type Inner = HashMap<MapData, [u8; KEY_SIZE], [u8; VALUE_SIZE]>;
 pub type Outer = HashOfMaps<MapData, [u8; 8], Inner>;
 
+/// Threads `apply_many` swaps from.
+const SWAP_THREADS: usize = 128;
+
 /// The host's target key.
 pub const HOST: (u32, u32) = (0, 0);
 
@@ -27,27 +31,36 @@ fn outer_key(key: (u32, u32)) -> [u8; 8] {
     k
 }
 
-/// A new rule map holding exactly the image's entries, in image order (last writer wins).
-pub fn fill_inner(image: &MapImage) -> Result<Inner> {
-    let capacity = image.entries.len().max(1) as u32;
-    let mut inner = Inner::create(capacity, 0).context("creating a rule map")?;
-    for e in &image.entries {
-        inner
-            .insert(e.key.to_bytes(), e.value.to_bytes(), 0)
-            .with_context(|| format!("writing entry {:?} into the rule map", e.text))?;
+/// A new rule map holding exactly the image's entries, in image order (last writer wins),
+/// written with one batch update.
+pub fn fill_inner(image: &MapImage) -> Result<OwnedFd> {
+    let n = image.entries.len();
+    let fd = sys::create_hash(KEY_SIZE as u32, VALUE_SIZE as u32, n.max(1) as u32).context("creating a rule map")?;
+    if n > 0 {
+        let mut keys = Vec::with_capacity(n * KEY_SIZE);
+        let mut values = Vec::with_capacity(n * VALUE_SIZE);
+        for e in &image.entries {
+            keys.extend_from_slice(&e.key.to_bytes());
+            values.extend_from_slice(&e.value.to_bytes());
+        }
+        sys::update_batch(fd.as_fd(), &keys, &values, n as u32).context("writing the image into the rule map")?;
     }
-    Ok(inner)
+    Ok(fd)
 }
 
 /// The outer map of targets.
 pub struct Targets {
     outer: Outer,
+    /// The same map, for the swaps issued with raw bpf(2) calls (crate::sys).
+    outer_fd: OwnedFd,
 }
 
 impl Targets {
     fn from_map(map: Map) -> Result<Targets> {
-        let outer = Outer::try_from(map).context("armor_targets is not a hash of maps")?;
-        Ok(Targets { outer })
+        let Map::HashOfMaps(data) = map else { bail!("armor_targets is not a hash of maps") };
+        let outer_fd = data.fd().as_fd().try_clone_to_owned()?;
+        let outer = Outer::try_from(Map::HashOfMaps(data)).context("armor_targets")?;
+        Ok(Targets { outer, outer_fd })
     }
 
     /// The outer map taken from an object the caller loaded (e.g. with its LSM programs).
@@ -77,8 +90,34 @@ impl Targets {
     /// Write `image` as the rule map of `key`: fill a new inner map, then swap it in.
     pub fn apply(&mut self, key: (u32, u32), image: &MapImage) -> Result<()> {
         let inner = fill_inner(image)?;
-        self.outer.insert(outer_key(key), &inner, 0).context("inserting the rule map into armor_targets")?;
-        Ok(())
+        self.swap(key, &inner)
+    }
+
+    fn swap(&self, key: (u32, u32), inner: &OwnedFd) -> Result<()> {
+        let fd = (inner.as_raw_fd() as u32).to_le_bytes();
+        sys::update(self.outer_fd.as_fd(), &outer_key(key), &fd).context("swapping the rule map into armor_targets")
+    }
+
+    /// Apply many images: fill every rule map, then swap them in from several threads (each
+    /// swap waits for an RCU grace period; concurrent swaps share the wait).
+    pub fn apply_many(&mut self, items: &[((u32, u32), &MapImage)]) -> Result<()> {
+        let inners = items.iter().map(|(_, img)| fill_inner(img)).collect::<Result<Vec<_>>>()?;
+        let threads = items.len().clamp(1, SWAP_THREADS);
+        let this = &*self;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let inners = &inners;
+                    s.spawn(move || -> Result<()> {
+                        for i in (t..items.len()).step_by(threads) {
+                            this.swap(items[i].0, &inners[i])?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow!("swap thread panicked"))?)
+        })
     }
 
     /// Remove the target's rule map; false if there was none.
@@ -126,6 +165,8 @@ impl Harness {
         let prog = obj.program_mut("armor_harness").ok_or_else(|| anyhow!("no armor_harness program"))?;
         let prog: &mut SocketFilter = prog.try_into()?;
         prog.load().context("loading armor_harness (verifier)")?;
+        let floor: &mut SocketFilter = obj.program_mut("armor_floor").ok_or_else(|| anyhow!("no armor_floor"))?.try_into()?;
+        floor.load().context("loading armor_floor (verifier)")?;
         Ok(Harness { obj, targets })
     }
 
@@ -144,6 +185,23 @@ impl Harness {
                 let d = Decision::from_word(w).ok_or_else(|| anyhow!("bad result word {w:#x}"))?;
                 Ok((d, r.duration))
             }
+        }
+    }
+
+    /// Benchmark floor: one outer and one inner lookup of `k` (raw 32-byte key), `repeat` times.
+    /// Returns whether the key was found and the mean run time.
+    pub fn floor(&self, key: (u32, u32), k: [u8; KEY_SIZE], repeat: u32) -> Result<(bool, Duration)> {
+        let mut packet = vec![0u8; 14];
+        packet.extend_from_slice(&outer_key(key));
+        packet.extend_from_slice(&k);
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(&packet);
+        opts.repeat = repeat.max(1);
+        let prog: &SocketFilter = self.obj.program("armor_floor").unwrap().try_into()?;
+        let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN")?;
+        match r.return_value {
+            0 | 1 => Ok((r.return_value == 1, r.duration)),
+            w => bail!("armor_floor returned {w:#x}"),
         }
     }
 

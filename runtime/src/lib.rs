@@ -4,6 +4,7 @@
 pub mod kernel;
 pub mod mutate;
 pub mod probe;
+pub mod sys;
 pub mod task;
 pub mod verify;
 pub mod wire;

@@ -246,6 +246,14 @@ fn pinned_apply_swap_and_remove() {
     assert_eq!(t.inner((11, 22)).unwrap().keys().count(), 3);
     assert!(t.remove((11, 22)).unwrap());
     assert!(!t.remove((11, 22)).unwrap());
+    // many at once: every target gets exactly its image
+    let imgs: Vec<MapImage> = (1..=40).map(|n| MapImage { entries: img.entries[..n].to_vec(), ..img.clone() }).collect();
+    let items: Vec<_> = imgs.iter().enumerate().map(|(i, m)| ((100 + i as u32, 1), m)).collect();
+    t.apply_many(&items).unwrap();
+    for (i, m) in imgs.iter().enumerate() {
+        assert_eq!(t.inner((100 + i as u32, 1)).unwrap().keys().count(), m.entries.len());
+        assert!(t.remove((100 + i as u32, 1)).unwrap());
+    }
 }
 
 fn loader(args: &[&str]) -> (i32, String, String) {
