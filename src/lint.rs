@@ -176,39 +176,98 @@ pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) 
         outcome.notes.push(format!("{link}: note: symlink not followed (use --follow)"));
     }
     let active = if apply_suppressions { config } else { Config::default() };
-    for input in &expanded.inputs {
-        let loaded = match inputs::load(input) {
-            Ok(l) => l,
+    // Files are independent: check them on every CPU, then merge in input order.
+    let results = parallel_map(&expanded.inputs, |input| check_file(input, apply_suppressions.then_some(&active)));
+    for result in results {
+        let file = match result {
+            Ok(f) => f,
             Err(e) => {
                 outcome.io_errors.push(e);
                 continue;
             }
         };
         outcome.report.files += 1;
-        let mut found: Vec<Diagnostic> = Vec::new();
-        match loaded.not_utf8 {
-            Some(d) => found.push(d),
-            None => {
-                let checked = armorc_compiler::check_source(loaded.source.clone());
-                outcome.report.documents += checked.documents;
-                outcome.report.skipped += checked.skipped;
-                outcome.policies.extend(checked.policies);
-                for note in checked.notes {
-                    outcome.notes.push(format!("{}: note: {note}", input.name()));
-                }
-                found = checked.diagnostics;
-            }
-        }
-        if apply_suppressions {
-            let (comments, bad) = Suppressions::parse(&loaded.source.text, is_known_code);
-            for b in bad {
-                outcome.notes.push(format!("{}:{}:{}: note: {} (it suppresses nothing)", input.name(), b.line, b.column, b.message));
-            }
-            outcome.report.suppressed += suppress::apply(&mut found, &comments, &active);
-        }
-        outcome.report.diagnostics.extend(found);
+        outcome.report.documents += file.documents;
+        outcome.report.skipped += file.skipped;
+        outcome.report.suppressed += file.suppressed;
+        outcome.report.diagnostics.extend(file.diagnostics);
+        outcome.policies.extend(file.policies);
+        outcome.notes.extend(file.notes);
     }
     Ok(outcome)
+}
+
+/// What checking one file gives.
+struct FileResult {
+    documents: usize,
+    skipped: usize,
+    suppressed: usize,
+    diagnostics: Vec<Diagnostic>,
+    policies: Vec<armorc_compiler::ir::Policy>,
+    notes: Vec<String>,
+}
+
+/// Read, check and (with a config) apply suppressions to one input.
+fn check_file(input: &inputs::Input, suppressions: Option<&Config>) -> Result<FileResult, InputError> {
+    let loaded = inputs::load(input)?;
+    let mut file = FileResult { documents: 0, skipped: 0, suppressed: 0, diagnostics: Vec::new(), policies: Vec::new(), notes: Vec::new() };
+    match loaded.not_utf8 {
+        Some(d) => file.diagnostics.push(d),
+        None => {
+            let checked = armorc_compiler::check_source(loaded.source.clone());
+            file.documents = checked.documents;
+            file.skipped = checked.skipped;
+            file.policies = checked.policies;
+            file.diagnostics = checked.diagnostics;
+            file.notes = checked.notes.into_iter().map(|note| format!("{}: note: {note}", input.name())).collect();
+        }
+    }
+    if let Some(config) = suppressions {
+        // Most files have no suppression comment: skip the line scan for them.
+        let comments = if loaded.source.text.contains("armorc:") {
+            let (comments, bad) = Suppressions::parse(&loaded.source.text, is_known_code);
+            for b in bad {
+                file.notes.push(format!("{}:{}:{}: note: {} (it suppresses nothing)", input.name(), b.line, b.column, b.message));
+            }
+            comments
+        } else {
+            Suppressions::default()
+        };
+        file.suppressed = suppress::apply(&mut file.diagnostics, &comments, config);
+    }
+    Ok(file)
+}
+
+/// `items.map(f)` on up to one thread per CPU; results keep the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len());
+    if workers <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panicking check is a bug; re-raise it rather than lose the file silently.
+            for (i, r) in handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+                slots[i] = Some(r);
+            }
+        }
+    });
+    slots.into_iter().map(|r| r.expect("every item was processed")).collect()
 }
 
 /// Whether `code` is shaped like a diagnostic code (a family letter and three digits), for
