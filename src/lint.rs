@@ -7,17 +7,18 @@ use armorc_compiler::suppress::{self, Config, Suppressions};
 use std::io::Write;
 use std::path::PathBuf;
 
-const LONG_ABOUT: &str = "\
-Validate KubeArmor policies (KubeArmorPolicy, KubeArmorHostPolicy, KubeArmorClusterPolicy) with
-precise diagnostics. Errors are what the Kubernetes API server would reject (or invalid YAML);
-warnings are accepted by the API server but suspicious, ineffective, or enforced differently than
-written. Documents of other kinds are counted as skipped.
-
-PATH is a file, a directory (searched recursively for *.yaml and *.yml in sorted order; symlinks
-inside it are followed only with --follow, a symlink named on the command line always is), or `-`
-for standard input. Each file may hold several YAML documents.";
-
 const AFTER_LONG_HELP: &str = "\
+Checks KubeArmorPolicy, KubeArmorHostPolicy and KubeArmorClusterPolicy documents. Errors are what
+the Kubernetes API server would reject (or invalid YAML); warnings are accepted by the API server
+but suspicious, ineffective, or enforced differently than written. Documents of other kinds are
+counted as skipped. Every code is explained in docs/diagnostics.md.
+
+Inputs:
+  FILE    read as named (a symlink is followed); it may hold several YAML documents
+  DIR     every *.yaml and *.yml below it, recursively, in sorted order; symlinks inside it are
+          followed only with --follow
+  -       standard input, reported as file `-`
+
 Formats (--format):
   human   file:line:col, the source lines with the span underlined, code, severity, help, and a
           summary line (default)
@@ -45,7 +46,7 @@ Exit status:
   2  usage, configuration or I/O error (wins over 1)";
 
 #[derive(clap::Args)]
-#[command(long_about = LONG_ABOUT, after_long_help = AFTER_LONG_HELP)]
+#[command(after_long_help = AFTER_LONG_HELP)]
 pub struct Args {
     /// Files or directories to lint; `-` reads standard input.
     #[arg(value_name = "PATH", required = true)]
@@ -219,7 +220,7 @@ fn check_file(input: &inputs::Input, suppressions: Option<&Config>) -> Result<Fi
             file.skipped = checked.skipped;
             file.policies = checked.policies;
             file.diagnostics = checked.diagnostics;
-            file.notes = checked.notes.into_iter().map(|note| format!("{}: note: {note}", input.name())).collect();
+            file.notes = checked.notes.into_iter().map(|note| note_line(input.name(), &note)).collect();
         }
     }
     if let Some(config) = suppressions {
@@ -236,6 +237,12 @@ fn check_file(input: &inputs::Input, suppressions: Option<&Config>) -> Result<Fi
         file.suppressed = suppress::apply(&mut file.diagnostics, &comments, config);
     }
     Ok(file)
+}
+
+/// `file: note: text`, whether or not the front-end's note already starts with the file name.
+fn note_line(file: &str, note: &str) -> String {
+    let text = note.strip_prefix(file).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(note);
+    format!("{file}: note: {text}")
 }
 
 /// `items.map(f)` on up to one thread per CPU; results keep the order of `items`.
