@@ -98,7 +98,14 @@ fn profile_names_and_sub_profiles() {
         let target = l.rsplit(" px -> ").next().unwrap().trim_end_matches(',');
         assert!(defined.contains(&target), "px target {target} not defined; profiles: {defined:?}");
     }
-    // The root Deny on a source binary is kept next to the dispatcher line.
+    // Under the process allowlist (posture block) the container profile may not execute the
+    // sources, so it has no dispatcher lines; the sub-profile allowing /usr/bin/** has curl's.
+    assert!(!p.text.contains("  /bin/bash px -> "), "{}", p.text);
+    assert!(p.text.contains("  /usr/bin/curl px -> kubearmor-demo-web-nginx_usr_bin_curl,\n"));
+    // Without the allowlist, the root Deny on a source binary is kept next to the dispatcher line.
+    let mut open = aa_fixtures::all().into_iter().find(|f| f.name == "from_source").unwrap();
+    open.target.posture = aa_fixtures::container(PostureAction::Audit).posture;
+    let p = apparmor::lower_target(&open.target, &open.policy_refs());
     assert!(p.text.contains("  deny /bin/bash x,\n"));
     assert!(p.text.contains("  /bin/bash px -> kubearmor-demo-web-nginx_bin_bash,\n"));
     // Colliding sanitized names stay distinct.

@@ -69,9 +69,12 @@ fn file_lines(r: &AaRule) -> Vec<String> {
         (true, false, true) => vec![format!("owner {x} klmrw,"), format!("deny other {x} klmrw,")],
         (true, true, false) => vec![format!("deny {x} klw,")],
         (true, false, false) => vec![format!("deny {x} klmrw,")],
-        (false, true, true) => vec![format!("owner {x} klr,")],
-        (false, false, true) => vec![format!("owner {x} klmrw,")],
-        (false, true, false) => vec![format!("{x} klr,")],
+        // Allow+ownerOnly also denies everyone else and Allow+readOnly also denies writes, as
+        // the rule says and BPF-LSM enforces (KubeArmor's AppArmor lines leave both to the
+        // `file,` header). See docs/semantics.md.
+        (false, true, true) => vec![format!("owner {x} klr,"), format!("deny owner {x} w,"), format!("deny other {x} klmrw,")],
+        (false, false, true) => vec![format!("owner {x} klmrw,"), format!("deny other {x} klmrw,")],
+        (false, true, false) => vec![format!("{x} klr,"), format!("deny {x} w,")],
         (false, false, false) => vec![format!("{x} klmrw,")],
     }
 }
@@ -86,7 +89,7 @@ fn process_lines(r: &AaRule, subs: &SubProfiles) -> Vec<String> {
     match (r.deny, r.owner_only) {
         (true, true) => vec![format!("owner {x} {mode},"), format!("deny other {x} x,")],
         (true, false) => vec![format!("deny {x} x,")],
-        (false, true) => vec![format!("owner {x} {mode},")],
+        (false, true) => vec![format!("owner {x} {mode},"), format!("deny other {x} x,")],
         (false, false) => vec![format!("{x} {mode},")],
     }
 }

@@ -273,8 +273,12 @@ fn write_profile(
         }
     };
     section(&mut out, Category::File);
-    // Dispatcher: every source's binary enters its sub-profile, from every profile of the file.
+    // Dispatcher: every source's binary enters its sub-profile, from every profile of the file;
+    // under a process allowlist only where the profile allows executing it (`px` also allows).
     for (source, sub) in subs {
+        if closed.exec && !body.rules.iter().any(|r| allows_exec(r, source)) {
+            continue;
+        }
         let origins = local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).map(|r| r.origin.clone());
         out.add(dispatch_line(source, sub), LineFrom::Rule, origins.collect());
     }
@@ -293,6 +297,23 @@ fn write_profile(
         POST_DENIES.iter().for_each(|l| w.post(*l));
     }
     w.close_profile();
+}
+
+/// Does this Allow process rule let `path` execute? Patterns count as yes: we do not evaluate
+/// globs here, and keeping the transition keeps the source's own rules in force.
+fn allows_exec(r: &AaRule, path: &str) -> bool {
+    if r.category != Category::Process || r.deny {
+        return false;
+    }
+    match &r.key {
+        rules::Key::Path(p) => p == path,
+        rules::Key::Dir { dir, recursive } => path
+            .strip_prefix(dir.as_str())
+            .is_some_and(|rest| !rest.is_empty() && (*recursive || !rest.contains('/'))),
+        rules::Key::Execname(n) => path.rsplit('/').next() == Some(n.as_str()),
+        rules::Key::Pattern(_) => true,
+        _ => false,
+    }
 }
 
 /// Baseline hardening of unprivileged profiles: kernel interfaces a container never needs.
