@@ -68,11 +68,13 @@ for n in big big-text; do
     jq -r --arg n "$n" '.results as $r | "ratio \($n): armorc/skopeo = \(($r[1].mean / $r[0].mean) * 1000 | round / 1000) (armorc \($r[1].mean * 1000 | round) ms, skopeo \($r[0].mean * 1000 | round) ms)"' "$WORK/$n.json"
 done
 
-echo "# peak RSS"
-rss() { load "$1" | sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p'; }
-for n in big e20k e200k one2g; do
-    printf '%s: %s\n' "$n" "$(load "$n")"
+echo "# peak RSS (VmHWM of the loader process)"
+declare -A RSS ENTRIES
+for n in big big-text e20k e200k one2g; do
+    line=$(load "$n")
+    echo "$n: $line"
+    RSS[$n]=$(sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' <<<"$line")
+    ENTRIES[$n]=$(sed -n 's/.*entries=\([0-9]*\).*/\1/p' <<<"$line")
 done
-R20=$(rss e20k); R200=$(rss e200k); RBIG=$(rss big); R2G=$(rss one2g)
-echo "peak RSS KiB: big=$RBIG e20k=$R20 e200k=$R200 one2g=$R2G"
-echo "growth per entry: $(( (R200 - R20) * 1024 / 180000 )) bytes (20,000 -> 200,000 entries)"
+echo "peak RSS KiB: big=${RSS[big]} big-text=${RSS[big-text]} e20k=${RSS[e20k]} e200k=${RSS[e200k]} one2g=${RSS[one2g]}"
+echo "growth per entry: $(( (RSS[e200k] - RSS[e20k]) * 1024 / (ENTRIES[e200k] - ENTRIES[e20k]) )) bytes (${ENTRIES[e20k]} -> ${ENTRIES[e200k]} entries)"

@@ -119,7 +119,8 @@ fn main() -> io::Result<()> {
             h.set_mode(if i % 10 == 0 { 0o755 } else { 0o644 });
             h.set_size(per_file);
             h.set_mtime(0);
-            let path = format!("usr/share/bench/d{:03}/{:04}/file-{i}.bin", i % 997, i / 997);
+            // 1,000 files per directory: entries = files + files/1000 + a few.
+            let path = format!("usr/share/bench/d{:04}/file-{i}.bin", i / 1000);
             tar.append_data(&mut h, path, Content { state: seed | 1, remaining: per_file, zeros, text })?;
         }
         let tee = tar.into_inner()?;

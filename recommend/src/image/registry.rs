@@ -144,7 +144,18 @@ impl BlobStore for RegistryStore {
                 let text = format!("{}: {}", self.host(), describe(&e));
                 if retryable(&e) { LayerError::Transport(text) } else { LayerError::Content(text) }
             })?;
-        let reader = StreamReader { rt: &self.rt, stream: stream.stream, chunk: Bytes::new() };
+        // Read ahead on the runtime so the download overlaps decompression (bounded: 64 chunks).
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let mut body = stream.stream;
+        self.rt.spawn(async move {
+            while let Some(item) = body.next().await {
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let reader = StreamReader { chunks: rx, chunk: Bytes::new() };
         Ok(LayerStream { reader: Box::new(reader), verified_by_source: true })
     }
 
@@ -153,17 +164,17 @@ impl BlobStore for RegistryStore {
     }
 }
 
-/// Blocking `Read` over the client's byte stream (the layer pipeline is synchronous).
-struct StreamReader<'a> {
-    rt: &'a tokio::runtime::Runtime,
-    stream: futures_util::stream::BoxStream<'static, Result<Bytes, io::Error>>,
+/// Blocking `Read` over the chunks the read-ahead task delivers (the layer pipeline is
+/// synchronous and runs outside the runtime).
+struct StreamReader {
+    chunks: tokio::sync::mpsc::Receiver<Result<Bytes, io::Error>>,
     chunk: Bytes,
 }
 
-impl Read for StreamReader<'_> {
+impl Read for StreamReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.chunk.is_empty() {
-            match self.rt.block_on(self.stream.next()) {
+            match self.chunks.blocking_recv() {
                 Some(Ok(chunk)) => self.chunk = chunk,
                 Some(Err(e)) => return Err(e),
                 None => return Ok(0),
