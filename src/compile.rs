@@ -11,7 +11,7 @@ use armorc_compiler::lower;
 use armorc_compiler::render::{self, Format};
 use armorc_compiler::workload::Workloads;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 const AFTER_LONG_HELP: &str = "\
@@ -120,10 +120,19 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     if !outcome.io_errors.is_empty() {
         return Err(Stop(2));
     }
-    if !outcome.report.diagnostics.is_empty() {
+    if outcome.report.errors() > 0 {
         let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
         options.color = false;
         eprint!("{}", render::render(Format::Human, &outcome.report, &options));
+    } else if !outcome.report.diagnostics.is_empty() {
+        // Warnings only: one line each (`armorc lint` shows them with their source lines).
+        let mut text = String::new();
+        for d in &outcome.report.diagnostics {
+            let (start, _) = render::position(d);
+            let severity = render::severity_word(d.severity);
+            text.push_str(&format!("{}:{}:{}: {severity}[{}]: {}\n", d.file.name, start.line, start.column, d.code, d.message));
+        }
+        eprint!("{text}");
     }
     if outcome.report.errors() > 0 {
         return Err(fail(1, format!("{} lint error(s) in the policies; nothing written", outcome.report.errors())));
@@ -143,24 +152,31 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         eprintln!("note: {} workload document(s) of other kinds skipped", workloads.skipped);
     }
 
-    let built = build(args, &policies, &composition);
     let mut warnings = outcome.report.warnings();
-    let mut errors = 0;
-    for f in composition.findings.iter().chain(&built.findings) {
+    for f in &composition.findings {
         eprintln!("{}", format_finding(f));
-        match f.severity {
-            Severity::Error => errors += 1,
-            Severity::Warning => warnings += 1,
+        if f.severity == Severity::Warning {
+            warnings += 1;
         }
-    }
-    if errors > 0 {
-        return Err(fail(1, format!("{errors} error(s); nothing written")));
-    }
-    if let Some(e) = built.error {
-        return Err(fail(1, e));
     }
     if args.deny == DenyArg::Warning && warnings > 0 {
         return Err(fail(1, format!("{warnings} warning(s) and --deny warning; nothing written")));
+    }
+
+    let mut sink = if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(2, e))?;
+    let built = build(args, &policies, &composition, &mut sink);
+    for f in &built.findings {
+        eprintln!("{}", format_finding(f));
+    }
+    let problem = match (&built.io_error, &built.error, built.findings.len()) {
+        (Some(e), _, _) => Some((2, e.clone())),
+        (None, Some(e), _) => Some((1, e.clone())),
+        (None, None, 0) => None,
+        (None, None, n) => Some((1, format!("{n} error(s); nothing written"))),
+    };
+    if let Some((code, message)) = problem {
+        sink.abandon();
+        return Err(fail(code, message));
     }
 
     let summary = format!(
@@ -169,21 +185,23 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         built.images,
         built.profiles
     );
-    if args.check {
-        let differences = compare(&args.out, &built.files).map_err(|e| fail(2, e))?;
-        if differences.is_empty() {
-            eprintln!("armorc compile: {} is up to date ({summary})", args.out.display());
-            return Ok(0);
-        }
-        for d in &differences {
-            println!("{d}");
-        }
-        eprintln!("armorc compile: {} difference(s) between the compiled output and {}", differences.len(), args.out.display());
-        return Ok(3);
+    let differences = sink.finish().map_err(|e| fail(2, e))?;
+    if !args.check {
+        eprintln!("armorc compile: wrote {} ({summary})", args.out.display());
+        return Ok(0);
     }
-    write_atomically(&args.out, &built.files).map_err(|e| fail(2, e))?;
-    eprintln!("armorc compile: wrote {} ({summary})", args.out.display());
-    Ok(0)
+    if differences.is_empty() {
+        eprintln!("armorc compile: {} is up to date ({summary})", args.out.display());
+        return Ok(0);
+    }
+    let mut text = String::new();
+    for d in &differences {
+        text.push_str(d);
+        text.push('\n');
+    }
+    lint::write_stdout(&text).map_err(|e| fail(2, e))?;
+    eprintln!("armorc compile: {} difference(s) between the compiled output and {}", differences.len(), args.out.display());
+    Ok(3)
 }
 
 fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
@@ -222,23 +240,36 @@ pub fn format_finding(f: &Finding) -> String {
     s
 }
 
-/// Everything that would be written, by path relative to OUT.
+/// What building produced besides the files (which went to the sink).
 struct Built {
-    files: BTreeMap<String, Vec<u8>>,
+    /// Capacity errors.
     findings: Vec<Finding>,
     /// A problem that is no rule's fault (two workloads mapping to one file).
     error: Option<String>,
+    io_error: Option<String>,
     images: usize,
     profiles: usize,
 }
 
-fn build(args: &Args, policies: &[Policy], composition: &Composition) -> Built {
+fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut Sink) -> Built {
     let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
     let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
-    let mut built = Built { files: BTreeMap::new(), findings: Vec::new(), error: None, images: 0, profiles: 0 };
+    let mut built = Built { findings: Vec::new(), error: None, io_error: None, images: 0, profiles: 0 };
+    let mut put = |built: &mut Built, path: &str, bytes: &[u8]| match sink.put(path, bytes) {
+        Ok(()) => {}
+        Err(PutError::Duplicate) => {
+            built.error.get_or_insert(format!("two targets map to {path}: workload names must be unique per namespace"));
+        }
+        Err(PutError::Io(e)) => {
+            built.io_error.get_or_insert(e);
+        }
+    };
     let mut index = Vec::new();
     let mut profile_targets = Vec::new();
     for target in &composition.targets {
+        if built.io_error.is_some() {
+            break;
+        }
         let applied: Vec<&Policy> = target.policies.iter().map(|&i| &policies[i]).collect();
         let ids: Vec<String> = applied.iter().map(|p| p.id()).collect();
         let mut entry = json!({
@@ -263,9 +294,7 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition) -> Built {
                 built.findings.push(capacity_finding(&image, args.capacity));
             }
             let path = image_path(target);
-            if built.files.insert(path.clone(), image.encode()).is_some() {
-                built.error.get_or_insert(format!("two targets map to {path}: workload names must be unique per namespace"));
-            }
+            put(&mut built, &path, &image.encode());
             entry["bpf"] = json!(path);
             entry["bpf_entries"] = json!(image.entries.len());
             built.images += 1;
@@ -274,10 +303,8 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition) -> Built {
             let profile = lower::apparmor::lower_target(target, &applied);
             let path = format!("apparmor/{}", profile.file_name);
             let map = format!("{path}.map.json");
-            if built.files.insert(path.clone(), profile.text.into_bytes()).is_some() {
-                built.error.get_or_insert(format!("two targets map to {path}: workload names must be unique per namespace"));
-            }
-            built.files.insert(map.clone(), profile.map_json.into_bytes());
+            put(&mut built, &path, profile.text.as_bytes());
+            put(&mut built, &map, profile.map_json.as_bytes());
             entry["apparmor"] = json!(path);
             entry["apparmor_profile"] = json!(profile.name);
             entry["apparmor_map"] = json!(map);
@@ -288,12 +315,12 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition) -> Built {
     }
     if apparmor {
         for (path, text) in lower::apparmor::patches(&profile_targets) {
-            built.files.insert(path, text.into_bytes());
+            put(&mut built, &path, text.as_bytes());
         }
     }
     let mut text = serde_json::to_string_pretty(&json!({ "version": 1, "targets": index })).expect("index is JSON");
     text.push('\n');
-    built.files.insert("index.json".to_string(), text.into_bytes());
+    put(&mut built, "index.json", text.as_bytes());
     built
 }
 
@@ -333,31 +360,128 @@ fn capacity_finding(image: &armorc_compiler::image::MapImage, capacity: usize) -
     }
 }
 
-/// Every difference between `files` and the directory `out`, one line each, sorted by path.
-fn compare(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<String>, String> {
-    let mut existing = BTreeSet::new();
-    if out.exists() {
-        list_files(out, "", &mut existing).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-    }
-    let mut differences = Vec::new();
-    let all: BTreeSet<&String> = files.keys().chain(existing.iter()).collect();
-    for path in all {
-        match (files.get(path), existing.contains(path)) {
-            (Some(_), false) => differences.push(format!("missing: {path}")),
-            (None, true) => differences.push(format!("extra: {path}")),
-            (Some(want), true) => {
-                let have = std::fs::read(out.join(path)).map_err(|e| format!("cannot read {}: {e}", out.join(path).display()))?;
-                if &have != want {
-                    differences.push(format!("differs: {path}{}", describe_difference(path, &have, want)));
-                }
-            }
-            (None, false) => {}
-        }
-    }
-    Ok(differences)
+enum PutError {
+    Duplicate,
+    Io(String),
 }
 
-/// A short hint for map images: how the entry count changed.
+/// Where built files go: a temporary sibling directory that replaces OUT at the end, or a
+/// comparison with OUT (`--check`). Files arrive one at a time, so memory stays flat.
+enum Sink {
+    Write { out: PathBuf, tmp: PathBuf, dirs: HashSet<PathBuf>, seen: HashSet<String> },
+    Check { out: PathBuf, existing: BTreeSet<String>, differences: Vec<(String, String)>, seen: HashSet<String> },
+}
+
+impl Sink {
+    /// An existing OUT must be an earlier output (it has index.json) or empty, so a wrong `-o`
+    /// never deletes someone's files.
+    fn write(out: &Path) -> Result<Sink, String> {
+        let name = out.file_name().ok_or_else(|| format!("{}: not a directory name", out.display()))?.to_string_lossy().into_owned();
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if out.exists() {
+            if !out.is_dir() {
+                return Err(format!("{} exists and is not a directory", out.display()));
+            }
+            let empty = std::fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))?.next().is_none();
+            if !empty && !out.join("index.json").is_file() {
+                return Err(format!("{} exists and is not an armorc output directory (no index.json); refusing to replace it", out.display()));
+            }
+        }
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        Ok(Sink::Write { out: out.to_path_buf(), tmp, dirs: HashSet::new(), seen: HashSet::new() })
+    }
+
+    fn check(out: &Path) -> Result<Sink, String> {
+        let mut existing = BTreeSet::new();
+        if out.exists() {
+            list_files(out, "", &mut existing).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+        }
+        Ok(Sink::Check { out: out.to_path_buf(), existing, differences: Vec::new(), seen: HashSet::new() })
+    }
+
+    fn put(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PutError> {
+        match self {
+            Sink::Write { tmp, dirs, seen, .. } => {
+                if !seen.insert(rel.to_string()) {
+                    return Err(PutError::Duplicate);
+                }
+                let path = tmp.join(rel);
+                if let Some(dir) = path.parent() {
+                    if !dirs.contains(dir) {
+                        std::fs::create_dir_all(dir).map_err(|e| PutError::Io(format!("cannot create {}: {e}", dir.display())))?;
+                        dirs.insert(dir.to_path_buf());
+                    }
+                }
+                std::fs::write(&path, bytes).map_err(|e| PutError::Io(format!("cannot write {}: {e}", path.display())))
+            }
+            Sink::Check { out, existing, differences, seen } => {
+                if !seen.insert(rel.to_string()) {
+                    return Err(PutError::Duplicate);
+                }
+                if !existing.contains(rel) {
+                    differences.push((rel.to_string(), format!("missing: {rel}")));
+                    return Ok(());
+                }
+                let have = std::fs::read(out.join(rel)).map_err(|e| PutError::Io(format!("cannot read {}: {e}", out.join(rel).display())))?;
+                if have != bytes {
+                    differences.push((rel.to_string(), format!("differs: {rel}{}", describe_difference(rel, &have, bytes))));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Drop everything written so far.
+    fn abandon(self) {
+        if let Sink::Write { tmp, .. } = self {
+            let _ = std::fs::remove_dir_all(tmp);
+        }
+    }
+
+    /// Write mode: swap the new tree in (returns no differences). Check mode: every difference,
+    /// one line each, sorted by path.
+    fn finish(self) -> Result<Vec<String>, String> {
+        match self {
+            Sink::Write { out, tmp, .. } => {
+                let old = tmp.with_file_name(tmp.file_name().unwrap().to_string_lossy().replace(".tmp-", ".old-"));
+                let swap = || -> std::io::Result<()> {
+                    if out.exists() {
+                        std::fs::rename(&out, &old)?;
+                        if let Err(e) = std::fs::rename(&tmp, &out) {
+                            let _ = std::fs::rename(&old, &out);
+                            return Err(e);
+                        }
+                        std::fs::remove_dir_all(&old)?;
+                    } else {
+                        std::fs::rename(&tmp, &out)?;
+                    }
+                    Ok(())
+                };
+                swap().map_err(|e| {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    format!("cannot write {}: {e}", out.display())
+                })?;
+                Ok(Vec::new())
+            }
+            Sink::Check { existing, mut differences, seen, .. } => {
+                for extra in existing.iter().filter(|p| !seen.contains(*p)) {
+                    differences.push((extra.clone(), format!("extra: {extra}")));
+                }
+                differences.sort();
+                Ok(differences.into_iter().map(|(_, line)| line).collect())
+            }
+        }
+    }
+}
+
+/// A short hint for map images: how the entries changed.
 fn describe_difference(path: &str, have: &[u8], want: &[u8]) -> String {
     if !path.ends_with(".img") {
         return String::new();
@@ -386,54 +510,4 @@ fn list_files(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) -> std::io::
         }
     }
     Ok(())
-}
-
-/// Build the whole tree in a temporary sibling of `out`, then swap it in. An existing OUT must be
-/// an earlier output (it has index.json) or empty, so a wrong `-o` never deletes someone's files.
-fn write_atomically(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
-    let name = out.file_name().ok_or_else(|| format!("{}: not a directory name", out.display()))?.to_string_lossy().into_owned();
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if out.exists() {
-        if !out.is_dir() {
-            return Err(format!("{} exists and is not a directory", out.display()));
-        }
-        let empty = std::fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))?.next().is_none();
-        if !empty && !out.join("index.json").is_file() {
-            return Err(format!("{} exists and is not an armorc output directory (no index.json); refusing to replace it", out.display()));
-        }
-    }
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
-    let old = parent.join(format!(".{name}.old-{pid}"));
-    let result = (|| -> std::io::Result<()> {
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
-        std::fs::create_dir_all(&tmp)?;
-        for (rel, bytes) in files {
-            let path = tmp.join(rel);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&path, bytes)?;
-        }
-        if out.exists() {
-            std::fs::rename(out, &old)?;
-            if let Err(e) = std::fs::rename(&tmp, out) {
-                let _ = std::fs::rename(&old, out);
-                return Err(e);
-            }
-            std::fs::remove_dir_all(&old)?;
-        } else {
-            std::fs::rename(&tmp, out)?;
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_dir_all(&tmp);
-        format!("cannot write {}: {e}", out.display())
-    })
 }

@@ -193,6 +193,9 @@ fn over_capacity_is_an_error_naming_the_policies() {
     assert!(stderr.contains("KubeArmorPolicy/shop/web-net"), "{stderr}");
     assert!(!stderr.contains("target shop/web/logger needs"), "{stderr}");
     assert!(!out_dir.exists());
+    // The temporary tree was removed too.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -152,8 +152,27 @@ pub fn compose(policies: &[ir::Policy], workloads: &Workloads, options: &Compose
     let mut out = Composition::default();
     let mut selected = vec![false; policies.len()];
 
+    // Candidates per namespace (namespaced policies of that namespace, plus every cluster
+    // policy), in input order, so each container tests only policies that can apply.
+    let mut by_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut cluster: Vec<usize> = Vec::new();
+    for (i, p) in policies.iter().enumerate() {
+        match p.selector {
+            Selector::Namespaced { .. } => by_namespace.entry(p.namespace.as_deref().unwrap_or("default")).or_default().push(i),
+            Selector::Cluster { .. } => cluster.push(i),
+            Selector::Host { .. } => {}
+        }
+    }
+    let mut candidates_of: HashMap<&str, Vec<usize>> = HashMap::new();
+
     let mut containers: Vec<Target> = Vec::new();
     for w in &workloads.workloads {
+        let candidates = candidates_of.entry(w.namespace.as_str()).or_insert_with(|| {
+            let mut c: Vec<usize> = by_namespace.get(w.namespace.as_str()).cloned().unwrap_or_default();
+            c.extend(&cluster);
+            c.sort_unstable();
+            c
+        });
         let ns_annotations = workloads.namespaces.get(&w.namespace).map(|n| &n.annotations);
         let posture = namespace_posture(&w.namespace, ns_annotations, options.posture, &mut out.notes);
         let enforcement = enforcement(&w.namespace, w.annotations.get("kubearmor-policy"));
@@ -168,7 +187,8 @@ pub fn compose(policies: &[ir::Policy], workloads: &Workloads, options: &Compose
                 posture,
                 policies: Vec::new(),
             };
-            for (i, p) in policies.iter().enumerate() {
+            for &i in candidates.iter() {
+                let p = &policies[i];
                 if selects_container(p, &w.namespace, &w.labels, c) {
                     selected[i] = true;
                     target.policies.push(i);
