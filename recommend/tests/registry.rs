@@ -42,7 +42,8 @@ fn push_multi_arch(p: &Pusher) {
 
 /// Three layers (gzip, zstd, plain): whiteouts, an opaque dir, symlinks, a hard link, and
 /// os-release turned into a symlink to /usr/lib/os-release by an upper layer.
-fn push_layered(p: &Pusher) {
+/// Returns the digest of the last (uncompressed) layer.
+fn push_layered(p: &Pusher) -> String {
     let mut l1 = base_entries();
     l1.extend([
         E::Symlink("usr/bin/ls", "busybox"),
@@ -69,6 +70,7 @@ fn push_layered(p: &Pusher) {
         compress(&layer_tar(&l3), Compression::None),
     ];
     p.push_image("layered", "v1", ("linux", "amd64", None), &layers);
+    sha256(&layers[2].0)
 }
 
 fn push_hostile(p: &Pusher) {
@@ -143,7 +145,7 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     let direct = registry.addr.to_string();
     let pusher = Pusher::new(&direct, vec![direct.clone()], RegistryAuth::Basic(ALICE.0.into(), ALICE.1.into()));
     push_multi_arch(&pusher);
-    push_layered(&pusher);
+    let plain_layer = push_layered(&pusher);
     push_hostile(&pusher);
 
     let host = proxy.addr.to_string();
@@ -197,6 +199,19 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
         assert!(!mentions(s, MALLORY.0) && !mentions(s, &basic_header(MALLORY.0, MALLORY.1)), "decoy leaked to {}", s.server);
     }
     assert!(seen.iter().any(|s| s.server == "cdn" && s.path.contains("/blobs/sha256:")), "blobs went through the redirect");
+
+    // A blob altered in transit fails its digest check, naming the layer.
+    let corrupting = recording_proxy(
+        "proxy-corrupt",
+        "127.0.0.1",
+        registry.addr,
+        log.clone(),
+        ProxyOptions { corrupt_blob: Some(plain_layer.clone()), ..Default::default() },
+    );
+    let bad_host = corrupting.addr.to_string();
+    let bad_config = docker_config(dir.path(), &[(&bad_host, ALICE.0, ALICE.1)]);
+    let err = load_image(&format!("{bad_host}/layered:v1"), &opts(&[bad_host.clone()], &bad_config, None)).unwrap_err().to_string();
+    assert!(err.contains(&plain_layer) && err.to_lowercase().contains("digest"), "{err}");
 
     // Without --plain-http the registry is reached over HTTPS only, and fails clearly.
     let err = load_image(&format!("{host}/layered:v1"), &opts(&[], &config, None)).unwrap_err().to_string();
@@ -298,7 +313,7 @@ fn token_auth_sends_password_only_to_the_realm() {
     assert_eq!(before, after, "the token realm was not contacted");
 
     // No credentials: the registry refuses and the error says so.
-    let empty = docker_config(&dir.path().join(""), &[]);
+    let empty = docker_config(dir.path(), &[]);
     let err = load_image(&format!("{host}/layered:v1"), &opts(&plain, &empty, None)).unwrap_err();
     assert!(err.to_string().contains("not authorized") || err.to_string().contains("401"), "{err}");
 }

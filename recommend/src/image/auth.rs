@@ -233,6 +233,46 @@ mod tests {
         assert!(lookup(&c, "reg.example", Path::new("c.json")).is_err());
     }
 
+    /// Puts a fake `docker-credential-armorctest` first on PATH (once per process).
+    fn install_fake_helper() {
+        use std::os::unix::fs::PermissionsExt;
+        static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        ONCE.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let script = dir.join("docker-credential-armorctest");
+            std::fs::write(
+                &script,
+                "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r url\ncase \"$url\" in\n\
+                 'https://index.docker.io/v1/') printf '{\"ServerURL\":\"%s\",\"Username\":\"hubuser\",\"Secret\":\"hubpw\"}' \"$url\";;\n\
+                 'reg.example:5000') printf '{\"ServerURL\":\"%s\",\"Username\":\"reguser\",\"Secret\":\"regpw\"}' \"$url\";;\n\
+                 *) echo 'credentials not found in native keychain'; exit 1;;\nesac\n",
+            )
+            .unwrap();
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let mut paths = vec![dir.clone()];
+            paths.extend(std::env::split_paths(&path));
+            std::env::set_var("PATH", std::env::join_paths(paths).unwrap());
+            dir
+        });
+    }
+
+    #[test]
+    fn creds_store_and_helpers_are_asked_by_server_url() {
+        install_fake_helper();
+        let p = Path::new("c.json");
+        let c = cfg(r#"{"credsStore":"armorctest","auths":{"fallback.example":{"username":"fb","password":"fbpw"}}}"#);
+        assert_eq!(lookup(&c, "docker.io", p).unwrap(), basic("hubuser", "hubpw"));
+        assert_eq!(lookup(&c, "registry-1.docker.io", p).unwrap(), basic("hubuser", "hubpw"));
+        assert_eq!(lookup(&c, "reg.example:5000", p).unwrap(), basic("reguser", "regpw"));
+        // Not in the store: the auths entry still applies.
+        assert_eq!(lookup(&c, "fallback.example", p).unwrap(), basic("fb", "fbpw"));
+        assert_eq!(lookup(&c, "nowhere.example", p).unwrap(), None);
+        // credHelpers win over credsStore and auths for their host.
+        let c = cfg(r#"{"credsStore":"nonexistent-h5","credHelpers":{"https://reg.example:5000":"armorctest"},"auths":{"reg.example:5000":{"username":"a","password":"b"}}}"#);
+        assert_eq!(lookup(&c, "reg.example:5000", p).unwrap(), basic("reguser", "regpw"));
+    }
+
     #[test]
     fn identity_tokens_are_refused_clearly() {
         let c = cfg(r#"{"auths":{"r.example":{"identitytoken":"abc"}}}"#);

@@ -202,6 +202,8 @@ pub struct ProxyOptions {
     pub redirect_blobs_to: Option<String>,
     /// Replace the client's Authorization with this value when forwarding upstream.
     pub upstream_authorization: Option<String>,
+    /// Flip the last byte of this blob's body (digest) on the way back.
+    pub corrupt_blob: Option<String>,
 }
 
 /// A reverse proxy that records every request head, then forwards it (one request per
@@ -236,7 +238,19 @@ pub fn recording_proxy(name: &str, ip: &str, upstream: SocketAddr, log: Log, opt
         if up.write_all(head.as_bytes()).is_err() || up.write_all(&req.body).is_err() {
             return;
         }
-        let _ = std::io::copy(&mut up, &mut conn);
+        match &opts.corrupt_blob {
+            Some(digest) if req.method == "GET" && path.ends_with(&format!("/blobs/{digest}")) => {
+                let mut response = Vec::new();
+                let _ = up.read_to_end(&mut response);
+                if let Some(last) = response.last_mut() {
+                    *last ^= 0x01;
+                }
+                let _ = conn.write_all(&response);
+            }
+            _ => {
+                let _ = std::io::copy(&mut up, &mut conn);
+            }
+        }
         let _ = conn.shutdown(Shutdown::Both);
     })
 }
@@ -551,14 +565,15 @@ impl Pusher {
     }
 }
 
-/// Writes a docker config.json with `auths` for the given hosts.
+/// Writes a docker config file with `auths` for the given hosts; returns its path.
 pub fn docker_config(dir: &Path, auths: &[(&str, &str, &str)]) -> PathBuf {
     let mut map = BTreeMap::new();
     for (host, user, password) in auths {
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         map.insert(host.to_string(), serde_json::json!({"auth": auth}));
     }
-    let path = dir.join("config.json");
+    // A new file each call: several configs live side by side in one test.
+    let (_, path) = tempfile::Builder::new().prefix("config-").suffix(".json").tempfile_in(dir).unwrap().keep().unwrap();
     std::fs::write(&path, serde_json::json!({"auths": map}).to_string()).unwrap();
     path
 }
