@@ -21,9 +21,8 @@ pub struct Rejection {
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.origins.first() {
-            Some(o) => write!(f, "{}:{}:{}: {} {}: ", o.file, o.line, o.column, o.policy, o.at)?,
-            None => {}
+        if let Some(o) = self.origins.first() {
+            write!(f, "{}:{}:{}: {} {}: ", o.file, o.line, o.column, o.policy, o.at)?;
         }
         write!(f, "apparmor_parser rejected profile {}", self.profile)?;
         if let Some(n) = self.line {
@@ -99,7 +98,7 @@ pub fn explain_rejection(profile: &Profile, stderr: &str) -> Rejection {
         .join("; ");
     Rejection {
         profile: profile.name.clone(),
-        message: if text.is_empty() { format!("exit status without message") } else { text },
+        message: if text.is_empty() { "exit status without message".to_string() } else { text },
         line,
         line_text: line.and_then(|n| profile.text.lines().nth(n - 1)).map(str::to_string),
         origins,
