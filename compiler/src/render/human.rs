@@ -174,3 +174,61 @@ fn floor_boundary(text: &str, mut offset: usize) -> usize {
     }
     offset
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::Code;
+    use crate::source::Span;
+
+    fn diagnostic(text: &str, span: Option<Span>) -> Diagnostic {
+        Diagnostic {
+            code: Code::Y001,
+            severity: Severity::Warning,
+            message: "message".into(),
+            file: SourceFile::new("f.yaml", text),
+            span,
+            label: Some("label".into()),
+            help: Some("help text".into()),
+            related: Vec::new(),
+        }
+    }
+
+    fn options() -> Options {
+        Options { color: false, width: 100, base_dir: "/".into(), cwd: "/".into(), version: "0".into() }
+    }
+
+    fn one(d: Diagnostic) -> String {
+        render(&Report { files: 1, documents: 1, diagnostics: vec![d], ..Report::default() }, &options())
+    }
+
+    #[test]
+    fn header_counts_columns_in_scalar_values() {
+        let text = "a: 1\nnote: \"日本\" x: y\nz: 2\n";
+        let start = text.find("x:").unwrap();
+        let out = one(diagnostic(text, Some(Span::new(start, start + 1))));
+        assert!(out.starts_with("warning[Y001]"), "{out}");
+        assert!(out.contains("[f.yaml:2:12]"), "{out}");
+        assert!(out.contains("1 │ a: 1") && out.contains("3 │ z: 2"), "one line of context each side: {out}");
+        assert!(out.contains("help: help text"), "{out}");
+        assert!(out.ends_with("1 file, 1 KubeArmor document, 0 skipped: 0 errors, 1 warning, 0 suppressed\n"), "{out}");
+    }
+
+    #[test]
+    fn edge_spans_do_not_panic() {
+        let text = "k: é\nlast";
+        for span in [
+            None,
+            Some(Span::new(0, 0)),
+            Some(Span::new(text.len(), text.len())),
+            Some(Span::new(4, 5)), // inside the two bytes of é
+            Some(Span::new(0, text.len())),
+            Some(Span::new(text.len() + 5, text.len() + 9)),
+        ] {
+            let out = one(diagnostic(text, span));
+            assert!(out.contains("message"), "{span:?}: {out}");
+        }
+        assert!(one(diagnostic("", None)).contains("message"));
+        assert!(one(diagnostic("", None)).contains("[f.yaml:1:1]") || one(diagnostic("", None)).contains("f.yaml"));
+    }
+}

@@ -112,9 +112,11 @@ fn pascal_case(title: &str) -> String {
     for word in title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty() && !matches!(*w, "a" | "an" | "the")) {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
-            // Acronyms too (CRD -> Crd): a Pascal-case identifier has no two capitals in a row.
+            // An acronym (CRD -> Crd) is lowered: a Pascal-case identifier has no two capitals in
+            // a row. Camel-case words (fromSource) keep their humps.
+            let acronym = !word.bytes().any(|b| b.is_ascii_lowercase());
             out.push(first.to_ascii_uppercase());
-            out.extend(chars.map(|c| c.to_ascii_lowercase()));
+            out.extend(chars.map(|c| if acronym { c.to_ascii_lowercase() } else { c }));
         }
     }
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
@@ -174,6 +176,7 @@ mod tests {
         assert_eq!(artifact_location("/etc/p.yaml", &o), json!({"uri": "file:///etc/p.yaml"}));
         assert_eq!(file_uri(Path::new("/repo"), true), "file:///repo/");
         assert_eq!(pascal_case("fromSource item without a path"), "FromSourceItemWithoutPath");
+        assert_eq!(pascal_case("value does not match the CRD pattern"), "ValueDoesNotMatchCrdPattern");
         assert_eq!(pascal_case("Allow under a Block directory: BPF-LSM"), "AllowUnderBlockDirectoryBpfLsm");
     }
 }
