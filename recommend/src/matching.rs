@@ -160,8 +160,15 @@ pub fn karmor_file_list(index: &FileIndex) -> Vec<String> {
         .collect()
 }
 
-/// Decide one template for one image. `karmor_files` is `karmor_file_list(index)` (computed once).
-pub fn decide(t: &Template, index: &FileIndex, karmor_files: &[String], tags: &[String], mode: Mode) -> Decision {
+/// karmor's match counts for every legacy precondition of a library over one image.
+pub fn karmor_counts_for(templates: &[Template], index: &FileIndex) -> legacy::KarmorCounts {
+    let pres = templates.iter().filter_map(|t| t.legacy.as_ref()).flat_map(|l| l.preconditions.iter());
+    legacy::karmor_counts(pres, &karmor_file_list(index))
+}
+
+/// Decide one template for one image. `karmor` is `karmor_counts_for(..)` (computed once per
+/// image; empty when the library has no legacy templates).
+pub fn decide(t: &Template, index: &FileIndex, karmor: &legacy::KarmorCounts, tags: &[String], mode: Mode) -> Decision {
     if !templates::has_any_tag(t, tags) {
         return Decision::Skip(format!("no tag among {}", tags.join(", ")));
     }
@@ -170,7 +177,7 @@ pub fn decide(t: &Template, index: &FileIndex, karmor_files: &[String], tags: &[
     }
     if mode == Mode::LegacyKarmor {
         if let Some(l) = &t.legacy {
-            return match legacy::karmor_matches(&l.preconditions, karmor_files) {
+            return match legacy::karmor_decide(&l.preconditions, karmor) {
                 Ok(true) => Decision::Recommend(vec![Evidence {
                     precondition: format!("karmor{:?}", l.preconditions),
                     matched: Vec::new(),
@@ -190,9 +197,9 @@ pub fn decide(t: &Template, index: &FileIndex, karmor_files: &[String], tags: &[
 }
 
 /// For legacy templates: does our translation decide differently from karmor? (`None` = same.)
-pub fn legacy_difference(t: &Template, index: &FileIndex, karmor_files: &[String]) -> Option<(bool, bool)> {
+pub fn legacy_difference(t: &Template, index: &FileIndex, karmor: &legacy::KarmorCounts) -> Option<(bool, bool)> {
     let l = t.legacy.as_ref()?;
-    let karmor = legacy::karmor_matches(&l.preconditions, karmor_files).unwrap_or(false);
+    let karmor = legacy::karmor_decide(&l.preconditions, karmor).unwrap_or(false);
     let ours = l.untranslatable.is_none() && evaluate(&t.precondition, index).is_some();
     (karmor != ours).then_some((ours, karmor))
 }

@@ -6,6 +6,7 @@ use crate::index::{FileIndex, OsRelease};
 use crate::matching::{self, Decision, Mode};
 use crate::render::{self, dns_name, Target};
 use crate::report::{Difference, Distro, Format, ImageEntry, PolicyEntry, Report, Skipped, TemplatesInfo};
+use crate::templates::legacy::KarmorCounts;
 use crate::templates::{Library, PolicyKind};
 use crate::workload;
 use std::collections::BTreeMap;
@@ -113,14 +114,13 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         b
     });
     let mode = if opts.legacy_karmor { Mode::LegacyKarmor } else { Mode::Ours };
-    let mut cache: BTreeMap<String, Result<(Loaded, Vec<String>), String>> = BTreeMap::new();
+    let mut cache: BTreeMap<String, Result<(Loaded, KarmorCounts), String>> = BTreeMap::new();
     let mut dirs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut host_files: Vec<(String, String)> = Vec::new();
     let mut images = Vec::new();
     let mut failed = false;
-    // karmor's file list is only needed for legacy templates; indexes are dropped after the
-    // last job that uses them, so memory stays at one image (plus shared ones) at a time.
-    let need_karmor_list = lib.templates.iter().any(|t| t.legacy.is_some());
+    // Indexes are dropped after the last job that uses them, so memory stays at one image (plus
+    // shared ones) at a time.
     let last_use: BTreeMap<&str, usize> = jobs.iter().enumerate().map(|(n, j)| (j.image.as_str(), n)).collect();
     for (job_no, job) in jobs.iter().enumerate() {
         if let Some(b) = &bar {
@@ -128,8 +128,8 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         }
         let loaded = cache.entry(job.image.clone()).or_insert_with(|| {
             load(&job.image).map(|l| {
-                let files = if need_karmor_list { matching::karmor_file_list(&l.index) } else { Vec::new() };
-                (l, files)
+                let counts = matching::karmor_counts_for(&lib.templates, &l.index);
+                (l, counts)
             })
         });
         let display = image_display(&job.image);
@@ -183,8 +183,9 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
             error: None,
         };
         let empty = FileIndex::new();
+        let no_counts = KarmorCounts::new();
         let (index, files, generic_only) = match loaded {
-            Ok((l, files)) => {
+            Ok((l, counts)) => {
                 entry.digest = Some(l.digest.clone());
                 entry.platform = Some(l.platform.clone());
                 entry.distro = l
@@ -192,7 +193,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
                     .clone()
                     .or_else(|| l.index.os_release())
                     .map(|o| Distro { id: o.id, version_id: o.version_id });
-                (&l.index, files.as_slice(), false)
+                (&l.index, &*counts, false)
             }
             Err(e) => {
                 failed = true;
@@ -206,7 +207,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
                     continue;
                 }
                 entry.notes.push("image could not be read: only generic templates (--allow-generic)".into());
-                (&empty, &[][..], true)
+                (&empty, &no_counts, true)
             }
         };
         let file_prefix = job.workload.as_ref().map(|w| format!("{}-", dns_name(&w.container))).unwrap_or_default();

@@ -274,23 +274,71 @@ fn translate_one(raw: &str) -> Result<Expr, String> {
 /// its regexes are unanchored at the start, so a pattern can match inside it.
 pub const KARMOR_PREFIX: &str = "/tmp/karmor000000000";
 
-/// karmor's matcher (reference §1.8), over the regular files it would have extracted, each
-/// already prefixed with `KARMOR_PREFIX` (see `matching::karmor_file_list`).
-/// Returns `Err` where karmor would panic (an invalid regex).
-pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, String> {
+/// Per precondition string: how many of karmor's files its regex finds, or why karmor would
+/// panic on it (an invalid regex).
+pub type KarmorCounts = std::collections::HashMap<String, Result<usize, String>>;
+
+/// karmor's regex for one precondition: `filepath.Clean`, then `$` unless it ends in `*`.
+fn karmor_regex(p: &str) -> String {
+    let mut re = go_clean(p);
+    if !re.ends_with('*') {
+        re.push('$');
+    }
+    re
+}
+
+/// Count matches of every distinct precondition in one pass over the files (a RegexSet), each
+/// file already prefixed with `KARMOR_PREFIX` (see `matching::karmor_file_list`).
+pub fn karmor_counts<'a>(preconditions: impl IntoIterator<Item = &'a String>, regular_files: &[String]) -> KarmorCounts {
+    let mut counts = KarmorCounts::new();
+    let mut valid: Vec<&String> = Vec::new();
+    for p in preconditions {
+        if counts.contains_key(p) {
+            continue;
+        }
+        match regex::Regex::new(&karmor_regex(p)) {
+            Ok(_) => {
+                counts.insert(p.clone(), Ok(0));
+                valid.push(p);
+            }
+            Err(e) => {
+                counts.insert(p.clone(), Err(format!("karmor would panic on precondition `{p}`: {e}")));
+            }
+        }
+    }
+    let set = regex::RegexSet::new(valid.iter().map(|p| karmor_regex(p))).expect("each pattern compiled alone");
+    let mut tally = vec![0usize; valid.len()];
+    for f in regular_files {
+        for i in set.matches(f).iter() {
+            tally[i] += 1;
+        }
+    }
+    for (p, n) in valid.into_iter().zip(tally) {
+        counts.insert(p.clone(), Ok(n));
+    }
+    counts
+}
+
+/// karmor's decision (reference §1.8) from the counts: entries in order, `OPTSCAN` returns true
+/// at once, otherwise pass when the total of matches reaches the number of entries.
+pub fn karmor_decide(preconditions: &[String], counts: &KarmorCounts) -> Result<bool, String> {
     let mut matched = 0usize;
     for p in preconditions {
-        let mut re = go_clean(p);
-        if !re.ends_with('*') {
-            re.push('$');
+        match counts.get(p) {
+            Some(Ok(n)) => matched += n,
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err(format!("precondition `{p}` was not counted")),
         }
-        let regex = regex::Regex::new(&re).map_err(|e| format!("karmor would panic on precondition `{p}`: {e}"))?;
-        matched += regular_files.iter().filter(|f| regex.is_match(f)).count();
         if p.contains("OPTSCAN") {
             return Ok(true);
         }
     }
     Ok(matched >= preconditions.len())
+}
+
+/// karmor's matcher over a prefixed file list (see `karmor_counts`).
+pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, String> {
+    karmor_decide(preconditions, &karmor_counts(preconditions, regular_files))
 }
 
 #[cfg(test)]
