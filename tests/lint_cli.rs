@@ -510,3 +510,12 @@ fn normalize_prints_policies_or_refuses() {
     assert_eq!(policies[0]["name"], "clean");
     assert_eq!(policies[0]["rules"][0]["action"], "Block");
 }
+
+#[test]
+fn completions_cover_lint_options() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = armorc(&["completions", shell], Path::new(ROOT), None);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains("lint") && run.stdout.contains("--deny") && run.stdout.contains("sarif"), "{shell}");
+    }
+}
