@@ -516,6 +516,6 @@ fn completions_cover_lint_options() {
     for shell in ["bash", "zsh", "fish"] {
         let run = armorc(&["completions", shell], Path::new(ROOT), None);
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
-        assert!(run.stdout.contains("lint") && run.stdout.contains("--deny") && run.stdout.contains("sarif"), "{shell}");
+        assert!(run.stdout.contains("lint") && run.stdout.contains("deny") && run.stdout.contains("sarif"), "{shell}");
     }
 }
