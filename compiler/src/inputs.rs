@@ -173,6 +173,9 @@ fn walk(root: &Path, follow: bool, excludes: &Excludes, out: &mut Expanded, seen
             stack.pop();
             continue;
         };
+        if excludes.matches(&entry) {
+            continue;
+        }
         let name = entry.display().to_string();
         let link_meta = match std::fs::symlink_metadata(&entry) {
             Ok(m) => m,
@@ -198,9 +201,6 @@ fn walk(root: &Path, follow: bool, excludes: &Excludes, out: &mut Expanded, seen
         } else {
             link_meta
         };
-        if excludes.matches(&entry) {
-            continue;
-        }
         if meta.is_dir() {
             let id = dir_id(&entry);
             if id.is_some() && stack.iter().any(|f| f.id == id) {
