@@ -288,6 +288,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         templates: TemplatesInfo {
             source: if lib.source.kind == "builtin" { "builtin".into() } else { lib.source.location.clone() },
             commit: lib.source.commit.clone(),
+            digest: lib.digest.clone(),
             kind: lib.source.kind.clone(),
             legacy_karmor: opts.legacy_karmor,
             notes: lib.notes.clone(),

@@ -114,7 +114,7 @@ pub(crate) fn load_layers(
                 if cancel.load(Ordering::SeqCst) {
                     return;
                 }
-                let result = parse_with_retries(store, &layers[i], &limits, counters, on_bytes);
+                let result = parse_with_retries(store, &layers[i], &limits, counters, on_bytes, cancel);
                 if tx.send((i, result)).is_err() {
                     return;
                 }
@@ -166,19 +166,36 @@ fn parse_with_retries(
     limits: &crate::index::Limits,
     counters: &Counters,
     on_bytes: &(dyn Fn(u64) + Sync),
+    cancel: &AtomicBool,
 ) -> Result<ParsedLayer, LayerError> {
     let mut attempt = 0;
     loop {
         let result = store.open_layer(desc).and_then(|stream| {
             let digest = if stream.verified_by_source { None } else { Some(desc.digest.as_str()) };
-            layer::parse_layer(stream.reader, BlobCheck { digest }, limits, counters, on_bytes)
+            let reader = Cancellable { inner: stream.reader, cancel };
+            layer::parse_layer(reader, BlobCheck { digest }, limits, counters, on_bytes)
         });
         match result {
-            Err(LayerError::Transport(_)) if attempt < store.layer_retries() => {
+            Err(LayerError::Transport(_)) if attempt < store.layer_retries() && !cancel.load(Ordering::SeqCst) => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(250 << attempt.min(4)));
             }
             other => return other,
         }
+    }
+}
+
+/// Stops a layer read early once another layer has failed the load.
+struct Cancellable<'a, R> {
+    inner: R,
+    cancel: &'a AtomicBool,
+}
+
+impl<R: Read> Read for Cancellable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("load cancelled"));
+        }
+        self.inner.read(buf)
     }
 }

@@ -43,7 +43,7 @@ pub fn render(r: &Report) -> String {
         total,
         r.images.len(),
         esc(&r.templates.source),
-        esc(r.templates.commit.as_deref().unwrap_or("no commit"))
+        esc(&r.templates.commit.clone().unwrap_or_else(|| r.templates.digest.clone()))
     ));
     for n in &r.templates.notes {
         o.push_str(&format!("<p class=\"note\">Templates: {}</p>\n", esc(n)));

@@ -39,6 +39,8 @@ pub struct TemplatesInfo {
     /// `builtin`, the repository URL, or the directory.
     pub source: String,
     pub commit: Option<String>,
+    /// Digest of the template files (see `templates::Library::digest`).
+    pub digest: String,
     /// `builtin`, `cache` or `dir`.
     pub kind: String,
     pub legacy_karmor: bool,
@@ -159,7 +161,13 @@ pub(crate) fn image_facts(r: &Report, i: &ImageEntry) -> Vec<(&'static str, Stri
     rows.push(("Selector", if sel.is_empty() { "-".into() } else { sel.join(", ") }));
     rows.push((
         "policy-template version",
-        format!("{} ({}){}", r.templates.source, r.templates.commit.as_deref().unwrap_or("no commit"), if r.templates.legacy_karmor { " [legacy-karmor matching]" } else { "" }),
+        format!(
+            "{} ({}, {}){}",
+            r.templates.source,
+            r.templates.commit.as_deref().map_or("no commit".to_string(), |c| format!("commit {c}")),
+            r.templates.digest,
+            if r.templates.legacy_karmor { " [legacy-karmor matching]" } else { "" }
+        ),
     ));
     if let Some(e) = &i.error {
         rows.push(("Error", e.clone()));

@@ -96,6 +96,9 @@ pub struct SourceInfo {
 #[derive(Clone, Debug)]
 pub struct Library {
     pub source: SourceInfo,
+    /// `sha256:` over every file of the library (path and text, in path order): identifies the
+    /// exact template set, also for the built-in set and directories, which have no commit.
+    pub digest: String,
     pub templates: Vec<Template>,
     /// Things skipped while loading (e.g. Kyverno templates of the legacy layout).
     pub notes: Vec<String>,
@@ -239,7 +242,20 @@ pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadEr
             t.invalid = Some(e);
         }
     }
-    Ok(Library { source, templates, notes })
+    Ok(Library { source, templates, notes, digest: files_digest(files) })
+}
+
+fn files_digest(files: &FileSet) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (path, text) in files {
+        // Length-prefixed so that (path, text) boundaries cannot be confused.
+        for part in [path.as_bytes(), text.as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    }
+    format!("sha256:{:x}", h.finalize())
 }
 
 /// The templates compiled into this binary.
