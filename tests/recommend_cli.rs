@@ -321,3 +321,41 @@ fn output_is_deterministic_and_host_templates_need_node_labels() {
     let text = &outputs[0].iter().find(|(f, _)| f.ends_with("det-v1/apt-dpkg-exec.yaml")).unwrap().1;
     assert!(text.contains(r#"selector: {"matchLabels":{"app":"det"}}"#), "{text}");
 }
+
+/// The four report formats for one fixed image with `--explain` (paths and digests filtered).
+#[test]
+fn report_formats_snapshot() {
+    if !tools_present() {
+        eprintln!("SKIP: tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = oci_layout(
+        tmp.path(),
+        "shop",
+        &[
+            Entry::File("/usr/bin/apt-get", 0o755),
+            Entry::File("/usr/sbin/nginx", 0o755),
+            Entry::Dir("/etc/nginx"),
+            Entry::File("/usr/bin/dash", 0o755),
+            Entry::Symlink("/usr/bin/sh", "dash"),
+            Entry::Symlink("/bin", "usr/bin"),
+        ],
+    );
+    let out = tmp.path().join("out");
+    let root = tmp.path().display().to_string();
+    for (name, _) in [("report.txt", ()), ("report.md", ()), ("report.json", ()), ("report.html", ())] {
+        let o = run(armorc()
+            .args(["recommend", "-i", &spec, "-t", "MITRE,nginx", "-l", "app=shop", "--explain", "--action", "Audit", "-r", name, "-o"])
+            .arg(&out));
+        assert_eq!(o.status.code(), Some(0));
+        let text = std::fs::read_to_string(out.join(name)).unwrap().replace(&root, "[TMP]");
+        insta::with_settings!({
+            snapshot_path => "../snapshots",
+            prepend_module_to_snapshot => false,
+            filters => vec![(r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]")],
+        }, {
+            insta::assert_snapshot!(format!("recommend_report_{}", name.replace('.', "_")), text);
+        });
+    }
+}
