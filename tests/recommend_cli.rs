@@ -159,6 +159,9 @@ fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
     assert_eq!(o.status.code(), Some(0));
     assert!(!out.join("app-v1/apt-dpkg-exec.yaml").exists());
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+    let mut left: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["app-v1", "keep.txt", "report.txt"], "no temporary directories left behind");
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
     assert!(report.contains("skipped apt-dpkg-exec: precondition not met"), "{report}");
     assert!(report.contains("(no template applies)"), "an unrelated image triggers nothing: {report}");

@@ -84,22 +84,48 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Build `out/<dir>` in a temporary sibling, then swap it in.
+/// Atomically exchange two directories (Linux `renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Build `out/<dir>` in a temporary sibling, then swap it in: readers see the old or the new
+/// directory, never a mix (two plain renames where the filesystem cannot exchange).
 fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), String> {
     let target = out.join(dir);
     let tmp = tempfile::Builder::new().prefix(&format!(".{dir}.new-")).tempdir_in(out).map_err(|e| format!("{}: {e}", out.display()))?;
     for (name, text) in files {
         std::fs::write(tmp.path().join(name), text).map_err(|e| format!("{}: {e}", tmp.path().join(name).display()))?;
     }
-    let built = tmp.keep();
-    let old = out.join(format!(".{dir}.old-{}", std::process::id()));
-    if target.exists() {
-        std::fs::rename(&target, &old).map_err(|e| format!("{}: {e}", target.display()))?;
+    let shown = |e: std::io::Error| format!("{}: {e}", target.display());
+    match std::fs::symlink_metadata(&target) {
+        Ok(m) if m.is_dir() => match exchange(tmp.path(), &target) {
+            // The temporary directory now holds the old content; dropping it deletes it.
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)) => {}
+            Err(e) => return Err(shown(e)),
+        },
+        Ok(_) => return Err(format!("{}: exists and is not a directory", target.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let built = tmp.keep();
+            return std::fs::rename(&built, &target).map_err(shown);
+        }
+        Err(e) => return Err(shown(e)),
     }
-    std::fs::rename(&built, &target).map_err(|e| format!("{}: {e}", target.display()))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| format!("{}: {e}", old.display()))?;
-    }
+    let old = tempfile::Builder::new().prefix(&format!(".{dir}.old-")).tempdir_in(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let old_path = old.path().join("d");
+    std::fs::rename(&target, &old_path).map_err(shown)?;
+    std::fs::rename(tmp.keep(), &target).map_err(shown)?;
+    drop(old);
     Ok(())
 }
 
