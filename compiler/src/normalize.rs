@@ -326,3 +326,90 @@ fn selector(doc: &ast::Document) -> Selector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::{Action, Protocol, Selector, Target};
+    use crate::source::SourceFile;
+
+    fn policies(text: &str) -> Vec<crate::ir::Policy> {
+        let checked = crate::check_source(SourceFile::new("t.yaml", text));
+        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.severity == crate::diag::Severity::Error).map(|d| &d.message).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        checked.policies
+    }
+
+    const HEAD: &str = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: p\n";
+
+    #[test]
+    fn inheritance_rule_section_spec() {
+        let p = &policies(&format!(
+            "{HEAD}spec:\n  severity: 2\n  tags: [spec]\n  message: spec msg\n  process:\n    severity: 5\n    action: Audit\n    matchPaths:\n      - path: /bin/a\n        tags: [rule]\n      - path: /bin/b\n        action: Allow\n        severity: 9\n  file:\n    matchPaths:\n      - path: /etc/x\n"
+        ))[0];
+        let r = &p.rules;
+        assert_eq!((r[0].severity, r[0].action, r[0].tags.clone(), r[0].message.as_str()), (5, Action::Audit, vec!["rule".to_string()], "spec msg"));
+        assert_eq!((r[1].severity, r[1].action, r[1].tags.clone()), (9, Action::Allow, vec!["spec".to_string()]));
+        // Spec action defaults to Block; severity from spec.
+        assert_eq!((r[2].severity, r[2].action), (2, Action::Block));
+        assert_eq!(r[0].origin.at, "spec.process.matchPaths[0]");
+        assert_eq!((r[0].origin.line, r[0].origin.column), (13, 9));
+        assert_eq!(p.namespace, None);
+    }
+
+    #[test]
+    fn comma_expansion_only_from_the_first_item() {
+        let p = &policies(&format!(
+            "{HEAD}spec:\n  network:\n    matchProtocols:\n      - protocol: tcp, udp\n      - protocol: icmp\n  capabilities:\n    matchCapabilities:\n      - capability: net_raw\n      - capability: chown,sys_admin\n"
+        ))[0];
+        let protos: Vec<_> = p.rules.iter().filter_map(|r| match &r.target {
+            Target::Protocol { protocol, known, .. } => Some((protocol.clone(), *known)),
+            _ => None,
+        }).collect();
+        assert_eq!(protos, vec![("tcp".into(), Some(Protocol::Tcp)), ("udp".into(), Some(Protocol::Udp)), ("icmp".into(), Some(Protocol::Icmp))]);
+        let caps: Vec<_> = p.rules.iter().filter_map(|r| match &r.target {
+            Target::Capability { name, number } => Some((name.clone(), *number)),
+            _ => None,
+        }).collect();
+        // Not expanded: the first item has no comma.
+        assert_eq!(caps, vec![("net_raw".into(), Some(13)), ("chown,sys_admin".into(), None)]);
+    }
+
+    #[test]
+    fn from_source_items_become_rules_and_execname_wins() {
+        let p = &policies(&format!(
+            "{HEAD}spec:\n  process:\n    matchPaths:\n      - path: /bin/x\n        execname: x\n      - path: /bin/y\n        pts: false\n        fromSource:\n          - path: /bin/a\n          - {{}}\n  network:\n    matchDNSQueries:\n      - domain: .example.com.\n"
+        ))[0];
+        assert!(matches!(&p.rules[0].target, Target::ProcessExecname { name, .. } if name == "x"));
+        assert_eq!(p.rules[1].source.as_deref(), Some("/bin/a"));
+        assert_eq!(p.rules[2].source.as_deref(), Some(""));
+        assert!(matches!(&p.rules[2].target, Target::ProcessPath { path, pts_false: true, .. } if path == "/bin/y"));
+        assert!(matches!(&p.rules[3].target, Target::Dns { domain } if domain == "example.com"));
+    }
+
+    #[test]
+    fn selectors_and_containers() {
+        let p = &policies(&format!(
+            "{HEAD}  namespace: web\nspec:\n  selector:\n    matchLabels:\n      app: web\n      kubearmor.io/container.name: \"[a, b,,]\"\n    matchExpressions:\n      - key: label\n        operator: NotIn\n        values: [tier=db]\n  file:\n    matchPaths: [{{path: /etc/x}}]\n"
+        ))[0];
+        match &p.selector {
+            Selector::Namespaced { match_labels, expressions, containers } => {
+                assert_eq!(match_labels.len(), 1);
+                assert_eq!(containers, &vec!["a".to_string(), "b".to_string()]);
+                assert_eq!(expressions[0].values, vec!["tier=db".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.id(), "KubeArmorPolicy/web/p");
+    }
+
+    #[test]
+    fn syscalls_are_audit_and_apparmor_lines_trimmed() {
+        let p = &policies(&format!(
+            "{HEAD}spec:\n  apparmor: |\n    deny /x r,\n\n     deny /y w,\n  syscalls:\n    severity: 3\n    matchPaths:\n      - path: /etc/\n        recursive: true\n        syscall: [unlink]\n        fromSource:\n          - dir: /bin/\n"
+        ))[0];
+        assert_eq!(p.apparmor.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["deny /x r,", "deny /y w,"]);
+        let r = &p.rules[0];
+        assert_eq!((r.action, r.severity), (Action::Audit, 3));
+        assert!(matches!(&r.target, Target::Syscall { source_dir: Some(d), recursive: true, .. } if d == "/bin/"));
+    }
+}

@@ -295,17 +295,28 @@ impl Builder {
     fn event(&mut self, event: Event<'_>, span: Span) {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let tag = tag.as_ref().map(|t| t.suffix.as_str());
-                let node = Node { span, value: resolve_scalar(&text, style, tag) };
+                let tag = tag.as_ref().map(|t| t.suffix.clone());
+                let is_key = matches!(self.stack.last(), Some(Open::Map { pending_key: None, .. }));
+                if is_key && anchor == 0 {
+                    // Keys keep their text whatever the scalar type, as JSON conversion does.
+                    if let Some(Open::Map { pending_key, .. }) = self.stack.last_mut() {
+                        *pending_key = Some((Some(text.into_owned()), span));
+                    }
+                    return;
+                }
+                let node = Node { span, value: resolve_scalar(text, style, tag.as_deref()) };
                 if anchor > 0 {
                     self.anchors.insert(anchor, (node.clone(), 1));
                 }
-                // Keys keep their text whatever the scalar type, as JSON conversion does.
-                if let Some(Open::Map { pending_key, .. }) = self.stack.last_mut() {
-                    if pending_key.is_none() {
-                        *pending_key = Some((Some(text.into_owned()), span));
-                        return;
+                if is_key {
+                    let key = match &node.value {
+                        Value::Str(s) => s.clone(),
+                        _ => self_text(&node),
+                    };
+                    if let Some(Open::Map { pending_key, .. }) = self.stack.last_mut() {
+                        *pending_key = Some((Some(key), span));
                     }
+                    return;
                 }
                 self.push(node);
             }
@@ -401,16 +412,28 @@ impl Builder {
 }
 
 /// YAML 1.2 core schema resolution. Quoted and block scalars are always strings.
-fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
+/// The text of an anchored scalar used as a key (rare: `&k 1: v`).
+fn self_text(node: &Node) -> String {
+    match &node.value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Str(s) => s.clone(),
+        Value::Seq(_) | Value::Map(_) => String::new(),
+    }
+}
+
+fn resolve_scalar(text: std::borrow::Cow<'_, str>, style: ScalarStyle, tag: Option<&str>) -> Value {
     match tag {
-        Some("str") => return Value::Str(text.to_string()),
+        Some("str") => return Value::Str(text.into_owned()),
         Some("null") => return Value::Null,
         _ => {}
     }
     if style != ScalarStyle::Plain && tag.is_none() {
-        return Value::Str(text.to_string());
+        return Value::Str(text.into_owned());
     }
-    match text {
+    match &*text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
@@ -419,15 +442,15 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
-    if let Some(v) = parse_int(text) {
+    if let Some(v) = parse_int(&text) {
         return v;
     }
-    if is_float(text) {
+    if is_float(&text) {
         if let Ok(f) = text.parse::<f64>() {
             return Value::Float(f);
         }
     }
-    Value::Str(text.to_string())
+    Value::Str(text.into_owned())
 }
 
 fn parse_int(text: &str) -> Option<Value> {
