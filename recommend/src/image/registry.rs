@@ -22,6 +22,9 @@ use super::manifest::{Descriptor, ManifestDoc, Platform, ALL_MANIFEST_TYPES};
 use super::pipeline::{self, BlobStore, LayerStream};
 use super::{ImageError, LoadOptions, LoadedImage};
 
+const READ_AHEAD_PIECE: usize = 64 * 1024;
+const READ_AHEAD_PIECES: usize = 32;
+
 struct RegistryStore {
     rt: tokio::runtime::Runtime,
     client: Client,
@@ -144,14 +147,25 @@ impl BlobStore for RegistryStore {
                 let text = format!("{}: {}", self.host(), describe(&e));
                 if retryable(&e) { LayerError::Transport(text) } else { LayerError::Content(text) }
             })?;
-        // Read ahead on the runtime so the download overlaps decompression (bounded: 64 chunks).
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        // Read ahead on the runtime so the download overlaps decompression. Bounded in bytes:
+        // chunks are cut into READ_AHEAD_PIECE pieces and at most READ_AHEAD_PIECES wait.
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_PIECES);
         let mut body = stream.stream;
         self.rt.spawn(async move {
             while let Some(item) = body.next().await {
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
+                match item {
+                    Ok(mut chunk) => {
+                        while !chunk.is_empty() {
+                            let piece = chunk.split_to(chunk.len().min(READ_AHEAD_PIECE));
+                            if tx.send(Ok(piece)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
                 }
             }
         });
