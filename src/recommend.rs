@@ -201,14 +201,16 @@ pub fn run(args: Args) -> u8 {
         docker_config: args.config.clone(),
         ..LoadOptions::default()
     };
-    let loader = |spec: &str| -> Result<Loaded, String> {
-        let l = load_image(spec, &load_opts).map_err(|e| e.to_string())?;
+    let loader = |spec: &str, progress| -> Result<Loaded, String> {
+        let opts = LoadOptions { progress, ..load_opts.clone() };
+        let l = load_image(spec, &opts).map_err(|e| e.to_string())?;
         Ok(Loaded { reference: l.reference, digest: l.digest, platform: l.platform, index: l.index, os_release: l.os_release })
     };
     match run::run(&jobs, &library, &opts, &loader) {
         Ok((report_data, code)) => {
             for i in report_data.images.iter().filter(|i| i.error.is_some()) {
-                eprintln!("armorc recommend: {}: {}", i.image, i.error.as_deref().unwrap_or(""));
+                // Load errors already name the image.
+                eprintln!("armorc recommend: {}", i.error.as_deref().unwrap_or(""));
             }
             if format == Format::Text {
                 print!("{}", report_data.render(Format::Text));

@@ -129,7 +129,8 @@ fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), 
     Ok(())
 }
 
-pub type LoadFn<'a> = dyn Fn(&str) -> Result<Loaded, String> + 'a;
+/// Loads one image; the second argument reports layer bytes to the progress bar (terminal only).
+pub type LoadFn<'a> = dyn Fn(&str, Option<crate::image::ProgressFn>) -> Result<Loaded, String> + 'a;
 
 /// Run every job; returns the report and the exit code (0 all ok, 1 any image failed).
 pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result<(Report, u8), String> {
@@ -153,7 +154,17 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
             b.set_message(job.image.clone());
         }
         let loaded = cache.entry(job.image.clone()).or_insert_with(|| {
-            load(&job.image).map(|l| {
+            let progress: Option<crate::image::ProgressFn> = bar.clone().map(|b| {
+                let image = job.image.clone();
+                std::sync::Arc::new(move |p: crate::image::Progress| {
+                    b.set_message(format!(
+                        "{image} {}/{}",
+                        indicatif::HumanBytes(p.bytes_done),
+                        indicatif::HumanBytes(p.bytes_total)
+                    ))
+                }) as crate::image::ProgressFn
+            });
+            load(&job.image, progress).map(|l| {
                 let counts = matching::karmor_counts_for(&lib.templates, &l.index);
                 (l, counts)
             })

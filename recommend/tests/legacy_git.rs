@@ -94,7 +94,7 @@ fn v0_2_6_via_git_cache_both_matchers() {
             allow_generic: false,
             progress: false,
         };
-        let loader = |_: &str| -> Result<Loaded, String> {
+        let loader = |_: &str, _| -> Result<Loaded, String> {
             Ok(Loaded { reference: "mysql:8".into(), digest: "sha256:00".into(), platform: "linux/amd64".into(), index: index.clone(), os_release: None })
         };
         let jobs = [Job { image: "mysql:8".into(), workload: None }];
@@ -192,7 +192,7 @@ fn allow_generic_writes_only_generic_templates_for_unreadable_images() {
             allow_generic: allow,
             progress: false,
         };
-        let loader = |s: &str| -> Result<Loaded, String> { Err(format!("{s}: registry unreachable")) };
+        let loader = |s: &str, _| -> Result<Loaded, String> { Err(format!("{s}: registry unreachable")) };
         run::run(&[Job { image: "private/app:1".into(), workload: None }], &lib, &opts, &loader).unwrap()
     };
     let (report, code) = run_with(false, &tmp.path().join("strict"));

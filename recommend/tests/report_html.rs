@@ -46,7 +46,7 @@ fn report(out: &Path, format: Format, name: &str) {
         allow_generic: false,
         progress: false,
     };
-    let loader = |spec: &str| -> Result<Loaded, String> {
+    let loader = |spec: &str, _| -> Result<Loaded, String> {
         let index = images.get(spec).ok_or_else(|| format!("{spec}: no such image"))?.clone();
         Ok(Loaded { reference: spec.into(), digest: "sha256:ab".into(), platform: "linux/amd64".into(), index, os_release: None })
     };
