@@ -68,14 +68,27 @@ fn bad_templates_are_reported_with_file_line_and_column() {
         "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{yaml metadata}}\nspec:\n  selector: {{yaml selector}}\n  process:\n    matchPaths:\n      - path: relative/x\n  action: {{action \"Block\"}}\n",
     )
     .unwrap();
+    // (next to a good template: a library with no usable template is an error)
+    let good = tmp.path().join("apt-dpkg-exec");
+    std::fs::create_dir_all(&good).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/apt-dpkg-exec");
+    for f in ["meta.yaml", "policy.yaml.hbs"] {
+        std::fs::copy(src.join(f), good.join(f)).unwrap();
+    }
     let lib = templates::from_dir(tmp.path()).unwrap();
-    assert!(lib.templates[0].invalid.as_deref().unwrap().contains("fails validation"), "{:?}", lib.templates[0].invalid);
+    let bad = lib.templates.iter().find(|t| t.name == "bad-one").unwrap();
+    assert!(bad.invalid.as_deref().unwrap().contains("fails validation"), "{:?}", bad.invalid);
     assert!(lib.notes[0].contains("bad-one"), "{:?}", lib.notes);
 
     // Strict mode: an unknown variable is an error, not an empty string.
     std::fs::write(dir.join("policy.yaml.hbs"), "kind: KubeArmorPolicy\nmetadata: {{yaml nosuch}}\n").unwrap();
     let lib = templates::from_dir(tmp.path()).unwrap();
-    assert!(lib.templates[0].invalid.as_deref().unwrap().contains("rendering failed"), "{:?}", lib.templates[0].invalid);
+    let bad = lib.templates.iter().find(|t| t.name == "bad-one").unwrap();
+    assert!(bad.invalid.as_deref().unwrap().contains("unknown variable `nosuch`"), "{:?}", bad.invalid);
+
+    std::fs::remove_dir_all(&good).unwrap();
+    let err = templates::from_dir(tmp.path()).unwrap_err().to_string();
+    assert!(err.contains("no usable template"), "{err}");
 }
 
 #[test]

@@ -242,6 +242,14 @@ pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadEr
             t.invalid = Some(e);
         }
     }
+    if let Some(t) = templates.iter().find(|t| t.invalid.is_some()).filter(|_| templates.iter().all(|t| t.invalid.is_some())) {
+        return Err(LoadError(format!(
+            "{}: no usable template; e.g. {}: {}",
+            source.location,
+            t.origin,
+            t.invalid.as_deref().unwrap_or("")
+        )));
+    }
     Ok(Library { source, templates, notes, digest: files_digest(files) })
 }
 
