@@ -6,7 +6,7 @@
 #   bash .ci/install-bench.sh && bash benches/lint.sh        (from the repository root)
 #
 # Env: RUNS (hyperfine runs, default 10), SIZES (default "10000 50000 100000"), KEEP=1 keeps the
-# work directory. Prints a markdown summary for BENCHMARKS.md at the end.
+# work directory, ARMORC=path uses that binary instead of building target/release/armorc. Prints a markdown summary for BENCHMARKS.md at the end.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,8 +21,12 @@ for tool in hyperfine check-jsonschema /usr/bin/time python3; do
 done
 [ -d "$corpus/policy-templates" ] || { echo "corpus not found at $corpus" >&2; exit 2; }
 
-cargo build --release -q -p armorc --manifest-path "$root/Cargo.toml"
-armorc=$root/target/release/armorc
+if [ -n "${ARMORC:-}" ]; then
+    armorc=$ARMORC # a binary built earlier
+else
+    cargo build --release -q -p armorc --manifest-path "$root/Cargo.toml"
+    armorc=$root/target/release/armorc
+fi
 gen="python3 $root/benches/gen_lint_corpus.py"
 
 count=$($gen list "$corpus/policy-templates" "$work/files.txt")
