@@ -152,7 +152,13 @@ pub fn run(args: Args) -> u8 {
     if args.report.as_os_str().is_empty() {
         return usage("-r: empty report name");
     }
-    let mut jobs: Vec<Job> = args.images.iter().filter(|i| !i.is_empty()).map(|i| Job { image: i.clone(), workload: None }).collect();
+    let mut jobs: Vec<Job> = Vec::new();
+    for image in args.images.iter().filter(|i| !i.is_empty()) {
+        // An image given twice is recommended for once.
+        if !jobs.iter().any(|j| &j.image == image) {
+            jobs.push(Job { image: image.clone(), workload: None });
+        }
+    }
     for m in &args.manifests {
         let text = if m == "-" {
             let mut s = String::new();

@@ -177,11 +177,22 @@ fn a_failed_image_keeps_the_others_and_exits_1() {
     let out = tmp.path().join("out");
     let good = oci_layout(tmp.path(), "good", &[Entry::File("/usr/bin/apt-get", 0o755)]);
     let missing = format!("oci:{}:v1", tmp.path().join("missing").display());
-    let o = run(armorc().args(["recommend", "-i", &missing, "-i", &good, "-r", "r.md", "-o"]).arg(&out));
+    // Same display name `good:v1` from another directory: it must not share (or wipe) the directory.
+    let twin = oci_layout(&tmp.path().join("other"), "good", &[Entry::File("/sbin/apk", 0o755)]);
+    let o = run(armorc().args(["recommend", "-i", &missing, "-i", &good, "-i", &good, "-i", &twin, "-r", "r.md", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(1));
     assert!(out.join("good-v1/apt-dpkg-exec.yaml").is_file());
+    assert!(!out.join("good-v1/apk-exec.yaml").exists());
+    let twin_dir: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("good-v1-"))
+        .collect();
+    assert_eq!(twin_dir.len(), 1, "{twin_dir:?}");
+    assert!(out.join(&twin_dir[0]).join("apk-exec.yaml").is_file());
     let md = std::fs::read_to_string(out.join("r.md")).unwrap();
     assert!(md.contains("| Error |") && md.contains("missing"), "{md}");
+    assert_eq!(md.matches("## oci:").count(), 3, "the repeated image is reported once: {md}");
     assert!(!out.join("missing-v1").exists(), "no silent generic policies");
 }
 

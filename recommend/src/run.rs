@@ -9,6 +9,7 @@ use crate::report::{Difference, Distro, Format, ImageEntry, PolicyEntry, Report,
 use crate::templates::legacy::KarmorCounts;
 use crate::templates::{Library, PolicyKind};
 use crate::workload;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -149,6 +150,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
     // Indexes are dropped after the last job that uses them, so memory stays at one image (plus
     // shared ones) at a time.
     let last_use: BTreeMap<&str, usize> = jobs.iter().enumerate().map(|(n, j)| (j.image.as_str(), n)).collect();
+    let mut dir_owner: BTreeMap<String, String> = BTreeMap::new();
     for (job_no, job) in jobs.iter().enumerate() {
         if let Some(b) = &bar {
             b.set_message(job.image.clone());
@@ -196,6 +198,22 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
                 (dir, display.clone(), labels)
             }
         };
+        // Two different images (or workloads) must not share a directory: the later one gets a
+        // hash suffix.
+        let owner = match &job.workload {
+            Some(w) => format!("workload {}", w.workload),
+            None => format!("image {}", job.image),
+        };
+        let dir = match dir_owner.get(&dir) {
+            Some(o) if *o != owner => {
+                let hash = Sha256::digest(owner.as_bytes());
+                let suffixed = dns_name(&format!("{dir}-{:02x}{:02x}{:02x}{:02x}", hash[0], hash[1], hash[2], hash[3]));
+                notes.push(format!("directory `{dir}` is used by {o}; this one is written to `{suffixed}`"));
+                suffixed
+            }
+            _ => dir,
+        };
+        dir_owner.insert(dir.clone(), owner);
         let target = Target {
             name_base,
             namespace: namespace.clone(),
@@ -250,7 +268,8 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         let file_prefix = job.workload.as_ref().map(|w| format!("{}-", dns_name(&w.container))).unwrap_or_default();
         let mut written = Vec::new();
         for t in &lib.templates {
-            if generic_only && !(t.is_generic() || t.legacy.as_ref().is_some_and(|l| l.preconditions.iter().any(|p| p.contains("OPTSCAN")))) {
+            // Legacy `OPTSCAN` templates translate to `true`, so they are generic too.
+            if generic_only && !t.is_generic() {
                 entry.skipped.push(Skipped { template: t.name.clone(), reason: "image unreadable and template not generic".into() });
                 continue;
             }
