@@ -296,41 +296,45 @@ fn parse_glob(seg: &str, path: &str) -> Result<Vec<Tok>, String> {
     Ok(toks)
 }
 
-fn match_segments(pat: &[Segment], segs: &[&str]) -> bool {
-    match pat.split_first() {
-        None => segs.is_empty(),
-        Some((Segment::AnyDepth, rest)) => (0..=segs.len()).any(|i| match_segments(rest, &segs[i..])),
-        Some((first, rest)) => match segs.split_first() {
-            None => false,
-            Some((s, srest)) => {
-                let ok = match first {
-                    Segment::Literal(l) => l == s,
-                    Segment::Glob(toks) => match_glob(toks, &s.chars().collect::<Vec<_>>()),
-                    Segment::AnyDepth => unreachable!("handled above"),
-                };
-                ok && match_segments(rest, srest)
-            }
-        },
+/// Wildcard matching without exponential backtracking: on a mismatch, resume just after the
+/// last star, which then absorbs one more item (the classic two-pointer algorithm; correct because
+/// a star matches any sequence). Used for `**` over segments and for `*` within a segment.
+fn wildcard<P, T>(pat: &[P], items: &[T], is_star: impl Fn(&P) -> bool, one: impl Fn(&P, &T) -> bool) -> bool {
+    let (mut p, mut i) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    while i < items.len() {
+        if p < pat.len() && is_star(&pat[p]) {
+            resume = Some((p, i));
+            p += 1;
+        } else if p < pat.len() && one(&pat[p], &items[i]) {
+            p += 1;
+            i += 1;
+        } else if let Some((sp, si)) = resume {
+            p = sp + 1;
+            i = si + 1;
+            resume = Some((sp, si + 1));
+        } else {
+            return false;
+        }
     }
+    pat[p..].iter().all(is_star)
+}
+
+fn match_segments(pat: &[Segment], segs: &[&str]) -> bool {
+    wildcard(pat, segs, |s| matches!(s, Segment::AnyDepth), |seg, s| match seg {
+        Segment::Literal(l) => l == s,
+        Segment::Glob(toks) => match_glob(toks, &s.chars().collect::<Vec<_>>()),
+        Segment::AnyDepth => false,
+    })
 }
 
 fn match_glob(toks: &[Tok], s: &[char]) -> bool {
-    match toks.split_first() {
-        None => s.is_empty(),
-        Some((Tok::Star, rest)) => (0..=s.len()).any(|i| match_glob(rest, &s[i..])),
-        Some((tok, rest)) => match s.split_first() {
-            None => false,
-            Some((c, srest)) => {
-                let ok = match tok {
-                    Tok::Char(x) => x == c,
-                    Tok::Question => true,
-                    Tok::Class(neg, ranges) => ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *neg,
-                    Tok::Star => unreachable!("handled above"),
-                };
-                ok && match_glob(rest, srest)
-            }
-        },
-    }
+    wildcard(toks, s, |t| matches!(t, Tok::Star), |tok, c| match tok {
+        Tok::Char(x) => x == c,
+        Tok::Question => true,
+        Tok::Class(neg, ranges) => ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *neg,
+        Tok::Star => false,
+    })
 }
 
 /// A parse error: message and byte span in the precondition text.
@@ -486,6 +490,42 @@ mod tests {
         assert!(parse(r#"not(true, false)"#).unwrap_err().message.contains("exactly one"));
         assert!(parse(r#"all()"#).is_err());
         assert!(parse(r#"truex"#).is_err());
+    }
+
+    /// Arbitrary input never panics, and every error span lies inside the input.
+    #[test]
+    fn random_inputs_never_panic() {
+        let alphabet: Vec<char> = "allnotanyexistsfiledirexecutable()\",/\\*?[]{}!^-ab .\n#é".chars().collect();
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..4_000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 40) as usize;
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            for candidate in [text.clone(), format!("file(\"/{text}\")"), format!("any(dir(\"/{text}\"))")] {
+                if let Err(e) = parse(&candidate) {
+                    assert!(e.span.start <= e.span.end && e.span.end <= candidate.len(), "{candidate:?}: {e:?}");
+                }
+            }
+        }
+    }
+
+    /// Many stars against a long non-matching name stay fast (no exponential backtracking).
+    #[test]
+    fn stars_do_not_backtrack_exponentially() {
+        let p = Pattern::parse(&format!("/{}b", "*a".repeat(30))).unwrap();
+        assert!(!p.matches(&format!("/{}", "a".repeat(200))));
+        assert!(p.matches(&format!("/{}b", "a".repeat(200))));
+        let p = Pattern::parse(&format!("{}/z", "/**/a".repeat(20))).unwrap();
+        assert!(!p.matches(&"/a".repeat(200)));
+        assert!(p.matches(&format!("{}/z", "/a".repeat(30))));
     }
 
     #[test]
