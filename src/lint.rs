@@ -94,7 +94,7 @@ pub enum DenyArg {
 }
 
 pub fn run(args: Args) -> u8 {
-    let outcome = match collect(&args.paths, &args.inputs, true) {
+    let outcome = match collect_with(&args.paths, &args.inputs, Mode { suppress: true, keep_ir: false }) {
         Ok(o) => o,
         Err(message) => {
             eprintln!("armorc lint: {message}");
@@ -164,10 +164,25 @@ impl Outcome {
     }
 }
 
-/// Read and check every input. `Err` only for configuration problems (exit 2); unreadable paths
-/// are collected in `io_errors` and the other files are still checked. With `suppress` false,
-/// comments and armorc.toml `ignore` are not applied (normalize must see every error).
+/// What a pass over the inputs keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    /// Apply suppression comments and armorc.toml `ignore` (normalize must see every error).
+    pub suppress: bool,
+    /// Keep every policy's IR; lint drops each file's as soon as it is checked (memory).
+    pub keep_ir: bool,
+}
+
+/// Read and check every input, keeping the IR of every policy; `apply_suppressions` as
+/// `Mode::suppress`.
 pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) -> Result<Outcome, String> {
+    collect_with(paths, options, Mode { suppress: apply_suppressions, keep_ir: true })
+}
+
+/// Read and check every input. `Err` only for configuration problems (exit 2); unreadable paths
+/// are collected in `io_errors` and the other files are still checked.
+pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result<Outcome, String> {
+    let apply_suppressions = mode.suppress;
     let (config, _) = suppress::load_config(options.config.as_deref(), is_known_code)?;
     let globs: Vec<&String> = config.exclude.iter().chain(options.exclude.iter()).collect();
     let excludes = Excludes::new(&globs)?;
@@ -178,7 +193,7 @@ pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) 
     }
     let active = if apply_suppressions { config } else { Config::default() };
     // Files are independent: check them on every CPU, then merge in input order.
-    let results = parallel_map(&expanded.inputs, |input| check_file(input, apply_suppressions.then_some(&active)));
+    let results = parallel_map(&expanded.inputs, |input| check_file(input, mode, &active));
     for result in results {
         let file = match result {
             Ok(f) => f,
@@ -208,8 +223,8 @@ struct FileResult {
     notes: Vec<String>,
 }
 
-/// Read, check and (with a config) apply suppressions to one input.
-fn check_file(input: &inputs::Input, suppressions: Option<&Config>) -> Result<FileResult, InputError> {
+/// Read, check and (for lint) apply suppressions to one input.
+fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<FileResult, InputError> {
     let loaded = inputs::load(input)?;
     let mut file = FileResult { documents: 0, skipped: 0, suppressed: 0, diagnostics: Vec::new(), policies: Vec::new(), notes: Vec::new() };
     match loaded.not_utf8 {
@@ -218,12 +233,14 @@ fn check_file(input: &inputs::Input, suppressions: Option<&Config>) -> Result<Fi
             let checked = armorc_compiler::check_source(loaded.source.clone());
             file.documents = checked.documents;
             file.skipped = checked.skipped;
-            file.policies = checked.policies;
+            if mode.keep_ir {
+                file.policies = checked.policies;
+            }
             file.diagnostics = checked.diagnostics;
             file.notes = checked.notes.into_iter().map(|note| note_line(input.name(), &note)).collect();
         }
     }
-    if let Some(config) = suppressions {
+    if mode.suppress {
         // Most files have no suppression comment: skip the line scan for them.
         let comments = if loaded.source.text.contains("armorc:") {
             let (comments, bad) = Suppressions::parse(&loaded.source.text, is_known_code);
