@@ -47,7 +47,8 @@ fn report_issue(sink: &mut Sink, issue: &YamlIssue) {
     }
 }
 
-pub fn check_source(file: Arc<SourceFile>) -> Checked {
+/// `normalize = false` skips building IR (the lint command does not need it).
+pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
     let mut out = Checked::default();
     let mut sink = Sink::new(file.clone());
     let marker = has_kubearmor_marker(&file.text);
@@ -87,7 +88,7 @@ pub fn check_source(file: Arc<SourceFile>) -> Checked {
             Outcome::Policy(ast) => {
                 out.documents += 1;
                 lints::lint(&mut sink, &ast);
-                if sink.errors_since(mark) == 0 {
+                if normalize && sink.errors_since(mark) == 0 {
                     out.policies.push(normalize::normalize(&ast, &file));
                 }
             }

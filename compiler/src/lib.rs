@@ -40,5 +40,11 @@ pub struct Checked {
 
 /// Parse, validate and normalize one source file (a multi-document stream), one document at a time.
 pub fn check_source(file: Arc<source::SourceFile>) -> Checked {
-    frontend::check_source(file)
+    frontend::check_source(file, true)
+}
+
+/// `check_source` without normalization: the same findings and counts, `policies` left empty.
+/// For `armorc lint`, so memory stays bounded by the largest document even for huge streams.
+pub fn lint_source(file: Arc<source::SourceFile>) -> Checked {
+    frontend::check_source(file, false)
 }
