@@ -242,6 +242,14 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     let err = load_image(&format!("oci:{}", oci_dir.display()), &opts(&[], &config, None)).unwrap_err().to_string();
     assert!(err.contains("several images") && err.contains("layered") && err.contains("v1"), "{err}");
 
+    // A tampered blob in a layout fails our own digest check.
+    let blob = oci_dir.join("blobs/sha256").join(plain_layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).expect("skopeo keeps the uncompressed layer as is");
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let err = load_image(&format!("oci:{}:layered", oci_dir.display()), &opts(&[], &config, None)).unwrap_err().to_string();
+    assert!(err.contains(&plain_layer) && err.contains("digest mismatch"), "{err}");
+
     let oci_archive = dir.path().join("layered.oci.tar");
     skopeo("layered:v1", &format!("oci-archive:{}:v1", oci_archive.display()), false);
     check_layered(&load_image(&format!("oci-archive:{}", oci_archive.display()), &opts(&[], &config, None)).unwrap());

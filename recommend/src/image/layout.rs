@@ -210,3 +210,36 @@ fn list(tags: &[&str]) -> String {
         tags.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(spec: &str) -> String {
+        super::super::load_image(spec, &LoadOptions::default()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_local_sources_fail_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert!(load(&format!("oci:{}", missing.display())).contains("is not a directory"));
+        assert!(load(&format!("oci:{}", dir.path().display())).contains("is not an OCI layout"));
+        let gz = dir.path().join("image.tar.gz");
+        std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0]).unwrap();
+        assert!(load(&format!("oci-archive:{}", gz.display())).contains("compressed archive"));
+        assert!(load(&format!("docker-archive:{}", gz.display())).contains("compressed archive"));
+        let notar = dir.path().join("x.tar");
+        std::fs::write(&notar, b"hello, this is not a tar archive at all").unwrap();
+        let err = load(&format!("docker-archive:{}", notar.display()));
+        assert!(err.contains("x.tar"), "{err}");
+        assert!(load(&format!("docker-archive:{}:img:1", missing.display())).contains("no such file"));
+    }
+
+    #[test]
+    fn blob_paths_refuse_traversal() {
+        assert!(blob_path("sha256:../../etc/passwd").is_err());
+        assert!(blob_path(&format!("sha512:{}", "a".repeat(128))).is_err());
+        assert_eq!(blob_path(&format!("sha256:{}", "a".repeat(64))).unwrap(), format!("blobs/sha256/{}", "a".repeat(64)));
+    }
+}
