@@ -469,7 +469,7 @@ fn human_output_has_location_snippet_and_summary() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "error.yaml", ERROR);
     let run = lint_in(dir.path(), &["error.yaml"]);
-    assert!(run.stdout.contains("error[S004]"), "{}", run.stdout);
+    assert!(run.stdout.starts_with("error.yaml:13:11: error[S004]\n"), "{}", run.stdout);
     assert!(run.stdout.contains("[error.yaml:13:11]"), "{}", run.stdout);
     assert!(run.stdout.contains("13 │   action: block"), "{}", run.stdout);
     assert!(run.stdout.contains("help:"), "{}", run.stdout);

@@ -1,5 +1,5 @@
-//! Human output: for each finding a miette report (`severity[CODE]`, message, the source line(s)
-//! with the span underlined and labelled, `[file:line:col]`, help), then one summary line.
+//! Human output: for each finding a miette report (`file:line:col: severity[CODE]`, message, the
+//! source line(s) with the span underlined and labelled, help), then one summary line.
 
 use super::{position, severity_word, Options, Report};
 use crate::diag::{Diagnostic, Severity};
@@ -57,7 +57,11 @@ struct Shown<'a> {
 
 impl<'a> Shown<'a> {
     fn new(d: &'a Diagnostic) -> Self {
-        Shown { d, code: format!("{}[{}]", severity_word(d.severity), d.code), source: LineView(&d.file) }
+        // `file:line:col: severity[CODE]` first: one line per finding to grep or click, and the
+        // finding's own position even when miette shows a related span's snippet first.
+        let (start, _) = position(d);
+        let code = format!("{}:{}:{}: {}[{}]", d.file.name, start.line, start.column, severity_word(d.severity), d.code);
+        Shown { d, code, source: LineView(&d.file) }
     }
 }
 
@@ -207,7 +211,7 @@ mod tests {
         let text = "a: 1\nnote: \"日本\" x: y\nz: 2\n";
         let start = text.find("x:").unwrap();
         let out = one(diagnostic(text, Some(Span::new(start, start + 1))));
-        assert!(out.starts_with("warning[Y001]"), "{out}");
+        assert!(out.starts_with("f.yaml:2:12: warning[Y001]\n"), "{out}");
         assert!(out.contains("[f.yaml:2:12]"), "{out}");
         assert!(out.contains("1 │ a: 1") && out.contains("3 │ z: 2"), "one line of context each side: {out}");
         assert!(out.contains("help: help text"), "{out}");
