@@ -134,12 +134,9 @@ pub fn run(args: Args) -> u8 {
     u8::from(denied)
 }
 
+/// `1 file`, `2 files`.
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
+    render::human::plural(n, word)
 }
 
 /// Everything one pass over the inputs found.
