@@ -40,10 +40,14 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
+    /// No panic and a normal exit; then, separately, the memory bound (checked last in the
+    /// hostile run so its other findings show first).
     fn assert_no_panic(&self, what: &str) {
         assert_ne!(self.code, 101, "{what}: armorc panicked:\n{}", self.stderr);
         assert!(!self.stderr.contains("panicked"), "{what}: armorc panicked:\n{}", self.stderr);
         assert!(self.code >= 0, "{what}: armorc was killed by a signal ({})", -self.code);
+    }
+    fn assert_memory_bounded(&self, what: &str) {
         assert!(
             self.max_rss < MAX_RSS_BYTES,
             "{what}: peak RSS {} MB is over 200 MB",
@@ -244,6 +248,7 @@ fn hostile_inputs_in_one_run() {
         invalid_utf8.iter().any(|d| d["message"].as_str().unwrap().to_lowercase().contains("utf-8")),
         "invalid UTF-8 should be named as such: {invalid_utf8:#?}"
     );
+    run.assert_memory_bounded("hostile inputs");
 }
 
 #[test]
@@ -252,6 +257,7 @@ fn empty_file_alone_says_no_kubearmor_document() {
     std::fs::write(dir.path().join("empty.yaml"), b"").unwrap();
     let run = lint(&["empty.yaml"], dir.path());
     run.assert_no_panic("empty file");
+    run.assert_memory_bounded("empty file");
     assert_eq!(run.code, 1, "no KubeArmor document found is exit 1:\n{}", run.stderr);
     assert!(run.stderr.to_lowercase().contains("no kubearmor document"), "stderr: {}", run.stderr);
 }
@@ -265,6 +271,7 @@ fn directory_without_yaml_says_no_kubearmor_document() {
     std::fs::write(sub.join("policy.json"), "{}").unwrap();
     let run = lint(&["--format", "json", "no-yaml"], dir.path());
     run.assert_no_panic("directory without YAML");
+    run.assert_memory_bounded("directory without YAML");
     assert_eq!(run.code, 1, "no KubeArmor document found is exit 1:\n{}", run.stderr);
     assert!(run.stderr.to_lowercase().contains("no kubearmor document"), "stderr: {}", run.stderr);
     let report = run.json();
@@ -281,6 +288,7 @@ fn invalid_utf8_alone_names_file_line_and_column() {
     std::fs::write(dir.path().join("bad.yaml"), &bytes).unwrap();
     let run = lint(&["--format", "json", "bad.yaml"], dir.path());
     run.assert_no_panic("invalid UTF-8");
+    run.assert_memory_bounded("invalid UTF-8");
     assert_eq!(run.code, 1, "invalid UTF-8 is an error:\n{}", run.stderr);
     let report = run.json();
     let d = &report["diagnostics"][0];
