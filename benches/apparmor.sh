@@ -14,8 +14,8 @@ trap 'rm -rf "$work"' EXIT
 ls "$work/profiles" | grep -v '\.map\.json$' | sed "s|^|$work/profiles/|" > "$work/list"
 echo "profiles: $(wc -l < "$work/list")"
 hyperfine --warmup 1 --runs 5 --export-json "$work/result.json" \
-  -n generate "rm -rf $work/gen && $gen $work/gen 2>/dev/null" \
-  -n apparmor_parser "xargs apparmor_parser -QK < $work/list 2>/dev/null"
+  --command-name generate --prepare "rm -rf $work/gen" "$gen $work/gen 2>/dev/null" \
+  --command-name apparmor_parser --prepare "true" "xargs apparmor_parser -QK < $work/list 2>/dev/null"
 python3 - "$work/result.json" <<'PY'
 import json, sys
 r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
