@@ -57,6 +57,7 @@ impl Run {
 }
 
 /// Run `armorc lint ARGS...` and measure its peak RSS with wait4 (only this child is waited for).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which clippy cannot see
 fn lint(args: &[&str], cwd: &Path) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_armorc"))
         .arg("lint")
@@ -147,7 +148,7 @@ fn billion_laughs() -> String {
     s.push_str("  a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
-        s.push_str(&format!("  a{i}: &a{i} [{}]\n", vec![prev.as_str(); 10].join(",")));
+        s.push_str(&format!("  a{i}: &a{i} [{}]\n", [prev.as_str(); 10].join(",")));
     }
     s.push_str("  action: Block\n");
     s

@@ -419,7 +419,7 @@ fn mutations_match_crd() {
         t.applied += 1;
         compared += 1;
         t.crd_rejects += !crd_errors.is_empty() as usize;
-        if (!crd_errors.is_empty()) != (!ours.schema_errors.is_empty()) || ours.documents != expected_documents {
+        if crd_errors.is_empty() != ours.schema_errors.is_empty() || ours.documents != expected_documents {
             if deliberate(&detail).is_some() {
                 t.excluded += 1;
                 continue;

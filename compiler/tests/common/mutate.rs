@@ -267,7 +267,7 @@ pub fn mutate(
             let typo = typo_of(&slot.name, variant).filter(|t| !props.contains_key(t))?;
             let value = get_mut(&mut doc, &node.path).get(&slot.name).cloned()?;
             let map = object_at(&mut doc, &node.path);
-            if variant % 2 == 0 {
+            if variant.is_multiple_of(2) {
                 // A misspelt key instead of the real one (`recurive: true`).
                 map.remove(&slot.name);
             }
@@ -345,7 +345,7 @@ pub fn mutate(
             let list = object_at(&mut doc, &nodes[slot.node].path).get_mut(&slot.name).and_then(Value::as_array_mut);
             match list {
                 // A null list item (`- ` alone): not pruned by the API server.
-                Some(list) if variant % 3 == 0 => {
+                Some(list) if variant.is_multiple_of(3) => {
                     list.push(Value::Null);
                     format!("{}[+] = null item", where_(&slot))
                 }
@@ -441,7 +441,7 @@ fn valid_value(schema: &Value, variant: u32) -> Option<Value> {
     }
     match (type_of(schema), pattern_of(schema)) {
         ("integer", _) if schema.get("maximum").is_some() => Some(json!(1 + variant % 10)),
-        ("boolean", _) => Some(json!(variant % 2 == 0)),
+        ("boolean", _) => Some(json!(variant.is_multiple_of(2))),
         ("string", Some(PATH_PATTERN)) => pick(&[json!("/usr/bin/env"), json!("/a"), json!("//x")], variant),
         ("string", Some(DIR_PATTERN)) => pick(&[json!("/tmp/"), json!("/")], variant),
         ("string", None) => pick(&[json!("some text"), json!("")], variant),
