@@ -53,6 +53,8 @@ enum Edit {
     Dedent { line: usize },
     SwapLines { a: usize, b: usize },
     Truncate { at: usize },
+    /// Open `depth` flow collections (around the nesting cap) without closing them all.
+    Nest { at: usize, depth: usize, map: bool },
 }
 
 fn edit_strategy() -> impl Strategy<Value = Edit> {
@@ -64,6 +66,7 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
         any::<usize>().prop_map(|line| Edit::Dedent { line }),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines { a, b }),
         any::<usize>().prop_map(|at| Edit::Truncate { at }),
+        (any::<usize>(), 100usize..160, any::<bool>()).prop_map(|(at, depth, map)| Edit::Nest { at, depth, map }),
     ]
 }
 
@@ -116,6 +119,13 @@ fn apply(text: &str, edit: &Edit) -> String {
             lines.concat()
         }
         Edit::Truncate { at } => text[..boundary(text, at)].to_string(),
+        Edit::Nest { at, depth, map } => {
+            let at = boundary(text, at);
+            let (open, close) = if map { ("{a: ", "}") } else { ("[", "]") };
+            // Close most of them so some cases are valid YAML that only the depth cap rejects.
+            let nest = format!("{}x{}", open.repeat(depth), close.repeat(depth - at % 3));
+            format!("{}{nest}{}", &text[..at], &text[at..])
+        }
     }
 }
 
