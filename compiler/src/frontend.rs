@@ -87,7 +87,8 @@ pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
             Outcome::Rejected => out.documents += 1,
             Outcome::Policy(ast) => {
                 out.documents += 1;
-                lints::lint(&mut sink, &ast);
+                let has_errors = sink.errors_since(mark) > 0;
+                lints::lint(&mut sink, &ast, has_errors);
                 if normalize && sink.errors_since(mark) == 0 {
                     out.policies.push(normalize::normalize(&ast, &file));
                 }

@@ -10,9 +10,12 @@ use crate::normalize::CONTAINER_LABEL;
 use crate::source::Span;
 use std::collections::HashMap;
 
-pub fn lint(sink: &mut Sink, doc: &ast::Document) {
+/// `has_errors`: the document already has errors, so rule lists may be incomplete (no L010).
+pub fn lint(sink: &mut Sink, doc: &ast::Document, has_errors: bool) {
     let rules = collect_rules(doc);
-    no_rules(sink, doc);
+    if !has_errors {
+        no_rules(sink, doc);
+    }
     protocols(sink, doc);
     capabilities(sink, doc);
     container_names(sink, doc);

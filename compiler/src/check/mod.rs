@@ -268,3 +268,97 @@ fn suggested_name(s: &str) -> Option<String> {
     let fixed = fixed.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
     patterns::dns1123_subdomain(&fixed).then_some(fixed)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceFile;
+
+    /// (documents, skipped, codes) for a source text.
+    fn run(text: &str) -> (usize, usize, Vec<String>) {
+        let c = crate::check_source(SourceFile::new("t.yaml", text));
+        (c.documents, c.skipped, c.diagnostics.iter().map(|d| d.code.to_string()).collect())
+    }
+
+    fn codes(text: &str) -> Vec<String> {
+        run(text).2
+    }
+
+    const KSP: &str = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: p\n";
+    const HSP: &str = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorHostPolicy\nmetadata:\n  name: h\n";
+    const CSP: &str = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorClusterPolicy\nmetadata:\n  name: c\n";
+
+    #[test]
+    fn kinds_are_counted() {
+        assert_eq!(run(&format!("{KSP}spec:\n  file:\n    matchPaths: [{{path: /a}}]\n")), (1, 0, vec![]));
+        assert_eq!(run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorNetworkPolicy\nmetadata: {name: n}\n"), (0, 1, vec![]));
+        assert_eq!(run("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\nfoo: bar\n---\n"), (0, 2, vec![]));
+        assert_eq!(run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolcy\nmetadata: {name: x}\n"), (1, 0, vec!["S102".into()]));
+        // Any apiVersion on a KubeArmor kind: still checked, with S101.
+        assert_eq!(run("kind: KubeArmorPolicy\nmetadata: {name: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), (1, 0, vec!["S101".into()]));
+        assert_eq!(codes("apiVersion: v1\nkind: KubeArmorPolicy\nmetadata: {name: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), ["S101"]);
+    }
+
+    #[test]
+    fn helm_templates_are_skipped_with_a_note() {
+        let c = crate::check_source(SourceFile::new("t.yaml", "{{- if .Values.x }}\nkind: ConfigMap\n  bad: [\n"));
+        assert_eq!((c.documents, c.skipped, c.diagnostics.len()), (0, 0, 0));
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        // With a marker the syntax error is reported.
+        let c = crate::check_source(SourceFile::new("t.yaml", "kind: KubeArmorPolicy\nspec: [\n"));
+        assert_eq!(c.diagnostics[0].code.to_string(), "Y001");
+        assert_eq!(c.documents, 1);
+    }
+
+    #[test]
+    fn metadata_rules() {
+        assert_eq!(codes(&format!("{}spec:\n  file:\n    matchPaths: [{{path: /a}}]\n", KSP.replace("name: p", "name: Bad_Name"))), ["S103"]);
+        assert_eq!(codes("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {namespace: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), ["S103"]);
+        assert_eq!(codes(&format!("{CSP}  namespace: default\nspec:\n  file:\n    matchPaths: [{{path: /a}}]\n")), ["S104"]);
+        assert_eq!(codes(&format!("{KSP}  nmespace: default\nspec:\n  file:\n    matchPaths: [{{path: /a}}]\n")), ["S105"]);
+    }
+
+    #[test]
+    fn host_policy_requirements() {
+        assert_eq!(codes(&format!("{HSP}spec:\n  file:\n    matchPaths: [{{path: /a}}]\n")), ["S003"]);
+        let net = format!("{HSP}spec:\n  nodeSelector: {{matchLabels: {{a: b}}}}\n  network:\n    matchProtocols:\n      - protocol: tcp\n        pts: false\n");
+        assert_eq!(codes(&net), ["S003", "S001"]);
+        let sel = format!("{HSP}spec:\n  nodeSelector: {{matchLabels: {{a: b}}}}\n  selector: {{matchLabels: {{a: b}}}}\n  file:\n    matchPaths: [{{path: /a}}]\n");
+        assert_eq!(codes(&sel), ["S001"]);
+    }
+
+    #[test]
+    fn cluster_selector_keys() {
+        let ok = format!("{CSP}spec:\n  selector:\n    matchExpressions:\n      - key: namespace\n        operator: In\n        values: [a]\n  file:\n    matchPaths: [{{path: /a}}]\n");
+        assert_eq!(codes(&ok), Vec::<String>::new());
+        assert_eq!(codes(&ok.replace(CSP, KSP)), ["S004"]);
+        assert_eq!(codes(&format!("{CSP}spec:\n  selector:\n    matchLabels: {{a: b}}\n  file:\n    matchPaths: [{{path: /a}}]\n")), ["S001"]);
+    }
+
+    #[test]
+    fn types_nulls_and_patterns() {
+        let doc = |body: &str| format!("{KSP}spec:\n{body}");
+        // Nulls are absent, including required ones (then S003).
+        assert_eq!(codes(&doc("  severity:\n  file:\n    matchPaths: [{path: /a, readOnly: ~}]\n")), Vec::<String>::new());
+        assert_eq!(codes(&doc("  file:\n    matchPaths: [{path: null}]\n")), ["S003"]);
+        // A null array item is not pruned.
+        assert_eq!(codes(&doc("  file:\n    matchPaths:\n      -\n      - path: /a\n")), ["S002"]);
+        assert_eq!(codes(&doc("  file:\n    matchPaths: [{path: /a, readOnly: yes}]\n")), ["S002"]);
+        assert_eq!(codes(&doc("  severity: 5.0\n  file:\n    matchPaths: [{path: /a}]\n")), Vec::<String>::new());
+        assert_eq!(codes(&doc("  severity: '5'\n  file:\n    matchPaths: [{path: /a}]\n")), ["S002"]);
+        assert_eq!(codes(&doc("  severity: 0\n  file:\n    matchPaths: [{path: /a}]\n")), ["S006"]);
+        assert_eq!(codes(&doc("  network:\n    matchProtocols: [{protocol: Tcp}]\n")), ["S005"]);
+        assert_eq!(codes(&doc("  network:\n    matchProtocols: [{protocol: xtcp}]\n")), ["L001"]);
+        assert_eq!(codes(&doc("  capabilities:\n    matchCapabilities: [{capability: NET_RAW}]\n")), ["S005"]);
+        assert_eq!(codes(&doc("  syscalls:\n    matchSyscalls: [{syscall: [openat, opneat]}]\n")), ["S004"]);
+        assert_eq!(codes(&doc("  syscalls:\n    matchPaths: [{path: /tmp/, syscall: [unlink]}]\n    action: Block\n")), ["S001"]);
+        assert_eq!(codes(&doc("  process:\n    matchPaths: [{execname: /bin/sh}]\n")), ["S005"]);
+        assert_eq!(codes(&doc("  file:\n    matchPaths: {path: /a}\n")), ["S002"]);
+        assert_eq!(codes(&format!("{KSP}spec:\n  file:\n    matchPaths: [{{path: /a}}]\nstatus:\n  status: OK\n  extra: 1\n")), ["S001"]);
+    }
+
+    #[test]
+    fn every_finding_of_a_document_in_one_pass_in_source_order() {
+        let text = format!("{KSP}spec:\n  action: block\n  severity: 11\n  file:\n    matchPaths:\n      - path: etc\n        readOnly: 1\n        recursive: true\n");
+        assert_eq!(codes(&text), ["S004", "S006", "S005", "S002", "S001"]);
+    }
+}
