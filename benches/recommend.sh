@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # recommend image loading vs `skopeo copy` (the peer) over a loopback docker-registry.
 # Results go to BENCHMARKS.md `## recommend`. Needs .ci/install-recommend.sh (docker-registry,
-# skopeo, hyperfine, jq). Usage: benches/recommend.sh [RUNS]   (default 5)
+# skopeo, hyperfine, jq) and GNU time (/usr/bin/time). Usage: benches/recommend.sh [RUNS]   (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 cargo build --release -q -p armorc-recommend --examples
+cargo build --release -q -p armorc
 BIN=$PWD/target/release/examples
+ARMORC=$PWD/target/release/armorc
 WORK=$(mktemp -d /tmp/armorc-bench-recommend.XXXXXX)
 REG_PID=
 cleanup() {
@@ -59,14 +61,17 @@ for n in big big-text; do
     printf '%s: %s bytes\n' "$n" "$(skopeo inspect --raw --tls-verify=false "docker://$HOST/bench:$n" | jq '[.layers[].size] | add')"
 done
 
-echo "# time: armorc loader vs skopeo copy to a local dir (same run)"
+echo "# time: armorc loader and full 'armorc recommend' vs skopeo copy to a local dir (same run)"
 for n in big big-text; do
     hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$WORK/$n.json" \
         --prepare "rm -rf $WORK/skopeo-dir" \
         -n "skopeo copy $n" "skopeo copy --quiet --src-tls-verify=false docker://$HOST/bench:$n dir:$WORK/skopeo-dir" \
-        -n "armorc load $n" "$BIN/index_image --plain-http $HOST $HOST/bench:$n"
-    jq -r --arg n "$n" '.results as $r | "ratio \($n): armorc/skopeo = \(($r[1].mean / $r[0].mean) * 1000 | round / 1000) (armorc \($r[1].mean * 1000 | round) ms, skopeo \($r[0].mean * 1000 | round) ms)"' "$WORK/$n.json"
+        -n "armorc load $n" "$BIN/index_image --plain-http $HOST $HOST/bench:$n" \
+        -n "armorc recommend $n" "$ARMORC recommend -i $HOST/bench:$n --plain-http $HOST --templates builtin -o $WORK/out -r report.json"
+    jq -r --arg n "$n" '.results as $r | "ratio \($n): loader/skopeo = \(($r[1].mean / $r[0].mean) * 1000 | round / 1000), recommend/skopeo = \(($r[2].mean / $r[0].mean) * 1000 | round / 1000) (skopeo \($r[0].mean * 1000 | round) ms, loader \($r[1].mean * 1000 | round) ms, recommend \($r[2].mean * 1000 | round) ms)"' "$WORK/$n.json"
 done
+echo "# peak RSS of the full command"
+/usr/bin/time -f "armorc recommend big: peak_rss_kb=%M exit=%x" "$ARMORC" recommend -i "$HOST/bench:big" --plain-http "$HOST" --templates builtin -o "$WORK/out" -r report.json >/dev/null
 
 echo "# peak RSS (VmHWM of the loader process)"
 declare -A RSS ENTRIES
