@@ -101,3 +101,42 @@ pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
     out.diagnostics = sink.diagnostics;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceFile;
+
+    #[test]
+    fn lint_source_matches_check_source_without_ir() {
+        let text = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: a}\nspec:\n  file:\n    matchPaths: [{path: /a}, {path: /a}]\n---\nkind: Deployment\n---\napiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: b}\nspec: {action: block}\n";
+        let full = crate::check_source(SourceFile::new("t.yaml", text));
+        let lint = crate::lint_source(SourceFile::new("t.yaml", text));
+        let codes = |c: &crate::Checked| c.diagnostics.iter().map(|d| (d.code, d.span)).collect::<Vec<_>>();
+        assert_eq!(codes(&full), codes(&lint));
+        assert_eq!((full.documents, full.skipped, full.policies.len()), (2, 1, 1));
+        assert_eq!((lint.documents, lint.skipped, lint.policies.len()), (2, 1, 0));
+    }
+
+    #[test]
+    fn documents_after_a_broken_one_are_not_lost_before_it() {
+        let text = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: a}\nspec: {file: {matchPaths: [{path: /a}]}}\n---\nkind: KubeArmorPolicy\nspec: [\n";
+        let c = crate::check_source(SourceFile::new("t.yaml", text));
+        assert_eq!(c.policies.len(), 1);
+        assert_eq!(c.documents, 2);
+        assert_eq!(c.diagnostics.iter().map(|d| d.code.to_string()).collect::<Vec<_>>(), ["Y001"]);
+    }
+
+    #[test]
+    fn hostile_documents_are_abandoned_and_the_stream_continues() {
+        let deep = format!("kind: KubeArmorPolicy\nspec: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let c = crate::check_source(SourceFile::new("t.yaml", deep));
+        assert!(c.diagnostics.iter().any(|d| matches!(d.code.to_string().as_str(), "Y005" | "Y001")));
+        let big = format!(
+            "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{name: a}}\nspec:\n  tags: [{}]\n---\napiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{name: b}}\nspec: {{file: {{matchPaths: [{{path: /a}}]}}}}\n",
+            vec!["tag"; 400_000].join(", ")
+        );
+        let c = crate::check_source(SourceFile::new("t.yaml", big));
+        assert_eq!(c.diagnostics.iter().map(|d| d.code.to_string()).collect::<Vec<_>>(), ["Y004"]);
+        assert_eq!((c.documents, c.policies.len()), (2, 1));
+    }
+}

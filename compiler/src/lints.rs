@@ -280,7 +280,7 @@ fn content_start(text: &str, span: Span, value: &str) -> Option<usize> {
     if raw == value {
         return Some(span.start);
     }
-    let quoted = (raw.starts_with('"') || raw.starts_with('\'')) && raw.len() >= 2 && &raw[1..raw.len() - 1] == value;
+    let quoted = (raw.starts_with('"') || raw.starts_with('\'')) && raw.get(1..raw.len().saturating_sub(1)) == Some(value);
     quoted.then_some(span.start + 1)
 }
 
