@@ -238,3 +238,82 @@ fn seeds_are_parsed_without_syntax_issues() {
         }
     }
 }
+
+/// Our tree as JSON (as the API server would see it); `None` for values JSON cannot hold.
+fn to_json(node: &Node) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    Some(match &node.value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Float(f) => J::from(serde_json::Number::from_f64(*f)?),
+        Value::Str(s) => J::String(s.clone()),
+        Value::Seq(items) => J::Array(items.iter().map(to_json).collect::<Option<_>>()?),
+        Value::Map(entries) => {
+            J::Object(entries.iter().map(|e| Some((e.key.clone(), to_json(&e.value)?))).collect::<Option<_>>()?)
+        }
+    })
+}
+
+/// Where both loaders accept a text without any issue, they must build the same values: our
+/// spanned tree against serde-saphyr (an independent YAML 1.2 implementation). `None` = skipped.
+fn same_tree_as_reference(text: &str) -> Result<Option<()>, TestCaseError> {
+    let Ok(reference) = common::load_yaml_docs(text) else { return Ok(None) };
+    let mut ours = Vec::new();
+    for doc in Documents::new(text) {
+        if !doc.issues.is_empty() {
+            return Ok(None);
+        }
+        match doc.root.as_ref().map(to_json) {
+            Some(None) => return Ok(None),
+            // The reference drops empty and null documents.
+            Some(Some(serde_json::Value::Null)) | None => {}
+            Some(Some(value)) => ours.push(value),
+        }
+    }
+    prop_assert_eq!(&ours, &reference, "our tree differs from serde-saphyr's for:\n{}", text);
+    Ok(Some(()))
+}
+
+/// Mutated policies (0-3 edits, so many stay valid YAML): where both loaders accept the text, the
+/// values agree. Driven by hand to count how many cases were really compared.
+#[test]
+fn tree_matches_reference_loader() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::new(config(0x61726d6f72630004));
+    let strategy = (any::<usize>(), proptest::collection::vec(edit_strategy(), 0..4));
+    let seeds = seed_texts();
+    let mut compared = 0;
+    for _ in 0..CASES {
+        let (seed, edits) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut text = seeds[seed % seeds.len()].clone();
+        for edit in &edits {
+            text = apply(&text, edit);
+        }
+        match same_tree_as_reference(&text) {
+            Ok(Some(())) => compared += 1,
+            Ok(None) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    eprintln!("{compared} of {CASES} mutated texts loaded by both loaders and compared");
+    assert!(compared >= CASES as usize / 4, "only {compared} of {CASES} cases compared");
+}
+
+#[test]
+fn corpus_trees_match_reference_loader() {
+    let Some(corpus) = common::corpus_dir("corpus_trees_match_reference_loader") else { return };
+    let (mut compared, mut differ) = (0, Vec::new());
+    for file in common::yaml_files(&corpus.join("policy-templates")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        match same_tree_as_reference(&text) {
+            Ok(Some(())) => compared += 1,
+            Ok(None) => {}
+            Err(e) => differ.push(format!("{}: {e}", file.display())),
+        }
+    }
+    eprintln!("corpus: {compared} files load to the same values in both loaders");
+    assert!(compared > 500, "only {compared} corpus files compared");
+    assert!(differ.is_empty(), "{} files differ:\n{}", differ.len(), differ.join("\n"));
+}

@@ -57,10 +57,15 @@ pub enum LoadError {
     Other(String),
 }
 
-/// Load every document of a YAML stream into JSON values with serde-saphyr (not our parser).
+/// Load every document of a YAML stream into JSON values with serde-saphyr (not our parser), with
+/// YAML 1.2 core scalars as the project reads them (plain `yes`, `n`, `1_000` are strings).
 /// Empty documents are dropped, as the API server never sees them.
 pub fn load_yaml_docs(text: &str) -> Result<Vec<serde_json::Value>, LoadError> {
-    serde_saphyr::from_multiple::<serde_json::Value>(text).map_err(|e| {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        underscored_numbers_as_strings: true,
+    };
+    serde_saphyr::from_multiple_with_options::<serde_json::Value>(text, options).map_err(|e| {
         let message = e.to_string();
         match e.without_snippet() {
             serde_saphyr::Error::DuplicateMappingKey { .. } => LoadError::DuplicateKey(message),
