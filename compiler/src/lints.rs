@@ -46,7 +46,8 @@ struct RuleView<'a> {
     source: Option<Option<&'a Str>>,
     source_span: Option<Span>,
     action: Action,
-    flags: String,
+    /// (readOnly, ownerOnly)
+    flags: (bool, bool),
 }
 
 fn resolve_action(rule: &Meta, section: &Meta, spec: &Meta) -> Action {
@@ -65,7 +66,8 @@ struct Item<'a> {
     recursive: bool,
     sources: &'a [Node<ast::Source>],
     action: Action,
-    flags: String,
+    /// (readOnly, ownerOnly)
+    flags: (bool, bool),
 }
 
 /// One view per (rule, fromSource item), or one per rule without fromSource.
@@ -80,7 +82,7 @@ fn push<'a>(out: &mut Vec<RuleView<'a>>, it: Item<'a>) {
         source,
         source_span,
         action: it.action,
-        flags: it.flags.clone(),
+        flags: it.flags,
     };
     if it.sources.is_empty() {
         out.push(view(None, None));
@@ -97,7 +99,7 @@ fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
         push(&mut out, Item { category, kind, target, recursive, sources, action, flags })
     };
     let t = |s: &Option<Str>| s.as_ref().map(|s| (s.node.clone(), s.loc));
-    let fl = |ro: &Option<Node<bool>>, oo: &Option<Node<bool>>| format!("readOnly={} ownerOnly={}", yes(ro), yes(oo));
+    let fl = |ro: &Option<Node<bool>>, oo: &Option<Node<bool>>| (yes(ro), yes(oo));
     if let Some(p) = &doc.spec.process {
         let sec = &p.node.meta;
         for r in &p.node.match_paths {
@@ -144,13 +146,13 @@ fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
             let n = &r.node;
             let a = resolve_action(&n.meta, sec, spec);
             let target = n.protocol.as_ref().map(|p| (p.node.to_ascii_lowercase(), p.loc));
-            add("network", "protocol", target, false, &n.from_source, a, String::new());
+            add("network", "protocol", target, false, &n.from_source, a, (false, false));
         }
         for r in &net.node.match_dns_queries {
             let n = &r.node;
             let a = resolve_action(&n.meta, sec, spec);
             let target = n.domain.as_ref().map(|d| (d.node.trim_matches('.').to_string(), d.loc));
-            add("dns", "domain", target, false, &n.from_source, a, String::new());
+            add("dns", "domain", target, false, &n.from_source, a, (false, false));
         }
     }
     if let Some(c) = &doc.spec.capabilities {
@@ -162,7 +164,7 @@ fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
                 let lower = c.node.to_ascii_lowercase();
                 (lower.strip_prefix("cap_").unwrap_or(&lower).to_string(), c.loc)
             });
-            add("capabilities", "capability", target, false, &n.from_source, a, String::new());
+            add("capabilities", "capability", target, false, &n.from_source, a, (false, false));
         }
     }
     out
@@ -465,11 +467,17 @@ fn patterns_ignored(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L008 duplicate and L009 conflicting rules: same category, target and source in one policy.
-fn duplicates(sink: &mut Sink, rules: &[RuleView]) {
-    let mut first_of: HashMap<(&str, &str, &str, bool, Option<&str>), usize> = HashMap::new();
+fn duplicates<'a>(sink: &mut Sink, rules: &'a [RuleView<'a>]) {
+    type Key<'a> = (&'a str, &'a str, &'a str, bool, Option<&'a str>);
+    let key = |r: &'a RuleView| -> Key<'a> { (r.category, r.kind, r.target.as_str(), r.recursive, source_text(&r.source)) };
+    // Policies are usually small: a linear scan beats hashing until the list gets long.
+    let mut first_of: HashMap<Key, usize> = HashMap::new();
     for (i, r) in rules.iter().enumerate() {
-        let key = (r.category, r.kind, r.target.as_str(), r.recursive, source_text(&r.source));
-        let first = &rules[*first_of.entry(key).or_insert(i)];
+        let first = if rules.len() <= 64 {
+            &rules[rules[..i].iter().position(|o| key(o) == key(r)).unwrap_or(i)]
+        } else {
+            &rules[*first_of.entry(key(r)).or_insert(i)]
+        };
         if std::ptr::eq(first, r) {
             continue;
         }
@@ -658,5 +666,58 @@ fn presets(sink: &mut Sink, doc: &ast::Document) {
                 None => format!("known presets: {}", KNOWN_PRESETS.join(", ")),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under;
+    use crate::source::SourceFile;
+
+    fn codes(spec: &str) -> Vec<String> {
+        let text = format!("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{name: p}}\nspec:\n{spec}");
+        crate::check_source(SourceFile::new("t.yaml", text)).diagnostics.iter().map(|d| d.code.to_string()).collect()
+    }
+
+    #[test]
+    fn duplicates_small_and_large_policies() {
+        for n in [3, 100] {
+            let mut spec = String::from("  file:\n    matchPaths:\n");
+            for i in 0..n {
+                spec.push_str(&format!("      - path: /f{i}\n"));
+            }
+            spec.push_str("      - path: /f1\n      - path: /f2\n        action: Allow\n      - path: /f1\n        fromSource: [{path: /bin/x}]\n");
+            assert_eq!(codes(&spec), ["L008", "L009"], "{n} rules");
+        }
+    }
+
+    #[test]
+    fn directory_containment() {
+        assert!(under("/etc/", true, "/etc/a/b"));
+        assert!(under("/etc/", false, "/etc/a"));
+        assert!(under("/etc/", false, "/etc/a/"));
+        assert!(!under("/etc/", false, "/etc/a/b"));
+        assert!(!under("/etc/", true, "/etc/"));
+        assert!(!under("/etc/", true, "/etcx/a"));
+    }
+
+    #[test]
+    fn comma_lists_and_protocol_values() {
+        assert_eq!(codes("  network:\n    matchProtocols:\n      - protocol: tcp,xudp\n      - protocol: udp\n"), ["L001"]);
+        assert_eq!(codes("  network:\n    matchProtocols:\n      - protocol: TCP\n      - protocol: all\n"), Vec::<String>::new());
+        assert_eq!(codes("  network:\n    matchDNSQueries:\n      - domain: a.com\n      - domain: b.com,c.com\n"), ["L014"]);
+        assert_eq!(codes("  capabilities:\n    matchCapabilities:\n      - capability: xnet_raw\n"), ["L002"]);
+        assert_eq!(codes("  capabilities:\n    matchCapabilities:\n      - capability: CAP_net_raw\n"), ["L002"]);
+    }
+
+    #[test]
+    fn container_list_empty_items_point_inside_the_scalar() {
+        let text = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: p}\nspec:\n  selector:\n    matchLabels:\n      kubearmor.io/container.name: \"[a,,b]\"\n  file: {matchPaths: [{path: /x}]}\n";
+        let c = crate::check_source(SourceFile::new("t.yaml", text));
+        let d = &c.diagnostics[0];
+        assert_eq!(d.code.to_string(), "L003");
+        let span = d.span.unwrap();
+        // The empty item sits between the two commas; the label points at the extra one.
+        assert_eq!(&text[span.start - 4..span.end], "\"[a,,");
     }
 }
