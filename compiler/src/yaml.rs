@@ -344,7 +344,7 @@ impl Builder {
                     }
                     Open::Map { start, anchor, entries, .. } => {
                         let end = entries.last().map_or(start.end, |e| e.value.span.end).max(start.end).max(close);
-                        (Node { span: Span::new(start.start, end), value: Value::Map(entries) }, anchor)
+                        (Node { span: Span::new(start.start, end), value: Value::Map(merge_keys(entries)) }, anchor)
                     }
                 };
                 if anchor > 0 {
@@ -412,6 +412,36 @@ impl Builder {
 }
 
 /// YAML 1.2 core schema resolution. Quoted and block scalars are always strings.
+/// YAML merge keys (`<<: *base` or `<<: [*a, *b]`), which kubectl's YAML reader applies: explicit
+/// keys win, then the merged mappings in order. A `<<` whose value is not mappings stays a key.
+fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
+    let mergeable = |n: &Node| match &n.value {
+        Value::Map(_) => true,
+        Value::Seq(items) => items.iter().all(|i| matches!(i.value, Value::Map(_))),
+        _ => false,
+    };
+    if !entries.iter().any(|e| e.key == "<<" && mergeable(&e.value)) {
+        return entries;
+    }
+    let (merges, mut out): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.key == "<<" && mergeable(&e.value));
+    for merge in merges {
+        let maps = match merge.value.value {
+            Value::Map(m) => vec![m],
+            Value::Seq(items) => items.into_iter().filter_map(|i| match i.value {
+                Value::Map(m) => Some(m),
+                _ => None,
+            }).collect(),
+            _ => Vec::new(),
+        };
+        for entry in maps.into_iter().flatten() {
+            if !out.iter().any(|o| o.key == entry.key) {
+                out.push(entry);
+            }
+        }
+    }
+    out
+}
+
 /// The text of an anchored scalar used as a key (rare: `&k 1: v`).
 fn self_text(node: &Node) -> String {
     match &node.value {
@@ -625,6 +655,18 @@ mod tests {
         let r = d[0].root.as_ref().unwrap();
         assert_eq!(r.as_map().unwrap().len(), 2);
         assert_eq!(r.get("b").unwrap().value, Value::Int(3));
+    }
+
+    #[test]
+    fn merge_keys_are_applied() {
+        let d = docs("base: &b {action: Block, severity: 3}\nrule:\n  <<: *b\n  severity: 5\n  path: /x\n");
+        let rule = d[0].root.as_ref().unwrap().get("rule").unwrap().clone();
+        assert!(d[0].issues.is_empty());
+        assert_eq!(rule.get("severity").unwrap().value, Value::Int(5));
+        assert_eq!(rule.get("action").unwrap().as_str(), Some("Block"));
+        assert!(rule.get("<<").is_none());
+        let d = docs("a: {<<: 5}\n");
+        assert!(d[0].root.as_ref().unwrap().get("a").unwrap().get("<<").is_some());
     }
 
     #[test]
