@@ -322,6 +322,31 @@ mod tests {
         assert!(Excludes::new(&["a/[b"]).is_err());
     }
 
+    fn names(expanded: &Expanded) -> Vec<String> {
+        expanded.inputs.iter().map(|i| i.name().to_string()).collect()
+    }
+
+    #[test]
+    fn expand_walks_sorted_prunes_excluded_and_reports_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        for name in ["b.yaml", "a/z.yml", "a/b/c.yaml", "skip/x.yaml", "note.txt"] {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "x: 1\n").unwrap();
+        }
+        let arg = root.display().to_string();
+        let missing = dir.path().join("missing.yaml").display().to_string();
+        let ex = Excludes::new(&["skip"]).unwrap();
+        let out = expand(&[arg.clone(), "-".into(), missing.clone(), arg.clone()], false, &ex);
+        let expected: Vec<String> = ["a/b/c.yaml", "a/z.yml", "b.yaml"].iter().map(|n| format!("{arg}/{n}")).chain(["-".to_string()]).collect();
+        assert_eq!(names(&out), expected, "sorted, recursive, excluded dir pruned, duplicates once");
+        assert_eq!(out.errors, vec![InputError { path: missing, message: "No such file or directory".into() }]);
+        // A file named explicitly is read whatever its extension.
+        let txt = root.join("note.txt").display().to_string();
+        assert_eq!(names(&expand(&[txt.clone()], false, &Excludes::default())), vec![txt]);
+    }
+
     #[test]
     fn invalid_utf8_points_at_first_bad_byte() {
         let loaded = from_bytes("x.yaml", b"kind: a\nname: \xff\xfe\n".to_vec());
