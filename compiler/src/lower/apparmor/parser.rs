@@ -80,10 +80,16 @@ pub fn explain_rejection(profile: &Profile, stderr: &str) -> Rejection {
         .collect();
     let map = SourceMap::from_json(&profile.map_json).ok();
     let line = message.iter().find_map(|l| line_number(l));
-    let line = line.or_else(|| {
-        let name = message.iter().find_map(|l| profile_named(l))?;
-        map.as_ref()?.profile_start(&name).map(|l| l.line)
-    });
+    // Messages without a line: an undeclared variable (find its first use), or a profile name.
+    let line = line
+        .or_else(|| {
+            let var = message.iter().find_map(|l| undeclared_variable(l))?;
+            profile.text.lines().position(|t| t.contains(&format!("@{{{var}}}"))).map(|i| i + 1)
+        })
+        .or_else(|| {
+            let name = message.iter().find_map(|l| profile_named(l))?;
+            map.as_ref()?.profile_start(&name).map(|l| l.line)
+        });
     let origins = match (line, &map) {
         (Some(n), Some(m)) => m.line(n).map(|l| l.origins.clone()).unwrap_or_default(),
         _ => vec![],
@@ -112,6 +118,13 @@ fn line_number(l: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// `Found reference to variable NAME, but is never declared` -> NAME.
+fn undeclared_variable(l: &str) -> Option<String> {
+    let rest = &l[l.find("reference to variable ")? + "reference to variable ".len()..];
+    let name: String = rest.chars().take_while(|c| !matches!(c, ',' | ' ')).collect();
+    (!name.is_empty()).then_some(name)
+}
+
 /// `ERROR processing regexs for profile NAME, failed to load` / `profile NAME: has merged rule`.
 fn profile_named(l: &str) -> Option<String> {
     let rest = if let Some(i) = l.find("for profile ") {
@@ -131,6 +144,7 @@ mod tests {
     fn reads_line_numbers_and_profile_names() {
         assert_eq!(line_number("AppArmor parser error for /t/x in profile /t/x at line 9: Invalid network entry."), Some(9));
         assert_eq!(line_number("no line"), None);
+        assert_eq!(undeclared_variable("Found reference to variable x, but is never declared").as_deref(), Some("x"));
         assert_eq!(profile_named("ERROR processing regexs for profile p_bin, failed to load").as_deref(), Some("p_bin"));
         assert_eq!(profile_named("profile p1: has merged rule /bin/x with conflicting x modifiers").as_deref(), Some("p1"));
     }

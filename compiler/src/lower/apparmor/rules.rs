@@ -159,8 +159,15 @@ fn pattern_key(pattern: &str) -> Key {
     }
 }
 
-/// Why `pattern` is no AppArmor path glob, if it is not: it must be absolute (or start with a
-/// variable), with balanced `{}` and `[]`, and without control characters.
+/// Variables the tunables included by every profile (`<tunables/global>`) define.
+const KNOWN_VARIABLES: [&str; 15] = [
+    "HOME", "HOMEDIRS", "PROC", "multiarch", "run", "sys", "pid", "pids", "tid", "uid", "uids", "etc_ro",
+    "etc_rw", "apparmorfs", "securityfs",
+];
+
+/// Why `pattern` is no AppArmor path glob apparmor_parser accepts, if it is not: it must be
+/// absolute (or start with a variable), use only defined variables, have `{}` groups with at
+/// least two alternatives, non-empty `[]` classes with complete ranges, and no control characters.
 pub fn glob_problem(pattern: &str) -> Option<&'static str> {
     if !(pattern.starts_with('/') || pattern.starts_with("@{")) {
         return Some("does not start with `/` (AppArmor globs are absolute paths, not regular expressions)");
@@ -168,28 +175,70 @@ pub fn glob_problem(pattern: &str) -> Option<&'static str> {
     if pattern.chars().any(|c| c.is_control()) {
         return Some("contains control characters");
     }
-    let (mut braces, mut in_class, mut escaped) = (0i32, false, false);
-    for c in pattern.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            '{' if !in_class => braces += 1,
-            '}' if !in_class => {
-                braces -= 1;
-                if braces < 0 {
-                    return Some("has a `}` without `{`");
+    // Variables are expanded before globbing, wherever they appear (even inside `[]`).
+    let mut rest = pattern;
+    while let Some(i) = rest.find("@{") {
+        let escaped = rest[..i].ends_with('\\');
+        let after = &rest[i + 2..];
+        let name = after.split('}').next().unwrap_or("");
+        if !escaped && (!after.contains('}') || !KNOWN_VARIABLES.contains(&name)) {
+            return Some("uses an AppArmor variable the profile does not define");
+        }
+        rest = after;
+    }
+    let chars: Vec<char> = pattern.chars().collect();
+    // Per open `{`: number of top-level commas seen.
+    let mut groups: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                if i + 1 == chars.len() {
+                    return Some("ends with a lone `\\`");
+                }
+                i += 1;
+            }
+            '@' if chars.get(i + 1) == Some(&'{') => {
+                // Checked above; skip the name.
+                let name_len = chars[i + 2..].iter().take_while(|&&c| c != '}').count();
+                i += 2 + name_len;
+            }
+            '[' => {
+                let mut j = i + 1;
+                if chars.get(j) == Some(&'^') {
+                    j += 1;
+                }
+                let start = j;
+                loop {
+                    match chars.get(j) {
+                        None => return Some("has an unclosed `[`"),
+                        Some(']') if j > start => break,
+                        Some(']') => return Some("has an empty `[]` class"),
+                        Some('\\') => j += 2,
+                        Some('-') if chars.get(j + 1) == Some(&']') => return Some("has an incomplete range in `[]`"),
+                        Some(_) => j += 1,
+                    }
+                }
+                i = j;
+            }
+            ']' => return Some("has a `]` without `[`"),
+            '{' => groups.push(0),
+            ',' => {
+                if let Some(n) = groups.last_mut() {
+                    *n += 1;
                 }
             }
+            '}' => match groups.pop() {
+                None => return Some("has a `}` without `{`"),
+                Some(0) => return Some("has a `{}` group without alternatives"),
+                Some(_) => {}
+            },
             _ => {}
         }
+        i += 1;
     }
-    if escaped {
-        return Some("ends with a lone `\\`");
-    }
-    if in_class || braces != 0 {
-        return Some("has an unclosed `[` or `{`");
+    if !groups.is_empty() {
+        return Some("has an unclosed `{`");
     }
     None
 }

@@ -23,7 +23,9 @@ pub fn escape_literal(path: &str) -> String {
 pub fn quote_path(glob: &str) -> String {
     let bare = !glob.is_empty()
         && glob.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+*?[]{},^\\@:~=%$|".contains(c))
-        && commas_only_in_alternations(glob);
+        && commas_only_in_alternations(glob)
+        // An escaped backslash bare can swallow the following space.
+        && !glob.contains("\\\\");
     if bare {
         return glob.to_string();
     }
@@ -32,13 +34,17 @@ pub fn quote_path(glob: &str) -> String {
     let mut chars = glob.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            // A `\` already escapes the next character; keep the pair.
-            '\\' => {
-                out.push('\\');
-                if let Some(n) = chars.next() {
+            // A `\` already escapes the next character; keep the pair, except that an escaped
+            // backslash is written `\134` (the parser decodes it to the same glob escape), since
+            // the lexer takes `\\"` at the end of a string for an escaped quote.
+            '\\' => match chars.next() {
+                Some('\\') => out.push_str("\\134"),
+                Some(n) => {
+                    out.push('\\');
                     push_quoted_char(&mut out, n);
                 }
-            }
+                None => out.push_str("\\134"),
+            },
             '"' => out.push_str("\\\""),
             c => push_quoted_char(&mut out, c),
         }
@@ -122,6 +128,7 @@ mod tests {
         assert_eq!(quote_path(&escape_literal("/a\"b")), "\"/a\\\"b\"");
         assert_eq!(quote_path("/a#b"), "\"/a#b\"");
         assert_eq!(quote_path("/etc/{,*}"), "/etc/{,*}");
+        assert_eq!(quote_path(&escape_literal("/a\\")), "\"/a\\134\"");
     }
 
     #[test]
