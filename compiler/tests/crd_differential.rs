@@ -264,7 +264,7 @@ fn corpus_verdicts_match_crd() {
     for file in yaml_files(&root) {
         let name = file.strip_prefix(&root).unwrap().display().to_string();
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let docs = match oracle.check_text(&text) {
+        let crd_errors = match oracle.check_text(&text) {
             Err(LoadError::DuplicateKey(_)) => {
                 // Outside the oracle's reach, but we must still see the duplicate key (Y002).
                 let checked = check_source(SourceFile::new(name.as_str(), text.as_str()));
@@ -278,10 +278,10 @@ fn corpus_verdicts_match_crd() {
             Ok(None) => continue,
             Ok(Some(errors)) => errors,
         };
-        let kinds: Vec<Value> = load_yaml_docs(&text).unwrap();
-        let expected_docs = kinds.iter().filter(|d| is_kubearmor_kind(d)).count();
-        ksp_files += kinds.iter().any(|d| d["kind"] == "KubeArmorPolicy") as usize;
-        let oracle_invalid = !docs.is_empty();
+        let loaded: Vec<Value> = load_yaml_docs(&text).unwrap();
+        let expected_docs = loaded.iter().filter(|d| is_kubearmor_kind(d)).count();
+        ksp_files += loaded.iter().any(|d| d["kind"] == "KubeArmorPolicy") as usize;
+        let oracle_invalid = !crd_errors.is_empty();
         if oracle_invalid {
             rejected += 1;
         } else {
@@ -300,7 +300,7 @@ fn corpus_verdicts_match_crd() {
                 expected_docs,
                 verdict(ours_invalid),
                 ours.documents,
-                docs,
+                crd_errors,
                 ours.schema_errors
             ));
         }
