@@ -38,6 +38,7 @@ fn report_issue(sink: &mut Sink, issue: &YamlIssue) {
         .into(),
     );
     d.help = match issue.kind {
+        IssueKind::Syntax => Some("the cause can be above this point: an unclosed `[`, `{` or quote, or wrong indentation".into()),
         IssueKind::DuplicateKey => Some("the API server rejects duplicate fields; keep one (the first is used here)".into()),
         IssueKind::TooLarge => Some("split the stream into smaller documents".into()),
         _ => None,

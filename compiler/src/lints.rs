@@ -275,6 +275,12 @@ fn capabilities(sink: &mut Sink, doc: &ast::Document) {
     }
 }
 
+/// The part of a span on its first line: item spans can cover many lines.
+fn first_line(text: &str, span: Span) -> Span {
+    let line_end = text.get(span.start..span.end).and_then(|t| t.find('\n')).map_or(span.end, |i| span.start + i);
+    Span::new(span.start, line_end.min(span.end))
+}
+
 /// Byte offset of a scalar's content inside the source (after an opening quote), when the
 /// content is written literally.
 fn content_start(text: &str, span: Span, value: &str) -> Option<usize> {
@@ -322,16 +328,17 @@ fn process_paths(sink: &mut Sink, doc: &ast::Document) {
     for r in &p.node.match_paths {
         let n = &r.node;
         if n.path.is_none() && n.execname.is_none() {
-            let d = sink.report(Code::L012, Some(r.loc), "process.matchPaths item has neither `path` nor `execname`".into());
+            let d = sink.report(Code::L012, Some(first_line(&sink.file.text, r.loc)), "process.matchPaths item has neither `path` nor `execname`".into());
             d.label = Some("matches nothing (all-zero BPF key, invalid AppArmor line)".into());
             d.help = Some("add `path: /absolute/binary` or `execname: name`".into());
         }
         if let Some(e) = &n.execname {
             if let Some(src) = n.from_source.first() {
+                let src_line = first_line(&sink.file.text, src.loc);
                 let d = sink.report(Code::L004, Some(e.loc), "`execname` with `fromSource` is written to the BPF map but never looked up".into());
                 d.label = Some("never matched by BPF-LSM".into());
                 d.help = Some("use `path:` with the absolute binary path when combining with fromSource".into());
-                d.related.push((src.loc, "fromSource here".into()));
+                d.related.push((src_line, "fromSource here".into()));
             }
             if let Some(args) = &n.allowed_args {
                 let d = sink.report(Code::L015, Some(args.loc), "`allowedArgs` with `execname` never matches: the kernel keys arguments by full path".into());
@@ -352,7 +359,7 @@ fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
                 continue;
             }
             seen.push(span);
-            let d = sink.report(Code::L013, Some(span), "fromSource item has no `path`".into());
+            let d = sink.report(Code::L013, Some(first_line(&sink.file.text, span)), "fromSource item has no `path`".into());
             d.label = Some("global rule in BPF-LSM, dropped by AppArmor".into());
             d.help = Some("add `path: /absolute/binary`, or remove the item".into());
         }
@@ -609,10 +616,11 @@ fn expressions(sink: &mut Sink, doc: &ast::Document) {
         }
         let earlier_in = list[..i].iter().find(|o| o.node.operator.as_ref().map(|o| o.node.as_str()) == Some("In") && o.node.key.as_ref().map(|k| k.node.as_str()) == key);
         if let Some(first) = earlier_in {
-            let d = sink.report(Code::L018, Some(e.loc), "`NotIn` after an `In` expression is ignored by KubeArmor".into());
+            let at = |x: &Node<ast::MatchExpression>| x.node.operator.as_ref().map_or(x.loc, |o| o.loc);
+            let d = sink.report(Code::L018, Some(at(e)), "`NotIn` after an `In` expression is ignored by KubeArmor".into());
             d.label = Some("ignored".into());
             d.help = Some("put NotIn expressions before In expressions".into());
-            d.related.push((first.loc, "In expression".into()));
+            d.related.push((at(first), "In expression".into()));
         }
     }
 }
@@ -653,7 +661,7 @@ const KNOWN_PRESETS: [&str; 5] = ["protectEnv", "filelessExec", "exec", "protect
 fn presets(sink: &mut Sink, doc: &ast::Document) {
     for p in &doc.spec.presets {
         let Some(name) = &p.node.name else {
-            let d = sink.report(Code::L023, Some(p.loc), "preset without a `name`".into());
+            let d = sink.report(Code::L023, Some(first_line(&sink.file.text, p.loc)), "preset without a `name`".into());
             d.label = Some("no name".into());
             d.help = Some(format!("known presets: {}", KNOWN_PRESETS.join(", ")));
             continue;
