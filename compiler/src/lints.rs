@@ -519,9 +519,15 @@ fn under(dir: &str, recursive: bool, path: &str) -> bool {
     recursive || !rest.trim_end_matches('/').contains('/')
 }
 
-/// L011: an Allow rule under a Block directory of the same policy: BPF-LSM allows (exact match
-/// first), AppArmor denies (deny wins).
+/// L011: an Allow rule under a Block directory of the same policy where the LSMs disagree:
+/// BPF-LSM looks exact paths up first and lets a deeper recursive directory replace a shallower
+/// one, so it allows; AppArmor applies deny over allow, so it denies. (A non-recursive Allow
+/// directory under a recursive Block one is denied by both.)
 fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
+    let disagree = |allow: &RuleView, block: &RuleView| match allow.kind {
+        "path" => true,
+        _ => allow.recursive && block.recursive,
+    };
     for allow in rules.iter().filter(|r| r.action == Action::Allow && matches!(r.kind, "path" | "dir")) {
         let block = rules.iter().find(|b| {
             b.action == Action::Block
@@ -529,6 +535,7 @@ fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
                 && b.category == allow.category
                 && source_text(&b.source) == source_text(&allow.source)
                 && under(&b.target, b.recursive, &allow.target)
+                && disagree(allow, b)
         });
         if let Some(b) = block {
             let d = sink.report(Code::L011, Some(allow.target_span), format!(
@@ -697,6 +704,15 @@ mod tests {
             spec.push_str("      - path: /f1\n      - path: /f2\n        action: Allow\n      - path: /f1\n        fromSource: [{path: /bin/x}]\n");
             assert_eq!(codes(&spec), ["L008", "L009"], "{n} rules");
         }
+    }
+
+    #[test]
+    fn allow_under_block_only_where_the_lsms_disagree() {
+        let spec = |allow: &str| format!("  file:\n    matchDirectories:\n      - dir: /etc/\n        recursive: true\n      - {allow}\n        action: Allow\n");
+        assert_eq!(codes(&spec("dir: /etc/ssl/\n        recursive: true")), ["L011"]);
+        assert_eq!(codes(&spec("dir: /etc/ssl/")), Vec::<String>::new());
+        let path = "  file:\n    matchDirectories:\n      - dir: /etc/\n    matchPaths:\n      - path: /etc/hosts\n        action: Allow\n      - path: /etc/a/b\n        action: Allow\n";
+        assert_eq!(codes(path), ["L011"]);
     }
 
     #[test]
