@@ -194,7 +194,7 @@ fn no_rules(sink: &mut Sink, doc: &ast::Document) {
 
 /// Values of a comma-expandable list as KubeArmor reads them: (item index, part, part span).
 /// Returns `expanded = false` when only the first item decides and it has no comma.
-fn comma_parts<'a>(values: &[Option<&'a Str>]) -> (bool, Vec<(usize, String, Span)>) {
+fn comma_parts(values: &[Option<&Str>]) -> (bool, Vec<(usize, String, Span)>) {
     let expanded = values.first().copied().flatten().is_some_and(|v| v.node.contains(','));
     let mut out = Vec::new();
     for (i, v) in values.iter().enumerate() {

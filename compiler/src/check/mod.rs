@@ -54,7 +54,7 @@ impl Sink {
 /// What a document turned out to be.
 pub enum Outcome {
     /// A KubeArmor policy (possibly with errors; the AST is tolerant).
-    Policy(ast::Document),
+    Policy(Box<ast::Document>),
     /// A `security.kubearmor.com` document we reject (unknown kind); counted as a document.
     Rejected,
     /// Another kind, no kind, or KubeArmorNetworkPolicy.
@@ -130,14 +130,14 @@ pub fn check_document(sink: &mut Sink, root: &yaml::Node, doc_span: Span) -> Out
         validate::check_object(sink, status, &schema::STATUS, &Path::Root("status"));
     }
     let spec = spec_node.filter(|s| s.as_map().is_some()).map(build::spec).unwrap_or_default();
-    Outcome::Policy(ast::Document {
+    Outcome::Policy(Box::new(ast::Document {
         kind: ast::Node::new(kind, kind_span),
         api_version: api_version.and_then(|a| Some(ast::Node::new(a.as_str()?.to_string(), a.span))),
         name,
         namespace,
         loc: doc_span,
         spec,
-    })
+    }))
 }
 
 fn check_api_version(sink: &mut Sink, api_version: Option<&yaml::Node>, kind: &str, kind_span: Span) {

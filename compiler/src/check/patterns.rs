@@ -54,7 +54,7 @@ pub fn capability(s: &str) -> bool {
 /// DNS-1123 subdomain: at most 253 characters, dot-separated labels of lower-case alphanumerics
 /// and `-`, each starting and ending with an alphanumeric.
 pub fn dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| dns1123_label_chars(l))
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(dns1123_label_chars)
 }
 
 /// DNS-1123 label (namespace names): at most 63 characters.
