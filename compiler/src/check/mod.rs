@@ -88,7 +88,8 @@ pub fn check_document(sink: &mut Sink, root: &yaml::Node, doc_span: Span) -> Out
             return Outcome::Skipped;
         }
         let group = api_version.and_then(|a| a.as_str()).and_then(|a| a.split('/').next());
-        if group == Some(GROUP) {
+        // A KubeArmor-looking kind without our group is most likely a typo of ours too.
+        if group == Some(GROUP) || kind_name.starts_with("KubeArmor") {
             let d = sink.report(Code::S102, Some(kind_span), format!("`{kind_name}` is not a kind of {GROUP}"));
             d.label = Some("unknown kind".into());
             let known = ["KubeArmorPolicy", "KubeArmorHostPolicy", "KubeArmorClusterPolicy", "KubeArmorNetworkPolicy"];
@@ -293,6 +294,8 @@ mod tests {
         assert_eq!(run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorNetworkPolicy\nmetadata: {name: n}\n"), (0, 1, vec![]));
         assert_eq!(run("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\nfoo: bar\n---\n"), (0, 2, vec![]));
         assert_eq!(run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolcy\nmetadata: {name: x}\n"), (1, 0, vec!["S102".into()]));
+        assert_eq!(run("kind: KubeArmorHostPolcy\nmetadata: {name: x}\n"), (1, 0, vec!["S102".into()]));
+        assert_eq!(run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"), (0, 1, vec![]));
         // Any apiVersion on a KubeArmor kind: still checked, with S101.
         assert_eq!(run("kind: KubeArmorPolicy\nmetadata: {name: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), (1, 0, vec!["S101".into()]));
         assert_eq!(codes("apiVersion: v1\nkind: KubeArmorPolicy\nmetadata: {name: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), ["S101"]);
