@@ -19,7 +19,7 @@ static __always_inline __u64 hash_b_step(__u64 h, __u8 c)
 /* Byte loops run under bpf_loop (the kernel inlines it): the verifier checks the body once
  * instead of once per byte. Each call hashes one 8-byte chunk; the request pointer travels in
  * the context (no map lookup per call). */
-#define CHUNK 8
+#define CHUNK 16
 
 struct armor_hash_ctx {
 	struct armor_req *r;
@@ -27,37 +27,52 @@ struct armor_hash_ctx {
 	__u32 len;
 };
 
-/* One byte of the path: both hashes; at a '/' snapshot the prefix (no byte limit, at most
- * MAX_DIRS levels). The counters live in the map value, not on the stack, so the verifier does
- * not track their exact values (one state per callback instead of one per '/'). */
-static __always_inline void armor_path_step(struct armor_hash_ctx *x, struct armor_req *r, __u32 i, __u8 c)
+/* At a '/': snapshot the prefix (no byte limit, at most MAX_DIRS levels). The counters live in
+ * the map value, not on the stack, so the verifier does not track their exact values (one state
+ * per callback instead of one per '/'). */
+static __always_inline void armor_slash(struct armor_req *r, __u32 i, __u64 ha, __u64 hb)
 {
-	x->ha = hash_a_step(x->ha, c);
-	x->hb = hash_b_step(x->hb, c);
-	if (c == '/') {
-		__u32 n = r->ndirs;
-		if (n < MAX_DIRS) {
-			__u32 slot = n & (MAX_DIRS - 1);
-			r->dir_len[slot] = i + 1;
-			r->dir_a[slot] = x->ha;
-			r->dir_b[slot] = x->hb;
-			r->ndirs = n + 1;
-		}
-		r->base_len = i + 1; /* start of the basename for now */
+	__u32 n = r->ndirs;
+	if (n < MAX_DIRS) {
+		__u32 slot = n & (MAX_DIRS - 1);
+		r->dir_len[slot] = i + 1;
+		r->dir_a[slot] = ha;
+		r->dir_b[slot] = hb;
+		r->ndirs = n + 1;
 	}
+	r->base_len = i + 1; /* start of the basename for now */
 }
+
+#define PATH_BYTE(i)                                                                              \
+	do {                                                                                     \
+		__u8 c = r->path[(i) & (MAX_PATH - 1)];                                          \
+		ha = hash_a_step(ha, c);                                                         \
+		hb = hash_b_step(hb, c);                                                         \
+		if (c == '/')                                                                    \
+			armor_slash(r, (i), ha, hb);                                             \
+	} while (0)
 
 static long armor_path_chunk(__u64 k, void *vctx)
 {
 	struct armor_hash_ctx *x = vctx;
 	struct armor_req *r = x->r;
+	__u64 ha = x->ha, hb = x->hb; /* in registers for the whole chunk */
 	__u32 i = (__u32)k * CHUNK;
+	if (i + CHUNK <= x->len) {
+		/* a full chunk: no per-byte bounds test */
 #pragma unroll
-	for (__u32 j = 0; j < CHUNK; j++) {
-		if (i + j >= x->len)
-			return 1;
-		armor_path_step(x, r, i + j, r->path[(i + j) & (MAX_PATH - 1)]);
+		for (__u32 j = 0; j < CHUNK; j++)
+			PATH_BYTE(i + j);
+	} else {
+#pragma unroll
+		for (__u32 j = 0; j < CHUNK; j++) {
+			if (i + j >= x->len)
+				break;
+			PATH_BYTE(i + j);
+		}
 	}
+	x->ha = ha;
+	x->hb = hb;
 	return 0;
 }
 
@@ -71,15 +86,18 @@ struct armor_bytes_ctx {
 static long armor_bytes_chunk(__u64 k, void *vctx)
 {
 	struct armor_bytes_ctx *x = vctx;
+	__u64 ha = x->ha, hb = x->hb;
 	__u32 i = x->start + (__u32)k * CHUNK;
 #pragma unroll
 	for (__u32 j = 0; j < CHUNK; j++) {
 		if (i + j >= x->len)
-			return 1;
+			break;
 		__u8 c = x->buf[(i + j) & (MAX_PATH - 1)];
-		x->ha = hash_a_step(x->ha, c);
-		x->hb = hash_b_step(x->hb, c);
+		ha = hash_a_step(ha, c);
+		hb = hash_b_step(hb, c);
 	}
+	x->ha = ha;
+	x->hb = hb;
 	return 0;
 }
 

@@ -19,7 +19,7 @@ pub type Inner = HashMap<MapData, [u8; KEY_SIZE], [u8; VALUE_SIZE]>;
 pub type Outer = HashOfMaps<MapData, [u8; 8], Inner>;
 
 /// Threads `apply_many` swaps from.
-const SWAP_THREADS: usize = 128;
+const SWAP_THREADS: usize = 256;
 
 /// The host's target key.
 pub const HOST: (u32, u32) = (0, 0);
@@ -98,25 +98,24 @@ impl Targets {
         sys::update(self.outer_fd.as_fd(), &outer_key(key), &fd).context("swapping the rule map into armor_targets")
     }
 
-    /// Apply many images: fill every rule map, then swap them in from several threads (each
-    /// swap waits for an RCU grace period; concurrent swaps share the wait).
+    /// Apply many images from several threads: each fills its images' rule maps and swaps them
+    /// in. Swaps wait for an RCU grace period; concurrent waits overlap, and the fills of other
+    /// threads run meanwhile.
     pub fn apply_many(&mut self, items: &[((u32, u32), &MapImage)]) -> Result<()> {
-        let inners = items.iter().map(|(_, img)| fill_inner(img)).collect::<Result<Vec<_>>>()?;
         let threads = items.len().clamp(1, SWAP_THREADS);
         let this = &*self;
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let inners = &inners;
                     s.spawn(move || -> Result<()> {
-                        for i in (t..items.len()).step_by(threads) {
-                            this.swap(items[i].0, &inners[i])?;
+                        for (key, image) in items.iter().skip(t).step_by(threads) {
+                            this.swap(*key, &fill_inner(image)?)?;
                         }
                         Ok(())
                     })
                 })
                 .collect();
-            handles.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow!("swap thread panicked"))?)
+            handles.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow!("apply thread panicked"))?)
         })
     }
 

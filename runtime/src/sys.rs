@@ -17,7 +17,7 @@ fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> io::Result<i64> {
     if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
 }
 
-/// A new BPF hash map (no name, no BTF), as the outer map's inner template expects.
+/// A new BPF hash map (no name, no BTF, flags 0), as the outer map's inner template expects.
 pub fn create_hash(key_size: u32, value_size: u32, max_entries: u32) -> io::Result<OwnedFd> {
     let mut attr = [0u64; 16];
     attr[0] = BPF_MAP_TYPE_HASH as u64 | (key_size as u64) << 32;
