@@ -39,6 +39,8 @@ pub struct FileRun {
     pub file: PathBuf,
     pub policies: usize,
     pub profiles: Vec<Profile>,
+    /// Each lowered target with the policies applied to it, in order.
+    pub targets: Vec<(Target, Vec<ir::Policy>)>,
 }
 
 /// A workload whose pod the policy's selector picks.
@@ -106,14 +108,18 @@ pub fn run_file(path: &Path) -> FileRun {
         node_labels,
     };
     let composition = compose::compose(&policies, &workloads, &options);
-    let profiles = composition
+    let targets: Vec<(Target, Vec<ir::Policy>)> = composition
         .targets
-        .iter()
+        .into_iter()
         .filter(|t| !t.policies.is_empty())
-        .map(|t: &Target| {
-            let refs: Vec<&ir::Policy> = t.policies.iter().map(|&i| &policies[i]).collect();
-            apparmor::lower_target(t, &refs)
+        .map(|t| {
+            let applied = t.policies.iter().map(|&i| policies[i].clone()).collect();
+            (t, applied)
         })
         .collect();
-    FileRun { file: path.to_path_buf(), policies: policies.len(), profiles }
+    let profiles = targets
+        .iter()
+        .map(|(t, applied)| apparmor::lower_target(t, &applied.iter().collect::<Vec<_>>()))
+        .collect();
+    FileRun { file: path.to_path_buf(), policies: policies.len(), profiles, targets }
 }
