@@ -37,7 +37,7 @@ fn path(rng: &mut Rng, pieces: &[&str], dir: bool) -> String {
     let mut s = String::from("/");
     for _ in 0..1 + rng.next() % 6 {
         s.push_str(rng.pick(pieces));
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             s.push('/');
         }
     }
@@ -57,9 +57,9 @@ fn hostile_strings_still_give_valid_profiles() {
     for n in 0..30 {
         let mut rules = Vec::new();
         for i in 0..12 {
-            let action = if rng.next() % 2 == 0 { Action::Allow } else { Action::Block };
-            let source = (rng.next() % 4 == 0).then(|| path(&mut rng, &LITERAL_PIECES, false));
-            let flag = rng.next() % 2 == 0;
+            let action = if rng.next().is_multiple_of(2) { Action::Allow } else { Action::Block };
+            let source = (rng.next().is_multiple_of(4)).then(|| path(&mut rng, &LITERAL_PIECES, false));
+            let flag = rng.next().is_multiple_of(2);
             let target = match rng.next() % 7 {
                 0 => fp(&path(&mut rng, &LITERAL_PIECES, false), flag, !flag),
                 1 => fd(&path(&mut rng, &LITERAL_PIECES, true), flag, flag, !flag),
