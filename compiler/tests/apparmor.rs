@@ -42,6 +42,15 @@ fn fixture_source_map_snapshot() {
 }
 
 #[test]
+fn source_map_json_snapshot() {
+    let f = aa_fixtures::all().into_iter().find(|f| f.name == "host").unwrap();
+    let p = apparmor::lower_target(&f.target, &f.policy_refs());
+    insta::with_settings!({snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("map_json_host", p.map_json);
+    });
+}
+
+#[test]
 fn every_fixture_passes_apparmor_parser() {
     if !parser_available() {
         return;
