@@ -528,15 +528,21 @@ fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
         "path" => true,
         _ => allow.recursive && block.recursive,
     };
+    // Block directories by (category, source, dir); each Allow looks up its ancestors only.
+    let mut blocks: HashMap<(&str, Option<&str>, &str), Vec<&RuleView>> = HashMap::new();
+    for b in rules.iter().filter(|r| r.action == Action::Block && r.kind == "dir") {
+        blocks.entry((b.category, source_text(&b.source), b.target.as_str())).or_default().push(b);
+    }
+    if blocks.is_empty() {
+        return;
+    }
     for allow in rules.iter().filter(|r| r.action == Action::Allow && matches!(r.kind, "path" | "dir")) {
-        let block = rules.iter().find(|b| {
-            b.action == Action::Block
-                && b.kind == "dir"
-                && b.category == allow.category
-                && source_text(&b.source) == source_text(&allow.source)
-                && under(&b.target, b.recursive, &allow.target)
-                && disagree(allow, b)
-        });
+        let ancestors = allow.target.trim_end_matches('/').match_indices('/').map(|(i, _)| &allow.target[..=i]);
+        let block = ancestors
+            .filter_map(|dir| blocks.get(&(allow.category, source_text(&allow.source), dir)))
+            .flatten()
+            .copied()
+            .find(|b| under(&b.target, b.recursive, &allow.target) && disagree(allow, b));
         if let Some(b) = block {
             let d = sink.report(Code::L011, Some(allow.target_span), format!(
                 "Allow `{}` is inside the Block directory `{}`: BPF-LSM allows it, AppArmor denies it",
@@ -713,6 +719,21 @@ mod tests {
         assert_eq!(codes(&spec("dir: /etc/ssl/")), Vec::<String>::new());
         let path = "  file:\n    matchDirectories:\n      - dir: /etc/\n    matchPaths:\n      - path: /etc/hosts\n        action: Allow\n      - path: /etc/a/b\n        action: Allow\n";
         assert_eq!(codes(path), ["L011"]);
+    }
+
+    #[test]
+    fn large_policies_are_linted_in_linear_time() {
+        let mut spec = String::from("  file:\n    matchDirectories:\n");
+        for i in 0..5000 {
+            spec.push_str(&format!("      - dir: /d{i}/\n        recursive: true\n"));
+        }
+        spec.push_str("    matchPaths:\n");
+        for i in 0..5000 {
+            spec.push_str(&format!("      - path: /d{i}/f\n        action: Allow\n"));
+        }
+        let found = codes(&spec);
+        assert_eq!(found.len(), 5000);
+        assert!(found.iter().all(|c| c == "L011"));
     }
 
     #[test]

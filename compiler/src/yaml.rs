@@ -175,7 +175,14 @@ enum Open {
     Seq { start: Span, anchor: usize, items: Vec<Node> },
     /// `pending_key`: the key waiting for its value; `None` text = a collection used as a key,
     /// whose value is dropped.
-    Map { start: Span, anchor: usize, entries: Vec<Entry>, pending_key: Option<(Option<String>, Span)> },
+    /// `index`: key -> position, built once a mapping is large (keeps duplicate checks linear).
+    Map {
+        start: Span,
+        anchor: usize,
+        entries: Vec<Entry>,
+        pending_key: Option<(Option<String>, Span)>,
+        index: Option<HashMap<String, usize>>,
+    },
 }
 
 /// Reads documents from a stream one at a time.
@@ -330,7 +337,7 @@ impl Builder {
                 if matches!(event, Event::SequenceStart(..)) {
                     self.stack.push(Open::Seq { start: span, anchor, items: Vec::new() });
                 } else {
-                    self.stack.push(Open::Map { start: span, anchor, entries: Vec::new(), pending_key: None });
+                    self.stack.push(Open::Map { start: span, anchor, entries: Vec::new(), pending_key: None, index: None });
                 }
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -381,7 +388,7 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Open::Seq { items, .. }) => items.push(node),
-            Some(Open::Map { entries, pending_key, .. }) => match pending_key.take() {
+            Some(Open::Map { entries, pending_key, index, .. }) => match pending_key.take() {
                 None => {
                     // A completed collection in key position: JSON has no such keys.
                     self.issues.push(YamlIssue {
@@ -394,15 +401,30 @@ impl Builder {
                 }
                 Some((None, _)) => {}
                 Some((Some(key), key_span)) => {
-                    if let Some(first) = entries.iter().find(|e| e.key == key) {
+                    let existing = match index {
+                        Some(ix) => ix.get(&key).copied(),
+                        None => entries.iter().position(|e| e.key == key),
+                    };
+                    if let Some(first) = existing {
                         self.issues.push(YamlIssue {
                             kind: IssueKind::DuplicateKey,
                             span: key_span,
                             message: format!("duplicate key `{key}`"),
-                            related: Some(first.key_span),
+                            related: Some(entries[first].key_span),
                         });
                         // Keep the first value: later checks then see one consistent object.
                         return;
+                    }
+                    match index {
+                        Some(ix) => {
+                            ix.insert(key.clone(), entries.len());
+                        }
+                        None if entries.len() >= 16 => {
+                            let mut ix: HashMap<String, usize> = entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
+                            ix.insert(key.clone(), entries.len());
+                            *index = Some(ix);
+                        }
+                        None => {}
                     }
                     entries.push(Entry { key, key_span, value: node });
                 }
@@ -424,6 +446,7 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
         return entries;
     }
     let (merges, mut out): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.key == "<<" && mergeable(&e.value));
+    let mut seen: std::collections::HashSet<String> = out.iter().map(|e| e.key.clone()).collect();
     for merge in merges {
         let maps = match merge.value.value {
             Value::Map(m) => vec![m],
@@ -434,7 +457,7 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
             _ => Vec::new(),
         };
         for entry in maps.into_iter().flatten() {
-            if !out.iter().any(|o| o.key == entry.key) {
+            if seen.insert(entry.key.clone()) {
                 out.push(entry);
             }
         }
@@ -596,6 +619,19 @@ mod tests {
         assert_eq!(d[0].issues[0].kind, IssueKind::DuplicateKey);
         assert_eq!(d[0].issues[0].span, Span::new(10, 11));
         assert_eq!(d[0].root.as_ref().unwrap().get("a").unwrap().value, Value::Int(1));
+    }
+
+    #[test]
+    fn duplicate_checks_stay_linear_in_large_mappings() {
+        let mut text = String::new();
+        for i in 0..120_000 {
+            text.push_str(&format!("k{}: 1\n", i % 60_000));
+        }
+        let d = docs(&text);
+        assert_eq!(d[0].issues.len(), 60_000);
+        let second_k0 = text.match_indices("k0: 1\n").nth(1).unwrap().0;
+        assert_eq!(d[0].issues[0].span.start, second_k0);
+        assert_eq!(d[0].root.as_ref().unwrap().as_map().unwrap().len(), 60_000);
     }
 
     #[test]
