@@ -8,7 +8,7 @@ use crate::codes::Code;
 use crate::ir::{self, Action, PolicyKind};
 use crate::normalize::CONTAINER_LABEL;
 use crate::source::Span;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// `has_errors`: the document already has errors, so rule lists may be incomplete (no L010).
 pub fn lint(sink: &mut Sink, doc: &ast::Document, has_errors: bool) {
@@ -352,13 +352,12 @@ fn process_paths(sink: &mut Sink, doc: &ast::Document) {
 
 /// L013: fromSource items without a path.
 fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
-    let mut seen = Vec::new();
+    let mut seen = HashSet::new();
     for r in rules {
         if let (Some(None), Some(span)) = (&r.source, r.source_span) {
-            if seen.contains(&span) {
+            if !seen.insert(span) {
                 continue;
             }
-            seen.push(span);
             let d = sink.report(Code::L013, Some(first_line(&sink.file.text, span)), "fromSource item has no `path`".into());
             d.label = Some("global rule in BPF-LSM, dropped by AppArmor".into());
             d.help = Some("add `path: /absolute/binary`, or remove the item".into());
@@ -369,12 +368,11 @@ fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
 /// L005: paths the kernel can never match (truncated at 199 bytes; directory walk limited to
 /// the first 64 bytes).
 fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
-    let mut seen = Vec::new();
+    let mut seen = HashSet::new();
     for r in rules.iter().filter(|r| matches!(r.kind, "path" | "dir")) {
-        if seen.contains(&r.target_span) {
+        if !seen.insert(r.target_span) {
             continue;
         }
-        seen.push(r.target_span);
         let len = r.target.len();
         if len > 199 {
             let d = sink.report(Code::L005, Some(r.target_span), format!("{} is {len} bytes; BPF-LSM compares at most 199 bytes, so it never matches", r.kind));
@@ -388,8 +386,7 @@ fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
     }
     for r in rules {
         if let (Some(Some(src)), Some(_)) = (&r.source, r.source_span) {
-            if src.node.len() > 199 && !seen.contains(&src.loc) {
-                seen.push(src.loc);
+            if src.node.len() > 199 && seen.insert(src.loc) {
                 let d = sink.report(Code::L005, Some(src.loc), format!("fromSource path is {} bytes; BPF-LSM compares at most 199 bytes", src.node.len()));
                 d.label = Some("too long to match".into());
             }
@@ -621,19 +618,29 @@ fn host_capabilities(sink: &mut Sink, doc: &ast::Document) {
 fn expressions(sink: &mut Sink, doc: &ast::Document) {
     let Some(sel) = &doc.spec.selector else { return };
     let list = &sel.node.match_expressions;
-    for (i, e) in list.iter().enumerate() {
-        let op = e.node.operator.as_ref().map(|o| o.node.as_str());
-        let key = e.node.key.as_ref().map(|k| k.node.as_str());
-        if op != Some("NotIn") {
-            continue;
-        }
-        let earlier_in = list[..i].iter().find(|o| o.node.operator.as_ref().map(|o| o.node.as_str()) == Some("In") && o.node.key.as_ref().map(|k| k.node.as_str()) == key);
-        if let Some(first) = earlier_in {
-            let at = |x: &Node<ast::MatchExpression>| x.node.operator.as_ref().map_or(x.loc, |o| o.loc);
-            let d = sink.report(Code::L018, Some(at(e)), "`NotIn` after an `In` expression is ignored by KubeArmor".into());
-            d.label = Some("ignored".into());
-            d.help = Some("put NotIn expressions before In expressions".into());
-            d.related.push((at(first), "In expression".into()));
+    fn op(e: &Node<ast::MatchExpression>) -> Option<&str> {
+        e.node.operator.as_ref().map(|o| o.node.as_str())
+    }
+    fn key(e: &Node<ast::MatchExpression>) -> Option<&str> {
+        e.node.key.as_ref().map(|k| k.node.as_str())
+    }
+    let at = |x: &Node<ast::MatchExpression>| x.node.operator.as_ref().map_or(x.loc, |o| o.loc);
+    // First In expression per key seen so far.
+    let mut first_in: HashMap<Option<&str>, &Node<ast::MatchExpression>> = HashMap::new();
+    for e in list {
+        match op(e) {
+            Some("In") => {
+                first_in.entry(key(e)).or_insert(e);
+            }
+            Some("NotIn") => {
+                if let Some(first) = first_in.get(&key(e)) {
+                    let d = sink.report(Code::L018, Some(at(e)), "`NotIn` after an `In` expression is ignored by KubeArmor".into());
+                    d.label = Some("ignored".into());
+                    d.help = Some("put NotIn expressions before In expressions".into());
+                    d.related.push((at(first), "In expression".into()));
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -9,6 +9,9 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         if c.to_ascii_lowercase() == lower {
             return Some(c);
         }
+        if word.len() > 64 {
+            continue; // no typo of a field name is this long; keep edit distances cheap
+        }
         let d = levenshtein(&lower, &c.to_ascii_lowercase());
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
