@@ -22,7 +22,11 @@ tail -n 1 "$work/stderr"
 entries=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['targets']; print(sum(x['bpf_entries'] for x in t), min(len(x['policies']) for x in t), len(t))" "$work/out/index.json")
 echo "map entries, fewest policies per container, targets: $entries"
 
-hyperfine --warmup 1 --runs 5 --export-markdown "$work/result.md" \
-  -n compile "taskset -c 0 $bin compile $work/in/policies --workloads $work/in/workloads --target all -o $work/out 2>/dev/null" \
-  -n lint "taskset -c 0 $bin lint $work/in/policies --format json >/dev/null 2>&1 || true"
+du -sh "$work/out/bpf" "$work/out/apparmor"
+c="taskset -c 0 $bin compile $work/in/policies --workloads $work/in/workloads -o $work/out"
+hyperfine --warmup 1 --runs "${RUNS:-3}" --export-markdown "$work/result.md" \
+  -n "compile --target all" "$c --target all 2>/dev/null" \
+  -n "compile --target bpf" "$c --target bpf 2>/dev/null" \
+  -n "compile --target apparmor" "$c --target apparmor 2>/dev/null" \
+  -n "lint (peer)" "taskset -c 0 $bin lint $work/in/policies --format json >/dev/null 2>&1 || true"
 cat "$work/result.md"
