@@ -85,7 +85,8 @@ fn main() -> anyhow::Result<()> {
     println!("image: {} entries; {} queries x repeat {REPEAT}", image.entries.len(), queries.len());
     println!("decision median: {} ns (target < 500 ns)", med.as_nanos());
     for (class, v) in by_class {
-        println!("  {class:>8} median: {} ns ({} queries)", median(v).as_nanos(), 100);
+        let n = v.len();
+        println!("  {class:>8} median: {} ns ({n} queries)", median(v).as_nanos());
     }
     println!("single-lookup floor: {} ns; ratio decision/floor: {:.2}", floor.as_nanos(), med.as_nanos() as f64 / floor.as_nanos() as f64);
     harness.targets.remove(KEY)?;
