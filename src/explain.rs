@@ -1,6 +1,7 @@
 //! `armorc explain FILE`: detects the artifact type and shows what it contains and where each
 //! entry came from. Map images (by magic): entries with kind, key text, source, decoded masks and
 //! provenance. AppArmor profiles: each line with the rule that produced it (from `<FILE>.map.json`).
+//! `index.json`: one line per target.
 
 use armorc_compiler::image::{self, Entry, MapImage};
 use armorc_compiler::lower;
@@ -36,6 +37,15 @@ pub fn run(args: Args) -> u8 {
             eprintln!("armorc explain: {name}: neither a map image (no ARMORIMG magic) nor a text file");
             return 1;
         };
+        if let Some(index) = serde_json::from_str::<serde_json::Value>(&profile).ok().filter(|v| v.get("targets").is_some() && v.get("version").is_some()) {
+            match explain_index(&index) {
+                Ok(text) => return print(&text),
+                Err(e) => {
+                    eprintln!("armorc explain: {name}: {e}");
+                    return 1;
+                }
+            }
+        }
         let map_path = PathBuf::from(format!("{name}.map.json"));
         match std::fs::read_to_string(&map_path) {
             Ok(map) => lower::apparmor::explain(&profile, &map),
@@ -49,13 +59,44 @@ pub fn run(args: Args) -> u8 {
             }
         }
     };
-    match crate::lint::write_stdout(&text) {
+    print(&text)
+}
+
+fn print(text: &str) -> u8 {
+    match crate::lint::write_stdout(text) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("armorc explain: cannot write output: {e}");
             2
         }
     }
+}
+
+/// `OUT/index.json`: one line per target with its enforcement, artifacts and policy count.
+fn explain_index(index: &serde_json::Value) -> Result<String, String> {
+    if index["version"] != 1 {
+        return Err(format!("index.json version {} (this armorc reads version 1)", index["version"]));
+    }
+    let targets = index["targets"].as_array().ok_or("`targets` is not an array")?;
+    let mut out = format!("compile index: {} target(s)\n", targets.len());
+    for t in targets {
+        let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
+        let name = if t["host"] == true { "host".to_string() } else { format!("{}/{}/{}", s("namespace"), s("workload"), s("container")) };
+        let policies = t["policies"].as_array().map(|p| p.len()).unwrap_or(0);
+        let mut line = format!("{name}: {} policies, {}", policies, s("enforcement"));
+        if let Some(reason) = t["reason"].as_str() {
+            line.push_str(&format!(" ({reason})"));
+        }
+        if let Some(bpf) = t["bpf"].as_str() {
+            line.push_str(&format!(", bpf {bpf} ({} entries)", t["bpf_entries"]));
+        }
+        if let Some(profile) = t["apparmor_profile"].as_str() {
+            line.push_str(&format!(", apparmor {profile}"));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// One aligned row per entry, in the file's canonical order.

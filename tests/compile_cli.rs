@@ -128,6 +128,11 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
     insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("index_json", text(&std::fs::read(a.join("index.json")).unwrap()));
     });
+    let out = armorc(&["explain", a.join("index.json").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("explain__index", text(&out.stdout));
+    });
 }
 
 #[test]

@@ -147,6 +147,9 @@ impl List {
     }
 }
 
+/// An entry before numbering: key, masks, text, writing rule (`None` for posture keys).
+type FinalSlot = (Key, [u16; 2], String, Option<(usize, usize)>);
+
 #[derive(Default)]
 struct Builder {
     process: List,
@@ -292,7 +295,7 @@ impl Builder {
             PostureAction::Audit => image::POSTURE_AUDIT,
         };
         let p = target.posture;
-        let mut slots: Vec<(Key, [u16; 2], String, Option<(usize, usize)>)> = Vec::new();
+        let mut slots: Vec<FinalSlot> = Vec::new();
         let postures = [
             (self.allow_process, image::POSTURE_PROCESS, p.file, "posture:process"),
             (self.allow_file, image::POSTURE_FILE, p.file, "posture:file"),
