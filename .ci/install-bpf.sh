@@ -6,10 +6,11 @@ need=()
 command -v clang >/dev/null 2>&1 || need+=(clang)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 command -v bpftool >/dev/null 2>&1 || need+=(bpftool)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)   # runtime/tests/kernel.rs
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1
 fi
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security || true
