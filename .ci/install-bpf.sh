@@ -10,7 +10,7 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)   # runtime/tests/kerne
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1
+    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { echo "install-bpf: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security || true
