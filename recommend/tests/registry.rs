@@ -210,7 +210,7 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     );
     let bad_host = corrupting.addr.to_string();
     let bad_config = docker_config(dir.path(), &[(&bad_host, ALICE.0, ALICE.1)]);
-    let err = load_image(&format!("{bad_host}/layered:v1"), &opts(&[bad_host.clone()], &bad_config, None)).unwrap_err().to_string();
+    let err = load_image(&format!("{bad_host}/layered:v1"), &opts(std::slice::from_ref(&bad_host), &bad_config, None)).unwrap_err().to_string();
     assert!(err.contains(&plain_layer) && err.to_lowercase().contains("digest"), "{err}");
 
     // Without --plain-http the registry is reached over HTTPS only, and fails clearly.
@@ -328,7 +328,7 @@ fn token_auth_sends_password_only_to_the_realm() {
 
     // A realm over plain HTTP that the user did not list: no credential leaves.
     let before = log.lock().unwrap().iter().filter(|s| s.server == "token").count();
-    let err = load_image(&format!("{host}/layered:v1"), &opts(&[host.clone()], &config, None)).unwrap_err();
+    let err = load_image(&format!("{host}/layered:v1"), &opts(std::slice::from_ref(&host), &config, None)).unwrap_err();
     assert!(matches!(err, ImageError::Auth(_)), "{err:?}");
     assert!(err.to_string().contains("refusing to send credentials") && err.to_string().contains(&realm_host), "{err}");
     let after = log.lock().unwrap().iter().filter(|s| s.server == "token").count();

@@ -295,7 +295,7 @@ async fn check_challenge(reference: &Reference, plain: &[String], timeout: Durat
         Some(port) => format!("{}:{port}", realm_url.host_str().unwrap_or("")),
         None => realm_url.host_str().unwrap_or("").to_string(),
     };
-    if realm_url.scheme() == "http" && plain.iter().any(|p| *p == realm_host) {
+    if realm_url.scheme() == "http" && plain.contains(&realm_host) {
         return Ok(());
     }
     Err(ImageError::Auth(format!(
