@@ -213,6 +213,29 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     let err = load_image(&format!("{bad_host}/layered:v1"), &opts(std::slice::from_ref(&bad_host), &bad_config, None)).unwrap_err().to_string();
     assert!(err.contains(&plain_layer) && err.to_lowercase().contains("digest"), "{err}");
 
+    // Transient 503s on blob downloads are retried.
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(3));
+    let flaky = recording_proxy(
+        "proxy-flaky",
+        "127.0.0.1",
+        registry.addr,
+        log.clone(),
+        ProxyOptions { fail_blob_gets: Some(failures.clone()), ..Default::default() },
+    );
+    let flaky_host = flaky.addr.to_string();
+    let flaky_config = docker_config(dir.path(), &[(&flaky_host, ALICE.0, ALICE.1)]);
+    let retrying = LoadOptions { retries: 3, ..opts(std::slice::from_ref(&flaky_host), &flaky_config, None) };
+    check_layered(&load_image(&format!("{flaky_host}/layered:v1"), &retrying).unwrap());
+    assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 0, "all injected failures were hit");
+    // A registry that never answers times out instead of hanging.
+    let hanging = recording_proxy("proxy-hang", "127.0.0.1", registry.addr, log.clone(), ProxyOptions { hang: true, ..Default::default() });
+    let hang_host = hanging.addr.to_string();
+    let quick = LoadOptions { retries: 0, timeout: std::time::Duration::from_secs(1), ..opts(std::slice::from_ref(&hang_host), &flaky_config, None) };
+    let started = std::time::Instant::now();
+    let err = load_image(&format!("{hang_host}/layered:v1"), &quick).unwrap_err().to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(err.contains(&hang_host), "{err}");
+
     // Without --plain-http the registry is reached over HTTPS only, and fails clearly.
     let err = load_image(&format!("{host}/layered:v1"), &opts(&[], &config, None)).unwrap_err().to_string();
     assert!(err.contains(&host), "{err}");

@@ -204,6 +204,10 @@ pub struct ProxyOptions {
     pub upstream_authorization: Option<String>,
     /// Flip the last byte of this blob's body (digest) on the way back.
     pub corrupt_blob: Option<String>,
+    /// Answer this many blob GETs with 503 before forwarding any (shared countdown).
+    pub fail_blob_gets: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// Accept, read the request, then never answer (for timeouts).
+    pub hang: bool,
 }
 
 /// A reverse proxy that records every request head, then forwards it (one request per
@@ -216,6 +220,17 @@ pub fn recording_proxy(name: &str, ip: &str, upstream: SocketAddr, log: Log, opt
         let path = req.target.clone();
         log.lock().unwrap().push(Seen { server: name.clone(), method: req.method.clone(), path: path.clone(), headers: req.headers.clone() });
         let mut conn = conn;
+        if opts.hang {
+            thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        if let Some(left) = &opts.fail_blob_gets {
+            let is_blob = req.method == "GET" && path.contains("/blobs/sha256:");
+            if is_blob && left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                let _ = conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                return;
+            }
+        }
         if let Some(base) = &opts.redirect_blobs_to {
             if req.method == "GET" && path.contains("/blobs/sha256:") {
                 let resp = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {base}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
