@@ -563,6 +563,67 @@ mod tests {
         assert!(matches!(MapImage::decode(&b), Err(ImageError::Corrupt(_))));
     }
 
+    /// Recompute the checksum, as someone crafting a file would, so structural checks are reached.
+    fn reseal(mut b: Vec<u8>) -> Vec<u8> {
+        let sum = checksum(&b[..HEADER_CHECKED], &b[HEADER_SIZE..]);
+        b[HEADER_CHECKED..HEADER_SIZE].copy_from_slice(&sum);
+        b
+    }
+
+    #[test]
+    fn crafted_files_with_valid_checksums_are_rejected() {
+        let good = sample().encode();
+        // Entry count far beyond the file: no huge allocation, a clear error.
+        let mut b = good.clone();
+        b[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(MapImage::decode(&reseal(b)), Err(ImageError::Corrupt(m)) if m.contains("entry table")));
+        // Rule count beyond the file.
+        let mut b = good.clone();
+        b[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = MapImage::decode(&reseal(b)).unwrap_err();
+        assert!(matches!(err, ImageError::Corrupt(_)), "{err}");
+        // A rule index outside the provenance table.
+        let mut b = good.clone();
+        b[HEADER_SIZE + KEY_SIZE + 4..HEADER_SIZE + KEY_SIZE + 8].copy_from_slice(&7u32.to_le_bytes());
+        let err = MapImage::decode(&reseal(b)).unwrap_err();
+        assert!(err.to_string().contains("refers to rule 7"), "{err}");
+        // Keys out of order.
+        let mut b = good.clone();
+        let rec = KEY_SIZE + VALUE_SIZE;
+        let (first, second) = (b[HEADER_SIZE..HEADER_SIZE + rec].to_vec(), b[HEADER_SIZE + rec..HEADER_SIZE + 2 * rec].to_vec());
+        b[HEADER_SIZE..HEADER_SIZE + rec].copy_from_slice(&second);
+        b[HEADER_SIZE + rec..HEADER_SIZE + 2 * rec].copy_from_slice(&first);
+        assert!(MapImage::decode(&reseal(b)).unwrap_err().to_string().contains("canonical order"));
+        // A string length past the end.
+        let mut b = good.clone();
+        let strings = HEADER_SIZE + 3 * rec;
+        b[strings..strings + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(MapImage::decode(&reseal(b)).unwrap_err().to_string().contains("runs past the end"));
+    }
+
+    #[test]
+    fn random_damage_never_panics() {
+        let good = sample().encode();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2000 {
+            let mut b = good.clone();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() % b.len() as u64) as usize;
+                b[i] = next() as u8;
+            }
+            let cut = (next() % (b.len() as u64 + 1)) as usize;
+            b.truncate(cut.max(HEADER_SIZE.min(b.len())));
+            let _ = MapImage::decode(&b);
+            let _ = MapImage::decode(&reseal(b));
+        }
+    }
+
     #[test]
     fn mask_names() {
         assert_eq!(mask_to_string(READ | OWNER), "READ|OWNER");
