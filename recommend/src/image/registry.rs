@@ -231,7 +231,7 @@ pub(crate) fn load(spec: &str, wanted: Option<&Platform>, opts: &LoadOptions) ->
         .map_err(|e| ImageError::Usage(format!("invalid image reference `{spec}`: {e}")))?;
     if tokio::runtime::Handle::try_current().is_ok() {
         // block_on inside a runtime would panic; say so instead.
-        return Err(ImageError::Usage("load_image is blocking: call it outside an async runtime (e.g. spawn_blocking)".into()));
+        return Err(ImageError::Usage("load_image is blocking: call it from a thread outside any async runtime (e.g. std::thread::spawn)".into()));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
