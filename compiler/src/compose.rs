@@ -374,11 +374,12 @@ enum Category {
     File,
 }
 
+/// A Block path or directory (`recursive` is `None` for a path).
 struct BlockDir<'a> {
     category: Category,
     source: Option<&'a str>,
     dir: &'a str,
-    recursive: bool,
+    recursive: Option<bool>,
     rule: &'a ir::Rule,
 }
 
@@ -409,7 +410,7 @@ fn cross_backend_conflicts(policies: &[ir::Policy], targets: &[Target]) -> Vec<F
                 _ => continue,
             };
             match (r.action, dir) {
-                (Action::Block, Some(recursive)) => b.push(BlockDir { category, source, dir: path, recursive, rule: r }),
+                (Action::Block, recursive) => b.push(BlockDir { category, source, dir: path, recursive, rule: r }),
                 (Action::Allow, _) => a.push(AllowPath { category, source, path, rule: r }),
                 _ => {}
             }
@@ -438,28 +439,39 @@ fn cross_backend_conflicts(policies: &[ir::Policy], targets: &[Target]) -> Vec<F
     for ((pb, pa), count) in pairs {
         for b in &blocks[pb] {
             for a in &allows[pa] {
-                if a.category != b.category || a.source != b.source || !under(a.path, b.dir, b.recursive) {
+                if a.category != b.category || a.source != b.source {
+                    continue;
+                }
+                // Under a Block directory: BPF looks the exact path (or deeper directory) up first.
+                // The same key with the Allow written later: BPF keeps the last writer.
+                let below = b.recursive.is_some_and(|recursive| under(a.path, b.dir, recursive));
+                let overwritten = a.path == b.dir && pa > pb;
+                if !below && !overwritten {
                     continue;
                 }
                 if !seen.insert((pb, pa, b.rule as *const _, a.rule as *const _)) {
                     continue;
                 }
                 let what = if a.category == Category::Process { "process" } else { "file" };
+                let (relation, bpf) = if below {
+                    (format!("lies under Block directory {}", b.dir), "exact path first")
+                } else {
+                    (format!("comes after a Block of the same {}", if b.recursive.is_some() { "directory" } else { "path" }), "last writer wins")
+                };
                 findings.push(Finding {
                     code: Code::C003,
                     severity: Severity::Warning,
                     message: format!(
-                        "{what} Allow {} ({} {}) lies under Block directory {} ({} {}) in {count} target(s): \
-                         BPF-LSM allows it (exact path first), AppArmor denies it (deny always wins)",
+                        "{what} Allow {} ({} {}) {relation} ({} {}) in {count} target(s): \
+                         BPF-LSM allows it ({bpf}), AppArmor denies it (deny always wins)",
                         a.path,
                         policies[pa].id(),
                         a.rule.origin.at,
-                        b.dir,
                         policies[pb].id(),
                         b.rule.origin.at
                     ),
                     origin: Some(a.rule.origin.clone()),
-                    related: vec![(b.rule.origin.clone(), format!("Block directory {} of {}", b.dir, policies[pb].id()))],
+                    related: vec![(b.rule.origin.clone(), format!("Block {} of {}", b.dir, policies[pb].id()))],
                 });
             }
         }

@@ -233,3 +233,28 @@ fn under_directory() {
     assert!(!under("/etc/", "/etc/", true));
     assert!(!under("/etcx", "/etc/", true));
 }
+
+#[test]
+fn allow_after_block_of_the_same_path_is_reported_in_that_order_only() {
+    let w = workloads(WORKLOADS);
+    let rule = |action: Action| Rule {
+        target: T::ProcessPath { path: "/bin/sleep".into(), owner_only: false, pts_false: false, allowed_args: vec![] },
+        source: None,
+        action,
+        severity: 0,
+        tags: vec![],
+        message: String::new(),
+        origin: origin("spec.process.matchPaths[0]"),
+    };
+    let mut block = ksp("block", "shop", &[("app", "web")], vec![], &[]);
+    block.rules = vec![rule(Action::Block)];
+    let mut allow = ksp("allow", "shop", &[("app", "web")], vec![], &[]);
+    allow.rules = vec![rule(Action::Allow)];
+    let c = compose(&[block.clone(), allow.clone()], &w, &ComposeOptions::default());
+    let c003: Vec<_> = c.findings.iter().filter(|f| f.code == Code::C003).collect();
+    assert_eq!(c003.len(), 1);
+    assert!(c003[0].message.contains("comes after a Block of the same path") && c003[0].message.contains("last writer wins"), "{}", c003[0].message);
+    // Allow first, Block last: both enforcers deny.
+    let c = compose(&[allow, block], &w, &ComposeOptions::default());
+    assert!(!c.findings.iter().any(|f| f.code == Code::C003));
+}
