@@ -199,3 +199,86 @@ impl<R: Read> Read for Cancellable<'_, R> {
         self.inner.read(buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::EntryKind;
+    use sha2::{Digest as _, Sha256};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    struct MemStore(HashMap<String, Vec<u8>>);
+
+    impl BlobStore for MemStore {
+        fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
+            self.0.get(&desc.digest).cloned().ok_or_else(|| ImageError::Source("missing".into()))
+        }
+        fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
+            let bytes = self.0.get(&desc.digest).ok_or_else(|| LayerError::Content("missing".into()))?;
+            Ok(LayerStream { reader: Box::new(&bytes[..]), verified_by_source: false })
+        }
+    }
+
+    fn tar_with(files: &[(&str, usize)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, size) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(*size as u64);
+            b.append_data(&mut h, path, &vec![b'x'; *size][..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn store_of(layers: Vec<Vec<u8>>) -> (MemStore, Vec<Descriptor>) {
+        let mut blobs = HashMap::new();
+        let mut descs = Vec::new();
+        for bytes in layers {
+            let digest = format!("sha256:{:x}", Sha256::digest(&bytes));
+            descs.push(Descriptor { digest: digest.clone(), size: bytes.len() as i64, ..Default::default() });
+            blobs.insert(digest, bytes);
+        }
+        (MemStore(blobs), descs)
+    }
+
+    #[test]
+    fn many_layers_apply_in_order_and_report_progress() {
+        // Layer i: `f` of size i, its own `only-i`, and a whiteout of `only-(i-1)`.
+        let layers: Vec<Vec<u8>> = (0..12usize)
+            .map(|i| {
+                let own = format!("only-{i}");
+                let whiteout = format!(".wh.only-{}", i.wrapping_sub(1));
+                let mut files = vec![("f", i), (own.as_str(), 0)];
+                if i > 0 {
+                    files.push((whiteout.as_str(), 0));
+                }
+                tar_with(&files)
+            })
+            .collect();
+        let (store, descs) = store_of(layers);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let opts = LoadOptions { progress: Some(Arc::new(move |p: Progress| sink.lock().unwrap().push(p))), ..LoadOptions::default() };
+        let (index, _) = load_layers(&store, &descs, &opts).unwrap();
+        assert_eq!(index.lookup("/f"), Some(&EntryKind::File { mode: 0o644, size: 11 }));
+        let paths: Vec<&str> = index.paths().collect();
+        assert_eq!(paths, ["/f", "/only-11"], "each layer whites out the previous layer's file");
+        let seen = seen.lock().unwrap();
+        let total: u64 = descs.iter().map(|d| d.size as u64).sum();
+        assert!(seen.iter().all(|p| p.bytes_total == total && p.bytes_done <= total));
+        assert_eq!(seen.iter().map(|p| p.bytes_done).max(), Some(total));
+    }
+
+    #[test]
+    fn a_bad_middle_layer_fails_the_load_naming_it() {
+        let mut layers: Vec<Vec<u8>> = (0..8).map(|i| tar_with(&[(&format!("f{i}"), 1)])).collect();
+        layers[5] = tar_with(&[("etc/.wh.", 0)]);
+        let (store, descs) = store_of(layers);
+        let err = load_layers(&store, &descs, &LoadOptions::default()).unwrap_err();
+        assert_eq!(
+            err,
+            ImageError::Layer { digest: descs[5].digest.clone(), message: "hostile entry `etc/.wh.`: whiteout marker `.wh.` without a name".into() }
+        );
+    }
+}
