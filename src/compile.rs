@@ -258,7 +258,11 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
     let mut put = |built: &mut Built, path: &str, bytes: &[u8]| match sink.put(path, bytes) {
         Ok(()) => {}
         Err(PutError::Duplicate) => {
-            built.error.get_or_insert(format!("two targets map to {path}: workload names must be unique per namespace"));
+            built.error.get_or_insert(format!(
+                "two targets would write {path}: workload names must be unique per namespace (across kinds), and \
+                 AppArmor profile names join namespace, workload and container with `-` (namespace a-b with \
+                 workload c collides with namespace a with workload b-c)"
+            ));
         }
         Err(PutError::Io(e)) => {
             built.io_error.get_or_insert(e);

@@ -257,3 +257,21 @@ fn explain_rejects_damaged_images() {
     assert!(text(&out.stderr).contains("format version 2"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn colliding_targets_are_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path().join("w.yaml");
+    std::fs::write(
+        &w,
+        "kind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: c}]}\n---\n\
+         kind: Deployment\nmetadata: {name: web, namespace: shop}\nspec: {template: {spec: {containers: [{name: c}]}}}\n",
+    )
+    .unwrap();
+    let policies = format!("{FIXTURES}/policies");
+    let out_dir = tmp.path().join("out");
+    let out = armorc(&["compile", &policies, "--workloads", w.to_str().unwrap(), "--target", "all", "-o", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("two targets would write bpf/shop/web/c.img"), "{}", text(&out.stderr));
+    assert!(!out_dir.exists());
+}
