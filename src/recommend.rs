@@ -3,7 +3,7 @@
 use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, Job, Loaded, Options};
 use armorc_recommend::templates::{self, cache, Library};
-use armorc_recommend::{load_image, workload, LoadOptions};
+use armorc_recommend::{load_image, workload, Limits, LoadOptions};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -66,6 +66,18 @@ pub struct Args {
     /// For images that cannot be read, still write the generic templates.
     #[arg(long = "allow-generic")]
     allow_generic: bool,
+    /// Most entries in one image's squashed file tree.
+    #[arg(long = "max-entries", default_value_t = Limits::default().max_entries)]
+    max_entries: usize,
+    /// Longest path (bytes) accepted in a layer.
+    #[arg(long = "max-path-bytes", default_value_t = Limits::default().max_path_bytes)]
+    max_path_bytes: usize,
+    /// Most symlinks followed while resolving one path.
+    #[arg(long = "max-symlink-hops", default_value_t = Limits::default().max_symlink_hops)]
+    max_symlink_hops: u32,
+    /// Most uncompressed layer bytes per image.
+    #[arg(long = "max-uncompressed-bytes", default_value_t = Limits::default().max_uncompressed_bytes)]
+    max_uncompressed_bytes: u64,
 }
 
 #[derive(clap::Subcommand)]
@@ -205,6 +217,12 @@ pub fn run(args: Args) -> u8 {
         platform: args.platform.clone(),
         plain_http: args.plain_http.clone(),
         docker_config: args.config.clone(),
+        limits: Limits {
+            max_entries: args.max_entries,
+            max_path_bytes: args.max_path_bytes,
+            max_symlink_hops: args.max_symlink_hops,
+            max_uncompressed_bytes: args.max_uncompressed_bytes,
+        },
         ..LoadOptions::default()
     };
     let loader = |spec: &str, progress| -> Result<Loaded, String> {

@@ -373,3 +373,24 @@ fn report_formats_snapshot() {
         });
     }
 }
+
+#[test]
+fn index_limits_are_flags_named_in_their_errors() {
+    if !tools_present() {
+        eprintln!("SKIP: tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let image = oci_layout(
+        tmp.path(),
+        "many",
+        &[Entry::File("/usr/bin/apt-get", 0o755), Entry::File("/etc/a", 0o644), Entry::File("/etc/b", 0o644)],
+    );
+    let o = run(armorc().args(["recommend", "-i", &image, "--max-entries", "2", "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(1));
+    let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert!(report.contains("max-entries=2"), "{report}");
+    let o = run(armorc().args(["recommend", "-i", &image, "--max-entries", "1000", "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+}
