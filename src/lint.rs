@@ -227,7 +227,12 @@ fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<File
     match loaded.not_utf8 {
         Some(d) => file.diagnostics.push(d),
         None => {
-            let checked = armorc_compiler::check_source(loaded.source.clone());
+            // Without IR (lint), memory stays bounded by the largest document, not the file.
+            let checked = if mode.keep_ir {
+                armorc_compiler::check_source(loaded.source.clone())
+            } else {
+                armorc_compiler::lint_source(loaded.source.clone())
+            };
             file.documents = checked.documents;
             file.skipped = checked.skipped;
             if mode.keep_ir {
