@@ -55,8 +55,8 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> Profile {
         Enforcement::Enabled => write_enforced(&mut w, &name, target, policies),
         Enforcement::Audited | Enforcement::Disabled(_) => write_permissive(&mut w, &name, target.host),
     }
-    let (text, map) = w.finish(&name, &name);
-    Profile { file_name: name.clone(), name, text, map_json: map.to_json() }
+    let (text, map_json) = w.finish(&name, &name);
+    Profile { file_name: name.clone(), name, text, map_json }
 }
 
 fn describe(target: &Target) -> String {
@@ -213,7 +213,8 @@ struct ProfileBody<'a> {
 struct Pending {
     text: String,
     from: LineFrom,
-    origins: Vec<RuleOrigin>,
+    /// Indexes into the writer's rule table.
+    origins: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -223,7 +224,7 @@ struct Body {
 }
 
 impl Body {
-    fn add(&mut self, text: String, from: LineFrom, origins: Vec<RuleOrigin>) {
+    fn add(&mut self, text: String, from: LineFrom, origins: Vec<u32>) {
         if let Some(&i) = self.index.get(&text) {
             let line = &mut self.lines[i];
             for o in origins {
@@ -265,31 +266,34 @@ fn write_profile(
     // Rules sorted by what they name, then by line text; ties keep policy order.
     let mut sorted: Vec<&AaRule> = body.rules.clone();
     sorted.sort_by_key(|r| (r.category, r.key.identity()));
-    let section = |out: &mut Body, cat: Category| {
+    let section = |w: &mut Writer, out: &mut Body, cat: Category| {
         for r in sorted.iter().filter(|r| r.category == cat) {
+            let id = w.intern(&r.origin);
             for l in rule_lines(r, subs) {
-                out.add(l, LineFrom::Rule, vec![r.origin.clone()]);
+                out.add(l, LineFrom::Rule, vec![id]);
             }
         }
     };
-    section(&mut out, Category::File);
+    section(w, &mut out, Category::File);
     // Dispatcher: every source's binary enters its sub-profile, from every profile of the file;
     // under a process allowlist only where the profile allows executing it (`px` also allows).
     for (source, sub) in subs {
         if closed.exec && !body.rules.iter().any(|r| allows_exec(r, source)) {
             continue;
         }
-        let origins = local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).map(|r| r.origin.clone());
-        out.add(dispatch_line(source, sub), LineFrom::Rule, origins.collect());
+        let origins: Vec<u32> =
+            local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).map(|r| w.intern(&r.origin)).collect();
+        out.add(dispatch_line(source, sub), LineFrom::Rule, origins);
     }
-    section(&mut out, Category::Process);
-    section(&mut out, Category::Network);
-    section(&mut out, Category::Capability);
+    section(w, &mut out, Category::Process);
+    section(w, &mut out, Category::Network);
+    section(w, &mut out, Category::Capability);
     for n in natives {
-        out.add(n.text.clone(), LineFrom::Native, vec![n.origin.clone()]);
+        let id = w.intern(&n.origin);
+        out.add(n.text.clone(), LineFrom::Native, vec![id]);
     }
-    for p in out.lines {
-        w.rule(p.text, p.from, p.origins);
+    for p in &out.lines {
+        w.rule(&p.text, p.from, &p.origins);
     }
 
     w.post("/{usr/,}lib/@{multiarch}/{*,**} rm,");

@@ -1,9 +1,17 @@
 //! `<profile>.map.json`: for every line of a profile file, what produced it.
+//!
+//! On disk the map is compact JSON (version 2): each rule appears once in `rules`, each profile
+//! block once in `profiles` (its first and last line), and `lines` is one string with a
+//! space-separated code per profile line: `b` (template before the rules), `p` (template after
+//! them), `r<i>[,<j>...]` (policy rules, indexes into `rules`), `n<i>[,...]` (native lines).
+//! In memory, [`SourceMap`] is the expanded form: one [`MapLine`] per line with its origins.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// One policy rule (or native `apparmor:` line) that produced a profile line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RuleOrigin {
     /// `Policy::id()`.
     pub policy: String,
@@ -33,39 +41,176 @@ pub enum LineFrom {
     Native,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+impl LineFrom {
+    fn code(self) -> char {
+        match self {
+            LineFrom::Base => 'b',
+            LineFrom::Post => 'p',
+            LineFrom::Rule => 'r',
+            LineFrom::Native => 'n',
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapLine {
     /// 1-based line number in the profile file.
     pub line: usize,
     /// The (sub-)profile the line is in; `None` outside any profile block.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub profile: Option<String>,
     pub from: LineFrom,
     /// Every rule that produced the line (identical lines from several rules are merged).
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub origins: Vec<RuleOrigin>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceMap {
     pub profile: String,
     pub file: String,
     pub lines: Vec<MapLine>,
 }
 
-impl SourceMap {
-    pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("source map serializes");
+const FORMAT_VERSION: u32 = 2;
+
+/// The on-disk form.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    version: u32,
+    profile: String,
+    file: String,
+    profiles: Vec<ProfileSpan>,
+    rules: Vec<RuleOrigin>,
+    lines: String,
+}
+
+/// A `profile NAME ... { ... }` block: its opening and closing line (1-based, inclusive).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSpan {
+    pub name: String,
+    pub first: usize,
+    pub last: usize,
+}
+
+/// Builds the compact map line by line (used by the profile writer, so nothing is expanded).
+#[derive(Default)]
+pub struct MapBuilder {
+    rules: Vec<RuleOrigin>,
+    rule_ids: HashMap<RuleOrigin, u32>,
+    profiles: Vec<ProfileSpan>,
+    lines: String,
+    count: usize,
+}
+
+impl MapBuilder {
+    /// The index of `origin` in the rule table (added on first use).
+    pub fn intern(&mut self, origin: &RuleOrigin) -> u32 {
+        if let Some(&i) = self.rule_ids.get(origin) {
+            return i;
+        }
+        let i = self.rules.len() as u32;
+        self.rules.push(origin.clone());
+        self.rule_ids.insert(origin.clone(), i);
+        i
+    }
+
+    /// Record the next line; returns its 1-based number.
+    pub fn line(&mut self, from: LineFrom, origins: &[u32]) -> usize {
+        if self.count > 0 {
+            self.lines.push(' ');
+        }
+        self.lines.push(from.code());
+        for (k, i) in origins.iter().enumerate() {
+            if k > 0 {
+                self.lines.push(',');
+            }
+            let _ = write!(self.lines, "{i}");
+        }
+        self.count += 1;
+        self.count
+    }
+
+    pub fn profile(&mut self, name: &str, first: usize, last: usize) {
+        self.profiles.push(ProfileSpan { name: name.to_string(), first, last });
+    }
+
+    pub fn to_json(self, profile: &str, file: &str) -> String {
+        let wire = Wire {
+            version: FORMAT_VERSION,
+            profile: profile.to_string(),
+            file: file.to_string(),
+            profiles: self.profiles,
+            rules: self.rules,
+            lines: self.lines,
+        };
+        let mut s = serde_json::to_string(&wire).expect("source map serializes");
         s.push('\n');
         s
     }
+}
+
+impl SourceMap {
+    /// The compact on-disk JSON of this map.
+    pub fn to_json(&self) -> String {
+        let mut b = MapBuilder::default();
+        let mut open: Option<(&str, usize)> = None;
+        for l in &self.lines {
+            let ids: Vec<u32> = l.origins.iter().map(|o| b.intern(o)).collect();
+            b.line(l.from, &ids);
+            match (open, l.profile.as_deref()) {
+                (Some((name, _)), Some(p)) if name == p => {}
+                (current, next) => {
+                    if let Some((name, first)) = current {
+                        b.profile(name, first, l.line - 1);
+                    }
+                    open = next.map(|p| (p, l.line));
+                }
+            }
+        }
+        if let Some((name, first)) = open {
+            b.profile(name, first, self.lines.len());
+        }
+        b.to_json(&self.profile, &self.file)
+    }
 
     pub fn from_json(text: &str) -> Result<SourceMap, String> {
-        serde_json::from_str(text).map_err(|e| format!("invalid AppArmor source map: {e}"))
+        let wire: Wire = serde_json::from_str(text).map_err(|e| format!("invalid AppArmor source map: {e}"))?;
+        if wire.version != FORMAT_VERSION {
+            return Err(format!(
+                "AppArmor source map version {} is not supported (this armorc reads version {FORMAT_VERSION}; recompile)",
+                wire.version
+            ));
+        }
+        let bad = |what: String| format!("invalid AppArmor source map: {what}");
+        let mut lines = Vec::new();
+        for (i, code) in wire.lines.split(' ').enumerate() {
+            let n = i + 1;
+            let mut chars = code.chars();
+            let from = match chars.next() {
+                Some('b') => LineFrom::Base,
+                Some('p') => LineFrom::Post,
+                Some('r') => LineFrom::Rule,
+                Some('n') => LineFrom::Native,
+                _ => return Err(bad(format!("line {n}: unknown code {code:?}"))),
+            };
+            let rest = chars.as_str();
+            let mut origins = Vec::new();
+            if !rest.is_empty() {
+                for id in rest.split(',') {
+                    let rule = id.parse::<usize>().ok().and_then(|k| wire.rules.get(k));
+                    origins.push(rule.ok_or_else(|| bad(format!("line {n}: no rule {id:?}")))?.clone());
+                }
+            }
+            let profile = wire.profiles.iter().find(|p| p.first <= n && n <= p.last).map(|p| p.name.clone());
+            lines.push(MapLine { line: n, profile, from, origins });
+        }
+        if wire.lines.is_empty() {
+            lines.clear();
+        }
+        Ok(SourceMap { profile: wire.profile, file: wire.file, lines })
     }
 
     pub fn line(&self, n: usize) -> Option<&MapLine> {
-        self.lines.iter().find(|l| l.line == n)
+        n.checked_sub(1).and_then(|i| self.lines.get(i)).filter(|l| l.line == n)
     }
 
     /// The line that opens `profile <name>`.
@@ -97,4 +242,45 @@ pub fn explain(profile_text: &str, map_json: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(at: &str) -> RuleOrigin {
+        RuleOrigin { policy: "KubeArmorPolicy/ns/p".into(), action: "Block".into(), file: "p.yaml".into(), line: 3, column: 7, at: at.into() }
+    }
+
+    #[test]
+    fn compact_form_round_trips_every_line() {
+        let line = |n, profile: Option<&str>, from, origins| MapLine { line: n, profile: profile.map(str::to_string), from, origins };
+        let (a, b) = (origin("spec.file.matchPaths[0]"), origin("spec.file.matchPaths[1]"));
+        let map = SourceMap {
+            profile: "p".into(),
+            file: "p".into(),
+            lines: vec![
+                line(1, None, LineFrom::Base, vec![]),
+                line(2, Some("p"), LineFrom::Base, vec![]),
+                line(3, Some("p"), LineFrom::Rule, vec![a.clone(), b.clone()]),
+                line(4, Some("p"), LineFrom::Native, vec![b.clone()]),
+                line(5, Some("p"), LineFrom::Post, vec![]),
+                line(6, None, LineFrom::Base, vec![]),
+                line(7, Some("p_x"), LineFrom::Base, vec![]),
+                line(8, Some("p_x"), LineFrom::Rule, vec![a]),
+                line(9, Some("p_x"), LineFrom::Post, vec![]),
+            ],
+        };
+        let json = map.to_json();
+        assert_eq!(json.matches("spec.file.matchPaths[1]").count(), 1, "each rule once: {json}");
+        assert_eq!(SourceMap::from_json(&json).unwrap(), map);
+    }
+
+    #[test]
+    fn damaged_maps_are_errors() {
+        let base = r#"{"version":2,"profile":"p","file":"p","profiles":[],"rules":[],"lines":"#;
+        assert!(SourceMap::from_json(&format!("{base}\"b r0\"}}")).unwrap_err().contains("no rule"));
+        assert!(SourceMap::from_json(&format!("{base}\"b x\"}}")).unwrap_err().contains("unknown code"));
+        assert!(SourceMap::from_json(r#"{"version":1}"#).is_err());
+    }
 }

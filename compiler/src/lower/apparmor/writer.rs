@@ -1,47 +1,64 @@
 //! Accumulates profile text and its source map together, so every line is mapped by construction.
 
-use super::sourcemap::{LineFrom, MapLine, RuleOrigin, SourceMap};
+use super::sourcemap::{LineFrom, MapBuilder, RuleOrigin};
 
 #[derive(Default)]
 pub struct Writer {
     text: String,
-    lines: Vec<MapLine>,
-    /// The profile block being written.
-    profile: Option<String>,
+    map: MapBuilder,
+    /// The profile block being written and its first line.
+    profile: Option<(String, usize)>,
 }
 
 impl Writer {
     pub fn open_profile(&mut self, name: &str, header: String) {
-        self.profile = Some(name.to_string());
-        self.push(header, LineFrom::Base, vec![]);
+        self.push_text(&header, false);
+        let first = self.map.line(LineFrom::Base, &[]);
+        self.profile = Some((name.to_string(), first));
     }
 
     pub fn close_profile(&mut self) {
-        self.push("}".to_string(), LineFrom::Post, vec![]);
-        self.profile = None;
+        self.push_text("}", false);
+        let last = self.map.line(LineFrom::Post, &[]);
+        if let Some((name, first)) = self.profile.take() {
+            self.map.profile(&name, first, last);
+        }
     }
 
-    pub fn base(&mut self, text: impl Into<String>) {
-        self.push(text.into(), LineFrom::Base, vec![]);
+    pub fn base(&mut self, text: impl AsRef<str>) {
+        self.push(text.as_ref(), LineFrom::Base, &[]);
     }
 
-    pub fn post(&mut self, text: impl Into<String>) {
-        self.push(text.into(), LineFrom::Post, vec![]);
+    pub fn post(&mut self, text: impl AsRef<str>) {
+        self.push(text.as_ref(), LineFrom::Post, &[]);
     }
 
-    pub fn rule(&mut self, text: String, from: LineFrom, origins: Vec<RuleOrigin>) {
+    /// The rule-table index of `origin`, for [`Writer::rule`].
+    pub fn intern(&mut self, origin: &RuleOrigin) -> u32 {
+        self.map.intern(origin)
+    }
+
+    pub fn rule(&mut self, text: &str, from: LineFrom, origins: &[u32]) {
         self.push(text, from, origins);
     }
 
-    fn push(&mut self, text: String, from: LineFrom, origins: Vec<RuleOrigin>) {
-        let indent = if self.profile.is_some() && !text.starts_with("profile ") && text != "}" { "  " } else { "" };
-        self.text.push_str(indent);
-        self.text.push_str(&text);
-        self.text.push('\n');
-        self.lines.push(MapLine { line: self.lines.len() + 1, profile: self.profile.clone(), from, origins });
+    fn push(&mut self, text: &str, from: LineFrom, origins: &[u32]) {
+        // Nested `profile` lines and closing braces stay at the margin, as the headers do.
+        let indent = self.profile.is_some() && !text.starts_with("profile ") && text != "}";
+        self.push_text(text, indent);
+        self.map.line(from, origins);
     }
 
-    pub fn finish(self, profile: &str, file: &str) -> (String, SourceMap) {
-        (self.text, SourceMap { profile: profile.to_string(), file: file.to_string(), lines: self.lines })
+    fn push_text(&mut self, text: &str, indent: bool) {
+        if indent {
+            self.text.push_str("  ");
+        }
+        self.text.push_str(text);
+        self.text.push('\n');
+    }
+
+    /// The profile text and its source map JSON.
+    pub fn finish(self, profile: &str, file: &str) -> (String, String) {
+        (self.text, self.map.to_json(profile, file))
     }
 }
