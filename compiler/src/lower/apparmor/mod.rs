@@ -18,7 +18,8 @@ use crate::compose::{Enforcement, PostureAction, Target};
 use crate::ir;
 use lines::{dispatch_line, rule_lines, SubProfiles};
 use rules::{AaRule, Category};
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use syntax::{escape_literal, quote_path, sanitize_profile_name, source_suffix};
 use writer::Writer;
 
@@ -174,8 +175,10 @@ fn write_enforced(w: &mut Writer, name: &str, target: &Target, policies: &[&ir::
         let own: Vec<&AaRule> = local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).collect();
         // Global rules apply inside the sub-profile unless the source has its own rule for the
         // same thing (source-specific rules take precedence, as in BPF-LSM's lookup order).
+        let own_keys: HashSet<(Category, Cow<str>)> = own.iter().map(|o| (o.category, o.key.identity())).collect();
+        let own_dirs: Vec<&&AaRule> = own.iter().filter(|o| matches!(o.key, rules::Key::Dir { .. })).collect();
         let inherited = global.iter().filter(|g| {
-            !own.iter().any(|o| (o.category == g.category && o.key.identity() == g.key.identity()) || o.covers(g))
+            !own_keys.contains(&(g.category, g.key.identity())) && !own_dirs.iter().any(|o| o.covers(g))
         });
         let mut rules = own.clone();
         rules.extend(inherited);
@@ -265,7 +268,7 @@ fn write_profile(
     let mut out = Body::default();
     // Rules sorted by what they name, then by line text; ties keep policy order.
     let mut sorted: Vec<&AaRule> = body.rules.clone();
-    sorted.sort_by_key(|r| (r.category, r.key.identity()));
+    sorted.sort_by(|a, b| (a.category, a.key.identity()).cmp(&(b.category, b.key.identity())));
     let section = |w: &mut Writer, out: &mut Body, cat: Category| {
         for r in sorted.iter().filter(|r| r.category == cat) {
             let id = w.intern(&r.origin);

@@ -34,15 +34,16 @@ pub enum Key {
 impl Key {
     /// The identity used to decide whether a sub-profile already has a rule for the same thing
     /// (then the global rule is not copied into it, as source-specific rules take precedence).
-    pub fn identity(&self) -> String {
+    pub fn identity(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match self {
-            Key::Path(p) | Key::Pattern(p) => p.clone(),
-            Key::Dir { dir, .. } => dir.clone(),
-            Key::Execname(n) => format!("/**/{n}"),
-            Key::Nothing => String::new(),
-            Key::NotAGlob { pattern, .. } => pattern.clone(),
-            Key::Protocol { name, .. } => name.clone(),
-            Key::Capability { name, .. } => name.clone(),
+            Key::Path(p) | Key::Pattern(p) => Cow::Borrowed(p),
+            Key::Dir { dir, .. } => Cow::Borrowed(dir),
+            Key::Execname(n) => Cow::Owned(format!("/**/{n}")),
+            Key::Nothing => Cow::Borrowed(""),
+            Key::NotAGlob { pattern, .. } => Cow::Borrowed(pattern),
+            Key::Protocol { name, .. } => Cow::Borrowed(name),
+            Key::Capability { name, .. } => Cow::Borrowed(name),
         }
     }
 }
