@@ -167,6 +167,13 @@ fn write_enforced(w: &mut Writer, name: &str, target: &Target, policies: &[&ir::
     }
     let closed = Closed::of(&all, target);
     let subs = sub_profile_names(name, &all);
+    for r in &mut all {
+        r.map_id = w.intern(&r.origin);
+        r.lines = rule_lines(r, &subs);
+    }
+    // Sorted once here (stable: ties keep policy order), so each profile's sort below only
+    // merges already sorted runs.
+    all.sort_by(by_key);
     let (global, local): (Vec<AaRule>, Vec<AaRule>) = all.into_iter().partition(|r| r.source.is_none());
 
     let root = ProfileBody { name, self_source: None, rules: global.iter().collect() };
@@ -212,22 +219,29 @@ struct ProfileBody<'a> {
     rules: Vec<&'a AaRule>,
 }
 
+/// Rule order inside a profile: by category, then by what the rule names.
+fn by_key(a: &impl std::borrow::Borrow<AaRule>, b: &impl std::borrow::Borrow<AaRule>) -> std::cmp::Ordering {
+    let (a, b) = (a.borrow(), b.borrow());
+    (a.category, a.key.identity()).cmp(&(b.category, b.key.identity()))
+}
+
 /// A rule line before writing: identical lines from several rules are merged.
-struct Pending {
-    text: String,
+struct Pending<'a> {
+    text: Cow<'a, str>,
     from: LineFrom,
     /// Indexes into the writer's rule table.
     origins: Vec<u32>,
 }
 
 #[derive(Default)]
-struct Body {
-    lines: Vec<Pending>,
-    index: HashMap<String, usize>,
+struct Body<'a> {
+    lines: Vec<Pending<'a>>,
+    /// Line text -> index in `lines`.
+    index: HashMap<Cow<'a, str>, usize, foldhash::fast::FixedState>,
 }
 
-impl Body {
-    fn add(&mut self, text: String, from: LineFrom, origins: Vec<u32>) {
+impl<'a> Body<'a> {
+    fn add(&mut self, text: Cow<'a, str>, from: LineFrom, origins: Vec<u32>) {
         if let Some(&i) = self.index.get(&text) {
             let line = &mut self.lines[i];
             for o in origins {
@@ -242,14 +256,14 @@ impl Body {
     }
 }
 
-fn write_profile(
+fn write_profile<'a>(
     w: &mut Writer,
-    body: &ProfileBody,
+    body: &ProfileBody<'a>,
     host: bool,
     closed: Closed,
     subs: &SubProfiles,
     local: &[AaRule],
-    natives: &[Native],
+    natives: &'a [Native],
 ) {
     w.open_profile(body.name, profile_header(body.name, host && body.self_source.is_none()));
     w.base("#include <abstractions/base>");
@@ -268,32 +282,33 @@ fn write_profile(
     let mut out = Body::default();
     // Rules sorted by what they name, then by line text; ties keep policy order.
     let mut sorted: Vec<&AaRule> = body.rules.clone();
-    sorted.sort_by(|a, b| (a.category, a.key.identity()).cmp(&(b.category, b.key.identity())));
-    let section = |w: &mut Writer, out: &mut Body, cat: Category| {
+    sorted.sort_by(by_key);
+    let section = |out: &mut Body<'a>, cat: Category| {
         for r in sorted.iter().filter(|r| r.category == cat) {
-            let id = w.intern(&r.origin);
-            for l in rule_lines(r, subs) {
-                out.add(l, LineFrom::Rule, vec![id]);
+            for l in &r.lines {
+                out.add(Cow::Borrowed(l), LineFrom::Rule, vec![r.map_id]);
             }
         }
     };
-    section(w, &mut out, Category::File);
+    section(&mut out, Category::File);
     // Dispatcher: every source's binary enters its sub-profile, from every profile of the file;
     // under a process allowlist only where the profile allows executing it (`px` also allows).
     for (source, sub) in subs {
         if closed.exec && !body.rules.iter().any(|r| allows_exec(r, source)) {
             continue;
         }
-        let origins: Vec<u32> =
-            local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).map(|r| w.intern(&r.origin)).collect();
-        out.add(dispatch_line(source, sub), LineFrom::Rule, origins);
+        let mut origins: Vec<u32> =
+            local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).map(|r| r.map_id).collect();
+        // Ids were given in policy order; `local` is sorted by key.
+        origins.sort_unstable();
+        out.add(Cow::Owned(dispatch_line(source, sub)), LineFrom::Rule, origins);
     }
-    section(w, &mut out, Category::Process);
-    section(w, &mut out, Category::Network);
-    section(w, &mut out, Category::Capability);
+    section(&mut out, Category::Process);
+    section(&mut out, Category::Network);
+    section(&mut out, Category::Capability);
     for n in natives {
         let id = w.intern(&n.origin);
-        out.add(n.text.clone(), LineFrom::Native, vec![id]);
+        out.add(Cow::Borrowed(&n.text), LineFrom::Native, vec![id]);
     }
     for p in &out.lines {
         w.rule(&p.text, p.from, &p.origins);

@@ -95,7 +95,7 @@ pub struct ProfileSpan {
 #[derive(Default)]
 pub struct MapBuilder {
     rules: Vec<RuleOrigin>,
-    rule_ids: HashMap<RuleOrigin, u32>,
+    rule_ids: HashMap<RuleOrigin, u32, foldhash::fast::FixedState>,
     profiles: Vec<ProfileSpan>,
     lines: String,
     count: usize,
