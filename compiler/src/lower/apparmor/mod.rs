@@ -171,13 +171,18 @@ fn write_enforced(w: &mut Writer, name: &str, target: &Target, policies: &[&ir::
         r.map_id = w.intern(&r.origin);
         r.lines = rule_lines(r, &subs);
     }
-    // Sorted once here (stable: ties keep policy order), so each profile's sort below only
-    // merges already sorted runs.
+    // Sorted once here (stable: ties keep policy order); each profile then sorts by rank. A
+    // sub-profile never holds two rules with the same key from its own and the global set, so
+    // rank order is the same as sorting that profile's rules by key.
     all.sort_by(by_key);
+    for (i, r) in all.iter_mut().enumerate() {
+        r.rank = i as u32;
+    }
+    let dispatch: BTreeMap<&str, String> = subs.iter().map(|(s, sub)| (s.as_str(), dispatch_line(s, sub))).collect();
     let (global, local): (Vec<AaRule>, Vec<AaRule>) = all.into_iter().partition(|r| r.source.is_none());
 
     let root = ProfileBody { name, self_source: None, rules: global.iter().collect() };
-    write_profile(w, &root, target.host, closed, &subs, &local, &natives);
+    write_profile(w, &root, target.host, closed, &dispatch, &local, &natives);
     for (source, sub_name) in &subs {
         let own: Vec<&AaRule> = local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).collect();
         // Global rules apply inside the sub-profile unless the source has its own rule for the
@@ -191,7 +196,7 @@ fn write_enforced(w: &mut Writer, name: &str, target: &Target, policies: &[&ir::
         rules.extend(inherited);
         let body = ProfileBody { name: sub_name, self_source: Some(source), rules };
         w.base("");
-        write_profile(w, &body, false, closed, &subs, &local, &natives);
+        write_profile(w, &body, false, closed, &dispatch, &local, &natives);
     }
 }
 
@@ -261,7 +266,7 @@ fn write_profile<'a>(
     body: &ProfileBody<'a>,
     host: bool,
     closed: Closed,
-    subs: &SubProfiles,
+    dispatch: &'a BTreeMap<&str, String>,
     local: &[AaRule],
     natives: &'a [Native],
 ) {
@@ -282,7 +287,7 @@ fn write_profile<'a>(
     let mut out = Body::default();
     // Rules sorted by what they name, then by line text; ties keep policy order.
     let mut sorted: Vec<&AaRule> = body.rules.clone();
-    sorted.sort_by(by_key);
+    sorted.sort_unstable_by_key(|r| r.rank);
     let section = |out: &mut Body<'a>, cat: Category| {
         for r in sorted.iter().filter(|r| r.category == cat) {
             for l in &r.lines {
@@ -293,15 +298,15 @@ fn write_profile<'a>(
     section(&mut out, Category::File);
     // Dispatcher: every source's binary enters its sub-profile, from every profile of the file;
     // under a process allowlist only where the profile allows executing it (`px` also allows).
-    for (source, sub) in subs {
+    for (source, line) in dispatch {
         if closed.exec && !body.rules.iter().any(|r| allows_exec(r, source)) {
             continue;
         }
         let mut origins: Vec<u32> =
-            local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).map(|r| r.map_id).collect();
+            local.iter().filter(|r| r.source.as_deref() == Some(*source)).map(|r| r.map_id).collect();
         // Ids were given in policy order; `local` is sorted by key.
         origins.sort_unstable();
-        out.add(Cow::Owned(dispatch_line(source, sub)), LineFrom::Rule, origins);
+        out.add(Cow::Borrowed(line.as_str()), LineFrom::Rule, origins);
     }
     section(&mut out, Category::Process);
     section(&mut out, Category::Network);

@@ -63,6 +63,8 @@ pub struct AaRule {
     /// The profile lines of this rule (set when writing: they depend on the file's sub-profiles,
     /// not on which profile of the file they land in, so they are rendered once).
     pub lines: Vec<String>,
+    /// Position in the file's rules sorted by category and key (set when writing).
+    pub rank: u32,
 }
 
 impl AaRule {
@@ -125,6 +127,7 @@ pub fn from_policy(policy: &ir::Policy) -> Vec<AaRule> {
             },
             map_id: 0,
             lines: Vec::new(),
+            rank: 0,
         });
     }
     out
