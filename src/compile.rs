@@ -31,9 +31,9 @@ Namespace annotations kubearmor-{file,network,capabilities}-posture override it 
 
 Exit status:
   0  compiled (or, with --check, OUT is up to date)
-  1  lint errors in the policies, unreadable workloads, a target over --capacity, or a warning
-     with --deny warning
-  2  usage or I/O error
+  1  lint errors in the policies, unreadable workloads, a target over --capacity, a warning
+     with --deny warning, or a profile apparmor_parser rejects (--verify-apparmor)
+  2  usage or I/O error (also: --verify-apparmor without apparmor_parser installed)
   3  --check found differences (each is listed)";
 
 #[derive(clap::Args)]
@@ -67,6 +67,10 @@ pub struct Args {
     /// Default posture for the host, overriding --default-posture.
     #[arg(long, value_name = "POSTURE")]
     pub host_default_posture: Option<String>,
+    /// Check every generated AppArmor profile with `apparmor_parser -QK` (parse and compile, never
+    /// load) before anything is written; a rejection names the policy rule behind the line.
+    #[arg(long)]
+    pub verify_apparmor: bool,
     /// Map entries allowed per target; more is an error naming the policies.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub capacity: usize,
@@ -112,6 +116,12 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     };
     if args.capacity == 0 {
         return Err(fail(2, "--capacity must be at least 1"));
+    }
+    if args.verify_apparmor {
+        if args.target == TargetArg::Bpf {
+            return Err(fail(2, "--verify-apparmor needs --target apparmor or all"));
+        }
+        parser_present().map_err(|e| fail(2, e))?;
     }
 
     // Policies: exactly lint's reading and checks.
@@ -305,6 +315,13 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
         }
         if apparmor {
             let profile = lower::apparmor::lower_target(target, &applied);
+            if args.verify_apparmor {
+                if let Err(e) = lower::apparmor::check_with_parser(&profile) {
+                    // The first rejection stops the run: OUT is left as it was.
+                    built.error = Some(e.to_string());
+                    break;
+                }
+            }
             let path = format!("apparmor/{}", profile.file_name);
             let map = format!("{path}.map.json");
             put(&mut built, &path, profile.text.as_bytes());
@@ -326,6 +343,17 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
     text.push('\n');
     put(&mut built, "index.json", text.as_bytes());
     built
+}
+
+/// `--verify-apparmor` without the parser is an environment error, found before any work.
+fn parser_present() -> Result<(), String> {
+    match std::process::Command::new("apparmor_parser").arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "--verify-apparmor needs apparmor_parser, which could not be run ({e}); install the `apparmor` package \
+             (Debian/Ubuntu: apt-get install apparmor)"
+        )),
+    }
 }
 
 fn enforcement_word(e: &Enforcement) -> &'static str {

@@ -275,3 +275,64 @@ fn colliding_targets_are_an_error() {
     assert!(text(&out.stderr).contains("two targets would write bpf/shop/web/c.img"), "{}", text(&out.stderr));
     assert!(!out_dir.exists());
 }
+
+/// Is `apparmor_parser` here? In CI (CI=true) it must be: .ci/install-apparmor.sh installs it.
+fn apparmor_parser_available() -> bool {
+    let found = Command::new("apparmor_parser").arg("--version").output().is_ok();
+    if !found {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but apparmor_parser is missing (.ci/install-apparmor.sh)");
+        eprintln!("skipping: apparmor_parser not installed (Debian package `apparmor`)");
+    }
+    found
+}
+
+#[test]
+fn verify_apparmor_names_the_rejected_native_rule_and_writes_nothing() {
+    if !apparmor_parser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("native.yaml");
+    // Line 11, column 5: a native line apparmor_parser refuses (`all` is no network family).
+    std::fs::write(
+        &policy,
+        "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: native-bad\n  namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: web\n  apparmor: |\n    network all,\n",
+    )
+    .unwrap();
+    let workloads = format!("{FIXTURES}/workloads");
+    let out_dir = tmp.path().join("out");
+    let args = ["compile", policy.to_str().unwrap(), "--workloads", &workloads, "--target", "all", "-o", out_dir.to_str().unwrap()];
+
+    // Without the flag the profile is written as is.
+    let out = armorc(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let before = files(&out_dir);
+
+    let mut verify = args.to_vec();
+    verify.push("--verify-apparmor");
+    let out = armorc(&verify);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let want = format!("{}:11:5: KubeArmorPolicy/shop/native-bad spec.apparmor", policy.display());
+    assert!(stderr.contains(&want), "no `{want}` in:\n{stderr}");
+    assert!(stderr.contains("apparmor_parser rejected profile kubearmor-shop-web-") && stderr.contains("network all,"), "{stderr}");
+    // OUT is untouched and no temporary directory is left beside it.
+    assert_eq!(files(&out_dir), before);
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+
+    // A profile set the parser accepts passes the check.
+    let out = compile_fixtures(&tmp.path().join("good"), &["--verify-apparmor"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn verify_apparmor_needs_an_apparmor_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let policies = format!("{FIXTURES}/policies");
+    let out = armorc(&["compile", &policies, "--target", "bpf", "--verify-apparmor", "-o", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--verify-apparmor needs --target apparmor or all"), "{}", text(&out.stderr));
+    assert!(!out_dir.exists());
+}
