@@ -132,6 +132,9 @@ impl List {
         }
         self.put(dir_key, val, entry_text(dir, None, src), rule);
         // 3. hints for every ancestor; an existing DIR entry's whole value is adopted (`old|HINT`).
+        // The adopted bits are the old writer's, so the entry keeps naming that rule; the adopted
+        // value also carries on to deeper hints, and with it the rule.
+        let mut bits_from = rule;
         for i in 1..parts.len().saturating_sub(1) {
             val[idx] = (val[idx] & !image::DIR) | image::HINT;
             let hint = format!("{}/", parts[..i].join("/"));
@@ -140,9 +143,10 @@ impl List {
                 if old.val[idx] & image::DIR != 0 {
                     val = [old.val[0], old.val[1]];
                     val[idx] |= image::HINT;
+                    bits_from = old.rule;
                 }
             }
-            self.put(key, val, entry_text(&hint, None, src), rule);
+            self.put(key, val, entry_text(&hint, None, src), bits_from);
         }
     }
 }

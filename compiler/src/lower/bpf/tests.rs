@@ -334,3 +334,49 @@ fn lowering_is_deterministic() {
     let b = lower(&[p], Posture::default()).encode();
     assert_eq!(a, b);
 }
+
+/// The rule an image entry names, by its `at`.
+fn entry_rule<'a>(img: &'a MapImage, text: &str) -> &'a str {
+    let e = img.entries.iter().find(|e| e.main_text() == text).unwrap();
+    &img.rules[e.value.rule as usize].at
+}
+
+#[test]
+fn carried_over_hints_name_the_rule_whose_bits_they_hold() {
+    // Reported case: /usr/bin/ls allowed by the Allow on /usr/bin/, but the decision named the
+    // deeper Block directory rule that rewrote the /usr/bin/ hint with the old value.
+    let policies = [
+        policy("allow-bin", vec![rule(pdir("/usr/bin/", false), Action::Allow, None, "allow-usr-bin")]),
+        policy("block-x", vec![rule(pdir("/usr/bin/x/", true), Action::Block, None, "block-usr-bin-x")]),
+    ];
+    let img = lower(&policies, Posture::default());
+    // Masks as before (old|HINT carry-over); only the recorded rule follows the bits.
+    let get = |t: &str| img.entries.iter().find(|e| e.main_text() == t).unwrap().value.process;
+    assert_eq!(get("/usr/bin/"), EXEC | DIR | HINT);
+    assert_eq!(entry_rule(&img, "/usr/bin/"), "allow-usr-bin");
+    assert_eq!(entry_rule(&img, "/usr/"), "block-usr-bin-x"); // written with the Block's own bits
+    assert_eq!(entry_rule(&img, "/usr/bin/x/"), "block-usr-bin-x");
+
+    let model = crate::model::Model::new(&img);
+    let decide = |path: &str| {
+        let mut q = crate::model::Query::new(crate::model::Op::Exec);
+        q.path = path.as_bytes().to_vec();
+        let d = model.decide(&q);
+        (d.deny, d.rule.map(|r| img.rules[r as usize].at.clone()))
+    };
+    assert_eq!(decide("/usr/bin/ls"), (false, Some("allow-usr-bin".to_string())));
+    assert_eq!(decide("/usr/bin/x/tool"), (true, Some("block-usr-bin-x".to_string())));
+}
+
+#[test]
+fn carry_over_rule_follows_the_adopted_value_to_deeper_hints() {
+    let p = policy(
+        "carry",
+        vec![rule(pdir("/a/", true), Action::Allow, None, "r0"), rule(pdir("/a/b/c/", false), Action::Block, None, "r1")],
+    );
+    let img = lower(&[p], Posture::default());
+    assert_eq!(entry_rule(&img, "/"), "r1");
+    assert_eq!(entry_rule(&img, "/a/"), "r0");
+    assert_eq!(entry_rule(&img, "/a/b/"), "r0"); // holds r0's value (DENY lost), so names r0
+    assert_eq!(entry_rule(&img, "/a/b/c/"), "r1");
+}
