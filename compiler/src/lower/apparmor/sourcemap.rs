@@ -1,9 +1,10 @@
 //! `<profile>.map.json`: for every line of a profile file, what produced it.
 //!
-//! On disk the map is compact JSON (version 2): each rule appears once in `rules`, each profile
-//! block once in `profiles` (its first and last line), and `lines` is one string with a
-//! space-separated code per profile line: `b` (template before the rules), `p` (template after
-//! them), `r<i>[,<j>...]` (policy rules, indexes into `rules`), `n<i>[,...]` (native lines).
+//! On disk the map is compact JSON (version 2): policy ids and file names once each in `policies`
+//! and `files`; each rule once in `rules` as `[policy index, action, file index, line, column,
+//! at]`; each profile block once in `profiles` (its first and last line); and `lines`, one string
+//! with a space-separated code per profile line: `b` (template before the rules), `p` (template
+//! after them), `r<i>[,<j>...]` (policy rules, indexes into `rules`), `n<i>[,...]` (native lines).
 //! In memory, [`SourceMap`] is the expanded form: one [`MapLine`] per line with its origins.
 
 use serde::{Deserialize, Serialize};
@@ -72,19 +73,21 @@ pub struct SourceMap {
 
 const FORMAT_VERSION: u32 = 2;
 
-/// The on-disk form.
-#[derive(Serialize, Deserialize)]
+/// The on-disk form (read with serde; written by [`MapBuilder::to_json`]).
+#[derive(Deserialize)]
 struct Wire {
     version: u32,
     profile: String,
     file: String,
     profiles: Vec<ProfileSpan>,
-    rules: Vec<RuleOrigin>,
+    policies: Vec<String>,
+    files: Vec<String>,
+    rules: Vec<(usize, String, usize, usize, usize, String)>,
     lines: String,
 }
 
 /// A `profile NAME ... { ... }` block: its opening and closing line (1-based, inclusive).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct ProfileSpan {
     pub name: String,
     pub first: usize,
@@ -134,18 +137,51 @@ impl MapBuilder {
     }
 
     pub fn to_json(self, profile: &str, file: &str) -> String {
-        let wire = Wire {
-            version: FORMAT_VERSION,
-            profile: profile.to_string(),
-            file: file.to_string(),
-            profiles: self.profiles,
-            rules: self.rules,
-            lines: self.lines,
-        };
-        let mut s = serde_json::to_string(&wire).expect("source map serializes");
-        s.push('\n');
-        s
+        // Written by hand: the field order is fixed and the tables are built on the way.
+        let (mut policies, mut files) = (Names::default(), Names::default());
+        let mut rules = String::new();
+        for (k, r) in self.rules.iter().enumerate() {
+            let (p, f) = (policies.index(&r.policy), files.index(&r.file));
+            rules.push_str(if k == 0 { "[" } else { ",[" });
+            let _ = write!(rules, "{p},{},{f},{},{},{}]", json_str(&r.action), r.line, r.column, json_str(&r.at));
+        }
+        let list = |names: Names| names.list.iter().map(|n| json_str(n)).collect::<Vec<_>>().join(",");
+        let spans = self
+            .profiles
+            .iter()
+            .map(|p| format!("{{\"name\":{},\"first\":{},\"last\":{}}}", json_str(&p.name), p.first, p.last))
+            .collect::<Vec<_>>()
+            .join(",");
+        format!(
+            "{{\"version\":{FORMAT_VERSION},\"profile\":{},\"file\":{},\"profiles\":[{spans}],\"policies\":[{}],\"files\":[{}],\"rules\":[{rules}],\"lines\":{}}}\n",
+            json_str(profile),
+            json_str(file),
+            list(policies),
+            list(files),
+            json_str(&self.lines)
+        )
     }
+}
+
+/// Distinct names in first-use order (the policy and file tables).
+#[derive(Default)]
+struct Names<'a> {
+    list: Vec<&'a str>,
+    ids: HashMap<&'a str, usize, foldhash::fast::FixedState>,
+}
+
+impl<'a> Names<'a> {
+    fn index(&mut self, name: &'a str) -> usize {
+        *self.ids.entry(name).or_insert_with(|| {
+            self.list.push(name);
+            self.list.len() - 1
+        })
+    }
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
 }
 
 impl SourceMap {
@@ -181,6 +217,12 @@ impl SourceMap {
             ));
         }
         let bad = |what: String| format!("invalid AppArmor source map: {what}");
+        let mut rules = Vec::with_capacity(wire.rules.len());
+        for (k, (p, action, f, line, column, at)) in wire.rules.into_iter().enumerate() {
+            let policy = wire.policies.get(p).ok_or_else(|| bad(format!("rule {k}: no policy {p}")))?.clone();
+            let file = wire.files.get(f).ok_or_else(|| bad(format!("rule {k}: no file {f}")))?.clone();
+            rules.push(RuleOrigin { policy, action, file, line, column, at });
+        }
         let mut lines = Vec::new();
         for (i, code) in wire.lines.split(' ').enumerate() {
             let n = i + 1;
@@ -196,7 +238,7 @@ impl SourceMap {
             let mut origins = Vec::new();
             if !rest.is_empty() {
                 for id in rest.split(',') {
-                    let rule = id.parse::<usize>().ok().and_then(|k| wire.rules.get(k));
+                    let rule = id.parse::<usize>().ok().and_then(|k| rules.get(k));
                     origins.push(rule.ok_or_else(|| bad(format!("line {n}: no rule {id:?}")))?.clone());
                 }
             }
@@ -278,9 +320,11 @@ mod tests {
 
     #[test]
     fn damaged_maps_are_errors() {
-        let base = r#"{"version":2,"profile":"p","file":"p","profiles":[],"rules":[],"lines":"#;
+        let base = r#"{"version":2,"profile":"p","file":"p","profiles":[],"policies":[],"files":[],"rules":[],"lines":"#;
         assert!(SourceMap::from_json(&format!("{base}\"b r0\"}}")).unwrap_err().contains("no rule"));
         assert!(SourceMap::from_json(&format!("{base}\"b x\"}}")).unwrap_err().contains("unknown code"));
         assert!(SourceMap::from_json(r#"{"version":1}"#).is_err());
+        let rule = r#"{"version":2,"profile":"p","file":"p","profiles":[],"policies":[],"files":["f"],"rules":[[0,"Block",0,1,1,"at"]],"lines":"r0"}"#;
+        assert!(SourceMap::from_json(rule).unwrap_err().contains("no policy 0"));
     }
 }
