@@ -329,11 +329,17 @@ impl Builder {
         let mut used: Vec<(usize, usize)> = slots.iter().filter_map(|s| s.3).collect();
         used.sort_unstable();
         used.dedup();
+        // `used` is sorted by policy, so each policy's id is formatted once.
+        let mut id: Option<(usize, String)> = None;
         let rules: Vec<RuleRef> = used
             .iter()
             .map(|&(pi, ri)| {
                 let o = &policies[pi].rules[ri].origin;
-                RuleRef { policy: policies[pi].id(), at: o.at.clone(), file: o.file.clone(), line: o.line }
+                if id.as_ref().is_none_or(|(p, _)| *p != pi) {
+                    id = Some((pi, policies[pi].id()));
+                }
+                let policy = id.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+                RuleRef { policy, at: o.at.clone(), file: o.file.clone(), line: o.line }
             })
             .collect();
         let entries = slots

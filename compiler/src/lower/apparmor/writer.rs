@@ -2,12 +2,18 @@
 
 use super::sourcemap::{LineFrom, MapBuilder, RuleOrigin};
 
-#[derive(Default)]
 pub struct Writer {
     text: String,
     map: MapBuilder,
     /// The profile block being written and its first line.
     profile: Option<(String, usize)>,
+}
+
+impl Default for Writer {
+    fn default() -> Writer {
+        // Profiles are tens of KB: start big enough to skip most regrowth copies.
+        Writer { text: String::with_capacity(64 * 1024), map: MapBuilder::default(), profile: None }
+    }
 }
 
 impl Writer {
