@@ -375,19 +375,19 @@ fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
         }
         let len = r.target.len();
         if len > 199 {
-            let d = sink.report(Code::L005, Some(r.target_span), format!("{} is {len} bytes; BPF-LSM compares at most 199 bytes, so it never matches", r.kind));
+            let d = sink.report(Code::L005, Some(r.target_span), format!("{} is {len} bytes; KubeArmor's BPF-LSM enforcer compares at most 199 bytes, so it never matches there (armorc's own map images match up to 1,024)", r.kind));
             d.label = Some("too long to match".into());
             d.help = Some("use a shorter path or a parent directory rule".into());
         } else if r.kind == "dir" && len > 64 {
-            let d = sink.report(Code::L005, Some(r.target_span), format!("directory is {len} bytes; the BPF-LSM directory walk only looks at the first 64 bytes of a path"));
-            d.label = Some("contents never matched by BPF-LSM".into());
+            let d = sink.report(Code::L005, Some(r.target_span), format!("directory is {len} bytes; KubeArmor's BPF-LSM directory walk only looks at the first 64 bytes of a path (armorc's own map images have no such limit)"));
+            d.label = Some("contents never matched by KubeArmor's BPF-LSM".into());
             d.help = Some("use a directory within the first 64 bytes, or list the files with matchPaths".into());
         }
     }
     for r in rules {
         if let (Some(Some(src)), Some(_)) = (&r.source, r.source_span) {
             if src.node.len() > 199 && seen.insert(src.loc) {
-                let d = sink.report(Code::L005, Some(src.loc), format!("fromSource path is {} bytes; BPF-LSM compares at most 199 bytes", src.node.len()));
+                let d = sink.report(Code::L005, Some(src.loc), format!("fromSource path is {} bytes; KubeArmor's BPF-LSM enforcer compares at most 199 bytes", src.node.len()));
                 d.label = Some("too long to match".into());
             }
         }
