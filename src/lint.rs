@@ -296,11 +296,10 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     slots.into_iter().map(|r| r.expect("every item was processed")).collect()
 }
 
-/// Whether `code` is shaped like a diagnostic code (a family letter and three digits), for
-/// suppression comments and armorc.toml: catches typos such as `S01` or `s101`.
+/// Whether `code` names one of our diagnostic codes (suppression comments and armorc.toml):
+/// catches typos such as `S01`, `s101` or `S999`.
 fn is_known_code(code: &str) -> bool {
-    let b = code.as_bytes();
-    b.len() == 4 && matches!(b[0], b'Y' | b'S' | b'L' | b'C' | b'A') && b[1..].iter().all(u8::is_ascii_digit)
+    armorc_compiler::codes::Code::parse(code).is_some()
 }
 
 /// Write all of stdout at once; a closed pipe (`| head`) is not an error worth a panic.

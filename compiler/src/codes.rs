@@ -273,8 +273,34 @@ impl Code {
     }
 }
 
+impl Code {
+    /// Every code, in documentation order.
+    pub const ALL: &'static [Code] = &[Code::Y001, Code::Y002, Code::Y003, Code::Y004, Code::Y005, Code::Y006, Code::Y007, Code::S001, Code::S002, Code::S003, Code::S004, Code::S005, Code::S006, Code::S007, Code::S008, Code::S101, Code::S102, Code::S103, Code::S104, Code::S105, Code::L001, Code::L002, Code::L003, Code::L004, Code::L005, Code::L006, Code::L007, Code::L008, Code::L009, Code::L010, Code::L011, Code::L012, Code::L013, Code::L014, Code::L015, Code::L016, Code::L017, Code::L018, Code::L019, Code::L020, Code::L021, Code::L022, Code::L023, Code::L024, Code::C001, Code::C002, Code::C003];
+
+    /// The code spelled `text` (as in suppression comments and armorc.toml), if there is one.
+    pub fn parse(text: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == text)
+    }
+}
+
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn all_lists_every_code_once_and_parse_round_trips() {
+        let mut seen = std::collections::HashSet::new();
+        for &c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            assert_eq!(Code::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Code::parse("S999"), None);
+        assert_eq!(Code::parse("s101"), None);
     }
 }
