@@ -19,4 +19,5 @@ mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 
 echo "== cargo test --workspace --release"
-cargo test --workspace --release --no-fail-fast -- --test-threads=2 "$@"
+# --show-output: the differential tests print their decision mix and deviation counts.
+cargo test --workspace --release --no-fail-fast -- --test-threads=2 --show-output "$@"
