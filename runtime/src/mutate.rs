@@ -33,20 +33,8 @@ impl Rng {
     }
 }
 
-const PATH_OPS: [Op; 12] = [
-    Op::Exec,
-    Op::Open,
-    Op::Write,
-    Op::Unlink,
-    Op::Mkdir,
-    Op::Rmdir,
-    Op::Rename,
-    Op::Chmod,
-    Op::Truncate,
-    Op::Link,
-    Op::Symlink,
-    Op::Mknod,
-];
+/// The ops decided on a path: every op but `socket` and `capable` (the last two of `Op::ALL`).
+const PATH_OPS: &[Op] = Op::ALL.split_at(12).0;
 const SOCK_TYPES: [u32; 8] = [0, 1, 2, 3, 4, 5, 6, 10];
 const PROTOCOLS: [u32; 7] = [0, 1, 6, 17, 58, 132, 255];
 const UNKNOWN_SOURCE: &str = "/opt/unknown/bin/tool";
@@ -133,7 +121,7 @@ pub fn queries(image: &MapImage, rng: &mut Rng, per_entry: usize) -> Vec<Query> 
                 let variants = path_variants(e.main_text());
                 for i in 0..per_entry {
                     let path = &variants[i % variants.len()];
-                    let op = if rng.below(3) == 0 { Op::Exec } else { *rng.pick(&PATH_OPS) };
+                    let op = if rng.below(3) == 0 { Op::Exec } else { *rng.pick(PATH_OPS) };
                     let mut q = Query { path: path.as_bytes().to_vec(), ..Query::new(op) };
                     flags(rng, &mut q, &sources);
                     out.push(q);
@@ -188,7 +176,7 @@ pub fn queries(image: &MapImage, rng: &mut Rng, per_entry: usize) -> Vec<Query> 
                     let mut q = match rng.below(4) {
                         0 => Query { sock_type: *rng.pick(&SOCK_TYPES), protocol: *rng.pick(&PROTOCOLS), ..Query::new(Op::Socket) },
                         1 => Query { capability: rng.below(41) as u32, ..Query::new(Op::Capable) },
-                        _ => Query { path: format!("/nowhere/{}/x", rng.below(1000)).into_bytes(), ..Query::new(*rng.pick(&PATH_OPS)) },
+                        _ => Query { path: format!("/nowhere/{}/x", rng.below(1000)).into_bytes(), ..Query::new(*rng.pick(PATH_OPS)) },
                     };
                     flags(rng, &mut q, &sources);
                     out.push(q);
