@@ -32,9 +32,9 @@ With json, sarif and github, standard output carries only that format; notes go 
 
 Suppressions:
   # armorc: ignore[CODE] reason      at the end of the line of a finding, or on its own line
-  # armorc: ignore[S101,L203] reason  directly above it (several codes separated by commas)
+  # armorc: ignore[S101,L008] reason  directly above it (several codes separated by commas)
   armorc.toml in the current directory (or --config FILE):
-      ignore = [\"L203\"]               codes ignored everywhere
+      ignore = [\"L008\"]               codes ignored everywhere
       exclude = [\"vendor\", \"charts/**\"] globs, as --exclude
   An exclude glob without `/` matches any file or directory name; one with `/` matches the
   whole path as given (`**` spans directories). Suppressed findings are counted in the summary.
