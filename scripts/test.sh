@@ -21,3 +21,6 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracin
 echo "== cargo test --workspace --release"
 # --show-output: the differential tests print their decision mix and deviation counts.
 cargo test --workspace --release --no-fail-fast -- --test-threads=2 --show-output "$@"
+
+echo "== README main job: cargo run --release -- lint examples/"
+cargo run --release -q -- lint examples/
