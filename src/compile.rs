@@ -3,7 +3,9 @@
 //! OUT (`--check`) or written into a temporary sibling directory that replaces OUT in one rename.
 
 use crate::lint::{self, DenyArg, InputArgs};
-use armorc_compiler::compose::{self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target};
+use armorc_compiler::compose::{
+    self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target,
+};
 use armorc_compiler::diag::Severity;
 use armorc_compiler::inputs::{self, Excludes};
 use armorc_compiler::ir::Policy;
@@ -74,6 +76,9 @@ pub struct Args {
     /// Map entries allowed per target; more is an error naming the policies.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub capacity: usize,
+    /// Print how long each phase took (to standard error).
+    #[arg(long)]
+    pub timings: bool,
     #[command(flatten)]
     pub inputs: InputArgs,
 }
@@ -83,6 +88,34 @@ pub enum TargetArg {
     Bpf,
     Apparmor,
     All,
+}
+
+/// Wall time per phase, for `--timings`; phases repeated per target are summed.
+#[derive(Default)]
+struct Timings {
+    phases: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Timings {
+    fn add(&mut self, phase: &'static str, since: std::time::Instant) {
+        let d = since.elapsed();
+        match self.phases.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, t)) => *t += d,
+            None => self.phases.push((phase, d)),
+        }
+    }
+
+    fn print(&self) {
+        let total: std::time::Duration = self.phases.iter().map(|(_, d)| *d).sum();
+        for (phase, d) in &self.phases {
+            eprintln!("timing: {phase:<18} {:>8.1} ms", d.as_secs_f64() * 1e3);
+        }
+        eprintln!(
+            "timing: {:<18} {:>8.1} ms",
+            "total",
+            total.as_secs_f64() * 1e3
+        );
+    }
 }
 
 /// Why compilation stopped: exit status plus what to print.
@@ -103,15 +136,21 @@ fn fail(code: u8, message: impl std::fmt::Display) -> Stop {
 fn compile(args: &Args) -> Result<u8, Stop> {
     // Options first: a usage error must not depend on the inputs.
     let posture = match &args.default_posture {
-        Some(p) => compose::parse_posture(p, Posture::default()).map_err(|e| fail(2, format!("--default-posture: {e}")))?,
+        Some(p) => compose::parse_posture(p, Posture::default())
+            .map_err(|e| fail(2, format!("--default-posture: {e}")))?,
         None => Posture::default(),
     };
     let host_posture = match &args.host_default_posture {
-        Some(p) => Some(compose::parse_posture(p, posture).map_err(|e| fail(2, format!("--host-default-posture: {e}")))?),
+        Some(p) => Some(
+            compose::parse_posture(p, posture)
+                .map_err(|e| fail(2, format!("--host-default-posture: {e}")))?,
+        ),
         None => None,
     };
     let node_labels = match &args.node_labels {
-        Some(l) => Some(compose::parse_labels(l).map_err(|e| fail(2, format!("--node-labels: {e}")))?),
+        Some(l) => {
+            Some(compose::parse_labels(l).map_err(|e| fail(2, format!("--node-labels: {e}")))?)
+        }
         None => None,
     };
     if args.capacity == 0 {
@@ -124,7 +163,9 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         parser_present().map_err(|e| fail(2, e))?;
     }
 
+    let mut timings = Timings::default();
     // Policies: exactly lint's reading and checks.
+    let t = std::time::Instant::now();
     let outcome = lint::collect(&args.paths, &args.inputs, true).map_err(|e| fail(2, e))?;
     outcome.print_notes();
     if !outcome.io_errors.is_empty() {
@@ -133,33 +174,57 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     if outcome.report.errors() > 0 {
         let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
         options.color = false;
-        eprint!("{}", render::render(Format::Human, &outcome.report, &options));
+        eprint!(
+            "{}",
+            render::render(Format::Human, &outcome.report, &options)
+        );
     } else if !outcome.report.diagnostics.is_empty() {
         // Warnings only: one line each (`armorc lint` shows them with their source lines).
         let mut text = String::new();
         for d in &outcome.report.diagnostics {
             let (start, _) = render::position(d);
             let severity = render::severity_word(d.severity);
-            text.push_str(&format!("{}:{}:{}: {severity}[{}]: {}\n", d.file.name, start.line, start.column, d.code, d.message));
+            text.push_str(&format!(
+                "{}:{}:{}: {severity}[{}]: {}\n",
+                d.file.name, start.line, start.column, d.code, d.message
+            ));
         }
         eprint!("{text}");
     }
     if outcome.report.errors() > 0 {
-        return Err(fail(1, format!("{} lint error(s) in the policies; nothing written", outcome.report.errors())));
+        return Err(fail(
+            1,
+            format!(
+                "{} lint error(s) in the policies; nothing written",
+                outcome.report.errors()
+            ),
+        ));
     }
     if outcome.report.documents == 0 {
         return Err(fail(1, "no KubeArmor document found in POLICIES"));
     }
     let policies = outcome.policies;
+    timings.add("read and lint", t);
 
+    let t = std::time::Instant::now();
     let workloads = read_workloads(args)?;
-    let options = ComposeOptions { posture, host_posture, node_labels };
+    timings.add("read workloads", t);
+    let t = std::time::Instant::now();
+    let options = ComposeOptions {
+        posture,
+        host_posture,
+        node_labels,
+    };
     let composition = compose::compose(&policies, &workloads, &options);
+    timings.add("compose", t);
     for note in workloads.notes.iter().chain(&composition.notes) {
         eprintln!("note: {note}");
     }
     if workloads.skipped > 0 {
-        eprintln!("note: {} workload document(s) of other kinds skipped", workloads.skipped);
+        eprintln!(
+            "note: {} workload document(s) of other kinds skipped",
+            workloads.skipped
+        );
     }
 
     let mut warnings = outcome.report.warnings();
@@ -170,11 +235,19 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         }
     }
     if args.deny == DenyArg::Warning && warnings > 0 {
-        return Err(fail(1, format!("{warnings} warning(s) and --deny warning; nothing written")));
+        return Err(fail(
+            1,
+            format!("{warnings} warning(s) and --deny warning; nothing written"),
+        ));
     }
 
-    let mut sink = if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(2, e))?;
-    let built = build(args, &policies, &composition, &mut sink);
+    let mut sink = if args.check {
+        Sink::check(&args.out)
+    } else {
+        Sink::write(&args.out)
+    }
+    .map_err(|e| fail(2, e))?;
+    let built = build(args, &policies, &composition, &mut sink, &mut timings);
     for f in &built.findings {
         eprintln!("{}", format_finding(f));
     }
@@ -195,13 +268,21 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         built.images,
         built.profiles
     );
+    let t = std::time::Instant::now();
     let differences = sink.finish().map_err(|e| fail(2, e))?;
+    timings.add(if args.check { "compare" } else { "replace OUT" }, t);
+    if args.timings {
+        timings.print();
+    }
     if !args.check {
         eprintln!("armorc compile: wrote {} ({summary})", args.out.display());
         return Ok(0);
     }
     if differences.is_empty() {
-        eprintln!("armorc compile: {} is up to date ({summary})", args.out.display());
+        eprintln!(
+            "armorc compile: {} is up to date ({summary})",
+            args.out.display()
+        );
         return Ok(0);
     }
     let mut text = String::new();
@@ -210,7 +291,11 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         text.push('\n');
     }
     lint::write_stdout(&text).map_err(|e| fail(2, e))?;
-    eprintln!("armorc compile: {} difference(s) between the compiled output and {}", differences.len(), args.out.display());
+    eprintln!(
+        "armorc compile: {} difference(s) between the compiled output and {}",
+        differences.len(),
+        args.out.display()
+    );
     Ok(3)
 }
 
@@ -231,7 +316,16 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
         let loaded = inputs::load(input).map_err(|e| fail(2, e))?;
         if let Some(d) = loaded.not_utf8 {
             let lc = d.file.line_col(d.span.map(|s| s.start).unwrap_or(0));
-            return Err(fail(1, format!("{}:{}:{}: error: {}", input.name(), lc.line, lc.column, d.message)));
+            return Err(fail(
+                1,
+                format!(
+                    "{}:{}:{}: error: {}",
+                    input.name(),
+                    lc.line,
+                    lc.column,
+                    d.message
+                ),
+            ));
         }
         workloads.read(&loaded.source).map_err(|e| fail(1, e))?;
     }
@@ -241,11 +335,17 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
 pub fn format_finding(f: &Finding) -> String {
     let severity = render::severity_word(f.severity);
     let mut s = match &f.origin {
-        Some(o) => format!("{}:{}:{}: {severity}[{}]: {}", o.file, o.line, o.column, f.code, f.message),
+        Some(o) => format!(
+            "{}:{}:{}: {severity}[{}]: {}",
+            o.file, o.line, o.column, f.code, f.message
+        ),
         None => format!("{severity}[{}]: {}", f.code, f.message),
     };
     for (o, label) in &f.related {
-        s.push_str(&format!("\n  = {}:{}:{}: {label} ({})", o.file, o.line, o.column, o.at));
+        s.push_str(&format!(
+            "\n  = {}:{}:{}: {label} ({})",
+            o.file, o.line, o.column, o.at
+        ));
     }
     s
 }
@@ -261,21 +361,38 @@ struct Built {
     profiles: usize,
 }
 
-fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut Sink) -> Built {
+fn build(
+    args: &Args,
+    policies: &[Policy],
+    composition: &Composition,
+    sink: &mut Sink,
+    timings: &mut Timings,
+) -> Built {
     let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
     let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
-    let mut built = Built { findings: Vec::new(), error: None, io_error: None, images: 0, profiles: 0 };
-    let mut put = |built: &mut Built, path: &str, bytes: &[u8]| match sink.put(path, bytes) {
-        Ok(()) => {}
-        Err(PutError::Duplicate) => {
-            built.error.get_or_insert(format!(
+    let mut built = Built {
+        findings: Vec::new(),
+        error: None,
+        io_error: None,
+        images: 0,
+        profiles: 0,
+    };
+    let mut put = |built: &mut Built, timings: &mut Timings, path: &str, bytes: &[u8]| {
+        let t = std::time::Instant::now();
+        let result = sink.put(path, bytes);
+        timings.add(if args.check { "compare" } else { "write files" }, t);
+        match result {
+            Ok(()) => {}
+            Err(PutError::Duplicate) => {
+                built.error.get_or_insert(format!(
                 "two targets would write {path}: workload names must be unique per namespace (across kinds), and \
                  AppArmor profile names join namespace, workload and container with `-` (namespace a-b with \
                  workload c collides with namespace a with workload b-c)"
             ));
-        }
-        Err(PutError::Io(e)) => {
-            built.io_error.get_or_insert(e);
+            }
+            Err(PutError::Io(e)) => {
+                built.io_error.get_or_insert(e);
+            }
         }
     };
     let mut index = Vec::new();
@@ -303,18 +420,23 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
             "apparmor_map": null,
         });
         if bpf {
+            let t = std::time::Instant::now();
             let image = lower::bpf::lower_target(target, &applied);
             if image.entries.len() > args.capacity {
                 built.findings.push(capacity_finding(&image, args.capacity));
             }
             let path = image_path(target);
-            put(&mut built, &path, &image.encode());
+            let bytes = image.encode();
+            timings.add("lower bpf", t);
+            put(&mut built, timings, &path, &bytes);
             entry["bpf"] = json!(path);
             entry["bpf_entries"] = json!(image.entries.len());
             built.images += 1;
         }
         if apparmor {
+            let t = std::time::Instant::now();
             let profile = lower::apparmor::lower_target(target, &applied);
+            timings.add("lower apparmor", t);
             if args.verify_apparmor {
                 if let Err(e) = lower::apparmor::check_with_parser(&profile) {
                     // The first rejection stops the run: OUT is left as it was.
@@ -324,8 +446,8 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
             }
             let path = format!("apparmor/{}", profile.file_name);
             let map = format!("{path}.map.json");
-            put(&mut built, &path, profile.text.as_bytes());
-            put(&mut built, &map, profile.map_json.as_bytes());
+            put(&mut built, timings, &path, profile.text.as_bytes());
+            put(&mut built, timings, &map, profile.map_json.as_bytes());
             entry["apparmor"] = json!(path);
             entry["apparmor_profile"] = json!(profile.name);
             entry["apparmor_map"] = json!(map);
@@ -336,12 +458,15 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
     }
     if apparmor {
         for (path, text) in lower::apparmor::patches(&profile_targets) {
-            put(&mut built, &path, text.as_bytes());
+            put(&mut built, timings, &path, text.as_bytes());
         }
     }
-    let mut text = serde_json::to_string_pretty(&json!({ "version": 1, "targets": index })).expect("index is JSON");
+    let t = std::time::Instant::now();
+    let mut text = serde_json::to_string_pretty(&json!({ "version": 1, "targets": index }))
+        .expect("index is JSON");
     text.push('\n');
-    put(&mut built, "index.json", text.as_bytes());
+    timings.add("index.json", t);
+    put(&mut built, timings, "index.json", text.as_bytes());
     built
 }
 
@@ -400,15 +525,29 @@ enum PutError {
 /// Where built files go: a temporary sibling directory that replaces OUT at the end, or a
 /// comparison with OUT (`--check`). Files arrive one at a time, so memory stays flat.
 enum Sink {
-    Write { out: PathBuf, tmp: PathBuf, dirs: HashSet<PathBuf>, seen: HashSet<String> },
-    Check { out: PathBuf, existing: BTreeSet<String>, differences: Vec<(String, String)>, seen: HashSet<String> },
+    Write {
+        out: PathBuf,
+        tmp: PathBuf,
+        dirs: HashSet<PathBuf>,
+        seen: HashSet<String>,
+    },
+    Check {
+        out: PathBuf,
+        existing: BTreeSet<String>,
+        differences: Vec<(String, String)>,
+        seen: HashSet<String>,
+    },
 }
 
 impl Sink {
     /// An existing OUT must be an earlier output (it has index.json) or empty, so a wrong `-o`
     /// never deletes someone's files.
     fn write(out: &Path) -> Result<Sink, String> {
-        let name = out.file_name().ok_or_else(|| format!("{}: not a directory name", out.display()))?.to_string_lossy().into_owned();
+        let name = out
+            .file_name()
+            .ok_or_else(|| format!("{}: not a directory name", out.display()))?
+            .to_string_lossy()
+            .into_owned();
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -417,7 +556,10 @@ impl Sink {
             if !out.is_dir() {
                 return Err(format!("{} exists and is not a directory", out.display()));
             }
-            let empty = std::fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))?.next().is_none();
+            let empty = std::fs::read_dir(out)
+                .map_err(|e| format!("{}: {e}", out.display()))?
+                .next()
+                .is_none();
             if !empty && !out.join("index.json").is_file() {
                 return Err(format!("{} exists and is not an armorc output directory (no index.json); refusing to replace it", out.display()));
             }
@@ -426,34 +568,56 @@ impl Sink {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         }
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        Ok(Sink::Write { out: out.to_path_buf(), tmp, dirs: HashSet::new(), seen: HashSet::new() })
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        Ok(Sink::Write {
+            out: out.to_path_buf(),
+            tmp,
+            dirs: HashSet::new(),
+            seen: HashSet::new(),
+        })
     }
 
     fn check(out: &Path) -> Result<Sink, String> {
         let mut existing = BTreeSet::new();
         if out.exists() {
-            list_files(out, "", &mut existing).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+            list_files(out, "", &mut existing)
+                .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
         }
-        Ok(Sink::Check { out: out.to_path_buf(), existing, differences: Vec::new(), seen: HashSet::new() })
+        Ok(Sink::Check {
+            out: out.to_path_buf(),
+            existing,
+            differences: Vec::new(),
+            seen: HashSet::new(),
+        })
     }
 
     fn put(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PutError> {
         match self {
-            Sink::Write { tmp, dirs, seen, .. } => {
+            Sink::Write {
+                tmp, dirs, seen, ..
+            } => {
                 if !seen.insert(rel.to_string()) {
                     return Err(PutError::Duplicate);
                 }
                 let path = tmp.join(rel);
                 if let Some(dir) = path.parent() {
                     if !dirs.contains(dir) {
-                        std::fs::create_dir_all(dir).map_err(|e| PutError::Io(format!("cannot create {}: {e}", dir.display())))?;
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            PutError::Io(format!("cannot create {}: {e}", dir.display()))
+                        })?;
                         dirs.insert(dir.to_path_buf());
                     }
                 }
-                std::fs::write(&path, bytes).map_err(|e| PutError::Io(format!("cannot write {}: {e}", path.display())))
+                std::fs::write(&path, bytes)
+                    .map_err(|e| PutError::Io(format!("cannot write {}: {e}", path.display())))
             }
-            Sink::Check { out, existing, differences, seen } => {
+            Sink::Check {
+                out,
+                existing,
+                differences,
+                seen,
+            } => {
                 if !seen.insert(rel.to_string()) {
                     return Err(PutError::Duplicate);
                 }
@@ -461,9 +625,14 @@ impl Sink {
                     differences.push((rel.to_string(), format!("missing: {rel}")));
                     return Ok(());
                 }
-                let have = std::fs::read(out.join(rel)).map_err(|e| PutError::Io(format!("cannot read {}: {e}", out.join(rel).display())))?;
+                let have = std::fs::read(out.join(rel)).map_err(|e| {
+                    PutError::Io(format!("cannot read {}: {e}", out.join(rel).display()))
+                })?;
                 if have != bytes {
-                    differences.push((rel.to_string(), format!("differs: {rel}{}", describe_difference(rel, &have, bytes))));
+                    differences.push((
+                        rel.to_string(),
+                        format!("differs: {rel}{}", describe_difference(rel, &have, bytes)),
+                    ));
                 }
                 Ok(())
             }
@@ -482,7 +651,12 @@ impl Sink {
     fn finish(self) -> Result<Vec<String>, String> {
         match self {
             Sink::Write { out, tmp, .. } => {
-                let old = tmp.with_file_name(tmp.file_name().unwrap().to_string_lossy().replace(".tmp-", ".old-"));
+                let old = tmp.with_file_name(
+                    tmp.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace(".tmp-", ".old-"),
+                );
                 let swap = || -> std::io::Result<()> {
                     if out.exists() {
                         std::fs::rename(&out, &old)?;
@@ -502,7 +676,12 @@ impl Sink {
                 })?;
                 Ok(Vec::new())
             }
-            Sink::Check { existing, mut differences, seen, .. } => {
+            Sink::Check {
+                existing,
+                mut differences,
+                seen,
+                ..
+            } => {
                 for extra in existing.iter().filter(|p| !seen.contains(*p)) {
                     differences.push((extra.clone(), format!("extra: {extra}")));
                 }
@@ -521,9 +700,23 @@ fn describe_difference(path: &str, have: &[u8], want: &[u8]) -> String {
     use armorc_compiler::image::MapImage;
     match (MapImage::decode(have), MapImage::decode(want)) {
         (Ok(h), Ok(w)) => {
-            let hk: BTreeSet<_> = h.entries.iter().map(|e| (e.key.to_bytes(), e.value.process, e.value.file)).collect();
-            let wk: BTreeSet<_> = w.entries.iter().map(|e| (e.key.to_bytes(), e.value.process, e.value.file)).collect();
-            format!(" ({} entries now, {} compiled; {} added, {} removed or changed)", h.entries.len(), w.entries.len(), wk.difference(&hk).count(), hk.difference(&wk).count())
+            let hk: BTreeSet<_> = h
+                .entries
+                .iter()
+                .map(|e| (e.key.to_bytes(), e.value.process, e.value.file))
+                .collect();
+            let wk: BTreeSet<_> = w
+                .entries
+                .iter()
+                .map(|e| (e.key.to_bytes(), e.value.process, e.value.file))
+                .collect();
+            format!(
+                " ({} entries now, {} compiled; {} added, {} removed or changed)",
+                h.entries.len(),
+                w.entries.len(),
+                wk.difference(&hk).count(),
+                hk.difference(&wk).count()
+            )
         }
         (Err(e), _) => format!(" (existing file: {e})"),
         _ => String::new(),
@@ -534,7 +727,11 @@ fn list_files(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) -> std::io::
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         if entry.file_type()?.is_dir() {
             list_files(&entry.path(), &rel, out)?;
         } else {

@@ -10,6 +10,11 @@ mod normalize;
 mod query;
 mod recommend;
 
+// Compiling thousands of targets is allocation-heavy (strings, small maps); mimalloc cuts the
+// allocator's share of `compile` from about a fifth of the run (glibc malloc) to a few percent.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "armorc", version, about = "Policy-as-code compiler and recommendation toolchain for KubeArmor", long_about = None)]
 struct Cli {
