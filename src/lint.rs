@@ -228,6 +228,11 @@ pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result
     };
     // Files are independent: check them on every CPU, then merge in input order.
     let results = parallel_map(&expanded.inputs, |input| check_file(input, mode, &active));
+    // Size the merged lists once: growing them file by file copies every element repeatedly.
+    let checked = results.iter().filter_map(|r| r.as_ref().ok());
+    let (diagnostics, policies) = checked.fold((0, 0), |(d, p), f| (d + f.diagnostics.len(), p + f.policies.len()));
+    outcome.report.diagnostics.reserve(diagnostics);
+    outcome.policies.reserve(policies);
     for result in results {
         let file = match result {
             Ok(f) => f,

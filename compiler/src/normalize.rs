@@ -63,10 +63,39 @@ impl Ctx<'_> {
             let rule = add(None);
             self.rules.push(rule);
         } else {
-            let new: Vec<Rule> = sources.iter().map(|s| add(Some(s.node.path.as_ref().map(|p| p.node.clone()).unwrap_or_default()))).collect();
-            self.rules.extend(new);
+            for s in sources {
+                let rule = add(Some(s.node.path.as_ref().map(|p| p.node.clone()).unwrap_or_default()));
+                self.rules.push(rule);
+            }
         }
     }
+}
+
+/// How many IR rules `normalize` makes: one per fromSource item, or one per rule item (comma
+/// lists may add a few). The list is then allocated once at its final size: regrowing it per
+/// policy leaves half-used blocks behind, and with 10,000 policies that is real memory.
+fn expected_rules(spec: &ast::Spec) -> usize {
+    fn count<T>(items: &[ast::Node<T>], sources: impl Fn(&T) -> usize) -> usize {
+        items.iter().map(|i| sources(&i.node).max(1)).sum()
+    }
+    let from = |s: &[ast::Node<ast::Source>]| s.len();
+    let process = spec.process.as_ref().map_or(0, |p| {
+        let p = &p.node;
+        count(&p.match_paths, |r| from(&r.from_source)) + count(&p.match_directories, |r| from(&r.from_source)) + p.match_patterns.len()
+    });
+    let file = spec.file.as_ref().map_or(0, |f| {
+        let f = &f.node;
+        count(&f.match_paths, |r| from(&r.from_source)) + count(&f.match_directories, |r| from(&r.from_source)) + f.match_patterns.len()
+    });
+    let network = spec.network.as_ref().map_or(0, |n| {
+        count(&n.node.match_protocols, |r| from(&r.from_source)) + count(&n.node.match_dns_queries, |r| from(&r.from_source))
+    });
+    let capabilities = spec.capabilities.as_ref().map_or(0, |c| count(&c.node.match_capabilities, |r| from(&r.from_source)));
+    let syscalls = spec.syscalls.as_ref().map_or(0, |s| {
+        count(&s.node.match_syscalls, |r| r.from_source.len()) + count(&s.node.match_paths, |r| r.from_source.len())
+    });
+    let device = spec.device.as_ref().map_or(0, |d| d.node.match_device.len());
+    process + file + network + capabilities + syscalls + device
 }
 
 fn flag(f: &Option<ast::Node<bool>>) -> bool {
@@ -99,7 +128,7 @@ pub fn comma_expand<T>(items: &[ast::Node<T>], value: impl Fn(&T) -> Option<&str
 
 pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
     let spec = &doc.spec;
-    let mut cx = Ctx { file, spec: &spec.meta, rules: Vec::new() };
+    let mut cx = Ctx { file, spec: &spec.meta, rules: Vec::with_capacity(expected_rules(spec)) };
     let none = Meta::default();
 
     if let Some(p) = &spec.process {
@@ -215,15 +244,11 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
                     let rule = add(None, None, false);
                     cx.rules.push(rule);
                 } else {
-                    let new: Vec<Rule> = n
-                        .from_source
-                        .iter()
-                        .map(|s| {
-                            let s = &s.node;
-                            add(s.path.as_ref().map(|p| p.node.clone()), s.dir.as_ref().map(|d| d.node.clone()), flag(&s.recursive))
-                        })
-                        .collect();
-                    cx.rules.extend(new);
+                    for s in &n.from_source {
+                        let s = &s.node;
+                        let rule = add(s.path.as_ref().map(|p| p.node.clone()), s.dir.as_ref().map(|d| d.node.clone()), flag(&s.recursive));
+                        cx.rules.push(rule);
+                    }
                 }
             }
         }

@@ -40,12 +40,12 @@ pub struct LineCol {
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
         let text = text.into();
-        let mut line_starts = vec![0];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push(i + 1);
-            }
-        }
+        // Count first (a fast vectorized pass) so the index is allocated once, not regrown:
+        // regrowing large vectors touches fresh pages and shows up as page faults.
+        let lines = text.bytes().filter(|&b| b == b'\n').count();
+        let mut line_starts = Vec::with_capacity(lines + 1);
+        line_starts.push(0);
+        line_starts.extend(text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1));
         Arc::new(SourceFile { name: name.into(), text, line_starts })
     }
 
