@@ -397,6 +397,10 @@ fn build(
     };
     let mut index = Vec::new();
     let mut profile_targets = Vec::new();
+    // Each policy's AppArmor lines are rendered once here, not once per target it applies to.
+    let t = std::time::Instant::now();
+    let mut apparmor_lowering = apparmor.then(|| lower::apparmor::Lowering::new(policies));
+    timings.add("lower apparmor", t);
     for target in &composition.targets {
         if built.io_error.is_some() {
             break;
@@ -433,9 +437,9 @@ fn build(
             entry["bpf_entries"] = json!(image.entries.len());
             built.images += 1;
         }
-        if apparmor {
+        if let Some(lowering) = &mut apparmor_lowering {
             let t = std::time::Instant::now();
-            let profile = lower::apparmor::lower_target(target, &applied);
+            let profile = lowering.lower(target, &target.policies);
             timings.add("lower apparmor", t);
             if args.verify_apparmor {
                 if let Err(e) = lower::apparmor::check_with_parser(&profile) {

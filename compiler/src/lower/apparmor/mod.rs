@@ -13,13 +13,18 @@ mod writer;
 pub use parser::{check_with_parser, CheckError, Rejection};
 pub use patch::patches;
 pub use sourcemap::{explain, LineFrom, MapLine, RuleOrigin, SourceMap};
+use sourcemap::OriginEntry;
 
 use crate::compose::{Enforcement, PostureAction, Target};
 use crate::ir;
 use lines::{dispatch_line, rule_lines, SubProfiles};
 use rules::{AaRule, Category};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+use smallvec::SmallVec;
+use std::collections::{BTreeMap, HashMap};
 use syntax::{escape_literal, quote_path, sanitize_profile_name, source_suffix};
 use writer::Writer;
 
@@ -40,24 +45,204 @@ pub const HOST_ATTACHMENT: &str = "/{usr/,}bin/*sh";
 const PROFILE_FLAGS: &str = "flags=(attach_disconnected,mediate_deleted)";
 
 /// Lower the policies that apply to `target` (in `target.policies` order) into its profile.
+/// For many targets, build one [`Lowering`] and call [`Lowering::lower`] per target instead.
 pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> Profile {
-    let name = sanitize_profile_name(&target.apparmor_profile_name());
-    let mut w = Writer::default();
-    w.base("## == Managed by armorc: regenerate instead of editing == ##");
-    w.base(format!("## target: {}", describe(target)));
-    match &target.enforcement {
-        Enforcement::Enabled => w.base("## enforcement: enabled"),
-        Enforcement::Audited => w.base("## enforcement: audited (alerts only; no rule is lowered)"),
-        Enforcement::Disabled(reason) => w.base(format!("## enforcement: disabled ({})", one_line(reason))),
+    let mut lowering = Lowering::new(policies.iter().copied());
+    let applied: Vec<usize> = (0..policies.len()).collect();
+    lowering.lower(target, &applied)
+}
+
+/// Every policy's AppArmor records with their lines rendered once, shared by all the targets they
+/// apply to: a run over thousands of containers renders each rule once, and per profile compares
+/// numbers (key order, line ids) instead of strings.
+pub struct Lowering {
+    tables: Tables,
+    scratch: Scratch,
+}
+
+struct Tables {
+    policies: Vec<Prepared>,
+    /// Every distinct rule origin; `PreparedRule::origin` indexes it.
+    origins: Interned<OriginEntry>,
+    /// Distinct line texts of all prepared rules (identical lines of a profile merge by id).
+    lines: Interned<String>,
+}
+
+/// Distinct values, each stored once and numbered in first-use order (ids index `items`).
+struct Interned<T> {
+    items: Vec<T>,
+    ids: HashTable<u32>,
+}
+
+impl<T> Default for Interned<T> {
+    fn default() -> Self {
+        Interned { items: Vec::new(), ids: HashTable::new() }
     }
-    w.base("#include <tunables/global>");
-    w.base("");
-    match target.enforcement {
-        Enforcement::Enabled => write_enforced(&mut w, &name, target, policies),
-        Enforcement::Audited | Enforcement::Disabled(_) => write_permissive(&mut w, &name, target.host),
+}
+
+/// What identifies an interned value.
+trait Identity {
+    type Id: std::hash::Hash + Eq + ?Sized;
+    fn identity(&self) -> &Self::Id;
+}
+
+impl Identity for String {
+    type Id = str;
+    fn identity(&self) -> &str {
+        self
     }
-    let (text, map_json) = w.finish(&name, &name);
-    Profile { file_name: name.clone(), name, text, map_json }
+}
+
+impl Identity for OriginEntry {
+    type Id = RuleOrigin;
+    fn identity(&self) -> &RuleOrigin {
+        &self.origin
+    }
+}
+
+impl<T: Identity> Interned<T> {
+    fn hash(id: &T::Id) -> u64 {
+        FixedState::default().hash_one(id)
+    }
+
+    fn get(&self, id: &T::Id) -> Option<u32> {
+        self.ids.find(Self::hash(id), |&i| self.items[i as usize].identity() == id).copied()
+    }
+
+    /// The id of `value`, added when new.
+    fn intern(&mut self, value: T) -> u32 {
+        let next = self.items.len() as u32;
+        let items = &self.items;
+        let entry = self.ids.entry(Self::hash(value.identity()), |&i| items[i as usize].identity() == value.identity(), |&i| {
+            Self::hash(items[i as usize].identity())
+        });
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(next);
+                self.items.push(value);
+                next
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+struct Prepared {
+    rules: Vec<PreparedRule>,
+    natives: Vec<PreparedNative>,
+}
+
+struct PreparedRule {
+    rule: AaRule,
+    /// Rank of (category, key identity) among all rules of the run: profiles sort by it, and equal
+    /// numbers mean "a rule for the same thing".
+    key_order: u32,
+    origin: u32,
+    /// Line ids, as rendered when the key is none of the target's fromSource paths.
+    lines: SmallVec<[u32; 2]>,
+}
+
+/// A `spec.apparmor` line.
+struct PreparedNative {
+    line: u32,
+    origin: u32,
+}
+
+/// Per-profile merging of identical lines: `slots[line id]` = (profile generation, index of the
+/// line in that profile), valid only while the generation is current.
+#[derive(Default)]
+struct Scratch {
+    slots: Vec<(u32, u32)>,
+    generation: u32,
+}
+
+impl Scratch {
+    fn next_profile(&mut self, line_count: usize) {
+        if self.slots.len() < line_count {
+            self.slots.resize(line_count, (0, 0));
+        }
+        if self.generation == u32::MAX {
+            self.slots.iter_mut().for_each(|s| *s = (0, 0));
+            self.generation = 0;
+        }
+        self.generation += 1;
+    }
+}
+
+impl Lowering {
+    pub fn new<'p>(policies: impl IntoIterator<Item = &'p ir::Policy>) -> Lowering {
+        let mut origins = Interned::default();
+        let mut lines = Interned::default();
+        // Keys get provisional numbers here and their sorted rank below.
+        let mut key_ids: HashMap<(Category, String), u32, FixedState> = HashMap::default();
+        let no_subs = SubProfiles::new();
+        let mut prepared = Vec::new();
+        for p in policies {
+            let rules = rules::from_policy(p)
+                .into_iter()
+                .map(|mut rule| {
+                    let rule_lines = rule_lines(&rule, &no_subs).into_iter().map(|l| lines.intern(l)).collect();
+                    // The table keeps the origin; the record needs it no more.
+                    let origin = origins.intern(OriginEntry::new(std::mem::take(&mut rule.origin)));
+                    let next = key_ids.len() as u32;
+                    let key_order = *key_ids.entry((rule.category, rule.key.identity().into_owned())).or_insert(next);
+                    PreparedRule { rule, key_order, origin, lines: rule_lines }
+                })
+                .collect();
+            let natives = p
+                .apparmor
+                .iter()
+                .map(|n| PreparedNative {
+                    line: lines.intern(n.text.clone()),
+                    origin: origins.intern(OriginEntry::new(RuleOrigin {
+                        policy: p.id(),
+                        action: "native".into(),
+                        file: n.origin.file.clone(),
+                        line: n.origin.line,
+                        column: n.origin.column,
+                        at: n.origin.at.clone(),
+                    })),
+                })
+                .collect();
+            prepared.push(Prepared { rules, natives });
+        }
+        let mut keys: Vec<(&(Category, String), &u32)> = key_ids.iter().collect();
+        keys.sort_unstable();
+        let mut rank = vec![0u32; keys.len()];
+        for (r, (_, &provisional)) in keys.iter().enumerate() {
+            rank[provisional as usize] = r as u32;
+        }
+        for r in prepared.iter_mut().flat_map(|p| &mut p.rules) {
+            r.key_order = rank[r.key_order as usize];
+        }
+        Lowering { tables: Tables { policies: prepared, origins, lines }, scratch: Scratch::default() }
+    }
+
+    /// The profile of `target`, from the policies given to [`Lowering::new`] at the indexes
+    /// `applied` (in that order).
+    pub fn lower(&mut self, target: &Target, applied: &[usize]) -> Profile {
+        let name = sanitize_profile_name(&target.apparmor_profile_name());
+        let mut w = Writer::default();
+        w.base("## == Managed by armorc: regenerate instead of editing == ##");
+        w.base(format!("## target: {}", describe(target)));
+        match &target.enforcement {
+            Enforcement::Enabled => w.base("## enforcement: enabled"),
+            Enforcement::Audited => w.base("## enforcement: audited (alerts only; no rule is lowered)"),
+            Enforcement::Disabled(reason) => w.base(format!("## enforcement: disabled ({})", one_line(reason))),
+        }
+        w.base("#include <tunables/global>");
+        w.base("");
+        match target.enforcement {
+            Enforcement::Enabled => write_enforced(&self.tables, &mut self.scratch, &mut w, &name, target, applied),
+            Enforcement::Audited | Enforcement::Disabled(_) => write_permissive(&mut w, &name, target.host),
+        }
+        let (text, map_json) = w.finish(&name, &name);
+        Profile { file_name: name.clone(), name, text, map_json }
+    }
 }
 
 fn describe(target: &Target) -> String {
@@ -110,8 +295,8 @@ struct Closed {
 }
 
 impl Closed {
-    fn of(rules: &[AaRule], target: &Target) -> Closed {
-        let allows = |c: Category| rules.iter().any(|r| r.category == c && !r.deny && r.lowered());
+    fn of<'r>(rules: impl Iterator<Item = &'r AaRule> + Clone, target: &Target) -> Closed {
+        let allows = |c: Category| rules.clone().any(|r| r.category == c && !r.deny && r.lowered());
         let block = |p: PostureAction| p == PostureAction::Block;
         Closed {
             file: allows(Category::File) && block(target.posture.file),
@@ -141,68 +326,118 @@ impl Closed {
     }
 }
 
-struct Native {
-    text: String,
-    origin: RuleOrigin,
+/// A rule of one target: its prepared record, its index in the file's source-map rule table, and
+/// its position among the file's rules sorted by category and key.
+struct TargetRule<'t> {
+    p: &'t PreparedRule,
+    map_id: u32,
+    rank: u32,
+    /// The prepared line ids, or lines rendered again because the key is one of the file's sources.
+    lines: Cow<'t, [u32]>,
 }
 
-fn write_enforced(w: &mut Writer, name: &str, target: &Target, policies: &[&ir::Policy]) {
-    let mut all = Vec::new();
-    let mut natives = Vec::new();
-    for p in policies {
-        all.extend(rules::from_policy(p));
-        for n in &p.apparmor {
-            natives.push(Native {
-                text: n.text.clone(),
-                origin: RuleOrigin {
-                    policy: p.id(),
-                    action: "native".into(),
-                    file: n.origin.file.clone(),
-                    line: n.origin.line,
-                    column: n.origin.column,
-                    at: n.origin.at.clone(),
-                },
-            });
+/// Line ids for texts only this file has (exec transitions into its sub-profiles, dispatch
+/// lines), numbered after the prepared ones.
+struct FileLines<'t> {
+    known: &'t Interned<String>,
+    extra: Interned<String>,
+}
+
+impl FileLines<'_> {
+    fn id(&mut self, text: String) -> u32 {
+        match self.known.get(&text) {
+            Some(id) => id,
+            None => (self.known.len() + self.extra.intern(text) as usize) as u32,
         }
     }
-    let closed = Closed::of(&all, target);
-    let subs = sub_profile_names(name, &all);
-    for r in &mut all {
-        r.map_id = w.intern(&r.origin);
-        r.lines = rule_lines(r, &subs);
+
+    fn text(&self, id: u32) -> &str {
+        let id = id as usize;
+        match id.checked_sub(self.known.len()) {
+            None => &self.known.items[id],
+            Some(extra) => &self.extra.items[extra],
+        }
     }
-    // Sorted once here (stable: ties keep policy order); each profile then sorts by rank. A
-    // sub-profile never holds two rules with the same key from its own and the global set, so
-    // rank order is the same as sorting that profile's rules by key.
-    all.sort_by(by_key);
+
+    fn count(&self) -> usize {
+        self.known.len() + self.extra.len()
+    }
+}
+
+/// The dispatcher line of one source and the rules it stands for.
+struct Dispatch<'s> {
+    source: &'s str,
+    line: u32,
+    origins: Vec<u32>,
+}
+
+fn write_enforced<'t>(
+    t: &'t Tables,
+    scratch: &mut Scratch,
+    w: &mut Writer<'t>,
+    name: &str,
+    target: &Target,
+    applied: &[usize],
+) {
+    let mut all: Vec<TargetRule<'t>> = applied
+        .iter()
+        .flat_map(|&i| &t.policies[i].rules)
+        .map(|p| TargetRule { p, map_id: 0, rank: 0, lines: Cow::Borrowed(&p.lines) })
+        .collect();
+    let natives: Vec<&PreparedNative> = applied.iter().flat_map(|&i| &t.policies[i].natives).collect();
+    let closed = Closed::of(all.iter().map(|r| &r.p.rule), target);
+    let subs = sub_profile_names(name, all.iter().map(|r| &r.p.rule));
+    let mut file_lines = FileLines { known: &t.lines, extra: Interned::default() };
+    for r in &mut all {
+        r.map_id = w.intern(r.p.origin, &t.origins.items[r.p.origin as usize]);
+        // An exec of a source's own path transitions into its sub-profile (`px -> ...`).
+        if let (Category::Process, rules::Key::Path(path)) = (r.p.rule.category, &r.p.rule.key) {
+            if subs.contains_key(path) {
+                r.lines = Cow::Owned(rule_lines(&r.p.rule, &subs).into_iter().map(|l| file_lines.id(l)).collect());
+            }
+        }
+    }
+    // Stable: rules for the same key keep policy order.
+    all.sort_by_key(|r| r.p.key_order);
     for (i, r) in all.iter_mut().enumerate() {
         r.rank = i as u32;
     }
-    let dispatch: BTreeMap<&str, String> = subs.iter().map(|(s, sub)| (s.as_str(), dispatch_line(s, sub))).collect();
-    let (global, local): (Vec<AaRule>, Vec<AaRule>) = all.into_iter().partition(|r| r.source.is_none());
+    let dispatch: Vec<Dispatch> = subs
+        .iter()
+        .map(|(source, sub)| {
+            let mut origins: Vec<u32> =
+                all.iter().filter(|r| r.p.rule.source.as_deref() == Some(source.as_str())).map(|r| r.map_id).collect();
+            // Ids were given in policy order; rules are sorted by key.
+            origins.sort_unstable();
+            Dispatch { source, line: file_lines.id(dispatch_line(source, sub)), origins }
+        })
+        .collect();
+    let (global, local): (Vec<&TargetRule>, Vec<&TargetRule>) = all.iter().partition(|r| r.p.rule.source.is_none());
 
-    let root = ProfileBody { name, self_source: None, rules: global.iter().collect() };
-    write_profile(w, &root, target.host, closed, &dispatch, &local, &natives);
+    let shared = Shared { host: target.host, closed, dispatch: &dispatch, natives: &natives, lines: &file_lines, origins: &t.origins };
+    let root = ProfileBody { name, self_source: None, rules: global.clone() };
+    write_profile(w, scratch, &root, &shared);
     for (source, sub_name) in &subs {
-        let own: Vec<&AaRule> = local.iter().filter(|r| r.source.as_deref() == Some(source.as_str())).collect();
+        let own: Vec<&TargetRule> = local.iter().copied().filter(|r| r.p.rule.source.as_deref() == Some(source.as_str())).collect();
         // Global rules apply inside the sub-profile unless the source has its own rule for the
         // same thing (source-specific rules take precedence, as in BPF-LSM's lookup order).
-        let own_keys: HashSet<(Category, Cow<str>)> = own.iter().map(|o| (o.category, o.key.identity())).collect();
-        let own_dirs: Vec<&&AaRule> = own.iter().filter(|o| matches!(o.key, rules::Key::Dir { .. })).collect();
-        let inherited = global.iter().filter(|g| {
-            !own_keys.contains(&(g.category, g.key.identity())) && !own_dirs.iter().any(|o| o.covers(g))
+        let mut own_keys: Vec<u32> = own.iter().map(|o| o.p.key_order).collect();
+        own_keys.sort_unstable();
+        let own_dirs: Vec<&TargetRule> = own.iter().copied().filter(|o| matches!(o.p.rule.key, rules::Key::Dir { .. })).collect();
+        let inherited = global.iter().copied().filter(|g| {
+            own_keys.binary_search(&g.p.key_order).is_err() && !own_dirs.iter().any(|o| o.p.rule.covers(&g.p.rule))
         });
         let mut rules = own.clone();
         rules.extend(inherited);
         let body = ProfileBody { name: sub_name, self_source: Some(source), rules };
         w.base("");
-        write_profile(w, &body, false, closed, &dispatch, &local, &natives);
+        write_profile(w, scratch, &body, &shared);
     }
 }
 
 /// `<profile>_<source>`; distinct sources whose names collide get `-2`, `-3`, ... in source order.
-fn sub_profile_names(profile: &str, rules: &[AaRule]) -> SubProfiles {
-    let mut sources: Vec<&str> = rules.iter().filter_map(|r| r.source.as_deref()).collect();
+fn sub_profile_names<'r>(profile: &str, rules: impl Iterator<Item = &'r AaRule>) -> SubProfiles {
+    let mut sources: Vec<&str> = rules.filter_map(|r| r.source.as_deref()).collect();
     sources.sort_unstable();
     sources.dedup();
     let mut used: HashMap<String, usize> = HashMap::new();
@@ -217,62 +452,65 @@ fn sub_profile_names(profile: &str, rules: &[AaRule]) -> SubProfiles {
     out
 }
 
-struct ProfileBody<'a> {
+struct ProfileBody<'a, 't> {
     name: &'a str,
     /// The fromSource path this sub-profile confines; `None` for the container's profile.
     self_source: Option<&'a str>,
-    rules: Vec<&'a AaRule>,
+    rules: Vec<&'a TargetRule<'t>>,
 }
 
-/// Rule order inside a profile: by category, then by what the rule names.
-fn by_key(a: &impl std::borrow::Borrow<AaRule>, b: &impl std::borrow::Borrow<AaRule>) -> std::cmp::Ordering {
-    let (a, b) = (a.borrow(), b.borrow());
-    (a.category, a.key.identity()).cmp(&(b.category, b.key.identity()))
+/// What every profile of one file shares.
+struct Shared<'a, 't> {
+    host: bool,
+    closed: Closed,
+    dispatch: &'a [Dispatch<'a>],
+    natives: &'a [&'t PreparedNative],
+    lines: &'a FileLines<'t>,
+    origins: &'t Interned<OriginEntry>,
 }
 
 /// A rule line before writing: identical lines from several rules are merged.
-struct Pending<'a> {
-    text: Cow<'a, str>,
+struct Pending {
+    line: u32,
     from: LineFrom,
     /// Indexes into the writer's rule table.
-    origins: Vec<u32>,
+    origins: SmallVec<[u32; 2]>,
 }
 
-#[derive(Default)]
-struct Body<'a> {
-    lines: Vec<Pending<'a>>,
-    /// Line text -> index in `lines`.
-    index: HashMap<Cow<'a, str>, usize, foldhash::fast::FixedState>,
+struct Body<'s> {
+    lines: Vec<Pending>,
+    scratch: &'s mut Scratch,
 }
 
-impl<'a> Body<'a> {
-    fn add(&mut self, text: Cow<'a, str>, from: LineFrom, origins: Vec<u32>) {
-        if let Some(&i) = self.index.get(&text) {
-            let line = &mut self.lines[i];
-            for o in origins {
+impl Body<'_> {
+    fn add(&mut self, line: u32, from: LineFrom, origins: &[u32]) {
+        let slot = &mut self.scratch.slots[line as usize];
+        if slot.0 == self.scratch.generation {
+            let line = &mut self.lines[slot.1 as usize];
+            for &o in origins {
                 if !line.origins.contains(&o) {
                     line.origins.push(o);
                 }
             }
             return;
         }
-        self.index.insert(text.clone(), self.lines.len());
-        self.lines.push(Pending { text, from, origins });
+        *slot = (self.scratch.generation, self.lines.len() as u32);
+        self.lines.push(Pending { line, from, origins: SmallVec::from_slice(origins) });
+    }
+
+    fn section(&mut self, sorted: &[&TargetRule], category: Category) {
+        for r in sorted.iter().filter(|r| r.p.rule.category == category) {
+            for &l in r.lines.iter() {
+                self.add(l, LineFrom::Rule, &[r.map_id]);
+            }
+        }
     }
 }
 
-fn write_profile<'a>(
-    w: &mut Writer,
-    body: &ProfileBody<'a>,
-    host: bool,
-    closed: Closed,
-    dispatch: &'a BTreeMap<&str, String>,
-    local: &[AaRule],
-    natives: &'a [Native],
-) {
-    w.open_profile(body.name, profile_header(body.name, host && body.self_source.is_none()));
+fn write_profile<'t>(w: &mut Writer<'t>, scratch: &mut Scratch, body: &ProfileBody<'_, 't>, shared: &Shared<'_, 't>) {
+    let privileged = shared.host && body.self_source.is_none();
+    w.open_profile(body.name, profile_header(body.name, privileged));
     w.base("#include <abstractions/base>");
-    let privileged = host && body.self_source.is_none();
     if privileged {
         PRIVILEGED_BASE.iter().for_each(|l| w.base(*l));
     }
@@ -280,43 +518,33 @@ fn write_profile<'a>(
         // The source binary maps itself (the exec into this profile is the dispatcher's px).
         w.base(format!("{} mr,", quote_path(&escape_literal(src))));
     }
-    for l in closed.header_lines() {
+    for l in shared.closed.header_lines() {
         w.base(l);
     }
 
-    let mut out = Body::default();
+    scratch.next_profile(shared.lines.count());
+    let mut out = Body { lines: Vec::with_capacity(body.rules.len() + shared.dispatch.len()), scratch };
     // Rules sorted by what they name, then by line text; ties keep policy order.
-    let mut sorted: Vec<&AaRule> = body.rules.clone();
+    let mut sorted: Vec<&TargetRule> = body.rules.clone();
     sorted.sort_unstable_by_key(|r| r.rank);
-    let section = |out: &mut Body<'a>, cat: Category| {
-        for r in sorted.iter().filter(|r| r.category == cat) {
-            for l in &r.lines {
-                out.add(Cow::Borrowed(l), LineFrom::Rule, vec![r.map_id]);
-            }
-        }
-    };
-    section(&mut out, Category::File);
+    out.section(&sorted, Category::File);
     // Dispatcher: every source's binary enters its sub-profile, from every profile of the file;
     // under a process allowlist only where the profile allows executing it (`px` also allows).
-    for (source, line) in dispatch {
-        if closed.exec && !body.rules.iter().any(|r| allows_exec(r, source)) {
+    for d in shared.dispatch {
+        if shared.closed.exec && !body.rules.iter().any(|r| allows_exec(&r.p.rule, d.source)) {
             continue;
         }
-        let mut origins: Vec<u32> =
-            local.iter().filter(|r| r.source.as_deref() == Some(*source)).map(|r| r.map_id).collect();
-        // Ids were given in policy order; `local` is sorted by key.
-        origins.sort_unstable();
-        out.add(Cow::Borrowed(line.as_str()), LineFrom::Rule, origins);
+        out.add(d.line, LineFrom::Rule, &d.origins);
     }
-    section(&mut out, Category::Process);
-    section(&mut out, Category::Network);
-    section(&mut out, Category::Capability);
-    for n in natives {
-        let id = w.intern(&n.origin);
-        out.add(Cow::Borrowed(&n.text), LineFrom::Native, vec![id]);
+    out.section(&sorted, Category::Process);
+    out.section(&sorted, Category::Network);
+    out.section(&sorted, Category::Capability);
+    for n in shared.natives {
+        let id = w.intern(n.origin, &shared.origins.items[n.origin as usize]);
+        out.add(n.line, LineFrom::Native, &[id]);
     }
     for p in &out.lines {
-        w.rule(&p.text, p.from, &p.origins);
+        w.rule(shared.lines.text(p.line), p.from, &p.origins);
     }
 
     w.post("/{usr/,}lib/@{multiarch}/{*,**} rm,");

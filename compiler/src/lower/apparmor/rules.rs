@@ -58,13 +58,6 @@ pub struct AaRule {
     /// The fromSource path; `None` for global rules.
     pub source: Option<String>,
     pub origin: RuleOrigin,
-    /// Index of `origin` in the profile file's source-map rule table (set when writing).
-    pub map_id: u32,
-    /// The profile lines of this rule (set when writing: they depend on the file's sub-profiles,
-    /// not on which profile of the file they land in, so they are rendered once).
-    pub lines: Vec<String>,
-    /// Position in the file's rules sorted by category and key (set when writing).
-    pub rank: u32,
 }
 
 impl AaRule {
@@ -125,9 +118,6 @@ pub fn from_policy(policy: &ir::Policy) -> Vec<AaRule> {
                 column: rule.origin.column,
                 at: rule.origin.at.clone(),
             },
-            map_id: 0,
-            lines: Vec::new(),
-            rank: 0,
         });
     }
     out

@@ -9,10 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 /// One policy rule (or native `apparmor:` line) that produced a profile line.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RuleOrigin {
     /// `Policy::id()`.
     pub policy: String,
@@ -94,25 +93,44 @@ pub struct ProfileSpan {
     pub last: usize,
 }
 
+/// A rule origin with the JSON of its rule-table row rendered once: a policy rule lands in the
+/// maps of every target it applies to.
+#[derive(Clone, Debug)]
+pub struct OriginEntry {
+    pub origin: RuleOrigin,
+    /// `"Block"`: written between the policy and file indexes.
+    action_json: String,
+    /// `,line,column,"at"]`: written after the file index.
+    tail_json: String,
+}
+
+impl OriginEntry {
+    pub fn new(origin: RuleOrigin) -> OriginEntry {
+        let action_json = json_str(&origin.action);
+        let tail_json = format!(",{},{},{}]", origin.line, origin.column, json_str(&origin.at));
+        OriginEntry { origin, action_json, tail_json }
+    }
+}
+
 /// Builds the compact map line by line (used by the profile writer, so nothing is expanded).
 #[derive(Default)]
-pub struct MapBuilder {
-    rules: Vec<RuleOrigin>,
-    rule_ids: HashMap<RuleOrigin, u32, foldhash::fast::FixedState>,
+pub struct MapBuilder<'a> {
+    rules: Vec<&'a OriginEntry>,
+    /// Caller's origin id -> index in `rules`.
+    rule_ids: HashMap<u32, u32, foldhash::fast::FixedState>,
     profiles: Vec<ProfileSpan>,
     lines: String,
     count: usize,
 }
 
-impl MapBuilder {
-    /// The index of `origin` in the rule table (added on first use).
-    pub fn intern(&mut self, origin: &RuleOrigin) -> u32 {
-        if let Some(&i) = self.rule_ids.get(origin) {
-            return i;
+impl<'a> MapBuilder<'a> {
+    /// The index in the rule table of the origin the caller numbers `id` (added on first use).
+    pub fn intern(&mut self, id: u32, origin: &'a OriginEntry) -> u32 {
+        let next = self.rules.len() as u32;
+        let i = *self.rule_ids.entry(id).or_insert(next);
+        if i == next {
+            self.rules.push(origin);
         }
-        let i = self.rules.len() as u32;
-        self.rules.push(origin.clone());
-        self.rule_ids.insert(origin.clone(), i);
         i
     }
 
@@ -122,11 +140,11 @@ impl MapBuilder {
             self.lines.push(' ');
         }
         self.lines.push(from.code());
-        for (k, i) in origins.iter().enumerate() {
+        for (k, &i) in origins.iter().enumerate() {
             if k > 0 {
                 self.lines.push(',');
             }
-            let _ = write!(self.lines, "{i}");
+            push_decimal(&mut self.lines, i);
         }
         self.count += 1;
         self.count
@@ -137,29 +155,55 @@ impl MapBuilder {
     }
 
     pub fn to_json(self, profile: &str, file: &str) -> String {
-        // Written by hand: the field order is fixed and the tables are built on the way.
+        // Written by hand into one buffer: the field order is fixed and the tables are built on
+        // the way (a compile writes thousands of these).
         let (mut policies, mut files) = (Names::default(), Names::default());
-        let mut rules = String::new();
+        let mut rules = String::with_capacity(self.rules.len() * 48);
         for (k, r) in self.rules.iter().enumerate() {
-            let (p, f) = (policies.index(&r.policy), files.index(&r.file));
+            let (p, f) = (policies.index(&r.origin.policy), files.index(&r.origin.file));
             rules.push_str(if k == 0 { "[" } else { ",[" });
-            let _ = write!(rules, "{p},{},{f},{},{},{}]", json_str(&r.action), r.line, r.column, json_str(&r.at));
+            push_decimal(&mut rules, p as u32);
+            rules.push(',');
+            rules.push_str(&r.action_json);
+            rules.push(',');
+            push_decimal(&mut rules, f as u32);
+            rules.push_str(&r.tail_json);
         }
-        let list = |names: Names| names.list.iter().map(|n| json_str(n)).collect::<Vec<_>>().join(",");
-        let spans = self
-            .profiles
-            .iter()
-            .map(|p| format!("{{\"name\":{},\"first\":{},\"last\":{}}}", json_str(&p.name), p.first, p.last))
-            .collect::<Vec<_>>()
-            .join(",");
-        format!(
-            "{{\"version\":{FORMAT_VERSION},\"profile\":{},\"file\":{},\"profiles\":[{spans}],\"policies\":[{}],\"files\":[{}],\"rules\":[{rules}],\"lines\":{}}}\n",
-            json_str(profile),
-            json_str(file),
-            list(policies),
-            list(files),
-            json_str(&self.lines)
-        )
+        let mut out = String::with_capacity(rules.len() + self.lines.len() + 1024);
+        out.push_str("{\"version\":");
+        push_decimal(&mut out, FORMAT_VERSION);
+        out.push_str(",\"profile\":");
+        push_json_str(&mut out, profile);
+        out.push_str(",\"file\":");
+        push_json_str(&mut out, file);
+        out.push_str(",\"profiles\":[");
+        for (k, p) in self.profiles.iter().enumerate() {
+            out.push_str(if k == 0 { "{\"name\":" } else { ",{\"name\":" });
+            push_json_str(&mut out, &p.name);
+            out.push_str(",\"first\":");
+            push_decimal(&mut out, p.first as u32);
+            out.push_str(",\"last\":");
+            push_decimal(&mut out, p.last as u32);
+            out.push('}');
+        }
+        for (key, names) in [("policies", &policies), ("files", &files)] {
+            out.push_str("],\"");
+            out.push_str(key);
+            out.push_str("\":[");
+            for (k, n) in names.list.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                push_json_str(&mut out, n);
+            }
+        }
+        out.push_str("],\"rules\":[");
+        out.push_str(&rules);
+        // Line codes are letters, digits, commas and spaces: nothing to escape.
+        out.push_str("],\"lines\":\"");
+        out.push_str(&self.lines);
+        out.push_str("\"}\n");
+        out
     }
 }
 
@@ -179,19 +223,54 @@ impl<'a> Names<'a> {
     }
 }
 
+/// `n` in decimal, without the formatting machinery (maps hold millions of rule indexes).
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
 /// A JSON string literal.
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
 
+/// `s` as a JSON string literal, appended (without serde's buffer when nothing needs escaping).
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&json_str(s));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
 impl SourceMap {
     /// The compact on-disk JSON of this map.
     pub fn to_json(&self) -> String {
+        // Distinct origins first, numbered in first-use order, so the builder can borrow them.
+        let mut ids: HashMap<&RuleOrigin, u32> = HashMap::new();
+        let mut entries = Vec::new();
+        for o in self.lines.iter().flat_map(|l| &l.origins) {
+            ids.entry(o).or_insert_with(|| {
+                entries.push(OriginEntry::new(o.clone()));
+                entries.len() as u32 - 1
+            });
+        }
         let mut b = MapBuilder::default();
         let mut open: Option<(&str, usize)> = None;
         for l in &self.lines {
-            let ids: Vec<u32> = l.origins.iter().map(|o| b.intern(o)).collect();
-            b.line(l.from, &ids);
+            let line_ids: Vec<u32> = l.origins.iter().map(|o| ids[o]).map(|i| b.intern(i, &entries[i as usize])).collect();
+            b.line(l.from, &line_ids);
             match (open, l.profile.as_deref()) {
                 (Some((name, _)), Some(p)) if name == p => {}
                 (current, next) => {

@@ -1,22 +1,22 @@
 //! Accumulates profile text and its source map together, so every line is mapped by construction.
 
-use super::sourcemap::{LineFrom, MapBuilder, RuleOrigin};
+use super::sourcemap::{LineFrom, MapBuilder, OriginEntry};
 
-pub struct Writer {
+pub struct Writer<'a> {
     text: String,
-    map: MapBuilder,
+    map: MapBuilder<'a>,
     /// The profile block being written and its first line.
     profile: Option<(String, usize)>,
 }
 
-impl Default for Writer {
-    fn default() -> Writer {
+impl Default for Writer<'_> {
+    fn default() -> Self {
         // Profiles are tens of KB: start big enough to skip most regrowth copies.
         Writer { text: String::with_capacity(64 * 1024), map: MapBuilder::default(), profile: None }
     }
 }
 
-impl Writer {
+impl<'a> Writer<'a> {
     pub fn open_profile(&mut self, name: &str, header: String) {
         self.push_text(&header, false);
         let first = self.map.line(LineFrom::Base, &[]);
@@ -39,9 +39,9 @@ impl Writer {
         self.push(text.as_ref(), LineFrom::Post, &[]);
     }
 
-    /// The rule-table index of `origin`, for [`Writer::rule`].
-    pub fn intern(&mut self, origin: &RuleOrigin) -> u32 {
-        self.map.intern(origin)
+    /// The rule-table index of the origin the caller numbers `id`, for [`Writer::rule`].
+    pub fn intern(&mut self, id: u32, origin: &'a OriginEntry) -> u32 {
+        self.map.intern(id, origin)
     }
 
     pub fn rule(&mut self, text: &str, from: LineFrom, origins: &[u32]) {
