@@ -83,6 +83,11 @@ impl Key {
         b[24..32].copy_from_slice(&self.source.to_le_bytes());
         b
     }
+    /// Orders keys as their `to_bytes` compare (the canonical order) without building the
+    /// bytes: each little-endian field compares like its byte-swapped number; padding is zero.
+    pub(crate) fn byte_order(&self) -> (u8, u32, u64, u64, u64) {
+        (self.kind, self.len.swap_bytes(), self.path_a.swap_bytes(), self.path_b.swap_bytes(), self.source.swap_bytes())
+    }
     pub fn from_bytes(b: &[u8; KEY_SIZE]) -> Key {
         Key {
             kind: b[0],
@@ -279,23 +284,14 @@ impl MapImage {
     /// key bytes; if two entries share a key the later one wins (last writer wins, as in a map).
     pub fn encode(&self) -> Vec<u8> {
         let entries = canonical_entries(&self.entries);
-        let mut payload = Vec::with_capacity(entries.len() * (KEY_SIZE + VALUE_SIZE + 24) + 64);
-        for e in &entries {
-            payload.extend_from_slice(&e.key.to_bytes());
-            payload.extend_from_slice(&e.value.to_bytes());
-        }
-        put_str(&mut payload, &self.target);
-        for e in &entries {
-            put_str(&mut payload, &e.text);
-        }
-        for r in &self.rules {
-            put_str(&mut payload, &r.policy);
-            put_str(&mut payload, &r.at);
-            put_str(&mut payload, &r.file);
-            payload.extend_from_slice(&(r.line as u64).to_le_bytes());
-        }
+        let str_len = |s: &str| 4 + s.len();
+        let payload_len = entries.len() * (KEY_SIZE + VALUE_SIZE)
+            + str_len(&self.target)
+            + entries.iter().map(|e| str_len(&e.text)).sum::<usize>()
+            + self.rules.iter().map(|r| str_len(&r.policy) + str_len(&r.at) + str_len(&r.file) + 8).sum::<usize>();
 
-        let mut out = Vec::with_capacity(HEADER_SIZE + payload.len());
+        // One buffer, sized exactly: the header, a checksum placeholder, then the payload.
+        let mut out = Vec::with_capacity(HEADER_SIZE + payload_len);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&BYTE_ORDER_MARK.to_le_bytes());
@@ -306,11 +302,28 @@ impl MapImage {
         out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.rules.len() as u32).to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(payload_len as u64).to_le_bytes());
         debug_assert_eq!(out.len(), HEADER_CHECKED);
-        let sum = checksum(&out, &payload);
-        out.extend_from_slice(&sum);
-        out.extend_from_slice(&payload);
+        out.extend_from_slice(&[0u8; HEADER_SIZE - HEADER_CHECKED]);
+
+        for e in &entries {
+            out.extend_from_slice(&e.key.to_bytes());
+            out.extend_from_slice(&e.value.to_bytes());
+        }
+        put_str(&mut out, &self.target);
+        for e in &entries {
+            put_str(&mut out, &e.text);
+        }
+        for r in &self.rules {
+            put_str(&mut out, &r.policy);
+            put_str(&mut out, &r.at);
+            put_str(&mut out, &r.file);
+            out.extend_from_slice(&(r.line as u64).to_le_bytes());
+        }
+        debug_assert_eq!(out.len(), HEADER_SIZE + payload_len);
+
+        let sum = checksum(&out[..HEADER_CHECKED], &out[HEADER_SIZE..]);
+        out[HEADER_CHECKED..HEADER_SIZE].copy_from_slice(&sum);
         out
     }
 
@@ -419,11 +432,15 @@ impl MapImage {
 
 /// Entries sorted by key bytes, the last of equal keys kept.
 fn canonical_entries(entries: &[Entry]) -> Vec<&Entry> {
-    let mut keyed: Vec<([u8; KEY_SIZE], usize)> = entries.iter().enumerate().map(|(i, e)| (e.key.to_bytes(), i)).collect();
-    keyed.sort();
+    // Lowering already produces canonical order: then there is nothing to sort.
+    if entries.windows(2).all(|w| w[0].key.byte_order() < w[1].key.byte_order()) {
+        return entries.iter().collect();
+    }
+    let mut keyed: Vec<(_, usize)> = entries.iter().enumerate().map(|(i, e)| (e.key.byte_order(), i)).collect();
+    keyed.sort_unstable();
     let mut out: Vec<&Entry> = Vec::with_capacity(keyed.len());
-    for (n, (kb, i)) in keyed.iter().enumerate() {
-        if keyed.get(n + 1).is_some_and(|(next, _)| next == kb) {
+    for (n, (key, i)) in keyed.iter().enumerate() {
+        if keyed.get(n + 1).is_some_and(|(next, _)| next == key) {
             continue;
         }
         out.push(&entries[*i]);
@@ -621,6 +638,30 @@ mod tests {
             b.truncate(cut.max(HEADER_SIZE.min(b.len())));
             let _ = MapImage::decode(&b);
             let _ = MapImage::decode(&reseal(b));
+        }
+    }
+
+    #[test]
+    fn byte_order_matches_key_bytes() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Small field ranges too, so equal leading fields are common.
+        let keys: Vec<Key> = (0..400)
+            .map(|i| {
+                let small = i % 2 == 0;
+                let field = |x: u64| if small { x % 3 } else { x };
+                Key { kind: (next() % 3) as u8, len: field(next()) as u32, path_a: field(next()), path_b: field(next()), source: field(next()) }
+            })
+            .collect();
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(a.byte_order().cmp(&b.byte_order()), a.to_bytes().cmp(&b.to_bytes()), "{a:?} {b:?}");
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::compose::{Enforcement, PostureAction, Target};
 use crate::image::{self, Entry, Key, MapImage, RuleRef, Value};
 use crate::ir::{self, Action, Protocol};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// DNS suffixes KubeArmor adds to every domain (plus `.<ns>.svc.cluster.local` for namespaced policies).
@@ -81,87 +82,137 @@ fn protocol_name(p: Protocol) -> &'static str {
     }
 }
 
-/// Builds an entry text: the key's text, then tab-separated `arg=` / `source=` fields
-/// (see docs/map-image.md; `image::Entry::main_text` and friends parse it back).
-fn entry_text(main: &str, arg: Option<&str>, source: Option<&str>) -> String {
-    let mut t = main.to_string();
-    if let Some(a) = arg {
-        t.push_str("\targ=");
-        t.push_str(a);
+/// An entry's text, kept borrowed until the image is built: most puts are overwritten, fused
+/// or are ancestors shared by many rules, so the string is only rendered for surviving entries.
+struct Text<'a> {
+    main: Cow<'a, str>,
+    arg: Option<&'a str>,
+    source: Option<&'a str>,
+}
+
+impl<'a> Text<'a> {
+    fn new(main: impl Into<Cow<'a, str>>, arg: Option<&'a str>, source: Option<&'a str>) -> Self {
+        Text { main: main.into(), arg, source }
     }
-    if let Some(s) = source {
-        t.push_str("\tsource=");
-        t.push_str(s);
+
+    /// The key's text, then tab-separated `arg=` / `source=` fields (see docs/map-image.md;
+    /// `image::Entry::main_text` and friends parse it back).
+    fn render(self) -> String {
+        let len = self.main.len() + self.arg.map_or(0, |a| a.len() + 5) + self.source.map_or(0, |s| s.len() + 8);
+        let mut t = String::with_capacity(len);
+        t.push_str(&self.main);
+        if let Some(a) = self.arg {
+            t.push_str("\targ=");
+            t.push_str(a);
+        }
+        if let Some(s) = self.source {
+            t.push_str("\tsource=");
+            t.push_str(s);
+        }
+        t
     }
-    t
+}
+
+/// A path-like key (path, exec name, domain) with the rule's source hash computed once per rule.
+fn path_key(kind: u8, text: &str, source: u64) -> Key {
+    let bytes = text.as_bytes();
+    Key { kind, len: bytes.len() as u32, path_a: image::hash_a(bytes), path_b: image::hash_b(bytes), source }
+}
+
+fn number_key(kind: u8, n: u32, source: u64) -> Key {
+    Key { kind, len: n, path_a: 0, path_b: 0, source }
+}
+
+/// `source_hash` of a fromSource path, 0 for a global rule.
+fn source_of(src: Option<&str>) -> u64 {
+    src.map_or(0, |s| image::source_hash(s.as_bytes()))
 }
 
 /// A list entry being built: the two masks, the text, and the writing rule `(policy, rule)`.
-#[derive(Clone)]
-struct Slot {
+struct Slot<'a> {
     val: [u16; 2],
-    text: String,
+    text: Text<'a>,
     rule: (usize, usize),
 }
 
+/// Keys already carry two 64-bit hashes, so a fast non-keyed hasher is enough.
+type KeyMap<V> = HashMap<Key, V, foldhash::fast::FixedState>;
+
 /// One of KubeArmor's per-category Go maps: last writer wins, insertion order irrelevant.
 #[derive(Default)]
-struct List {
-    map: HashMap<Key, Slot>,
+struct List<'a> {
+    map: KeyMap<Slot<'a>>,
 }
 
-impl List {
-    fn put(&mut self, key: Key, val: [u16; 2], text: String, rule: (usize, usize)) {
+impl<'a> List<'a> {
+    fn put(&mut self, key: Key, val: [u16; 2], text: Text<'a>, rule: (usize, usize)) {
         self.map.insert(key, Slot { val, text, rule });
     }
 
-    /// `dirtoMap(idx, dir, src, m, val)`, reference §3.5, byte for byte.
-    fn dir_to_map(&mut self, idx: usize, dir: &str, src: Option<&str>, mut val: [u16; 2], rule: (usize, usize)) {
-        let source = src.map(str::as_bytes);
-        let parts: Vec<&str> = dir.split('/').collect();
-        // 1. the directory itself as a plain path (no trailing slash).
-        let itself = parts[..parts.len() - 1].join("/");
-        self.put(Key::path(image::KIND_PATH, itself.as_bytes(), source), val, entry_text(&itself, None, src), rule);
+    /// `dirtoMap(idx, dir, src, m, val)`, reference §3.5, byte for byte. Every text is a prefix
+    /// of `dir` (split at its `/`s), so the texts borrow `dir` and the ancestors' hashes are
+    /// carried along one pass over its bytes.
+    #[allow(clippy::too_many_arguments)]
+    fn dir_to_map(
+        &mut self,
+        idx: usize,
+        dir: &'a str,
+        src: Option<&'a str>,
+        source: u64,
+        mut val: [u16; 2],
+        rule: (usize, usize),
+    ) {
+        // 1. the directory itself as a plain path: `dir` up to its last `/` (empty without one).
+        let last_slash = dir.rfind('/').unwrap_or(0);
+        let itself = &dir[..last_slash];
+        self.put(path_key(image::KIND_PATH, itself, source), val, Text::new(itself, None, src), rule);
         // 2. the directory entry, keeping an existing HINT.
         val[idx] |= image::DIR;
-        let dir_key = Key::path(image::KIND_PATH, dir.as_bytes(), source);
+        let dir_key = path_key(image::KIND_PATH, dir, source);
         if let Some(old) = self.map.get(&dir_key) {
             if old.val[idx] & image::HINT != 0 {
                 val[idx] |= image::HINT;
             }
         }
-        self.put(dir_key, val, entry_text(dir, None, src), rule);
-        // 3. hints for every ancestor; an existing DIR entry's whole value is adopted (`old|HINT`).
-        // The adopted bits are the old writer's, so the entry keeps naming that rule; the adopted
-        // value also carries on to deeper hints, and with it the rule.
+        self.put(dir_key, val, Text::new(dir, None, src), rule);
+        // 3. hints for every ancestor (`dir` through each `/` before the last); an existing DIR
+        // entry's whole value is adopted (`old|HINT`). The adopted bits are the old writer's, so
+        // the entry keeps naming that rule; the adopted value also carries on to deeper hints,
+        // and with it the rule.
         let mut bits_from = rule;
-        for i in 1..parts.len().saturating_sub(1) {
+        let (mut a, mut b) = (image::hash_a(b""), image::hash_b(b""));
+        for (i, &byte) in dir.as_bytes()[..last_slash].iter().enumerate() {
+            a = image::hash_a_step(a, byte);
+            b = image::hash_b_step(b, byte);
+            if byte != b'/' {
+                continue;
+            }
             val[idx] = (val[idx] & !image::DIR) | image::HINT;
-            let hint = format!("{}/", parts[..i].join("/"));
-            let key = Key::path(image::KIND_PATH, hint.as_bytes(), source);
+            let hint = &dir[..=i];
+            let key = Key { kind: image::KIND_PATH, len: hint.len() as u32, path_a: a, path_b: b, source };
             if let Some(old) = self.map.get(&key) {
                 if old.val[idx] & image::DIR != 0 {
-                    val = [old.val[0], old.val[1]];
+                    val = old.val;
                     val[idx] |= image::HINT;
                     bits_from = old.rule;
                 }
             }
-            self.put(key, val, entry_text(&hint, None, src), bits_from);
+            self.put(key, val, Text::new(hint, None, src), bits_from);
         }
     }
 }
 
 /// An entry before numbering: key, masks, text, writing rule (`None` for posture keys).
-type FinalSlot = (Key, [u16; 2], String, Option<(usize, usize)>);
+type FinalSlot<'a> = (Key, [u16; 2], Text<'a>, Option<(usize, usize)>);
 
 #[derive(Default)]
-struct Builder {
-    process: List,
-    file: List,
-    network: List,
-    capability: List,
+struct Builder<'a> {
+    process: List<'a>,
+    file: List<'a>,
+    network: List<'a>,
+    capability: List<'a>,
     /// allowedArgs keys (KubeArmor keeps them in a separate map; ours share the image).
-    args: List,
+    args: List<'a>,
     allow_process: bool,
     allow_file: bool,
     allow_network: bool,
@@ -169,8 +220,8 @@ struct Builder {
     allow_capability: bool,
 }
 
-impl Builder {
-    fn policy(&mut self, pi: usize, policy: &ir::Policy, host: bool) {
+impl<'a> Builder<'a> {
+    fn policy(&mut self, pi: usize, policy: &'a ir::Policy, host: bool) {
         // KubeArmor appends the `all` expansions after the policy's own network rules.
         let mut expansions: Vec<(Action, Option<&str>, usize)> = Vec::new();
         for (ri, rule) in policy.rules.iter().enumerate() {
@@ -181,42 +232,41 @@ impl Builder {
             let deny = if allow { 0 } else { image::DENY };
             // An empty fromSource path is written as a global rule (reference §2.4).
             let src = rule.source.as_deref().filter(|s| !s.is_empty());
-            let source = src.map(str::as_bytes);
+            let source = source_of(src);
             let at = (pi, ri);
             use ir::Target as T;
             match &rule.target {
                 T::ProcessPath { path, owner_only, pts_false, allowed_args } => {
-                    self.process_path(image::KIND_PATH, path, *owner_only, *pts_false, allowed_args, src, deny, at);
+                    self.process_path(image::KIND_PATH, path, *owner_only, *pts_false, allowed_args, src, source, deny, at);
                     self.allow_process |= allow;
                 }
                 T::ProcessExecname { name, owner_only, pts_false, allowed_args } => {
-                    self.process_path(image::KIND_EXECNAME, name, *owner_only, *pts_false, allowed_args, src, deny, at);
+                    self.process_path(image::KIND_EXECNAME, name, *owner_only, *pts_false, allowed_args, src, source, deny, at);
                     self.allow_process |= allow;
                 }
                 T::ProcessDir { dir, recursive, owner_only, pts_false } => {
                     let mut v = image::EXEC | flag(*owner_only, image::OWNER) | flag(*recursive, image::RECURSIVE);
                     v |= flag(*pts_false, image::PTS) | deny;
-                    self.process.dir_to_map(0, dir, src, [v, 0], at);
+                    self.process.dir_to_map(0, dir, src, source, [v, 0], at);
                     self.allow_process |= allow;
                 }
                 T::FilePath { path, read_only, owner_only, pts_false } => {
                     let v = file_mask(*read_only, *owner_only, *pts_false) | deny;
-                    self.file.put(Key::path(image::KIND_PATH, path.as_bytes(), source), [0, v], entry_text(path, None, src), at);
+                    self.file.put(path_key(image::KIND_PATH, path, source), [0, v], Text::new(path.as_str(), None, src), at);
                     self.allow_file |= allow;
                 }
                 T::FileDir { dir, recursive, read_only, owner_only, pts_false } => {
                     let v = file_mask(*read_only, *owner_only, *pts_false) | flag(*recursive, image::RECURSIVE) | deny;
-                    self.file.dir_to_map(1, dir, src, [0, v], at);
+                    self.file.dir_to_map(1, dir, src, source, [0, v], at);
                     self.allow_file |= allow;
                 }
                 // matchPatterns: KubeArmor's BPF-LSM never reads them.
                 T::ProcessPattern { .. } | T::FilePattern { .. } => {}
                 T::Protocol { known, pts_false, .. } => {
                     let v = flag(*pts_false, image::PTS) | deny;
-                    match known.and_then(protocol_key) {
-                        Some((kind, n)) => {
-                            let name = protocol_name(known.unwrap());
-                            self.network.put(Key::number(kind, n, source), [v, 0], entry_text(name, None, src), at);
+                    match known.and_then(|p| Some((p, protocol_key(p)?))) {
+                        Some((p, (kind, n))) => {
+                            self.network.put(number_key(kind, n, source), [v, 0], Text::new(protocol_name(p), None, src), at);
                         }
                         // `all` and non-protocols: KubeArmor writes an all-zero key no hook looks up
                         // (not written here, see docs/semantics.md); `all` expands to socket types.
@@ -234,7 +284,7 @@ impl Builder {
                         names.push(format!("{domain}.{ns}.svc.cluster.local"));
                     }
                     for n in names {
-                        self.network.put(Key::path(image::KIND_DNS, n.as_bytes(), source), [deny, 0], entry_text(&n, None, src), at);
+                        self.network.put(path_key(image::KIND_DNS, &n, source), [deny, 0], Text::new(n, None, src), at);
                     }
                     self.allow_dns |= allow;
                 }
@@ -245,8 +295,8 @@ impl Builder {
                     }
                     // Unknown names map to code 0 (CAP_CHOWN), as KubeArmor's CapToCode lookup does.
                     let n = number.unwrap_or(0) as u32;
-                    let text = if number.is_some() { name.clone() } else { format!("chown (unknown name {name})") };
-                    self.capability.put(Key::number(image::KIND_CAPABILITY, n, source), [deny, 0], entry_text(&text, None, src), at);
+                    let text: Cow<str> = if number.is_some() { name.into() } else { format!("chown (unknown name {name})").into() };
+                    self.capability.put(number_key(image::KIND_CAPABILITY, n, source), [deny, 0], Text::new(text, None, src), at);
                     self.allow_capability |= allow;
                 }
                 T::Syscall { .. } | T::Device { .. } => {}
@@ -254,10 +304,10 @@ impl Builder {
         }
         for (action, src, ri) in expansions {
             let deny = if action == Action::Allow { 0 } else { image::DENY };
+            let source = source_of(src);
             for p in ALL_EXPANSION {
                 let (kind, n) = protocol_key(p).expect("socket types have keys");
-                let key = Key::number(kind, n, src.map(str::as_bytes));
-                self.network.put(key, [deny, 0], entry_text(protocol_name(p), None, src), (pi, ri));
+                self.network.put(number_key(kind, n, source), [deny, 0], Text::new(protocol_name(p), None, src), (pi, ri));
             }
         }
     }
@@ -266,30 +316,25 @@ impl Builder {
     fn process_path(
         &mut self,
         kind: u8,
-        path: &str,
+        path: &'a str,
         owner_only: bool,
         pts_false: bool,
-        allowed_args: &[String],
-        src: Option<&str>,
+        allowed_args: &'a [String],
+        src: Option<&'a str>,
+        source: u64,
         deny: u16,
         at: (usize, usize),
     ) {
-        let source = src.map(str::as_bytes);
         let v = image::EXEC
             | flag(owner_only, image::OWNER)
             | flag(pts_false, image::PTS)
             | flag(!allowed_args.is_empty(), image::ARGSET)
             | deny;
-        self.process.put(Key::path(kind, path.as_bytes(), source), [v, 0], entry_text(path, None, src), at);
+        self.process.put(path_key(kind, path, source), [v, 0], Text::new(path, None, src), at);
+        let exec = image::hash_a(path.as_bytes());
         for arg in allowed_args {
-            let key = Key {
-                kind: image::KIND_ARG,
-                len: arg.len() as u32,
-                path_a: image::hash_a(path.as_bytes()),
-                path_b: image::hash_a(arg.as_bytes()),
-                source: source.map(image::source_hash).unwrap_or(0),
-            };
-            self.args.put(key, [image::ARGSET, 0], entry_text(path, Some(arg), src), at);
+            let key = Key { kind: image::KIND_ARG, len: arg.len() as u32, path_a: exec, path_b: image::hash_a(arg.as_bytes()), source };
+            self.args.put(key, [image::ARGSET, 0], Text::new(path, Some(arg), src), at);
         }
     }
 
@@ -299,7 +344,8 @@ impl Builder {
             PostureAction::Audit => image::POSTURE_AUDIT,
         };
         let p = target.posture;
-        let mut slots: Vec<FinalSlot> = Vec::new();
+        let lists = [&self.process, &self.file, &self.network, &self.capability, &self.args];
+        let mut slots: Vec<FinalSlot> = Vec::with_capacity(lists.iter().map(|l| l.map.len()).sum::<usize>() + 5);
         let postures = [
             (self.allow_process, image::POSTURE_PROCESS, p.file, "posture:process"),
             (self.allow_file, image::POSTURE_FILE, p.file, "posture:file"),
@@ -309,7 +355,7 @@ impl Builder {
         ];
         for (on, category, action, text) in postures {
             if on {
-                slots.push((Key::number(image::KIND_POSTURE, category, None), [posture(action), 0], text.to_string(), None));
+                slots.push((number_key(image::KIND_POSTURE, category, 0), [posture(action), 0], Text::new(text, None, None), None));
             }
         }
         // Fusion: a key in both lists holds {process mask of P, file mask of F}; F's rule is kept.
@@ -323,7 +369,8 @@ impl Builder {
         for list in [process, self.network.map, self.capability.map, self.args.map] {
             slots.extend(list.into_iter().map(|(k, s)| (k, s.val, s.text, Some(s.rule))));
         }
-        slots.sort_by_key(|s| s.0.to_bytes());
+        // Keys are unique here (one per map, fused across process and file, kinds apart).
+        slots.sort_unstable_by_key(|s| s.0.byte_order());
 
         // Provenance: only rules that still own an entry, numbered in (policy, rule) order.
         let mut used: Vec<(usize, usize)> = slots.iter().filter_map(|s| s.3).collect();
@@ -346,7 +393,7 @@ impl Builder {
             .into_iter()
             .map(|(key, val, text, rule)| {
                 let rule = rule.map(|r| used.binary_search(&r).expect("rule recorded") as u32).unwrap_or(u32::MAX);
-                Entry { key, value: Value { process: val[0], file: val[1], rule }, text }
+                Entry { key, value: Value { process: val[0], file: val[1], rule }, text: text.render() }
             })
             .collect();
         MapImage { target: name, entries, rules }
