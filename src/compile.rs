@@ -12,7 +12,6 @@ use armorc_compiler::ir::Policy;
 use armorc_compiler::lower;
 use armorc_compiler::render::{self, Format};
 use armorc_compiler::workload::Workloads;
-use serde_json::json;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -406,23 +405,29 @@ fn build(
             break;
         }
         let applied: Vec<&Policy> = target.policies.iter().map(|&i| &policies[i]).collect();
-        let ids: Vec<String> = applied.iter().map(|p| p.id()).collect();
-        let mut entry = json!({
-            "namespace": target.namespace,
-            "workload": target.workload,
-            "workload_kind": target.workload_kind,
-            "container": target.container,
-            "host": target.host,
-            "enforcement": enforcement_word(&target.enforcement),
-            "reason": match &target.enforcement { Enforcement::Disabled(r) => Some(r.clone()), _ => None },
-            "posture": target.posture,
-            "policies": ids,
-            "bpf": null,
-            "bpf_entries": null,
-            "apparmor": null,
-            "apparmor_profile": null,
-            "apparmor_map": null,
-        });
+        let mut entry = IndexEntry {
+            apparmor: None,
+            apparmor_map: None,
+            apparmor_profile: None,
+            bpf: None,
+            bpf_entries: None,
+            container: target.container.as_deref(),
+            enforcement: enforcement_word(&target.enforcement),
+            host: target.host,
+            namespace: target.namespace.as_deref(),
+            policies: applied.iter().map(|p| p.id()).collect(),
+            posture: IndexPosture {
+                capabilities: target.posture.capabilities,
+                file: target.posture.file,
+                network: target.posture.network,
+            },
+            reason: match &target.enforcement {
+                Enforcement::Disabled(r) => Some(r.as_str()),
+                _ => None,
+            },
+            workload: target.workload.as_deref(),
+            workload_kind: target.workload_kind.as_deref(),
+        };
         if bpf {
             let t = std::time::Instant::now();
             let image = lower::bpf::lower_target(target, &applied);
@@ -433,8 +438,8 @@ fn build(
             let bytes = image.encode();
             timings.add("lower bpf", t);
             put(&mut built, timings, &path, &bytes);
-            entry["bpf"] = json!(path);
-            entry["bpf_entries"] = json!(image.entries.len());
+            entry.bpf_entries = Some(image.entries.len());
+            entry.bpf = Some(path);
             built.images += 1;
         }
         if let Some(lowering) = &mut apparmor_lowering {
@@ -452,9 +457,9 @@ fn build(
             let map = format!("{path}.map.json");
             put(&mut built, timings, &path, profile.text.as_bytes());
             put(&mut built, timings, &map, profile.map_json.as_bytes());
-            entry["apparmor"] = json!(path);
-            entry["apparmor_profile"] = json!(profile.name);
-            entry["apparmor_map"] = json!(map);
+            entry.apparmor = Some(path);
+            entry.apparmor_map = Some(map);
+            entry.apparmor_profile = Some(profile.name.clone());
             profile_targets.push((target.clone(), profile.name));
             built.profiles += 1;
         }
@@ -466,12 +471,43 @@ fn build(
         }
     }
     let t = std::time::Instant::now();
-    let mut text = serde_json::to_string_pretty(&json!({ "version": 1, "targets": index }))
-        .expect("index is JSON");
+    let mut text = serde_json::to_string_pretty(&Index { targets: index, version: 1 }).expect("index is JSON");
     text.push('\n');
     timings.add("index.json", t);
     put(&mut built, timings, "index.json", text.as_bytes());
     built
+}
+
+/// `OUT/index.json`. Keys are in alphabetical order, as in every index written so far.
+#[derive(serde::Serialize)]
+struct Index<'a> {
+    targets: Vec<IndexEntry<'a>>,
+    version: u32,
+}
+
+#[derive(serde::Serialize)]
+struct IndexEntry<'a> {
+    apparmor: Option<String>,
+    apparmor_map: Option<String>,
+    apparmor_profile: Option<String>,
+    bpf: Option<String>,
+    bpf_entries: Option<usize>,
+    container: Option<&'a str>,
+    enforcement: &'static str,
+    host: bool,
+    namespace: Option<&'a str>,
+    policies: Vec<String>,
+    posture: IndexPosture,
+    reason: Option<&'a str>,
+    workload: Option<&'a str>,
+    workload_kind: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct IndexPosture {
+    capabilities: armorc_compiler::compose::PostureAction,
+    file: armorc_compiler::compose::PostureAction,
+    network: armorc_compiler::compose::PostureAction,
 }
 
 /// `--verify-apparmor` without the parser is an environment error, found before any work.
