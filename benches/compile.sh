@@ -5,7 +5,13 @@
 # the same policies (reading and checking alone), so the ratio shows what composition and both
 # lowerings add on top of the front-end.
 #
+# OUT goes to tmpfs (/dev/shm) by default, so the figures are the compiler's, not the disk's: on
+# our ext4 work disk (mounted with `discard`), creating thousands of files within 30 s of deleting
+# thousands makes ext4's inode allocator skip "recently deleted" inodes one table block at a time,
+# seconds of system time that no compiler change affects. OUT_PARENT=/tmp measures on the disk.
+#
 # Usage: benches/compile.sh [SEED]     (needs hyperfine: apt-get install -y hyperfine)
+#        RUNS=10 OUT_PARENT=/tmp benches/compile.sh 42
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seed="${1:-42}"
@@ -13,17 +19,20 @@ command -v hyperfine >/dev/null || { echo "hyperfine not found: apt-get install 
 cargo build --release -q -p armorc
 bin="$PWD/target/release/armorc"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+out_dir="$(mktemp -d -p "${OUT_PARENT:-/dev/shm}")"
+trap 'rm -rf "$work" "$out_dir"' EXIT
 python3 benches/gen_compile.py "$work/in" --seed "$seed"
 
 # One run first: it must succeed, and shows the figures.
-"$bin" compile "$work/in/policies" --workloads "$work/in/workloads" --target all -o "$work/out" 2>"$work/stderr"
+"$bin" compile "$work/in/policies" --workloads "$work/in/workloads" --target all -o "$out_dir/out" 2>"$work/stderr"
 tail -n 1 "$work/stderr"
-entries=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['targets']; print(sum(x['bpf_entries'] for x in t), min(len(x['policies']) for x in t), len(t))" "$work/out/index.json")
+# Where the time goes, per phase (one run).
+"$bin" compile "$work/in/policies" --workloads "$work/in/workloads" --target all -o "$out_dir/out" --timings 2>&1 >/dev/null | grep '^timing:'
+entries=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['targets']; print(sum(x['bpf_entries'] for x in t), min(len(x['policies']) for x in t), len(t))" "$out_dir/out/index.json")
 echo "map entries, fewest policies per container, targets: $entries"
 
-du -sh "$work/out/bpf" "$work/out/apparmor"
-c="taskset -c 0 $bin compile $work/in/policies --workloads $work/in/workloads -o $work/out"
+du -sh "$out_dir/out/bpf" "$out_dir/out/apparmor"
+c="taskset -c 0 $bin compile $work/in/policies --workloads $work/in/workloads -o $out_dir/out"
 hyperfine --warmup 1 --runs "${RUNS:-3}" --export-markdown "$work/result.md" \
   -n "compile --target all" "$c --target all 2>/dev/null" \
   -n "compile --target bpf" "$c --target bpf 2>/dev/null" \
