@@ -8,6 +8,7 @@ use crate::codes::Code;
 use crate::ir::{self, Action, PolicyKind};
 use crate::normalize::CONTAINER_LABEL;
 use crate::source::Span;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// `has_errors`: the document already has errors, so rule lists may be incomplete (no L010).
@@ -39,7 +40,8 @@ pub fn lint(sink: &mut Sink, doc: &ast::Document, has_errors: bool) {
 struct RuleView<'a> {
     category: &'static str,
     kind: &'static str,
-    target: String,
+    /// Borrowed from the AST unless normalizing changed it (lower case, trimmed dots).
+    target: Cow<'a, str>,
     target_span: Span,
     recursive: bool,
     /// `None` = global rule; `Some(None)` = fromSource item without a path.
@@ -58,11 +60,20 @@ fn yes(f: &Option<Node<bool>>) -> bool {
     f.as_ref().is_some_and(|b| b.node)
 }
 
+/// `s` in ASCII lower case, copied only when it has upper-case letters.
+fn lower_case(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// A rule's fields that `collect_rules` records, before fromSource expansion.
 struct Item<'a> {
     category: &'static str,
     kind: &'static str,
-    target: Option<(String, Span)>,
+    target: Option<(Cow<'a, str>, Span)>,
     recursive: bool,
     sources: &'a [Node<ast::Source>],
     action: Action,
@@ -92,13 +103,13 @@ fn push<'a>(out: &mut Vec<RuleView<'a>>, it: Item<'a>) {
     }
 }
 
-fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
+fn collect_rules<'a>(doc: &'a ast::Document) -> Vec<RuleView<'a>> {
     let spec = &doc.spec.meta;
     let mut out = Vec::new();
     let mut add = |category, kind, target, recursive, sources, action, flags| {
         push(&mut out, Item { category, kind, target, recursive, sources, action, flags })
     };
-    let t = |s: &Option<Str>| s.as_ref().map(|s| (s.node.clone(), s.loc));
+    let t = |s: &'a Option<Str>| s.as_ref().map(|s| (Cow::Borrowed(s.node.as_str()), s.loc));
     let fl = |ro: &Option<Node<bool>>, oo: &Option<Node<bool>>| (yes(ro), yes(oo));
     if let Some(p) = &doc.spec.process {
         let sec = &p.node.meta;
@@ -106,7 +117,7 @@ fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
             let n = &r.node;
             let a = resolve_action(&n.meta, sec, spec);
             let (kind, target) = match &n.execname {
-                Some(e) => ("execname", t(&Some(e.clone()))),
+                Some(e) => ("execname", Some((Cow::Borrowed(e.node.as_str()), e.loc))),
                 None => ("path", t(&n.path)),
             };
             add("process", kind, target, false, &n.from_source, a, fl(&None, &n.owner_only));
@@ -145,13 +156,13 @@ fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
         for r in &net.node.match_protocols {
             let n = &r.node;
             let a = resolve_action(&n.meta, sec, spec);
-            let target = n.protocol.as_ref().map(|p| (p.node.to_ascii_lowercase(), p.loc));
+            let target = n.protocol.as_ref().map(|p| (lower_case(&p.node), p.loc));
             add("network", "protocol", target, false, &n.from_source, a, (false, false));
         }
         for r in &net.node.match_dns_queries {
             let n = &r.node;
             let a = resolve_action(&n.meta, sec, spec);
-            let target = n.domain.as_ref().map(|d| (d.node.trim_matches('.').to_string(), d.loc));
+            let target = n.domain.as_ref().map(|d| (Cow::Borrowed(d.node.trim_matches('.')), d.loc));
             add("dns", "domain", target, false, &n.from_source, a, (false, false));
         }
     }
@@ -162,7 +173,7 @@ fn collect_rules(doc: &ast::Document) -> Vec<RuleView<'_>> {
             let a = resolve_action(&n.meta, sec, spec);
             let target = n.capability.as_ref().map(|c| {
                 let lower = c.node.to_ascii_lowercase();
-                (lower.strip_prefix("cap_").unwrap_or(&lower).to_string(), c.loc)
+                (Cow::Owned(lower.strip_prefix("cap_").unwrap_or(&lower).to_string()), c.loc)
             });
             add("capabilities", "capability", target, false, &n.from_source, a, (false, false));
         }
@@ -473,7 +484,7 @@ fn patterns_ignored(sink: &mut Sink, doc: &ast::Document) {
 /// L008 duplicate and L009 conflicting rules: same category, target and source in one policy.
 fn duplicates<'a>(sink: &mut Sink, rules: &'a [RuleView<'a>]) {
     type Key<'a> = (&'a str, &'a str, &'a str, bool, Option<&'a str>);
-    let key = |r: &'a RuleView| -> Key<'a> { (r.category, r.kind, r.target.as_str(), r.recursive, source_text(&r.source)) };
+    let key = |r: &'a RuleView| -> Key<'a> { (r.category, r.kind, &*r.target, r.recursive, source_text(&r.source)) };
     // Policies are usually small: a linear scan beats hashing until the list gets long.
     let mut first_of: HashMap<Key, usize> = HashMap::new();
     for (i, r) in rules.iter().enumerate() {
@@ -528,7 +539,7 @@ fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
     // Block directories by (category, source, dir); each Allow looks up its ancestors only.
     let mut blocks: HashMap<(&str, Option<&str>, &str), Vec<&RuleView>> = HashMap::new();
     for b in rules.iter().filter(|r| r.action == Action::Block && r.kind == "dir") {
-        blocks.entry((b.category, source_text(&b.source), b.target.as_str())).or_default().push(b);
+        blocks.entry((b.category, source_text(&b.source), &*b.target)).or_default().push(b);
     }
     if blocks.is_empty() {
         return;

@@ -47,27 +47,27 @@ impl Ctx<'_> {
         Resolved { action, severity: severity.clamp(0, 255) as u8, tags, message }
     }
 
-    /// One IR rule per fromSource item (or one global rule).
-    fn push(&mut self, target: Target, r: &Resolved, sources: &[ast::Node<ast::Source>], span: Span, at: String) {
+    /// One IR rule per fromSource item (or one global rule). Every rule but the last gets
+    /// copies; the last takes the values themselves (most rules have no fromSource at all).
+    fn push(&mut self, target: Target, r: Resolved, sources: &[ast::Node<ast::Source>], span: Span, at: String) {
         let origin = self.origin(span, at);
-        let add = |source: Option<String>| Rule {
-            target: target.clone(),
-            source,
-            action: r.action,
-            severity: r.severity,
-            tags: r.tags.clone(),
-            message: r.message.clone(),
-            origin: origin.clone(),
+        let path = |s: &ast::Node<ast::Source>| s.node.path.as_ref().map(|p| p.node.clone()).unwrap_or_default();
+        let (last, rest) = match sources.split_last() {
+            Some((last, rest)) => (Some(path(last)), rest),
+            None => (None, sources),
         };
-        if sources.is_empty() {
-            let rule = add(None);
-            self.rules.push(rule);
-        } else {
-            for s in sources {
-                let rule = add(Some(s.node.path.as_ref().map(|p| p.node.clone()).unwrap_or_default()));
-                self.rules.push(rule);
-            }
+        for s in rest {
+            self.rules.push(Rule {
+                target: target.clone(),
+                source: Some(path(s)),
+                action: r.action,
+                severity: r.severity,
+                tags: r.tags.clone(),
+                message: r.message.clone(),
+                origin: origin.clone(),
+            });
         }
+        self.rules.push(Rule { target, source: last, action: r.action, severity: r.severity, tags: r.tags, message: r.message, origin });
     }
 }
 
@@ -141,19 +141,19 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
                 Some(e) => Target::ProcessExecname { name: e.node.clone(), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
                 None => Target::ProcessPath { path: text(&n.path), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
             };
-            cx.push(target, &res, &n.from_source, r.loc, format!("spec.process.matchPaths[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, format!("spec.process.matchPaths[{i}]"));
         }
         for (i, r) in p.node.match_directories.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::ProcessDir { dir: text(&n.dir), recursive: flag(&n.recursive), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
-            cx.push(target, &res, &n.from_source, r.loc, format!("spec.process.matchDirectories[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, format!("spec.process.matchDirectories[{i}]"));
         }
         for (i, r) in p.node.match_patterns.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::ProcessPattern { pattern: text(&n.pattern), owner_only: flag(&n.owner_only) };
-            cx.push(target, &res, &[], r.loc, format!("spec.process.matchPatterns[{i}]"));
+            cx.push(target, res, &[], r.loc, format!("spec.process.matchPatterns[{i}]"));
         }
     }
     if let Some(f) = &spec.file {
@@ -162,7 +162,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::FilePath { path: text(&n.path), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
-            cx.push(target, &res, &n.from_source, r.loc, format!("spec.file.matchPaths[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, format!("spec.file.matchPaths[{i}]"));
         }
         for (i, r) in f.node.match_directories.iter().enumerate() {
             let n = &r.node;
@@ -174,13 +174,13 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
                 owner_only: flag(&n.owner_only),
                 pts_false: pts_false(&n.pts),
             };
-            cx.push(target, &res, &n.from_source, r.loc, format!("spec.file.matchDirectories[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, format!("spec.file.matchDirectories[{i}]"));
         }
         for (i, r) in f.node.match_patterns.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::FilePattern { pattern: text(&n.pattern), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only) };
-            cx.push(target, &res, &[], r.loc, format!("spec.file.matchPatterns[{i}]"));
+            cx.push(target, res, &[], r.loc, format!("spec.file.matchPatterns[{i}]"));
         }
     }
     if let Some(net) = &spec.network {
@@ -192,14 +192,14 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let protocol = value.to_ascii_lowercase();
             let known = ir::Protocol::parse(&protocol);
             let target = Target::Protocol { protocol, known, pts_false: pts_false(&r.node.pts) };
-            cx.push(target, &res, &r.node.from_source, r.loc, format!("spec.network.matchProtocols[{i}]"));
+            cx.push(target, res, &r.node.from_source, r.loc, format!("spec.network.matchProtocols[{i}]"));
         }
         let dns = &net.node.match_dns_queries;
         for (i, value) in comma_expand(dns, |r| r.domain.as_ref().map(|p| p.node.as_str())) {
             let r = &dns[i];
             let res = cx.resolve(sec, &r.node.meta);
             let target = Target::Dns { domain: value.trim_matches('.').to_string() };
-            cx.push(target, &res, &r.node.from_source, r.loc, format!("spec.network.matchDNSQueries[{i}]"));
+            cx.push(target, res, &r.node.from_source, r.loc, format!("spec.network.matchDNSQueries[{i}]"));
         }
     }
     if let Some(caps) = &spec.capabilities {
@@ -211,7 +211,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let lower = value.to_ascii_lowercase();
             let name = lower.strip_prefix("cap_").unwrap_or(&lower).to_string();
             let number = ir::capability_number(&name);
-            cx.push(Target::Capability { name, number }, &res, &r.node.from_source, r.loc, format!("spec.capabilities.matchCapabilities[{i}]"));
+            cx.push(Target::Capability { name, number }, res, &r.node.from_source, r.loc, format!("spec.capabilities.matchCapabilities[{i}]"));
         }
     }
     if let Some(sys) = &spec.syscalls {
@@ -260,7 +260,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let res = cx.resolve(sec, &n.meta);
             let int32 = |v: &Option<ast::Node<i64>>| v.as_ref().map(|v| v.node.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
             let target = Target::Device { class: text(&n.class), sub_class: int32(&n.sub_class), protocol: int32(&n.protocol), level: int32(&n.level) };
-            cx.push(target, &res, &[], r.loc, format!("spec.device.matchDevice[{i}]"));
+            cx.push(target, res, &[], r.loc, format!("spec.device.matchDevice[{i}]"));
         }
     }
 

@@ -42,10 +42,10 @@ impl SourceFile {
         let text = text.into();
         // Count first (a fast vectorized pass) so the index is allocated once, not regrown:
         // regrowing large vectors touches fresh pages and shows up as page faults.
-        let lines = text.bytes().filter(|&b| b == b'\n').count();
-        let mut line_starts = Vec::with_capacity(lines + 1);
+        let newlines = || memchr::memchr_iter(b'\n', text.as_bytes());
+        let mut line_starts = Vec::with_capacity(newlines().count() + 1);
         line_starts.push(0);
-        line_starts.extend(text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1));
+        line_starts.extend(newlines().map(|i| i + 1));
         Arc::new(SourceFile { name: name.into(), text, line_starts })
     }
 
