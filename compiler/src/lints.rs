@@ -381,10 +381,13 @@ fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
 fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
     let mut seen = HashSet::new();
     for r in rules.iter().filter(|r| matches!(r.kind, "path" | "dir")) {
-        if !seen.insert(r.target_span) {
+        let len = r.target.len();
+        // Only findings need de-duplicating (fromSource copies of one rule share its span; a
+        // span always has the same text, so a skipped span could never have been reported).
+        let long = len > 199 || (r.kind == "dir" && len > 64);
+        if !long || !seen.insert(r.target_span) {
             continue;
         }
-        let len = r.target.len();
         if len > 199 {
             let d = sink.report(Code::L005, Some(r.target_span), format!("{} is {len} bytes; KubeArmor's BPF-LSM enforcer compares at most 199 bytes, so it never matches there (armorc's own map images match up to 1,024)", r.kind));
             d.label = Some("too long to match".into());
@@ -536,6 +539,10 @@ fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
         "path" => true,
         _ => allow.recursive && block.recursive,
     };
+    let allows = |r: &&RuleView| r.action == Action::Allow && matches!(r.kind, "path" | "dir");
+    if !rules.iter().any(|r| allows(&r)) {
+        return; // most policies have no Allow rule: skip the index
+    }
     // Block directories by (category, source, dir); each Allow looks up its ancestors only.
     let mut blocks: HashMap<(&str, Option<&str>, &str), Vec<&RuleView>> = HashMap::new();
     for b in rules.iter().filter(|r| r.action == Action::Block && r.kind == "dir") {
@@ -544,7 +551,7 @@ fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
     if blocks.is_empty() {
         return;
     }
-    for allow in rules.iter().filter(|r| r.action == Action::Allow && matches!(r.kind, "path" | "dir")) {
+    for allow in rules.iter().filter(allows) {
         let ancestors = allow.target.trim_end_matches('/').match_indices('/').map(|(i, _)| &allow.target[..=i]);
         let block = ancestors
             .filter_map(|dir| blocks.get(&(allow.category, source_text(&allow.source), dir)))
