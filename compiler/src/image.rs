@@ -83,10 +83,11 @@ impl Key {
         b[24..32].copy_from_slice(&self.source.to_le_bytes());
         b
     }
-    /// Orders keys as their `to_bytes` compare (the canonical order) without building the
-    /// bytes: each little-endian field compares like its byte-swapped number; padding is zero.
-    pub(crate) fn byte_order(&self) -> (u8, u32, u64, u64, u64) {
-        (self.kind, self.len.swap_bytes(), self.path_a.swap_bytes(), self.path_b.swap_bytes(), self.source.swap_bytes())
+    /// Orders keys as their `to_bytes` compare (the canonical order), in two integer compares:
+    /// the bytes read as big-endian numbers.
+    pub(crate) fn byte_order(&self) -> (u128, u128) {
+        let b = self.to_bytes();
+        (u128::from_be_bytes(b[..16].try_into().unwrap()), u128::from_be_bytes(b[16..].try_into().unwrap()))
     }
     pub fn from_bytes(b: &[u8; KEY_SIZE]) -> Key {
         Key {

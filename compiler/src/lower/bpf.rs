@@ -8,6 +8,7 @@ use crate::image::{self, Entry, Key, MapImage, RuleRef, Value};
 use crate::ir::{self, Action, Protocol};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 /// DNS suffixes KubeArmor adds to every domain (plus `.<ns>.svc.cluster.local` for namespaced policies).
 const DNS_SUFFIXES: [&str; 4] = ["", ".cluster.local", ".svc.cluster.local", ".domain.name"];
@@ -24,10 +25,12 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> MapImage {
         return MapImage { target: name, ..Default::default() };
     }
     let mut b = Builder::default();
-    for (pi, policy) in policies.iter().enumerate() {
-        b.policy(pi, policy, target.host);
+    let mut first_rule = 0;
+    for policy in policies {
+        b.policy(first_rule, policy, target.host);
+        first_rule += policy.rules.len() as RuleId;
     }
-    b.finish(name, target, policies)
+    b.finish(name, target, policies, first_rule)
 }
 
 /// `<namespace>/<workload>/<container>` or `host`.
@@ -128,15 +131,29 @@ fn source_of(src: Option<&str>) -> u64 {
     src.map_or(0, |s| image::source_hash(s.as_bytes()))
 }
 
-/// A list entry being built: the two masks, the text, and the writing rule `(policy, rule)`.
+/// A rule of the target: its index among all rules of the applied policies, in order.
+type RuleId = u32;
+
+/// A list entry being built: the two masks, the text, and the writing rule.
 struct Slot<'a> {
     val: [u16; 2],
     text: Text<'a>,
-    rule: (usize, usize),
+    rule: RuleId,
 }
 
-/// Keys already carry two 64-bit hashes, so a fast non-keyed hasher is enough.
-type KeyMap<V> = HashMap<Key, V, foldhash::fast::FixedState>;
+/// Keys of the lists. Path keys already carry two 64-bit hashes, so the fields are folded into
+/// one word for a fast non-keyed hasher instead of feeding it all five.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct MapKey(Key);
+
+impl Hash for MapKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let k = &self.0;
+        state.write_u64(k.path_a ^ k.path_b.rotate_left(32) ^ k.source ^ (u64::from(k.len) << 8 | u64::from(k.kind)));
+    }
+}
+
+type KeyMap<V> = HashMap<MapKey, V, foldhash::fast::FixedState>;
 
 /// One of KubeArmor's per-category Go maps: last writer wins, insertion order irrelevant.
 #[derive(Default)]
@@ -145,8 +162,8 @@ struct List<'a> {
 }
 
 impl<'a> List<'a> {
-    fn put(&mut self, key: Key, val: [u16; 2], text: Text<'a>, rule: (usize, usize)) {
-        self.map.insert(key, Slot { val, text, rule });
+    fn put(&mut self, key: Key, val: [u16; 2], text: Text<'a>, rule: RuleId) {
+        self.map.insert(MapKey(key), Slot { val, text, rule });
     }
 
     /// `dirtoMap(idx, dir, src, m, val)`, reference §3.5, byte for byte. Every text is a prefix
@@ -160,7 +177,7 @@ impl<'a> List<'a> {
         src: Option<&'a str>,
         source: u64,
         mut val: [u16; 2],
-        rule: (usize, usize),
+        rule: RuleId,
     ) {
         // 1. the directory itself as a plain path: `dir` up to its last `/` (empty without one).
         let last_slash = dir.rfind('/').unwrap_or(0);
@@ -169,7 +186,7 @@ impl<'a> List<'a> {
         // 2. the directory entry, keeping an existing HINT.
         val[idx] |= image::DIR;
         let dir_key = path_key(image::KIND_PATH, dir, source);
-        if let Some(old) = self.map.get(&dir_key) {
+        if let Some(old) = self.map.get(&MapKey(dir_key)) {
             if old.val[idx] & image::HINT != 0 {
                 val[idx] |= image::HINT;
             }
@@ -190,7 +207,7 @@ impl<'a> List<'a> {
             val[idx] = (val[idx] & !image::DIR) | image::HINT;
             let hint = &dir[..=i];
             let key = Key { kind: image::KIND_PATH, len: hint.len() as u32, path_a: a, path_b: b, source };
-            if let Some(old) = self.map.get(&key) {
+            if let Some(old) = self.map.get(&MapKey(key)) {
                 if old.val[idx] & image::DIR != 0 {
                     val = old.val;
                     val[idx] |= image::HINT;
@@ -203,7 +220,7 @@ impl<'a> List<'a> {
 }
 
 /// An entry before numbering: key, masks, text, writing rule (`None` for posture keys).
-type FinalSlot<'a> = (Key, [u16; 2], Text<'a>, Option<(usize, usize)>);
+type FinalSlot<'a> = (Key, [u16; 2], Text<'a>, Option<RuleId>);
 
 #[derive(Default)]
 struct Builder<'a> {
@@ -221,7 +238,8 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn policy(&mut self, pi: usize, policy: &'a ir::Policy, host: bool) {
+    /// Lowers one policy; its rules are numbered from `first_rule` on.
+    fn policy(&mut self, first_rule: RuleId, policy: &'a ir::Policy, host: bool) {
         // KubeArmor appends the `all` expansions after the policy's own network rules.
         let mut expansions: Vec<(Action, Option<&str>, usize)> = Vec::new();
         for (ri, rule) in policy.rules.iter().enumerate() {
@@ -233,7 +251,7 @@ impl<'a> Builder<'a> {
             // An empty fromSource path is written as a global rule (reference §2.4).
             let src = rule.source.as_deref().filter(|s| !s.is_empty());
             let source = source_of(src);
-            let at = (pi, ri);
+            let at = first_rule + ri as RuleId;
             use ir::Target as T;
             match &rule.target {
                 T::ProcessPath { path, owner_only, pts_false, allowed_args } => {
@@ -307,7 +325,7 @@ impl<'a> Builder<'a> {
             let source = source_of(src);
             for p in ALL_EXPANSION {
                 let (kind, n) = protocol_key(p).expect("socket types have keys");
-                self.network.put(number_key(kind, n, source), [deny, 0], Text::new(protocol_name(p), None, src), (pi, ri));
+                self.network.put(number_key(kind, n, source), [deny, 0], Text::new(protocol_name(p), None, src), first_rule + ri as RuleId);
             }
         }
     }
@@ -323,7 +341,7 @@ impl<'a> Builder<'a> {
         src: Option<&'a str>,
         source: u64,
         deny: u16,
-        at: (usize, usize),
+        at: RuleId,
     ) {
         let v = image::EXEC
             | flag(owner_only, image::OWNER)
@@ -338,7 +356,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn finish(self, name: String, target: &Target, policies: &[&ir::Policy]) -> MapImage {
+    fn finish(self, name: String, target: &Target, policies: &[&ir::Policy], rule_count: RuleId) -> MapImage {
         let posture = |a: PostureAction| match a {
             PostureAction::Block => image::POSTURE_BLOCK,
             PostureAction::Audit => image::POSTURE_AUDIT,
@@ -364,35 +382,39 @@ impl<'a> Builder<'a> {
             if let Some(p) = process.remove(&key) {
                 slot.val[0] = p.val[0];
             }
-            slots.push((key, slot.val, slot.text, Some(slot.rule)));
+            slots.push((key.0, slot.val, slot.text, Some(slot.rule)));
         }
         for list in [process, self.network.map, self.capability.map, self.args.map] {
-            slots.extend(list.into_iter().map(|(k, s)| (k, s.val, s.text, Some(s.rule))));
+            slots.extend(list.into_iter().map(|(k, s)| (k.0, s.val, s.text, Some(s.rule))));
         }
-        // Keys are unique here (one per map, fused across process and file, kinds apart).
-        slots.sort_unstable_by_key(|s| s.0.byte_order());
+        // Keys are unique here (one per map, fused across process and file, kinds apart). The
+        // cached-key sort moves small (key, index) pairs instead of the slots.
+        slots.sort_by_cached_key(|s| s.0.byte_order());
 
-        // Provenance: only rules that still own an entry, numbered in (policy, rule) order.
-        let mut used: Vec<(usize, usize)> = slots.iter().filter_map(|s| s.3).collect();
-        used.sort_unstable();
-        used.dedup();
-        // `used` is sorted by policy, so each policy's id is formatted once.
-        let mut id: Option<(usize, String)> = None;
-        let rules: Vec<RuleRef> = used
-            .iter()
-            .map(|&(pi, ri)| {
-                let o = &policies[pi].rules[ri].origin;
-                if id.as_ref().is_none_or(|(p, _)| *p != pi) {
-                    id = Some((pi, policies[pi].id()));
+        // Provenance: only rules that still own an entry, numbered in rule order.
+        const UNUSED: u32 = u32::MAX;
+        let mut number = vec![UNUSED; rule_count as usize];
+        for rule in slots.iter().filter_map(|s| s.3) {
+            number[rule as usize] = 0;
+        }
+        let mut rules: Vec<RuleRef> = Vec::new();
+        let mut numbers = number.iter_mut();
+        for policy in policies {
+            let mut id: Option<String> = None;
+            for (rule, n) in policy.rules.iter().zip(numbers.by_ref()) {
+                if *n == UNUSED {
+                    continue;
                 }
-                let policy = id.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
-                RuleRef { policy, at: o.at.clone(), file: o.file.clone(), line: o.line }
-            })
-            .collect();
+                *n = rules.len() as u32;
+                let policy = id.get_or_insert_with(|| policy.id()).clone();
+                let o = &rule.origin;
+                rules.push(RuleRef { policy, at: o.at.clone(), file: o.file.clone(), line: o.line });
+            }
+        }
         let entries = slots
             .into_iter()
             .map(|(key, val, text, rule)| {
-                let rule = rule.map(|r| used.binary_search(&r).expect("rule recorded") as u32).unwrap_or(u32::MAX);
+                let rule = rule.map_or(u32::MAX, |r| number[r as usize]);
                 Entry { key, value: Value { process: val[0], file: val[1], rule }, text: text.render() }
             })
             .collect();
