@@ -24,13 +24,14 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> MapImage {
     if target.enforcement != Enforcement::Enabled {
         return MapImage { target: name, ..Default::default() };
     }
-    let mut b = Builder::default();
+    let rule_count: usize = policies.iter().map(|p| p.rules.len()).sum();
+    let mut b = Builder::new(rule_count);
     let mut first_rule = 0;
     for policy in policies {
         b.policy(first_rule, policy, target.host);
         first_rule += policy.rules.len() as RuleId;
     }
-    b.finish(name, target, policies, first_rule)
+    b.finish(name, target, policies, rule_count)
 }
 
 /// `<namespace>/<workload>/<container>` or `host`.
@@ -100,7 +101,7 @@ impl<'a> Text<'a> {
 
     /// The key's text, then tab-separated `arg=` / `source=` fields (see docs/map-image.md;
     /// `image::Entry::main_text` and friends parse it back).
-    fn render(self) -> String {
+    fn render(&self) -> String {
         let len = self.main.len() + self.arg.map_or(0, |a| a.len() + 5) + self.source.map_or(0, |s| s.len() + 8);
         let mut t = String::with_capacity(len);
         t.push_str(&self.main);
@@ -134,13 +135,6 @@ fn source_of(src: Option<&str>) -> u64 {
 /// A rule of the target: its index among all rules of the applied policies, in order.
 type RuleId = u32;
 
-/// A list entry being built: the two masks, the text, and the writing rule.
-struct Slot<'a> {
-    val: [u16; 2],
-    text: Text<'a>,
-    rule: RuleId,
-}
-
 /// Keys of the lists. Path keys already carry two 64-bit hashes, so the fields are folded into
 /// one word for a fast non-keyed hasher instead of feeding it all five.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -153,45 +147,59 @@ impl Hash for MapKey {
     }
 }
 
-type KeyMap<V> = HashMap<MapKey, V, foldhash::fast::FixedState>;
+/// The side of the value a list writes: file entries use `Value::file`; process, network,
+/// capability and allowedArgs entries use `Value::process`.
+const IN_PROCESS: usize = 0;
+const IN_FILE: usize = 1;
 
-/// One of KubeArmor's per-category Go maps: last writer wins, insertion order irrelevant.
-#[derive(Default)]
-struct List<'a> {
-    map: KeyMap<Slot<'a>>,
+/// One put: the mask it wrote on its side, the entry text, the writing rule.
+struct Write<'a> {
+    mask: u16,
+    text: Text<'a>,
+    rule: RuleId,
 }
 
-impl<'a> List<'a> {
-    fn put(&mut self, key: Key, val: [u16; 2], text: Text<'a>, rule: RuleId) {
-        self.map.insert(MapKey(key), Slot { val, text, rule });
+/// KubeArmor's per-category Go maps (process, file, network, capability, and our allowedArgs
+/// list) in one map; last writer wins per key and list. Keys of different lists never meet
+/// except process and file paths, and those fuse into one entry anyway, so a key keeps the
+/// latest write of each side.
+struct Lists<'a> {
+    latest: HashMap<MapKey, [Option<u32>; 2], foldhash::fast::FixedState>,
+    /// Every put, in order (`latest` indexes it).
+    writes: Vec<Write<'a>>,
+}
+
+impl<'a> Lists<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Lists { latest: HashMap::with_capacity_and_hasher(n, Default::default()), writes: Vec::with_capacity(n) }
+    }
+
+    fn put(&mut self, side: usize, key: Key, mask: u16, text: Text<'a>, rule: RuleId) {
+        let w = self.writes.len() as u32;
+        self.writes.push(Write { mask, text, rule });
+        self.latest.entry(MapKey(key)).or_default()[side] = Some(w);
+    }
+
+    fn get(&self, side: usize, key: Key) -> Option<&Write<'a>> {
+        let w = self.latest.get(&MapKey(key))?[side]?;
+        Some(&self.writes[w as usize])
     }
 
     /// `dirtoMap(idx, dir, src, m, val)`, reference §3.5, byte for byte. Every text is a prefix
     /// of `dir` (split at its `/`s), so the texts borrow `dir` and the ancestors' hashes are
     /// carried along one pass over its bytes.
-    #[allow(clippy::too_many_arguments)]
-    fn dir_to_map(
-        &mut self,
-        idx: usize,
-        dir: &'a str,
-        src: Option<&'a str>,
-        source: u64,
-        mut val: [u16; 2],
-        rule: RuleId,
-    ) {
+    fn dir_to_map(&mut self, side: usize, dir: &'a str, src: Option<&'a str>, source: u64, mut mask: u16, rule: RuleId) {
         // 1. the directory itself as a plain path: `dir` up to its last `/` (empty without one).
         let last_slash = dir.rfind('/').unwrap_or(0);
         let itself = &dir[..last_slash];
-        self.put(path_key(image::KIND_PATH, itself, source), val, Text::new(itself, None, src), rule);
+        self.put(side, path_key(image::KIND_PATH, itself, source), mask, Text::new(itself, None, src), rule);
         // 2. the directory entry, keeping an existing HINT.
-        val[idx] |= image::DIR;
+        mask |= image::DIR;
         let dir_key = path_key(image::KIND_PATH, dir, source);
-        if let Some(old) = self.map.get(&MapKey(dir_key)) {
-            if old.val[idx] & image::HINT != 0 {
-                val[idx] |= image::HINT;
-            }
+        if self.get(side, dir_key).is_some_and(|old| old.mask & image::HINT != 0) {
+            mask |= image::HINT;
         }
-        self.put(dir_key, val, Text::new(dir, None, src), rule);
+        self.put(side, dir_key, mask, Text::new(dir, None, src), rule);
         // 3. hints for every ancestor (`dir` through each `/` before the last); an existing DIR
         // entry's whole value is adopted (`old|HINT`). The adopted bits are the old writer's, so
         // the entry keeps naming that rule; the adopted value also carries on to deeper hints,
@@ -204,32 +212,23 @@ impl<'a> List<'a> {
             if byte != b'/' {
                 continue;
             }
-            val[idx] = (val[idx] & !image::DIR) | image::HINT;
+            mask = (mask & !image::DIR) | image::HINT;
             let hint = &dir[..=i];
             let key = Key { kind: image::KIND_PATH, len: hint.len() as u32, path_a: a, path_b: b, source };
-            if let Some(old) = self.map.get(&MapKey(key)) {
-                if old.val[idx] & image::DIR != 0 {
-                    val = old.val;
-                    val[idx] |= image::HINT;
-                    bits_from = old.rule;
-                }
+            if let Some(old) = self.get(side, key).filter(|old| old.mask & image::DIR != 0) {
+                mask = old.mask | image::HINT;
+                bits_from = old.rule;
             }
-            self.put(key, val, Text::new(hint, None, src), bits_from);
+            self.put(side, key, mask, Text::new(hint, None, src), bits_from);
         }
     }
 }
 
 /// An entry before numbering: key, masks, text, writing rule (`None` for posture keys).
-type FinalSlot<'a> = (Key, [u16; 2], Text<'a>, Option<RuleId>);
+type FinalSlot<'b, 'a> = (Key, [u16; 2], &'b Text<'a>, Option<RuleId>);
 
-#[derive(Default)]
 struct Builder<'a> {
-    process: List<'a>,
-    file: List<'a>,
-    network: List<'a>,
-    capability: List<'a>,
-    /// allowedArgs keys (KubeArmor keeps them in a separate map; ours share the image).
-    args: List<'a>,
+    lists: Lists<'a>,
     allow_process: bool,
     allow_file: bool,
     allow_network: bool,
@@ -238,6 +237,17 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    fn new(rule_count: usize) -> Self {
+        Builder {
+            lists: Lists::with_capacity(rule_count),
+            allow_process: false,
+            allow_file: false,
+            allow_network: false,
+            allow_dns: false,
+            allow_capability: false,
+        }
+    }
+
     /// Lowers one policy; its rules are numbered from `first_rule` on.
     fn policy(&mut self, first_rule: RuleId, policy: &'a ir::Policy, host: bool) {
         // KubeArmor appends the `all` expansions after the policy's own network rules.
@@ -265,17 +275,17 @@ impl<'a> Builder<'a> {
                 T::ProcessDir { dir, recursive, owner_only, pts_false } => {
                     let mut v = image::EXEC | flag(*owner_only, image::OWNER) | flag(*recursive, image::RECURSIVE);
                     v |= flag(*pts_false, image::PTS) | deny;
-                    self.process.dir_to_map(0, dir, src, source, [v, 0], at);
+                    self.lists.dir_to_map(IN_PROCESS, dir, src, source, v, at);
                     self.allow_process |= allow;
                 }
                 T::FilePath { path, read_only, owner_only, pts_false } => {
                     let v = file_mask(*read_only, *owner_only, *pts_false) | deny;
-                    self.file.put(path_key(image::KIND_PATH, path, source), [0, v], Text::new(path.as_str(), None, src), at);
+                    self.lists.put(IN_FILE, path_key(image::KIND_PATH, path, source), v, Text::new(path.as_str(), None, src), at);
                     self.allow_file |= allow;
                 }
                 T::FileDir { dir, recursive, read_only, owner_only, pts_false } => {
                     let v = file_mask(*read_only, *owner_only, *pts_false) | flag(*recursive, image::RECURSIVE) | deny;
-                    self.file.dir_to_map(1, dir, src, source, [0, v], at);
+                    self.lists.dir_to_map(IN_FILE, dir, src, source, v, at);
                     self.allow_file |= allow;
                 }
                 // matchPatterns: KubeArmor's BPF-LSM never reads them.
@@ -284,7 +294,7 @@ impl<'a> Builder<'a> {
                     let v = flag(*pts_false, image::PTS) | deny;
                     match known.and_then(|p| Some((p, protocol_key(p)?))) {
                         Some((p, (kind, n))) => {
-                            self.network.put(number_key(kind, n, source), [v, 0], Text::new(protocol_name(p), None, src), at);
+                            self.lists.put(IN_PROCESS, number_key(kind, n, source), v, Text::new(protocol_name(p), None, src), at);
                         }
                         // `all` and non-protocols: KubeArmor writes an all-zero key no hook looks up
                         // (not written here, see docs/semantics.md); `all` expands to socket types.
@@ -302,7 +312,7 @@ impl<'a> Builder<'a> {
                         names.push(format!("{domain}.{ns}.svc.cluster.local"));
                     }
                     for n in names {
-                        self.network.put(path_key(image::KIND_DNS, &n, source), [deny, 0], Text::new(n, None, src), at);
+                        self.lists.put(IN_PROCESS, path_key(image::KIND_DNS, &n, source), deny, Text::new(n, None, src), at);
                     }
                     self.allow_dns |= allow;
                 }
@@ -314,7 +324,7 @@ impl<'a> Builder<'a> {
                     // Unknown names map to code 0 (CAP_CHOWN), as KubeArmor's CapToCode lookup does.
                     let n = number.unwrap_or(0) as u32;
                     let text: Cow<str> = if number.is_some() { name.into() } else { format!("chown (unknown name {name})").into() };
-                    self.capability.put(number_key(image::KIND_CAPABILITY, n, source), [deny, 0], Text::new(text, None, src), at);
+                    self.lists.put(IN_PROCESS, number_key(image::KIND_CAPABILITY, n, source), deny, Text::new(text, None, src), at);
                     self.allow_capability |= allow;
                 }
                 T::Syscall { .. } | T::Device { .. } => {}
@@ -325,7 +335,8 @@ impl<'a> Builder<'a> {
             let source = source_of(src);
             for p in ALL_EXPANSION {
                 let (kind, n) = protocol_key(p).expect("socket types have keys");
-                self.network.put(number_key(kind, n, source), [deny, 0], Text::new(protocol_name(p), None, src), first_rule + ri as RuleId);
+                let text = Text::new(protocol_name(p), None, src);
+                self.lists.put(IN_PROCESS, number_key(kind, n, source), deny, text, first_rule + ri as RuleId);
             }
         }
     }
@@ -348,22 +359,20 @@ impl<'a> Builder<'a> {
             | flag(pts_false, image::PTS)
             | flag(!allowed_args.is_empty(), image::ARGSET)
             | deny;
-        self.process.put(path_key(kind, path, source), [v, 0], Text::new(path, None, src), at);
+        self.lists.put(IN_PROCESS, path_key(kind, path, source), v, Text::new(path, None, src), at);
         let exec = image::hash_a(path.as_bytes());
         for arg in allowed_args {
             let key = Key { kind: image::KIND_ARG, len: arg.len() as u32, path_a: exec, path_b: image::hash_a(arg.as_bytes()), source };
-            self.args.put(key, [image::ARGSET, 0], Text::new(path, Some(arg), src), at);
+            self.lists.put(IN_PROCESS, key, image::ARGSET, Text::new(path, Some(arg), src), at);
         }
     }
 
-    fn finish(self, name: String, target: &Target, policies: &[&ir::Policy], rule_count: RuleId) -> MapImage {
+    fn finish(self, name: String, target: &Target, policies: &[&ir::Policy], rule_count: usize) -> MapImage {
         let posture = |a: PostureAction| match a {
             PostureAction::Block => image::POSTURE_BLOCK,
             PostureAction::Audit => image::POSTURE_AUDIT,
         };
         let p = target.posture;
-        let lists = [&self.process, &self.file, &self.network, &self.capability, &self.args];
-        let mut slots: Vec<FinalSlot> = Vec::with_capacity(lists.iter().map(|l| l.map.len()).sum::<usize>() + 5);
         let postures = [
             (self.allow_process, image::POSTURE_PROCESS, p.file, "posture:process"),
             (self.allow_file, image::POSTURE_FILE, p.file, "posture:file"),
@@ -371,42 +380,43 @@ impl<'a> Builder<'a> {
             (self.allow_dns, image::POSTURE_DNS, p.network, "posture:dns"),
             (self.allow_capability, image::POSTURE_CAPABILITY, p.capabilities, "posture:capabilities"),
         ];
-        for (on, category, action, text) in postures {
+        let posture_texts = postures.map(|(_, _, _, text)| Text::new(text, None, None));
+        let Lists { latest, writes } = &self.lists;
+        let mut slots: Vec<FinalSlot> = Vec::with_capacity(latest.len() + postures.len());
+        for ((on, category, action, _), text) in postures.into_iter().zip(&posture_texts) {
             if on {
-                slots.push((number_key(image::KIND_POSTURE, category, 0), [posture(action), 0], Text::new(text, None, None), None));
+                slots.push((number_key(image::KIND_POSTURE, category, 0), [posture(action), 0], text, None));
             }
         }
-        // Fusion: a key in both lists holds {process mask of P, file mask of F}; F's rule is kept.
-        let mut process = self.process.map;
-        for (key, mut slot) in self.file.map {
-            if let Some(p) = process.remove(&key) {
-                slot.val[0] = p.val[0];
-            }
-            slots.push((key.0, slot.val, slot.text, Some(slot.rule)));
+        // Fusion: a key in both the process and the file list holds {process mask of P, file
+        // mask of F}; F's text and rule are kept.
+        for (key, sides) in latest {
+            let [process, file] = sides.map(|w| w.map(|w| &writes[w as usize]));
+            let owner = file.or(process).expect("a key has a write");
+            let masks = [process.map_or(0, |w| w.mask), file.map_or(0, |w| w.mask)];
+            slots.push((key.0, masks, &owner.text, Some(owner.rule)));
         }
-        for list in [process, self.network.map, self.capability.map, self.args.map] {
-            slots.extend(list.into_iter().map(|(k, s)| (k.0, s.val, s.text, Some(s.rule))));
-        }
-        // Keys are unique here (one per map, fused across process and file, kinds apart). The
-        // cached-key sort moves small (key, index) pairs instead of the slots.
-        slots.sort_by_cached_key(|s| s.0.byte_order());
+        // Keys are unique here (one map; kinds keep the lists apart).
+        slots.sort_unstable_by_key(|s| s.0.byte_order());
 
         // Provenance: only rules that still own an entry, numbered in rule order.
         const UNUSED: u32 = u32::MAX;
-        let mut number = vec![UNUSED; rule_count as usize];
+        let mut number = vec![UNUSED; rule_count];
         for rule in slots.iter().filter_map(|s| s.3) {
             number[rule as usize] = 0;
         }
         let mut rules: Vec<RuleRef> = Vec::new();
-        let mut numbers = number.iter_mut();
+        let mut first = 0;
         for policy in policies {
+            let numbers = &mut number[first..first + policy.rules.len()];
+            first += policy.rules.len();
             let mut id: Option<String> = None;
-            for (rule, n) in policy.rules.iter().zip(numbers.by_ref()) {
+            for (rule, n) in policy.rules.iter().zip(numbers) {
                 if *n == UNUSED {
                     continue;
                 }
                 *n = rules.len() as u32;
-                let policy = id.get_or_insert_with(|| policy.id()).clone();
+                let policy = id.get_or_insert_with(|| policy_id(policy)).clone();
                 let o = &rule.origin;
                 rules.push(RuleRef { policy, at: o.at.clone(), file: o.file.clone(), line: o.line });
             }
@@ -420,6 +430,12 @@ impl<'a> Builder<'a> {
             .collect();
         MapImage { target: name, entries, rules }
     }
+}
+
+/// `Policy::id()`, concatenated instead of formatted: it is built for every policy of every target.
+fn policy_id(policy: &ir::Policy) -> String {
+    let parts = [policy.kind.as_str(), policy.namespace.as_deref().unwrap_or("-"), &policy.name];
+    parts.join("/")
 }
 
 fn flag(on: bool, bit: u16) -> u16 {

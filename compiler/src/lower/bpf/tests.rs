@@ -380,3 +380,12 @@ fn carry_over_rule_follows_the_adopted_value_to_deeper_hints() {
     assert_eq!(entry_rule(&img, "/a/b/"), "r0"); // holds r0's value (DENY lost), so names r0
     assert_eq!(entry_rule(&img, "/a/b/c/"), "r1");
 }
+
+#[test]
+fn policy_id_matches_ir() {
+    let mut p = policy("p", vec![]);
+    assert_eq!(policy_id(&p), p.id());
+    p.namespace = None;
+    p.kind = PolicyKind::KubeArmorClusterPolicy;
+    assert_eq!(policy_id(&p), p.id());
+}
