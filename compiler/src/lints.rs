@@ -105,7 +105,9 @@ fn push<'a>(out: &mut Vec<RuleView<'a>>, it: Item<'a>) {
 
 fn collect_rules<'a>(doc: &'a ast::Document) -> Vec<RuleView<'a>> {
     let spec = &doc.spec.meta;
-    let mut out = Vec::new();
+    // Sized once (an upper bound: it also counts syscall and device rules); this list is made
+    // and dropped per document, and regrowing it churns the allocator.
+    let mut out = Vec::with_capacity(crate::normalize::expected_rules(&doc.spec));
     let mut add = |category, kind, target, recursive, sources, action, flags| {
         push(&mut out, Item { category, kind, target, recursive, sources, action, flags })
     };

@@ -74,7 +74,7 @@ impl Ctx<'_> {
 /// How many IR rules `normalize` makes: one per fromSource item, or one per rule item (comma
 /// lists may add a few). The list is then allocated once at its final size: regrowing it per
 /// policy leaves half-used blocks behind, and with 10,000 policies that is real memory.
-fn expected_rules(spec: &ast::Spec) -> usize {
+pub(crate) fn expected_rules(spec: &ast::Spec) -> usize {
     fn count<T>(items: &[ast::Node<T>], sources: impl Fn(&T) -> usize) -> usize {
         items.iter().map(|i| sources(&i.node).max(1)).sum()
     }
@@ -96,6 +96,20 @@ fn expected_rules(spec: &ast::Spec) -> usize {
     });
     let device = spec.device.as_ref().map_or(0, |d| d.node.match_device.len());
     process + file + network + capabilities + syscalls + device
+}
+
+/// `field[i]`, the `at` of an origin. There is one per IR rule, and `format!` (or `write!`)
+/// costs several times this loop over the digits.
+fn indexed(field: &str, i: usize) -> String {
+    let digits = i.checked_ilog10().unwrap_or(0) + 1;
+    let mut at = String::with_capacity(field.len() + digits as usize + 2);
+    at.push_str(field);
+    at.push('[');
+    for d in (0..digits).rev() {
+        at.push(char::from(b'0' + (i / 10usize.pow(d) % 10) as u8));
+    }
+    at.push(']');
+    at
 }
 
 fn flag(f: &Option<ast::Node<bool>>) -> bool {
@@ -141,19 +155,19 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
                 Some(e) => Target::ProcessExecname { name: e.node.clone(), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
                 None => Target::ProcessPath { path: text(&n.path), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
             };
-            cx.push(target, res, &n.from_source, r.loc, format!("spec.process.matchPaths[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, indexed("spec.process.matchPaths", i));
         }
         for (i, r) in p.node.match_directories.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::ProcessDir { dir: text(&n.dir), recursive: flag(&n.recursive), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
-            cx.push(target, res, &n.from_source, r.loc, format!("spec.process.matchDirectories[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, indexed("spec.process.matchDirectories", i));
         }
         for (i, r) in p.node.match_patterns.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::ProcessPattern { pattern: text(&n.pattern), owner_only: flag(&n.owner_only) };
-            cx.push(target, res, &[], r.loc, format!("spec.process.matchPatterns[{i}]"));
+            cx.push(target, res, &[], r.loc, indexed("spec.process.matchPatterns", i));
         }
     }
     if let Some(f) = &spec.file {
@@ -162,7 +176,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::FilePath { path: text(&n.path), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
-            cx.push(target, res, &n.from_source, r.loc, format!("spec.file.matchPaths[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, indexed("spec.file.matchPaths", i));
         }
         for (i, r) in f.node.match_directories.iter().enumerate() {
             let n = &r.node;
@@ -174,13 +188,13 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
                 owner_only: flag(&n.owner_only),
                 pts_false: pts_false(&n.pts),
             };
-            cx.push(target, res, &n.from_source, r.loc, format!("spec.file.matchDirectories[{i}]"));
+            cx.push(target, res, &n.from_source, r.loc, indexed("spec.file.matchDirectories", i));
         }
         for (i, r) in f.node.match_patterns.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
             let target = Target::FilePattern { pattern: text(&n.pattern), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only) };
-            cx.push(target, res, &[], r.loc, format!("spec.file.matchPatterns[{i}]"));
+            cx.push(target, res, &[], r.loc, indexed("spec.file.matchPatterns", i));
         }
     }
     if let Some(net) = &spec.network {
@@ -192,14 +206,14 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let protocol = value.to_ascii_lowercase();
             let known = ir::Protocol::parse(&protocol);
             let target = Target::Protocol { protocol, known, pts_false: pts_false(&r.node.pts) };
-            cx.push(target, res, &r.node.from_source, r.loc, format!("spec.network.matchProtocols[{i}]"));
+            cx.push(target, res, &r.node.from_source, r.loc, indexed("spec.network.matchProtocols", i));
         }
         let dns = &net.node.match_dns_queries;
         for (i, value) in comma_expand(dns, |r| r.domain.as_ref().map(|p| p.node.as_str())) {
             let r = &dns[i];
             let res = cx.resolve(sec, &r.node.meta);
             let target = Target::Dns { domain: value.trim_matches('.').to_string() };
-            cx.push(target, res, &r.node.from_source, r.loc, format!("spec.network.matchDNSQueries[{i}]"));
+            cx.push(target, res, &r.node.from_source, r.loc, indexed("spec.network.matchDNSQueries", i));
         }
     }
     if let Some(caps) = &spec.capabilities {
@@ -211,7 +225,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let lower = value.to_ascii_lowercase();
             let name = lower.strip_prefix("cap_").unwrap_or(&lower).to_string();
             let number = ir::capability_number(&name);
-            cx.push(Target::Capability { name, number }, res, &r.node.from_source, r.loc, format!("spec.capabilities.matchCapabilities[{i}]"));
+            cx.push(Target::Capability { name, number }, res, &r.node.from_source, r.loc, indexed("spec.capabilities.matchCapabilities", i));
         }
     }
     if let Some(sys) = &spec.syscalls {
@@ -260,7 +274,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let res = cx.resolve(sec, &n.meta);
             let int32 = |v: &Option<ast::Node<i64>>| v.as_ref().map(|v| v.node.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
             let target = Target::Device { class: text(&n.class), sub_class: int32(&n.sub_class), protocol: int32(&n.protocol), level: int32(&n.level) };
-            cx.push(target, res, &[], r.loc, format!("spec.device.matchDevice[{i}]"));
+            cx.push(target, res, &[], r.loc, indexed("spec.device.matchDevice", i));
         }
     }
 
@@ -272,7 +286,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         .map(|(i, p)| ir::Preset {
             name: text(&p.node.name),
             action: p.node.action.as_ref().map_or(spec_action, |a| a.node),
-            origin: cx.origin(p.loc, format!("spec.presets[{i}]")),
+            origin: cx.origin(p.loc, indexed("spec.presets", i)),
         })
         .collect();
     let apparmor = spec
@@ -356,6 +370,13 @@ fn selector(doc: &ast::Document) -> Selector {
 mod tests {
     use crate::ir::{Action, Protocol, Selector, Target};
     use crate::source::SourceFile;
+
+    #[test]
+    fn indexed_writes_every_digit() {
+        for i in [0, 7, 10, 99, 100, 4096, usize::MAX] {
+            assert_eq!(super::indexed("spec.file.matchPaths", i), format!("spec.file.matchPaths[{i}]"));
+        }
+    }
 
     fn policies(text: &str) -> Vec<crate::ir::Policy> {
         let checked = crate::check_source(SourceFile::new("t.yaml", text));

@@ -132,6 +132,7 @@ impl<'a> Offsets<'a> {
     fn new(text: &'a str) -> Self {
         Offsets { text, ascii: text.is_ascii(), char_pos: 0, byte_pos: 0 }
     }
+    #[inline]
     fn byte(&mut self, char_index: usize) -> usize {
         if self.ascii {
             return char_index.min(self.text.len());
