@@ -396,8 +396,10 @@ impl<'a> Builder<'a> {
             let masks = [process.map_or(0, |w| w.mask), file.map_or(0, |w| w.mask)];
             slots.push((key.0, masks, &owner.text, Some(owner.rule)));
         }
-        // Keys are unique here (one map; kinds keep the lists apart).
-        slots.sort_unstable_by_key(|s| s.0.byte_order());
+        // Canonical order. Keys are unique here (one map; kinds keep the lists apart); sorting
+        // small (order, index) pairs is cheaper than moving the slots.
+        let mut order: Vec<_> = slots.iter().enumerate().map(|(i, s)| (s.0.byte_order(), i)).collect();
+        order.sort_unstable();
 
         // Provenance: only rules that still own an entry, numbered in rule order.
         const UNUSED: u32 = u32::MAX;
@@ -421,9 +423,10 @@ impl<'a> Builder<'a> {
                 rules.push(RuleRef { policy, at: o.at.clone(), file: o.file.clone(), line: o.line });
             }
         }
-        let entries = slots
+        let entries = order
             .into_iter()
-            .map(|(key, val, text, rule)| {
+            .map(|(_, i)| {
+                let (key, val, text, rule) = slots[i];
                 let rule = rule.map_or(u32::MAX, |r| number[r as usize]);
                 Entry { key, value: Value { process: val[0], file: val[1], rule }, text: text.render() }
             })
