@@ -63,13 +63,8 @@ pub const VALUE_SIZE: usize = 8;
 
 impl Key {
     pub fn path(kind: u8, bytes: &[u8], source: Option<&[u8]>) -> Key {
-        Key {
-            kind,
-            len: bytes.len() as u32,
-            path_a: hash_a(bytes),
-            path_b: hash_b(bytes),
-            source: source.map(source_hash).unwrap_or(0),
-        }
+        let (path_a, path_b) = hash_ab(bytes);
+        Key { kind, len: bytes.len() as u32, path_a, path_b, source: source.map(source_hash).unwrap_or(0) }
     }
     pub fn number(kind: u8, n: u32, source: Option<&[u8]>) -> Key {
         Key { kind, len: n, path_a: 0, path_b: 0, source: source.map(source_hash).unwrap_or(0) }
@@ -150,9 +145,23 @@ pub fn hash_b_step(h: u64, b: u8) -> u64 {
     h ^ (h >> 29)
 }
 
+/// `(hash_a(bytes), hash_b(bytes))` in one pass: the two multiply chains run side by side.
+pub(crate) fn hash_ab(bytes: &[u8]) -> (u64, u64) {
+    hash_ab_extend(HASH_AB_EMPTY, bytes)
+}
+
+/// `hash_ab` of the empty string.
+pub(crate) const HASH_AB_EMPTY: (u64, u64) = (FNV_OFFSET, B_OFFSET);
+
+/// `hash_ab(prefix + bytes)` from `state = hash_ab(prefix)`.
+pub(crate) fn hash_ab_extend(state: (u64, u64), bytes: &[u8]) -> (u64, u64) {
+    bytes.iter().fold(state, |(a, b), &x| (hash_a_step(a, x), hash_b_step(b, x)))
+}
+
 /// Hash of a fromSource executable path; never 0 (0 means "no source").
 pub fn source_hash(bytes: &[u8]) -> u64 {
-    let h = hash_a(bytes) ^ hash_b(bytes).rotate_left(32);
+    let (a, b) = hash_ab(bytes);
+    let h = a ^ b.rotate_left(32);
     if h == 0 { 1 } else { h }
 }
 
@@ -639,6 +648,15 @@ mod tests {
             b.truncate(cut.max(HEADER_SIZE.min(b.len())));
             let _ = MapImage::decode(&b);
             let _ = MapImage::decode(&reseal(b));
+        }
+    }
+
+    #[test]
+    fn hash_ab_is_both_hashes() {
+        for s in ["", "/", "/usr/bin/", "/etc/ssh/sshd_config", "é/ü"] {
+            assert_eq!(hash_ab(s.as_bytes()), (hash_a(s.as_bytes()), hash_b(s.as_bytes())));
+            let (head, tail) = s.as_bytes().split_at(s.len() / 2);
+            assert_eq!(hash_ab_extend(hash_ab(head), tail), hash_ab(s.as_bytes()));
         }
     }
 

@@ -119,8 +119,8 @@ impl<'a> Text<'a> {
 
 /// A path-like key (path, exec name, domain) with the rule's source hash computed once per rule.
 fn path_key(kind: u8, text: &str, source: u64) -> Key {
-    let bytes = text.as_bytes();
-    Key { kind, len: bytes.len() as u32, path_a: image::hash_a(bytes), path_b: image::hash_b(bytes), source }
+    let (path_a, path_b) = image::hash_ab(text.as_bytes());
+    Key { kind, len: text.len() as u32, path_a, path_b, source }
 }
 
 fn number_key(kind: u8, n: u32, source: u64) -> Key {
@@ -192,10 +192,13 @@ impl<'a> Lists<'a> {
         // 1. the directory itself as a plain path: `dir` up to its last `/` (empty without one).
         let last_slash = dir.rfind('/').unwrap_or(0);
         let itself = &dir[..last_slash];
-        self.put(side, path_key(image::KIND_PATH, itself, source), mask, Text::new(itself, None, src), rule);
+        let (a, b) = image::hash_ab(itself.as_bytes());
+        let itself_key = Key { kind: image::KIND_PATH, len: itself.len() as u32, path_a: a, path_b: b, source };
+        self.put(side, itself_key, mask, Text::new(itself, None, src), rule);
         // 2. the directory entry, keeping an existing HINT.
         mask |= image::DIR;
-        let dir_key = path_key(image::KIND_PATH, dir, source);
+        let (a, b) = image::hash_ab_extend((a, b), dir[last_slash..].as_bytes());
+        let dir_key = Key { kind: image::KIND_PATH, len: dir.len() as u32, path_a: a, path_b: b, source };
         if self.get(side, dir_key).is_some_and(|old| old.mask & image::HINT != 0) {
             mask |= image::HINT;
         }
@@ -205,10 +208,9 @@ impl<'a> Lists<'a> {
         // the entry keeps naming that rule; the adopted value also carries on to deeper hints,
         // and with it the rule.
         let mut bits_from = rule;
-        let (mut a, mut b) = (image::hash_a(b""), image::hash_b(b""));
-        for (i, &byte) in dir.as_bytes()[..last_slash].iter().enumerate() {
-            a = image::hash_a_step(a, byte);
-            b = image::hash_b_step(b, byte);
+        let (mut a, mut b) = image::HASH_AB_EMPTY;
+        for (i, &byte) in itself.as_bytes().iter().enumerate() {
+            (a, b) = (image::hash_a_step(a, byte), image::hash_b_step(b, byte));
             if byte != b'/' {
                 continue;
             }
@@ -404,21 +406,25 @@ impl<'a> Builder<'a> {
         // Provenance: only rules that still own an entry, numbered in rule order.
         const UNUSED: u32 = u32::MAX;
         let mut number = vec![UNUSED; rule_count];
+        let mut used = 0;
         for rule in slots.iter().filter_map(|s| s.3) {
+            used += usize::from(number[rule as usize] == UNUSED);
             number[rule as usize] = 0;
         }
-        let mut rules: Vec<RuleRef> = Vec::new();
+        let mut rules: Vec<RuleRef> = Vec::with_capacity(used);
         let mut first = 0;
         for policy in policies {
             let numbers = &mut number[first..first + policy.rules.len()];
             first += policy.rules.len();
-            let mut id: Option<String> = None;
-            for (rule, n) in policy.rules.iter().zip(numbers) {
+            let Some(last) = numbers.iter().rposition(|&n| n != UNUSED) else { continue };
+            // The policy's id, cloned for each of its rules but the last, which takes it.
+            let mut id = policy_id(policy);
+            for (ri, (rule, n)) in policy.rules.iter().zip(numbers).enumerate() {
                 if *n == UNUSED {
                     continue;
                 }
                 *n = rules.len() as u32;
-                let policy = id.get_or_insert_with(|| policy_id(policy)).clone();
+                let policy = if ri == last { std::mem::take(&mut id) } else { id.clone() };
                 let o = &rule.origin;
                 rules.push(RuleRef { policy, at: o.at.clone(), file: o.file.clone(), line: o.line });
             }
