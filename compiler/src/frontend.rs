@@ -55,7 +55,7 @@ pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
     let marker = has_kubearmor_marker(&file.text);
     for doc in Documents::new(&file.text) {
         let mark = sink.diagnostics.len();
-        let Some(root) = doc.root else {
+        let Some(mut root) = doc.root else {
             // Syntax error, or a document abandoned as too large, too deep or an alias bomb.
             let syntax_only = doc.issues.iter().all(|i| i.kind == IssueKind::Syntax);
             if syntax_only && !marker {
@@ -75,7 +75,7 @@ pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
             }
             continue;
         };
-        let outcome = check::check_document(&mut sink, &root, doc.span);
+        let outcome = check::check_document(&mut sink, &mut root, doc.span);
         let kubearmor = matches!(outcome, Outcome::Policy(_) | Outcome::Rejected);
         if kubearmor {
             for issue in &doc.issues {

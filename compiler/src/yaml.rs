@@ -67,6 +67,13 @@ impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()?.iter().find(|e| e.key == key).map(|e| &e.value).filter(|v| !v.is_null())
     }
+    /// `get` for taking values out of a tree that is about to be dropped.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+        match &mut self.value {
+            Value::Map(m) => m.iter_mut().find(|e| e.key == key).map(|e| &mut e.value).filter(|v| !v.is_null()),
+            _ => None,
+        }
+    }
     /// A short name for the value's JSON type, as the API server would name it.
     pub fn type_name(&self) -> &'static str {
         match self.value {

@@ -5,9 +5,14 @@ use crate::ast::*;
 use crate::ir::Action;
 use crate::yaml::{self, Value};
 
-fn text(n: &yaml::Node, key: &str) -> Option<Str> {
-    let v = n.get(key)?;
-    Some(Node::new(v.as_str()?.to_string(), v.span))
+// The tree is dropped right after the AST is built, so strings are moved out of it, not copied.
+
+fn text(n: &mut yaml::Node, key: &str) -> Option<Str> {
+    let v = n.get_mut(key)?;
+    match &mut v.value {
+        Value::Str(s) => Some(Node::new(std::mem::take(s), v.span)),
+        _ => None,
+    }
 }
 
 fn flag(n: &yaml::Node, key: &str) -> Option<Node<bool>> {
@@ -38,49 +43,51 @@ fn action(n: &yaml::Node, key: &str) -> Option<Node<Action>> {
     Some(Node::new(a, v.span))
 }
 
-fn strings(n: &yaml::Node, key: &str) -> Vec<Str> {
-    n.get(key)
-        .and_then(|v| v.as_seq())
-        .map(|items| items.iter().filter_map(|i| Some(Node::new(i.as_str()?.to_string(), i.span))).collect())
-        .unwrap_or_default()
+fn strings(n: &mut yaml::Node, key: &str) -> Vec<Str> {
+    let Some(Value::Seq(items)) = n.get_mut(key).map(|v| &mut v.value) else { return Vec::new() };
+    items
+        .iter_mut()
+        .filter_map(|i| match &mut i.value {
+            Value::Str(s) => Some(Node::new(std::mem::take(s), i.span)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Mapping items of a list field, each converted by `f`.
-fn items<T>(n: &yaml::Node, key: &str, f: impl Fn(&yaml::Node) -> T) -> Vec<Node<T>> {
-    n.get(key)
-        .and_then(|v| v.as_seq())
-        .map(|list| list.iter().filter(|i| i.as_map().is_some()).map(|i| Node::new(f(i), i.span)).collect())
-        .unwrap_or_default()
+fn items<T>(n: &mut yaml::Node, key: &str, f: impl Fn(&mut yaml::Node) -> T) -> Vec<Node<T>> {
+    let Some(Value::Seq(list)) = n.get_mut(key).map(|v| &mut v.value) else { return Vec::new() };
+    list.iter_mut().filter(|i| i.as_map().is_some()).map(|i| Node::new(f(i), i.span)).collect()
 }
 
-fn section<T>(n: &yaml::Node, key: &str, f: impl Fn(&yaml::Node) -> T) -> Option<Node<T>> {
-    let v = n.get(key)?;
+fn section<T>(n: &mut yaml::Node, key: &str, f: impl FnOnce(&mut yaml::Node) -> T) -> Option<Node<T>> {
+    let v = n.get_mut(key)?;
     v.as_map()?;
-    Some(Node::new(f(v), v.span))
+    let span = v.span;
+    Some(Node::new(f(v), span))
 }
 
-fn meta(n: &yaml::Node) -> Meta {
+fn meta(n: &mut yaml::Node) -> Meta {
     Meta { severity: int(n, "severity"), tags: strings(n, "tags"), message: text(n, "message"), action: action(n, "action") }
 }
 
-fn sources(n: &yaml::Node) -> Vec<Node<Source>> {
+fn sources(n: &mut yaml::Node) -> Vec<Node<Source>> {
     items(n, "fromSource", |s| Source { path: text(s, "path") })
 }
 
-fn labels(n: &yaml::Node) -> Labels {
-    let entries = n
-        .as_map()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| {
-            let v = e.value.as_str()?;
-            Some((Node::new(e.key.clone(), e.key_span), Node::new(v.to_string(), e.value.span)))
+fn labels(n: &mut yaml::Node) -> Labels {
+    let Value::Map(map) = &mut n.value else { return Labels::default() };
+    let entries = map
+        .iter_mut()
+        .filter_map(|e| match &mut e.value.value {
+            Value::Str(v) => Some((Node::new(std::mem::take(&mut e.key), e.key_span), Node::new(std::mem::take(v), e.value.span))),
+            _ => None,
         })
         .collect();
     Labels { entries }
 }
 
-fn directory(n: &yaml::Node) -> Directory {
+fn directory(n: &mut yaml::Node) -> Directory {
     Directory {
         dir: text(n, "dir"),
         recursive: flag(n, "recursive"),
@@ -92,11 +99,11 @@ fn directory(n: &yaml::Node) -> Directory {
     }
 }
 
-fn pattern(n: &yaml::Node) -> Pattern {
+fn pattern(n: &mut yaml::Node) -> Pattern {
     Pattern { pattern: text(n, "pattern"), read_only: flag(n, "readOnly"), owner_only: flag(n, "ownerOnly"), meta: meta(n) }
 }
 
-fn syscall_rule(n: &yaml::Node) -> SyscallRule {
+fn syscall_rule(n: &mut yaml::Node) -> SyscallRule {
     SyscallRule {
         syscalls: strings(n, "syscall"),
         path: text(n, "path"),
@@ -109,7 +116,7 @@ fn syscall_rule(n: &yaml::Node) -> SyscallRule {
     }
 }
 
-pub fn spec(n: &yaml::Node) -> Spec {
+pub fn spec(n: &mut yaml::Node) -> Spec {
     Spec {
         selector: section(n, "selector", |s| Selector {
             match_labels: section(s, "matchLabels", labels),
@@ -119,14 +126,17 @@ pub fn spec(n: &yaml::Node) -> Spec {
                 values: strings(e, "values"),
             }),
         }),
-        node_selector: n.get("nodeSelector").and_then(|ns| section(ns, "matchLabels", labels)),
+        node_selector: n.get_mut("nodeSelector").and_then(|ns| section(ns, "matchLabels", labels)),
         process: section(n, "process", |p| Process {
             match_paths: items(p, "matchPaths", |r| ProcessPath {
                 path: text(r, "path"),
                 execname: text(r, "execname"),
                 owner_only: flag(r, "ownerOnly"),
                 pts: flag(r, "pts"),
-                allowed_args: r.get("allowedArgs").filter(|a| a.as_seq().is_some()).map(|a| Node::new(strings(r, "allowedArgs"), a.span)),
+                allowed_args: {
+                    let span = r.get("allowedArgs").filter(|a| a.as_seq().is_some()).map(|a| a.span);
+                    span.map(|span| Node::new(strings(r, "allowedArgs"), span))
+                },
                 from_source: sources(r),
                 meta: meta(r),
             }),

@@ -72,7 +72,8 @@ fn kind_of(name: &str) -> Option<PolicyKind> {
     }
 }
 
-pub fn check_document(sink: &mut Sink, root: &yaml::Node, doc_span: Span) -> Outcome {
+/// `root` is left partly emptied: the AST takes its strings.
+pub fn check_document(sink: &mut Sink, root: &mut yaml::Node, doc_span: Span) -> Outcome {
     if root.is_null() {
         return Outcome::Empty;
     }
@@ -130,10 +131,11 @@ pub fn check_document(sink: &mut Sink, root: &yaml::Node, doc_span: Span) -> Out
     if let Some(status) = root.get("status") {
         validate::check_object(sink, status, &schema::STATUS, &Path::Root("status"));
     }
-    let spec = spec_node.filter(|s| s.as_map().is_some()).map(build::spec).unwrap_or_default();
+    let api_version = api_version.and_then(|a| Some(ast::Node::new(a.as_str()?.to_string(), a.span)));
+    let spec = root.get_mut("spec").filter(|s| s.as_map().is_some()).map(build::spec).unwrap_or_default();
     Outcome::Policy(Box::new(ast::Document {
         kind: ast::Node::new(kind, kind_span),
-        api_version: api_version.and_then(|a| Some(ast::Node::new(a.as_str()?.to_string(), a.span))),
+        api_version,
         name,
         namespace,
         loc: doc_span,
