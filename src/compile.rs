@@ -93,6 +93,8 @@ pub enum TargetArg {
 #[derive(Default)]
 struct Timings {
     phases: Vec<(&'static str, std::time::Duration)>,
+    /// Peak resident memory (Linux) when each sequential phase ended.
+    peaks: Vec<(&'static str, u64)>,
 }
 
 impl Timings {
@@ -101,6 +103,18 @@ impl Timings {
         match self.phases.iter_mut().find(|(p, _)| *p == phase) {
             Some((_, t)) => *t += d,
             None => self.phases.push((phase, d)),
+        }
+    }
+
+    /// Records the process's peak resident memory so far (from /proc; nothing elsewhere).
+    fn peak(&mut self, after: &'static str) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+        if let Some(kb) = kb {
+            self.peaks.push((after, kb));
         }
     }
 
@@ -114,6 +128,12 @@ impl Timings {
             "total",
             total.as_secs_f64() * 1e3
         );
+        for (after, kb) in &self.peaks {
+            eprintln!(
+                "timing: peak memory after {after}: {:.1} MB",
+                *kb as f64 / 1024.0
+            );
+        }
     }
 }
 
@@ -204,6 +224,9 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     }
     let policies = outcome.policies;
     timings.add("read and lint", t);
+    if args.timings {
+        timings.peak("read and lint");
+    }
 
     let t = std::time::Instant::now();
     let workloads = read_workloads(args)?;
@@ -216,6 +239,9 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     };
     let composition = compose::compose(&policies, &workloads, &options);
     timings.add("compose", t);
+    if args.timings {
+        timings.peak("compose");
+    }
     for note in workloads.notes.iter().chain(&composition.notes) {
         eprintln!("note: {note}");
     }
@@ -247,6 +273,9 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     }
     .map_err(|e| fail(2, e))?;
     let built = build(args, &policies, &composition, &mut sink, &mut timings);
+    if args.timings {
+        timings.peak("lowering and writing");
+    }
     for f in &built.findings {
         eprintln!("{}", format_finding(f));
     }
@@ -471,7 +500,11 @@ fn build(
         }
     }
     let t = std::time::Instant::now();
-    let mut text = serde_json::to_string_pretty(&Index { targets: index, version: 1 }).expect("index is JSON");
+    let mut text = serde_json::to_string_pretty(&Index {
+        targets: index,
+        version: 1,
+    })
+    .expect("index is JSON");
     text.push('\n');
     timings.add("index.json", t);
     put(&mut built, timings, "index.json", text.as_bytes());

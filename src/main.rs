@@ -15,6 +15,9 @@ mod recommend;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc.h (libmimalloc-sys names only some options).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[derive(Parser)]
 #[command(name = "armorc", version, about = "Policy-as-code compiler and recommendation toolchain for KubeArmor", long_about = None)]
 struct Cli {
@@ -44,6 +47,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // By default mimalloc returns freed memory to the kernel after 10 ms. A compile frees and
+    // reallocates per-target buffers thousands of times, and each re-fault zeroes a whole huge
+    // page (slow on VMs): keep freed memory for reuse instead; the process exits soon anyway.
+    // SAFETY: sets a global option before any thread is spawned.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Lint(a) => lint::run(a),
