@@ -230,7 +230,9 @@ pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result
     let results = parallel_map(&expanded.inputs, |input| check_file(input, mode, &active));
     // Size the merged lists once: growing them file by file copies every element repeatedly.
     let checked = results.iter().filter_map(|r| r.as_ref().ok());
-    let (diagnostics, policies) = checked.fold((0, 0), |(d, p), f| (d + f.diagnostics.len(), p + f.policies.len()));
+    let (diagnostics, policies) = checked.fold((0, 0), |(d, p), f| {
+        (d + f.diagnostics.len(), p + f.policies.len())
+    });
     outcome.report.diagnostics.reserve(diagnostics);
     outcome.policies.reserve(policies);
     for result in results {
