@@ -25,6 +25,7 @@ Output (OUT):
                                       AppArmor profiles and their line -> rule source maps
   patches/<namespace>/<workload>.yaml securityContext.appArmorProfile patches
 OUT is replaced as a whole (built beside it, then renamed); nothing is written on error.
+Files whose bytes did not change are hard-linked from the previous OUT instead of rewritten.
 
 Posture (--default-posture, --host-default-posture): `block`, `audit`, or
 `file=block,network=audit,capabilities=block` (unnamed categories keep the default, audit).
@@ -597,12 +598,20 @@ enum PutError {
 
 /// Where built files go: a temporary sibling directory that replaces OUT at the end, or a
 /// comparison with OUT (`--check`). Files arrive one at a time, so memory stays flat.
+///
+/// A file whose bytes equal the one already in OUT is hard-linked from it instead of written:
+/// recompiling a repository where little changed writes only what changed, keeps the other
+/// files' inodes and times, and replacing OUT then frees only the changed files.
 enum Sink {
     Write {
         out: PathBuf,
         tmp: PathBuf,
         dirs: HashSet<PathBuf>,
         seen: HashSet<String>,
+        /// OUT held an earlier output when we started (so files may be reused from it).
+        reuse: bool,
+        /// Buffer for reading earlier files (reused so reading costs no fresh memory).
+        old: Vec<u8>,
     },
     Check {
         out: PathBuf,
@@ -637,6 +646,7 @@ impl Sink {
                 return Err(format!("{} exists and is not an armorc output directory (no index.json); refusing to replace it", out.display()));
             }
         }
+        let reuse = out.join("index.json").is_file();
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -648,6 +658,8 @@ impl Sink {
             tmp,
             dirs: HashSet::new(),
             seen: HashSet::new(),
+            reuse,
+            old: Vec::new(),
         })
     }
 
@@ -668,7 +680,12 @@ impl Sink {
     fn put(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PutError> {
         match self {
             Sink::Write {
-                tmp, dirs, seen, ..
+                out,
+                tmp,
+                dirs,
+                seen,
+                reuse,
+                old,
             } => {
                 if !seen.insert(rel.to_string()) {
                     return Err(PutError::Duplicate);
@@ -681,6 +698,9 @@ impl Sink {
                         })?;
                         dirs.insert(dir.to_path_buf());
                     }
+                }
+                if *reuse && same_content(&out.join(rel), bytes, old) && std::fs::hard_link(out.join(rel), &path).is_ok() {
+                    return Ok(());
                 }
                 std::fs::write(&path, bytes)
                     .map_err(|e| PutError::Io(format!("cannot write {}: {e}", path.display())))
@@ -763,6 +783,19 @@ impl Sink {
             }
         }
     }
+}
+
+/// Does the regular file at `path` hold exactly `bytes`? (Read into `buffer`; any problem is a no.)
+fn same_content(path: &Path, bytes: &[u8], buffer: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else { return false };
+    match file.metadata() {
+        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
+        _ => return false,
+    }
+    buffer.clear();
+    // One byte more than expected would show a file that grew since the metadata call.
+    file.take(bytes.len() as u64 + 1).read_to_end(buffer).is_ok() && buffer.as_slice() == bytes
 }
 
 /// A short hint for map images: how the entries changed.

@@ -149,6 +149,32 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
 }
 
 #[test]
+fn recompiling_reuses_unchanged_files_and_rewrites_changed_ones() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    assert_eq!(compile_fixtures(&out_dir, &[]).status.code(), Some(0));
+    let first = files(&out_dir);
+    let inode = |rel: &str| std::fs::metadata(out_dir.join(rel)).unwrap().ino();
+    let (index_ino, image_ino) = (inode("index.json"), inode("bpf/shop/web/nginx.img"));
+    // A file edited by hand (or left by another version) must be replaced, not kept.
+    let profile = out_dir.join("apparmor/kubearmor-shop-web-nginx");
+    let profile_ino = inode("apparmor/kubearmor-shop-web-nginx");
+    std::fs::write(&profile, "edited by hand\n").unwrap();
+
+    assert_eq!(compile_fixtures(&out_dir, &[]).status.code(), Some(0));
+    assert_eq!(files(&out_dir), first, "the recompiled tree differs from the first compile");
+    // Unchanged files are the same files (hard-linked into the new tree), each with one link now
+    // that the previous tree is gone; the edited one was written anew.
+    assert_eq!(inode("index.json"), index_ino);
+    assert_eq!(inode("bpf/shop/web/nginx.img"), image_ino);
+    assert_ne!(inode("apparmor/kubearmor-shop-web-nginx"), profile_ino);
+    assert_eq!(std::fs::metadata(out_dir.join("index.json")).unwrap().nlink(), 1);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("out")], "temporary trees left behind");
+}
+
+#[test]
 fn check_lists_every_difference_and_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("out");
