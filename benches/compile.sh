@@ -33,8 +33,13 @@ echo "map entries, fewest policies per container, targets: $entries"
 
 du -sh "$out_dir/out/bpf" "$out_dir/out/apparmor"
 c="taskset -c 0 $bin compile $work/in/policies --workloads $work/in/workloads -o $out_dir/out"
+# Each command runs over the OUT its previous run left (a recompile: unchanged files are
+# hard-linked, the old tree removed), except "fresh OUT", whose OUT is deleted before each run
+# (outside the timing), so every file is written.
 hyperfine --warmup 1 --runs "${RUNS:-3}" --export-markdown "$work/result.md" \
+  --prepare true --prepare "rm -rf $out_dir/out" --prepare true --prepare true --prepare true \
   -n "compile --target all" "$c --target all 2>/dev/null" \
+  -n "compile --target all, fresh OUT" "$c --target all 2>/dev/null" \
   -n "compile --target bpf" "$c --target bpf 2>/dev/null" \
   -n "compile --target apparmor" "$c --target apparmor 2>/dev/null" \
   -n "lint (peer)" "taskset -c 0 $bin lint $work/in/policies --format json >/dev/null 2>&1 || true"
