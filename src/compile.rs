@@ -3,9 +3,7 @@
 //! OUT (`--check`) or written into a temporary sibling directory that replaces OUT in one rename.
 
 use crate::lint::{self, DenyArg, InputArgs};
-use armorc_compiler::compose::{
-    self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target,
-};
+use armorc_compiler::compose::{self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target};
 use armorc_compiler::diag::Severity;
 use armorc_compiler::inputs::{self, Excludes};
 use armorc_compiler::ir::Policy;
@@ -91,8 +89,9 @@ pub enum TargetArg {
 }
 
 /// Wall time per phase, for `--timings`; phases repeated per target are summed.
-#[derive(Default)]
 struct Timings {
+    /// `--timings` was given: peaks are read and everything is printed.
+    enabled: bool,
     phases: Vec<(&'static str, std::time::Duration)>,
     /// Peak resident memory (Linux) when each sequential phase ended.
     peaks: Vec<(&'static str, u64)>,
@@ -109,6 +108,9 @@ impl Timings {
 
     /// Records the process's peak resident memory so far (from /proc; nothing elsewhere).
     fn peak(&mut self, after: &'static str) {
+        if !self.enabled {
+            return;
+        }
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let kb = status
             .lines()
@@ -120,20 +122,16 @@ impl Timings {
     }
 
     fn print(&self) {
+        if !self.enabled {
+            return;
+        }
         let total: std::time::Duration = self.phases.iter().map(|(_, d)| *d).sum();
         for (phase, d) in &self.phases {
             eprintln!("timing: {phase:<18} {:>8.1} ms", d.as_secs_f64() * 1e3);
         }
-        eprintln!(
-            "timing: {:<18} {:>8.1} ms",
-            "total",
-            total.as_secs_f64() * 1e3
-        );
+        eprintln!("timing: {:<18} {:>8.1} ms", "total", total.as_secs_f64() * 1e3);
         for (after, kb) in &self.peaks {
-            eprintln!(
-                "timing: peak memory after {after}: {:.1} MB",
-                *kb as f64 / 1024.0
-            );
+            eprintln!("timing: peak memory after {after}: {:.1} MB", *kb as f64 / 1024.0);
         }
     }
 }
@@ -156,21 +154,19 @@ fn fail(code: u8, message: impl std::fmt::Display) -> Stop {
 fn compile(args: &Args) -> Result<u8, Stop> {
     // Options first: a usage error must not depend on the inputs.
     let posture = match &args.default_posture {
-        Some(p) => compose::parse_posture(p, Posture::default())
-            .map_err(|e| fail(2, format!("--default-posture: {e}")))?,
+        Some(p) => {
+            compose::parse_posture(p, Posture::default()).map_err(|e| fail(2, format!("--default-posture: {e}")))?
+        }
         None => Posture::default(),
     };
     let host_posture = match &args.host_default_posture {
-        Some(p) => Some(
-            compose::parse_posture(p, posture)
-                .map_err(|e| fail(2, format!("--host-default-posture: {e}")))?,
-        ),
+        Some(p) => {
+            Some(compose::parse_posture(p, posture).map_err(|e| fail(2, format!("--host-default-posture: {e}")))?)
+        }
         None => None,
     };
     let node_labels = match &args.node_labels {
-        Some(l) => {
-            Some(compose::parse_labels(l).map_err(|e| fail(2, format!("--node-labels: {e}")))?)
-        }
+        Some(l) => Some(compose::parse_labels(l).map_err(|e| fail(2, format!("--node-labels: {e}")))?),
         None => None,
     };
     if args.capacity == 0 {
@@ -183,7 +179,7 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         parser_present().map_err(|e| fail(2, e))?;
     }
 
-    let mut timings = Timings::default();
+    let mut timings = Timings { enabled: args.timings, phases: Vec::new(), peaks: Vec::new() };
     // Policies: exactly lint's reading and checks.
     let t = std::time::Instant::now();
     let outcome = lint::collect(&args.paths, &args.inputs, true).map_err(|e| fail(2, e))?;
@@ -194,10 +190,7 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     if outcome.report.errors() > 0 {
         let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
         options.color = false;
-        eprint!(
-            "{}",
-            render::render(Format::Human, &outcome.report, &options)
-        );
+        eprint!("{}", render::render(Format::Human, &outcome.report, &options));
     } else if !outcome.report.diagnostics.is_empty() {
         // Warnings only: one line each (`armorc lint` shows them with their source lines).
         let mut text = String::new();
@@ -212,45 +205,28 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         eprint!("{text}");
     }
     if outcome.report.errors() > 0 {
-        return Err(fail(
-            1,
-            format!(
-                "{} lint error(s) in the policies; nothing written",
-                outcome.report.errors()
-            ),
-        ));
+        return Err(fail(1, format!("{} lint error(s) in the policies; nothing written", outcome.report.errors())));
     }
     if outcome.report.documents == 0 {
         return Err(fail(1, "no KubeArmor document found in POLICIES"));
     }
     let policies = outcome.policies;
     timings.add("read and lint", t);
-    if args.timings {
-        timings.peak("read and lint");
-    }
+    timings.peak("read and lint");
 
     let t = std::time::Instant::now();
     let workloads = read_workloads(args)?;
     timings.add("read workloads", t);
     let t = std::time::Instant::now();
-    let options = ComposeOptions {
-        posture,
-        host_posture,
-        node_labels,
-    };
+    let options = ComposeOptions { posture, host_posture, node_labels };
     let composition = compose::compose(&policies, &workloads, &options);
     timings.add("compose", t);
-    if args.timings {
-        timings.peak("compose");
-    }
+    timings.peak("compose");
     for note in workloads.notes.iter().chain(&composition.notes) {
         eprintln!("note: {note}");
     }
     if workloads.skipped > 0 {
-        eprintln!(
-            "note: {} workload document(s) of other kinds skipped",
-            workloads.skipped
-        );
+        eprintln!("note: {} workload document(s) of other kinds skipped", workloads.skipped);
     }
 
     let mut warnings = outcome.report.warnings();
@@ -261,22 +237,12 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         }
     }
     if args.deny == DenyArg::Warning && warnings > 0 {
-        return Err(fail(
-            1,
-            format!("{warnings} warning(s) and --deny warning; nothing written"),
-        ));
+        return Err(fail(1, format!("{warnings} warning(s) and --deny warning; nothing written")));
     }
 
-    let mut sink = if args.check {
-        Sink::check(&args.out)
-    } else {
-        Sink::write(&args.out)
-    }
-    .map_err(|e| fail(2, e))?;
+    let mut sink = if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(2, e))?;
     let built = build(args, &policies, &composition, &mut sink, &mut timings);
-    if args.timings {
-        timings.peak("lowering and writing");
-    }
+    timings.peak("lowering and writing");
     for f in &built.findings {
         eprintln!("{}", format_finding(f));
     }
@@ -300,18 +266,13 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     let t = std::time::Instant::now();
     let differences = sink.finish().map_err(|e| fail(2, e))?;
     timings.add(if args.check { "compare" } else { "replace OUT" }, t);
-    if args.timings {
-        timings.print();
-    }
+    timings.print();
     if !args.check {
         eprintln!("armorc compile: wrote {} ({summary})", args.out.display());
         return Ok(0);
     }
     if differences.is_empty() {
-        eprintln!(
-            "armorc compile: {} is up to date ({summary})",
-            args.out.display()
-        );
+        eprintln!("armorc compile: {} is up to date ({summary})", args.out.display());
         return Ok(0);
     }
     let mut text = String::new();
@@ -345,16 +306,7 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
         let loaded = inputs::load(input).map_err(|e| fail(2, e))?;
         if let Some(d) = loaded.not_utf8 {
             let lc = d.file.line_col(d.span.map(|s| s.start).unwrap_or(0));
-            return Err(fail(
-                1,
-                format!(
-                    "{}:{}:{}: error: {}",
-                    input.name(),
-                    lc.line,
-                    lc.column,
-                    d.message
-                ),
-            ));
+            return Err(fail(1, format!("{}:{}:{}: error: {}", input.name(), lc.line, lc.column, d.message)));
         }
         workloads.read(&loaded.source).map_err(|e| fail(1, e))?;
     }
@@ -364,17 +316,11 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
 pub fn format_finding(f: &Finding) -> String {
     let severity = render::severity_word(f.severity);
     let mut s = match &f.origin {
-        Some(o) => format!(
-            "{}:{}:{}: {severity}[{}]: {}",
-            o.file, o.line, o.column, f.code, f.message
-        ),
+        Some(o) => format!("{}:{}:{}: {severity}[{}]: {}", o.file, o.line, o.column, f.code, f.message),
         None => format!("{severity}[{}]: {}", f.code, f.message),
     };
     for (o, label) in &f.related {
-        s.push_str(&format!(
-            "\n  = {}:{}:{}: {label} ({})",
-            o.file, o.line, o.column, o.at
-        ));
+        s.push_str(&format!("\n  = {}:{}:{}: {label} ({})", o.file, o.line, o.column, o.at));
     }
     s
 }
@@ -390,22 +336,10 @@ struct Built {
     profiles: usize,
 }
 
-fn build(
-    args: &Args,
-    policies: &[Policy],
-    composition: &Composition,
-    sink: &mut Sink,
-    timings: &mut Timings,
-) -> Built {
+fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut Sink, timings: &mut Timings) -> Built {
     let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
     let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
-    let mut built = Built {
-        findings: Vec::new(),
-        error: None,
-        io_error: None,
-        images: 0,
-        profiles: 0,
-    };
+    let mut built = Built { findings: Vec::new(), error: None, io_error: None, images: 0, profiles: 0 };
     let mut put = |built: &mut Built, timings: &mut Timings, path: &str, bytes: &[u8]| {
         let t = std::time::Instant::now();
         let result = sink.put(path, bytes);
@@ -414,10 +348,10 @@ fn build(
             Ok(()) => {}
             Err(PutError::Duplicate) => {
                 built.error.get_or_insert(format!(
-                "two targets would write {path}: workload names must be unique per namespace (across kinds), and \
+                    "two targets would write {path}: workload names must be unique per namespace (across kinds), and \
                  AppArmor profile names join namespace, workload and container with `-` (namespace a-b with \
                  workload c collides with namespace a with workload b-c)"
-            ));
+                ));
             }
             Err(PutError::Io(e)) => {
                 built.io_error.get_or_insert(e);
@@ -501,11 +435,7 @@ fn build(
         }
     }
     let t = std::time::Instant::now();
-    let mut text = serde_json::to_string_pretty(&Index {
-        targets: index,
-        version: 1,
-    })
-    .expect("index is JSON");
+    let mut text = serde_json::to_string_pretty(&Index { targets: index, version: 1 }).expect("index is JSON");
     text.push('\n');
     timings.add("index.json", t);
     put(&mut built, timings, "index.json", text.as_bytes());
@@ -638,12 +568,12 @@ impl Sink {
             if !out.is_dir() {
                 return Err(format!("{} exists and is not a directory", out.display()));
             }
-            let empty = std::fs::read_dir(out)
-                .map_err(|e| format!("{}: {e}", out.display()))?
-                .next()
-                .is_none();
+            let empty = std::fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))?.next().is_none();
             if !empty && !out.join("index.json").is_file() {
-                return Err(format!("{} exists and is not an armorc output directory (no index.json); refusing to replace it", out.display()));
+                return Err(format!(
+                    "{} exists and is not an armorc output directory (no index.json); refusing to replace it",
+                    out.display()
+                ));
             }
         }
         let reuse = out.join("index.json").is_file();
@@ -651,8 +581,7 @@ impl Sink {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         }
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         Ok(Sink::Write {
             out: out.to_path_buf(),
             tmp,
@@ -666,51 +595,34 @@ impl Sink {
     fn check(out: &Path) -> Result<Sink, String> {
         let mut existing = BTreeSet::new();
         if out.exists() {
-            list_files(out, "", &mut existing)
-                .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+            list_files(out, "", &mut existing).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
         }
-        Ok(Sink::Check {
-            out: out.to_path_buf(),
-            existing,
-            differences: Vec::new(),
-            seen: HashSet::new(),
-        })
+        Ok(Sink::Check { out: out.to_path_buf(), existing, differences: Vec::new(), seen: HashSet::new() })
     }
 
     fn put(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PutError> {
         match self {
-            Sink::Write {
-                out,
-                tmp,
-                dirs,
-                seen,
-                reuse,
-                old,
-            } => {
+            Sink::Write { out, tmp, dirs, seen, reuse, old } => {
                 if !seen.insert(rel.to_string()) {
                     return Err(PutError::Duplicate);
                 }
                 let path = tmp.join(rel);
                 if let Some(dir) = path.parent() {
                     if !dirs.contains(dir) {
-                        std::fs::create_dir_all(dir).map_err(|e| {
-                            PutError::Io(format!("cannot create {}: {e}", dir.display()))
-                        })?;
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| PutError::Io(format!("cannot create {}: {e}", dir.display())))?;
                         dirs.insert(dir.to_path_buf());
                     }
                 }
-                if *reuse && same_content(&out.join(rel), bytes, old) && std::fs::hard_link(out.join(rel), &path).is_ok() {
+                if *reuse
+                    && same_content(&out.join(rel), bytes, old)
+                    && std::fs::hard_link(out.join(rel), &path).is_ok()
+                {
                     return Ok(());
                 }
-                std::fs::write(&path, bytes)
-                    .map_err(|e| PutError::Io(format!("cannot write {}: {e}", path.display())))
+                std::fs::write(&path, bytes).map_err(|e| PutError::Io(format!("cannot write {}: {e}", path.display())))
             }
-            Sink::Check {
-                out,
-                existing,
-                differences,
-                seen,
-            } => {
+            Sink::Check { out, existing, differences, seen } => {
                 if !seen.insert(rel.to_string()) {
                     return Err(PutError::Duplicate);
                 }
@@ -718,14 +630,11 @@ impl Sink {
                     differences.push((rel.to_string(), format!("missing: {rel}")));
                     return Ok(());
                 }
-                let have = std::fs::read(out.join(rel)).map_err(|e| {
-                    PutError::Io(format!("cannot read {}: {e}", out.join(rel).display()))
-                })?;
+                let have = std::fs::read(out.join(rel))
+                    .map_err(|e| PutError::Io(format!("cannot read {}: {e}", out.join(rel).display())))?;
                 if have != bytes {
-                    differences.push((
-                        rel.to_string(),
-                        format!("differs: {rel}{}", describe_difference(rel, &have, bytes)),
-                    ));
+                    differences
+                        .push((rel.to_string(), format!("differs: {rel}{}", describe_difference(rel, &have, bytes))));
                 }
                 Ok(())
             }
@@ -744,12 +653,7 @@ impl Sink {
     fn finish(self) -> Result<Vec<String>, String> {
         match self {
             Sink::Write { out, tmp, .. } => {
-                let old = tmp.with_file_name(
-                    tmp.file_name()
-                        .unwrap()
-                        .to_string_lossy()
-                        .replace(".tmp-", ".old-"),
-                );
+                let old = tmp.with_file_name(tmp.file_name().unwrap().to_string_lossy().replace(".tmp-", ".old-"));
                 let swap = || -> std::io::Result<()> {
                     if out.exists() {
                         std::fs::rename(&out, &old)?;
@@ -769,12 +673,7 @@ impl Sink {
                 })?;
                 Ok(Vec::new())
             }
-            Sink::Check {
-                existing,
-                mut differences,
-                seen,
-                ..
-            } => {
+            Sink::Check { existing, mut differences, seen, .. } => {
                 for extra in existing.iter().filter(|p| !seen.contains(*p)) {
                     differences.push((extra.clone(), format!("extra: {extra}")));
                 }
@@ -806,16 +705,8 @@ fn describe_difference(path: &str, have: &[u8], want: &[u8]) -> String {
     use armorc_compiler::image::MapImage;
     match (MapImage::decode(have), MapImage::decode(want)) {
         (Ok(h), Ok(w)) => {
-            let hk: BTreeSet<_> = h
-                .entries
-                .iter()
-                .map(|e| (e.key.to_bytes(), e.value.process, e.value.file))
-                .collect();
-            let wk: BTreeSet<_> = w
-                .entries
-                .iter()
-                .map(|e| (e.key.to_bytes(), e.value.process, e.value.file))
-                .collect();
+            let hk: BTreeSet<_> = h.entries.iter().map(|e| (e.key.to_bytes(), e.value.process, e.value.file)).collect();
+            let wk: BTreeSet<_> = w.entries.iter().map(|e| (e.key.to_bytes(), e.value.process, e.value.file)).collect();
             format!(
                 " ({} entries now, {} compiled; {} added, {} removed or changed)",
                 h.entries.len(),
@@ -833,11 +724,7 @@ fn list_files(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) -> std::io::
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         if entry.file_type()?.is_dir() {
             list_files(&entry.path(), &rel, out)?;
         } else {

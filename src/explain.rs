@@ -20,10 +20,7 @@ pub fn run(args: Args) -> u8 {
     let bytes = match std::fs::read(&args.file) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!(
-                "armorc explain: {name}: {}",
-                armorc_compiler::inputs::io_message(&e)
-            );
+            eprintln!("armorc explain: {name}: {}", armorc_compiler::inputs::io_message(&e));
             return 2;
         }
     };
@@ -37,15 +34,10 @@ pub fn run(args: Args) -> u8 {
         }
     } else {
         let Ok(profile) = String::from_utf8(bytes) else {
-            eprintln!(
-                "armorc explain: {name}: neither a map image (no ARMORIMG magic) nor a text file"
-            );
+            eprintln!("armorc explain: {name}: neither a map image (no ARMORIMG magic) nor a text file");
             return 1;
         };
-        if let Some(index) = serde_json::from_str::<serde_json::Value>(&profile)
-            .ok()
-            .filter(|v| v.get("targets").is_some() && v.get("version").is_some())
-        {
+        if let Some(index) = serde_json::from_str::<serde_json::Value>(&profile).ok().filter(|v| v.get("targets").is_some() && v.get("version").is_some()) {
             match explain_index(&index) {
                 Ok(text) => return print(&text),
                 Err(e) => {
@@ -62,11 +54,7 @@ pub fn run(args: Args) -> u8 {
                 return 1;
             }
             Err(e) => {
-                eprintln!(
-                    "armorc explain: {}: {} (the source map written beside the profile)",
-                    map_path.display(),
-                    armorc_compiler::inputs::io_message(&e)
-                );
+                eprintln!("armorc explain: {}: {} (the source map written beside the profile)", map_path.display(), armorc_compiler::inputs::io_message(&e));
                 return 1;
             }
         }
@@ -87,22 +75,13 @@ fn print(text: &str) -> u8 {
 /// `OUT/index.json`: one line per target with its enforcement, artifacts and policy count.
 fn explain_index(index: &serde_json::Value) -> Result<String, String> {
     if index["version"] != 1 {
-        return Err(format!(
-            "index.json version {} (this armorc reads version 1)",
-            index["version"]
-        ));
+        return Err(format!("index.json version {} (this armorc reads version 1)", index["version"]));
     }
-    let targets = index["targets"]
-        .as_array()
-        .ok_or("`targets` is not an array")?;
+    let targets = index["targets"].as_array().ok_or("`targets` is not an array")?;
     let mut out = format!("compile index: {} target(s)\n", targets.len());
     for t in targets {
         let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
-        let name = if t["host"] == true {
-            "host".to_string()
-        } else {
-            format!("{}/{}/{}", s("namespace"), s("workload"), s("container"))
-        };
+        let name = if t["host"] == true { "host".to_string() } else { format!("{}/{}/{}", s("namespace"), s("workload"), s("container")) };
         let policies = t["policies"].as_array().map(|p| p.len()).unwrap_or(0);
         let mut line = format!("{name}: {} policies, {}", policies, s("enforcement"));
         if let Some(reason) = t["reason"].as_str() {
@@ -122,8 +101,7 @@ fn explain_index(index: &serde_json::Value) -> Result<String, String> {
 
 /// One aligned row per entry, in the file's canonical order.
 pub fn explain_image(img: &MapImage) -> String {
-    let mut rows: Vec<[String; 6]> =
-        vec![["KIND", "KEY", "SOURCE", "PROCESS", "FILE", "RULE"].map(String::from)];
+    let mut rows: Vec<[String; 6]> = vec![["KIND", "KEY", "SOURCE", "PROCESS", "FILE", "RULE"].map(String::from)];
     for e in &img.entries {
         rows.push(row(img, e));
     }
@@ -172,10 +150,7 @@ fn row(img: &MapImage, e: &Entry) -> [String; 6] {
         };
         (p, "-".to_string())
     } else {
-        (
-            image::mask_to_string(e.value.process),
-            image::mask_to_string(e.value.file),
-        )
+        (image::mask_to_string(e.value.process), image::mask_to_string(e.value.file))
     };
     let rule = match img.rules.get(e.value.rule as usize) {
         Some(r) => format!("{} {} ({}:{})", r.policy, r.at, r.file, r.line),

@@ -94,14 +94,7 @@ pub enum DenyArg {
 }
 
 pub fn run(args: Args) -> u8 {
-    let outcome = match collect_with(
-        &args.paths,
-        &args.inputs,
-        Mode {
-            suppress: true,
-            keep_ir: false,
-        },
-    ) {
+    let outcome = match collect_with(&args.paths, &args.inputs, Mode { suppress: true, keep_ir: false }) {
         Ok(o) => o,
         Err(message) => {
             eprintln!("armorc lint: {message}");
@@ -114,11 +107,7 @@ pub fn run(args: Args) -> u8 {
         FormatArg::Sarif => Format::Sarif,
         FormatArg::Github => Format::Github,
     };
-    let text = render::render(
-        format,
-        &outcome.report,
-        &render::Options::detect(env!("CARGO_PKG_VERSION")),
-    );
+    let text = render::render(format, &outcome.report, &render::Options::detect(env!("CARGO_PKG_VERSION")));
     outcome.print_notes();
     if let Err(e) = write_stdout(&text) {
         eprintln!("armorc lint: cannot write output: {e}");
@@ -183,19 +172,8 @@ pub struct Mode {
 
 /// Read and check every input, keeping the IR of every policy; `apply_suppressions` as
 /// `Mode::suppress`.
-pub fn collect(
-    paths: &[String],
-    options: &InputArgs,
-    apply_suppressions: bool,
-) -> Result<Outcome, String> {
-    collect_with(
-        paths,
-        options,
-        Mode {
-            suppress: apply_suppressions,
-            keep_ir: true,
-        },
-    )
+pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) -> Result<Outcome, String> {
+    collect_with(paths, options, Mode { suppress: apply_suppressions, keep_ir: true })
 }
 
 /// Read and check every input. `Err` only for configuration problems (exit 2); unreadable paths
@@ -203,36 +181,19 @@ pub fn collect(
 pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result<Outcome, String> {
     let apply_suppressions = mode.suppress;
     let (config, _) = suppress::load_config(options.config.as_deref(), is_known_code)?;
-    let globs: Vec<&String> = config
-        .exclude
-        .iter()
-        .chain(options.exclude.iter())
-        .collect();
+    let globs: Vec<&String> = config.exclude.iter().chain(options.exclude.iter()).collect();
     let excludes = Excludes::new(&globs)?;
     let expanded = inputs::expand(paths, options.follow, &excludes);
-    let mut outcome = Outcome {
-        report: Report::default(),
-        policies: Vec::new(),
-        io_errors: expanded.errors,
-        notes: Vec::new(),
-    };
+    let mut outcome = Outcome { report: Report::default(), policies: Vec::new(), io_errors: expanded.errors, notes: Vec::new() };
     for link in &expanded.skipped_symlinks {
-        outcome
-            .notes
-            .push(format!("{link}: note: symlink not followed (use --follow)"));
+        outcome.notes.push(format!("{link}: note: symlink not followed (use --follow)"));
     }
-    let active = if apply_suppressions {
-        config
-    } else {
-        Config::default()
-    };
+    let active = if apply_suppressions { config } else { Config::default() };
     // Files are independent: check them on every CPU, then merge in input order.
     let results = parallel_map(&expanded.inputs, |input| check_file(input, mode, &active));
     // Size the merged lists once: growing them file by file copies every element repeatedly.
     let checked = results.iter().filter_map(|r| r.as_ref().ok());
-    let (diagnostics, policies) = checked.fold((0, 0), |(d, p), f| {
-        (d + f.diagnostics.len(), p + f.policies.len())
-    });
+    let (diagnostics, policies) = checked.fold((0, 0), |(d, p), f| (d + f.diagnostics.len(), p + f.policies.len()));
     outcome.report.diagnostics.reserve(diagnostics);
     outcome.policies.reserve(policies);
     for result in results {
@@ -265,20 +226,9 @@ struct FileResult {
 }
 
 /// Read, check and (for lint) apply suppressions to one input.
-fn check_file(
-    input: &inputs::Input,
-    mode: Mode,
-    config: &Config,
-) -> Result<FileResult, InputError> {
+fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<FileResult, InputError> {
     let loaded = inputs::load(input)?;
-    let mut file = FileResult {
-        documents: 0,
-        skipped: 0,
-        suppressed: 0,
-        diagnostics: Vec::new(),
-        policies: Vec::new(),
-        notes: Vec::new(),
-    };
+    let mut file = FileResult { documents: 0, skipped: 0, suppressed: 0, diagnostics: Vec::new(), policies: Vec::new(), notes: Vec::new() };
     match loaded.not_utf8 {
         Some(d) => file.diagnostics.push(d),
         None => {
@@ -294,11 +244,7 @@ fn check_file(
                 file.policies = checked.policies;
             }
             file.diagnostics = checked.diagnostics;
-            file.notes = checked
-                .notes
-                .into_iter()
-                .map(|note| note_line(input.name(), &note))
-                .collect();
+            file.notes = checked.notes.into_iter().map(|note| note_line(input.name(), &note)).collect();
         }
     }
     if mode.suppress {
@@ -306,13 +252,7 @@ fn check_file(
         let comments = if loaded.source.text.contains("armorc:") {
             let (comments, bad) = Suppressions::parse(&loaded.source.text, is_known_code);
             for b in bad {
-                file.notes.push(format!(
-                    "{}:{}:{}: note: {} (it suppresses nothing)",
-                    input.name(),
-                    b.line,
-                    b.column,
-                    b.message
-                ));
+                file.notes.push(format!("{}:{}:{}: note: {} (it suppresses nothing)", input.name(), b.line, b.column, b.message));
             }
             comments
         } else {
@@ -325,19 +265,13 @@ fn check_file(
 
 /// `file: note: text`, whether or not the front-end's note already starts with the file name.
 fn note_line(file: &str, note: &str) -> String {
-    let text = note
-        .strip_prefix(file)
-        .and_then(|rest| rest.strip_prefix(": "))
-        .unwrap_or(note);
+    let text = note.strip_prefix(file).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(note);
     format!("{file}: note: {text}")
 }
 
 /// `items.map(f)` on up to one thread per CPU; results keep the order of `items`.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(items.len());
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len());
     if workers <= 1 {
         return items.iter().map(f).collect();
     }
@@ -359,18 +293,12 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             .collect();
         for handle in handles {
             // A panicking check is a bug; re-raise it rather than lose the file silently.
-            for (i, r) in handle
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            {
+            for (i, r) in handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
                 slots[i] = Some(r);
             }
         }
     });
-    slots
-        .into_iter()
-        .map(|r| r.expect("every item was processed"))
-        .collect()
+    slots.into_iter().map(|r| r.expect("every item was processed")).collect()
 }
 
 /// Whether `code` names one of our diagnostic codes (suppression comments and armorc.toml):
@@ -387,3 +315,4 @@ pub fn write_stdout(text: &str) -> std::io::Result<()> {
         other => other,
     }
 }
+

@@ -35,39 +35,20 @@ pub fn run(args: Args) -> u8 {
     if !outcome.io_errors.is_empty() {
         return 2;
     }
-    let errors: Vec<_> = outcome
-        .report
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .cloned()
-        .collect();
+    let errors: Vec<_> = outcome.report.diagnostics.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
     if !errors.is_empty() {
-        let shown = Report {
-            diagnostics: errors,
-            ..Report::default()
-        };
+        let shown = Report { diagnostics: errors, ..Report::default() };
         let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
         options.color = false; // stderr may not be the terminal stdout is
         let text = render::human::render(&shown, &options);
         // The summary line of a report of errors only would miscount documents: drop it.
-        let body = text
-            .trim_end()
-            .rsplit_once('\n')
-            .map(|(b, _)| b)
-            .unwrap_or("");
+        let body = text.trim_end().rsplit_once('\n').map(|(b, _)| b).unwrap_or("");
         eprintln!("{body}");
-        eprintln!(
-            "armorc normalize: refused: {} error(s) in the input; nothing printed",
-            shown.diagnostics.len()
-        );
+        eprintln!("armorc normalize: refused: {} error(s) in the input; nothing printed", shown.diagnostics.len());
         return 1;
     }
     if outcome.report.documents == 0 {
-        eprintln!(
-            "armorc normalize: no KubeArmor document found ({} read)",
-            crate::lint::plural(outcome.report.files, "file")
-        );
+        eprintln!("armorc normalize: no KubeArmor document found ({} read)", crate::lint::plural(outcome.report.files, "file"));
         return 1;
     }
     let mut text = match serde_json::to_string_pretty(&outcome.policies) {

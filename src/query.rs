@@ -48,10 +48,7 @@ fn flag_query(a: &Args, op: &str) -> Map<String, serde_json::Value> {
     o.insert("op".into(), json!(op));
     let text = |v: &Option<String>| v.as_ref().map(|s| json!(s));
     // numbers given as text become JSON numbers, so "--protocol 6" works like "protocol":6
-    let num_or_text = |v: &Option<String>| {
-        v.as_ref()
-            .map(|s| s.parse::<u32>().map(|n| json!(n)).unwrap_or(json!(s)))
-    };
+    let num_or_text = |v: &Option<String>| v.as_ref().map(|s| s.parse::<u32>().map(|n| json!(n)).unwrap_or(json!(s)));
     for (k, v) in [
         ("path", text(&a.path)),
         ("source", text(&a.source)),
@@ -143,9 +140,5 @@ pub fn run(args: Args) -> u8 {
         return 1;
     }
     drop(out);
-    if failed {
-        1
-    } else {
-        0
-    }
+    if failed { 1 } else { 0 }
 }

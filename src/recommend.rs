@@ -102,15 +102,9 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
 fn parse_labels(what: &str, items: &[String]) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for item in items {
-        let (k, v) = item
-            .split_once('=')
-            .ok_or_else(|| format!("{what} `{item}`: expected key=value"))?;
-        if !armorc_recommend::render::valid_label_key(k)
-            || !armorc_recommend::render::valid_label_value(v)
-        {
-            return Err(format!(
-                "{what} `{item}`: not a valid Kubernetes label (key {k:?}, value {v:?})"
-            ));
+        let (k, v) = item.split_once('=').ok_or_else(|| format!("{what} `{item}`: expected key=value"))?;
+        if !armorc_recommend::render::valid_label_key(k) || !armorc_recommend::render::valid_label_value(v) {
+            return Err(format!("{what} `{item}`: not a valid Kubernetes label (key {k:?}, value {v:?})"));
         }
         out.insert(k.to_string(), v.to_string());
     }
@@ -136,21 +130,13 @@ fn load_library(choice: Option<&str>) -> Result<Library, String> {
 
 pub fn run(args: Args) -> u8 {
     if let Some(Sub::Update { source, rev }) = &args.command {
-        let Some(root) = cache::cache_root() else {
-            return usage("no cache directory: set XDG_CACHE_HOME or HOME");
-        };
+        let Some(root) = cache::cache_root() else { return usage("no cache directory: set XDG_CACHE_HOME or HOME") };
         if source.is_none() && !cache::is_filled(&root) {
-            return usage(
-                "update: no template repository known yet: pass --source URL (a git URL or path)",
-            );
+            return usage("update: no template repository known yet: pass --source URL (a git URL or path)");
         }
         return match cache::update(&root, source.as_deref(), rev.as_deref()) {
             Ok(info) => {
-                println!(
-                    "templates updated: {} at {}",
-                    info.location,
-                    info.commit.unwrap_or_default()
-                );
+                println!("templates updated: {} at {}", info.location, info.commit.unwrap_or_default());
                 0
             }
             Err(e) => {
@@ -166,12 +152,7 @@ pub fn run(args: Args) -> u8 {
         Ok(l) => l,
         Err(e) => return usage(e),
     };
-    let node_labels = match args
-        .node_labels
-        .as_deref()
-        .map(|n| parse_labels("--node-labels", n))
-        .transpose()
-    {
+    let node_labels = match args.node_labels.as_deref().map(|n| parse_labels("--node-labels", n)).transpose() {
         Ok(n) => n,
         Err(e) => return usage(e),
     };
@@ -187,10 +168,7 @@ pub fn run(args: Args) -> u8 {
     for image in args.images.iter().filter(|i| !i.is_empty()) {
         // An image given twice is recommended for once.
         if !jobs.iter().any(|j| &j.image == image) {
-            jobs.push(Job {
-                image: image.clone(),
-                workload: None,
-            });
+            jobs.push(Job { image: image.clone(), workload: None });
         }
     }
     for m in &args.manifests {
@@ -207,13 +185,8 @@ pub fn run(args: Args) -> u8 {
             }
         };
         match workload::parse(m, &text) {
-            Ok(cs) if cs.is_empty() => {
-                return usage(format!("-f {m}: no workload with containers found"))
-            }
-            Ok(cs) => jobs.extend(cs.into_iter().map(|c| Job {
-                image: c.image.clone(),
-                workload: Some(c),
-            })),
+            Ok(cs) if cs.is_empty() => return usage(format!("-f {m}: no workload with containers found")),
+            Ok(cs) => jobs.extend(cs.into_iter().map(|c| Job { image: c.image.clone(), workload: Some(c) })),
             Err(e) => return usage(e),
         }
     }
@@ -225,11 +198,7 @@ pub fn run(args: Args) -> u8 {
         }
     };
     let report = args.outdir.join(&args.report);
-    let format = args
-        .format
-        .as_deref()
-        .and_then(Format::parse)
-        .unwrap_or_else(|| Format::from_path(&report));
+    let format = args.format.as_deref().and_then(Format::parse).unwrap_or_else(|| Format::from_path(&report));
     let opts = Options {
         out_dir: args.outdir.clone(),
         report: report.clone(),
@@ -257,18 +226,9 @@ pub fn run(args: Args) -> u8 {
         ..LoadOptions::default()
     };
     let loader = |spec: &str, progress| -> Result<Loaded, String> {
-        let opts = LoadOptions {
-            progress,
-            ..load_opts.clone()
-        };
+        let opts = LoadOptions { progress, ..load_opts.clone() };
         let l = load_image(spec, &opts).map_err(|e| e.to_string())?;
-        Ok(Loaded {
-            reference: l.reference,
-            digest: l.digest,
-            platform: l.platform,
-            index: l.index,
-            os_release: l.os_release,
-        })
+        Ok(Loaded { reference: l.reference, digest: l.digest, platform: l.platform, index: l.index, os_release: l.os_release })
     };
     match run::run(&jobs, &library, &opts, &loader) {
         Ok((report_data, code)) => {

@@ -45,10 +45,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 walk(&p, base, out);
             } else {
-                out.push((
-                    p.strip_prefix(base).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                ));
+                out.push((p.strip_prefix(base).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
             }
         }
     }
@@ -71,10 +68,7 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
     let stderr = text(&out.stderr);
     // The cross-backend warning names both rules.
     assert!(stderr.contains("warning[C003]"), "{stderr}");
-    assert!(
-        stderr.contains("ksp-allow-hostname.yaml:14:9") && stderr.contains("ksp-file.yaml:33:9"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("ksp-allow-hostname.yaml:14:9") && stderr.contains("ksp-file.yaml:33:9"), "{stderr}");
     assert_eq!(compile_fixtures(&b, &[]).status.code(), Some(0));
     let (fa, fb) = (files(&a), files(&b));
     assert_eq!(fa, fb, "two runs differ");
@@ -96,8 +90,7 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
 
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(a.join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["version"], 1);
     let targets = index["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 6);
@@ -116,10 +109,7 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
         ])
     );
     let host = targets.iter().find(|t| t["host"] == true).unwrap();
-    assert_eq!(
-        host["policies"],
-        serde_json::json!(["KubeArmorHostPolicy/-/node-hardening"])
-    );
+    assert_eq!(host["policies"], serde_json::json!(["KubeArmorHostPolicy/-/node-hardening"]));
     let report = targets.iter().find(|t| t["workload"] == "report").unwrap();
     assert_eq!(report["enforcement"], "audited");
     assert_eq!(report["bpf_entries"], 0);
@@ -130,10 +120,7 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
     for (name, _) in fa.iter().filter(|(n, _)| n.ends_with(".img")) {
         let out = armorc(&["explain", a.join(name).to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        let snap = format!(
-            "explain__{}",
-            name.trim_end_matches(".img").replace('/', "__")
-        );
+        let snap = format!("explain__{}", name.trim_end_matches(".img").replace('/', "__"));
         insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!(snap, text(&out.stdout));
         });
@@ -196,29 +183,13 @@ fn check_lists_every_difference_and_exits_3() {
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(
-        lines[0].starts_with("missing: apparmor/kubearmor.host"),
-        "{stdout}"
-    );
-    assert!(
-        lines[1].starts_with(
-            "differs: bpf/shop/web/nginx.img (existing file: map image checksum mismatch"
-        ),
-        "{stdout}"
-    );
+    assert!(lines[0].starts_with("missing: apparmor/kubearmor.host"), "{stdout}");
+    assert!(lines[1].starts_with("differs: bpf/shop/web/nginx.img (existing file: map image checksum mismatch"), "{stdout}");
     assert_eq!(lines[2], "extra: stray.txt");
 
     // A different posture changes images and index.json.
-    assert_eq!(
-        compile_fixtures(&tmp.path().join("fresh"), &[])
-            .status
-            .code(),
-        Some(0)
-    );
-    let out = compile_fixtures(
-        &tmp.path().join("fresh"),
-        &["--check", "--default-posture", "network=block"],
-    );
+    assert_eq!(compile_fixtures(&tmp.path().join("fresh"), &[]).status.code(), Some(0));
+    let out = compile_fixtures(&tmp.path().join("fresh"), &["--check", "--default-posture", "network=block"]);
     assert_eq!(out.status.code(), Some(3));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("differs: bpf/shop/web/nginx.img (54 entries now, 54 compiled; 1 added, 1 removed or changed)"), "{stdout}");
@@ -235,20 +206,10 @@ fn lint_errors_refuse_to_compile_and_write_nothing() {
     )
     .unwrap();
     let out_dir = tmp.path().join("out");
-    let out = armorc(&[
-        "compile",
-        bad.to_str().unwrap(),
-        "--target",
-        "bpf",
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = armorc(&["compile", bad.to_str().unwrap(), "--target", "bpf", "-o", out_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("bad.yaml:7:") && stderr.contains("error"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad.yaml:7:") && stderr.contains("error"), "{stderr}");
     assert!(!out_dir.exists());
 }
 
@@ -259,20 +220,12 @@ fn over_capacity_is_an_error_naming_the_policies() {
     let out = compile_fixtures(&out_dir, &["--capacity", "40"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(
-            "error[C002]: target shop/web/nginx needs 54 map entries, over the capacity of 40"
-        ),
-        "{stderr}"
-    );
+    assert!(stderr.contains("error[C002]: target shop/web/nginx needs 54 map entries, over the capacity of 40"), "{stderr}");
     assert!(stderr.contains("KubeArmorPolicy/shop/web-net"), "{stderr}");
     assert!(!stderr.contains("target shop/web/logger needs"), "{stderr}");
     assert!(!out_dir.exists());
     // The temporary tree was removed too.
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -294,32 +247,10 @@ fn bad_workloads_and_options_are_clear_errors() {
     let policies = format!("{FIXTURES}/policies");
     let out_dir = tmp.path().join("out");
     let o = out_dir.to_str().unwrap();
-    let out = armorc(&[
-        "compile",
-        &policies,
-        "--workloads",
-        w.to_str().unwrap(),
-        "--target",
-        "bpf",
-        "-o",
-        o,
-    ]);
+    let out = armorc(&["compile", &policies, "--workloads", w.to_str().unwrap(), "--target", "bpf", "-o", o]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("w.yaml:3:39: error: container without a name"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = armorc(&[
-        "compile",
-        &policies,
-        "--target",
-        "bpf",
-        "-o",
-        o,
-        "--default-posture",
-        "deny",
-    ]);
+    assert!(text(&out.stderr).contains("w.yaml:3:39: error: container without a name"), "{}", text(&out.stderr));
+    let out = armorc(&["compile", &policies, "--target", "bpf", "-o", o, "--default-posture", "deny"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--default-posture"));
     assert!(!out_dir.exists());
@@ -328,14 +259,7 @@ fn bad_workloads_and_options_are_clear_errors() {
     let mine = tmp.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("keep.txt"), "x").unwrap();
-    let out = armorc(&[
-        "compile",
-        &policies,
-        "--target",
-        "bpf",
-        "-o",
-        mine.to_str().unwrap(),
-    ]);
+    let out = armorc(&["compile", &policies, "--target", "bpf", "-o", mine.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not an armorc output directory"));
     assert!(mine.join("keep.txt").exists());
@@ -351,20 +275,12 @@ fn explain_rejects_damaged_images() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let out = armorc(&["explain", cut.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("truncated map image"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("truncated map image"), "{}", text(&out.stderr));
     let mut v2 = bytes.clone();
     v2[8] = 2;
     std::fs::write(&cut, &v2).unwrap();
     let out = armorc(&["explain", cut.to_str().unwrap()]);
-    assert!(
-        text(&out.stderr).contains("format version 2"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("format version 2"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
 }
 
@@ -380,36 +296,17 @@ fn colliding_targets_are_an_error() {
     .unwrap();
     let policies = format!("{FIXTURES}/policies");
     let out_dir = tmp.path().join("out");
-    let out = armorc(&[
-        "compile",
-        &policies,
-        "--workloads",
-        w.to_str().unwrap(),
-        "--target",
-        "all",
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = armorc(&["compile", &policies, "--workloads", w.to_str().unwrap(), "--target", "all", "-o", out_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("two targets would write bpf/shop/web/c.img"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("two targets would write bpf/shop/web/c.img"), "{}", text(&out.stderr));
     assert!(!out_dir.exists());
 }
 
 /// Is `apparmor_parser` here? In CI (CI=true) it must be: .ci/install-apparmor.sh installs it.
 fn apparmor_parser_available() -> bool {
-    let found = Command::new("apparmor_parser")
-        .arg("--version")
-        .output()
-        .is_ok();
+    let found = Command::new("apparmor_parser").arg("--version").output().is_ok();
     if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but apparmor_parser is missing (.ci/install-apparmor.sh)"
-        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but apparmor_parser is missing (.ci/install-apparmor.sh)");
         eprintln!("skipping: apparmor_parser not installed (Debian package `apparmor`)");
     }
     found
@@ -430,16 +327,7 @@ fn verify_apparmor_names_the_rejected_native_rule_and_writes_nothing() {
     .unwrap();
     let workloads = format!("{FIXTURES}/workloads");
     let out_dir = tmp.path().join("out");
-    let args = [
-        "compile",
-        policy.to_str().unwrap(),
-        "--workloads",
-        &workloads,
-        "--target",
-        "all",
-        "-o",
-        out_dir.to_str().unwrap(),
-    ];
+    let args = ["compile", policy.to_str().unwrap(), "--workloads", &workloads, "--target", "all", "-o", out_dir.to_str().unwrap()];
 
     // Without the flag the profile is written as is.
     let out = armorc(&args);
@@ -451,22 +339,12 @@ fn verify_apparmor_names_the_rejected_native_rule_and_writes_nothing() {
     let out = armorc(&verify);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let want = format!(
-        "{}:11:5: KubeArmorPolicy/shop/native-bad spec.apparmor",
-        policy.display()
-    );
+    let want = format!("{}:11:5: KubeArmorPolicy/shop/native-bad spec.apparmor", policy.display());
     assert!(stderr.contains(&want), "no `{want}` in:\n{stderr}");
-    assert!(
-        stderr.contains("apparmor_parser rejected profile kubearmor-shop-web-")
-            && stderr.contains("network all,"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("apparmor_parser rejected profile kubearmor-shop-web-") && stderr.contains("network all,"), "{stderr}");
     // OUT is untouched and no temporary directory is left beside it.
     assert_eq!(files(&out_dir), before);
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 2, "{left:?}");
 
     // A profile set the parser accepts passes the check.
@@ -479,20 +357,8 @@ fn verify_apparmor_needs_an_apparmor_target() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("out");
     let policies = format!("{FIXTURES}/policies");
-    let out = armorc(&[
-        "compile",
-        &policies,
-        "--target",
-        "bpf",
-        "--verify-apparmor",
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = armorc(&["compile", &policies, "--target", "bpf", "--verify-apparmor", "-o", out_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--verify-apparmor needs --target apparmor or all"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("--verify-apparmor needs --target apparmor or all"), "{}", text(&out.stderr));
     assert!(!out_dir.exists());
 }

@@ -37,27 +37,15 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
     /// No panic and a normal exit; then, separately, the memory bound (checked last in the
     /// hostile run so its other findings show first).
     fn assert_no_panic(&self, what: &str) {
         assert_ne!(self.code, 101, "{what}: armorc panicked:\n{}", self.stderr);
-        assert!(
-            !self.stderr.contains("panicked"),
-            "{what}: armorc panicked:\n{}",
-            self.stderr
-        );
-        assert!(
-            self.code >= 0,
-            "{what}: armorc was killed by a signal ({})",
-            -self.code
-        );
+        assert!(!self.stderr.contains("panicked"), "{what}: armorc panicked:\n{}", self.stderr);
+        assert!(self.code >= 0, "{what}: armorc was killed by a signal ({})", -self.code);
     }
     fn assert_memory_bounded(&self, what: &str) {
         assert!(
@@ -96,20 +84,11 @@ fn lint(args: &[&str], cwd: &Path) -> Run {
     let pid = child.id() as libc::pid_t;
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid, "wait4 failed: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };
     let stdout = String::from_utf8_lossy(&out_reader.join().unwrap().unwrap()).into_owned();
     let stderr = String::from_utf8_lossy(&err_reader.join().unwrap().unwrap()).into_owned();
     // ru_maxrss is in KiB on Linux.
-    Run {
-        code,
-        stdout,
-        stderr,
-        max_rss: usage.ru_maxrss as u64 * 1024,
-    }
+    Run { code, stdout, stderr, max_rss: usage.ru_maxrss as u64 * 1024 }
 }
 
 /// Deterministic junk bytes (xorshift), with NULs and invalid UTF-8 sequences.
@@ -169,10 +148,7 @@ fn billion_laughs() -> String {
     s.push_str("  a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
-        s.push_str(&format!(
-            "  a{i}: &a{i} [{}]\n",
-            [prev.as_str(); 10].join(",")
-        ));
+        s.push_str(&format!("  a{i}: &a{i} [{}]\n", [prev.as_str(); 10].join(",")));
     }
     s.push_str("  action: Block\n");
     s
@@ -191,38 +167,14 @@ fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     let at = bad_utf8.len() - 3;
     bad_utf8.splice(at..at, [0xff, 0xfe, b'x']);
     put("invalid-utf8.yaml", &bad_utf8, "invalid UTF-8");
-    let deep_seq = format!(
-        "kind: KubeArmorPolicy\nspec: {}{}\n",
-        "[".repeat(NESTING),
-        "]".repeat(NESTING)
-    );
-    put(
-        "deep-seq.yaml",
-        deep_seq.as_bytes(),
-        "10,000-deep flow sequences",
-    );
-    let deep_map = format!(
-        "kind: KubeArmorPolicy\nspec: {}x{}\n",
-        "{a: ".repeat(NESTING),
-        "}".repeat(NESTING)
-    );
-    put(
-        "deep-map.yaml",
-        deep_map.as_bytes(),
-        "10,000-deep flow mappings",
-    );
+    let deep_seq = format!("kind: KubeArmorPolicy\nspec: {}{}\n", "[".repeat(NESTING), "]".repeat(NESTING));
+    put("deep-seq.yaml", deep_seq.as_bytes(), "10,000-deep flow sequences");
+    let deep_map = format!("kind: KubeArmorPolicy\nspec: {}x{}\n", "{a: ".repeat(NESTING), "}".repeat(NESTING));
+    put("deep-map.yaml", deep_map.as_bytes(), "10,000-deep flow mappings");
     // `- - - x`: each `- ` opens a block sequence inside the previous one.
     let deep_block = format!("kind: KubeArmorPolicy\nspec:\n{}x\n", "- ".repeat(NESTING));
-    put(
-        "deep-block.yaml",
-        deep_block.as_bytes(),
-        "10,000 nested block sequences",
-    );
-    put(
-        "alias-bomb.yaml",
-        billion_laughs().as_bytes(),
-        "billion laughs",
-    );
+    put("deep-block.yaml", deep_block.as_bytes(), "10,000 nested block sequences");
+    put("alias-bomb.yaml", billion_laughs().as_bytes(), "billion laughs");
     put("empty.yaml", b"", "empty file");
     files
 }
@@ -239,11 +191,7 @@ fn hostile_inputs_in_one_run() {
     let big_docs = write_big_stream(&big);
 
     let mut args: Vec<String> = vec!["--format".into(), "json".into()];
-    args.extend(
-        files
-            .iter()
-            .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()),
-    );
+    args.extend(files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()));
     args.push("big-stream.yaml".into());
     args.push("canary.yaml".into());
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -260,48 +208,27 @@ fn hostile_inputs_in_one_run() {
     let report = run.json();
     let diags = report["diagnostics"].as_array().expect("diagnostics array");
     let for_file = |name: &str| -> Vec<&Value> {
-        diags
-            .iter()
-            .filter(|d| d["file"].as_str().is_some_and(|f| f.ends_with(name)))
-            .collect()
+        diags.iter().filter(|d| d["file"].as_str().is_some_and(|f| f.ends_with(name))).collect()
     };
 
     // The canary was checked: its lower-case action is a schema error.
     let canary_diags = for_file("canary.yaml");
     assert!(
-        canary_diags
-            .iter()
-            .any(|d| d["severity"] == "error" && d["line"] == 13),
+        canary_diags.iter().any(|d| d["severity"] == "error" && d["line"] == 13),
         "canary error missing: {canary_diags:#?}"
     );
     // The 50 MB stream: every document read, none in error.
-    let big_errors: Vec<&Value> = for_file("big-stream.yaml")
-        .into_iter()
-        .filter(|d| d["severity"] == "error")
-        .collect();
-    assert!(
-        big_errors.is_empty(),
-        "valid stream reported errors: {:?}",
-        &big_errors[..big_errors.len().min(5)]
-    );
+    let big_errors: Vec<&Value> = for_file("big-stream.yaml").into_iter().filter(|d| d["severity"] == "error").collect();
+    assert!(big_errors.is_empty(), "valid stream reported errors: {:?}", &big_errors[..big_errors.len().min(5)]);
     let documents = report["summary"]["documents"].as_u64().unwrap() as usize;
-    assert!(
-        documents > big_docs,
-        "documents {documents} < {big_docs} stream documents + canary"
-    );
+    assert!(documents > big_docs, "documents {documents} < {big_docs} stream documents + canary");
 
     for (path, what) in &files {
         let name = path.file_name().unwrap().to_string_lossy();
         let found = for_file(&name);
         for d in &found {
-            assert!(
-                d["line"].as_u64().unwrap() >= 1 && d["column"].as_u64().unwrap() >= 1,
-                "{what}: {d}"
-            );
-            assert!(
-                !d["message"].as_str().unwrap().is_empty(),
-                "{what}: empty message"
-            );
+            assert!(d["line"].as_u64().unwrap() >= 1 && d["column"].as_u64().unwrap() >= 1, "{what}: {d}");
+            assert!(!d["message"].as_str().unwrap().is_empty(), "{what}: empty message");
         }
         match *what {
             // Nothing to report; it must not derail the run.
@@ -319,11 +246,7 @@ fn hostile_inputs_in_one_run() {
     }
     let invalid_utf8 = for_file("invalid-utf8.yaml");
     assert!(
-        invalid_utf8.iter().any(|d| d["message"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("utf-8")),
+        invalid_utf8.iter().any(|d| d["message"].as_str().unwrap().to_lowercase().contains("utf-8")),
         "invalid UTF-8 should be named as such: {invalid_utf8:#?}"
     );
     run.assert_memory_bounded("hostile inputs");
@@ -336,16 +259,8 @@ fn empty_file_alone_says_no_kubearmor_document() {
     let run = lint(&["empty.yaml"], dir.path());
     run.assert_no_panic("empty file");
     run.assert_memory_bounded("empty file");
-    assert_eq!(
-        run.code, 1,
-        "no KubeArmor document found is exit 1:\n{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.to_lowercase().contains("no kubearmor document"),
-        "stderr: {}",
-        run.stderr
-    );
+    assert_eq!(run.code, 1, "no KubeArmor document found is exit 1:\n{}", run.stderr);
+    assert!(run.stderr.to_lowercase().contains("no kubearmor document"), "stderr: {}", run.stderr);
 }
 
 #[test]
@@ -358,16 +273,8 @@ fn directory_without_yaml_says_no_kubearmor_document() {
     let run = lint(&["--format", "json", "no-yaml"], dir.path());
     run.assert_no_panic("directory without YAML");
     run.assert_memory_bounded("directory without YAML");
-    assert_eq!(
-        run.code, 1,
-        "no KubeArmor document found is exit 1:\n{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.to_lowercase().contains("no kubearmor document"),
-        "stderr: {}",
-        run.stderr
-    );
+    assert_eq!(run.code, 1, "no KubeArmor document found is exit 1:\n{}", run.stderr);
+    assert!(run.stderr.to_lowercase().contains("no kubearmor document"), "stderr: {}", run.stderr);
     let report = run.json();
     assert_eq!(report["summary"]["files"], 0, "{report}");
     assert_eq!(report["summary"]["documents"], 0, "{report}");
@@ -376,9 +283,7 @@ fn directory_without_yaml_says_no_kubearmor_document() {
 #[test]
 fn invalid_utf8_alone_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let mut bytes = CANARY
-        .replace("action: block", "action: Block")
-        .into_bytes();
+    let mut bytes = CANARY.replace("action: block", "action: Block").into_bytes();
     let at = CANARY.find("canary").unwrap();
     bytes[at] = 0xc3; // a lead byte followed by ASCII: invalid
     std::fs::write(dir.path().join("bad.yaml"), &bytes).unwrap();

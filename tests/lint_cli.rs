@@ -9,8 +9,7 @@ use std::process::{Command, Stdio};
 const ARMORC: &str = env!("CARGO_BIN_EXE_armorc");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FIXTURES: &str = "compiler/tests/fixtures/diagnostics";
-const MULTITOOL: &str =
-    "/opt/sarif-multitool/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool";
+const MULTITOOL: &str = "/opt/sarif-multitool/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool";
 
 struct Run {
     code: i32,
@@ -23,11 +22,7 @@ fn armorc(args: &[&str], cwd: &Path, stdin: Option<&[u8]>) -> Run {
         .args(args)
         .current_dir(cwd)
         .env_remove("NO_COLOR")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -41,11 +36,7 @@ fn armorc(args: &[&str], cwd: &Path, stdin: Option<&[u8]>) -> Run {
         stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
         stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
     };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "armorc panicked: {}",
-        run.stderr
-    );
+    assert!(!run.stderr.contains("panicked"), "armorc panicked: {}", run.stderr);
     run
 }
 
@@ -56,17 +47,11 @@ fn lint_in(dir: &Path, args: &[&str]) -> Run {
 }
 
 fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", run.stdout))
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", run.stdout))
 }
 
 fn codes(value: &serde_json::Value) -> Vec<String> {
-    value["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap().to_string())
-        .collect()
+    value["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap().to_string()).collect()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -132,34 +117,21 @@ const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na
 
 fn fixtures_present() -> bool {
     let dir = Path::new(ROOT).join(FIXTURES);
-    let present = dir.is_dir()
-        && std::fs::read_dir(&dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-    assert!(
-        present,
-        "{FIXTURES} is missing: the front-end's diagnostics fixtures must be committed"
-    );
+    let present = dir.is_dir() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    assert!(present, "{FIXTURES} is missing: the front-end's diagnostics fixtures must be committed");
     present
 }
 
 fn fixtures_output(format: &str) -> Run {
     fixtures_present();
     let run = lint_in(Path::new(ROOT), &["--format", format, FIXTURES]);
-    assert_eq!(
-        run.code, 1,
-        "fixtures contain errors: exit 1\n{}",
-        run.stderr
-    );
+    assert_eq!(run.code, 1, "fixtures contain errors: exit 1\n{}", run.stderr);
     run
 }
 
 fn snapshot(name: &str, text: &str) {
     // The tool's version (SARIF driver) changes with every release; SARIF's own "2.1.0" stays.
-    let tool_version = format!(
-        r#""(semanticVersion|version)": "{}""#,
-        env!("CARGO_PKG_VERSION").replace('.', r"\.")
-    );
+    let tool_version = format!(r#""(semanticVersion|version)": "{}""#, env!("CARGO_PKG_VERSION").replace('.', r"\."));
     insta::with_settings!({
         snapshot_path => "../snapshots",
         prepend_module_to_snapshot => false,
@@ -185,19 +157,12 @@ fn fixtures_json() {
     // Every fixture code appears in its failing file and never in its passing one.
     for d in value["diagnostics"].as_array().unwrap() {
         let file = d["file"].as_str().unwrap();
-        assert!(
-            !file.ends_with("-pass.yaml"),
-            "finding in a passing fixture: {d}"
-        );
+        assert!(!file.ends_with("-pass.yaml"), "finding in a passing fixture: {d}");
     }
     for entry in std::fs::read_dir(Path::new(ROOT).join(FIXTURES)).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(code) = name.strip_suffix("-fail.yaml") {
-            let hit = value["diagnostics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["code"] == code && d["file"].as_str().unwrap().ends_with(&name));
+            let hit = value["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == code && d["file"].as_str().unwrap().ends_with(&name));
             assert!(hit, "{name} does not produce {code}");
         }
     }
@@ -211,13 +176,9 @@ fn fixtures_sarif() {
     let value = json(&run);
     assert_eq!(value["version"], "2.1.0");
     assert_eq!(value["runs"][0]["columnKind"], "unicodeCodePoints");
-    let first =
-        &value["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    let first = &value["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
     assert_eq!(first["uriBaseId"], "SRCROOT");
-    assert!(
-        first["uri"].as_str().unwrap().starts_with(FIXTURES),
-        "{first}"
-    );
+    assert!(first["uri"].as_str().unwrap().starts_with(FIXTURES), "{first}");
     snapshot("lint_cli_fixtures_sarif", &run.stdout);
 }
 
@@ -225,10 +186,7 @@ fn fixtures_sarif() {
 fn fixtures_github() {
     let run = fixtures_output("github");
     for line in run.stdout.lines() {
-        assert!(
-            line.starts_with("::error file=") || line.starts_with("::warning file="),
-            "{line}"
-        );
+        assert!(line.starts_with("::error file=") || line.starts_with("::warning file="), "{line}");
     }
     snapshot("lint_cli_fixtures_github", &run.stdout);
 }
@@ -246,22 +204,12 @@ fn sarif_passes_multitool_validation_with_github_rules() {
     write(extra.path(), "w.yaml", WARNING);
     std::fs::write(extra.path().join("bin.yaml"), b"kind: \xff\n").unwrap();
     let more = lint_in(extra.path(), &["--format", "sarif", "."]);
-    for (i, text) in [std::mem::take(&mut log), more.stdout]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, text) in [std::mem::take(&mut log), more.stdout].into_iter().enumerate() {
         let input = dir.path().join(format!("in{i}.sarif"));
         let output = dir.path().join(format!("out{i}.sarif"));
         std::fs::write(&input, text).unwrap();
         let status = Command::new(MULTITOOL)
-            .args([
-                "validate",
-                "--rule-kind",
-                "Sarif;Gh",
-                "--level",
-                "Error;Warning;Note",
-                "-o",
-            ])
+            .args(["validate", "--rule-kind", "Sarif;Gh", "--level", "Error;Warning;Note", "-o"])
             .arg(&output)
             .arg(&input)
             .stdout(Stdio::null())
@@ -269,8 +217,7 @@ fn sarif_passes_multitool_validation_with_github_rules() {
             .status()
             .unwrap();
         assert!(status.success(), "sarif-multitool failed to run");
-        let verdict: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+        let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
         let failures: Vec<String> = verdict["runs"][0]["results"]
             .as_array()
             .unwrap()
@@ -279,11 +226,7 @@ fn sarif_passes_multitool_validation_with_github_rules() {
             .filter(|r| r["level"].as_str().unwrap_or("warning") != "note")
             .map(|r| format!("{} {}", r["ruleId"], r["message"]))
             .collect();
-        assert!(
-            failures.is_empty(),
-            "sarif-multitool errors/warnings:\n{}",
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "sarif-multitool errors/warnings:\n{}", failures.join("\n"));
     }
 }
 
@@ -291,17 +234,9 @@ fn sarif_passes_multitool_validation_with_github_rules() {
 
 #[test]
 fn examples_lint_clean_with_deny_warning() {
-    let run = lint_in(
-        Path::new(ROOT),
-        &["--deny", "warning", "--format", "json", "examples/"],
-    );
+    let run = lint_in(Path::new(ROOT), &["--deny", "warning", "--format", "json", "examples/"]);
     let value = json(&run);
-    assert_eq!(
-        value["diagnostics"],
-        serde_json::json!([]),
-        "{}",
-        run.stdout
-    );
+    assert_eq!(value["diagnostics"], serde_json::json!([]), "{}", run.stdout);
     assert!(value["summary"]["documents"].as_u64().unwrap() >= 5);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
@@ -315,11 +250,7 @@ fn exit_codes() {
     write(d, "warning.yaml", WARNING);
     assert_eq!(lint_in(d, &["clean.yaml"]).code, 0);
     assert_eq!(lint_in(d, &["error.yaml"]).code, 1);
-    assert_eq!(
-        lint_in(d, &["warning.yaml"]).code,
-        0,
-        "warnings do not reach the default --deny error"
-    );
+    assert_eq!(lint_in(d, &["warning.yaml"]).code, 0, "warnings do not reach the default --deny error");
     assert_eq!(lint_in(d, &["--deny", "warning", "warning.yaml"]).code, 1);
     assert_eq!(lint_in(d, &["--deny", "warning", "clean.yaml"]).code, 0);
     // Usage errors.
@@ -330,12 +261,7 @@ fn exit_codes() {
     // A missing path is an I/O error; 2 wins over 1 and the other files are still checked.
     let run = lint_in(d, &["--format", "json", "missing.yaml", "error.yaml"]);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("missing.yaml: No such file or directory"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("missing.yaml: No such file or directory"), "{}", run.stderr);
     assert_eq!(codes(&json(&run)), vec!["S004"]);
 }
 
@@ -355,44 +281,25 @@ fn machine_formats_keep_stdout_clean() {
     assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
     let run = lint_in(d, &["--format", "json", "."]);
     let summary = &json(&run)["summary"];
-    assert_eq!(
-        summary,
-        &serde_json::json!({"files": 3, "documents": 1, "skipped": 2, "errors": 1, "warnings": 0, "suppressed": 0})
-    );
+    assert_eq!(summary, &serde_json::json!({"files": 3, "documents": 1, "skipped": 2, "errors": 1, "warnings": 0, "suppressed": 0}));
 }
 
 #[test]
 fn json_positions_are_one_based_unicode_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let text = ERROR
-        .replace(
-            "  name: broken\n",
-            "  name: broken\n  labels:\n    note: \"日本語\"\n",
-        )
-        .replace("action: block", "action:   block");
+    let text = ERROR.replace("  name: broken\n", "  name: broken\n  labels:\n    note: \"日本語\"\n").replace("action: block", "action:   block");
     write(dir.path(), "p.yaml", &text);
     let run = lint_in(dir.path(), &["--format", "json", "p.yaml"]);
     let d = &json(&run)["diagnostics"][0];
-    assert_eq!(
-        (d["line"].as_u64(), d["column"].as_u64()),
-        (Some(15), Some(13)),
-        "{d}"
-    );
-    assert_eq!(
-        (d["end_line"].as_u64(), d["end_column"].as_u64()),
-        (Some(15), Some(18)),
-        "{d}"
-    );
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(15), Some(13)), "{d}");
+    assert_eq!((d["end_line"].as_u64(), d["end_column"].as_u64()), (Some(15), Some(18)), "{d}");
     assert_eq!(d["file"], "p.yaml");
     assert_eq!(d["severity"], "error");
     // A file-level finding (bad UTF-8 in the first byte) sits at 1:1.
     std::fs::write(dir.path().join("bin.yaml"), b"\xfe\xff").unwrap();
     let run = lint_in(dir.path(), &["--format", "json", "bin.yaml"]);
     let d = &json(&run)["diagnostics"][0];
-    assert_eq!(
-        (d["code"].as_str(), d["line"].as_u64(), d["column"].as_u64()),
-        (Some("Y003"), Some(1), Some(1))
-    );
+    assert_eq!((d["code"].as_str(), d["line"].as_u64(), d["column"].as_u64()), (Some("Y003"), Some(1), Some(1)));
 }
 
 #[test]
@@ -401,50 +308,28 @@ fn no_kubearmor_document() {
     write(dir.path(), "deploy.yaml", DEPLOYMENT);
     let run = lint_in(dir.path(), &["deploy.yaml"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("no KubeArmor document found"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        lint_in(dir.path(), &["--allow-empty", "deploy.yaml"]).code,
-        0
-    );
+    assert!(run.stderr.contains("no KubeArmor document found"), "{}", run.stderr);
+    assert_eq!(lint_in(dir.path(), &["--allow-empty", "deploy.yaml"]).code, 0);
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     write(&empty, "README.md", "# not yaml\n");
     let run = lint_in(dir.path(), &["--format", "json", "empty"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr
-            .contains("no KubeArmor document found (0 files read"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("no KubeArmor document found (0 files read"), "{}", run.stderr);
     assert_eq!(json(&run)["summary"]["files"], 0);
 }
 
 #[test]
 fn invalid_utf8_is_a_finding_and_other_files_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.yaml"),
-        b"kind: KubeArmorPolicy\nmetadata:\n  name: caf\xe9\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("a.yaml"), b"kind: KubeArmorPolicy\nmetadata:\n  name: caf\xe9\n").unwrap();
     write(dir.path(), "b.yaml", ERROR);
     let run = lint_in(dir.path(), &["--format", "json", "."]);
     assert_eq!(run.code, 1);
     let value = json(&run);
     let d = &value["diagnostics"][0];
-    assert_eq!(
-        (d["code"].as_str(), d["file"].as_str()),
-        (Some("Y003"), Some("./a.yaml"))
-    );
-    assert_eq!(
-        (d["line"].as_u64(), d["column"].as_u64()),
-        (Some(3), Some(12))
-    );
+    assert_eq!((d["code"].as_str(), d["file"].as_str()), (Some("Y003"), Some("./a.yaml")));
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(3), Some(12)));
     assert_eq!(codes(&value), vec!["Y003", "S004"]);
 }
 
@@ -454,39 +339,11 @@ fn invalid_utf8_is_a_finding_and_other_files_are_checked() {
 fn suppression_comments() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(
-        d,
-        "same-line.yaml",
-        &ERROR.replace(
-            "action: block",
-            "action: block # armorc: ignore[S004] migrating",
-        ),
-    );
-    write(
-        d,
-        "line-above.yaml",
-        &ERROR.replace(
-            "  action: block",
-            "  # armorc: ignore[S101,S004] migrating\n  action: block",
-        ),
-    );
-    write(
-        d,
-        "wrong-code.yaml",
-        &ERROR.replace("action: block", "action: block # armorc: ignore[S001]"),
-    );
-    write(
-        d,
-        "too-far.yaml",
-        &ERROR.replace(
-            "  action: block",
-            "  # armorc: ignore[S004]\n\n  action: block",
-        ),
-    );
-    let run = lint_in(
-        d,
-        &["--format", "json", "same-line.yaml", "line-above.yaml"],
-    );
+    write(d, "same-line.yaml", &ERROR.replace("action: block", "action: block # armorc: ignore[S004] migrating"));
+    write(d, "line-above.yaml", &ERROR.replace("  action: block", "  # armorc: ignore[S101,S004] migrating\n  action: block"));
+    write(d, "wrong-code.yaml", &ERROR.replace("action: block", "action: block # armorc: ignore[S001]"));
+    write(d, "too-far.yaml", &ERROR.replace("  action: block", "  # armorc: ignore[S004]\n\n  action: block"));
+    let run = lint_in(d, &["--format", "json", "same-line.yaml", "line-above.yaml"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(json(&run)["summary"]["suppressed"], 2);
     for file in ["wrong-code.yaml", "too-far.yaml"] {
@@ -495,19 +352,10 @@ fn suppression_comments() {
         assert_eq!(json(&run)["summary"]["suppressed"], 0, "{file}");
     }
     // A malformed suppression is reported and suppresses nothing.
-    write(
-        d,
-        "typo.yaml",
-        &ERROR.replace("action: block", "action: block # armorc: ignore[s004]"),
-    );
+    write(d, "typo.yaml", &ERROR.replace("action: block", "action: block # armorc: ignore[s004]"));
     let run = lint_in(d, &["typo.yaml"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr
-            .contains("typo.yaml:13:17: note: unknown code `s004`"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("typo.yaml:13:17: note: unknown code `s004`"), "{}", run.stderr);
 }
 
 #[test]
@@ -517,11 +365,7 @@ fn config_file_ignores_and_excludes() {
     write(d, "error.yaml", ERROR);
     write(d, "warning.yaml", WARNING);
     write(d, "vendor/error.yaml", ERROR);
-    write(
-        d,
-        "armorc.toml",
-        "ignore = [\"S104\"]\nexclude = [\"vendor\"]\n",
-    );
+    write(d, "armorc.toml", "ignore = [\"S104\"]\nexclude = [\"vendor\"]\n");
     let run = lint_in(d, &["--format", "json", "--deny", "warning", "."]);
     let value = json(&run);
     assert_eq!(codes(&value), vec!["S004"], "{}", run.stdout);
@@ -529,31 +373,15 @@ fn config_file_ignores_and_excludes() {
     assert_eq!(value["summary"]["files"], 2);
     // --config names another file; the one in the current directory is then not read.
     write(d, "conf/strict.toml", "ignore = []\n");
-    let run = lint_in(
-        d,
-        &[
-            "--format",
-            "json",
-            "--config",
-            "conf/strict.toml",
-            "warning.yaml",
-        ],
-    );
+    let run = lint_in(d, &["--format", "json", "--config", "conf/strict.toml", "warning.yaml"]);
     assert_eq!(codes(&json(&run)), vec!["S104"]);
     // Configuration errors name file, line and column, and exit 2.
-    write(
-        d,
-        "conf/bad.toml",
-        "ignore = [\"S004\"]\nexclud = [\"x\"]\n",
-    );
+    write(d, "conf/bad.toml", "ignore = [\"S004\"]\nexclud = [\"x\"]\n");
     let run = lint_in(d, &["--config", "conf/bad.toml", "error.yaml"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("conf/bad.toml:2:1:"), "{}", run.stderr);
     assert_eq!(run.stdout, "");
-    assert_eq!(
-        lint_in(d, &["--config", "conf/none.toml", "error.yaml"]).code,
-        2
-    );
+    assert_eq!(lint_in(d, &["--config", "conf/none.toml", "error.yaml"]).code, 2);
 }
 
 #[test]
@@ -564,24 +392,8 @@ fn exclude_globs() {
     write(d, "p/error.yaml", ERROR);
     write(d, "p/charts/x/error.yaml", ERROR);
     write(d, "p/gen.tmpl.yaml", ERROR);
-    let run = lint_in(
-        d,
-        &[
-            "--format",
-            "json",
-            "--exclude",
-            "p/charts/**",
-            "--exclude",
-            "*.tmpl.yaml",
-            "p",
-        ],
-    );
-    let files: Vec<String> = json(&run)["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["file"].as_str().unwrap().to_string())
-        .collect();
+    let run = lint_in(d, &["--format", "json", "--exclude", "p/charts/**", "--exclude", "*.tmpl.yaml", "p"]);
+    let files: Vec<String> = json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
     assert_eq!(files, vec!["p/error.yaml"]);
     assert_eq!(json(&run)["summary"]["files"], 2);
     assert_eq!(lint_in(d, &["--exclude", "a/[b", "p"]).code, 2);
@@ -605,36 +417,20 @@ fn symlinks_and_follow() {
     let run = lint_in(d, &["--format", "json", "tree"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(json(&run)["summary"]["files"], 1);
-    assert!(
-        run.stderr
-            .contains("tree/link.yaml: note: symlink not followed"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("tree/link.yaml: note: symlink not followed"), "{}", run.stderr);
 
     // --follow does, and stops at the cycle; `file` is the path as reached.
     let run = lint_in(d, &["--format", "json", "--follow", "tree"]);
     assert_eq!(run.code, 1);
-    let files: Vec<String> = json(&run)["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["file"].as_str().unwrap().to_string())
-        .collect();
+    let files: Vec<String> = json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
     assert!(files.contains(&"tree/link.yaml".to_string()), "{files:?}");
-    assert!(
-        files.contains(&"tree/linkdir/error.yaml".to_string()),
-        "{files:?}"
-    );
+    assert!(files.contains(&"tree/linkdir/error.yaml".to_string()), "{files:?}");
 
     // A symlink named on the command line is followed.
     let run = lint_in(d, &["--format", "json", "tree/link.yaml", "tree/linkdir"]);
     assert_eq!(run.code, 1);
     assert_eq!(json(&run)["diagnostics"][0]["file"], "tree/link.yaml");
-    assert_eq!(
-        json(&run)["diagnostics"][1]["file"],
-        "tree/linkdir/error.yaml"
-    );
+    assert_eq!(json(&run)["diagnostics"][1]["file"], "tree/linkdir/error.yaml");
 }
 
 #[test]
@@ -645,25 +441,13 @@ fn directory_walk_is_sorted_and_recursive() {
         write(d, &format!("p/{name}"), ERROR);
     }
     let run = lint_in(d, &["--format", "json", "p/"]);
-    let files: Vec<String> = json(&run)["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["file"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        files,
-        vec!["p/0.yaml", "p/a/b/c.yaml", "p/a/z.yml", "p/b.yaml"]
-    );
+    let files: Vec<String> = json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
+    assert_eq!(files, vec!["p/0.yaml", "p/a/b/c.yaml", "p/a/z.yml", "p/b.yaml"]);
 }
 
 #[test]
 fn stdin_input() {
-    let run = armorc(
-        &["lint", "--format", "json", "-"],
-        Path::new(ROOT),
-        Some(ERROR.as_bytes()),
-    );
+    let run = armorc(&["lint", "--format", "json", "-"], Path::new(ROOT), Some(ERROR.as_bytes()));
     assert_eq!(run.code, 1);
     let value = json(&run);
     assert_eq!(value["diagnostics"][0]["file"], "-");
@@ -677,13 +461,7 @@ fn github_properties_are_escaped() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a,b:c.yaml", ERROR);
     let run = lint_in(dir.path(), &["--format", "github", "a,b:c.yaml"]);
-    assert!(
-        run.stdout.starts_with(
-            "::error file=a%2Cb%3Ac.yaml,line=13,col=11,endLine=13,endColumn=16,title=S004::"
-        ),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.starts_with("::error file=a%2Cb%3Ac.yaml,line=13,col=11,endLine=13,endColumn=16,title=S004::"), "{}", run.stdout);
 }
 
 #[test]
@@ -691,45 +469,19 @@ fn human_output_has_location_snippet_and_summary() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "error.yaml", ERROR);
     let run = lint_in(dir.path(), &["error.yaml"]);
-    assert!(
-        run.stdout.starts_with("error.yaml:13:11: error[S004]\n"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.starts_with("error.yaml:13:11: error[S004]\n"), "{}", run.stdout);
     assert!(run.stdout.contains("[error.yaml:13:11]"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("13 │   action: block"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("13 │   action: block"), "{}", run.stdout);
     assert!(run.stdout.contains("help:"), "{}", run.stdout);
-    assert!(
-        run.stdout.ends_with(
-            "1 file, 1 KubeArmor document, 0 skipped: 1 error, 0 warnings, 0 suppressed\n"
-        ),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        !run.stdout.contains('\u{1b}'),
-        "no colour when not a terminal"
-    );
+    assert!(run.stdout.ends_with("1 file, 1 KubeArmor document, 0 skipped: 1 error, 0 warnings, 0 suppressed\n"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\u{1b}'), "no colour when not a terminal");
 }
 
 #[test]
 fn long_help_explains_formats_suppressions_and_exit_codes() {
     let run = armorc(&["lint", "--help"], Path::new(ROOT), None);
     assert_eq!(run.code, 0);
-    for needle in [
-        "--format",
-        "sarif",
-        "github",
-        "# armorc: ignore[CODE]",
-        "armorc.toml",
-        "Exit status",
-        "--follow",
-        "--exclude",
-    ] {
+    for needle in ["--format", "sarif", "github", "# armorc: ignore[CODE]", "armorc.toml", "Exit status", "--follow", "--exclude"] {
         assert!(run.stdout.contains(needle), "--help lacks {needle}");
     }
 }
@@ -747,11 +499,7 @@ fn normalize_prints_policies_or_refuses() {
 
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "clean.yaml", CLEAN);
-    write(
-        dir.path(),
-        "error.yaml",
-        &ERROR.replace("action: block", "action: block # armorc: ignore[S004]"),
-    );
+    write(dir.path(), "error.yaml", &ERROR.replace("action: block", "action: block # armorc: ignore[S004]"));
     let run = armorc(&["normalize", "."], dir.path(), None);
     assert_eq!(run.code, 1);
     assert_eq!(run.stdout, "", "no partial output");
@@ -768,11 +516,6 @@ fn completions_cover_lint_options() {
     for shell in ["bash", "zsh", "fish"] {
         let run = armorc(&["completions", shell], Path::new(ROOT), None);
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
-        assert!(
-            run.stdout.contains("lint")
-                && run.stdout.contains("deny")
-                && run.stdout.contains("sarif"),
-            "{shell}"
-        );
+        assert!(run.stdout.contains("lint") && run.stdout.contains("deny") && run.stdout.contains("sarif"), "{shell}");
     }
 }

@@ -1,30 +1,17 @@
 //! `armorc query` end to end: answers, single-query flags, bad lines, bad images.
 
 use armorc_compiler::image::*;
-use std::io::Write;
 use std::process::{Command, Stdio};
+use std::io::Write;
 
 fn e(key: Key, process: u16, file: u16, rule: u32, text: &str) -> Entry {
-    Entry {
-        key,
-        value: Value {
-            process,
-            file,
-            rule,
-        },
-        text: text.into(),
-    }
+    Entry { key, value: Value { process, file, rule }, text: text.into() }
 }
 
 /// Reference §3.11's worked image in our key layout, with provenance.
 fn image_file(dir: &std::path::Path) -> std::path::PathBuf {
     let p = |s: &str| Key::path(KIND_PATH, s.as_bytes(), None);
-    let rule = |at: &str, line| RuleRef {
-        policy: "KubeArmorPolicy/shop/worked".into(),
-        at: at.into(),
-        file: "worked.yaml".into(),
-        line,
-    };
+    let rule = |at: &str, line| RuleRef { policy: "KubeArmorPolicy/shop/worked".into(), at: at.into(), file: "worked.yaml".into(), line };
     let img = MapImage {
         target: "shop/web/app".into(),
         entries: vec![
@@ -35,27 +22,9 @@ fn image_file(dir: &std::path::Path) -> std::path::PathBuf {
             e(p("/usr/bin/apt"), EXEC | DENY, 0, 1, "/usr/bin/apt"),
             e(p("/etc"), 0, READ | DENY, 2, "/etc"),
             e(p("/etc/"), 0, READ | DIR | DENY, 2, "/etc/"),
-            e(
-                Key::number(KIND_CAPABILITY, 13, None),
-                DENY,
-                0,
-                3,
-                "net_raw",
-            ),
-            e(
-                Key::number(KIND_POSTURE, POSTURE_PROCESS, None),
-                POSTURE_BLOCK,
-                0,
-                u32::MAX,
-                "posture:process",
-            ),
-            e(
-                Key::number(KIND_POSTURE, POSTURE_FILE, None),
-                POSTURE_AUDIT,
-                0,
-                u32::MAX,
-                "posture:file",
-            ),
+            e(Key::number(KIND_CAPABILITY, 13, None), DENY, 0, 3, "net_raw"),
+            e(Key::number(KIND_POSTURE, POSTURE_PROCESS, None), POSTURE_BLOCK, 0, u32::MAX, "posture:process"),
+            e(Key::number(KIND_POSTURE, POSTURE_FILE, None), POSTURE_AUDIT, 0, u32::MAX, "posture:file"),
         ],
         rules: vec![
             rule("spec.process.matchDirectories[0]", 9),
@@ -77,18 +46,9 @@ fn armorc(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 #[test]
@@ -109,56 +69,26 @@ fn answers_one_line_per_query_in_order() {
     let (code, out, err) = armorc(&["query", "--image", img.to_str().unwrap()], &input);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines,
-        [
-            r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchPaths[0]","file":"worked.yaml","line":12},"by":"rule"}"#,
-            r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchDirectories[0]","file":"worked.yaml","line":9},"by":"rule"}"#,
-            r#"{"decision":"deny","audit":false,"rule":null,"by":"posture"}"#,
-            r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
-            r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
-            r#"{"decision":"allow","audit":true,"rule":null,"by":"posture"}"#,
-            r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.capabilities.matchCapabilities[0]","file":"worked.yaml","line":18},"by":"rule"}"#,
-            r#"{"decision":"allow","audit":false,"rule":null,"by":"default"}"#,
-        ]
-    );
+    assert_eq!(lines, [
+        r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchPaths[0]","file":"worked.yaml","line":12},"by":"rule"}"#,
+        r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchDirectories[0]","file":"worked.yaml","line":9},"by":"rule"}"#,
+        r#"{"decision":"deny","audit":false,"rule":null,"by":"posture"}"#,
+        r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
+        r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
+        r#"{"decision":"allow","audit":true,"rule":null,"by":"posture"}"#,
+        r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.capabilities.matchCapabilities[0]","file":"worked.yaml","line":18},"by":"rule"}"#,
+        r#"{"decision":"allow","audit":false,"rule":null,"by":"default"}"#,
+    ]);
 }
 
 #[test]
 fn flags_give_one_query() {
     let dir = tempfile::tempdir().unwrap();
     let img = image_file(dir.path());
-    let (code, out, _) = armorc(
-        &[
-            "query",
-            "--image",
-            img.to_str().unwrap(),
-            "--op",
-            "exec",
-            "--path",
-            "/usr/bin/apt",
-        ],
-        "",
-    );
+    let (code, out, _) = armorc(&["query", "--image", img.to_str().unwrap(), "--op", "exec", "--path", "/usr/bin/apt"], "");
     assert_eq!(code, 0);
-    assert!(
-        out.starts_with(
-            r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked""#
-        ),
-        "{out}"
-    );
-    let (code, out, _) = armorc(
-        &[
-            "query",
-            "--image",
-            img.to_str().unwrap(),
-            "--op",
-            "capable",
-            "--capability",
-            "CAP_NET_RAW",
-        ],
-        "",
-    );
+    assert!(out.starts_with(r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked""#), "{out}");
+    let (code, out, _) = armorc(&["query", "--image", img.to_str().unwrap(), "--op", "capable", "--capability", "CAP_NET_RAW"], "");
     assert_eq!((code, out.lines().count()), (0, 1));
     assert!(out.contains(r#""decision":"deny""#));
 }
@@ -173,16 +103,8 @@ fn bad_lines_answer_error_and_exit_1() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4);
     assert!(lines[0].contains("\"decision\""));
-    assert!(
-        lines[1].starts_with(r#"{"error":"line 2: not JSON"#),
-        "{}",
-        lines[1]
-    );
-    assert!(
-        lines[2].starts_with(r#"{"error":"line 3: op: unknown op"#),
-        "{}",
-        lines[2]
-    );
+    assert!(lines[1].starts_with(r#"{"error":"line 2: not JSON"#), "{}", lines[1]);
+    assert!(lines[2].starts_with(r#"{"error":"line 3: op: unknown op"#), "{}", lines[2]);
     assert!(lines[3].contains("\"decision\""));
 }
 
@@ -193,38 +115,15 @@ fn bad_images_are_rejected_without_output() {
     let bytes = std::fs::read(&img).unwrap();
     let cases: [(&str, Vec<u8>, &str); 3] = [
         ("truncated", bytes[..bytes.len() - 5].to_vec(), "truncated"),
-        (
-            "corrupt",
-            {
-                let mut b = bytes.clone();
-                let n = b.len() - 3;
-                b[n] ^= 0xff;
-                b
-            },
-            "checksum",
-        ),
-        (
-            "version",
-            {
-                let mut b = bytes.clone();
-                b[8] = 9;
-                b
-            },
-            "version",
-        ),
+        ("corrupt", { let mut b = bytes.clone(); let n = b.len() - 3; b[n] ^= 0xff; b }, "checksum"),
+        ("version", { let mut b = bytes.clone(); b[8] = 9; b }, "version"),
     ];
     for (name, b, msg) in cases {
         let p = dir.path().join(format!("{name}.img"));
         std::fs::write(&p, b).unwrap();
-        let (code, out, err) = armorc(
-            &["query", "--image", p.to_str().unwrap()],
-            r#"{"op":"exec","path":"/bin/ls"}"#,
-        );
+        let (code, out, err) = armorc(&["query", "--image", p.to_str().unwrap()], r#"{"op":"exec","path":"/bin/ls"}"#);
         assert_eq!(code, 1, "{name}");
         assert!(out.is_empty(), "{name}: {out}");
-        assert!(
-            err.contains(msg) && err.contains(&format!("{name}.img")),
-            "{name}: {err}"
-        );
+        assert!(err.contains(msg) && err.contains(&format!("{name}.img")), "{name}: {err}");
     }
 }

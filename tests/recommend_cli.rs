@@ -24,11 +24,7 @@ fn run(cmd: &mut Command) -> Output {
 /// Entries that trigger every built-in template (usr-merged, like current Debian).
 fn trigger_all() -> Vec<(String, WitnessKind)> {
     let lib = templates::builtin().unwrap();
-    let mut all: Vec<(String, WitnessKind)> = lib
-        .templates
-        .iter()
-        .flat_map(|t| witness(&t.precondition))
-        .collect();
+    let mut all: Vec<(String, WitnessKind)> = lib.templates.iter().flat_map(|t| witness(&t.precondition)).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all.dedup_by(|a, b| a.0 == b.0);
     all
@@ -62,10 +58,7 @@ fn json(path: &Path) -> serde_json::Value {
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }
@@ -81,17 +74,7 @@ fn every_template_is_recommended_lints_clean_and_compiles() {
     let spec = oci_layout(tmp.path(), "everything", &entries(&all));
     let out = tmp.path().join("out");
     let o = run(armorc()
-        .args([
-            "recommend",
-            "-i",
-            &spec,
-            "-n",
-            "shop",
-            "-r",
-            "report.json",
-            "--templates",
-            "builtin",
-        ])
+        .args(["recommend", "-i", &spec, "-n", "shop", "-r", "report.json", "--templates", "builtin"])
         .args(["--node-labels", "kubernetes.io/hostname=node-1", "-o"])
         .arg(&out));
     assert_eq!(o.status.code(), Some(0));
@@ -113,68 +96,30 @@ fn every_template_is_recommended_lints_clean_and_compiles() {
         csp.contains(r#"selector: {"matchExpressions":[{"key":"namespace","operator":"NotIn","values":["kube-system"]},{"key":"namespace","operator":"In","values":["shop"]}]}"#),
         "{csp}"
     );
-    assert!(
-        !csp.contains("namespace\":\"shop\"}"),
-        "cluster policies have no metadata.namespace"
-    );
+    assert!(!csp.contains("namespace\":\"shop\"}"), "cluster policies have no metadata.namespace");
     // Host templates only under out/host, with the node selector.
-    let host =
-        std::fs::read_to_string(out.join("host/everything-v1-host-kubelet-config-protect.yaml"))
-            .unwrap();
-    assert!(
-        host.contains(r#"nodeSelector: {"matchLabels":{"kubernetes.io/hostname":"node-1"}}"#),
-        "{host}"
-    );
+    let host = std::fs::read_to_string(out.join("host/everything-v1-host-kubelet-config-protect.yaml")).unwrap();
+    assert!(host.contains(r#"nodeSelector: {"matchLabels":{"kubernetes.io/hostname":"node-1"}}"#), "{host}");
     assert!(!dir.join("host-kubelet-config-protect.yaml").exists());
-    let lint = run(armorc()
-        .args(["lint", "--deny", "warning"])
-        .arg(&dir)
-        .arg(out.join("host")));
-    assert_eq!(
-        lint.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&lint.stdout)
-    );
+    let lint = run(armorc().args(["lint", "--deny", "warning"]).arg(&dir).arg(out.join("host")));
+    assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
     // A pod the policies select: namespace `shop`, container named after the repository.
     let pod = tmp.path().join("pod.yaml");
     std::fs::write(&pod, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec: {containers: [{name: everything, image: x}]}\n").unwrap();
     let artifacts = tmp.path().join("artifacts");
     let compile = run(armorc()
-        .args([
-            "compile",
-            "--target",
-            "all",
-            "--deny",
-            "warning",
-            "--node-labels",
-            "kubernetes.io/hostname=node-1",
-            "--workloads",
-        ])
+        .args(["compile", "--target", "all", "--deny", "warning", "--node-labels", "kubernetes.io/hostname=node-1", "--workloads"])
         .arg(&pod)
         .arg("--out")
         .arg(&artifacts)
         .arg(&dir)
         .arg(out.join("host")));
-    assert_eq!(
-        compile.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&compile.stdout)
-    );
+    assert_eq!(compile.status.code(), Some(0), "{}", String::from_utf8_lossy(&compile.stdout));
     // Both lowerings produced something for the container and the host.
     let files: Vec<String> = walk(&artifacts);
-    assert!(
-        files
-            .iter()
-            .any(|f| f.contains("apparmor") || f.ends_with(".profile")),
-        "{files:?}"
-    );
+    assert!(files.iter().any(|f| f.contains("apparmor") || f.ends_with(".profile")), "{files:?}");
     assert!(files.len() >= 3, "{files:?}");
-    assert!(
-        String::from_utf8_lossy(&compile.stderr).contains("2 target(s)"),
-        "container and host targets"
-    );
+    assert!(String::from_utf8_lossy(&compile.stderr).contains("2 target(s)"), "container and host targets");
 }
 
 #[test]
@@ -202,55 +147,24 @@ fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
     let o = run(armorc().args(["recommend", "-i", &first, "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(0));
     assert!(out.join("app-v1/apt-dpkg-exec.yaml").is_file());
-    assert!(
-        out.join("app-v1/shell-exec-audit.yaml").is_file(),
-        "symlinks are followed"
-    );
+    assert!(out.join("app-v1/shell-exec-audit.yaml").is_file(), "symlinks are followed");
     let text = std::fs::read_to_string(out.join("app-v1/apt-dpkg-exec.yaml")).unwrap();
-    assert!(
-        text.contains(r#""kubearmor.io/container.name":"[app]""#),
-        "{text}"
-    );
+    assert!(text.contains(r#""kubearmor.io/container.name":"[app]""#), "{text}");
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("POLICY") && stdout.contains("apt-dpkg-exec.yaml"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("POLICY") && stdout.contains("apt-dpkg-exec.yaml"), "{stdout}");
 
     // Same directory name, an image where nothing applies: the old policy must go.
-    let second = oci_layout(
-        &tmp.path().join("b"),
-        "app",
-        &[Entry::File("/etc/hostname", 0o644)],
-    );
-    let o = run(armorc()
-        .args(["recommend", "-i", &second, "--explain", "-o"])
-        .arg(&out));
+    let second = oci_layout(&tmp.path().join("b"), "app", &[Entry::File("/etc/hostname", 0o644)]);
+    let o = run(armorc().args(["recommend", "-i", &second, "--explain", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(0));
     assert!(!out.join("app-v1/apt-dpkg-exec.yaml").exists());
-    assert_eq!(
-        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
-        "mine"
-    );
-    let mut left: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+    let mut left: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
-    assert_eq!(
-        left,
-        ["app-v1", "keep.txt", "report.txt"],
-        "no temporary directories left behind"
-    );
+    assert_eq!(left, ["app-v1", "keep.txt", "report.txt"], "no temporary directories left behind");
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
-    assert!(
-        report.contains("skipped apt-dpkg-exec: precondition not met"),
-        "{report}"
-    );
-    assert!(
-        report.contains("(no template applies)"),
-        "an unrelated image triggers nothing: {report}"
-    );
+    assert!(report.contains("skipped apt-dpkg-exec: precondition not met"), "{report}");
+    assert!(report.contains("(no template applies)"), "an unrelated image triggers nothing: {report}");
 }
 
 #[test]
@@ -261,34 +175,11 @@ fn a_failed_image_keeps_the_others_and_exits_1() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let good = oci_layout(
-        tmp.path(),
-        "good",
-        &[Entry::File("/usr/bin/apt-get", 0o755)],
-    );
+    let good = oci_layout(tmp.path(), "good", &[Entry::File("/usr/bin/apt-get", 0o755)]);
     let missing = format!("oci:{}:v1", tmp.path().join("missing").display());
     // Same display name `good:v1` from another directory: it must not share (or wipe) the directory.
-    let twin = oci_layout(
-        &tmp.path().join("other"),
-        "good",
-        &[Entry::File("/sbin/apk", 0o755)],
-    );
-    let o = run(armorc()
-        .args([
-            "recommend",
-            "-i",
-            &missing,
-            "-i",
-            &good,
-            "-i",
-            &good,
-            "-i",
-            &twin,
-            "-r",
-            "r.md",
-            "-o",
-        ])
-        .arg(&out));
+    let twin = oci_layout(&tmp.path().join("other"), "good", &[Entry::File("/sbin/apk", 0o755)]);
+    let o = run(armorc().args(["recommend", "-i", &missing, "-i", &good, "-i", &good, "-i", &twin, "-r", "r.md", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(1));
     assert!(out.join("good-v1/apt-dpkg-exec.yaml").is_file());
     assert!(!out.join("good-v1/apk-exec.yaml").exists());
@@ -301,15 +192,8 @@ fn a_failed_image_keeps_the_others_and_exits_1() {
     assert!(out.join(&twin_dir[0]).join("apk-exec.yaml").is_file());
     let md = std::fs::read_to_string(out.join("r.md")).unwrap();
     assert!(md.contains("| Error |") && md.contains("missing"), "{md}");
-    assert_eq!(
-        md.matches("## oci:").count(),
-        3,
-        "the repeated image is reported once: {md}"
-    );
-    assert!(
-        !out.join("missing-v1").exists(),
-        "no silent generic policies"
-    );
+    assert_eq!(md.matches("## oci:").count(), 3, "the repeated image is reported once: {md}");
+    assert!(!out.join("missing-v1").exists(), "no silent generic policies");
 }
 
 #[test]
@@ -319,14 +203,7 @@ fn manifest_workloads_select_by_match_labels_and_container() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let web = oci_layout(
-        tmp.path(),
-        "web",
-        &[
-            Entry::File("/usr/sbin/nginx", 0o755),
-            Entry::Dir("/etc/nginx"),
-        ],
-    );
+    let web = oci_layout(tmp.path(), "web", &[Entry::File("/usr/sbin/nginx", 0o755), Entry::Dir("/etc/nginx")]);
     let tools = oci_layout(tmp.path(), "tools", &[Entry::File("/usr/bin/curl", 0o755)]);
     let manifest = format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: shop, namespace: prod}}\nspec:\n  selector: {{matchLabels: {{app: shop}}}}\n  template:\n    metadata: {{labels: {{app: shop, v: '2'}}}}\n    spec:\n      initContainers: [{{name: fetch, image: '{tools}'}}]\n      containers: [{{name: web, image: '{web}'}}]\n"
@@ -334,29 +211,14 @@ fn manifest_workloads_select_by_match_labels_and_container() {
     let mf = tmp.path().join("deploy.yaml");
     std::fs::write(&mf, manifest).unwrap();
     let out = tmp.path().join("out");
-    let o = run(armorc()
-        .args(["recommend", "-f"])
-        .arg(&mf)
-        .args(["--action", "Audit", "-r", "r.json", "-o"])
-        .arg(&out));
+    let o = run(armorc().args(["recommend", "-f"]).arg(&mf).args(["--action", "Audit", "-r", "r.json", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(0));
-    let text =
-        std::fs::read_to_string(out.join("prod-shop/web-nginx-config-protect.yaml")).unwrap();
-    assert!(
-        text.contains(r#""matchLabels":{"app":"shop","kubearmor.io/container.name":"[web]"}"#),
-        "{text}"
-    );
+    let text = std::fs::read_to_string(out.join("prod-shop/web-nginx-config-protect.yaml")).unwrap();
+    assert!(text.contains(r#""matchLabels":{"app":"shop","kubearmor.io/container.name":"[web]"}"#), "{text}");
     assert!(text.contains(r#"action: "Audit""#), "{text}");
-    assert!(out
-        .join("prod-shop/fetch-downloader-exec-audit.yaml")
-        .is_file());
+    assert!(out.join("prod-shop/fetch-downloader-exec-audit.yaml").is_file());
     let report = json(&out.join("r.json"));
-    let init = report["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["container"] == "fetch")
-        .unwrap();
+    let init = report["images"].as_array().unwrap().iter().find(|i| i["container"] == "fetch").unwrap();
     assert_eq!(init["init_container"], true);
 }
 
@@ -394,23 +256,12 @@ fn update_fills_the_cache_which_is_then_the_default_source() {
     }
     let git = |args: &[&str]| {
         let o = Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@example.invalid",
-                "-c",
-                "init.defaultBranch=main",
-            ])
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"])
             .args(args)
             .current_dir(&repo)
             .output()
             .unwrap();
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).unwrap()
     };
     git(&["init", "-q"]);
@@ -427,30 +278,13 @@ fn update_fills_the_cache_which_is_then_the_default_source() {
         run(&mut c)
     };
     // Before update: built-in set.
-    let image = oci_layout(
-        tmp.path(),
-        "img",
-        &[
-            Entry::File("/usr/bin/apt-get", 0o755),
-            Entry::File("/usr/bin/curl", 0o755),
-        ],
-    );
+    let image = oci_layout(tmp.path(), "img", &[Entry::File("/usr/bin/apt-get", 0o755), Entry::File("/usr/bin/curl", 0o755)]);
     let out = tmp.path().join("out");
     let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(json(&out.join("r.json"))["templates"]["source"], "builtin");
     // update, then the cache is the default and the report names source and commit.
-    let o = with_cache(
-        &[
-            "recommend",
-            "update",
-            "--source",
-            repo.to_str().unwrap(),
-            "--ref",
-            "main",
-        ],
-        None,
-    );
+    let o = with_cache(&["recommend", "update", "--source", repo.to_str().unwrap(), "--ref", "main"], None);
     assert_eq!(o.status.code(), Some(0));
     let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
     assert_eq!(o.status.code(), Some(0));
@@ -458,55 +292,17 @@ fn update_fills_the_cache_which_is_then_the_default_source() {
     assert_eq!(report["templates"]["kind"], "cache");
     assert_eq!(report["templates"]["commit"], commit.as_str());
     assert_eq!(report["templates"]["source"], repo.to_str().unwrap());
-    let names: Vec<&str> = report["images"][0]["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["template"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["apt-dpkg-exec"],
-        "only the cached library's template"
-    );
+    let names: Vec<&str> = report["images"][0]["policies"].as_array().unwrap().iter().map(|p| p["template"].as_str().unwrap()).collect();
+    assert_eq!(names, ["apt-dpkg-exec"], "only the cached library's template");
     // --templates builtin still reaches the embedded set.
-    let o = with_cache(
-        &[
-            "recommend",
-            "-i",
-            &image,
-            "-r",
-            "r.json",
-            "--templates",
-            "builtin",
-        ],
-        Some(&out),
-    );
+    let o = with_cache(&["recommend", "-i", &image, "-r", "r.json", "--templates", "builtin"], Some(&out));
     assert_eq!(o.status.code(), Some(0));
-    assert!(
-        json(&out.join("r.json"))["images"][0]["policies"]
-            .as_array()
-            .unwrap()
-            .len()
-            > 1
-    );
+    assert!(json(&out.join("r.json"))["images"][0]["policies"].as_array().unwrap().len() > 1);
     // A bad source fails without touching the cache.
-    let o = with_cache(
-        &[
-            "recommend",
-            "update",
-            "--source",
-            tmp.path().join("nope").to_str().unwrap(),
-        ],
-        None,
-    );
+    let o = with_cache(&["recommend", "update", "--source", tmp.path().join("nope").to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
     let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
-    assert_eq!(
-        json(&out.join("r.json"))["templates"]["commit"],
-        commit.as_str(),
-        "{o:?}"
-    );
+    assert_eq!(json(&out.join("r.json"))["templates"]["commit"], commit.as_str(), "{o:?}");
 }
 
 #[test]
@@ -522,35 +318,13 @@ fn output_is_deterministic_and_host_templates_need_node_labels() {
         .map(|n| {
             let out = tmp.path().join(format!("out{n}"));
             for fmt in ["report.json", "report.html", "report.md", "report.txt"] {
-                let o = run(armorc()
-                    .args([
-                        "recommend",
-                        "-i",
-                        &spec,
-                        "-l",
-                        "app=det",
-                        "--explain",
-                        "-r",
-                        fmt,
-                        "-o",
-                    ])
-                    .arg(&out));
+                let o = run(armorc().args(["recommend", "-i", &spec, "-l", "app=det", "--explain", "-r", fmt, "-o"]).arg(&out));
                 assert_eq!(o.status.code(), Some(0));
             }
-            assert!(
-                !out.join("host").exists(),
-                "no --node-labels, no host policies"
-            );
+            assert!(!out.join("host").exists(), "no --node-labels, no host policies");
             let mut files: Vec<(String, String)> = walk(&out)
                 .into_iter()
-                .map(|f| {
-                    (
-                        f.replace(out.to_str().unwrap(), "OUT"),
-                        std::fs::read_to_string(&f)
-                            .unwrap()
-                            .replace(out.to_str().unwrap(), "OUT"),
-                    )
-                })
+                .map(|f| (f.replace(out.to_str().unwrap(), "OUT"), std::fs::read_to_string(&f).unwrap().replace(out.to_str().unwrap(), "OUT")))
                 .collect();
             files.sort();
             files
@@ -558,15 +332,8 @@ fn output_is_deterministic_and_host_templates_need_node_labels() {
         .collect();
     assert!(outputs[0].len() > 40);
     assert_eq!(outputs[0], outputs[1]);
-    let text = &outputs[0]
-        .iter()
-        .find(|(f, _)| f.ends_with("det-v1/apt-dpkg-exec.yaml"))
-        .unwrap()
-        .1;
-    assert!(
-        text.contains(r#"selector: {"matchLabels":{"app":"det"}}"#),
-        "{text}"
-    );
+    let text = &outputs[0].iter().find(|(f, _)| f.ends_with("det-v1/apt-dpkg-exec.yaml")).unwrap().1;
+    assert!(text.contains(r#"selector: {"matchLabels":{"app":"det"}}"#), "{text}");
 }
 
 /// The four report formats for one fixed image with `--explain` (paths and digests filtered).
@@ -591,33 +358,12 @@ fn report_formats_snapshot() {
     );
     let out = tmp.path().join("out");
     let root = tmp.path().display().to_string();
-    for (name, _) in [
-        ("report.txt", ()),
-        ("report.md", ()),
-        ("report.json", ()),
-        ("report.html", ()),
-    ] {
+    for (name, _) in [("report.txt", ()), ("report.md", ()), ("report.json", ()), ("report.html", ())] {
         let o = run(armorc()
-            .args([
-                "recommend",
-                "-i",
-                &spec,
-                "-t",
-                "MITRE,nginx",
-                "-l",
-                "app=shop",
-                "--explain",
-                "--action",
-                "Audit",
-                "-r",
-                name,
-                "-o",
-            ])
+            .args(["recommend", "-i", &spec, "-t", "MITRE,nginx", "-l", "app=shop", "--explain", "--action", "Audit", "-r", name, "-o"])
             .arg(&out));
         assert_eq!(o.status.code(), Some(0));
-        let text = std::fs::read_to_string(out.join(name))
-            .unwrap()
-            .replace(&root, "[TMP]");
+        let text = std::fs::read_to_string(out.join(name)).unwrap().replace(&root, "[TMP]");
         insta::with_settings!({
             snapshot_path => "../snapshots",
             prepend_module_to_snapshot => false,
@@ -639,20 +385,12 @@ fn index_limits_are_flags_named_in_their_errors() {
     let image = oci_layout(
         tmp.path(),
         "many",
-        &[
-            Entry::File("/usr/bin/apt-get", 0o755),
-            Entry::File("/etc/a", 0o644),
-            Entry::File("/etc/b", 0o644),
-        ],
+        &[Entry::File("/usr/bin/apt-get", 0o755), Entry::File("/etc/a", 0o644), Entry::File("/etc/b", 0o644)],
     );
-    let o = run(armorc()
-        .args(["recommend", "-i", &image, "--max-entries", "2", "-o"])
-        .arg(&out));
+    let o = run(armorc().args(["recommend", "-i", &image, "--max-entries", "2", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(1));
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
     assert!(report.contains("max-entries=2"), "{report}");
-    let o = run(armorc()
-        .args(["recommend", "-i", &image, "--max-entries", "1000", "-o"])
-        .arg(&out));
+    let o = run(armorc().args(["recommend", "-i", &image, "--max-entries", "1000", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(0));
 }

@@ -7,16 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 pub fn sha256_file(p: &Path) -> String {
-    let out = Command::new("sha256sum")
-        .arg(p)
-        .output()
-        .expect("sha256sum");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    let out = Command::new("sha256sum").arg(p).output().expect("sha256sum");
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }
 
 /// An entry of a test image.
@@ -77,11 +69,7 @@ pub fn oci_layout(root: &Path, name: &str, entries: &[Entry]) -> String {
     let (manifest, manifest_size) = put(format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer_digest}","size":{layer_size}}}]}}"#
     ));
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     std::fs::write(
         layout.join("index.json"),
         format!(
@@ -93,10 +81,6 @@ pub fn oci_layout(root: &Path, name: &str, entries: &[Entry]) -> String {
 }
 
 pub fn tools_present() -> bool {
-    ["tar", "sha256sum"].iter().all(|t| {
-        Command::new(t)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+    ["tar", "sha256sum"].iter().all(|t| Command::new(t).arg("--version").output().is_ok_and(|o| o.status.success()))
 }
+

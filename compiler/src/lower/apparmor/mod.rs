@@ -17,14 +17,14 @@ use sourcemap::OriginEntry;
 
 use crate::compose::{Enforcement, PostureAction, Target};
 use crate::ir;
-use lines::{dispatch_line, rule_lines, SubProfiles};
-use rules::{AaRule, Category};
-use std::borrow::Cow;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
-use std::hash::BuildHasher;
+use lines::{dispatch_line, rule_lines, SubProfiles};
+use rules::{AaRule, Category};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use syntax::{escape_literal, quote_path, sanitize_profile_name, source_suffix};
 use writer::Writer;
 
