@@ -37,7 +37,10 @@ pub fn run(args: Args) -> u8 {
             eprintln!("armorc explain: {name}: neither a map image (no ARMORIMG magic) nor a text file");
             return 1;
         };
-        if let Some(index) = serde_json::from_str::<serde_json::Value>(&profile).ok().filter(|v| v.get("targets").is_some() && v.get("version").is_some()) {
+        if let Some(index) = serde_json::from_str::<serde_json::Value>(&profile)
+            .ok()
+            .filter(|v| v.get("targets").is_some() && v.get("version").is_some())
+        {
             match explain_index(&index) {
                 Ok(text) => return print(&text),
                 Err(e) => {
@@ -54,7 +57,11 @@ pub fn run(args: Args) -> u8 {
                 return 1;
             }
             Err(e) => {
-                eprintln!("armorc explain: {}: {} (the source map written beside the profile)", map_path.display(), armorc_compiler::inputs::io_message(&e));
+                eprintln!(
+                    "armorc explain: {}: {} (the source map written beside the profile)",
+                    map_path.display(),
+                    armorc_compiler::inputs::io_message(&e)
+                );
                 return 1;
             }
         }
@@ -81,7 +88,11 @@ fn explain_index(index: &serde_json::Value) -> Result<String, String> {
     let mut out = format!("compile index: {} target(s)\n", targets.len());
     for t in targets {
         let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
-        let name = if t["host"] == true { "host".to_string() } else { format!("{}/{}/{}", s("namespace"), s("workload"), s("container")) };
+        let name = if t["host"] == true {
+            "host".to_string()
+        } else {
+            format!("{}/{}/{}", s("namespace"), s("workload"), s("container"))
+        };
         let policies = t["policies"].as_array().map(|p| p.len()).unwrap_or(0);
         let mut line = format!("{name}: {} policies, {}", policies, s("enforcement"));
         if let Some(reason) = t["reason"].as_str() {

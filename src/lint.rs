@@ -184,7 +184,8 @@ pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result
     let globs: Vec<&String> = config.exclude.iter().chain(options.exclude.iter()).collect();
     let excludes = Excludes::new(&globs)?;
     let expanded = inputs::expand(paths, options.follow, &excludes);
-    let mut outcome = Outcome { report: Report::default(), policies: Vec::new(), io_errors: expanded.errors, notes: Vec::new() };
+    let mut outcome =
+        Outcome { report: Report::default(), policies: Vec::new(), io_errors: expanded.errors, notes: Vec::new() };
     for link in &expanded.skipped_symlinks {
         outcome.notes.push(format!("{link}: note: symlink not followed (use --follow)"));
     }
@@ -228,7 +229,14 @@ struct FileResult {
 /// Read, check and (for lint) apply suppressions to one input.
 fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<FileResult, InputError> {
     let loaded = inputs::load(input)?;
-    let mut file = FileResult { documents: 0, skipped: 0, suppressed: 0, diagnostics: Vec::new(), policies: Vec::new(), notes: Vec::new() };
+    let mut file = FileResult {
+        documents: 0,
+        skipped: 0,
+        suppressed: 0,
+        diagnostics: Vec::new(),
+        policies: Vec::new(),
+        notes: Vec::new(),
+    };
     match loaded.not_utf8 {
         Some(d) => file.diagnostics.push(d),
         None => {
@@ -252,7 +260,13 @@ fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<File
         let comments = if loaded.source.text.contains("armorc:") {
             let (comments, bad) = Suppressions::parse(&loaded.source.text, is_known_code);
             for b in bad {
-                file.notes.push(format!("{}:{}:{}: note: {} (it suppresses nothing)", input.name(), b.line, b.column, b.message));
+                file.notes.push(format!(
+                    "{}:{}:{}: note: {} (it suppresses nothing)",
+                    input.name(),
+                    b.line,
+                    b.column,
+                    b.message
+                ));
             }
             comments
         } else {
@@ -315,4 +329,3 @@ pub fn write_stdout(text: &str) -> std::io::Result<()> {
         other => other,
     }
 }
-

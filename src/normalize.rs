@@ -48,7 +48,10 @@ pub fn run(args: Args) -> u8 {
         return 1;
     }
     if outcome.report.documents == 0 {
-        eprintln!("armorc normalize: no KubeArmor document found ({} read)", crate::lint::plural(outcome.report.files, "file"));
+        eprintln!(
+            "armorc normalize: no KubeArmor document found ({} read)",
+            crate::lint::plural(outcome.report.files, "file")
+        );
         return 1;
     }
     let mut text = match serde_json::to_string_pretty(&outcome.policies) {

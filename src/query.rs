@@ -140,5 +140,9 @@ pub fn run(args: Args) -> u8 {
         return 1;
     }
     drop(out);
-    if failed { 1 } else { 0 }
+    if failed {
+        1
+    } else {
+        0
+    }
 }

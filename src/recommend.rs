@@ -228,7 +228,13 @@ pub fn run(args: Args) -> u8 {
     let loader = |spec: &str, progress| -> Result<Loaded, String> {
         let opts = LoadOptions { progress, ..load_opts.clone() };
         let l = load_image(spec, &opts).map_err(|e| e.to_string())?;
-        Ok(Loaded { reference: l.reference, digest: l.digest, platform: l.platform, index: l.index, os_release: l.os_release })
+        Ok(Loaded {
+            reference: l.reference,
+            digest: l.digest,
+            platform: l.platform,
+            index: l.index,
+            os_release: l.os_release,
+        })
     };
     match run::run(&jobs, &library, &opts, &loader) {
         Ok((report_data, code)) => {

@@ -184,7 +184,10 @@ fn check_lists_every_difference_and_exits_3() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].starts_with("missing: apparmor/kubearmor.host"), "{stdout}");
-    assert!(lines[1].starts_with("differs: bpf/shop/web/nginx.img (existing file: map image checksum mismatch"), "{stdout}");
+    assert!(
+        lines[1].starts_with("differs: bpf/shop/web/nginx.img (existing file: map image checksum mismatch"),
+        "{stdout}"
+    );
     assert_eq!(lines[2], "extra: stray.txt");
 
     // A different posture changes images and index.json.
@@ -192,7 +195,10 @@ fn check_lists_every_difference_and_exits_3() {
     let out = compile_fixtures(&tmp.path().join("fresh"), &["--check", "--default-posture", "network=block"]);
     assert_eq!(out.status.code(), Some(3));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("differs: bpf/shop/web/nginx.img (54 entries now, 54 compiled; 1 added, 1 removed or changed)"), "{stdout}");
+    assert!(
+        stdout.contains("differs: bpf/shop/web/nginx.img (54 entries now, 54 compiled; 1 added, 1 removed or changed)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("differs: index.json"), "{stdout}");
 }
 
@@ -220,7 +226,10 @@ fn over_capacity_is_an_error_naming_the_policies() {
     let out = compile_fixtures(&out_dir, &["--capacity", "40"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("error[C002]: target shop/web/nginx needs 54 map entries, over the capacity of 40"), "{stderr}");
+    assert!(
+        stderr.contains("error[C002]: target shop/web/nginx needs 54 map entries, over the capacity of 40"),
+        "{stderr}"
+    );
     assert!(stderr.contains("KubeArmorPolicy/shop/web-net"), "{stderr}");
     assert!(!stderr.contains("target shop/web/logger needs"), "{stderr}");
     assert!(!out_dir.exists());
@@ -243,7 +252,8 @@ fn deny_warning_fails_on_composition_warnings() {
 fn bad_workloads_and_options_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let w = tmp.path().join("w.yaml");
-    std::fs::write(&w, "kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{image: x}]}}}\n").unwrap();
+    std::fs::write(&w, "kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{image: x}]}}}\n")
+        .unwrap();
     let policies = format!("{FIXTURES}/policies");
     let out_dir = tmp.path().join("out");
     let o = out_dir.to_str().unwrap();
@@ -296,7 +306,16 @@ fn colliding_targets_are_an_error() {
     .unwrap();
     let policies = format!("{FIXTURES}/policies");
     let out_dir = tmp.path().join("out");
-    let out = armorc(&["compile", &policies, "--workloads", w.to_str().unwrap(), "--target", "all", "-o", out_dir.to_str().unwrap()]);
+    let out = armorc(&[
+        "compile",
+        &policies,
+        "--workloads",
+        w.to_str().unwrap(),
+        "--target",
+        "all",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("two targets would write bpf/shop/web/c.img"), "{}", text(&out.stderr));
     assert!(!out_dir.exists());
@@ -306,7 +325,10 @@ fn colliding_targets_are_an_error() {
 fn apparmor_parser_available() -> bool {
     let found = Command::new("apparmor_parser").arg("--version").output().is_ok();
     if !found {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but apparmor_parser is missing (.ci/install-apparmor.sh)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but apparmor_parser is missing (.ci/install-apparmor.sh)"
+        );
         eprintln!("skipping: apparmor_parser not installed (Debian package `apparmor`)");
     }
     found
@@ -327,7 +349,16 @@ fn verify_apparmor_names_the_rejected_native_rule_and_writes_nothing() {
     .unwrap();
     let workloads = format!("{FIXTURES}/workloads");
     let out_dir = tmp.path().join("out");
-    let args = ["compile", policy.to_str().unwrap(), "--workloads", &workloads, "--target", "all", "-o", out_dir.to_str().unwrap()];
+    let args = [
+        "compile",
+        policy.to_str().unwrap(),
+        "--workloads",
+        &workloads,
+        "--target",
+        "all",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ];
 
     // Without the flag the profile is written as is.
     let out = armorc(&args);
@@ -341,7 +372,10 @@ fn verify_apparmor_names_the_rejected_native_rule_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let want = format!("{}:11:5: KubeArmorPolicy/shop/native-bad spec.apparmor", policy.display());
     assert!(stderr.contains(&want), "no `{want}` in:\n{stderr}");
-    assert!(stderr.contains("apparmor_parser rejected profile kubearmor-shop-web-") && stderr.contains("network all,"), "{stderr}");
+    assert!(
+        stderr.contains("apparmor_parser rejected profile kubearmor-shop-web-") && stderr.contains("network all,"),
+        "{stderr}"
+    );
     // OUT is untouched and no temporary directory is left beside it.
     assert_eq!(files(&out_dir), before);
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -37,8 +37,9 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
     }
     /// No panic and a normal exit; then, separately, the memory bound (checked last in the
     /// hostile run so its other findings show first).
@@ -48,11 +49,7 @@ impl Run {
         assert!(self.code >= 0, "{what}: armorc was killed by a signal ({})", -self.code);
     }
     fn assert_memory_bounded(&self, what: &str) {
-        assert!(
-            self.max_rss < MAX_RSS_BYTES,
-            "{what}: peak RSS {} MB is over 200 MB",
-            self.max_rss / (1024 * 1024)
-        );
+        assert!(self.max_rss < MAX_RSS_BYTES, "{what}: peak RSS {} MB is over 200 MB", self.max_rss / (1024 * 1024));
     }
 }
 
@@ -144,7 +141,8 @@ fn write_big_stream(path: &Path) -> usize {
 }
 
 fn billion_laughs() -> String {
-    let mut s = String::from("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: lol\nspec:\n");
+    let mut s =
+        String::from("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: lol\nspec:\n");
     s.push_str("  a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
@@ -218,7 +216,8 @@ fn hostile_inputs_in_one_run() {
         "canary error missing: {canary_diags:#?}"
     );
     // The 50 MB stream: every document read, none in error.
-    let big_errors: Vec<&Value> = for_file("big-stream.yaml").into_iter().filter(|d| d["severity"] == "error").collect();
+    let big_errors: Vec<&Value> =
+        for_file("big-stream.yaml").into_iter().filter(|d| d["severity"] == "error").collect();
     assert!(big_errors.is_empty(), "valid stream reported errors: {:?}", &big_errors[..big_errors.len().min(5)]);
     let documents = report["summary"]["documents"].as_u64().unwrap() as usize;
     assert!(documents > big_docs, "documents {documents} < {big_docs} stream documents + canary");
@@ -234,10 +233,9 @@ fn hostile_inputs_in_one_run() {
             // Nothing to report; it must not derail the run.
             "empty file" => assert!(found.is_empty(), "{what}: {found:#?}"),
             // Junk has no KubeArmor marker: an error, or a note on stderr naming the file.
-            "binary junk" => assert!(
-                !found.is_empty() || run.stderr.contains(name.as_ref()),
-                "{what}: no diagnostic and no note"
-            ),
+            "binary junk" => {
+                assert!(!found.is_empty() || run.stderr.contains(name.as_ref()), "{what}: no diagnostic and no note")
+            }
             _ => assert!(
                 found.iter().any(|d| d["severity"] == "error"),
                 "{what}: expected an error diagnostic, got {found:#?}"

@@ -162,7 +162,11 @@ fn fixtures_json() {
     for entry in std::fs::read_dir(Path::new(ROOT).join(FIXTURES)).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(code) = name.strip_suffix("-fail.yaml") {
-            let hit = value["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == code && d["file"].as_str().unwrap().ends_with(&name));
+            let hit = value["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == code && d["file"].as_str().unwrap().ends_with(&name));
             assert!(hit, "{name} does not produce {code}");
         }
     }
@@ -281,13 +285,18 @@ fn machine_formats_keep_stdout_clean() {
     assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
     let run = lint_in(d, &["--format", "json", "."]);
     let summary = &json(&run)["summary"];
-    assert_eq!(summary, &serde_json::json!({"files": 3, "documents": 1, "skipped": 2, "errors": 1, "warnings": 0, "suppressed": 0}));
+    assert_eq!(
+        summary,
+        &serde_json::json!({"files": 3, "documents": 1, "skipped": 2, "errors": 1, "warnings": 0, "suppressed": 0})
+    );
 }
 
 #[test]
 fn json_positions_are_one_based_unicode_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let text = ERROR.replace("  name: broken\n", "  name: broken\n  labels:\n    note: \"日本語\"\n").replace("action: block", "action:   block");
+    let text = ERROR
+        .replace("  name: broken\n", "  name: broken\n  labels:\n    note: \"日本語\"\n")
+        .replace("action: block", "action:   block");
     write(dir.path(), "p.yaml", &text);
     let run = lint_in(dir.path(), &["--format", "json", "p.yaml"]);
     let d = &json(&run)["diagnostics"][0];
@@ -340,7 +349,11 @@ fn suppression_comments() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "same-line.yaml", &ERROR.replace("action: block", "action: block # armorc: ignore[S004] migrating"));
-    write(d, "line-above.yaml", &ERROR.replace("  action: block", "  # armorc: ignore[S101,S004] migrating\n  action: block"));
+    write(
+        d,
+        "line-above.yaml",
+        &ERROR.replace("  action: block", "  # armorc: ignore[S101,S004] migrating\n  action: block"),
+    );
     write(d, "wrong-code.yaml", &ERROR.replace("action: block", "action: block # armorc: ignore[S001]"));
     write(d, "too-far.yaml", &ERROR.replace("  action: block", "  # armorc: ignore[S004]\n\n  action: block"));
     let run = lint_in(d, &["--format", "json", "same-line.yaml", "line-above.yaml"]);
@@ -393,7 +406,8 @@ fn exclude_globs() {
     write(d, "p/charts/x/error.yaml", ERROR);
     write(d, "p/gen.tmpl.yaml", ERROR);
     let run = lint_in(d, &["--format", "json", "--exclude", "p/charts/**", "--exclude", "*.tmpl.yaml", "p"]);
-    let files: Vec<String> = json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
+    let files: Vec<String> =
+        json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
     assert_eq!(files, vec!["p/error.yaml"]);
     assert_eq!(json(&run)["summary"]["files"], 2);
     assert_eq!(lint_in(d, &["--exclude", "a/[b", "p"]).code, 2);
@@ -422,7 +436,8 @@ fn symlinks_and_follow() {
     // --follow does, and stops at the cycle; `file` is the path as reached.
     let run = lint_in(d, &["--format", "json", "--follow", "tree"]);
     assert_eq!(run.code, 1);
-    let files: Vec<String> = json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
+    let files: Vec<String> =
+        json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
     assert!(files.contains(&"tree/link.yaml".to_string()), "{files:?}");
     assert!(files.contains(&"tree/linkdir/error.yaml".to_string()), "{files:?}");
 
@@ -441,7 +456,8 @@ fn directory_walk_is_sorted_and_recursive() {
         write(d, &format!("p/{name}"), ERROR);
     }
     let run = lint_in(d, &["--format", "json", "p/"]);
-    let files: Vec<String> = json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
+    let files: Vec<String> =
+        json(&run)["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap().to_string()).collect();
     assert_eq!(files, vec!["p/0.yaml", "p/a/b/c.yaml", "p/a/z.yml", "p/b.yaml"]);
 }
 
@@ -461,7 +477,11 @@ fn github_properties_are_escaped() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a,b:c.yaml", ERROR);
     let run = lint_in(dir.path(), &["--format", "github", "a,b:c.yaml"]);
-    assert!(run.stdout.starts_with("::error file=a%2Cb%3Ac.yaml,line=13,col=11,endLine=13,endColumn=16,title=S004::"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("::error file=a%2Cb%3Ac.yaml,line=13,col=11,endLine=13,endColumn=16,title=S004::"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -473,7 +493,11 @@ fn human_output_has_location_snippet_and_summary() {
     assert!(run.stdout.contains("[error.yaml:13:11]"), "{}", run.stdout);
     assert!(run.stdout.contains("13 │   action: block"), "{}", run.stdout);
     assert!(run.stdout.contains("help:"), "{}", run.stdout);
-    assert!(run.stdout.ends_with("1 file, 1 KubeArmor document, 0 skipped: 1 error, 0 warnings, 0 suppressed\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with("1 file, 1 KubeArmor document, 0 skipped: 1 error, 0 warnings, 0 suppressed\n"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains('\u{1b}'), "no colour when not a terminal");
 }
 
@@ -481,7 +505,9 @@ fn human_output_has_location_snippet_and_summary() {
 fn long_help_explains_formats_suppressions_and_exit_codes() {
     let run = armorc(&["lint", "--help"], Path::new(ROOT), None);
     assert_eq!(run.code, 0);
-    for needle in ["--format", "sarif", "github", "# armorc: ignore[CODE]", "armorc.toml", "Exit status", "--follow", "--exclude"] {
+    for needle in
+        ["--format", "sarif", "github", "# armorc: ignore[CODE]", "armorc.toml", "Exit status", "--follow", "--exclude"]
+    {
         assert!(run.stdout.contains(needle), "--help lacks {needle}");
     }
 }

@@ -1,8 +1,8 @@
 //! `armorc query` end to end: answers, single-query flags, bad lines, bad images.
 
 use armorc_compiler::image::*;
-use std::process::{Command, Stdio};
 use std::io::Write;
+use std::process::{Command, Stdio};
 
 fn e(key: Key, process: u16, file: u16, rule: u32, text: &str) -> Entry {
     Entry { key, value: Value { process, file, rule }, text: text.into() }
@@ -11,7 +11,12 @@ fn e(key: Key, process: u16, file: u16, rule: u32, text: &str) -> Entry {
 /// Reference §3.11's worked image in our key layout, with provenance.
 fn image_file(dir: &std::path::Path) -> std::path::PathBuf {
     let p = |s: &str| Key::path(KIND_PATH, s.as_bytes(), None);
-    let rule = |at: &str, line| RuleRef { policy: "KubeArmorPolicy/shop/worked".into(), at: at.into(), file: "worked.yaml".into(), line };
+    let rule = |at: &str, line| RuleRef {
+        policy: "KubeArmorPolicy/shop/worked".into(),
+        at: at.into(),
+        file: "worked.yaml".into(),
+        line,
+    };
     let img = MapImage {
         target: "shop/web/app".into(),
         entries: vec![
@@ -69,26 +74,34 @@ fn answers_one_line_per_query_in_order() {
     let (code, out, err) = armorc(&["query", "--image", img.to_str().unwrap()], &input);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines, [
-        r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchPaths[0]","file":"worked.yaml","line":12},"by":"rule"}"#,
-        r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchDirectories[0]","file":"worked.yaml","line":9},"by":"rule"}"#,
-        r#"{"decision":"deny","audit":false,"rule":null,"by":"posture"}"#,
-        r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
-        r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
-        r#"{"decision":"allow","audit":true,"rule":null,"by":"posture"}"#,
-        r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.capabilities.matchCapabilities[0]","file":"worked.yaml","line":18},"by":"rule"}"#,
-        r#"{"decision":"allow","audit":false,"rule":null,"by":"default"}"#,
-    ]);
+    assert_eq!(
+        lines,
+        [
+            r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchPaths[0]","file":"worked.yaml","line":12},"by":"rule"}"#,
+            r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.process.matchDirectories[0]","file":"worked.yaml","line":9},"by":"rule"}"#,
+            r#"{"decision":"deny","audit":false,"rule":null,"by":"posture"}"#,
+            r#"{"decision":"allow","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
+            r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.file.matchDirectories[0]","file":"worked.yaml","line":15},"by":"rule"}"#,
+            r#"{"decision":"allow","audit":true,"rule":null,"by":"posture"}"#,
+            r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked","at":"spec.capabilities.matchCapabilities[0]","file":"worked.yaml","line":18},"by":"rule"}"#,
+            r#"{"decision":"allow","audit":false,"rule":null,"by":"default"}"#,
+        ]
+    );
 }
 
 #[test]
 fn flags_give_one_query() {
     let dir = tempfile::tempdir().unwrap();
     let img = image_file(dir.path());
-    let (code, out, _) = armorc(&["query", "--image", img.to_str().unwrap(), "--op", "exec", "--path", "/usr/bin/apt"], "");
+    let (code, out, _) =
+        armorc(&["query", "--image", img.to_str().unwrap(), "--op", "exec", "--path", "/usr/bin/apt"], "");
     assert_eq!(code, 0);
-    assert!(out.starts_with(r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked""#), "{out}");
-    let (code, out, _) = armorc(&["query", "--image", img.to_str().unwrap(), "--op", "capable", "--capability", "CAP_NET_RAW"], "");
+    assert!(
+        out.starts_with(r#"{"decision":"deny","audit":false,"rule":{"policy":"KubeArmorPolicy/shop/worked""#),
+        "{out}"
+    );
+    let (code, out, _) =
+        armorc(&["query", "--image", img.to_str().unwrap(), "--op", "capable", "--capability", "CAP_NET_RAW"], "");
     assert_eq!((code, out.lines().count()), (0, 1));
     assert!(out.contains(r#""decision":"deny""#));
 }
@@ -97,7 +110,8 @@ fn flags_give_one_query() {
 fn bad_lines_answer_error_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let img = image_file(dir.path());
-    let input = "{\"op\":\"exec\",\"path\":\"/bin/ls\"}\nnot json\n{\"op\":\"fly\"}\n{\"op\":\"open\",\"path\":\"/etc/x\"}\n";
+    let input =
+        "{\"op\":\"exec\",\"path\":\"/bin/ls\"}\nnot json\n{\"op\":\"fly\"}\n{\"op\":\"open\",\"path\":\"/etc/x\"}\n";
     let (code, out, _) = armorc(&["query", "--image", img.to_str().unwrap(), "-"], input);
     assert_eq!(code, 1);
     let lines: Vec<&str> = out.lines().collect();
@@ -115,8 +129,25 @@ fn bad_images_are_rejected_without_output() {
     let bytes = std::fs::read(&img).unwrap();
     let cases: [(&str, Vec<u8>, &str); 3] = [
         ("truncated", bytes[..bytes.len() - 5].to_vec(), "truncated"),
-        ("corrupt", { let mut b = bytes.clone(); let n = b.len() - 3; b[n] ^= 0xff; b }, "checksum"),
-        ("version", { let mut b = bytes.clone(); b[8] = 9; b }, "version"),
+        (
+            "corrupt",
+            {
+                let mut b = bytes.clone();
+                let n = b.len() - 3;
+                b[n] ^= 0xff;
+                b
+            },
+            "checksum",
+        ),
+        (
+            "version",
+            {
+                let mut b = bytes.clone();
+                b[8] = 9;
+                b
+            },
+            "version",
+        ),
     ];
     for (name, b, msg) in cases {
         let p = dir.path().join(format!("{name}.img"));

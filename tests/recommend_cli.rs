@@ -108,7 +108,16 @@ fn every_template_is_recommended_lints_clean_and_compiles() {
     std::fs::write(&pod, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec: {containers: [{name: everything, image: x}]}\n").unwrap();
     let artifacts = tmp.path().join("artifacts");
     let compile = run(armorc()
-        .args(["compile", "--target", "all", "--deny", "warning", "--node-labels", "kubernetes.io/hostname=node-1", "--workloads"])
+        .args([
+            "compile",
+            "--target",
+            "all",
+            "--deny",
+            "warning",
+            "--node-labels",
+            "kubernetes.io/hostname=node-1",
+            "--workloads",
+        ])
         .arg(&pod)
         .arg("--out")
         .arg(&artifacts)
@@ -159,7 +168,8 @@ fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
     assert_eq!(o.status.code(), Some(0));
     assert!(!out.join("app-v1/apt-dpkg-exec.yaml").exists());
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
-    let mut left: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut left: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
     assert_eq!(left, ["app-v1", "keep.txt", "report.txt"], "no temporary directories left behind");
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
@@ -179,7 +189,9 @@ fn a_failed_image_keeps_the_others_and_exits_1() {
     let missing = format!("oci:{}:v1", tmp.path().join("missing").display());
     // Same display name `good:v1` from another directory: it must not share (or wipe) the directory.
     let twin = oci_layout(&tmp.path().join("other"), "good", &[Entry::File("/sbin/apk", 0o755)]);
-    let o = run(armorc().args(["recommend", "-i", &missing, "-i", &good, "-i", &good, "-i", &twin, "-r", "r.md", "-o"]).arg(&out));
+    let o = run(armorc()
+        .args(["recommend", "-i", &missing, "-i", &good, "-i", &good, "-i", &twin, "-r", "r.md", "-o"])
+        .arg(&out));
     assert_eq!(o.status.code(), Some(1));
     assert!(out.join("good-v1/apt-dpkg-exec.yaml").is_file());
     assert!(!out.join("good-v1/apk-exec.yaml").exists());
@@ -211,7 +223,8 @@ fn manifest_workloads_select_by_match_labels_and_container() {
     let mf = tmp.path().join("deploy.yaml");
     std::fs::write(&mf, manifest).unwrap();
     let out = tmp.path().join("out");
-    let o = run(armorc().args(["recommend", "-f"]).arg(&mf).args(["--action", "Audit", "-r", "r.json", "-o"]).arg(&out));
+    let o =
+        run(armorc().args(["recommend", "-f"]).arg(&mf).args(["--action", "Audit", "-r", "r.json", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(0));
     let text = std::fs::read_to_string(out.join("prod-shop/web-nginx-config-protect.yaml")).unwrap();
     assert!(text.contains(r#""matchLabels":{"app":"shop","kubearmor.io/container.name":"[web]"}"#), "{text}");
@@ -278,7 +291,8 @@ fn update_fills_the_cache_which_is_then_the_default_source() {
         run(&mut c)
     };
     // Before update: built-in set.
-    let image = oci_layout(tmp.path(), "img", &[Entry::File("/usr/bin/apt-get", 0o755), Entry::File("/usr/bin/curl", 0o755)]);
+    let image =
+        oci_layout(tmp.path(), "img", &[Entry::File("/usr/bin/apt-get", 0o755), Entry::File("/usr/bin/curl", 0o755)]);
     let out = tmp.path().join("out");
     let o = with_cache(&["recommend", "-i", &image, "-r", "r.json"], Some(&out));
     assert_eq!(o.status.code(), Some(0));
@@ -292,7 +306,8 @@ fn update_fills_the_cache_which_is_then_the_default_source() {
     assert_eq!(report["templates"]["kind"], "cache");
     assert_eq!(report["templates"]["commit"], commit.as_str());
     assert_eq!(report["templates"]["source"], repo.to_str().unwrap());
-    let names: Vec<&str> = report["images"][0]["policies"].as_array().unwrap().iter().map(|p| p["template"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        report["images"][0]["policies"].as_array().unwrap().iter().map(|p| p["template"].as_str().unwrap()).collect();
     assert_eq!(names, ["apt-dpkg-exec"], "only the cached library's template");
     // --templates builtin still reaches the embedded set.
     let o = with_cache(&["recommend", "-i", &image, "-r", "r.json", "--templates", "builtin"], Some(&out));
@@ -318,13 +333,20 @@ fn output_is_deterministic_and_host_templates_need_node_labels() {
         .map(|n| {
             let out = tmp.path().join(format!("out{n}"));
             for fmt in ["report.json", "report.html", "report.md", "report.txt"] {
-                let o = run(armorc().args(["recommend", "-i", &spec, "-l", "app=det", "--explain", "-r", fmt, "-o"]).arg(&out));
+                let o = run(armorc()
+                    .args(["recommend", "-i", &spec, "-l", "app=det", "--explain", "-r", fmt, "-o"])
+                    .arg(&out));
                 assert_eq!(o.status.code(), Some(0));
             }
             assert!(!out.join("host").exists(), "no --node-labels, no host policies");
             let mut files: Vec<(String, String)> = walk(&out)
                 .into_iter()
-                .map(|f| (f.replace(out.to_str().unwrap(), "OUT"), std::fs::read_to_string(&f).unwrap().replace(out.to_str().unwrap(), "OUT")))
+                .map(|f| {
+                    (
+                        f.replace(out.to_str().unwrap(), "OUT"),
+                        std::fs::read_to_string(&f).unwrap().replace(out.to_str().unwrap(), "OUT"),
+                    )
+                })
                 .collect();
             files.sort();
             files
@@ -360,7 +382,21 @@ fn report_formats_snapshot() {
     let root = tmp.path().display().to_string();
     for (name, _) in [("report.txt", ()), ("report.md", ()), ("report.json", ()), ("report.html", ())] {
         let o = run(armorc()
-            .args(["recommend", "-i", &spec, "-t", "MITRE,nginx", "-l", "app=shop", "--explain", "--action", "Audit", "-r", name, "-o"])
+            .args([
+                "recommend",
+                "-i",
+                &spec,
+                "-t",
+                "MITRE,nginx",
+                "-l",
+                "app=shop",
+                "--explain",
+                "--action",
+                "Audit",
+                "-r",
+                name,
+                "-o",
+            ])
             .arg(&out));
         assert_eq!(o.status.code(), Some(0));
         let text = std::fs::read_to_string(out.join(name)).unwrap().replace(&root, "[TMP]");

@@ -81,7 +81,9 @@ fn lint_and_compile(policies: &Path, workloads: &Path, tmp: &Path) {
 
 #[test]
 fn registry_image_and_two_container_deployment() {
-    if !tools_present() || ["docker-registry", "skopeo"].iter().any(|t| Command::new(t).arg("--version").output().is_err()) {
+    if !tools_present()
+        || ["docker-registry", "skopeo"].iter().any(|t| Command::new(t).arg("--version").output().is_err())
+    {
         eprintln!("SKIP: docker-registry/skopeo/tar/sha256sum not installed; run .ci/install-recommend.sh");
         return;
     }
@@ -102,7 +104,11 @@ fn registry_image_and_two_container_deployment() {
     let cache = oci_layout(
         tmp.path(),
         "cache",
-        &[Entry::File("/usr/local/bin/redis-server", 0o755), Entry::File("/usr/local/bin/redis-cli", 0o755), Entry::File("/sbin/apk", 0o755)],
+        &[
+            Entry::File("/usr/local/bin/redis-server", 0o755),
+            Entry::File("/usr/local/bin/redis-cli", 0o755),
+            Entry::File("/sbin/apk", 0o755),
+        ],
     );
     let web_ref = format!("{}/shop/web:1.0", reg.host);
     let cache_ref = format!("{}/shop/cache:7", reg.host);
@@ -111,13 +117,16 @@ fn registry_image_and_two_container_deployment() {
 
     // -i with --plain-http.
     let out = tmp.path().join("out-i");
-    let o = armorc(&["recommend", "-i", &web_ref, "--plain-http", &reg.host, "-n", "shop", "-r", "r.json", "-o"], &[&out]);
+    let o =
+        armorc(&["recommend", "-i", &web_ref, "--plain-http", &reg.host, "-n", "shop", "-r", "r.json", "-o"], &[&out]);
     assert_eq!(o.status.code(), Some(0));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("r.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("r.json")).unwrap()).unwrap();
     let img = &report["images"][0];
     assert!(img["digest"].as_str().unwrap().starts_with("sha256:"), "{img}");
     assert_eq!(img["platform"], "linux/amd64");
-    let names: Vec<&str> = img["policies"].as_array().unwrap().iter().map(|p| p["template"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        img["policies"].as_array().unwrap().iter().map(|p| p["template"].as_str().unwrap()).collect();
     for t in ["nginx-config-protect", "apt-dpkg-exec", "shell-exec-audit"] {
         assert!(names.contains(&t), "{t} in {names:?}");
     }
@@ -151,7 +160,8 @@ fn registry_image_and_two_container_deployment() {
 
     // The wrong platform fails clearly, exit 1, and the report says why.
     let out = tmp.path().join("out-p");
-    let o = armorc(&["recommend", "-i", &web_ref, "--plain-http", &reg.host, "--platform", "linux/arm64", "-o"], &[&out]);
+    let o =
+        armorc(&["recommend", "-i", &web_ref, "--plain-http", &reg.host, "--platform", "linux/arm64", "-o"], &[&out]);
     assert_eq!(o.status.code(), Some(1));
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
     assert!(report.contains("Error") && report.contains("linux/amd64"), "{report}");

@@ -29,7 +29,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/policy-templates").to_string());
+    let dir = args
+        .next()
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/policy-templates").to_string());
     let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(50);
     let mut paths = Vec::new();
     yaml_files(Path::new(&dir), &mut paths);
@@ -62,8 +64,20 @@ fn main() {
         check.push(t.elapsed());
     }
     let (f, l, c) = (median(floor), median(lint), median(check));
-    println!("{} KubeArmorPolicy files, {:.1} KiB, {rounds} rounds (median), checksum {sink}", files.len(), bytes as f64 / 1024.0);
+    println!(
+        "{} KubeArmorPolicy files, {:.1} KiB, {rounds} rounds (median), checksum {sink}",
+        files.len(),
+        bytes as f64 / 1024.0
+    );
     println!("saphyr-parser events only : {:>8.2} ms", f.as_secs_f64() * 1e3);
-    println!("lint_source               : {:>8.2} ms  ({:.2}x the floor)", l.as_secs_f64() * 1e3, l.as_secs_f64() / f.as_secs_f64());
-    println!("check_source (with IR)    : {:>8.2} ms  ({:.2}x the floor)", c.as_secs_f64() * 1e3, c.as_secs_f64() / f.as_secs_f64());
+    println!(
+        "lint_source               : {:>8.2} ms  ({:.2}x the floor)",
+        l.as_secs_f64() * 1e3,
+        l.as_secs_f64() / f.as_secs_f64()
+    );
+    println!(
+        "check_source (with IR)    : {:>8.2} ms  ({:.2}x the floor)",
+        c.as_secs_f64() * 1e3,
+        c.as_secs_f64() / f.as_secs_f64()
+    );
 }

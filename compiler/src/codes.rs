@@ -269,13 +269,64 @@ impl Code {
     /// True for codes that mirror the CRD's JSON-schema checks (patterns, enums, types, required,
     /// unknown fields, ranges, lengths); the CRD differential test compares exactly these.
     pub fn is_schema_level(self) -> bool {
-        matches!(self, Code::S001 | Code::S002 | Code::S003 | Code::S004 | Code::S005 | Code::S006 | Code::S007 | Code::S008)
+        matches!(
+            self,
+            Code::S001 | Code::S002 | Code::S003 | Code::S004 | Code::S005 | Code::S006 | Code::S007 | Code::S008
+        )
     }
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: &'static [Code] = &[Code::Y001, Code::Y002, Code::Y003, Code::Y004, Code::Y005, Code::Y006, Code::Y007, Code::S001, Code::S002, Code::S003, Code::S004, Code::S005, Code::S006, Code::S007, Code::S008, Code::S101, Code::S102, Code::S103, Code::S104, Code::S105, Code::L001, Code::L002, Code::L003, Code::L004, Code::L005, Code::L006, Code::L007, Code::L008, Code::L009, Code::L010, Code::L011, Code::L012, Code::L013, Code::L014, Code::L015, Code::L016, Code::L017, Code::L018, Code::L019, Code::L020, Code::L021, Code::L022, Code::L023, Code::L024, Code::C001, Code::C002, Code::C003];
+    pub const ALL: &'static [Code] = &[
+        Code::Y001,
+        Code::Y002,
+        Code::Y003,
+        Code::Y004,
+        Code::Y005,
+        Code::Y006,
+        Code::Y007,
+        Code::S001,
+        Code::S002,
+        Code::S003,
+        Code::S004,
+        Code::S005,
+        Code::S006,
+        Code::S007,
+        Code::S008,
+        Code::S101,
+        Code::S102,
+        Code::S103,
+        Code::S104,
+        Code::S105,
+        Code::L001,
+        Code::L002,
+        Code::L003,
+        Code::L004,
+        Code::L005,
+        Code::L006,
+        Code::L007,
+        Code::L008,
+        Code::L009,
+        Code::L010,
+        Code::L011,
+        Code::L012,
+        Code::L013,
+        Code::L014,
+        Code::L015,
+        Code::L016,
+        Code::L017,
+        Code::L018,
+        Code::L019,
+        Code::L020,
+        Code::L021,
+        Code::L022,
+        Code::L023,
+        Code::L024,
+        Code::C001,
+        Code::C002,
+        Code::C003,
+    ];
 
     /// The code spelled `text` (as in suppression comments and armorc.toml), if there is one.
     pub fn parse(text: &str) -> Option<Code> {

@@ -158,7 +158,9 @@ pub fn compose(policies: &[ir::Policy], workloads: &Workloads, options: &Compose
     let mut cluster: Vec<usize> = Vec::new();
     for (i, p) in policies.iter().enumerate() {
         match p.selector {
-            Selector::Namespaced { .. } => by_namespace.entry(p.namespace.as_deref().unwrap_or("default")).or_default().push(i),
+            Selector::Namespaced { .. } => {
+                by_namespace.entry(p.namespace.as_deref().unwrap_or("default")).or_default().push(i)
+            }
             Selector::Cluster { .. } => cluster.push(i),
             Selector::Host { .. } => {}
         }
@@ -197,7 +199,8 @@ pub fn compose(policies: &[ir::Policy], workloads: &Workloads, options: &Compose
             containers.push(target);
         }
     }
-    containers.sort_by(|a, b| (&a.namespace, &a.workload, &a.container).cmp(&(&b.namespace, &b.workload, &b.container)));
+    containers
+        .sort_by(|a, b| (&a.namespace, &a.workload, &a.container).cmp(&(&b.namespace, &b.workload, &b.container)));
     out.targets = containers;
 
     if let Some(node_labels) = &options.node_labels {
@@ -255,7 +258,12 @@ fn enforcement(namespace: &str, annotation: Option<&String>) -> Enforcement {
 
 /// The namespace's posture annotations override the global posture; invalid values fall back to
 /// the global value (KubeArmor rewrites them), with a note.
-fn namespace_posture(ns: &str, annotations: Option<&BTreeMap<String, String>>, global: Posture, notes: &mut Vec<String>) -> Posture {
+fn namespace_posture(
+    ns: &str,
+    annotations: Option<&BTreeMap<String, String>>,
+    global: Posture,
+    notes: &mut Vec<String>,
+) -> Posture {
     let mut p = global;
     let Some(a) = annotations else { return p };
     let slots: [(&str, &mut PostureAction, PostureAction); 3] = [
@@ -456,7 +464,13 @@ fn cross_backend_conflicts(policies: &[ir::Policy], targets: &[Target]) -> Vec<F
                 let (relation, bpf) = if below {
                     (format!("lies under Block directory {}", b.dir), "exact path first")
                 } else {
-                    (format!("comes after a Block of the same {}", if b.recursive.is_some() { "directory" } else { "path" }), "last writer wins")
+                    (
+                        format!(
+                            "comes after a Block of the same {}",
+                            if b.recursive.is_some() { "directory" } else { "path" }
+                        ),
+                        "last writer wins",
+                    )
                 };
                 findings.push(Finding {
                     code: Code::C003,

@@ -38,8 +38,12 @@ fn report_issue(sink: &mut Sink, issue: &YamlIssue) {
         .into(),
     );
     d.help = match issue.kind {
-        IssueKind::Syntax => Some("the cause can be above this point: an unclosed `[`, `{` or quote, or wrong indentation".into()),
-        IssueKind::DuplicateKey => Some("the API server rejects duplicate fields; keep one (the first is used here)".into()),
+        IssueKind::Syntax => {
+            Some("the cause can be above this point: an unclosed `[`, `{` or quote, or wrong indentation".into())
+        }
+        IssueKind::DuplicateKey => {
+            Some("the API server rejects duplicate fields; keep one (the first is used here)".into())
+        }
         IssueKind::TooLarge => Some("split the stream into smaller documents".into()),
         _ => None,
     };
@@ -61,7 +65,10 @@ pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
             if syntax_only && !marker {
                 let first = doc.issues.first().map(|i| i.message.as_str()).unwrap_or("invalid YAML");
                 return Checked {
-                    notes: vec![format!("{}: skipped: not YAML and no KubeArmor marker (Helm template?): {first}", file.name)],
+                    notes: vec![format!(
+                        "{}: skipped: not YAML and no KubeArmor marker (Helm template?): {first}",
+                        file.name
+                    )],
                     ..Checked::default()
                 };
             }

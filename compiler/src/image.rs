@@ -162,7 +162,11 @@ pub(crate) fn hash_ab_extend(state: (u64, u64), bytes: &[u8]) -> (u64, u64) {
 pub fn source_hash(bytes: &[u8]) -> u64 {
     let (a, b) = hash_ab(bytes);
     let h = a ^ b.rotate_left(32);
-    if h == 0 { 1 } else { h }
+    if h == 0 {
+        1
+    } else {
+        h
+    }
 }
 
 /// One entry of a map image: the kernel key and value, plus the text it stands for (path, dir
@@ -345,10 +349,7 @@ impl MapImage {
             return Err(ImageError::BadMagic);
         }
         if bytes.len() < HEADER_SIZE {
-            return Err(ImageError::Truncated(format!(
-                "{} bytes, the header alone is {HEADER_SIZE}",
-                bytes.len()
-            )));
+            return Err(ImageError::Truncated(format!("{} bytes, the header alone is {HEADER_SIZE}", bytes.len())));
         }
         let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
@@ -390,9 +391,12 @@ impl MapImage {
         }
 
         let mut r = Reader { bytes: payload, pos: 0 };
-        let records = r.take(entry_count.checked_mul(KEY_SIZE + VALUE_SIZE).ok_or_else(|| {
-            ImageError::Corrupt(format!("entry count {entry_count} is impossible"))
-        })?, "entry table")?;
+        let records = r.take(
+            entry_count
+                .checked_mul(KEY_SIZE + VALUE_SIZE)
+                .ok_or_else(|| ImageError::Corrupt(format!("entry count {entry_count} is impossible")))?,
+            "entry table",
+        )?;
         let mut raw = Vec::with_capacity(entry_count);
         let mut previous: Option<[u8; KEY_SIZE]> = None;
         for (i, rec) in records.chunks_exact(KEY_SIZE + VALUE_SIZE).enumerate() {
@@ -482,9 +486,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ImageError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            ImageError::Corrupt(format!("{what} runs past the end of the file"))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| ImageError::Corrupt(format!("{what} runs past the end of the file")))?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -504,13 +510,35 @@ mod tests {
         MapImage {
             target: "ns/web/nginx".into(),
             entries: vec![
-                Entry { key: Key::path(KIND_PATH, b"/bin/sh", None), value: Value { process: EXEC | DENY, file: 0, rule: 0 }, text: "/bin/sh".into() },
-                Entry { key: Key::number(KIND_POSTURE, POSTURE_FILE, None), value: Value { process: POSTURE_BLOCK, file: 0, rule: u32::MAX }, text: "posture:file".into() },
-                Entry { key: Key::path(KIND_PATH, b"/etc/", Some(b"/bin/cat")), value: Value { process: 0, file: READ | DIR, rule: 1 }, text: "/etc/".into() },
+                Entry {
+                    key: Key::path(KIND_PATH, b"/bin/sh", None),
+                    value: Value { process: EXEC | DENY, file: 0, rule: 0 },
+                    text: "/bin/sh".into(),
+                },
+                Entry {
+                    key: Key::number(KIND_POSTURE, POSTURE_FILE, None),
+                    value: Value { process: POSTURE_BLOCK, file: 0, rule: u32::MAX },
+                    text: "posture:file".into(),
+                },
+                Entry {
+                    key: Key::path(KIND_PATH, b"/etc/", Some(b"/bin/cat")),
+                    value: Value { process: 0, file: READ | DIR, rule: 1 },
+                    text: "/etc/".into(),
+                },
             ],
             rules: vec![
-                RuleRef { policy: "KubeArmorPolicy/ns/p".into(), at: "spec.process.matchPaths[0]".into(), file: "p.yaml".into(), line: 7 },
-                RuleRef { policy: "KubeArmorPolicy/ns/p".into(), at: "spec.file.matchDirectories[0]".into(), file: "p.yaml".into(), line: 12 },
+                RuleRef {
+                    policy: "KubeArmorPolicy/ns/p".into(),
+                    at: "spec.process.matchPaths[0]".into(),
+                    file: "p.yaml".into(),
+                    line: 7,
+                },
+                RuleRef {
+                    policy: "KubeArmorPolicy/ns/p".into(),
+                    at: "spec.file.matchDirectories[0]".into(),
+                    file: "p.yaml".into(),
+                    line: 12,
+                },
             ],
         }
     }
@@ -617,7 +645,8 @@ mod tests {
         // Keys out of order.
         let mut b = good.clone();
         let rec = KEY_SIZE + VALUE_SIZE;
-        let (first, second) = (b[HEADER_SIZE..HEADER_SIZE + rec].to_vec(), b[HEADER_SIZE + rec..HEADER_SIZE + 2 * rec].to_vec());
+        let (first, second) =
+            (b[HEADER_SIZE..HEADER_SIZE + rec].to_vec(), b[HEADER_SIZE + rec..HEADER_SIZE + 2 * rec].to_vec());
         b[HEADER_SIZE..HEADER_SIZE + rec].copy_from_slice(&second);
         b[HEADER_SIZE + rec..HEADER_SIZE + 2 * rec].copy_from_slice(&first);
         assert!(MapImage::decode(&reseal(b)).unwrap_err().to_string().contains("canonical order"));
@@ -674,7 +703,13 @@ mod tests {
             .map(|i| {
                 let small = i % 2 == 0;
                 let field = |x: u64| if small { x % 3 } else { x };
-                Key { kind: (next() % 3) as u8, len: field(next()) as u32, path_a: field(next()), path_b: field(next()), source: field(next()) }
+                Key {
+                    kind: (next() % 3) as u8,
+                    len: field(next()) as u32,
+                    path_a: field(next()),
+                    path_b: field(next()),
+                    source: field(next()),
+                }
             })
             .collect();
         for a in &keys {

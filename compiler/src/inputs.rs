@@ -20,7 +20,10 @@ use std::sync::Arc;
 pub enum Input {
     Stdin,
     /// `name` is the path as reached from the argument (the argument joined with the walked names).
-    File { name: String, path: PathBuf },
+    File {
+        name: String,
+        path: PathBuf,
+    },
 }
 
 impl Input {
@@ -294,7 +297,9 @@ pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Loaded {
                 file: source.clone(),
                 span: Some(span),
                 label: Some("not UTF-8".into()),
-                help: Some("Kubernetes manifests must be UTF-8 text; re-encode the file (e.g. `iconv -t UTF-8`)".into()),
+                help: Some(
+                    "Kubernetes manifests must be UTF-8 text; re-encode the file (e.g. `iconv -t UTF-8`)".into(),
+                ),
                 related: Vec::new(),
             };
             Loaded { source, not_utf8: Some(diagnostic) }
@@ -339,7 +344,8 @@ mod tests {
         let missing = dir.path().join("missing.yaml").display().to_string();
         let ex = Excludes::new(&["skip"]).unwrap();
         let out = expand(&[arg.clone(), "-".into(), missing.clone(), arg.clone()], false, &ex);
-        let expected: Vec<String> = ["a/b/c.yaml", "a/z.yml", "b.yaml"].iter().map(|n| format!("{arg}/{n}")).chain(["-".to_string()]).collect();
+        let expected: Vec<String> =
+            ["a/b/c.yaml", "a/z.yml", "b.yaml"].iter().map(|n| format!("{arg}/{n}")).chain(["-".to_string()]).collect();
         assert_eq!(names(&out), expected, "sorted, recursive, excluded dir pruned, duplicates once");
         assert_eq!(out.errors, vec![InputError { path: missing, message: "No such file or directory".into() }]);
         // A file named explicitly is read whatever its extension.

@@ -85,11 +85,7 @@ pub struct Preset {
 pub enum Selector {
     /// KubeArmorPolicy `selector`. `containers` comes from `kubearmor.io/container.name`
     /// (removed from `match_labels`); empty = every container.
-    Namespaced {
-        match_labels: BTreeMap<String, String>,
-        expressions: Vec<Expression>,
-        containers: Vec<String>,
-    },
+    Namespaced { match_labels: BTreeMap<String, String>, expressions: Vec<Expression>, containers: Vec<String> },
     /// KubeArmorClusterPolicy `selector.matchExpressions` (keys `namespace` and `label`).
     Cluster { expressions: Vec<Expression> },
     /// KubeArmorHostPolicy `nodeSelector.matchLabels`.
@@ -132,25 +128,78 @@ pub struct Rule {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Target {
     /// process.matchPaths with `path`.
-    ProcessPath { path: String, owner_only: bool, pts_false: bool, allowed_args: Vec<String> },
+    ProcessPath {
+        path: String,
+        owner_only: bool,
+        pts_false: bool,
+        allowed_args: Vec<String>,
+    },
     /// process.matchPaths with `execname` (takes precedence over `path`, as in BPF-LSM).
-    ProcessExecname { name: String, owner_only: bool, pts_false: bool, allowed_args: Vec<String> },
-    ProcessDir { dir: String, recursive: bool, owner_only: bool, pts_false: bool },
-    ProcessPattern { pattern: String, owner_only: bool },
-    FilePath { path: String, read_only: bool, owner_only: bool, pts_false: bool },
-    FileDir { dir: String, recursive: bool, read_only: bool, owner_only: bool, pts_false: bool },
-    FilePattern { pattern: String, read_only: bool, owner_only: bool },
+    ProcessExecname {
+        name: String,
+        owner_only: bool,
+        pts_false: bool,
+        allowed_args: Vec<String>,
+    },
+    ProcessDir {
+        dir: String,
+        recursive: bool,
+        owner_only: bool,
+        pts_false: bool,
+    },
+    ProcessPattern {
+        pattern: String,
+        owner_only: bool,
+    },
+    FilePath {
+        path: String,
+        read_only: bool,
+        owner_only: bool,
+        pts_false: bool,
+    },
+    FileDir {
+        dir: String,
+        recursive: bool,
+        read_only: bool,
+        owner_only: bool,
+        pts_false: bool,
+    },
+    FilePattern {
+        pattern: String,
+        read_only: bool,
+        owner_only: bool,
+    },
     /// `protocol` lower-cased; `known` is None for strings that pass the CRD's unanchored
     /// pattern but are no protocol (`xtcp`), which KubeArmor's BPF-LSM lowers like `all`.
-    Protocol { protocol: String, known: Option<Protocol>, pts_false: bool },
+    Protocol {
+        protocol: String,
+        known: Option<Protocol>,
+        pts_false: bool,
+    },
     /// Domain with leading/trailing dots trimmed (case kept, as KubeArmor does).
-    Dns { domain: String },
+    Dns {
+        domain: String,
+    },
     /// Name lower-cased without a `cap_` prefix; `number` is None for unknown names.
-    Capability { name: String, number: Option<u8> },
+    Capability {
+        name: String,
+        number: Option<u8>,
+    },
     /// Monitor-only; never enforced.
-    Syscall { syscalls: Vec<String>, path: Option<String>, recursive: bool, source_dir: Option<String>, source_recursive: bool },
+    Syscall {
+        syscalls: Vec<String>,
+        path: Option<String>,
+        recursive: bool,
+        source_dir: Option<String>,
+        source_recursive: bool,
+    },
     /// Host device rules (USB handler); not lowered by either backend.
-    Device { class: String, sub_class: Option<i32>, protocol: Option<i32>, level: Option<i32> },
+    Device {
+        class: String,
+        sub_class: Option<i32>,
+        protocol: Option<i32>,
+        level: Option<i32>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -194,15 +243,47 @@ impl Protocol {
 
 /// Linux capability numbers (include/uapi/linux/capability.h), by name without `cap_`.
 pub const CAPABILITIES: [(&str, u8); 41] = [
-    ("chown", 0), ("dac_override", 1), ("dac_read_search", 2), ("fowner", 3), ("fsetid", 4),
-    ("kill", 5), ("setgid", 6), ("setuid", 7), ("setpcap", 8), ("linux_immutable", 9),
-    ("net_bind_service", 10), ("net_broadcast", 11), ("net_admin", 12), ("net_raw", 13),
-    ("ipc_lock", 14), ("ipc_owner", 15), ("sys_module", 16), ("sys_rawio", 17), ("sys_chroot", 18),
-    ("sys_ptrace", 19), ("sys_pacct", 20), ("sys_admin", 21), ("sys_boot", 22), ("sys_nice", 23),
-    ("sys_resource", 24), ("sys_time", 25), ("sys_tty_config", 26), ("mknod", 27), ("lease", 28),
-    ("audit_write", 29), ("audit_control", 30), ("setfcap", 31), ("mac_override", 32),
-    ("mac_admin", 33), ("syslog", 34), ("wake_alarm", 35), ("block_suspend", 36), ("audit_read", 37),
-    ("perfmon", 38), ("bpf", 39), ("checkpoint_restore", 40),
+    ("chown", 0),
+    ("dac_override", 1),
+    ("dac_read_search", 2),
+    ("fowner", 3),
+    ("fsetid", 4),
+    ("kill", 5),
+    ("setgid", 6),
+    ("setuid", 7),
+    ("setpcap", 8),
+    ("linux_immutable", 9),
+    ("net_bind_service", 10),
+    ("net_broadcast", 11),
+    ("net_admin", 12),
+    ("net_raw", 13),
+    ("ipc_lock", 14),
+    ("ipc_owner", 15),
+    ("sys_module", 16),
+    ("sys_rawio", 17),
+    ("sys_chroot", 18),
+    ("sys_ptrace", 19),
+    ("sys_pacct", 20),
+    ("sys_admin", 21),
+    ("sys_boot", 22),
+    ("sys_nice", 23),
+    ("sys_resource", 24),
+    ("sys_time", 25),
+    ("sys_tty_config", 26),
+    ("mknod", 27),
+    ("lease", 28),
+    ("audit_write", 29),
+    ("audit_control", 30),
+    ("setfcap", 31),
+    ("mac_override", 32),
+    ("mac_admin", 33),
+    ("syslog", 34),
+    ("wake_alarm", 35),
+    ("block_suspend", 36),
+    ("audit_read", 37),
+    ("perfmon", 38),
+    ("bpf", 39),
+    ("checkpoint_restore", 40),
 ];
 
 pub fn capability_number(name: &str) -> Option<u8> {

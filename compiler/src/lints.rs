@@ -190,8 +190,13 @@ fn source_text<'a>(s: &Option<Option<&'a Str>>) -> Option<&'a str> {
 /// L010: a policy whose spec holds no rule at all.
 fn no_rules(sink: &mut Sink, doc: &ast::Document) {
     let s = &doc.spec;
-    let count = s.process.as_ref().map_or(0, |p| p.node.match_paths.len() + p.node.match_directories.len() + p.node.match_patterns.len())
-        + s.file.as_ref().map_or(0, |f| f.node.match_paths.len() + f.node.match_directories.len() + f.node.match_patterns.len())
+    let count = s
+        .process
+        .as_ref()
+        .map_or(0, |p| p.node.match_paths.len() + p.node.match_directories.len() + p.node.match_patterns.len())
+        + s.file
+            .as_ref()
+            .map_or(0, |f| f.node.match_paths.len() + f.node.match_directories.len() + f.node.match_patterns.len())
         + s.network.as_ref().map_or(0, |n| n.node.match_protocols.len() + n.node.match_dns_queries.len())
         + s.capabilities.as_ref().map_or(0, |c| c.node.match_capabilities.len())
         + s.syscalls.as_ref().map_or(0, |c| c.node.match_syscalls.len() + c.node.match_paths.len())
@@ -201,7 +206,9 @@ fn no_rules(sink: &mut Sink, doc: &ast::Document) {
     if count == 0 {
         let d = sink.report(Code::L010, Some(doc.kind.loc), format!("{} has no rules", doc.kind.node.as_str()));
         d.label = Some("policy without rules".into());
-        d.help = Some("add process, file, network, capabilities, syscalls or presets rules; an empty policy does nothing".into());
+        d.help = Some(
+            "add process, file, network, capabilities, syscalls or presets rules; an empty policy does nothing".into(),
+        );
     }
 }
 
@@ -222,7 +229,14 @@ fn comma_parts(values: &[Option<&Str>]) -> (bool, Vec<(usize, String, Span)>) {
 }
 
 fn not_expanded(sink: &mut Sink, what: &str, v: &Str) {
-    let d = sink.report(Code::L014, Some(v.loc), format!("{what} `{}` is not split on `,`: KubeArmor expands comma lists only when the first item has one", v.node));
+    let d = sink.report(
+        Code::L014,
+        Some(v.loc),
+        format!(
+            "{what} `{}` is not split on `,`: KubeArmor expands comma lists only when the first item has one",
+            v.node
+        ),
+    );
     d.label = Some("used as one value".into());
     d.help = Some("write one item per value".into());
 }
@@ -245,12 +259,20 @@ fn protocols(sink: &mut Sink, doc: &ast::Document) {
         let lower = part.to_ascii_lowercase();
         let consistent_case = part == lower || part == part.to_ascii_uppercase();
         if ir::Protocol::parse(&lower).is_none() || !consistent_case {
-            let d = sink.report(Code::L001, Some(span), format!("`{part}` is not a protocol; BPF-LSM treats it like `all`"));
+            let d = sink.report(
+                Code::L001,
+                Some(span),
+                format!("`{part}` is not a protocol; BPF-LSM treats it like `all`"),
+            );
             d.label = Some("passes the CRD pattern, but is no protocol".into());
             d.help = Some(format!("use one of: {}", patterns::PROTOCOL_TOKENS.join(", ")));
         } else if lower == "all" && items[i].node.pts.as_ref().is_some_and(|p| !p.node) {
             let pts = items[i].node.pts.as_ref().expect("checked");
-            let d = sink.report(Code::L021, Some(pts.loc), "`pts: false` is dropped when `protocol: all` is expanded into socket types".into());
+            let d = sink.report(
+                Code::L021,
+                Some(pts.loc),
+                "`pts: false` is dropped when `protocol: all` is expanded into socket types".into(),
+            );
             d.label = Some("only applies to the all-zero key".into());
             d.help = Some("list the protocols explicitly to keep `pts: false`".into());
         }
@@ -274,14 +296,24 @@ fn capabilities(sink: &mut Sink, doc: &ast::Document) {
         let lower = part.to_ascii_lowercase();
         if let Some(bare) = lower.strip_prefix("cap_") {
             if ir::capability_number(bare).is_some() {
-                let d = sink.report(Code::L002, Some(span), format!("`{part}` has a `cap_` prefix: BPF-LSM strips it, AppArmor emits it verbatim (invalid rule)"));
+                let d = sink.report(
+                    Code::L002,
+                    Some(span),
+                    format!(
+                        "`{part}` has a `cap_` prefix: BPF-LSM strips it, AppArmor emits it verbatim (invalid rule)"
+                    ),
+                );
                 d.label = Some("prefixed capability".into());
                 d.help = Some(format!("write `{bare}`"));
                 continue;
             }
         }
         if lower != part || ir::capability_number(&lower).is_none() {
-            let d = sink.report(Code::L002, Some(span), format!("`{part}` is not a capability name; BPF-LSM maps unknown names to CAP_CHOWN"));
+            let d = sink.report(
+                Code::L002,
+                Some(span),
+                format!("`{part}` is not a capability name; BPF-LSM maps unknown names to CAP_CHOWN"),
+            );
             d.label = Some("passes the CRD pattern, but is no capability".into());
             d.help = Some("use a lower-case name such as `net_raw` or `sys_admin`".into());
         }
@@ -301,7 +333,8 @@ fn content_start(text: &str, span: Span, value: &str) -> Option<usize> {
     if raw == value {
         return Some(span.start);
     }
-    let quoted = (raw.starts_with('"') || raw.starts_with('\'')) && raw.get(1..raw.len().saturating_sub(1)) == Some(value);
+    let quoted =
+        (raw.starts_with('"') || raw.starts_with('\'')) && raw.get(1..raw.len().saturating_sub(1)) == Some(value);
     quoted.then_some(span.start + 1)
 }
 
@@ -320,7 +353,10 @@ fn container_names(sink: &mut Sink, doc: &ast::Document) {
             d.label = Some(if selected.is_empty() {
                 "selects every container".to_string()
             } else {
-                format!("KubeArmor drops the first and last character: selects {}", selected.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "KubeArmor drops the first and last character: selects {}",
+                    selected.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                )
             });
             d.help = Some(format!("write `\"[{}]\"`", v.node.trim_matches(|c| c == '[' || c == ']')));
             continue;
@@ -341,20 +377,32 @@ fn process_paths(sink: &mut Sink, doc: &ast::Document) {
     for r in &p.node.match_paths {
         let n = &r.node;
         if n.path.is_none() && n.execname.is_none() {
-            let d = sink.report(Code::L012, Some(first_line(&sink.file.text, r.loc)), "process.matchPaths item has neither `path` nor `execname`".into());
+            let d = sink.report(
+                Code::L012,
+                Some(first_line(&sink.file.text, r.loc)),
+                "process.matchPaths item has neither `path` nor `execname`".into(),
+            );
             d.label = Some("matches nothing (all-zero BPF key, invalid AppArmor line)".into());
             d.help = Some("add `path: /absolute/binary` or `execname: name`".into());
         }
         if let Some(e) = &n.execname {
             if let Some(src) = n.from_source.first() {
                 let src_line = first_line(&sink.file.text, src.loc);
-                let d = sink.report(Code::L004, Some(e.loc), "`execname` with `fromSource` is written to the BPF map but never looked up".into());
+                let d = sink.report(
+                    Code::L004,
+                    Some(e.loc),
+                    "`execname` with `fromSource` is written to the BPF map but never looked up".into(),
+                );
                 d.label = Some("never matched by BPF-LSM".into());
                 d.help = Some("use `path:` with the absolute binary path when combining with fromSource".into());
                 d.related.push((src_line, "fromSource here".into()));
             }
             if let Some(args) = &n.allowed_args {
-                let d = sink.report(Code::L015, Some(args.loc), "`allowedArgs` with `execname` never matches: the kernel keys arguments by full path".into());
+                let d = sink.report(
+                    Code::L015,
+                    Some(args.loc),
+                    "`allowedArgs` with `execname` never matches: the kernel keys arguments by full path".into(),
+                );
                 d.label = Some("never matched".into());
                 d.help = Some("use `path:` instead of `execname:`".into());
                 d.related.push((e.loc, "execname here".into()));
@@ -371,7 +419,11 @@ fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
             if !seen.insert(span) {
                 continue;
             }
-            let d = sink.report(Code::L013, Some(first_line(&sink.file.text, span)), "fromSource item has no `path`".into());
+            let d = sink.report(
+                Code::L013,
+                Some(first_line(&sink.file.text, span)),
+                "fromSource item has no `path`".into(),
+            );
             d.label = Some("global rule in BPF-LSM, dropped by AppArmor".into());
             d.help = Some("add `path: /absolute/binary`, or remove the item".into());
         }
@@ -403,7 +455,14 @@ fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
     for r in rules {
         if let (Some(Some(src)), Some(_)) = (&r.source, r.source_span) {
             if src.node.len() > 199 && seen.insert(src.loc) {
-                let d = sink.report(Code::L005, Some(src.loc), format!("fromSource path is {} bytes; KubeArmor's BPF-LSM enforcer compares at most 199 bytes", src.node.len()));
+                let d = sink.report(
+                    Code::L005,
+                    Some(src.loc),
+                    format!(
+                        "fromSource path is {} bytes; KubeArmor's BPF-LSM enforcer compares at most 199 bytes",
+                        src.node.len()
+                    ),
+                );
                 d.label = Some("too long to match".into());
             }
         }
@@ -414,7 +473,11 @@ fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
 fn flags(sink: &mut Sink, doc: &ast::Document) {
     let pts_true = |sink: &mut Sink, pts: &Option<Node<bool>>| {
         if let Some(p) = pts.as_ref().filter(|p| p.node) {
-            let d = sink.report(Code::L006, Some(p.loc), "`pts: true` has no effect; only `pts: false` changes enforcement".into());
+            let d = sink.report(
+                Code::L006,
+                Some(p.loc),
+                "`pts: true` has no effect; only `pts: false` changes enforcement".into(),
+            );
             d.label = Some("no effect".into());
             d.help = Some("remove it, or write `pts: false` to forbid access from a terminal".into());
         }
@@ -428,7 +491,11 @@ fn flags(sink: &mut Sink, doc: &ast::Document) {
             pts_true(sink, &r.node.pts);
             let allow = resolve_action(&r.node.meta, &p.node.meta, spec) == Action::Allow;
             if let Some(o) = r.node.owner_only.as_ref().filter(|o| o.node && allow) {
-                let d = sink.report(Code::L006, Some(o.loc), "`ownerOnly` on an Allow process directory is dropped by AppArmor (BPF-LSM enforces it)".into());
+                let d = sink.report(
+                    Code::L006,
+                    Some(o.loc),
+                    "`ownerOnly` on an Allow process directory is dropped by AppArmor (BPF-LSM enforces it)".into(),
+                );
                 d.label = Some("enforced differently".into());
                 d.help = Some("list the binaries with matchPaths to keep ownerOnly under AppArmor".into());
             }
@@ -452,7 +519,11 @@ fn flags(sink: &mut Sink, doc: &ast::Document) {
             let n = &r.node;
             if let (Some(rec), Some(path)) = (n.recursive.as_ref().filter(|r| r.node), &n.path) {
                 if !path.node.ends_with('/') {
-                    let d = sink.report(Code::L006, Some(rec.loc), format!("`recursive` has no effect on the file path `{}`", path.node));
+                    let d = sink.report(
+                        Code::L006,
+                        Some(rec.loc),
+                        format!("`recursive` has no effect on the file path `{}`", path.node),
+                    );
                     d.label = Some("no effect".into());
                     d.help = Some("recursive applies to directories (paths ending in `/`)".into());
                 }
@@ -461,7 +532,11 @@ fn flags(sink: &mut Sink, doc: &ast::Document) {
         for r in s.node.match_paths.iter().chain(&s.node.match_syscalls) {
             for src in &r.node.from_source {
                 if let Some(rec) = src.node.recursive.as_ref().filter(|r| r.node && src.node.dir.is_none()) {
-                    let d = sink.report(Code::L006, Some(rec.loc), "`recursive` in fromSource has no effect without `dir`".into());
+                    let d = sink.report(
+                        Code::L006,
+                        Some(rec.loc),
+                        "`recursive` in fromSource has no effect without `dir`".into(),
+                    );
                     d.label = Some("no effect".into());
                     d.help = Some("recursive applies to fromSource `dir`".into());
                 }
@@ -480,7 +555,11 @@ fn patterns_ignored(sink: &mut Sink, doc: &ast::Document) {
         let Some(first) = list.and_then(|l| l.first()) else { continue };
         let n = list.map_or(0, Vec::len);
         let span = first.node.pattern.as_ref().map_or(first.loc, |p| p.loc);
-        let d = sink.report(Code::L007, Some(span), format!("{section}.matchPatterns ({n} item(s)) are ignored by BPF-LSM; only AppArmor enforces them"));
+        let d = sink.report(
+            Code::L007,
+            Some(span),
+            format!("{section}.matchPatterns ({n} item(s)) are ignored by BPF-LSM; only AppArmor enforces them"),
+        );
         d.label = Some("not enforced on BPF-LSM nodes".into());
         d.help = Some("use matchPaths or matchDirectories where possible".into());
     }
@@ -503,7 +582,11 @@ fn duplicates<'a>(sink: &mut Sink, rules: &'a [RuleView<'a>]) {
         }
         let from = source_text(&r.source).map(|s| format!(" from `{s}`")).unwrap_or_default();
         if first.action == r.action {
-            let d = sink.report(Code::L008, Some(r.target_span), format!("duplicate {} rule for `{}`{from}", r.category, r.target));
+            let d = sink.report(
+                Code::L008,
+                Some(r.target_span),
+                format!("duplicate {} rule for `{}`{from}", r.category, r.target),
+            );
             d.label = Some("same target and action as an earlier rule".into());
             d.help = Some(if first.flags != r.flags {
                 "the flags differ: AppArmor keeps the first rule's flags, BPF-LSM the last; merge them".into()
@@ -512,12 +595,17 @@ fn duplicates<'a>(sink: &mut Sink, rules: &'a [RuleView<'a>]) {
             });
             d.related.push((first.target_span, "first rule".into()));
         } else {
-            let d = sink.report(Code::L009, Some(r.target_span), format!(
-                "conflicting {} rules for `{}`{from}: {:?} here, {:?} earlier",
-                r.category, r.target, r.action, first.action
-            ));
+            let d = sink.report(
+                Code::L009,
+                Some(r.target_span),
+                format!(
+                    "conflicting {} rules for `{}`{from}: {:?} here, {:?} earlier",
+                    r.category, r.target, r.action, first.action
+                ),
+            );
             d.label = Some(format!("{:?}", r.action));
-            d.help = Some("BPF-LSM keeps the last rule written, AppArmor applies deny over allow; keep one action".into());
+            d.help =
+                Some("BPF-LSM keeps the last rule written, AppArmor applies deny over allow; keep one action".into());
             d.related.push((first.target_span, format!("{:?}", first.action)));
         }
     }
@@ -561,10 +649,14 @@ fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
             .copied()
             .find(|b| under(&b.target, b.recursive, &allow.target) && disagree(allow, b));
         if let Some(b) = block {
-            let d = sink.report(Code::L011, Some(allow.target_span), format!(
-                "Allow `{}` is inside the Block directory `{}`: BPF-LSM allows it, AppArmor denies it",
-                allow.target, b.target
-            ));
+            let d = sink.report(
+                Code::L011,
+                Some(allow.target_span),
+                format!(
+                    "Allow `{}` is inside the Block directory `{}`: BPF-LSM allows it, AppArmor denies it",
+                    allow.target, b.target
+                ),
+            );
             d.label = Some("enforced differently by the two LSMs".into());
             d.help = Some("narrow the Block directory, or accept that AppArmor nodes deny this path".into());
             d.related.push((b.target_span, "Block directory".into()));
@@ -585,15 +677,27 @@ fn dns(sink: &mut Sink, doc: &ast::Document) {
         }
         let trimmed = part.trim_matches('.');
         if trimmed != part {
-            let d = sink.report(Code::L020, Some(span), format!("leading or trailing dots of `{part}` are removed by KubeArmor"));
+            let d = sink.report(
+                Code::L020,
+                Some(span),
+                format!("leading or trailing dots of `{part}` are removed by KubeArmor"),
+            );
             d.label = Some("matched as a different name".into());
             d.help = Some(format!("write `{trimmed}`"));
         } else if trimmed.chars().any(|c| c.is_ascii_uppercase()) {
-            let d = sink.report(Code::L020, Some(span), format!("`{part}` has upper-case letters; BPF-LSM compares DNS names case-sensitively"));
+            let d = sink.report(
+                Code::L020,
+                Some(span),
+                format!("`{part}` has upper-case letters; BPF-LSM compares DNS names case-sensitively"),
+            );
             d.label = Some("queries in lower case will not match".into());
             d.help = Some(format!("write `{}`", trimmed.to_ascii_lowercase()));
         } else if trimmed.len() > 63 {
-            let d = sink.report(Code::L020, Some(span), format!("`{part}` is longer than the 63 characters BPF-LSM decodes from a query"));
+            let d = sink.report(
+                Code::L020,
+                Some(span),
+                format!("`{part}` is longer than the 63 characters BPF-LSM decodes from a query"),
+            );
             d.label = Some("never matched".into());
         }
     }
@@ -603,7 +707,11 @@ fn dns(sink: &mut Sink, doc: &ast::Document) {
 fn one_letter_keys(sink: &mut Sink, doc: &ast::Document) {
     let check = |sink: &mut Sink, s: &Str, what: &str| {
         if matches!(s.node.as_str(), "e" | "f" | "g" | "h" | "i") {
-            let d = sink.report(Code::L016, Some(s.loc), format!("{what} `{}` has the same BPF-LSM map key as a default-posture marker", s.node));
+            let d = sink.report(
+                Code::L016,
+                Some(s.loc),
+                format!("{what} `{}` has the same BPF-LSM map key as a default-posture marker", s.node),
+            );
             d.label = Some("collides with a posture key".into());
             d.help = Some("use a full path instead".into());
         }
@@ -629,7 +737,11 @@ fn host_capabilities(sink: &mut Sink, doc: &ast::Document) {
     if c.node.match_capabilities.is_empty() {
         return;
     }
-    let d = sink.report(Code::L017, Some(c.loc), "capabilities rules of a KubeArmorHostPolicy are not enforced by BPF-LSM".into());
+    let d = sink.report(
+        Code::L017,
+        Some(c.loc),
+        "capabilities rules of a KubeArmorHostPolicy are not enforced by BPF-LSM".into(),
+    );
     d.label = Some("AppArmor only".into());
     d.help = Some("on BPF-LSM hosts these rules only produce alerts".into());
 }
@@ -654,7 +766,11 @@ fn expressions(sink: &mut Sink, doc: &ast::Document) {
             }
             Some("NotIn") => {
                 if let Some(first) = first_in.get(&key(e)) {
-                    let d = sink.report(Code::L018, Some(at(e)), "`NotIn` after an `In` expression is ignored by KubeArmor".into());
+                    let d = sink.report(
+                        Code::L018,
+                        Some(at(e)),
+                        "`NotIn` after an `In` expression is ignored by KubeArmor".into(),
+                    );
                     d.label = Some("ignored".into());
                     d.help = Some("put NotIn expressions before In expressions".into());
                     d.related.push((at(first), "In expression".into()));
@@ -671,7 +787,11 @@ fn native_apparmor(sink: &mut Sink, doc: &ast::Document) {
     let s = &doc.spec;
     let other = s.process.is_some() || s.file.is_some() || s.network.is_some() || s.capabilities.is_some();
     if other {
-        let d = sink.report(Code::L019, Some(a.loc), "with native `apparmor` rules, KubeArmor's alert matcher skips the policy's other rules".into());
+        let d = sink.report(
+            Code::L019,
+            Some(a.loc),
+            "with native `apparmor` rules, KubeArmor's alert matcher skips the policy's other rules".into(),
+        );
         d.label = Some("other rules raise no policy alerts".into());
         d.help = Some("put native AppArmor rules in a policy of their own".into());
     }
@@ -689,7 +809,11 @@ fn syscall_only_action(sink: &mut Sink, doc: &ast::Document) {
         && s.device.is_none()
         && s.presets.is_empty();
     if only_syscalls && action.node != Action::Audit {
-        let d = sink.report(Code::L022, Some(action.loc), format!("syscall rules are monitor-only; `action: {:?}` has no effect", action.node));
+        let d = sink.report(
+            Code::L022,
+            Some(action.loc),
+            format!("syscall rules are monitor-only; `action: {:?}` has no effect", action.node),
+        );
         d.label = Some("no effect".into());
         d.help = Some("syscall rules always raise Audit alerts; remove the action".into());
     }
@@ -723,7 +847,9 @@ mod tests {
     use crate::source::SourceFile;
 
     fn codes(spec: &str) -> Vec<String> {
-        let text = format!("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{name: p}}\nspec:\n{spec}");
+        let text = format!(
+            "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{name: p}}\nspec:\n{spec}"
+        );
         crate::check_source(SourceFile::new("t.yaml", text)).diagnostics.iter().map(|d| d.code.to_string()).collect()
     }
 
@@ -741,7 +867,9 @@ mod tests {
 
     #[test]
     fn allow_under_block_only_where_the_lsms_disagree() {
-        let spec = |allow: &str| format!("  file:\n    matchDirectories:\n      - dir: /etc/\n        recursive: true\n      - {allow}\n        action: Allow\n");
+        let spec = |allow: &str| {
+            format!("  file:\n    matchDirectories:\n      - dir: /etc/\n        recursive: true\n      - {allow}\n        action: Allow\n")
+        };
         assert_eq!(codes(&spec("dir: /etc/ssl/\n        recursive: true")), ["L011"]);
         assert_eq!(codes(&spec("dir: /etc/ssl/")), Vec::<String>::new());
         let path = "  file:\n    matchDirectories:\n      - dir: /etc/\n    matchPaths:\n      - path: /etc/hosts\n        action: Allow\n      - path: /etc/a/b\n        action: Allow\n";
@@ -775,9 +903,18 @@ mod tests {
 
     #[test]
     fn comma_lists_and_protocol_values() {
-        assert_eq!(codes("  network:\n    matchProtocols:\n      - protocol: tcp,xudp\n      - protocol: udp\n"), ["L001"]);
-        assert_eq!(codes("  network:\n    matchProtocols:\n      - protocol: TCP\n      - protocol: all\n"), Vec::<String>::new());
-        assert_eq!(codes("  network:\n    matchDNSQueries:\n      - domain: a.com\n      - domain: b.com,c.com\n"), ["L014"]);
+        assert_eq!(
+            codes("  network:\n    matchProtocols:\n      - protocol: tcp,xudp\n      - protocol: udp\n"),
+            ["L001"]
+        );
+        assert_eq!(
+            codes("  network:\n    matchProtocols:\n      - protocol: TCP\n      - protocol: all\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            codes("  network:\n    matchDNSQueries:\n      - domain: a.com\n      - domain: b.com,c.com\n"),
+            ["L014"]
+        );
         assert_eq!(codes("  capabilities:\n    matchCapabilities:\n      - capability: xnet_raw\n"), ["L002"]);
         assert_eq!(codes("  capabilities:\n    matchCapabilities:\n      - capability: CAP_net_raw\n"), ["L002"]);
     }

@@ -282,7 +282,11 @@ impl Model {
 
     /// Source hash of the query's source (0 = none).
     fn source(q: &Query) -> u64 {
-        if q.source.is_empty() { 0 } else { source_hash(&q.source) }
+        if q.source.is_empty() {
+            0
+        } else {
+            source_hash(&q.source)
+        }
     }
 
     pub fn decide(&self, q: &Query) -> Decision {
@@ -347,33 +351,26 @@ impl Model {
     }
 
     fn posture(&self, category: u32) -> Option<u16> {
-        self.get(&Key::number(KIND_POSTURE, category, None))
-            .map(|v| if v.process == POSTURE_BLOCK { POSTURE_BLOCK } else { POSTURE_AUDIT })
+        self.get(&Key::number(KIND_POSTURE, category, None)).map(|v| {
+            if v.process == POSTURE_BLOCK {
+                POSTURE_BLOCK
+            } else {
+                POSTURE_AUDIT
+            }
+        })
     }
 
     fn unmatched(&self, category: u32) -> Decision {
         match self.posture(category) {
             None => Decision::new(false, false, By::Default, Step::None, u32::MAX),
-            Some(p) => Decision::new(
-                p == POSTURE_BLOCK,
-                p == POSTURE_AUDIT,
-                By::Posture,
-                Step::None,
-                u32::MAX,
-            ),
+            Some(p) => Decision::new(p == POSTURE_BLOCK, p == POSTURE_AUDIT, By::Posture, Step::None, u32::MAX),
         }
     }
 
     fn args_match(&self, q: &Query, h: &Hashed, src: u64) -> bool {
         q.args.iter().all(|arg| {
             let arg = &arg[..arg.len().min(MAX_ARG_LEN)];
-            let k = Key {
-                kind: KIND_ARG,
-                len: arg.len() as u32,
-                path_a: h.a,
-                path_b: hash_a(arg),
-                source: src,
-            };
+            let k = Key { kind: KIND_ARG, len: arg.len() as u32, path_a: h.a, path_b: hash_a(arg), source: src };
             self.map.contains_key(&k)
         })
     }

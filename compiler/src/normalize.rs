@@ -43,7 +43,8 @@ impl Ctx<'_> {
             .find_map(|m| m.message.as_ref().filter(|s| !s.node.is_empty()))
             .map(|m| m.node.clone())
             .unwrap_or_default();
-        let action = [rule, section, self.spec].into_iter().find_map(|m| m.action.as_ref()).map_or(Action::Block, |a| a.node);
+        let action =
+            [rule, section, self.spec].into_iter().find_map(|m| m.action.as_ref()).map_or(Action::Block, |a| a.node);
         Resolved { action, severity: severity.clamp(0, 255) as u8, tags, message }
     }
 
@@ -67,7 +68,15 @@ impl Ctx<'_> {
                 origin: origin.clone(),
             });
         }
-        self.rules.push(Rule { target, source: last, action: r.action, severity: r.severity, tags: r.tags, message: r.message, origin });
+        self.rules.push(Rule {
+            target,
+            source: last,
+            action: r.action,
+            severity: r.severity,
+            tags: r.tags,
+            message: r.message,
+            origin,
+        });
     }
 }
 
@@ -81,16 +90,22 @@ pub(crate) fn expected_rules(spec: &ast::Spec) -> usize {
     let from = |s: &[ast::Node<ast::Source>]| s.len();
     let process = spec.process.as_ref().map_or(0, |p| {
         let p = &p.node;
-        count(&p.match_paths, |r| from(&r.from_source)) + count(&p.match_directories, |r| from(&r.from_source)) + p.match_patterns.len()
+        count(&p.match_paths, |r| from(&r.from_source))
+            + count(&p.match_directories, |r| from(&r.from_source))
+            + p.match_patterns.len()
     });
     let file = spec.file.as_ref().map_or(0, |f| {
         let f = &f.node;
-        count(&f.match_paths, |r| from(&r.from_source)) + count(&f.match_directories, |r| from(&r.from_source)) + f.match_patterns.len()
+        count(&f.match_paths, |r| from(&r.from_source))
+            + count(&f.match_directories, |r| from(&r.from_source))
+            + f.match_patterns.len()
     });
     let network = spec.network.as_ref().map_or(0, |n| {
-        count(&n.node.match_protocols, |r| from(&r.from_source)) + count(&n.node.match_dns_queries, |r| from(&r.from_source))
+        count(&n.node.match_protocols, |r| from(&r.from_source))
+            + count(&n.node.match_dns_queries, |r| from(&r.from_source))
     });
-    let capabilities = spec.capabilities.as_ref().map_or(0, |c| count(&c.node.match_capabilities, |r| from(&r.from_source)));
+    let capabilities =
+        spec.capabilities.as_ref().map_or(0, |c| count(&c.node.match_capabilities, |r| from(&r.from_source)));
     let syscalls = spec.syscalls.as_ref().map_or(0, |s| {
         count(&s.node.match_syscalls, |r| r.from_source.len()) + count(&s.node.match_paths, |r| r.from_source.len())
     });
@@ -150,17 +165,33 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in p.node.match_paths.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let args: Vec<String> = n.allowed_args.as_ref().map(|a| a.node.iter().map(|s| s.node.clone()).collect()).unwrap_or_default();
+            let args: Vec<String> =
+                n.allowed_args.as_ref().map(|a| a.node.iter().map(|s| s.node.clone()).collect()).unwrap_or_default();
             let target = match &n.execname {
-                Some(e) => Target::ProcessExecname { name: e.node.clone(), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
-                None => Target::ProcessPath { path: text(&n.path), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts), allowed_args: args },
+                Some(e) => Target::ProcessExecname {
+                    name: e.node.clone(),
+                    owner_only: flag(&n.owner_only),
+                    pts_false: pts_false(&n.pts),
+                    allowed_args: args,
+                },
+                None => Target::ProcessPath {
+                    path: text(&n.path),
+                    owner_only: flag(&n.owner_only),
+                    pts_false: pts_false(&n.pts),
+                    allowed_args: args,
+                },
             };
             cx.push(target, res, &n.from_source, r.loc, indexed("spec.process.matchPaths", i));
         }
         for (i, r) in p.node.match_directories.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::ProcessDir { dir: text(&n.dir), recursive: flag(&n.recursive), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
+            let target = Target::ProcessDir {
+                dir: text(&n.dir),
+                recursive: flag(&n.recursive),
+                owner_only: flag(&n.owner_only),
+                pts_false: pts_false(&n.pts),
+            };
             cx.push(target, res, &n.from_source, r.loc, indexed("spec.process.matchDirectories", i));
         }
         for (i, r) in p.node.match_patterns.iter().enumerate() {
@@ -175,7 +206,12 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in f.node.match_paths.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::FilePath { path: text(&n.path), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only), pts_false: pts_false(&n.pts) };
+            let target = Target::FilePath {
+                path: text(&n.path),
+                read_only: flag(&n.read_only),
+                owner_only: flag(&n.owner_only),
+                pts_false: pts_false(&n.pts),
+            };
             cx.push(target, res, &n.from_source, r.loc, indexed("spec.file.matchPaths", i));
         }
         for (i, r) in f.node.match_directories.iter().enumerate() {
@@ -193,7 +229,11 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in f.node.match_patterns.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::FilePattern { pattern: text(&n.pattern), read_only: flag(&n.read_only), owner_only: flag(&n.owner_only) };
+            let target = Target::FilePattern {
+                pattern: text(&n.pattern),
+                read_only: flag(&n.read_only),
+                owner_only: flag(&n.owner_only),
+            };
             cx.push(target, res, &[], r.loc, indexed("spec.file.matchPatterns", i));
         }
     }
@@ -225,7 +265,13 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let lower = value.to_ascii_lowercase();
             let name = lower.strip_prefix("cap_").unwrap_or(&lower).to_string();
             let number = ir::capability_number(&name);
-            cx.push(Target::Capability { name, number }, res, &r.node.from_source, r.loc, indexed("spec.capabilities.matchCapabilities", i));
+            cx.push(
+                Target::Capability { name, number },
+                res,
+                &r.node.from_source,
+                r.loc,
+                indexed("spec.capabilities.matchCapabilities", i),
+            );
         }
     }
     if let Some(sys) = &spec.syscalls {
@@ -260,7 +306,11 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
                 } else {
                     for s in &n.from_source {
                         let s = &s.node;
-                        let rule = add(s.path.as_ref().map(|p| p.node.clone()), s.dir.as_ref().map(|d| d.node.clone()), flag(&s.recursive));
+                        let rule = add(
+                            s.path.as_ref().map(|p| p.node.clone()),
+                            s.dir.as_ref().map(|d| d.node.clone()),
+                            flag(&s.recursive),
+                        );
                         cx.rules.push(rule);
                     }
                 }
@@ -272,8 +322,14 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in dev.node.match_device.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let int32 = |v: &Option<ast::Node<i64>>| v.as_ref().map(|v| v.node.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
-            let target = Target::Device { class: text(&n.class), sub_class: int32(&n.sub_class), protocol: int32(&n.protocol), level: int32(&n.level) };
+            let int32 =
+                |v: &Option<ast::Node<i64>>| v.as_ref().map(|v| v.node.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
+            let target = Target::Device {
+                class: text(&n.class),
+                sub_class: int32(&n.sub_class),
+                protocol: int32(&n.protocol),
+                level: int32(&n.level),
+            };
             cx.push(target, res, &[], r.loc, indexed("spec.device.matchDevice", i));
         }
     }
@@ -350,7 +406,9 @@ fn selector(doc: &ast::Document) -> Selector {
             let mut match_labels = BTreeMap::new();
             let mut containers = Vec::new();
             let sel = spec.selector.as_ref().map(|s| &s.node);
-            for (k, v) in sel.and_then(|s| s.match_labels.as_ref()).map(|l| l.node.entries.as_slice()).unwrap_or_default() {
+            for (k, v) in
+                sel.and_then(|s| s.match_labels.as_ref()).map(|l| l.node.entries.as_slice()).unwrap_or_default()
+            {
                 if k.node == CONTAINER_LABEL {
                     containers = armorc_grammar::selector::parse(&v.node).items.into_iter().map(|i| i.name).collect();
                 } else {
@@ -380,7 +438,12 @@ mod tests {
 
     fn policies(text: &str) -> Vec<crate::ir::Policy> {
         let checked = crate::check_source(SourceFile::new("t.yaml", text));
-        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.severity == crate::diag::Severity::Error).map(|d| &d.message).collect();
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == crate::diag::Severity::Error)
+            .map(|d| &d.message)
+            .collect();
         assert!(errors.is_empty(), "{errors:?}");
         checked.policies
     }
@@ -393,7 +456,10 @@ mod tests {
             "{HEAD}spec:\n  severity: 2\n  tags: [spec]\n  message: spec msg\n  process:\n    severity: 5\n    action: Audit\n    matchPaths:\n      - path: /bin/a\n        tags: [rule]\n      - path: /bin/b\n        action: Allow\n        severity: 9\n  file:\n    matchPaths:\n      - path: /etc/x\n"
         ))[0];
         let r = &p.rules;
-        assert_eq!((r[0].severity, r[0].action, r[0].tags.clone(), r[0].message.as_str()), (5, Action::Audit, vec!["rule".to_string()], "spec msg"));
+        assert_eq!(
+            (r[0].severity, r[0].action, r[0].tags.clone(), r[0].message.as_str()),
+            (5, Action::Audit, vec!["rule".to_string()], "spec msg")
+        );
         assert_eq!((r[1].severity, r[1].action, r[1].tags.clone()), (9, Action::Allow, vec!["spec".to_string()]));
         // Spec action defaults to Block; severity from spec.
         assert_eq!((r[2].severity, r[2].action), (2, Action::Block));
@@ -407,15 +473,30 @@ mod tests {
         let p = &policies(&format!(
             "{HEAD}spec:\n  network:\n    matchProtocols:\n      - protocol: tcp, udp\n      - protocol: icmp\n  capabilities:\n    matchCapabilities:\n      - capability: net_raw\n      - capability: chown,sys_admin\n"
         ))[0];
-        let protos: Vec<_> = p.rules.iter().filter_map(|r| match &r.target {
-            Target::Protocol { protocol, known, .. } => Some((protocol.clone(), *known)),
-            _ => None,
-        }).collect();
-        assert_eq!(protos, vec![("tcp".into(), Some(Protocol::Tcp)), ("udp".into(), Some(Protocol::Udp)), ("icmp".into(), Some(Protocol::Icmp))]);
-        let caps: Vec<_> = p.rules.iter().filter_map(|r| match &r.target {
-            Target::Capability { name, number } => Some((name.clone(), *number)),
-            _ => None,
-        }).collect();
+        let protos: Vec<_> = p
+            .rules
+            .iter()
+            .filter_map(|r| match &r.target {
+                Target::Protocol { protocol, known, .. } => Some((protocol.clone(), *known)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            protos,
+            vec![
+                ("tcp".into(), Some(Protocol::Tcp)),
+                ("udp".into(), Some(Protocol::Udp)),
+                ("icmp".into(), Some(Protocol::Icmp))
+            ]
+        );
+        let caps: Vec<_> = p
+            .rules
+            .iter()
+            .filter_map(|r| match &r.target {
+                Target::Capability { name, number } => Some((name.clone(), *number)),
+                _ => None,
+            })
+            .collect();
         // Not expanded: the first item has no comma.
         assert_eq!(caps, vec![("net_raw".into(), Some(13)), ("chown,sys_admin".into(), None)]);
     }

@@ -8,26 +8,53 @@ use crate::model::{Decision, Op, Query, MAX_ARGS, MAX_ARG_LEN};
 use serde_json::{json, Map, Value as Json};
 
 /// Socket type names (SOCK_*).
-pub const SOCK_TYPES: [(&str, u32); 7] = [
-    ("stream", 1),
-    ("dgram", 2),
-    ("raw", 3),
-    ("rdm", 4),
-    ("seqpacket", 5),
-    ("dccp", 6),
-    ("packet", 10),
-];
+pub const SOCK_TYPES: [(&str, u32); 7] =
+    [("stream", 1), ("dgram", 2), ("raw", 3), ("rdm", 4), ("seqpacket", 5), ("dccp", 6), ("packet", 10)];
 /// Protocol names (IPPROTO_*).
-pub const PROTOCOLS: [(&str, u32); 5] =
-    [("icmp", 1), ("tcp", 6), ("udp", 17), ("icmpv6", 58), ("sctp", 132)];
+pub const PROTOCOLS: [(&str, u32); 5] = [("icmp", 1), ("tcp", 6), ("udp", 17), ("icmpv6", 58), ("sctp", 132)];
 /// Capability names in Linux numbering (CAP_CHOWN = 0 ...).
 pub const CAPABILITIES: [&str; 41] = [
-    "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid",
-    "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw",
-    "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct",
-    "sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod",
-    "lease", "audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog",
-    "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore",
+    "chown",
+    "dac_override",
+    "dac_read_search",
+    "fowner",
+    "fsetid",
+    "kill",
+    "setgid",
+    "setuid",
+    "setpcap",
+    "linux_immutable",
+    "net_bind_service",
+    "net_broadcast",
+    "net_admin",
+    "net_raw",
+    "ipc_lock",
+    "ipc_owner",
+    "sys_module",
+    "sys_rawio",
+    "sys_chroot",
+    "sys_ptrace",
+    "sys_pacct",
+    "sys_admin",
+    "sys_boot",
+    "sys_nice",
+    "sys_resource",
+    "sys_time",
+    "sys_tty_config",
+    "mknod",
+    "lease",
+    "audit_write",
+    "audit_control",
+    "setfcap",
+    "mac_override",
+    "mac_admin",
+    "syslog",
+    "wake_alarm",
+    "block_suspend",
+    "audit_read",
+    "perfmon",
+    "bpf",
+    "checkpoint_restore",
 ];
 
 fn number_or_name(v: &Json, field: &str, names: &[(&str, u32)]) -> Result<u32, String> {
@@ -139,13 +166,9 @@ fn check(q: &Query, obj: &Map<String, Json>) -> Result<(), String> {
 pub fn answer(image: &MapImage, d: &Decision) -> String {
     let s = |v: &str| Json::from(v).to_string();
     let rule = match d.rule.and_then(|i| image.rules.get(i as usize)) {
-        Some(r) => format!(
-            r#"{{"policy":{},"at":{},"file":{},"line":{}}}"#,
-            s(&r.policy),
-            s(&r.at),
-            s(&r.file),
-            r.line
-        ),
+        Some(r) => {
+            format!(r#"{{"policy":{},"at":{},"file":{},"line":{}}}"#, s(&r.policy), s(&r.at), s(&r.file), r.line)
+        }
         None => "null".into(),
     };
     format!(

@@ -50,7 +50,11 @@ impl Suppressions {
                         if known(&code) {
                             good.push(code);
                         } else {
-                            bad.push(BadComment { line: number, column, message: format!("unknown code `{code}` in suppression comment") });
+                            bad.push(BadComment {
+                                line: number,
+                                column,
+                                message: format!("unknown code `{code}` in suppression comment"),
+                            });
                         }
                     }
                     if own_line {
@@ -203,7 +207,8 @@ mod tests {
 
     #[test]
     fn same_line_and_line_above() {
-        let text = "a: 1 # armorc: ignore[S101] legacy\n# armorc: ignore[L203,Y001] why\n# armorc: ignore[S101]\nb: 2\nc: 3\n";
+        let text =
+            "a: 1 # armorc: ignore[S101] legacy\n# armorc: ignore[L203,Y001] why\n# armorc: ignore[S101]\nb: 2\nc: 3\n";
         let (s, bad) = Suppressions::parse(text, known);
         assert!(bad.is_empty(), "{bad:?}");
         assert!(s.covers("S101", 1));
@@ -215,7 +220,8 @@ mod tests {
 
     #[test]
     fn not_a_comment_inside_quotes() {
-        let text = "msg: \"x # armorc: ignore[S101]\"\nm2: 'it''s # armorc: ignore[S101]'\nurl: a#armorc: ignore[S101]\n";
+        let text =
+            "msg: \"x # armorc: ignore[S101]\"\nm2: 'it''s # armorc: ignore[S101]'\nurl: a#armorc: ignore[S101]\n";
         let (s, _) = Suppressions::parse(text, known);
         assert!(!s.covers("S101", 1) && !s.covers("S101", 2) && !s.covers("S101", 3));
     }

@@ -87,7 +87,11 @@ impl Workloads {
 
     fn document(&mut self, file: &SourceFile, root: &Node) -> Result<(), WorkloadError> {
         if root.as_map().is_none() {
-            return Err(error(file, root.span.start, format!("a Kubernetes object must be a mapping, found {}", root.type_name())));
+            return Err(error(
+                file,
+                root.span.start,
+                format!("a Kubernetes object must be a mapping, found {}", root.type_name()),
+            ));
         }
         // `kind: List` (kubectl get -o yaml) holds objects in `items`.
         let kind = match root.get("kind") {
@@ -106,9 +110,9 @@ impl Workloads {
         let location = location(file, root.span.start);
         let metadata = root.get("metadata");
         let name = |what: &str| -> Result<String, WorkloadError> {
-            let n = metadata.and_then(|m| m.get("name")).ok_or_else(|| {
-                error(file, root.span.start, format!("{what} without metadata.name"))
-            })?;
+            let n = metadata
+                .and_then(|m| m.get("name"))
+                .ok_or_else(|| error(file, root.span.start, format!("{what} without metadata.name")))?;
             let s = string(file, n, "metadata.name")?;
             check_name(file, n, &s)?;
             Ok(s)
@@ -225,7 +229,11 @@ fn string_map(file: &SourceFile, node: Option<&Node>, what: &str) -> Result<BTre
             continue;
         }
         let v = e.value.as_str().ok_or_else(|| {
-            error(file, e.value.span.start, format!("{what}.{} must be a string, found {} (quote it)", e.key, e.value.type_name()))
+            error(
+                file,
+                e.value.span.start,
+                format!("{what}.{} must be a string, found {} (quote it)", e.key, e.value.type_name()),
+            )
         })?;
         out.insert(e.key.clone(), v.to_string());
     }
@@ -294,7 +302,8 @@ kind: ConfigMap
 
     #[test]
     fn errors_name_the_position() {
-        let e = read("kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{image: x}]}}}\n").unwrap_err();
+        let e = read("kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{image: x}]}}}\n")
+            .unwrap_err();
         assert_eq!((e.location.line, e.location.column), (3, 39));
         assert!(e.message.contains("container without a name"));
         let e = read("kind: Pod\nmetadata: {name: ../etc}\nspec: {containers: [{name: c}]}\n").unwrap_err();
@@ -307,7 +316,8 @@ kind: ConfigMap
 
     #[test]
     fn list_items_are_read() {
-        let w = read("kind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  spec: {containers: [{name: c}]}\n").unwrap();
+        let w = read("kind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  spec: {containers: [{name: c}]}\n")
+            .unwrap();
         assert_eq!(w.workloads.len(), 1);
     }
 }

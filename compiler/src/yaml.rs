@@ -180,7 +180,11 @@ fn utf8_width(first: u8) -> usize {
 
 /// A collection being built.
 enum Open {
-    Seq { start: Span, anchor: usize, items: Vec<Node> },
+    Seq {
+        start: Span,
+        anchor: usize,
+        items: Vec<Node>,
+    },
     /// `pending_key`: the key waiting for its value; `None` text = a collection used as a key,
     /// whose value is dropped.
     /// `index`: key -> position, built once a mapping is large (keeps duplicate checks linear).
@@ -254,10 +258,14 @@ impl<'a> Documents<'a> {
                 continue;
             }
             if span.end.saturating_sub(start.start) > MAX_DOCUMENT_BYTES {
-                b.abandon(IssueKind::TooLarge, Span::new(start.start, start.start), format!(
-                    "document is larger than {} bytes (etcd's default object size limit of 1.5 MiB)",
-                    MAX_DOCUMENT_BYTES
-                ));
+                b.abandon(
+                    IssueKind::TooLarge,
+                    Span::new(start.start, start.start),
+                    format!(
+                        "document is larger than {} bytes (etcd's default object size limit of 1.5 MiB)",
+                        MAX_DOCUMENT_BYTES
+                    ),
+                );
                 continue;
             }
             b.event(event, span);
@@ -337,15 +345,19 @@ impl Builder {
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if self.stack.len() >= MAX_DEPTH {
-                    self.abandon(IssueKind::TooDeep, span, format!(
-                        "nesting deeper than {MAX_DEPTH} levels"
-                    ));
+                    self.abandon(IssueKind::TooDeep, span, format!("nesting deeper than {MAX_DEPTH} levels"));
                     return;
                 }
                 if matches!(event, Event::SequenceStart(..)) {
                     self.stack.push(Open::Seq { start: span, anchor, items: Vec::new() });
                 } else {
-                    self.stack.push(Open::Map { start: span, anchor, entries: Vec::new(), pending_key: None, index: None });
+                    self.stack.push(Open::Map {
+                        start: span,
+                        anchor,
+                        entries: Vec::new(),
+                        pending_key: None,
+                        index: None,
+                    });
                 }
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -375,14 +387,18 @@ impl Builder {
                 };
                 self.alias_nodes += count;
                 if self.alias_nodes > MAX_ALIAS_NODES {
-                    self.abandon(IssueKind::AliasBudget, span, format!(
-                        "aliases expand to more than {MAX_ALIAS_NODES} nodes (alias bomb?)"
-                    ));
+                    self.abandon(
+                        IssueKind::AliasBudget,
+                        span,
+                        format!("aliases expand to more than {MAX_ALIAS_NODES} nodes (alias bomb?)"),
+                    );
                     return;
                 }
                 let mut node = node.clone();
                 node.span = span;
-                if let (Some(Open::Map { pending_key: p @ None, .. }), Value::Str(text)) = (self.stack.last_mut(), &node.value) {
+                if let (Some(Open::Map { pending_key: p @ None, .. }), Value::Str(text)) =
+                    (self.stack.last_mut(), &node.value)
+                {
                     *p = Some((Some(text.clone()), span));
                     return;
                 }
@@ -428,7 +444,8 @@ impl Builder {
                             ix.insert(key.clone(), entries.len());
                         }
                         None if entries.len() >= 16 => {
-                            let mut ix: HashMap<String, usize> = entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
+                            let mut ix: HashMap<String, usize> =
+                                entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
                             ix.insert(key.clone(), entries.len());
                             *index = Some(ix);
                         }
@@ -453,15 +470,19 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
     if !entries.iter().any(|e| e.key == "<<" && mergeable(&e.value)) {
         return entries;
     }
-    let (merges, mut out): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.key == "<<" && mergeable(&e.value));
+    let (merges, mut out): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.key == "<<" && mergeable(&e.value));
     let mut seen: std::collections::HashSet<String> = out.iter().map(|e| e.key.clone()).collect();
     for merge in merges {
         let maps = match merge.value.value {
             Value::Map(m) => vec![m],
-            Value::Seq(items) => items.into_iter().filter_map(|i| match i.value {
-                Value::Map(m) => Some(m),
-                _ => None,
-            }).collect(),
+            Value::Seq(items) => items
+                .into_iter()
+                .filter_map(|i| match i.value {
+                    Value::Map(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
             _ => Vec::new(),
         };
         for entry in maps.into_iter().flatten() {

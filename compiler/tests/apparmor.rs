@@ -102,7 +102,8 @@ fn profile_names_and_sub_profiles() {
     assert_eq!(p.name, "kubearmor-demo-web-nginx");
     assert_eq!(p.file_name, "kubearmor-demo-web-nginx");
     // Every px target names a profile defined in the same file.
-    let defined: Vec<&str> = p.text.lines().filter_map(|l| l.strip_prefix("profile ")).map(|l| l.split(' ').next().unwrap()).collect();
+    let defined: Vec<&str> =
+        p.text.lines().filter_map(|l| l.strip_prefix("profile ")).map(|l| l.split(' ').next().unwrap()).collect();
     for l in p.text.lines().filter(|l| l.contains(" px -> ")) {
         let target = l.rsplit(" px -> ").next().unwrap().trim_end_matches(',');
         assert!(defined.contains(&target), "px target {target} not defined; profiles: {defined:?}");
@@ -168,7 +169,8 @@ fn patches_set_localhost_profiles() {
     job.workload = Some("nightly".into());
     job.workload_kind = Some("CronJob".into());
     let host = aa_fixtures::host(PostureAction::Audit);
-    let targets: Vec<_> = [&web, &sidecar, &job, &host].iter().map(|t| ((*t).clone(), t.apparmor_profile_name())).collect();
+    let targets: Vec<_> =
+        [&web, &sidecar, &job, &host].iter().map(|t| ((*t).clone(), t.apparmor_profile_name())).collect();
     web.container = None;
     let out = apparmor::patches(&targets);
     let names: Vec<&str> = out.iter().map(|(p, _)| p.as_str()).collect();

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 const MIN_QUERIES: usize = 2000;
 
 /// Socket (type, protocol) pairs a program can ask for.
-const SOCKETS: [(u32, u32); 10] = [(1, 6), (2, 17), (3, 1), (3, 58), (2, 1), (1, 132), (5, 132), (4, 0), (10, 0), (6, 33)];
+const SOCKETS: [(u32, u32); 10] =
+    [(1, 6), (2, 17), (3, 1), (3, 58), (2, 1), (1, 132), (5, 132), (4, 0), (10, 0), (6, 33)];
 
 fn type_word(t: u32) -> &'static str {
     match t {
@@ -80,11 +81,17 @@ impl<'a> Rules<'a> {
 fn rule_matches(r: &ir::Rule, q: &Q) -> bool {
     match (q, &r.target) {
         (Q::File { op: Op::Exec, path, .. }, T::ProcessPath { path: p, .. }) => p == path,
-        (Q::File { op: Op::Exec, path, .. }, T::ProcessExecname { name, .. }) => path.rsplit('/').next() == Some(name.as_str()),
+        (Q::File { op: Op::Exec, path, .. }, T::ProcessExecname { name, .. }) => {
+            path.rsplit('/').next() == Some(name.as_str())
+        }
         (Q::File { op: Op::Exec, path, .. }, T::ProcessDir { dir, recursive, .. }) => dir_covers(dir, *recursive, path),
-        (Q::File { op: Op::Exec, path, .. }, T::ProcessPattern { pattern, .. }) => Glob::parse(pattern).is_ok_and(|g| g.matches(path)),
+        (Q::File { op: Op::Exec, path, .. }, T::ProcessPattern { pattern, .. }) => {
+            Glob::parse(pattern).is_ok_and(|g| g.matches(path))
+        }
         (Q::File { op: Op::Open | Op::Write, path, .. }, T::FilePath { path: p, .. }) => p == path,
-        (Q::File { op: Op::Open | Op::Write, path, .. }, T::FileDir { dir, recursive, .. }) => dir_covers(dir, *recursive, path),
+        (Q::File { op: Op::Open | Op::Write, path, .. }, T::FileDir { dir, recursive, .. }) => {
+            dir_covers(dir, *recursive, path)
+        }
         (Q::File { op: Op::Open | Op::Write, path, .. }, T::FilePattern { pattern, .. }) => {
             Glob::parse(pattern).is_ok_and(|g| g.matches(path))
         }
@@ -106,7 +113,14 @@ fn is_pattern(r: &ir::Rule) -> bool {
 
 /// Name the documented deviation a disagreement falls under (docs/semantics.md "## AppArmor",
 /// "Where the AppArmor profile and the decision model differ"), or None.
-fn classify(rules: &Rules, q: &Q, source: Option<&str>, aa_allows: bool, all_rules: &[&ir::Rule], host: bool) -> Option<&'static str> {
+fn classify(
+    rules: &Rules,
+    q: &Q,
+    source: Option<&str>,
+    aa_allows: bool,
+    all_rules: &[&ir::Rule],
+    host: bool,
+) -> Option<&'static str> {
     let m = rules.matching(q, source);
     if host && matches!(q, Q::Cap(_)) {
         return Some("host-capabilities");
@@ -166,10 +180,29 @@ struct Outcome {
 
 fn path_universe(f: &aa_fixtures::Fixture) -> Vec<String> {
     let mut paths: BTreeSet<String> = [
-        "/etc/passwd", "/etc/hostname", "/etc/shadow", "/bin/ls", "/bin/sh", "/bin/bash", "/bin/cat", "/usr/bin/id",
-        "/usr/bin/env", "/usr/bin/apt", "/tmp/x", "/tmp/a/b.sh", "/home/u/.ssh/id_rsa", "/var/log/syslog", "/opt/x",
-        "/data/f", "/srv/www/index.html", "/app/run", "/usr/local/bin/tool", "/usr/sbin/nginx", "/var/www/index.html",
-        "/proc/1/mem", "/sys/kernel/security/x",
+        "/etc/passwd",
+        "/etc/hostname",
+        "/etc/shadow",
+        "/bin/ls",
+        "/bin/sh",
+        "/bin/bash",
+        "/bin/cat",
+        "/usr/bin/id",
+        "/usr/bin/env",
+        "/usr/bin/apt",
+        "/tmp/x",
+        "/tmp/a/b.sh",
+        "/home/u/.ssh/id_rsa",
+        "/var/log/syslog",
+        "/opt/x",
+        "/data/f",
+        "/srv/www/index.html",
+        "/app/run",
+        "/usr/local/bin/tool",
+        "/usr/sbin/nginx",
+        "/var/www/index.html",
+        "/proc/1/mem",
+        "/sys/kernel/security/x",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -211,7 +244,8 @@ fn path_universe(f: &aa_fixtures::Fixture) -> Vec<String> {
 fn run_fixture(f: &aa_fixtures::Fixture) -> Outcome {
     let refs = f.policy_refs();
     let profile = apparmor::lower_target(&f.target, &refs);
-    let set = ProfileSet::parse(&profile.text).unwrap_or_else(|e| panic!("{}: evaluator cannot read profile: {e}", f.name));
+    let set =
+        ProfileSet::parse(&profile.text).unwrap_or_else(|e| panic!("{}: evaluator cannot read profile: {e}", f.name));
     let model = Model::new(&bpf::lower_target(&f.target, &refs));
     let all_rules: Vec<&ir::Rule> = f.policies.iter().flat_map(|p| &p.rules).collect();
     let rules = Rules { rules: all_rules.clone() };
@@ -257,7 +291,9 @@ fn run_fixture(f: &aa_fixtures::Fixture) -> Outcome {
     for (q, src) in &queries {
         let prof = src.as_ref().and_then(|s| transitions.get(s)).cloned().unwrap_or_else(|| root.clone());
         let aa_allows = match q {
-            Q::File { op: Op::Exec, path, owner } => matches!(set.exec(&prof, path, *owner), Exec::Runs(_) | Exec::Unconfined),
+            Q::File { op: Op::Exec, path, owner } => {
+                matches!(set.exec(&prof, path, *owner), Exec::Runs(_) | Exec::Unconfined)
+            }
             Q::File { op, path, owner } => {
                 let c = if *op == Op::Write { 'w' } else { 'r' };
                 set.file(&prof, path, c, *owner) == Decision::Allow
@@ -290,8 +326,14 @@ fn run_fixture(f: &aa_fixtures::Fixture) -> Outcome {
             out.agree += 1;
             continue;
         }
-        let entered = src.as_ref().is_none_or(|s| transitions.contains_key(s) || !all_rules.iter().any(|r| r.source.as_ref() == Some(s)));
-        let class = if entered { classify(&rules, q, src.as_deref(), aa_allows, &all_rules, f.target.host) } else { Some("source-not-entered") };
+        let entered = src
+            .as_ref()
+            .is_none_or(|s| transitions.contains_key(s) || !all_rules.iter().any(|r| r.source.as_ref() == Some(s)));
+        let class = if entered {
+            classify(&rules, q, src.as_deref(), aa_allows, &all_rules, f.target.host)
+        } else {
+            Some("source-not-entered")
+        };
         match class {
             Some(d) => *out.deviations.entry(d).or_default() += 1,
             None => out.unexplained.push(format!(

@@ -42,7 +42,13 @@ fn path(rng: &mut Rng, pieces: &[&str], dir: bool) -> String {
         }
     }
     let s = s.trim_end_matches('/').to_string();
-    if dir { format!("{s}/") } else if s.is_empty() { "/x".into() } else { s }
+    if dir {
+        format!("{s}/")
+    } else if s.is_empty() {
+        "/x".into()
+    } else {
+        s
+    }
 }
 
 #[test]

@@ -105,5 +105,8 @@ fn corpus_policies_compose_and_lower() {
         entries += image.entries.len();
         max = max.max(image.entries.len());
     }
-    eprintln!("{} lint-clean corpus policies, {images} container images, {entries} entries (largest {max})", policies.len());
+    eprintln!(
+        "{} lint-clean corpus policies, {images} container images, {entries} entries (largest {max})",
+        policies.len()
+    );
 }

@@ -60,7 +60,12 @@ fn policy_templates_conformance() {
     writeln!(report, "kubearmor documents: {documents}").unwrap();
     writeln!(report, "skipped documents: {skipped}").unwrap();
     writeln!(report, "policies normalized: {policies}").unwrap();
-    writeln!(report, "files with errors: {} ({duplicate_key_files} with duplicate keys, {crd_rejected_files} rejected by the CRD)", error_files.len()).unwrap();
+    writeln!(
+        report,
+        "files with errors: {} ({duplicate_key_files} with duplicate keys, {crd_rejected_files} rejected by the CRD)",
+        error_files.len()
+    )
+    .unwrap();
     writeln!(report, "\nfindings per code:").unwrap();
     for ((code, sev), n) in &code_counts {
         writeln!(report, "  {code} {sev:?} {n}  ({})", code.title()).unwrap();

@@ -240,8 +240,17 @@ fn oracle_sanity() {
         ("dir without slash", ksp.replace("dir: /etc/", "dir: /etc")),
         ("path with trailing slash", ksp.replace("path: /etc/shadow", "path: /etc/shadow/")),
         ("protocol Tcp", ksp.replace("protocol: raw", "protocol: Tcp")),
-        ("host without nodeSelector", SYNTHETIC_SEEDS[1].replace("  nodeSelector:\n    matchLabels:\n      kubernetes.io/hostname: node1\n", "")),
-        ("host capability without fromSource", SYNTHETIC_SEEDS[1].replace("      - capability: sys_admin\n        fromSource:\n          - path: /usr/bin/mount\n", "      - capability: sys_admin\n")),
+        (
+            "host without nodeSelector",
+            SYNTHETIC_SEEDS[1].replace("  nodeSelector:\n    matchLabels:\n      kubernetes.io/hostname: node1\n", ""),
+        ),
+        (
+            "host capability without fromSource",
+            SYNTHETIC_SEEDS[1].replace(
+                "      - capability: sys_admin\n        fromSource:\n          - path: /usr/bin/mount\n",
+                "      - capability: sys_admin\n",
+            ),
+        ),
         ("namespace key in KSP", ksp.replace("key: label", "key: namespace")),
     ];
     for (what, text) in &bad {
@@ -312,11 +321,7 @@ fn corpus_verdicts_match_crd() {
         excluded.len()
     );
     excluded.iter().for_each(|e| eprintln!("  excluded: {e}"));
-    assert_eq!(
-        duplicate_key_files.len(),
-        CORPUS_DUPLICATE_KEY_FILES,
-        "duplicate-key files: {duplicate_key_files:#?}"
-    );
+    assert_eq!(duplicate_key_files.len(), CORPUS_DUPLICATE_KEY_FILES, "duplicate-key files: {duplicate_key_files:#?}");
     assert_eq!(rejected, CORPUS_CRD_REJECTED_FILES, "the oracle disagrees with the established truth");
     assert!(
         mismatches.is_empty(),
@@ -355,11 +360,7 @@ fn seeds(corpus: &Path, oracle: &CrdOracle) -> Vec<Value> {
 /// Render a mutated document as block YAML, or as JSON, which is YAML too. `None` when
 /// the text does not load back to the same value (an emitter limit, not a front-end verdict).
 fn render(doc: &Value, as_json: bool) -> Option<String> {
-    let text = if as_json {
-        serde_json::to_string_pretty(doc).ok()?
-    } else {
-        serde_saphyr::to_string(doc).ok()?
-    };
+    let text = if as_json { serde_json::to_string_pretty(doc).ok()? } else { serde_saphyr::to_string(doc).ok()? };
     let back = load_yaml_docs(&text).ok()?;
     (back.len() == 1 && &back[0] == doc).then_some(text)
 }

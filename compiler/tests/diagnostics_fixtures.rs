@@ -38,7 +38,11 @@ fn failing_fixtures_produce_their_code_and_passing_ones_are_clean() {
         let checked = check_source(SourceFile::new(name.clone(), text));
         let codes: Vec<String> = checked.diagnostics.iter().map(|d| d.code.to_string()).collect();
         if pass {
-            assert!(codes.is_empty(), "{name} should be clean, got {codes:?}: {:#?}", checked.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>());
+            assert!(
+                codes.is_empty(),
+                "{name} should be clean, got {codes:?}: {:#?}",
+                checked.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+            );
             assert_eq!(checked.documents, 1, "{name}: one KubeArmor document");
             assert_eq!(checked.policies.len(), 1, "{name}: normalized");
         } else {
@@ -49,7 +53,8 @@ fn failing_fixtures_produce_their_code_and_passing_ones_are_clean() {
 
 #[test]
 fn every_code_is_documented() {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md")).expect("docs/diagnostics.md");
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md"))
+        .expect("docs/diagnostics.md");
     for (name, _) in fixtures() {
         let code = &name[..4];
         assert!(doc.contains(&format!("### {code}")), "docs/diagnostics.md has no section for {code}");

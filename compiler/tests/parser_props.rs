@@ -5,9 +5,9 @@
 
 mod common;
 
+use armorc_compiler::check_source;
 use armorc_compiler::source::{SourceFile, Span};
 use armorc_compiler::yaml::{Documents, Node, Value};
-use armorc_compiler::check_source;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use std::sync::{Arc, OnceLock};
@@ -39,22 +39,79 @@ fn seed_texts() -> &'static Vec<String> {
 
 /// Tokens that stress YAML's structure when spliced into a document.
 const TOKENS: &[&str] = &[
-    ": ", "- ", "? ", "&a ", "*a", "*missing", "!!str ", "!!int ", "!custom ", "---\n", "...\n", "{", "}", "[",
-    "]", ", ", "\t", "|\n", ">-\n", "'", "\"", "# c", "%YAML 1.2\n", "<<: *a\n", "\u{feff}", "é", "\r\n", "\n",
-    "  ", "null", "~", "0x1F", "1e3", "\\", "\u{0}", "key: value\n", "a: &a [*a]\n", "\u{2028}",
+    ": ",
+    "- ",
+    "? ",
+    "&a ",
+    "*a",
+    "*missing",
+    "!!str ",
+    "!!int ",
+    "!custom ",
+    "---\n",
+    "...\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    ", ",
+    "\t",
+    "|\n",
+    ">-\n",
+    "'",
+    "\"",
+    "# c",
+    "%YAML 1.2\n",
+    "<<: *a\n",
+    "\u{feff}",
+    "é",
+    "\r\n",
+    "\n",
+    "  ",
+    "null",
+    "~",
+    "0x1F",
+    "1e3",
+    "\\",
+    "\u{0}",
+    "key: value\n",
+    "a: &a [*a]\n",
+    "\u{2028}",
 ];
 
 #[derive(Clone, Debug)]
 enum Edit {
-    Delete { at: usize, len: usize },
-    Insert { at: usize, token: usize },
-    DuplicateLine { line: usize },
-    Indent { line: usize, spaces: usize },
-    Dedent { line: usize },
-    SwapLines { a: usize, b: usize },
-    Truncate { at: usize },
+    Delete {
+        at: usize,
+        len: usize,
+    },
+    Insert {
+        at: usize,
+        token: usize,
+    },
+    DuplicateLine {
+        line: usize,
+    },
+    Indent {
+        line: usize,
+        spaces: usize,
+    },
+    Dedent {
+        line: usize,
+    },
+    SwapLines {
+        a: usize,
+        b: usize,
+    },
+    Truncate {
+        at: usize,
+    },
     /// Open `depth` flow collections (around the nesting cap) without closing them all.
-    Nest { at: usize, depth: usize, map: bool },
+    Nest {
+        at: usize,
+        depth: usize,
+        map: bool,
+    },
 }
 
 fn edit_strategy() -> impl Strategy<Value = Edit> {

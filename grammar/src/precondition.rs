@@ -218,7 +218,10 @@ fn expand_braces(text: &str) -> Result<Vec<String>, (String, Span)> {
         return Err(("nested `{` alternatives are not supported".into(), Span { start: open, end: close + 1 }));
     }
     if !inner.contains(',') {
-        return Err(("`{...}` needs at least two alternatives separated by `,`".into(), Span { start: open, end: close + 1 }));
+        return Err((
+            "`{...}` needs at least two alternatives separated by `,`".into(),
+            Span { start: open, end: close + 1 },
+        ));
     }
     let mut out = Vec::new();
     for choice in inner.split(',') {
@@ -226,7 +229,10 @@ fn expand_braces(text: &str) -> Result<Vec<String>, (String, Span)> {
         for e in expand_braces(&candidate).map_err(|(m, _)| (m, Span { start: open, end: close + 1 }))? {
             out.push(e);
             if out.len() > MAX_ALTERNATIVES {
-                return Err((format!("more than {MAX_ALTERNATIVES} alternatives after `{{}}` expansion"), Span { start: open, end: close + 1 }));
+                return Err((
+                    format!("more than {MAX_ALTERNATIVES} alternatives after `{{}}` expansion"),
+                    Span { start: open, end: close + 1 },
+                ));
             }
         }
     }
@@ -243,7 +249,11 @@ fn parse_alternative(path: &str) -> Result<Vec<Segment>, String> {
     let mut segs = Vec::new();
     for seg in rest.split('/') {
         match seg {
-            "" => return Err(format!("`{path}` has an empty path segment (`//` or a trailing `/`; use dir(..) for directories)")),
+            "" => {
+                return Err(format!(
+                    "`{path}` has an empty path segment (`//` or a trailing `/`; use dir(..) for directories)"
+                ))
+            }
             "." | ".." => return Err(format!("`{path}` contains a `{seg}` segment; write the normalized path")),
             "**" => segs.push(Segment::AnyDepth),
             s if s.contains("**") => return Err(format!("`**` must be a whole path segment in `{path}`")),
@@ -321,20 +331,30 @@ fn wildcard<P, T>(pat: &[P], items: &[T], is_star: impl Fn(&P) -> bool, one: imp
 }
 
 fn match_segments(pat: &[Segment], segs: &[&str]) -> bool {
-    wildcard(pat, segs, |s| matches!(s, Segment::AnyDepth), |seg, s| match seg {
-        Segment::Literal(l) => l == s,
-        Segment::Glob(toks) => match_glob(toks, &s.chars().collect::<Vec<_>>()),
-        Segment::AnyDepth => false,
-    })
+    wildcard(
+        pat,
+        segs,
+        |s| matches!(s, Segment::AnyDepth),
+        |seg, s| match seg {
+            Segment::Literal(l) => l == s,
+            Segment::Glob(toks) => match_glob(toks, &s.chars().collect::<Vec<_>>()),
+            Segment::AnyDepth => false,
+        },
+    )
 }
 
 fn match_glob(toks: &[Tok], s: &[char]) -> bool {
-    wildcard(toks, s, |t| matches!(t, Tok::Star), |tok, c| match tok {
-        Tok::Char(x) => x == c,
-        Tok::Question => true,
-        Tok::Class(neg, ranges) => ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *neg,
-        Tok::Star => false,
-    })
+    wildcard(
+        toks,
+        s,
+        |t| matches!(t, Tok::Star),
+        |tok, c| match tok {
+            Tok::Char(x) => x == c,
+            Tok::Question => true,
+            Tok::Class(neg, ranges) => ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *neg,
+            Tok::Star => false,
+        },
+    )
 }
 
 /// A parse error: message and byte span in the precondition text.
@@ -410,7 +430,9 @@ fn build(pair: pest::iterators::Pair<'_, Rule>) -> Result<Expr, ParseError> {
                     Err(ParseError { message: format!("not(..) takes exactly one argument, got {}", args.len()), span })
                 }
                 "not" => Ok(Expr::Not(Box::new(args.into_iter().next().expect("one")), span)),
-                _ if args.is_empty() => Err(ParseError { message: format!("{name}(..) needs at least one argument"), span }),
+                _ if args.is_empty() => {
+                    Err(ParseError { message: format!("{name}(..) needs at least one argument"), span })
+                }
                 "all" => Ok(Expr::All(args, span)),
                 _ => Ok(Expr::Any(args, span)),
             }
@@ -437,7 +459,10 @@ fn pattern(string: pest::iterators::Pair<'_, Rule>) -> Result<Pattern, ParseErro
     origin.push(base + raw.len());
     Pattern::parse(&text).map_err(|(message, s)| ParseError {
         message,
-        span: Span { start: origin[s.start.min(origin.len() - 1)], end: origin[s.end.min(origin.len() - 1)].max(origin[s.start.min(origin.len() - 1)]) },
+        span: Span {
+            start: origin[s.start.min(origin.len() - 1)],
+            end: origin[s.end.min(origin.len() - 1)].max(origin[s.start.min(origin.len() - 1)]),
+        },
     })
 }
 

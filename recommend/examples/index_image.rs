@@ -42,7 +42,8 @@ fn main() {
                     println!("{path}");
                 }
             }
-            let os = img.os_release.as_ref().map(|o| format!("{}:{}", o.id, o.version_id)).unwrap_or_else(|| "-".into());
+            let os =
+                img.os_release.as_ref().map(|o| format!("{}:{}", o.id, o.version_id)).unwrap_or_else(|| "-".into());
             println!(
                 "entries={} digest={} platform={} os={os} peak_rss_kb={}",
                 img.index.len(),

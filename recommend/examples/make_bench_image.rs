@@ -99,10 +99,19 @@ fn main() -> io::Result<()> {
         let tmp = out.join(format!("layer-{layer}.tmp"));
         let gz = flate2::write::GzEncoder::new(BufWriter::new(File::create(&tmp)?), flate2::Compression::fast());
         // Hash the uncompressed tar too (diff_id) by teeing through a hasher.
-        struct Tee<W: Write> { inner: W, hash: Sha256 }
+        struct Tee<W: Write> {
+            inner: W,
+            hash: Sha256,
+        }
         impl<W: Write> Write for Tee<W> {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> { let n = self.inner.write(b)?; self.hash.update(&b[..n]); Ok(n) }
-            fn flush(&mut self) -> io::Result<()> { self.inner.flush() }
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                let n = self.inner.write(b)?;
+                self.hash.update(&b[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.inner.flush()
+            }
         }
         let mut tar = tar::Builder::new(Tee { inner: gz, hash: Sha256::new() });
         if layer == 0 {

@@ -10,13 +10,22 @@ use std::fmt;
 /// Type and metadata of one entry, as recorded in the layer tar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    File { mode: u32, size: u64 },
-    Dir { mode: u32 },
+    File {
+        mode: u32,
+        size: u64,
+    },
+    Dir {
+        mode: u32,
+    },
     /// Target exactly as written in the layer (relative to the link's directory, or absolute
     /// meaning relative to the image root).
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// Absolute, normalized path of the entry this one is a hard link to.
-    Hardlink { target: String },
+    Hardlink {
+        target: String,
+    },
     /// Devices, fifos and other special files.
     Other,
 }
@@ -48,13 +57,12 @@ impl OsRelease {
 }
 
 fn unquote(v: &str) -> String {
-    let inner = if v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-    {
-        &v[1..v.len() - 1]
-    } else {
-        v
-    };
+    let inner =
+        if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+            &v[1..v.len() - 1]
+        } else {
+            v
+        };
     inner.replace("\\\"", "\"").replace("\\\\", "\\").replace("\\$", "$").replace("\\`", "`")
 }
 
@@ -111,10 +119,9 @@ impl fmt::Display for IndexError {
             IndexError::Limit { name, limit, path } => {
                 write!(f, "limit {name}={limit} exceeded at `{path}` (raise it with --{name})")
             }
-            IndexError::SymlinkLoop { path, hops } => write!(
-                f,
-                "symlink loop at `{path}`: not resolved after {hops} hops (limit max-symlink-hops)"
-            ),
+            IndexError::SymlinkLoop { path, hops } => {
+                write!(f, "symlink loop at `{path}`: not resolved after {hops} hops (limit max-symlink-hops)")
+            }
         }
     }
 }
@@ -172,9 +179,7 @@ impl FileIndex {
             return Ok(()); // the root always exists; its own entry carries nothing we use
         }
         let kind = match kind {
-            EntryKind::Hardlink { target } => {
-                EntryKind::Hardlink { target: self.normalize_entry(&target)? }
-            }
+            EntryKind::Hardlink { target } => EntryKind::Hardlink { target: self.normalize_entry(&target)? },
             EntryKind::Symlink { target } => {
                 if target.is_empty() || target.contains('\0') {
                     return Err(IndexError::Malformed(format!("{path} -> {target}")));
@@ -255,9 +260,7 @@ impl FileIndex {
         match self.resolve_inner(path) {
             Ok(found) => Ok(Some(found)),
             Err(Unresolved::Missing) => Ok(None),
-            Err(Unresolved::Loop(hops)) => {
-                Err(IndexError::SymlinkLoop { path: path.to_string(), hops })
-            }
+            Err(Unresolved::Loop(hops)) => Err(IndexError::SymlinkLoop { path: path.to_string(), hops }),
         }
     }
 
@@ -350,10 +353,7 @@ impl FileIndex {
                     if self.nodes.len() >= self.limits.max_entries {
                         return Err(self.limit("max-entries", self.limits.max_entries as u64, path));
                     }
-                    self.nodes.insert(
-                        parent.into(),
-                        Node { kind: EntryKind::Dir { mode: 0o755 }, layer: self.layer },
-                    );
+                    self.nodes.insert(parent.into(), Node { kind: EntryKind::Dir { mode: 0o755 }, layer: self.layer });
                 }
             }
         }
@@ -475,7 +475,10 @@ mod tests {
         assert!(!ix.exists("/bin/sh/x"));
         assert_eq!(ix.lookup("/bin"), Some(&link("usr/bin")));
         let paths: Vec<&str> = ix.paths().collect();
-        assert_eq!(paths, ["/bin", "/usr", "/usr/bin", "/usr/bin/busybox", "/usr/bin/sh", "/usr/sbin", "/usr/sbin/nologin"]);
+        assert_eq!(
+            paths,
+            ["/bin", "/usr", "/usr/bin", "/usr/bin/busybox", "/usr/bin/sh", "/usr/sbin", "/usr/sbin/nologin"]
+        );
     }
 
     #[test]

@@ -57,11 +57,8 @@ pub fn valid_label_key(k: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
     };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.split('.').all(crate::templates::is_dns_label)
-    });
+    let prefix_ok =
+        prefix.is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(crate::templates::is_dns_label));
     prefix_ok && !name.is_empty() && valid_label_value(name)
 }
 
@@ -78,14 +75,24 @@ fn yaml_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, o
     let v = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("yaml", 0))?;
     // Strict mode does not cover helper arguments: refuse unknown variables here.
     if v.is_value_missing() {
-        return Err(RenderErrorReason::Other(format!("unknown variable `{}`", v.relative_path().map_or("?", |p| p.as_str()))).into());
+        return Err(RenderErrorReason::Other(format!(
+            "unknown variable `{}`",
+            v.relative_path().map_or("?", |p| p.as_str())
+        ))
+        .into());
     }
     // JSON is valid YAML flow syntax: every string comes out double-quoted and escaped.
     out.write(&serde_json::to_string(v.value()).map_err(|e| RenderErrorReason::Other(e.to_string()))?)?;
     Ok(())
 }
 
-fn action_helper(h: &Helper, _: &Handlebars, ctx: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
+fn action_helper(
+    h: &Helper,
+    _: &Handlebars,
+    ctx: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
     let default = h
         .param(0)
         .and_then(|p| p.value().as_str().map(str::to_string))
@@ -132,7 +139,10 @@ pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
     for (k, v) in target.labels.iter().chain(target.node_labels.iter()) {
         // The container-name selector value is ours (`[name]`), everything else must be a label.
         let value_ok = if k == "kubearmor.io/container.name" {
-            v.len() >= 2 && v.starts_with('[') && v.ends_with(']') && valid_label_value(&v[1..v.len() - 1].replace(", ", "-"))
+            v.len() >= 2
+                && v.starts_with('[')
+                && v.ends_with(']')
+                && valid_label_value(&v[1..v.len() - 1].replace(", ", "-"))
         } else {
             valid_label_value(v)
         };
@@ -169,7 +179,10 @@ pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
 fn verify(t: &Template, text: &str, name: &str, namespace: Option<&str>, data: &Value) -> Result<String, String> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
         let loc = e.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
-        format!("rendered policy is not valid YAML: {loc}{}", e.without_snippet().to_string().lines().next().unwrap_or(""))
+        format!(
+            "rendered policy is not valid YAML: {loc}{}",
+            e.without_snippet().to_string().lines().next().unwrap_or("")
+        )
     })?;
     let [doc] = docs.as_slice() else {
         return Err(format!("rendered text holds {} YAML documents, expected 1", docs.len()));
@@ -189,14 +202,17 @@ fn verify(t: &Template, text: &str, name: &str, namespace: Option<&str>, data: &
         }
         _ => {
             if doc["spec"]["selector"] != data["selector"] {
-                return Err("rendered selector differs from the requested one (the template must use {{yaml selector}})".into());
+                return Err(
+                    "rendered selector differs from the requested one (the template must use {{yaml selector}})".into(),
+                );
             }
         }
     }
     let file = armorc_compiler::source::SourceFile::new(format!("{}.yaml", name), text.to_string());
     let checked = armorc_compiler::check_source(file.clone());
     if let Some(d) = checked.diagnostics.first() {
-        let at = d.span.map(|s| file.line_col(s.start)).map(|lc| format!("{}:{}: ", lc.line, lc.column)).unwrap_or_default();
+        let at =
+            d.span.map(|s| file.line_col(s.start)).map(|lc| format!("{}:{}: ", lc.line, lc.column)).unwrap_or_default();
         return Err(format!(
             "rendered policy fails validation ({} finding(s)); first: {at}{:?} {}",
             checked.diagnostics.len(),

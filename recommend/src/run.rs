@@ -91,7 +91,8 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
     let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: both arguments are valid NUL-terminated paths that outlive the call.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    let rc =
+        unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
     if rc == 0 {
         Ok(())
     } else {
@@ -103,7 +104,10 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 /// directory, never a mix (two plain renames where the filesystem cannot exchange).
 fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), String> {
     let target = out.join(dir);
-    let tmp = tempfile::Builder::new().prefix(&format!(".{dir}.new-")).tempdir_in(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{dir}.new-"))
+        .tempdir_in(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     for (name, text) in files {
         std::fs::write(tmp.path().join(name), text).map_err(|e| format!("{}: {e}", tmp.path().join(name).display()))?;
     }
@@ -122,7 +126,10 @@ fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), 
         }
         Err(e) => return Err(shown(e)),
     }
-    let old = tempfile::Builder::new().prefix(&format!(".{dir}.old-")).tempdir_in(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let old = tempfile::Builder::new()
+        .prefix(&format!(".{dir}.old-"))
+        .tempdir_in(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     let old_path = old.path().join("d");
     std::fs::rename(&target, &old_path).map_err(shown)?;
     std::fs::rename(tmp.keep(), &target).map_err(shown)?;
@@ -179,13 +186,23 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
                 let mut labels = w.labels.clone();
                 labels.insert("kubearmor.io/container.name".into(), format!("[{}]", w.container));
                 if w.init {
-                    notes.push(format!("{} is an init container: KubeArmor may not enforce policies on short-lived init containers", w.container));
+                    notes.push(format!(
+                        "{} is an init container: KubeArmor may not enforce policies on short-lived init containers",
+                        w.container
+                    ));
                 }
-                let dir = dns_name(&format!("{}{}", namespace.as_deref().map(|n| format!("{n}-")).unwrap_or_default(), w.name));
+                let dir = dns_name(&format!(
+                    "{}{}",
+                    namespace.as_deref().map(|n| format!("{n}-")).unwrap_or_default(),
+                    w.name
+                ));
                 (dir, format!("{}-{}", w.name, w.container), labels)
             }
             None => {
-                let dir = dns_name(&format!("{}{display}", namespace.as_deref().map(|n| format!("{n}-")).unwrap_or_default()));
+                let dir = dns_name(&format!(
+                    "{}{display}",
+                    namespace.as_deref().map(|n| format!("{n}-")).unwrap_or_default()
+                ));
                 let labels = if opts.labels.is_empty() {
                     let seg = repository_last_segment(&job.image);
                     notes.push(format!(
@@ -254,7 +271,10 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
                 failed = true;
                 entry.error = Some(e.clone());
                 if !opts.allow_generic {
-                    entry.notes.push("no policies written for this image (pass --allow-generic to get generic templates anyway)".into());
+                    entry.notes.push(
+                        "no policies written for this image (pass --allow-generic to get generic templates anyway)"
+                            .into(),
+                    );
                     images.push(entry);
                     if let Some(b) = &bar {
                         b.inc(1);
@@ -270,7 +290,10 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         for t in &lib.templates {
             // Legacy `OPTSCAN` templates translate to `true`, so they are generic too.
             if generic_only && !t.is_generic() {
-                entry.skipped.push(Skipped { template: t.name.clone(), reason: "image unreadable and template not generic".into() });
+                entry.skipped.push(Skipped {
+                    template: t.name.clone(),
+                    reason: "image unreadable and template not generic".into(),
+                });
                 continue;
             }
             if !generic_only {
@@ -286,7 +309,10 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
                 }
             };
             if t.kind == PolicyKind::KubeArmorHostPolicy && opts.node_labels.is_none() {
-                entry.skipped.push(Skipped { template: t.name.clone(), reason: "host policy: pass --node-labels to emit it".into() });
+                entry.skipped.push(Skipped {
+                    template: t.name.clone(),
+                    reason: "host policy: pass --node-labels to emit it".into(),
+                });
                 continue;
             }
             let rendered = match render::render(t, &target) {

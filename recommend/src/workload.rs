@@ -67,7 +67,8 @@ fn collect(doc: &serde_json::Value, file: &str, out: &mut Vec<Container>) -> Res
             if !crate::templates::is_dns_label(cname) {
                 return Err(format!("{file}: {workload}: container name {cname:?} is not a DNS-1123 label"));
             }
-            let image = c["image"].as_str().ok_or_else(|| format!("{file}: {workload}: container {cname} without image"))?;
+            let image =
+                c["image"].as_str().ok_or_else(|| format!("{file}: {workload}: container {cname} without image"))?;
             out.push(Container {
                 workload: workload.clone(),
                 name: name.clone(),

@@ -72,7 +72,9 @@ fn v0_2_6_via_git_cache_both_matchers() {
 
     // A Debian-like usr-merged image with mysql and groupadd, but /bin/chmod only as /usr/bin/chmod.
     let mut index = FileIndex::new();
-    for p in ["/usr/bin/mysql", "/usr/sbin/groupadd", "/usr/sbin/useradd", "/usr/bin/chmod", "/usr/bin/who", "/etc/motd"] {
+    for p in
+        ["/usr/bin/mysql", "/usr/sbin/groupadd", "/usr/sbin/useradd", "/usr/bin/chmod", "/usr/bin/who", "/etc/motd"]
+    {
         file(&mut index, p);
     }
     index.insert("/bin", EntryKind::Symlink { target: "usr/bin".into() }).unwrap();
@@ -95,12 +97,19 @@ fn v0_2_6_via_git_cache_both_matchers() {
             progress: false,
         };
         let loader = |_: &str, _| -> Result<Loaded, String> {
-            Ok(Loaded { reference: "mysql:8".into(), digest: "sha256:00".into(), platform: "linux/amd64".into(), index: index.clone(), os_release: None })
+            Ok(Loaded {
+                reference: "mysql:8".into(),
+                digest: "sha256:00".into(),
+                platform: "linux/amd64".into(),
+                index: index.clone(),
+                os_release: None,
+            })
         };
         let jobs = [Job { image: "mysql:8".into(), workload: None }];
         let (report, code) = run::run(&jobs, &lib, &opts, &loader).unwrap();
         assert_eq!(code, 0);
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
         assert_eq!(json["templates"]["commit"], commit.as_str());
         assert_eq!(json["templates"]["source"], url.as_str());
         let names: Vec<String> = report.images[0].policies.iter().map(|p| p.template.clone()).collect();
@@ -129,7 +138,8 @@ fn v0_2_6_via_git_cache_both_matchers() {
     a.sort();
     let mut b = karmor.clone();
     b.sort();
-    let symmetric: Vec<&String> = a.iter().filter(|x| !b.contains(x)).chain(b.iter().filter(|x| !a.contains(x))).collect();
+    let symmetric: Vec<&String> =
+        a.iter().filter(|x| !b.contains(x)).chain(b.iter().filter(|x| !a.contains(x))).collect();
     let mut listed: Vec<&str> = diffs.clone();
     listed.sort();
     let mut sym: Vec<&str> = symmetric.iter().map(|s| s.as_str()).collect();
@@ -139,7 +149,10 @@ fn v0_2_6_via_git_cache_both_matchers() {
     // A policy keeps the legacy spec's sections, gets our selector and namespace, and the
     // lower-case `audit` of the elastic template is normalised.
     let text = std::fs::read_to_string(tmp.path().join("ours/db-mysql-8/user-grp-mod.yaml")).unwrap();
-    assert!(text.contains(r#"selector: {"matchLabels":{"app":"mysql"}}"#) && text.contains(r#""namespace":"db""#), "{text}");
+    assert!(
+        text.contains(r#"selector: {"matchLabels":{"app":"mysql"}}"#) && text.contains(r#""namespace":"db""#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -155,7 +168,8 @@ fn update_failure_keeps_the_previous_cache() {
     cache::update(&root, Some(&url), None).unwrap();
     // A broken revision of the library: validation fails, nothing changes.
     let bad = git2::Repository::open(&repo).unwrap();
-    std::fs::write(repo.join("generic/system/metadata.yaml"), "policyRules:\n  - name: x\n    yaml: missing.yaml\n").unwrap();
+    std::fs::write(repo.join("generic/system/metadata.yaml"), "policyRules:\n  - name: x\n    yaml: missing.yaml\n")
+        .unwrap();
     let mut idx = bad.index().unwrap();
     idx.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
     idx.write().unwrap();

@@ -82,7 +82,11 @@ fn push_hostile(p: &Pusher) {
 
 fn check_multi(img: &LoadedImage, arch: &str) {
     let other = if arch == "amd64" { "arm64" } else { "amd64" };
-    assert!(img.index.is_executable(&format!("/usr/bin/{arch}-tool")), "{arch}: {:?}", img.index.paths().collect::<Vec<_>>());
+    assert!(
+        img.index.is_executable(&format!("/usr/bin/{arch}-tool")),
+        "{arch}: {:?}",
+        img.index.paths().collect::<Vec<_>>()
+    );
     assert!(img.index.is_executable(&format!("/bin/{arch}-tool")), "usr-merge symlink");
     assert!(!img.index.exists(&format!("/usr/bin/{other}-tool")));
     assert!(!img.index.exists("/intoto.json"), "attestation layer must not be loaded");
@@ -126,7 +130,8 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     if !tools_present(&[REGISTRY_BIN, "htpasswd", "skopeo"]) {
         return;
     }
-    let registry = Registry::start("127.0.0.1", RegistryAuthMode::Htpasswd { user: ALICE.0.into(), password: ALICE.1.into() });
+    let registry =
+        Registry::start("127.0.0.1", RegistryAuthMode::Htpasswd { user: ALICE.0.into(), password: ALICE.1.into() });
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let cdn = recording_proxy(
         "cdn",
@@ -179,11 +184,15 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     let by_digest = load_image(&format!("{host}/layered@{}", layered.digest), &opts(&plain, &config, None)).unwrap();
     assert_eq!(by_digest.index.paths().collect::<Vec<_>>(), layered.index.paths().collect::<Vec<_>>());
 
-    let err = load_image(&format!("{host}/hostile:bare-whiteout"), &opts(&plain, &config, None)).unwrap_err().to_string();
+    let err =
+        load_image(&format!("{host}/hostile:bare-whiteout"), &opts(&plain, &config, None)).unwrap_err().to_string();
     assert!(err.contains("layer sha256:") && err.contains("`.wh.` without a name"), "{err}");
     let err = load_image(&format!("{host}/hostile:loop"), &opts(&plain, &config, None)).unwrap_err().to_string();
     assert!(err.contains("symlink loop") && err.contains("max-symlink-hops"), "{err}");
-    let tight = LoadOptions { limits: armorc_recommend::Limits { max_entries: 5, ..Default::default() }, ..opts(&plain, &config, None) };
+    let tight = LoadOptions {
+        limits: armorc_recommend::Limits { max_entries: 5, ..Default::default() },
+        ..opts(&plain, &config, None)
+    };
     let err = load_image(&format!("{host}/layered:v1"), &tight).unwrap_err().to_string();
     assert!(err.contains("max-entries=5"), "{err}");
 
@@ -191,14 +200,30 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     // credentials; the decoy never left the machine's config.
     let seen = log.lock().unwrap().clone();
     let alice = basic_header(ALICE.0, ALICE.1);
-    assert!(seen.iter().any(|s| s.server == "proxy-a" && s.header("authorization") == Some(alice.as_str())), "credentials used");
+    assert!(
+        seen.iter().any(|s| s.server == "proxy-a" && s.header("authorization") == Some(alice.as_str())),
+        "credentials used"
+    );
     for s in &seen {
         if let Some(a) = s.header("authorization") {
-            assert!(s.server == "proxy-a" && a == alice, "unexpected Authorization at {}: {} {}", s.server, s.method, s.path);
+            assert!(
+                s.server == "proxy-a" && a == alice,
+                "unexpected Authorization at {}: {} {}",
+                s.server,
+                s.method,
+                s.path
+            );
         }
-        assert!(!mentions(s, MALLORY.0) && !mentions(s, &basic_header(MALLORY.0, MALLORY.1)), "decoy leaked to {}", s.server);
+        assert!(
+            !mentions(s, MALLORY.0) && !mentions(s, &basic_header(MALLORY.0, MALLORY.1)),
+            "decoy leaked to {}",
+            s.server
+        );
     }
-    assert!(seen.iter().any(|s| s.server == "cdn" && s.path.contains("/blobs/sha256:")), "blobs went through the redirect");
+    assert!(
+        seen.iter().any(|s| s.server == "cdn" && s.path.contains("/blobs/sha256:")),
+        "blobs went through the redirect"
+    );
 
     // A blob altered in transit fails its digest check, naming the layer.
     let corrupting = recording_proxy(
@@ -210,7 +235,9 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     );
     let bad_host = corrupting.addr.to_string();
     let bad_config = docker_config(dir.path(), &[(&bad_host, ALICE.0, ALICE.1)]);
-    let err = load_image(&format!("{bad_host}/layered:v1"), &opts(std::slice::from_ref(&bad_host), &bad_config, None)).unwrap_err().to_string();
+    let err = load_image(&format!("{bad_host}/layered:v1"), &opts(std::slice::from_ref(&bad_host), &bad_config, None))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&plain_layer) && err.to_lowercase().contains("digest"), "{err}");
 
     // Transient 503s on blob downloads are retried.
@@ -228,9 +255,19 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     check_layered(&load_image(&format!("{flaky_host}/layered:v1"), &retrying).unwrap());
     assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 0, "all injected failures were hit");
     // A registry that never answers times out instead of hanging.
-    let hanging = recording_proxy("proxy-hang", "127.0.0.1", registry.addr, log.clone(), ProxyOptions { hang: true, ..Default::default() });
+    let hanging = recording_proxy(
+        "proxy-hang",
+        "127.0.0.1",
+        registry.addr,
+        log.clone(),
+        ProxyOptions { hang: true, ..Default::default() },
+    );
     let hang_host = hanging.addr.to_string();
-    let quick = LoadOptions { retries: 0, timeout: std::time::Duration::from_secs(1), ..opts(std::slice::from_ref(&hang_host), &flaky_config, None) };
+    let quick = LoadOptions {
+        retries: 0,
+        timeout: std::time::Duration::from_secs(1),
+        ..opts(std::slice::from_ref(&hang_host), &flaky_config, None)
+    };
     let started = std::time::Instant::now();
     let err = load_image(&format!("{hang_host}/layered:v1"), &quick).unwrap_err().to_string();
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
@@ -278,13 +315,15 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
         .as_str()
         .unwrap()
         .to_string();
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blob_file(&manifest_digest)).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob_file(&manifest_digest)).unwrap()).unwrap();
     let last_layer = manifest["layers"][2]["digest"].as_str().unwrap().to_string();
     let mut bytes = std::fs::read(blob_file(&last_layer)).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
     std::fs::write(blob_file(&last_layer), bytes).unwrap();
-    let err = load_image(&format!("oci:{}:layered", oci_dir.display()), &opts(&[], &config, None)).unwrap_err().to_string();
+    let err =
+        load_image(&format!("oci:{}:layered", oci_dir.display()), &opts(&[], &config, None)).unwrap_err().to_string();
     assert!(err.contains(&format!("layer {last_layer}")), "{err}");
 
     let oci_archive = dir.path().join("layered.oci.tar");
@@ -295,11 +334,13 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     skopeo("multi:v1", &format!("docker-archive:{}:multi:v1", docker_archive.display()), false);
     let img = load_image(&format!("docker-archive:{}", docker_archive.display()), &opts(&[], &config, None)).unwrap();
     check_multi(&img, "amd64");
-    let img = load_image(&format!("docker-archive:{}:multi:v1", docker_archive.display()), &opts(&[], &config, None)).unwrap();
+    let img = load_image(&format!("docker-archive:{}:multi:v1", docker_archive.display()), &opts(&[], &config, None))
+        .unwrap();
     check_multi(&img, "amd64");
-    let err = load_image(&format!("docker-archive:{}", docker_archive.display()), &opts(&[], &config, Some("linux/arm64")))
-        .unwrap_err()
-        .to_string();
+    let err =
+        load_image(&format!("docker-archive:{}", docker_archive.display()), &opts(&[], &config, Some("linux/arm64")))
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("no image for platform linux/arm64; available: linux/amd64"), "{err}");
 }
 
@@ -312,11 +353,24 @@ fn token_auth_sends_password_only_to_the_realm() {
     let keys = Arc::new(TokenKeys::generate());
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let (service, issuer) = ("armorc-test-registry".to_string(), "armorc-test-issuer".to_string());
-    let tokens = token_server("127.0.0.3", keys.clone(), service.clone(), issuer.clone(), BOB.0.into(), BOB.1.into(), log.clone());
+    let tokens = token_server(
+        "127.0.0.3",
+        keys.clone(),
+        service.clone(),
+        issuer.clone(),
+        BOB.0.into(),
+        BOB.1.into(),
+        log.clone(),
+    );
     let realm_host = tokens.addr.to_string();
     let registry = Registry::start(
         "127.0.0.2",
-        RegistryAuthMode::Token { realm: format!("http://{realm_host}/token"), service, issuer, cert_pem: keys.cert_pem.clone() },
+        RegistryAuthMode::Token {
+            realm: format!("http://{realm_host}/token"),
+            service,
+            issuer,
+            cert_pem: keys.cert_pem.clone(),
+        },
     );
     let proxy = recording_proxy("proxy-b", "127.0.0.2", registry.addr, log.clone(), ProxyOptions::default());
     let direct = registry.addr.to_string();
@@ -330,7 +384,10 @@ fn token_auth_sends_password_only_to_the_realm() {
     let config = docker_config(dir.path(), &[(&host, BOB.0, BOB.1), ("127.0.0.1:5000", ALICE.0, ALICE.1)]);
     let plain = vec![host.clone(), realm_host.clone()];
     check_layered(&load_image(&format!("{host}/layered:v1"), &opts(&plain, &config, None)).unwrap());
-    check_multi(&load_image(&format!("{host}/multi:v1"), &opts(&plain, &config, Some("linux/arm64/v8"))).unwrap(), "arm64");
+    check_multi(
+        &load_image(&format!("{host}/multi:v1"), &opts(&plain, &config, Some("linux/arm64/v8"))).unwrap(),
+        "arm64",
+    );
 
     let seen = log.lock().unwrap().clone();
     let bob = basic_header(BOB.0, BOB.1);
@@ -338,12 +395,26 @@ fn token_auth_sends_password_only_to_the_realm() {
     assert!(!to_realm.is_empty(), "token server was asked");
     for s in &to_realm {
         assert_eq!(s.header("authorization"), Some(bob.as_str()), "realm gets bob's password: {}", s.path);
-        assert!(s.path.contains("scope=repository%3Alayered%3Apull") || s.path.contains("scope=repository%3Amulti%3Apull") || s.path.contains("repository:"), "{}", s.path);
+        assert!(
+            s.path.contains("scope=repository%3Alayered%3Apull")
+                || s.path.contains("scope=repository%3Amulti%3Apull")
+                || s.path.contains("repository:"),
+            "{}",
+            s.path
+        );
     }
-    let bearer = seen.iter().filter(|s| s.server == "proxy-b" && s.header("authorization").is_some_and(|a| a.starts_with("Bearer "))).count();
+    let bearer = seen
+        .iter()
+        .filter(|s| s.server == "proxy-b" && s.header("authorization").is_some_and(|a| a.starts_with("Bearer ")))
+        .count();
     assert!(bearer > 0, "registry got bearer tokens");
     for s in seen.iter().filter(|s| s.server == "proxy-b") {
-        assert!(!s.header("authorization").is_some_and(|a| a.starts_with("Basic")), "password sent to the registry: {} {}", s.method, s.path);
+        assert!(
+            !s.header("authorization").is_some_and(|a| a.starts_with("Basic")),
+            "password sent to the registry: {} {}",
+            s.method,
+            s.path
+        );
     }
     for s in &seen {
         assert!(!mentions(s, &basic_header(ALICE.0, ALICE.1)), "another host's credentials leaked to {}", s.server);

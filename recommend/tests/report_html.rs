@@ -48,9 +48,16 @@ fn report(out: &Path, format: Format, name: &str) {
     };
     let loader = |spec: &str, _| -> Result<Loaded, String> {
         let index = images.get(spec).ok_or_else(|| format!("{spec}: no such image"))?.clone();
-        Ok(Loaded { reference: spec.into(), digest: "sha256:ab".into(), platform: "linux/amd64".into(), index, os_release: None })
+        Ok(Loaded {
+            reference: spec.into(),
+            digest: "sha256:ab".into(),
+            platform: "linux/amd64".into(),
+            index,
+            os_release: None,
+        })
     };
-    let jobs: Vec<Job> = ["web:1", "db:2", "gone:3"].iter().map(|i| Job { image: i.to_string(), workload: None }).collect();
+    let jobs: Vec<Job> =
+        ["web:1", "db:2", "gone:3"].iter().map(|i| Job { image: i.to_string(), workload: None }).collect();
     let (_, code) = run::run(&jobs, &lib, &opts, &loader).unwrap();
     assert_eq!(code, 1, "gone:3 fails");
 }
@@ -109,7 +116,13 @@ fn png_colours(png: &[u8]) -> usize {
                 4 => {
                     let p = a + b - c;
                     let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
-                    if pa <= pb && pa <= pc { a } else if pb <= pc { b } else { c }
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
                 }
                 f => panic!("filter {f}"),
             };
@@ -129,7 +142,8 @@ fn html_report_in_headless_chromium_matches_json() {
     let out = tmp.path().join("out");
     report(&out, Format::Json, "report.json");
     report(&out, Format::Html, "report.html");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
 
     // Self-contained: no src/href to the network, no scripts or external styles.
@@ -181,13 +195,19 @@ fn html_report_in_headless_chromium_matches_json() {
     let dom = String::from_utf8(dom.stdout).unwrap();
     let seen_tags: BTreeMap<String, usize> = attributes(&dom, "data-tag")
         .into_iter()
-        .zip(dom.match_indices("class=\"tag-count\"").map(|(i, _)| attributes(&dom[i..], "data-count")[0].parse().unwrap()))
+        .zip(
+            dom.match_indices("class=\"tag-count\"")
+                .map(|(i, _)| attributes(&dom[i..], "data-count")[0].parse().unwrap()),
+        )
         .map(|(t, n)| (t.replace("&amp;", "&"), n))
         .collect();
     assert_eq!(seen_tags, tags);
     let seen_sev: BTreeMap<String, usize> = attributes(&dom, "data-severity")
         .into_iter()
-        .zip(dom.match_indices("class=\"severity-count\"").map(|(i, _)| attributes(&dom[i..], "data-count")[0].parse().unwrap()))
+        .zip(
+            dom.match_indices("class=\"severity-count\"")
+                .map(|(i, _)| attributes(&dom[i..], "data-count")[0].parse().unwrap()),
+        )
         .map(|(s, n)| (s.to_string(), n))
         .collect();
     assert_eq!(seen_sev, sev);
@@ -195,7 +215,8 @@ fn html_report_in_headless_chromium_matches_json() {
     let shot = tmp.path().join("shot.png");
     let mut cap = Command::new(browser);
     base(&mut cap);
-    let o = cap.arg(format!("--screenshot={}", shot.display())).arg("--window-size=1200,900").arg(&url).output().unwrap();
+    let o =
+        cap.arg(format!("--screenshot={}", shot.display())).arg("--window-size=1200,900").arg(&url).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let colours = png_colours(&std::fs::read(&shot).unwrap());
     assert!(colours > 3, "screenshot has {colours} colour(s)");

@@ -36,10 +36,19 @@ fn each_template_has_a_triggering_and_a_non_triggering_index() {
         let mut yes = FileIndex::new();
         satisfy(&t.precondition, &mut yes);
         let files = armorc_recommend::matching::karmor_counts_for(&lib.templates, &yes);
-        assert!(matches!(decide(t, &yes, &files, &[], Mode::Ours), Decision::Recommend(_)), "{} not triggered by {:?}", t.name, yes.paths().collect::<Vec<_>>());
+        assert!(
+            matches!(decide(t, &yes, &files, &[], Mode::Ours), Decision::Recommend(_)),
+            "{} not triggered by {:?}",
+            t.name,
+            yes.paths().collect::<Vec<_>>()
+        );
         let mut no = FileIndex::new();
         no.insert("/etc/hostname", EntryKind::File { mode: 0o644, size: 3 }).unwrap();
-        assert!(matches!(decide(t, &no, &Default::default(), &[], Mode::Ours), Decision::Skip(_)), "{} triggered by an unrelated index", t.name);
+        assert!(
+            matches!(decide(t, &no, &Default::default(), &[], Mode::Ours), Decision::Skip(_)),
+            "{} triggered by an unrelated index",
+            t.name
+        );
     }
 }
 
@@ -57,12 +66,20 @@ fn bad_templates_are_reported_with_file_line_and_column() {
     let err = templates::from_dir(tmp.path()).unwrap_err().to_string();
     assert!(err.starts_with("bad-one/meta.yaml:6:32: precondition: expected"), "{err}");
 
-    std::fs::write(dir.join("meta.yaml"), "name: bad-one\nsummary: s\ndescription: d\ntags: [X]\nseverity: 3\nprecondition: 'true'\nextra: 1\n").unwrap();
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "name: bad-one\nsummary: s\ndescription: d\ntags: [X]\nseverity: 3\nprecondition: 'true'\nextra: 1\n",
+    )
+    .unwrap();
     let err = templates::from_dir(tmp.path()).unwrap_err().to_string();
     assert!(err.starts_with("bad-one/meta.yaml:7:"), "{err}");
 
     // A template whose rendering does not validate is disabled, not written.
-    std::fs::write(dir.join("meta.yaml"), "name: bad-one\nsummary: s\ndescription: d\ntags: [X]\nseverity: 3\nprecondition: 'true'\n").unwrap();
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "name: bad-one\nsummary: s\ndescription: d\ntags: [X]\nseverity: 3\nprecondition: 'true'\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("policy.yaml.hbs"),
         "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {{yaml metadata}}\nspec:\n  selector: {{yaml selector}}\n  process:\n    matchPaths:\n      - path: relative/x\n  action: {{action \"Block\"}}\n",
@@ -99,7 +116,10 @@ fn tag_filter_is_case_insensitive_with_dash_and_underscore_alike() {
     index.insert("/usr/bin/apt-get", EntryKind::File { mode: 0o755, size: 1 }).unwrap();
     let tags = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert!(matches!(decide(t, &index, &Default::default(), &tags(&["pci-dss"]), Mode::Ours), Decision::Recommend(_)));
-    assert!(matches!(decide(t, &index, &Default::default(), &tags(&["nist_800_53_cm_7"]), Mode::Ours), Decision::Recommend(_)));
+    assert!(matches!(
+        decide(t, &index, &Default::default(), &tags(&["nist_800_53_cm_7"]), Mode::Ours),
+        Decision::Recommend(_)
+    ));
     match decide(t, &index, &Default::default(), &tags(&["STIG", "Redis"]), Mode::Ours) {
         Decision::Skip(reason) => assert!(reason.contains("no tag"), "{reason}"),
         d => panic!("{d:?}"),

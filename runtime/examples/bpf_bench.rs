@@ -42,7 +42,8 @@ fn main() -> anyhow::Result<()> {
         yaml += &format!("      - dir: {}/\n        recursive: true\n", comps("d", i, 6));
     }
     yaml += "  action: Allow\n";
-    let posture = Posture { file: PostureAction::Block, network: PostureAction::Block, capabilities: PostureAction::Block };
+    let posture =
+        Posture { file: PostureAction::Block, network: PostureAction::Block, capabilities: PostureAction::Block };
     let image = mutate::images_from_yaml("bench.yaml", &yaml, posture).remove(0);
     harness.targets.apply(KEY, &image)?;
     let model = Model::new(&image);
@@ -88,7 +89,11 @@ fn main() -> anyhow::Result<()> {
         let n = v.len();
         println!("  {class:>8} median: {} ns ({n} queries)", median(v).as_nanos());
     }
-    println!("single-lookup floor: {} ns; ratio decision/floor: {:.2}", floor.as_nanos(), med.as_nanos() as f64 / floor.as_nanos() as f64);
+    println!(
+        "single-lookup floor: {} ns; ratio decision/floor: {:.2}",
+        floor.as_nanos(),
+        med.as_nanos() as f64 / floor.as_nanos() as f64
+    );
     harness.targets.remove(KEY)?;
 
     // apply: 1,000 images of 200 entries plus one of 4,096

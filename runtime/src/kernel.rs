@@ -5,13 +5,13 @@
 //! into the outer map with one update; the old inner map is freed when its last user drops it.
 
 use crate::{objects, sys, wire, PIN_DIR, TARGETS_MAP};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use anyhow::{anyhow, bail, Context, Result};
 use armorc_compiler::image::{MapImage, KEY_SIZE, VALUE_SIZE};
 use armorc_compiler::model::{Decision, Query};
 use aya::maps::{HashMap, HashOfMaps, Map, MapData};
 use aya::programs::{SocketFilter, TestRun, TestRunOptions};
 use aya::{Ebpf, EbpfLoader};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -164,7 +164,8 @@ impl Harness {
         let prog = obj.program_mut("armor_harness").ok_or_else(|| anyhow!("no armor_harness program"))?;
         let prog: &mut SocketFilter = prog.try_into()?;
         prog.load().context("loading armor_harness (verifier)")?;
-        let floor: &mut SocketFilter = obj.program_mut("armor_floor").ok_or_else(|| anyhow!("no armor_floor"))?.try_into()?;
+        let floor: &mut SocketFilter =
+            obj.program_mut("armor_floor").ok_or_else(|| anyhow!("no armor_floor"))?.try_into()?;
         floor.load().context("loading armor_floor (verifier)")?;
         Ok(Harness { obj, targets })
     }

@@ -30,15 +30,7 @@ pub fn ensure_bpffs() -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all("/sys/fs/bpf")?;
-    let rc = unsafe {
-        libc::mount(
-            c"bpf".as_ptr(),
-            c"/sys/fs/bpf".as_ptr(),
-            c"bpf".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let rc = unsafe { libc::mount(c"bpf".as_ptr(), c"/sys/fs/bpf".as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         anyhow::bail!("mounting bpffs at /sys/fs/bpf: {}", std::io::Error::last_os_error());
     }

@@ -62,7 +62,13 @@ fn run(args: &[String]) -> Result<u8> {
             let key = target_key(&o)?;
             let mut targets = Targets::pinned(o.pin_dir.as_deref())?;
             targets.apply(key, &image)?;
-            println!("applied {} ({} entries) to {{pid_ns {}, mnt_ns {}}}", image.target, image.entries.len(), key.0, key.1);
+            println!(
+                "applied {} ({} entries) to {{pid_ns {}, mnt_ns {}}}",
+                image.target,
+                image.entries.len(),
+                key.0,
+                key.1
+            );
             Ok(0)
         }
         ("remove", 0) => {
@@ -82,7 +88,11 @@ fn run(args: &[String]) -> Result<u8> {
 
 fn cmd_probe() -> Result<u8> {
     match probe::active_lsms() {
-        Ok(l) => println!("lsm: {} (bpf {})", l.join(","), if l.iter().any(|s| s == "bpf") { "active" } else { "not active" }),
+        Ok(l) => println!(
+            "lsm: {} (bpf {})",
+            l.join(","),
+            if l.iter().any(|s| s == "bpf") { "active" } else { "not active" }
+        ),
         Err(e) => println!("lsm: unknown ({e:#})"),
     }
     let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();

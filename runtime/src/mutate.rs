@@ -85,7 +85,8 @@ fn path_variants(text: &str) -> Vec<String> {
         v.push(format!("{text}x"));
     }
     // deeper than the 64-byte walk KubeArmor has
-    let deep = format!("{}/{}/leaf", text.trim_end_matches('/'), "component-of-a-deep-tree/".repeat(3).trim_end_matches('/'));
+    let deep =
+        format!("{}/{}/leaf", text.trim_end_matches('/'), "component-of-a-deep-tree/".repeat(3).trim_end_matches('/'));
     v.push(deep);
     for len in [199, 200, 201] {
         if let Some(s) = sized(if is_dir { text } else { &p }, len) {
@@ -129,7 +130,12 @@ pub fn queries(image: &MapImage, rng: &mut Rng, per_entry: usize) -> Vec<Query> 
             }
             KIND_EXECNAME => {
                 let name = e.main_text();
-                let paths = [format!("/usr/local/bin/{name}"), format!("/{name}"), format!("/bin/{name}x"), format!("/opt/{name}/bin")];
+                let paths = [
+                    format!("/usr/local/bin/{name}"),
+                    format!("/{name}"),
+                    format!("/bin/{name}x"),
+                    format!("/opt/{name}/bin"),
+                ];
                 for i in 0..per_entry {
                     let mut q = Query { path: paths[i % paths.len()].as_bytes().to_vec(), ..Query::new(Op::Exec) };
                     flags(rng, &mut q, &sources);
@@ -139,7 +145,13 @@ pub fn queries(image: &MapImage, rng: &mut Rng, per_entry: usize) -> Vec<Query> 
             KIND_ARG => {
                 let exe = e.main_text();
                 let arg = e.arg_text().unwrap_or("").to_string();
-                let argsets = [vec![arg.clone()], vec![arg.clone(), "--other".into()], vec![], vec!["--other".into()], vec![arg.clone(), arg]];
+                let argsets = [
+                    vec![arg.clone()],
+                    vec![arg.clone(), "--other".into()],
+                    vec![],
+                    vec!["--other".into()],
+                    vec![arg.clone(), arg],
+                ];
                 for i in 0..per_entry {
                     let mut q = Query { path: exe.as_bytes().to_vec(), ..Query::new(Op::Exec) };
                     q.args = argsets[i % argsets.len()].iter().map(|a| a.as_bytes().to_vec()).collect();
@@ -174,9 +186,16 @@ pub fn queries(image: &MapImage, rng: &mut Rng, per_entry: usize) -> Vec<Query> 
                 // posture (and DNS, which no hook here looks up): unrelated paths, sockets, caps
                 for _ in 0..per_entry {
                     let mut q = match rng.below(4) {
-                        0 => Query { sock_type: *rng.pick(&SOCK_TYPES), protocol: *rng.pick(&PROTOCOLS), ..Query::new(Op::Socket) },
+                        0 => Query {
+                            sock_type: *rng.pick(&SOCK_TYPES),
+                            protocol: *rng.pick(&PROTOCOLS),
+                            ..Query::new(Op::Socket)
+                        },
                         1 => Query { capability: rng.below(41) as u32, ..Query::new(Op::Capable) },
-                        _ => Query { path: format!("/nowhere/{}/x", rng.below(1000)).into_bytes(), ..Query::new(*rng.pick(PATH_OPS)) },
+                        _ => Query {
+                            path: format!("/nowhere/{}/x", rng.below(1000)).into_bytes(),
+                            ..Query::new(*rng.pick(PATH_OPS))
+                        },
                     };
                     flags(rng, &mut q, &sources);
                     out.push(q);

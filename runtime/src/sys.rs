@@ -14,7 +14,11 @@ const BPF_MAP_TYPE_HASH: u32 = 1;
 fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> io::Result<i64> {
     // attr is zero-padded to 128 bytes, as the kernel requires for unused fields
     let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(attr)) };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
 /// A new BPF hash map (no name, no BTF, flags 0), as the outer map's inner template expects.

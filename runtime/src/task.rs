@@ -55,10 +55,8 @@ impl ExecTracer {
             .override_global("armor_only_mnt_ns", &only_mnt_ns, true)
             .load(objects::TASK)
             .context("loading the task object")?;
-        let prog: &mut TracePoint = obj
-            .program_mut("armor_exec")
-            .ok_or_else(|| anyhow!("no armor_exec program"))?
-            .try_into()?;
+        let prog: &mut TracePoint =
+            obj.program_mut("armor_exec").ok_or_else(|| anyhow!("no armor_exec program"))?.try_into()?;
         prog.load().context("loading armor_exec (verifier)")?;
         prog.attach("sched", "sched_process_exec").context("attaching sched/sched_process_exec")?;
         Ok(ExecTracer { obj })

@@ -39,7 +39,13 @@ impl Report {
 }
 
 pub fn describe(d: &Decision) -> String {
-    let verdict = if d.deny { "deny" } else if d.audit { "allow(audit)" } else { "allow" };
+    let verdict = if d.deny {
+        "deny"
+    } else if d.audit {
+        "allow(audit)"
+    } else {
+        "allow"
+    };
     let rule = d.rule.map(|r| format!(" rule#{r}")).unwrap_or_default();
     format!("{verdict} by {} step {}{rule}", d.by.name(), d.step.name())
 }
@@ -68,7 +74,13 @@ pub fn verify(harness: &mut Harness, image: &MapImage, queries: &[(usize, Result
         let expected = model.decide(q);
         let class = format!(
             "{} by {} ({})",
-            if expected.deny { "deny" } else if expected.audit { "allow+audit" } else { "allow" },
+            if expected.deny {
+                "deny"
+            } else if expected.audit {
+                "allow+audit"
+            } else {
+                "allow"
+            },
             expected.by.name(),
             expected.step.name()
         );
@@ -85,9 +97,5 @@ pub fn verify(harness: &mut Harness, image: &MapImage, queries: &[(usize, Result
 
 /// Parse a JSON-lines query file (blank lines skipped), keeping 1-based line numbers.
 pub fn parse_queries(text: &str) -> Vec<(usize, Result<Query, String>)> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, query::parse_line(l)))
-        .collect()
+    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i + 1, query::parse_line(l))).collect()
 }

@@ -110,7 +110,16 @@ fn kernel_agrees_with_model() {
     assert!(total >= 10_000, "only {total} queries");
     assert_eq!(total, agree);
     // the mix must exercise every decision path that matters
-    for needed in ["by rule (exact)", "by rule (dir)", "by posture", "by default", "(exact+source)", "(execname)", "deny by rule", "allow+audit"] {
+    for needed in [
+        "by rule (exact)",
+        "by rule (dir)",
+        "by posture",
+        "by default",
+        "(exact+source)",
+        "(execname)",
+        "deny by rule",
+        "allow+audit",
+    ] {
         assert!(mix.keys().any(|k| k.contains(needed)), "no query decided {needed:?}");
     }
 }
@@ -120,7 +129,8 @@ fn sabotaged_kernel_copy_disagrees() {
     if !root_or_skip("sabotaged_kernel_copy_disagrees") {
         return;
     }
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpf-rules.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpf-rules.yaml")).unwrap();
     let img = mutate::images_from_yaml("bpf-rules.yaml", &text, mutate::postures()[0]).remove(0);
     let harness = Harness::load().unwrap();
     let mut harness = harness;
@@ -130,7 +140,11 @@ fn sabotaged_kernel_copy_disagrees() {
     let victim = img
         .entries
         .iter()
-        .find(|e| e.key.kind == armorc_compiler::image::KIND_PATH && (e.value.file | e.value.process) & DENY != 0 && !e.main_text().ends_with('/'))
+        .find(|e| {
+            e.key.kind == armorc_compiler::image::KIND_PATH
+                && (e.value.file | e.value.process) & DENY != 0
+                && !e.main_text().ends_with('/')
+        })
         .expect("a denying path entry");
     let mut inner = harness.targets.inner(key).unwrap();
     let mut v = victim.value;

@@ -36,7 +36,15 @@ impl Cgroup {
         let root = Path::new("/sys/fs/cgroup/unified");
         if !root.join("cgroup.procs").exists() {
             std::fs::create_dir_all(root).unwrap();
-            let rc = unsafe { libc::mount(c"cgroup2".as_ptr(), c"/sys/fs/cgroup/unified".as_ptr(), c"cgroup2".as_ptr(), 0, std::ptr::null()) };
+            let rc = unsafe {
+                libc::mount(
+                    c"cgroup2".as_ptr(),
+                    c"/sys/fs/cgroup/unified".as_ptr(),
+                    c"cgroup2".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            };
             assert_eq!(rc, 0, "mounting cgroup2: {}", std::io::Error::last_os_error());
         }
         let dir = root.join(format!("{name}-{}", std::process::id()));
@@ -70,7 +78,8 @@ fn spawn_isolated(cgroup: &Cgroup, script: &str) -> (std::process::Child, u32) {
     let child = cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let children = std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id())).unwrap_or_default();
+        let children =
+            std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id())).unwrap_or_default();
         if let Some(p) = children.split_whitespace().next() {
             return (child, p.parse().unwrap());
         }
@@ -106,7 +115,8 @@ fn exec_tracepoint_matches_proc() {
     assert_ne!(pid_ns, ns_inum(std::process::id(), "pid"), "child shares our pid namespace");
     assert_ne!(mnt_ns, ns_inum(std::process::id(), "mnt"), "child shares our mount namespace");
     let status = std::fs::read_to_string(format!("/proc/{inner_pid}/status")).unwrap();
-    let uid: u32 = status.lines().find(|l| l.starts_with("Uid:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let uid: u32 =
+        status.lines().find(|l| l.starts_with("Uid:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{inner_pid}/stat")).unwrap();
     let tty_nr: i64 = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().nth(4).unwrap().parse().unwrap();
     let exe = std::fs::read_link(format!("/proc/{inner_pid}/exe")).unwrap();
@@ -191,8 +201,16 @@ fn enforce_in_own_namespaces(mut obj: aya::Ebpf) {
     let image = MapImage {
         target: "test".into(),
         entries: vec![
-            Entry { key: p("/usr/bin/id"), value: Value { process: EXEC | DENY, file: 0, rule: u32::MAX }, text: "/usr/bin/id".into() },
-            Entry { key: p(file.to_str().unwrap()), value: Value { process: 0, file: READ | DENY, rule: u32::MAX }, text: "guarded".into() },
+            Entry {
+                key: p("/usr/bin/id"),
+                value: Value { process: EXEC | DENY, file: 0, rule: u32::MAX },
+                text: "/usr/bin/id".into(),
+            },
+            Entry {
+                key: p(file.to_str().unwrap()),
+                value: Value { process: 0, file: READ | DENY, rule: u32::MAX },
+                text: "guarded".into(),
+            },
         ],
         rules: vec![],
     };
@@ -227,7 +245,8 @@ fn pinned_apply_swap_and_remove() {
         }
     }
     let _unpin = Unpin(pin.clone());
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpf-rules.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpf-rules.yaml")).unwrap();
     let img = mutate::images_from_yaml("bpf-rules.yaml", &text, mutate::postures()[0]).remove(0);
     {
         let mut t = Targets::pinned(Some(&pin)).unwrap();
@@ -247,7 +266,8 @@ fn pinned_apply_swap_and_remove() {
     assert!(t.remove((11, 22)).unwrap());
     assert!(!t.remove((11, 22)).unwrap());
     // many at once: every target gets exactly its image
-    let imgs: Vec<MapImage> = (1..=40).map(|n| MapImage { entries: img.entries[..n].to_vec(), ..img.clone() }).collect();
+    let imgs: Vec<MapImage> =
+        (1..=40).map(|n| MapImage { entries: img.entries[..n].to_vec(), ..img.clone() }).collect();
     let items: Vec<_> = imgs.iter().enumerate().map(|(i, m)| ((100 + i as u32, 1), m)).collect();
     t.apply_many(&items).unwrap();
     for (i, m) in imgs.iter().enumerate() {
@@ -258,7 +278,11 @@ fn pinned_apply_swap_and_remove() {
 
 fn loader(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_armor-loader")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -267,7 +291,8 @@ fn loader_verify_and_bad_images() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpf-rules.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpf-rules.yaml")).unwrap();
     let img = mutate::images_from_yaml("bpf-rules.yaml", &text, mutate::postures()[2]).remove(0);
     let img_path = dir.path().join("t.img");
     std::fs::write(&img_path, img.encode()).unwrap();
@@ -285,12 +310,32 @@ fn loader_verify_and_bad_images() {
     let pin = format!("/sys/fs/bpf/armorc-bad-{}", std::process::id());
     for (name, b, msg) in [
         ("truncated", bytes[..bytes.len() / 2].to_vec(), "truncated"),
-        ("corrupt", { let mut b = bytes.clone(); let n = b.len() - 1; b[n] ^= 1; b }, "checksum"),
-        ("version", { let mut b = bytes.clone(); b[8] = 2; b }, "version"),
+        (
+            "corrupt",
+            {
+                let mut b = bytes.clone();
+                let n = b.len() - 1;
+                b[n] ^= 1;
+                b
+            },
+            "checksum",
+        ),
+        (
+            "version",
+            {
+                let mut b = bytes.clone();
+                b[8] = 2;
+                b
+            },
+            "version",
+        ),
     ] {
         let p = dir.path().join(format!("{name}.img"));
         std::fs::write(&p, b).unwrap();
-        for args in [vec!["verify", p.to_str().unwrap(), q_path.to_str().unwrap()], vec!["apply", p.to_str().unwrap(), "--host", "--pin-dir", &pin]] {
+        for args in [
+            vec!["verify", p.to_str().unwrap(), q_path.to_str().unwrap()],
+            vec!["apply", p.to_str().unwrap(), "--host", "--pin-dir", &pin],
+        ] {
             let (code, out, err) = loader(&args);
             assert_eq!(code, 1, "{name} {args:?}");
             assert!(out.is_empty(), "{out}");

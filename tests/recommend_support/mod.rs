@@ -83,4 +83,3 @@ pub fn oci_layout(root: &Path, name: &str, entries: &[Entry]) -> String {
 pub fn tools_present() -> bool {
     ["tar", "sha256sum"].iter().all(|t| Command::new(t).arg("--version").output().is_ok_and(|o| o.status.success()))
 }
-

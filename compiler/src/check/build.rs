@@ -68,7 +68,12 @@ fn section<T>(n: &mut yaml::Node, key: &str, f: impl FnOnce(&mut yaml::Node) -> 
 }
 
 fn meta(n: &mut yaml::Node) -> Meta {
-    Meta { severity: int(n, "severity"), tags: strings(n, "tags"), message: text(n, "message"), action: action(n, "action") }
+    Meta {
+        severity: int(n, "severity"),
+        tags: strings(n, "tags"),
+        message: text(n, "message"),
+        action: action(n, "action"),
+    }
 }
 
 fn sources(n: &mut yaml::Node) -> Vec<Node<Source>> {
@@ -80,7 +85,9 @@ fn labels(n: &mut yaml::Node) -> Labels {
     let entries = map
         .iter_mut()
         .filter_map(|e| match &mut e.value.value {
-            Value::Str(v) => Some((Node::new(std::mem::take(&mut e.key), e.key_span), Node::new(std::mem::take(v), e.value.span))),
+            Value::Str(v) => {
+                Some((Node::new(std::mem::take(&mut e.key), e.key_span), Node::new(std::mem::take(v), e.value.span)))
+            }
             _ => None,
         })
         .collect();
@@ -100,7 +107,12 @@ fn directory(n: &mut yaml::Node) -> Directory {
 }
 
 fn pattern(n: &mut yaml::Node) -> Pattern {
-    Pattern { pattern: text(n, "pattern"), read_only: flag(n, "readOnly"), owner_only: flag(n, "ownerOnly"), meta: meta(n) }
+    Pattern {
+        pattern: text(n, "pattern"),
+        read_only: flag(n, "readOnly"),
+        owner_only: flag(n, "ownerOnly"),
+        meta: meta(n),
+    }
 }
 
 fn syscall_rule(n: &mut yaml::Node) -> SyscallRule {
@@ -164,7 +176,11 @@ pub fn spec(n: &mut yaml::Node) -> Spec {
                 from_source: sources(r),
                 meta: meta(r),
             }),
-            match_dns_queries: items(s, "matchDNSQueries", |r| DnsRule { domain: text(r, "domain"), from_source: sources(r), meta: meta(r) }),
+            match_dns_queries: items(s, "matchDNSQueries", |r| DnsRule {
+                domain: text(r, "domain"),
+                from_source: sources(r),
+                meta: meta(r),
+            }),
             meta: meta(s),
         }),
         capabilities: section(n, "capabilities", |s| Capabilities {

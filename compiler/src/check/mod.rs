@@ -108,7 +108,11 @@ pub fn check_document(sink: &mut Sink, root: &mut yaml::Node, doc_span: Span) ->
         if !schema::TOP_LEVEL.contains(&e.key.as_str()) && e.value.is_null() {
             validate::pruned_unknown_field(sink, e.key_span, &e.key, &schema::TOP_LEVEL, &Path::Root("(top level)"));
         } else if !schema::TOP_LEVEL.contains(&e.key.as_str()) {
-            let d = sink.report(Code::S001, Some(e.key_span), format!("unknown field `{}` at the top of the document", e.key));
+            let d = sink.report(
+                Code::S001,
+                Some(e.key_span),
+                format!("unknown field `{}` at the top of the document", e.key),
+            );
             d.label = Some("unknown field".into());
             d.help = Some(match suggest::closest(&e.key, schema::TOP_LEVEL) {
                 Some(s) => format!("did you mean `{s}`?"),
@@ -161,12 +165,29 @@ fn check_api_version(sink: &mut Sink, api_version: Option<&yaml::Node>, kind: &s
 }
 
 const METADATA_FIELDS: [&str; 15] = [
-    "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers",
-    "managedFields", "selfLink",
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "generateName",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "selfLink",
 ];
 
-fn check_metadata(sink: &mut Sink, root: &yaml::Node, kind: PolicyKind, kind_span: Span) -> (Option<ast::Str>, Option<ast::Str>) {
+fn check_metadata(
+    sink: &mut Sink,
+    root: &yaml::Node,
+    kind: PolicyKind,
+    kind_span: Span,
+) -> (Option<ast::Str>, Option<ast::Str>) {
     let Some(meta) = root.get("metadata") else {
         let d = sink.report(Code::S103, Some(kind_span), "document has no `metadata.name`".into());
         d.label = Some("no metadata".into());
@@ -174,7 +195,11 @@ fn check_metadata(sink: &mut Sink, root: &yaml::Node, kind: PolicyKind, kind_spa
         return (None, None);
     };
     if meta.as_map().is_none() {
-        let d = sink.report(Code::S105, Some(meta.span), format!("`metadata` must be an object, found {}", meta.type_name()));
+        let d = sink.report(
+            Code::S105,
+            Some(meta.span),
+            format!("`metadata` must be an object, found {}", meta.type_name()),
+        );
         d.label = Some("expected object".into());
         return (None, None);
     }
@@ -203,7 +228,8 @@ fn check_metadata(sink: &mut Sink, root: &yaml::Node, kind: PolicyKind, kind_spa
         Some(n) => match n.as_str() {
             Some(s) if patterns::dns1123_subdomain(s) => Some(ast::Node::new(s.to_string(), n.span)),
             Some(s) => {
-                let d = sink.report(Code::S103, Some(n.span), format!("`metadata.name` `{s}` is not a DNS-1123 subdomain"));
+                let d =
+                    sink.report(Code::S103, Some(n.span), format!("`metadata.name` `{s}` is not a DNS-1123 subdomain"));
                 d.label = Some("invalid name".into());
                 d.help = Some(format!(
                     "use lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 253 characters{}",
@@ -212,7 +238,11 @@ fn check_metadata(sink: &mut Sink, root: &yaml::Node, kind: PolicyKind, kind_spa
                 Some(ast::Node::new(s.to_string(), n.span))
             }
             None => {
-                let d = sink.report(Code::S103, Some(n.span), format!("`metadata.name` must be a string, found {}", n.type_name()));
+                let d = sink.report(
+                    Code::S103,
+                    Some(n.span),
+                    format!("`metadata.name` must be a string, found {}", n.type_name()),
+                );
                 d.label = Some("expected string".into());
                 None
             }
@@ -220,23 +250,39 @@ fn check_metadata(sink: &mut Sink, root: &yaml::Node, kind: PolicyKind, kind_spa
     };
     let namespace = meta.get("namespace").and_then(|n| {
         let Some(s) = n.as_str() else {
-            let d = sink.report(Code::S105, Some(n.span), format!("`metadata.namespace` must be a string, found {}", n.type_name()));
+            let d = sink.report(
+                Code::S105,
+                Some(n.span),
+                format!("`metadata.namespace` must be a string, found {}", n.type_name()),
+            );
             d.label = Some("expected string".into());
             return None;
         };
         if kind != PolicyKind::KubeArmorPolicy {
-            let d = sink.report(Code::S104, Some(n.span), format!("{} is cluster-scoped; the API server drops `metadata.namespace`", kind.as_str()));
+            let d = sink.report(
+                Code::S104,
+                Some(n.span),
+                format!("{} is cluster-scoped; the API server drops `metadata.namespace`", kind.as_str()),
+            );
             d.label = Some("ignored".into());
             d.help = Some(match kind {
-                PolicyKind::KubeArmorClusterPolicy => "remove it; select namespaces with `spec.selector.matchExpressions` (key `namespace`)".into(),
+                PolicyKind::KubeArmorClusterPolicy => {
+                    "remove it; select namespaces with `spec.selector.matchExpressions` (key `namespace`)".into()
+                }
                 _ => "remove it".into(),
             });
             return None;
         }
         if !patterns::dns1123_label(s) {
-            let d = sink.report(Code::S105, Some(n.span), format!("`metadata.namespace` `{s}` is not a valid namespace name"));
+            let d = sink.report(
+                Code::S105,
+                Some(n.span),
+                format!("`metadata.namespace` `{s}` is not a valid namespace name"),
+            );
             d.label = Some("invalid namespace".into());
-            d.help = Some("namespaces are DNS-1123 labels: lower-case letters, digits and `-`, at most 63 characters".into());
+            d.help = Some(
+                "namespaces are DNS-1123 labels: lower-case letters, digits and `-`, at most 63 characters".into(),
+            );
         }
         Some(ast::Node::new(s.to_string(), n.span))
     });
@@ -245,17 +291,21 @@ fn check_metadata(sink: &mut Sink, root: &yaml::Node, kind: PolicyKind, kind_spa
 
 fn check_string_map(sink: &mut Sink, node: &yaml::Node, field: &str) {
     let Some(entries) = node.as_map() else {
-        let d = sink.report(Code::S105, Some(node.span), format!("`metadata.{field}` must be an object, found {}", node.type_name()));
+        let d = sink.report(
+            Code::S105,
+            Some(node.span),
+            format!("`metadata.{field}` must be an object, found {}", node.type_name()),
+        );
         d.label = Some("expected object".into());
         return;
     };
     for e in entries {
         if !matches!(e.value.value, Value::Str(_) | Value::Null) {
-            let d = sink.report(Code::S105, Some(e.value.span), format!(
-                "`metadata.{field}.{}` must be a string, found {}",
-                e.key,
-                e.value.type_name()
-            ));
+            let d = sink.report(
+                Code::S105,
+                Some(e.value.span),
+                format!("`metadata.{field}.{}` must be a string, found {}", e.key, e.value.type_name()),
+            );
             d.label = Some("expected string".into());
             d.help = Some("quote the value".into());
         }
@@ -293,13 +343,25 @@ mod tests {
     #[test]
     fn kinds_are_counted() {
         assert_eq!(run(&format!("{KSP}spec:\n  file:\n    matchPaths: [{{path: /a}}]\n")), (1, 0, vec![]));
-        assert_eq!(run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorNetworkPolicy\nmetadata: {name: n}\n"), (0, 1, vec![]));
-        assert_eq!(run("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\nfoo: bar\n---\n"), (0, 2, vec![]));
-        assert_eq!(run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolcy\nmetadata: {name: x}\n"), (1, 0, vec!["S102".into()]));
+        assert_eq!(
+            run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorNetworkPolicy\nmetadata: {name: n}\n"),
+            (0, 1, vec![])
+        );
+        assert_eq!(
+            run("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\nfoo: bar\n---\n"),
+            (0, 2, vec![])
+        );
+        assert_eq!(
+            run("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolcy\nmetadata: {name: x}\n"),
+            (1, 0, vec!["S102".into()])
+        );
         assert_eq!(run("kind: KubeArmorHostPolcy\nmetadata: {name: x}\n"), (1, 0, vec!["S102".into()]));
         assert_eq!(run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"), (0, 1, vec![]));
         // Any apiVersion on a KubeArmor kind: still checked, with S101.
-        assert_eq!(run("kind: KubeArmorPolicy\nmetadata: {name: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), (1, 0, vec!["S101".into()]));
+        assert_eq!(
+            run("kind: KubeArmorPolicy\nmetadata: {name: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"),
+            (1, 0, vec!["S101".into()])
+        );
         assert_eq!(codes("apiVersion: v1\nkind: KubeArmorPolicy\nmetadata: {name: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), ["S101"]);
     }
 
@@ -316,10 +378,22 @@ mod tests {
 
     #[test]
     fn metadata_rules() {
-        assert_eq!(codes(&format!("{}spec:\n  file:\n    matchPaths: [{{path: /a}}]\n", KSP.replace("name: p", "name: Bad_Name"))), ["S103"]);
+        assert_eq!(
+            codes(&format!(
+                "{}spec:\n  file:\n    matchPaths: [{{path: /a}}]\n",
+                KSP.replace("name: p", "name: Bad_Name")
+            )),
+            ["S103"]
+        );
         assert_eq!(codes("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {namespace: x}\nspec: {file: {matchPaths: [{path: /a}]}}\n"), ["S103"]);
-        assert_eq!(codes(&format!("{CSP}  namespace: default\nspec:\n  file:\n    matchPaths: [{{path: /a}}]\n")), ["S104"]);
-        assert_eq!(codes(&format!("{KSP}  nmespace: default\nspec:\n  file:\n    matchPaths: [{{path: /a}}]\n")), ["S105"]);
+        assert_eq!(
+            codes(&format!("{CSP}  namespace: default\nspec:\n  file:\n    matchPaths: [{{path: /a}}]\n")),
+            ["S104"]
+        );
+        assert_eq!(
+            codes(&format!("{KSP}  nmespace: default\nspec:\n  file:\n    matchPaths: [{{path: /a}}]\n")),
+            ["S105"]
+        );
     }
 
     #[test]
@@ -336,14 +410,22 @@ mod tests {
         let ok = format!("{CSP}spec:\n  selector:\n    matchExpressions:\n      - key: namespace\n        operator: In\n        values: [a]\n  file:\n    matchPaths: [{{path: /a}}]\n");
         assert_eq!(codes(&ok), Vec::<String>::new());
         assert_eq!(codes(&ok.replace(CSP, KSP)), ["S004"]);
-        assert_eq!(codes(&format!("{CSP}spec:\n  selector:\n    matchLabels: {{a: b}}\n  file:\n    matchPaths: [{{path: /a}}]\n")), ["S001"]);
+        assert_eq!(
+            codes(&format!(
+                "{CSP}spec:\n  selector:\n    matchLabels: {{a: b}}\n  file:\n    matchPaths: [{{path: /a}}]\n"
+            )),
+            ["S001"]
+        );
     }
 
     #[test]
     fn types_nulls_and_patterns() {
         let doc = |body: &str| format!("{KSP}spec:\n{body}");
         // Nulls are absent, including required ones (then S003).
-        assert_eq!(codes(&doc("  severity:\n  file:\n    matchPaths: [{path: /a, readOnly: ~}]\n")), Vec::<String>::new());
+        assert_eq!(
+            codes(&doc("  severity:\n  file:\n    matchPaths: [{path: /a, readOnly: ~}]\n")),
+            Vec::<String>::new()
+        );
         assert_eq!(codes(&doc("  file:\n    matchPaths: [{path: null}]\n")), ["S003"]);
         // A null array item is not pruned.
         assert_eq!(codes(&doc("  file:\n    matchPaths:\n      -\n      - path: /a\n")), ["S002"]);
@@ -355,10 +437,16 @@ mod tests {
         assert_eq!(codes(&doc("  network:\n    matchProtocols: [{protocol: xtcp}]\n")), ["L001"]);
         assert_eq!(codes(&doc("  capabilities:\n    matchCapabilities: [{capability: NET_RAW}]\n")), ["S005"]);
         assert_eq!(codes(&doc("  syscalls:\n    matchSyscalls: [{syscall: [openat, opneat]}]\n")), ["S004"]);
-        assert_eq!(codes(&doc("  syscalls:\n    matchPaths: [{path: /tmp/, syscall: [unlink]}]\n    action: Block\n")), ["S001"]);
+        assert_eq!(
+            codes(&doc("  syscalls:\n    matchPaths: [{path: /tmp/, syscall: [unlink]}]\n    action: Block\n")),
+            ["S001"]
+        );
         assert_eq!(codes(&doc("  process:\n    matchPaths: [{execname: /bin/sh}]\n")), ["S005"]);
         assert_eq!(codes(&doc("  file:\n    matchPaths: {path: /a}\n")), ["S002"]);
-        assert_eq!(codes(&format!("{KSP}spec:\n  file:\n    matchPaths: [{{path: /a}}]\nstatus:\n  status: OK\n  extra: 1\n")), ["S001"]);
+        assert_eq!(
+            codes(&format!("{KSP}spec:\n  file:\n    matchPaths: [{{path: /a}}]\nstatus:\n  status: OK\n  extra: 1\n")),
+            ["S001"]
+        );
     }
 
     #[test]

@@ -28,9 +28,8 @@ pub fn execname(s: &str) -> bool {
     !s.is_empty() && !s.contains('/')
 }
 
-pub const PROTOCOL_TOKENS: [&str; 13] = [
-    "tcp", "udp", "raw", "icmp", "icmpv6", "sctp", "stream", "dgram", "rdm", "seqpacket", "dccp", "packet", "all",
-];
+pub const PROTOCOL_TOKENS: [&str; 13] =
+    ["tcp", "udp", "raw", "icmp", "icmpv6", "sctp", "stream", "dgram", "rdm", "seqpacket", "dccp", "packet", "all"];
 
 /// `(tcp|TCP|...|all|ALL)$`: the text ends with a token in all-lower or all-upper case.
 pub fn protocol(s: &str) -> bool {
@@ -39,11 +38,40 @@ pub fn protocol(s: &str) -> bool {
 
 /// The capability names of the CRD pattern (lower case only; 34 names, no perfmon/bpf/...).
 pub const CAPABILITY_TOKENS: [&str; 34] = [
-    "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
-    "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
-    "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
-    "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
-    "mac_override", "mac_admin",
+    "chown",
+    "dac_override",
+    "dac_read_search",
+    "fowner",
+    "fsetid",
+    "kill",
+    "setgid",
+    "setuid",
+    "setpcap",
+    "linux_immutable",
+    "net_bind_service",
+    "net_broadcast",
+    "net_admin",
+    "net_raw",
+    "ipc_lock",
+    "ipc_owner",
+    "sys_module",
+    "sys_rawio",
+    "sys_chroot",
+    "sys_ptrace",
+    "sys_pacct",
+    "sys_admin",
+    "sys_boot",
+    "sys_nice",
+    "sys_resource",
+    "sys_time",
+    "sys_tty_config",
+    "mknod",
+    "lease",
+    "audit_write",
+    "audit_control",
+    "setfcap",
+    "mac_override",
+    "mac_admin",
 ];
 
 /// `(chown|...|mac_admin)$`
@@ -65,10 +93,7 @@ pub fn dns1123_label(s: &str) -> bool {
 fn dns1123_label_chars(l: &str) -> bool {
     let b = l.as_bytes();
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !b.is_empty()
-        && alnum(b[0])
-        && alnum(b[b.len() - 1])
-        && b.iter().all(|&c| alnum(c) || c == b'-')
+    !b.is_empty() && alnum(b[0]) && alnum(b[b.len() - 1]) && b.iter().all(|&c| alnum(c) || c == b'-')
 }
 
 #[cfg(test)]

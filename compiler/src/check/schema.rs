@@ -7,8 +7,14 @@ use super::syscalls::SYSCALLS;
 pub enum Ty {
     Str(Text),
     Bool,
-    Int { min: Option<i64>, max: Option<i64> },
-    Array { item: &'static Ty, max_items: Option<usize> },
+    Int {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Array {
+        item: &'static Ty,
+        max_items: Option<usize>,
+    },
     Object(&'static Object),
     /// `matchLabels`: an object whose values are strings.
     StringMap,
@@ -100,10 +106,7 @@ static PROCESS_DIR: Object = Object {
     ],
     meta: Meta::Full,
 };
-static PROCESS_PATTERN: Object = Object {
-    fields: &[req("pattern", STR), opt("ownerOnly", BOOL)],
-    meta: Meta::Full,
-};
+static PROCESS_PATTERN: Object = Object { fields: &[req("pattern", STR), opt("ownerOnly", BOOL)], meta: Meta::Full };
 static PROCESS: Object = Object {
     fields: &[
         opt("matchPaths", Ty::Array { item: &Ty::Object(&PROCESS_PATH), max_items: None }),
@@ -134,10 +137,8 @@ static FILE_DIR: Object = Object {
     ],
     meta: Meta::Full,
 };
-static FILE_PATTERN: Object = Object {
-    fields: &[req("pattern", STR), opt("readOnly", BOOL), opt("ownerOnly", BOOL)],
-    meta: Meta::Full,
-};
+static FILE_PATTERN: Object =
+    Object { fields: &[req("pattern", STR), opt("readOnly", BOOL), opt("ownerOnly", BOOL)], meta: Meta::Full };
 static FILE: Object = Object {
     fields: &[
         opt("matchPaths", Ty::Array { item: &Ty::Object(&FILE_PATH), max_items: None }),
@@ -155,10 +156,7 @@ static HOST_PROTOCOL: Object = Object {
     fields: &[req("protocol", Ty::Str(Text::Protocol)), req("fromSource", FROM_SOURCE_LIST)],
     meta: Meta::Full,
 };
-static DNS: Object = Object {
-    fields: &[req("domain", STR), opt("fromSource", FROM_SOURCE_LIST)],
-    meta: Meta::Full,
-};
+static DNS: Object = Object { fields: &[req("domain", STR), opt("fromSource", FROM_SOURCE_LIST)], meta: Meta::Full };
 static NETWORK: Object = Object {
     fields: &[
         opt("matchProtocols", Ty::Array { item: &Ty::Object(&PROTOCOL), max_items: None }),
@@ -197,10 +195,8 @@ static SYSCALL_SOURCE: Object = Object {
     meta: Meta::None,
 };
 const SYSCALL_SOURCE_LIST: Ty = Ty::Array { item: &Ty::Object(&SYSCALL_SOURCE), max_items: None };
-static MATCH_SYSCALL: Object = Object {
-    fields: &[opt("syscall", SYSCALL_LIST), opt("fromSource", SYSCALL_SOURCE_LIST)],
-    meta: Meta::None,
-};
+static MATCH_SYSCALL: Object =
+    Object { fields: &[opt("syscall", SYSCALL_LIST), opt("fromSource", SYSCALL_SOURCE_LIST)], meta: Meta::None };
 static SYSCALL_PATH: Object = Object {
     fields: &[
         opt("path", Ty::Str(Text::SyscallPath)),
@@ -218,10 +214,8 @@ static SYSCALLS_SECTION: Object = Object {
     meta: Meta::NoAction,
 };
 
-static PRESET: Object = Object {
-    fields: &[opt("name", STR), opt("action", Ty::Str(Text::Enum(ACTIONS)))],
-    meta: Meta::None,
-};
+static PRESET: Object =
+    Object { fields: &[opt("name", STR), opt("action", Ty::Str(Text::Enum(ACTIONS)))], meta: Meta::None };
 
 static DEVICE_RULE: Object = Object {
     fields: &[

@@ -50,7 +50,11 @@ pub fn check_object(sink: &mut Sink, node: &Node, obj: &Object, path: &Path) {
     }
     for field in obj.fields.iter().filter(|f| f.required) {
         if node.get(field.name).is_none() {
-            let d = sink.report(Code::S003, Some(node_head(node)), format!("`{path}` is missing the required field `{}`", field.name));
+            let d = sink.report(
+                Code::S003,
+                Some(node_head(node)),
+                format!("`{path}` is missing the required field `{}`", field.name),
+            );
             d.label = Some(format!("`{}` required here", field.name));
             d.help = Some(required_help(field.name));
         }
@@ -60,7 +64,9 @@ pub fn check_object(sink: &mut Sink, node: &Node, obj: &Object, path: &Path) {
 fn required_help(field: &str) -> String {
     match field {
         "fromSource" => "host policies need `fromSource` on matchProtocols and matchCapabilities items".into(),
-        "nodeSelector" => "a KubeArmorHostPolicy must say which nodes it applies to: add `nodeSelector: {matchLabels: ...}`".into(),
+        "nodeSelector" => {
+            "a KubeArmorHostPolicy must say which nodes it applies to: add `nodeSelector: {matchLabels: ...}`".into()
+        }
         _ => format!("add `{field}:`"),
     }
 }
@@ -69,7 +75,10 @@ pub fn unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, 
     let help = match suggest::closest(key, names.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
         None if names.contains(&"matchLabels") => {
-            format!("labels go under `matchLabels` (`{path}.matchLabels.{key}`); known fields: {}", list(names.iter().copied()))
+            format!(
+                "labels go under `matchLabels` (`{path}.matchLabels.{key}`); known fields: {}",
+                list(names.iter().copied())
+            )
         }
         None => format!("known fields: {}", list(names.iter().copied())),
     };
@@ -80,7 +89,11 @@ pub fn unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, 
 
 /// An unknown field whose value is null: pruned by the API server, so only suspicious.
 pub fn pruned_unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, names: &[&str], path: &Path) {
-    let d = sink.report(Code::L024, Some(key_span), format!("unknown field `{key}` in `{path}` has no value and is dropped"));
+    let d = sink.report(
+        Code::L024,
+        Some(key_span),
+        format!("unknown field `{key}` in `{path}` has no value and is dropped"),
+    );
     d.label = Some("unknown field, null value".into());
     d.help = Some(match suggest::closest(key, names.iter().copied()) {
         Some(s) => format!("did you mean `{s}`? the items below may belong under it (check the indentation)"),
@@ -132,10 +145,11 @@ fn check_value(sink: &mut Sink, node: &Node, ty: &Ty, path: &Path) {
             };
             if let Some(max) = max_items {
                 if items.len() > *max {
-                    let d = sink.report(Code::S008, Some(node_head(node)), format!(
-                        "`{path}` has {} items; the CRD allows at most {max}",
-                        items.len()
-                    ));
+                    let d = sink.report(
+                        Code::S008,
+                        Some(node_head(node)),
+                        format!("`{path}` has {} items; the CRD allows at most {max}", items.len()),
+                    );
                     d.label = Some(format!("more than {max} items"));
                 }
             }
@@ -177,7 +191,11 @@ fn check_text(sink: &mut Sink, node: &Node, s: &str, text: Text, path: &Path) {
                     None if values.len() > 10 => "see the CRD for the allowed values".into(),
                     None => format!("allowed: {}", list(values.iter().copied())),
                 };
-                let d = sink.report(Code::S004, Some(node.span), format!("`{path}` has value `{s}`, which the CRD does not allow"));
+                let d = sink.report(
+                    Code::S004,
+                    Some(node.span),
+                    format!("`{path}` has value `{s}`, which the CRD does not allow"),
+                );
                 d.label = Some("not an allowed value".into());
                 d.help = Some(help);
             }
@@ -187,37 +205,56 @@ fn check_text(sink: &mut Sink, node: &Node, s: &str, text: Text, path: &Path) {
         Text::Dir => (patterns::dir(s), "a directory: `/` or an absolute path ending in `/` (`^\\/$|^\\/.*\\/$`)"),
         Text::SyscallPath => (patterns::syscall_path(s), "an absolute path or directory"),
         Text::Execname => (patterns::execname(s), "a file name without `/` (`^[^\\/]+$`)"),
-        Text::Protocol => (patterns::protocol(s), "a protocol such as `tcp`, `UDP` or `all` (all lower or all upper case)"),
+        Text::Protocol => {
+            (patterns::protocol(s), "a protocol such as `tcp`, `UDP` or `all` (all lower or all upper case)")
+        }
         Text::Capability => (patterns::capability(s), "a lower-case capability name such as `net_raw`"),
     };
     if !ok {
-        let d = sink.report(Code::S005, Some(node.span), format!("`{path}` is `{s}`, which does not match the CRD pattern"));
+        let d = sink.report(
+            Code::S005,
+            Some(node.span),
+            format!("`{path}` is `{s}`, which does not match the CRD pattern"),
+        );
         d.label = Some(format!("expected {expected}"));
         d.help = Some(pattern_help(text, s));
     }
     if matches!(text, Text::MatchPath) && s.chars().count() > 200 {
-        let d = sink.report(Code::S007, Some(node.span), format!(
-            "`{path}` is {} characters long; the CRD allows at most 200",
-            s.chars().count()
-        ));
+        let d = sink.report(
+            Code::S007,
+            Some(node.span),
+            format!("`{path}` is {} characters long; the CRD allows at most 200", s.chars().count()),
+        );
         d.label = Some("longer than 200 characters".into());
     }
 }
 
 fn pattern_help(text: Text, s: &str) -> String {
     match text {
-        Text::Dir if s.starts_with('/') => format!("directories end with `/`: `{s}/`; for a single file use matchPaths"),
-        Text::MatchPath if s.ends_with('/') && s.len() > 1 => "paths must not end with `/`; for a directory use matchDirectories".into(),
+        Text::Dir if s.starts_with('/') => {
+            format!("directories end with `/`: `{s}/`; for a single file use matchPaths")
+        }
+        Text::MatchPath if s.ends_with('/') && s.len() > 1 => {
+            "paths must not end with `/`; for a directory use matchDirectories".into()
+        }
         Text::Execname => "execname is a base name such as `bash`; use `path` for absolute paths".into(),
-        Text::Protocol if patterns::protocol(&s.to_ascii_lowercase()) => format!("write it all lower case: `{}`", s.to_ascii_lowercase()),
-        Text::Capability if patterns::capability(&s.to_ascii_lowercase()) => format!("write it lower case: `{}`", s.to_ascii_lowercase()),
+        Text::Protocol if patterns::protocol(&s.to_ascii_lowercase()) => {
+            format!("write it all lower case: `{}`", s.to_ascii_lowercase())
+        }
+        Text::Capability if patterns::capability(&s.to_ascii_lowercase()) => {
+            format!("write it lower case: `{}`", s.to_ascii_lowercase())
+        }
         _ => "see docs/diagnostics.md".into(),
     }
 }
 
 pub fn type_error(sink: &mut Sink, node: &Node, expected: &str, path: &Path) {
     let found = node.type_name();
-    let d = sink.report(Code::S002, Some(node_head(node)), format!("`{path}` must be {} {expected}, found {found}", article(expected)));
+    let d = sink.report(
+        Code::S002,
+        Some(node_head(node)),
+        format!("`{path}` must be {} {expected}, found {found}", article(expected)),
+    );
     d.label = Some(format!("expected {expected}"));
     d.help = Some(match (expected, &node.value) {
         ("string", Value::Int(_) | Value::Float(_) | Value::Bool(_)) => "quote the value to make it a string".into(),
@@ -244,7 +281,10 @@ fn article(word: &str) -> &'static str {
 pub fn node_head(node: &Node) -> crate::source::Span {
     match &node.value {
         Value::Map(entries) => entries.first().map_or(node.span, |e| e.key_span),
-        Value::Seq(items) => crate::source::Span::new(node.span.start, items.first().map_or(node.span.end, |i| i.span.start.max(node.span.start))),
+        Value::Seq(items) => crate::source::Span::new(
+            node.span.start,
+            items.first().map_or(node.span.end, |i| i.span.start.max(node.span.start)),
+        ),
         _ => node.span,
     }
 }

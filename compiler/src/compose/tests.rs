@@ -25,7 +25,13 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-fn ksp(name: &str, ns: &str, match_labels: &[(&str, &str)], expressions: Vec<Expression>, containers: &[&str]) -> Policy {
+fn ksp(
+    name: &str,
+    ns: &str,
+    match_labels: &[(&str, &str)],
+    expressions: Vec<Expression>,
+    containers: &[&str],
+) -> Policy {
     policy(
         PolicyKind::KubeArmorPolicy,
         name,
@@ -74,7 +80,18 @@ fn names(c: &Composition, policy: usize) -> Vec<String> {
     c.targets
         .iter()
         .filter(|t| t.policies.contains(&policy))
-        .map(|t| if t.host { "host".into() } else { format!("{}/{}/{}", t.namespace.as_deref().unwrap(), t.workload.as_deref().unwrap(), t.container.as_deref().unwrap()) })
+        .map(|t| {
+            if t.host {
+                "host".into()
+            } else {
+                format!(
+                    "{}/{}/{}",
+                    t.namespace.as_deref().unwrap(),
+                    t.workload.as_deref().unwrap(),
+                    t.container.as_deref().unwrap()
+                )
+            }
+        })
         .collect()
 }
 
@@ -120,12 +137,26 @@ fn label_expressions_follow_kubearmor_order_quirks() {
 #[test]
 fn cluster_policies_by_namespace() {
     let w = workloads(WORKLOADS);
-    let csp = |name: &str, expressions| policy(PolicyKind::KubeArmorClusterPolicy, name, None, Selector::Cluster { expressions }, vec![]);
+    let csp = |name: &str, expressions| {
+        policy(PolicyKind::KubeArmorClusterPolicy, name, None, Selector::Cluster { expressions }, vec![])
+    };
     let policies = vec![
         csp("in-other", vec![expr(ExpressionKey::Namespace, Operator::In, &["other"])]),
         csp("not-shop", vec![expr(ExpressionKey::Namespace, Operator::NotIn, &["shop"])]),
-        csp("in-then-notin", vec![expr(ExpressionKey::Namespace, Operator::In, &["shop"]), expr(ExpressionKey::Namespace, Operator::NotIn, &["shop"])]),
-        csp("ns-and-label", vec![expr(ExpressionKey::Namespace, Operator::In, &["shop"]), expr(ExpressionKey::Label, Operator::In, &["app=db"])]),
+        csp(
+            "in-then-notin",
+            vec![
+                expr(ExpressionKey::Namespace, Operator::In, &["shop"]),
+                expr(ExpressionKey::Namespace, Operator::NotIn, &["shop"]),
+            ],
+        ),
+        csp(
+            "ns-and-label",
+            vec![
+                expr(ExpressionKey::Namespace, Operator::In, &["shop"]),
+                expr(ExpressionKey::Label, Operator::In, &["app=db"]),
+            ],
+        ),
     ];
     let c = compose(&policies, &w, &ComposeOptions::default());
     assert_eq!(names(&c, 0), vec!["other/off/c"]);
@@ -143,10 +174,15 @@ fn posture_enforcement_and_namespace_annotations() {
         node_labels: Some(labels(&[("kubernetes.io/hostname", "n1")])),
     };
     let c = compose(&[], &w, &options);
-    let get = |ns: &str, wl: &str| c.targets.iter().find(|t| t.namespace.as_deref() == Some(ns) && t.workload.as_deref() == Some(wl)).unwrap();
+    let get = |ns: &str, wl: &str| {
+        c.targets.iter().find(|t| t.namespace.as_deref() == Some(ns) && t.workload.as_deref() == Some(wl)).unwrap()
+    };
     let web = get("shop", "web");
     // Namespace annotation (case-insensitive) overrides file; an invalid value falls back to the global one.
-    assert_eq!(web.posture, Posture { file: PostureAction::Block, network: PostureAction::Block, capabilities: PostureAction::Audit });
+    assert_eq!(
+        web.posture,
+        Posture { file: PostureAction::Block, network: PostureAction::Block, capabilities: PostureAction::Audit }
+    );
     assert!(c.notes.iter().any(|n| n.contains("kubearmor-network-posture") && n.contains("bogus")));
     assert_eq!(web.enforcement, Enforcement::Enabled);
     assert_eq!(get("shop", "db").enforcement, Enforcement::Audited);
@@ -155,7 +191,10 @@ fn posture_enforcement_and_namespace_annotations() {
     assert_eq!(get("other", "off").posture.network, PostureAction::Block);
     let host = c.targets.last().unwrap();
     assert!(host.host);
-    assert_eq!(host.posture, Posture { file: PostureAction::Block, network: PostureAction::Block, capabilities: PostureAction::Block });
+    assert_eq!(
+        host.posture,
+        Posture { file: PostureAction::Block, network: PostureAction::Block, capabilities: PostureAction::Block }
+    );
 }
 
 #[test]
@@ -177,12 +216,15 @@ fn host_policies_by_node_selector() {
     assert!(host_matches(&labels(&[("kubernetes.io/hostnamereg", "work*1")]), &node));
     assert!(!host_matches(&labels(&[("kubernetes.io/hostnamereg", "x*")]), &node));
 
-    let hsp = |name: &str, sel: &[(&str, &str)]| policy(PolicyKind::KubeArmorHostPolicy, name, None, Selector::Host { node_labels: labels(sel) }, vec![]);
+    let hsp = |name: &str, sel: &[(&str, &str)]| {
+        policy(PolicyKind::KubeArmorHostPolicy, name, None, Selector::Host { node_labels: labels(sel) }, vec![])
+    };
     let policies = vec![hsp("gpu", &[("role", "gpu")]), hsp("cpu", &[("role", "cpu")])];
     let none = compose(&policies, &Workloads::default(), &ComposeOptions::default());
     assert!(none.targets.is_empty());
     assert!(none.findings.iter().all(|f| f.message.contains("no --node-labels")));
-    let c = compose(&policies, &Workloads::default(), &ComposeOptions { node_labels: Some(node), ..Default::default() });
+    let c =
+        compose(&policies, &Workloads::default(), &ComposeOptions { node_labels: Some(node), ..Default::default() });
     assert_eq!(c.targets.len(), 1);
     assert_eq!(c.targets[0].policies, vec![0]);
     assert_eq!(c.findings.len(), 1);
@@ -203,22 +245,50 @@ fn allow_under_another_policys_block_directory_is_reported_once() {
     };
     let mut block = ksp("block-etc", "shop", &[("app", "web")], vec![], &[]);
     block.rules = vec![
-        rule(T::FileDir { dir: "/etc/".into(), recursive: false, read_only: false, owner_only: false, pts_false: false }, Action::Block, "spec.file.matchDirectories[0]"),
-        rule(T::ProcessDir { dir: "/usr/".into(), recursive: true, owner_only: false, pts_false: false }, Action::Block, "spec.process.matchDirectories[0]"),
+        rule(
+            T::FileDir { dir: "/etc/".into(), recursive: false, read_only: false, owner_only: false, pts_false: false },
+            Action::Block,
+            "spec.file.matchDirectories[0]",
+        ),
+        rule(
+            T::ProcessDir { dir: "/usr/".into(), recursive: true, owner_only: false, pts_false: false },
+            Action::Block,
+            "spec.process.matchDirectories[0]",
+        ),
     ];
     let mut allow = ksp("allow", "shop", &[], vec![], &[]);
     allow.rules = vec![
-        rule(T::FilePath { path: "/etc/hostname".into(), read_only: false, owner_only: false, pts_false: false }, Action::Allow, "spec.file.matchPaths[0]"),
+        rule(
+            T::FilePath { path: "/etc/hostname".into(), read_only: false, owner_only: false, pts_false: false },
+            Action::Allow,
+            "spec.file.matchPaths[0]",
+        ),
         // Not a direct child of a non-recursive directory: no conflict.
-        rule(T::FilePath { path: "/etc/ssl/x".into(), read_only: false, owner_only: false, pts_false: false }, Action::Allow, "spec.file.matchPaths[1]"),
+        rule(
+            T::FilePath { path: "/etc/ssl/x".into(), read_only: false, owner_only: false, pts_false: false },
+            Action::Allow,
+            "spec.file.matchPaths[1]",
+        ),
         // Another category: no conflict.
-        rule(T::ProcessPath { path: "/etc/hostname".into(), owner_only: false, pts_false: false, allowed_args: vec![] }, Action::Allow, "spec.process.matchPaths[0]"),
-        rule(T::ProcessPath { path: "/usr/bin/ls".into(), owner_only: false, pts_false: false, allowed_args: vec![] }, Action::Allow, "spec.process.matchPaths[1]"),
+        rule(
+            T::ProcessPath { path: "/etc/hostname".into(), owner_only: false, pts_false: false, allowed_args: vec![] },
+            Action::Allow,
+            "spec.process.matchPaths[0]",
+        ),
+        rule(
+            T::ProcessPath { path: "/usr/bin/ls".into(), owner_only: false, pts_false: false, allowed_args: vec![] },
+            Action::Allow,
+            "spec.process.matchPaths[1]",
+        ),
     ];
     let c = compose(&[block, allow], &w, &ComposeOptions::default());
     let c003: Vec<_> = c.findings.iter().filter(|f| f.code == Code::C003).collect();
     assert_eq!(c003.len(), 2, "{c003:#?}");
-    assert!(c003[0].message.contains("/etc/hostname") && c003[0].message.contains("in 2 target(s)"), "{}", c003[0].message);
+    assert!(
+        c003[0].message.contains("/etc/hostname") && c003[0].message.contains("in 2 target(s)"),
+        "{}",
+        c003[0].message
+    );
     assert_eq!(c003[0].origin.as_ref().unwrap().at, "spec.file.matchPaths[0]");
     assert_eq!(c003[0].related[0].0.at, "spec.file.matchDirectories[0]");
     assert!(c003[1].message.contains("/usr/bin/ls"));
@@ -253,7 +323,12 @@ fn allow_after_block_of_the_same_path_is_reported_in_that_order_only() {
     let c = compose(&[block.clone(), allow.clone()], &w, &ComposeOptions::default());
     let c003: Vec<_> = c.findings.iter().filter(|f| f.code == Code::C003).collect();
     assert_eq!(c003.len(), 1);
-    assert!(c003[0].message.contains("comes after a Block of the same path") && c003[0].message.contains("last writer wins"), "{}", c003[0].message);
+    assert!(
+        c003[0].message.contains("comes after a Block of the same path")
+            && c003[0].message.contains("last writer wins"),
+        "{}",
+        c003[0].message
+    );
     // Allow first, Block last: both enforcers deny.
     let c = compose(&[allow, block], &w, &ComposeOptions::default());
     assert!(!c.findings.iter().any(|f| f.code == Code::C003));

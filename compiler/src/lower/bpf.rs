@@ -14,8 +14,15 @@ use std::hash::{Hash, Hasher};
 const DNS_SUFFIXES: [&str; 4] = ["", ".cluster.local", ".svc.cluster.local", ".domain.name"];
 
 /// Socket types `protocol: all` expands to, in KubeArmor's order.
-const ALL_EXPANSION: [Protocol; 7] =
-    [Protocol::Stream, Protocol::Dgram, Protocol::Raw, Protocol::Rdm, Protocol::Seqpacket, Protocol::Dccp, Protocol::Packet];
+const ALL_EXPANSION: [Protocol; 7] = [
+    Protocol::Stream,
+    Protocol::Dgram,
+    Protocol::Raw,
+    Protocol::Rdm,
+    Protocol::Seqpacket,
+    Protocol::Dccp,
+    Protocol::Packet,
+];
 
 /// Lowers the policies that apply to `target` (in application order) into its map image.
 /// `Audited` and `Disabled` targets get an empty image: KubeArmor never calls the enforcer for them.
@@ -188,7 +195,15 @@ impl<'a> Lists<'a> {
     /// `dirtoMap(idx, dir, src, m, val)`, reference §3.5, byte for byte. Every text is a prefix
     /// of `dir` (split at its `/`s), so the texts borrow `dir` and the ancestors' hashes are
     /// carried along one pass over its bytes.
-    fn dir_to_map(&mut self, side: usize, dir: &'a str, src: Option<&'a str>, source: u64, mut mask: u16, rule: RuleId) {
+    fn dir_to_map(
+        &mut self,
+        side: usize,
+        dir: &'a str,
+        src: Option<&'a str>,
+        source: u64,
+        mut mask: u16,
+        rule: RuleId,
+    ) {
         // 1. the directory itself as a plain path: `dir` up to its last `/` (empty without one).
         let last_slash = dir.rfind('/').unwrap_or(0);
         let itself = &dir[..last_slash];
@@ -267,11 +282,31 @@ impl<'a> Builder<'a> {
             use ir::Target as T;
             match &rule.target {
                 T::ProcessPath { path, owner_only, pts_false, allowed_args } => {
-                    self.process_path(image::KIND_PATH, path, *owner_only, *pts_false, allowed_args, src, source, deny, at);
+                    self.process_path(
+                        image::KIND_PATH,
+                        path,
+                        *owner_only,
+                        *pts_false,
+                        allowed_args,
+                        src,
+                        source,
+                        deny,
+                        at,
+                    );
                     self.allow_process |= allow;
                 }
                 T::ProcessExecname { name, owner_only, pts_false, allowed_args } => {
-                    self.process_path(image::KIND_EXECNAME, name, *owner_only, *pts_false, allowed_args, src, source, deny, at);
+                    self.process_path(
+                        image::KIND_EXECNAME,
+                        name,
+                        *owner_only,
+                        *pts_false,
+                        allowed_args,
+                        src,
+                        source,
+                        deny,
+                        at,
+                    );
                     self.allow_process |= allow;
                 }
                 T::ProcessDir { dir, recursive, owner_only, pts_false } => {
@@ -282,7 +317,13 @@ impl<'a> Builder<'a> {
                 }
                 T::FilePath { path, read_only, owner_only, pts_false } => {
                     let v = file_mask(*read_only, *owner_only, *pts_false) | deny;
-                    self.lists.put(IN_FILE, path_key(image::KIND_PATH, path, source), v, Text::new(path.as_str(), None, src), at);
+                    self.lists.put(
+                        IN_FILE,
+                        path_key(image::KIND_PATH, path, source),
+                        v,
+                        Text::new(path.as_str(), None, src),
+                        at,
+                    );
                     self.allow_file |= allow;
                 }
                 T::FileDir { dir, recursive, read_only, owner_only, pts_false } => {
@@ -296,12 +337,20 @@ impl<'a> Builder<'a> {
                     let v = flag(*pts_false, image::PTS) | deny;
                     match known.and_then(|p| Some((p, protocol_key(p)?))) {
                         Some((p, (kind, n))) => {
-                            self.lists.put(IN_PROCESS, number_key(kind, n, source), v, Text::new(protocol_name(p), None, src), at);
+                            self.lists.put(
+                                IN_PROCESS,
+                                number_key(kind, n, source),
+                                v,
+                                Text::new(protocol_name(p), None, src),
+                                at,
+                            );
                         }
                         // `all` and non-protocols: KubeArmor writes an all-zero key no hook looks up
                         // (not written here, see docs/semantics.md); `all` expands to socket types.
                         None => {
-                            if *known == Some(Protocol::All) && !expansions.iter().any(|(a, s, _)| *a == rule.action && *s == src) {
+                            if *known == Some(Protocol::All)
+                                && !expansions.iter().any(|(a, s, _)| *a == rule.action && *s == src)
+                            {
                                 expansions.push((rule.action, src, ri));
                             }
                         }
@@ -314,7 +363,13 @@ impl<'a> Builder<'a> {
                         names.push(format!("{domain}.{ns}.svc.cluster.local"));
                     }
                     for n in names {
-                        self.lists.put(IN_PROCESS, path_key(image::KIND_DNS, &n, source), deny, Text::new(n, None, src), at);
+                        self.lists.put(
+                            IN_PROCESS,
+                            path_key(image::KIND_DNS, &n, source),
+                            deny,
+                            Text::new(n, None, src),
+                            at,
+                        );
                     }
                     self.allow_dns |= allow;
                 }
@@ -325,8 +380,15 @@ impl<'a> Builder<'a> {
                     }
                     // Unknown names map to code 0 (CAP_CHOWN), as KubeArmor's CapToCode lookup does.
                     let n = number.unwrap_or(0) as u32;
-                    let text: Cow<str> = if number.is_some() { name.into() } else { format!("chown (unknown name {name})").into() };
-                    self.lists.put(IN_PROCESS, number_key(image::KIND_CAPABILITY, n, source), deny, Text::new(text, None, src), at);
+                    let text: Cow<str> =
+                        if number.is_some() { name.into() } else { format!("chown (unknown name {name})").into() };
+                    self.lists.put(
+                        IN_PROCESS,
+                        number_key(image::KIND_CAPABILITY, n, source),
+                        deny,
+                        Text::new(text, None, src),
+                        at,
+                    );
                     self.allow_capability |= allow;
                 }
                 T::Syscall { .. } | T::Device { .. } => {}
@@ -364,7 +426,13 @@ impl<'a> Builder<'a> {
         self.lists.put(IN_PROCESS, path_key(kind, path, source), v, Text::new(path, None, src), at);
         let exec = image::hash_a(path.as_bytes());
         for arg in allowed_args {
-            let key = Key { kind: image::KIND_ARG, len: arg.len() as u32, path_a: exec, path_b: image::hash_a(arg.as_bytes()), source };
+            let key = Key {
+                kind: image::KIND_ARG,
+                len: arg.len() as u32,
+                path_a: exec,
+                path_b: image::hash_a(arg.as_bytes()),
+                source,
+            };
             self.lists.put(IN_PROCESS, key, image::ARGSET, Text::new(path, Some(arg), src), at);
         }
     }
@@ -448,7 +516,11 @@ fn policy_id(policy: &ir::Policy) -> String {
 }
 
 fn flag(on: bool, bit: u16) -> u16 {
-    if on { bit } else { 0 }
+    if on {
+        bit
+    } else {
+        0
+    }
 }
 
 fn file_mask(read_only: bool, owner_only: bool, pts_false: bool) -> u16 {

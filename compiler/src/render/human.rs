@@ -4,7 +4,10 @@
 use super::{position, severity_word, Options, Report};
 use crate::diag::{Diagnostic, Severity};
 use crate::source::SourceFile;
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan,
+    SpanContents,
+};
 use std::fmt::Write;
 
 /// Lines of context shown above and below a span.
@@ -22,7 +25,16 @@ pub fn render(report: &Report, options: &Options) -> String {
         if handler.render_report(&mut out, &shown).is_err() {
             // Only when the span is outside the text: fall back to one plain line.
             let (start, _) = position(d);
-            let _ = writeln!(out, "{}:{}:{}: {}[{}] {}", d.file.name, start.line, start.column, severity_word(d.severity), d.code, d.message);
+            let _ = writeln!(
+                out,
+                "{}:{}:{}: {}[{}] {}",
+                d.file.name,
+                start.line,
+                start.column,
+                severity_word(d.severity),
+                d.code,
+                d.message
+            );
         }
         out.push('\n');
     }
@@ -46,7 +58,11 @@ pub fn summary(report: &Report) -> String {
 
 /// `1 file`, `2 files`.
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// A `Diagnostic` seen through miette's `Diagnostic` trait.
@@ -61,7 +77,8 @@ impl<'a> Shown<'a> {
         // `file:line:col: severity[CODE]` first: one line per finding to grep or click, and the
         // finding's own position even when miette shows a related span's snippet first.
         let (start, _) = position(d);
-        let code = format!("{}:{}:{}: {}[{}]", d.file.name, start.line, start.column, severity_word(d.severity), d.code);
+        let code =
+            format!("{}:{}:{}: {}[{}]", d.file.name, start.line, start.column, severity_word(d.severity), d.code);
         Shown { d, code, source: LineView(&d.file) }
     }
 }
@@ -122,7 +139,12 @@ impl miette::Diagnostic for Shown<'_> {
 struct LineView<'a>(&'a SourceFile);
 
 impl SourceCode for LineView<'_> {
-    fn read_span<'b>(&'b self, span: &SourceSpan, before: usize, after: usize) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
         let text = self.0.text.as_str();
         let start = span.offset();
         let end = start + span.len();

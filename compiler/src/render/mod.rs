@@ -69,8 +69,15 @@ impl Options {
         let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         // Wrap at the terminal's width; fixed when not a terminal, so output is reproducible.
-        let width = if tty { terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)).unwrap_or(100) } else { 100 };
-        Options { color, width, base_dir: git_top_level(&cwd).unwrap_or_else(|| cwd.clone()), cwd, version: version.to_string() }
+        let width =
+            if tty { terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)).unwrap_or(100) } else { 100 };
+        Options {
+            color,
+            width,
+            base_dir: git_top_level(&cwd).unwrap_or_else(|| cwd.clone()),
+            cwd,
+            version: version.to_string(),
+        }
     }
 }
 

@@ -109,7 +109,9 @@ fn artifact_location(name: &str, options: &Options) -> Value {
 /// `duplicate mapping key` -> `DuplicateMappingKey` (SARIF rule friendly names).
 fn pascal_case(title: &str) -> String {
     let mut out = String::new();
-    for word in title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty() && !matches!(*w, "a" | "an" | "the")) {
+    for word in
+        title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty() && !matches!(*w, "a" | "an" | "the"))
+    {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             // An acronym (CRD -> Crd) is lowered: a Pascal-case identifier has no two capitals in

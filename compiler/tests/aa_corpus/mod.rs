@@ -69,7 +69,8 @@ fn workload_for(p: &ir::Policy, i: usize) -> Option<Workload> {
                     labels.insert(k.to_string(), v.to_string());
                 }
             }
-            let ns = first_in(ExpressionKey::Namespace, expressions).into_iter().next().unwrap_or_else(|| "default".into());
+            let ns =
+                first_in(ExpressionKey::Namespace, expressions).into_iter().next().unwrap_or_else(|| "default".into());
             (ns, vec![])
         }
         Selector::Host { .. } => return None,
@@ -117,9 +118,7 @@ pub fn run_file(path: &Path) -> FileRun {
             (t, applied)
         })
         .collect();
-    let profiles = targets
-        .iter()
-        .map(|(t, applied)| apparmor::lower_target(t, &applied.iter().collect::<Vec<_>>()))
-        .collect();
+    let profiles =
+        targets.iter().map(|(t, applied)| apparmor::lower_target(t, &applied.iter().collect::<Vec<_>>())).collect();
     FileRun { file: path.to_path_buf(), policies: policies.len(), profiles, targets }
 }

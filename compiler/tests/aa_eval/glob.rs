@@ -9,9 +9,15 @@
 enum Tok {
     Lit(char),
     /// `*` (deep = false) or `**` (deep = true).
-    Star { deep: bool, after_slash: bool },
+    Star {
+        deep: bool,
+        after_slash: bool,
+    },
     One,
-    Class { negate: bool, items: Vec<(char, char)> },
+    Class {
+        negate: bool,
+        items: Vec<(char, char)>,
+    },
     Alt(Vec<Vec<Tok>>),
 }
 

@@ -209,7 +209,12 @@ impl ProfileSet {
 
     /// The profile carrying an attachment, or the first one: where a container's processes start.
     pub fn entry_profile(&self) -> String {
-        self.profiles.values().find(|p| p.attachment.is_some()).unwrap_or_else(|| self.profiles.values().next().unwrap()).name.clone()
+        self.profiles
+            .values()
+            .find(|p| p.attachment.is_some())
+            .unwrap_or_else(|| self.profiles.values().next().unwrap())
+            .name
+            .clone()
     }
 
     /// File access `op` (one of `r w a l k m`) on `path` by the file's owner or not.
@@ -230,7 +235,11 @@ impl ProfileSet {
                 allow = true;
             }
         }
-        if deny || !allow { Decision::Deny } else { Decision::Allow }
+        if deny || !allow {
+            Decision::Deny
+        } else {
+            Decision::Allow
+        }
     }
 
     /// Executing `path`: denied, or which profile the new program runs under.
@@ -252,7 +261,8 @@ impl ProfileSet {
         }
         // Exact rules dominate globs; among the remaining rules the modes must agree.
         let exact: Vec<&&FileRule> = allows.iter().filter(|r| r.glob.exact).collect();
-        let chosen: Vec<&FileRule> = if exact.is_empty() { allows.clone() } else { exact.into_iter().copied().collect() };
+        let chosen: Vec<&FileRule> =
+            if exact.is_empty() { allows.clone() } else { exact.into_iter().copied().collect() };
         let mode = chosen[0].exec.clone();
         if chosen.iter().any(|r| r.exec != mode) {
             return Exec::Conflict;
@@ -267,7 +277,11 @@ impl ProfileSet {
                 }
             }
             Some(ExecMode::Profile(None)) => {
-                match self.profiles.values().find(|q| q.attachment.as_deref().is_some_and(|a| Glob::parse(a).is_ok_and(|g| g.matches(path)))) {
+                match self
+                    .profiles
+                    .values()
+                    .find(|q| q.attachment.as_deref().is_some_and(|a| Glob::parse(a).is_ok_and(|g| g.matches(path))))
+                {
                     Some(q) => Exec::Runs(q.name.clone()),
                     None => Exec::MissingProfile(path.to_string()),
                 }
@@ -291,7 +305,11 @@ impl ProfileSet {
 fn words(rules: &[WordRule], query: &[&str]) -> Decision {
     let hit = |r: &&WordRule| r.word.as_deref().is_none_or(|w| query.contains(&w));
     let matching: Vec<&WordRule> = rules.iter().filter(hit).collect();
-    if matching.iter().any(|r| r.deny) || matching.is_empty() { Decision::Deny } else { Decision::Allow }
+    if matching.iter().any(|r| r.deny) || matching.is_empty() {
+        Decision::Deny
+    } else {
+        Decision::Allow
+    }
 }
 
 fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
@@ -337,7 +355,9 @@ fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        "mount" | "umount" | "remount" | "signal" | "unix" | "ptrace" | "dbus" | "pivot_root" | "change_profile" => Ok(()),
+        "mount" | "umount" | "remount" | "signal" | "unix" | "ptrace" | "dbus" | "pivot_root" | "change_profile" => {
+            Ok(())
+        }
         _ if rest.starts_with('/') || rest.starts_with('"') || rest.starts_with('@') => {
             let (path, tail) = take_path(rest)?;
             let glob = Glob::parse(&expand_variables(&path))?;

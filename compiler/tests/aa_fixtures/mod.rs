@@ -42,16 +42,32 @@ pub fn fp(path: &str, read_only: bool, owner_only: bool) -> Target_ {
     Target_(armorc_compiler::ir::Target::FilePath { path: path.into(), read_only, owner_only, pts_false: false })
 }
 pub fn fd(dir: &str, recursive: bool, read_only: bool, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::FileDir { dir: dir.into(), recursive, read_only, owner_only, pts_false: false })
+    Target_(armorc_compiler::ir::Target::FileDir {
+        dir: dir.into(),
+        recursive,
+        read_only,
+        owner_only,
+        pts_false: false,
+    })
 }
 pub fn fpat(pattern: &str, read_only: bool, owner_only: bool) -> Target_ {
     Target_(armorc_compiler::ir::Target::FilePattern { pattern: pattern.into(), read_only, owner_only })
 }
 pub fn pp(path: &str, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::ProcessPath { path: path.into(), owner_only, pts_false: false, allowed_args: vec![] })
+    Target_(armorc_compiler::ir::Target::ProcessPath {
+        path: path.into(),
+        owner_only,
+        pts_false: false,
+        allowed_args: vec![],
+    })
 }
 pub fn pe(name: &str, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::ProcessExecname { name: name.into(), owner_only, pts_false: false, allowed_args: vec![] })
+    Target_(armorc_compiler::ir::Target::ProcessExecname {
+        name: name.into(),
+        owner_only,
+        pts_false: false,
+        allowed_args: vec![],
+    })
 }
 pub fn pd(dir: &str, recursive: bool, owner_only: bool) -> Target_ {
     Target_(armorc_compiler::ir::Target::ProcessDir { dir: dir.into(), recursive, owner_only, pts_false: false })
@@ -68,8 +84,14 @@ pub fn cap(name: &str) -> Target_ {
 
 pub fn policy(name: &str, kind: PolicyKind, rules: Vec<Rule>, native: &[&str]) -> Policy {
     let selector = match kind {
-        PolicyKind::KubeArmorHostPolicy => Selector::Host { node_labels: BTreeMap::from([("kubernetes.io/hostname".into(), "node1".into())]) },
-        _ => Selector::Namespaced { match_labels: BTreeMap::from([("app".into(), "web".into())]), expressions: vec![], containers: vec![] },
+        PolicyKind::KubeArmorHostPolicy => {
+            Selector::Host { node_labels: BTreeMap::from([("kubernetes.io/hostname".into(), "node1".into())]) }
+        }
+        _ => Selector::Namespaced {
+            match_labels: BTreeMap::from([("app".into(), "web".into())]),
+            expressions: vec![],
+            containers: vec![],
+        },
     };
     Policy {
         kind,
@@ -142,7 +164,13 @@ pub fn all() -> Vec<Fixture> {
                     rule(fd("/srv/", true, true, false), Allow, None, "spec.file.matchDirectories[2]", 20),
                     rule(fd("/", false, false, false), Allow, None, "spec.file.matchDirectories[3]", 21),
                     rule(fpat("/tmp/**/*.sh", false, false), Block, None, "spec.file.matchPatterns[0]", 22),
-                    rule(fpat("/home/*/.ssh/{id_rsa,id_ed25519}", true, true), Allow, None, "spec.file.matchPatterns[1]", 23),
+                    rule(
+                        fpat("/home/*/.ssh/{id_rsa,id_ed25519}", true, true),
+                        Allow,
+                        None,
+                        "spec.file.matchPatterns[1]",
+                        23,
+                    ),
                     rule(fp("/etc/audited", false, false), Action::Audit, None, "spec.file.matchPaths[8]", 24),
                 ],
                 &[],
@@ -185,7 +213,13 @@ pub fn all() -> Vec<Fixture> {
                     KSP,
                     vec![
                         rule(pp("/usr/bin/apt", false), Block, None, "spec.process.matchPaths[0]", 10),
-                        rule(fp("/secret.txt", true, false), Allow, Some("/bin/cat"), "spec.file.matchPaths[0].fromSource[0]", 11),
+                        rule(
+                            fp("/secret.txt", true, false),
+                            Allow,
+                            Some("/bin/cat"),
+                            "spec.file.matchPaths[0].fromSource[0]",
+                            11,
+                        ),
                     ],
                     &[],
                 ),
@@ -194,16 +228,58 @@ pub fn all() -> Vec<Fixture> {
                     KSP,
                     vec![
                         rule(pp("/bin/bash", false), Block, None, "spec.process.matchPaths[0]", 20),
-                        rule(pp("/bin/cat", false), Allow, Some("/bin/bash"), "spec.process.matchPaths[1].fromSource[0]", 21),
-                        rule(pp("/bin/ls", true), Allow, Some("/bin/bash"), "spec.process.matchPaths[2].fromSource[0]", 22),
-                        rule(pd("/usr/bin/", true, false), Allow, Some("/bin/bash"), "spec.process.matchDirectories[0].fromSource[0]", 23),
-                        rule(fd("/etc/", true, false, false), Allow, Some("/bin/cat"), "spec.file.matchDirectories[0].fromSource[0]", 24),
+                        rule(
+                            pp("/bin/cat", false),
+                            Allow,
+                            Some("/bin/bash"),
+                            "spec.process.matchPaths[1].fromSource[0]",
+                            21,
+                        ),
+                        rule(
+                            pp("/bin/ls", true),
+                            Allow,
+                            Some("/bin/bash"),
+                            "spec.process.matchPaths[2].fromSource[0]",
+                            22,
+                        ),
+                        rule(
+                            pd("/usr/bin/", true, false),
+                            Allow,
+                            Some("/bin/bash"),
+                            "spec.process.matchDirectories[0].fromSource[0]",
+                            23,
+                        ),
+                        rule(
+                            fd("/etc/", true, false, false),
+                            Allow,
+                            Some("/bin/cat"),
+                            "spec.file.matchDirectories[0].fromSource[0]",
+                            24,
+                        ),
                         rule(fp("/etc/shadow", false, false), Block, None, "spec.file.matchPaths[0]", 25),
                         rule(fp("/etc/hostname", false, false), Allow, None, "spec.file.matchPaths[1]", 26),
-                        rule(proto("tcp"), Allow, Some("/usr/bin/curl"), "spec.network.matchProtocols[0].fromSource[0]", 27),
+                        rule(
+                            proto("tcp"),
+                            Allow,
+                            Some("/usr/bin/curl"),
+                            "spec.network.matchProtocols[0].fromSource[0]",
+                            27,
+                        ),
                         rule(proto("udp"), Block, None, "spec.network.matchProtocols[1]", 28),
-                        rule(cap("net_raw"), Block, Some("/bin/ping"), "spec.capabilities.matchCapabilities[0].fromSource[0]", 29),
-                        rule(fp("/var/empty-source", false, false), Block, Some(""), "spec.file.matchPaths[2].fromSource[0]", 30),
+                        rule(
+                            cap("net_raw"),
+                            Block,
+                            Some("/bin/ping"),
+                            "spec.capabilities.matchCapabilities[0].fromSource[0]",
+                            29,
+                        ),
+                        rule(
+                            fp("/var/empty-source", false, false),
+                            Block,
+                            Some(""),
+                            "spec.file.matchPaths[2].fromSource[0]",
+                            30,
+                        ),
                     ],
                     &[],
                 ),
@@ -218,7 +294,15 @@ pub fn all() -> Vec<Fixture> {
                 ["tcp", "udp", "icmp", "raw", "stream", "dgram", "rdm", "seqpacket", "packet"]
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| rule(proto(p), if i % 2 == 0 { Block } else { Allow }, None, &format!("spec.network.matchProtocols[{i}]"), 10 + i))
+                    .map(|(i, p)| {
+                        rule(
+                            proto(p),
+                            if i % 2 == 0 { Block } else { Allow },
+                            None,
+                            &format!("spec.network.matchProtocols[{i}]"),
+                            10 + i,
+                        )
+                    })
                     .chain([
                         rule(proto("icmpv6"), Block, None, "spec.network.matchProtocols[9]", 19),
                         rule(proto("sctp"), Block, None, "spec.network.matchProtocols[10]", 20),
@@ -280,9 +364,21 @@ pub fn all() -> Vec<Fixture> {
                 "host-policy",
                 PolicyKind::KubeArmorHostPolicy,
                 vec![
-                    rule(pp("/usr/bin/sleep", false), Block, Some("/bin/bash"), "spec.process.matchPaths[0].fromSource[0]", 10),
+                    rule(
+                        pp("/usr/bin/sleep", false),
+                        Block,
+                        Some("/bin/bash"),
+                        "spec.process.matchPaths[0].fromSource[0]",
+                        10,
+                    ),
                     rule(fp("/etc/shadow", true, false), Block, None, "spec.file.matchPaths[0]", 11),
-                    rule(cap("sys_module"), Block, Some("/usr/bin/sh"), "spec.capabilities.matchCapabilities[0].fromSource[0]", 12),
+                    rule(
+                        cap("sys_module"),
+                        Block,
+                        Some("/usr/bin/sh"),
+                        "spec.capabilities.matchCapabilities[0].fromSource[0]",
+                        12,
+                    ),
                 ],
                 &[],
             )],
@@ -303,7 +399,13 @@ pub fn all() -> Vec<Fixture> {
                     rule(pp("/opt/a b/run", false), Block, None, "spec.process.matchPaths[0]", 15),
                     rule(fp("/x", false, false), Block, Some("/bin/a_b"), "spec.file.matchPaths[4].fromSource[0]", 16),
                     rule(fp("/x", false, false), Block, Some("/bin/a/b"), "spec.file.matchPaths[4].fromSource[1]", 17),
-                    rule(fp("/y", false, false), Block, Some("/usr/bin/my tool"), "spec.file.matchPaths[5].fromSource[0]", 18),
+                    rule(
+                        fp("/y", false, false),
+                        Block,
+                        Some("/usr/bin/my tool"),
+                        "spec.file.matchPaths[5].fromSource[0]",
+                        18,
+                    ),
                 ],
                 &[],
             )],
@@ -339,12 +441,25 @@ pub fn all() -> Vec<Fixture> {
         Fixture {
             name: "audited",
             target: Target { enforcement: Enforcement::Audited, ..container(PBlock) },
-            policies: vec![policy("audited", KSP, vec![rule(fp("/etc/passwd", false, false), Block, None, "spec.file.matchPaths[0]", 10)], &[])],
+            policies: vec![policy(
+                "audited",
+                KSP,
+                vec![rule(fp("/etc/passwd", false, false), Block, None, "spec.file.matchPaths[0]", 10)],
+                &[],
+            )],
         },
         Fixture {
             name: "disabled",
-            target: Target { enforcement: Enforcement::Disabled("namespace kube-system is not tracked".into()), ..container(PBlock) },
-            policies: vec![policy("disabled", KSP, vec![rule(fp("/etc/passwd", false, false), Block, None, "spec.file.matchPaths[0]", 10)], &[])],
+            target: Target {
+                enforcement: Enforcement::Disabled("namespace kube-system is not tracked".into()),
+                ..container(PBlock)
+            },
+            policies: vec![policy(
+                "disabled",
+                KSP,
+                vec![rule(fp("/etc/passwd", false, false), Block, None, "spec.file.matchPaths[0]", 10)],
+                &[],
+            )],
         },
     ]
 }

@@ -8,8 +8,7 @@ pub mod oracle;
 use std::path::{Path, PathBuf};
 
 /// The KubeArmor kinds the front-end checks.
-pub const KUBEARMOR_KINDS: [&str; 3] =
-    ["KubeArmorPolicy", "KubeArmorHostPolicy", "KubeArmorClusterPolicy"];
+pub const KUBEARMOR_KINDS: [&str; 3] = ["KubeArmorPolicy", "KubeArmorHostPolicy", "KubeArmorClusterPolicy"];
 
 /// `../shared/corpus` next to the repository, or `None` with a skip notice on stderr.
 pub fn corpus_dir(test: &str) -> Option<PathBuf> {
@@ -36,9 +35,7 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
             let ft = std::fs::symlink_metadata(&path).expect("metadata").file_type();
             if ft.is_dir() {
                 stack.push(path);
-            } else if ft.is_file()
-                && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-            {
+            } else if ft.is_file() && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
                 out.push(path);
             }
         }

@@ -220,8 +220,7 @@ pub fn mutate(
     let detail = match name {
         "enum_case" => {
             let candidates = slots_where(&|s| {
-                s.schema.get("enum").is_some()
-                    || (s.present && s.schema.pointer("/items/enum").is_some())
+                s.schema.get("enum").is_some() || (s.present && s.schema.pointer("/items/enum").is_some())
             });
             let slot = pick(&candidates, site)?;
             if let Some(values) = slot.schema.get("enum").and_then(Value::as_array) {
@@ -301,9 +300,11 @@ pub fn mutate(
             set(&mut doc, &slot, pick(&values, variant)?)
         }
         "dir_shape" => {
-            let candidates = slots_where(&|s| matches!(pattern_of(&s.schema), Some(DIR_PATTERN | SYSCALL_PATH_PATTERN)));
+            let candidates =
+                slots_where(&|s| matches!(pattern_of(&s.schema), Some(DIR_PATTERN | SYSCALL_PATH_PATTERN)));
             let slot = pick(&candidates, site)?;
-            let values = [json!("/etc"), json!("/"), json!("etc/"), json!("//"), json!("/var/log/"), json!(""), json!("/a b/")];
+            let values =
+                [json!("/etc"), json!("/"), json!("etc/"), json!("//"), json!("/var/log/"), json!(""), json!("/a b/")];
             set(&mut doc, &slot, pick(&values, variant)?)
         }
         "list_length" => {
@@ -317,13 +318,26 @@ pub fn mutate(
         "protocol_variant" => {
             let candidates = slots_where(&|s| pattern_of(&s.schema).is_some_and(|p| p.contains("icmpv6")));
             let slot = pick(&candidates, site)?;
-            let values = ["xtcp", "Tcp", "tcp,udp", "udp,tcp", "TCP", "icmpv6", "tcpx", "all", "ICMP", "tcp ", "udp,xtcp", "tcp"];
+            let values = [
+                "xtcp", "Tcp", "tcp,udp", "udp,tcp", "TCP", "icmpv6", "tcpx", "all", "ICMP", "tcp ", "udp,xtcp", "tcp",
+            ];
             set(&mut doc, &slot, json!(pick(&values, variant)?))
         }
         "capability_variant" => {
             let candidates = slots_where(&|s| pattern_of(&s.schema).is_some_and(|p| p.contains("net_raw")));
             let slot = pick(&candidates, site)?;
-            let values = ["cap_net_raw", "net_raw", "NET_RAW", "CAP_NET_RAW", "sys_admin,net_raw", "xnet_raw", "net_raw ", "kill", "setfcap", "net-raw"];
+            let values = [
+                "cap_net_raw",
+                "net_raw",
+                "NET_RAW",
+                "CAP_NET_RAW",
+                "sys_admin,net_raw",
+                "xnet_raw",
+                "net_raw ",
+                "kill",
+                "setfcap",
+                "net-raw",
+            ];
             set(&mut doc, &slot, json!(pick(&values, variant)?))
         }
         "wrong_type" => {
@@ -445,7 +459,9 @@ fn valid_value(schema: &Value, variant: u32) -> Option<Value> {
         ("string", Some(PATH_PATTERN)) => pick(&[json!("/usr/bin/env"), json!("/a"), json!("//x")], variant),
         ("string", Some(DIR_PATTERN)) => pick(&[json!("/tmp/"), json!("/")], variant),
         ("string", None) => pick(&[json!("some text"), json!("")], variant),
-        ("array", _) if schema.pointer("/items/type") == Some(&json!("string")) && schema.pointer("/items/enum").is_none() => {
+        ("array", _)
+            if schema.pointer("/items/type") == Some(&json!("string")) && schema.pointer("/items/enum").is_none() =>
+        {
             pick(&[json!(["a", "b"]), json!([])], variant)
         }
         _ => None,

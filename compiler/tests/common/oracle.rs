@@ -19,8 +19,7 @@ impl CrdOracle {
         let mut schemas = BTreeMap::new();
         for file in yaml_files(crd_dir) {
             let text = std::fs::read_to_string(&file).expect("read CRD");
-            let docs = load_yaml_docs(&text)
-                .unwrap_or_else(|e| panic!("CRD {} does not load: {e:?}", file.display()));
+            let docs = load_yaml_docs(&text).unwrap_or_else(|e| panic!("CRD {} does not load: {e:?}", file.display()));
             for crd in docs {
                 let kind = crd["spec"]["names"]["kind"].as_str().expect("CRD kind").to_string();
                 let versions = crd["spec"]["versions"].as_array().expect("CRD versions");
@@ -51,11 +50,8 @@ impl CrdOracle {
         if !self.knows_kind(kind) {
             return None;
         }
-        let version = doc
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .and_then(|v| v.rsplit_once('/'))
-            .map(|(_, v)| v.to_string());
+        let version =
+            doc.get("apiVersion").and_then(Value::as_str).and_then(|v| v.rsplit_once('/')).map(|(_, v)| v.to_string());
         let validator = version
             .and_then(|v| self.validators.get(&(kind.to_string(), v)))
             .or_else(|| self.validators.iter().find(|((k, _), _)| k == kind).map(|(_, v)| v))?;
@@ -64,10 +60,7 @@ impl CrdOracle {
         if let Some(map) = doc.as_object_mut() {
             map.remove("metadata");
         }
-        let errors = validator
-            .iter_errors(&doc)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect();
+        let errors = validator.iter_errors(&doc).map(|e| format!("{}: {e}", e.instance_path())).collect();
         Some(errors)
     }
 

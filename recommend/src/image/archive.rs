@@ -29,12 +29,14 @@ struct DockerArchiveStore {
 
 impl BlobStore for DockerArchiveStore {
     fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-        let path = self.paths.get(&desc.digest).ok_or_else(|| ImageError::Source(format!("no blob {}", desc.digest)))?;
+        let path =
+            self.paths.get(&desc.digest).ok_or_else(|| ImageError::Source(format!("no blob {}", desc.digest)))?;
         self.backing.read_small(path)
     }
 
     fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
-        let path = self.paths.get(&desc.digest).ok_or_else(|| LayerError::Content(format!("no layer {}", desc.digest)))?;
+        let path =
+            self.paths.get(&desc.digest).ok_or_else(|| LayerError::Content(format!("no layer {}", desc.digest)))?;
         let (reader, _) = self.backing.open(path).map_err(|e| LayerError::Content(format!("{path}: {e}")))?;
         Ok(LayerStream { reader, verified_by_source: false })
     }
@@ -57,7 +59,12 @@ fn same_reference(a: &str, b: &str) -> bool {
     a == b || (whole(a).is_some() && whole(a) == whole(b))
 }
 
-pub(crate) fn load_docker_archive(spec: &str, rest: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
+pub(crate) fn load_docker_archive(
+    spec: &str,
+    rest: &str,
+    wanted: Option<&Platform>,
+    opts: &LoadOptions,
+) -> Result<LoadedImage, ImageError> {
     let (file, wanted_ref) = if Path::new(rest).exists() {
         (PathBuf::from(rest), None)
     } else {
@@ -99,7 +106,10 @@ pub(crate) fn load_docker_archive(spec: &str, rest: &str, wanted: Option<&Platfo
     let config = ConfigDoc::parse(&config_bytes, &format!("{spec}: {}", image.config))?;
     if let Some(wanted) = wanted {
         if !wanted.accepts(&config.platform()) {
-            return Err(ImageError::Platform { wanted: wanted.to_string(), available: vec![config.platform().to_string()] });
+            return Err(ImageError::Platform {
+                wanted: wanted.to_string(),
+                available: vec![config.platform().to_string()],
+            });
         }
     }
     let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();

@@ -14,7 +14,10 @@ use super::ImageError;
 /// What to send to a registry.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// A registry token sent as `Authorization: Bearer`.
     Bearer(String),
 }
@@ -61,10 +64,7 @@ const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 /// mapped to `docker.io`.
 pub fn normalize_registry_host(key: &str) -> String {
     let key = key.trim().to_ascii_lowercase();
-    let key = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(&key);
+    let key = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(&key);
     let host = key.split('/').next().unwrap_or("").to_string();
     match host.as_str() {
         "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => DOCKER_HUB.to_string(),
@@ -138,7 +138,9 @@ fn entry_credentials(entry: &AuthEntry) -> Result<Option<Credentials>, String> {
         return Ok(Some(Credentials::Basic { username: username.into(), password: password.into() }));
     }
     match (&entry.username, &entry.password) {
-        (Some(u), Some(p)) if !u.is_empty() => Ok(Some(Credentials::Basic { username: u.clone(), password: p.clone() })),
+        (Some(u), Some(p)) if !u.is_empty() => {
+            Ok(Some(Credentials::Basic { username: u.clone(), password: p.clone() }))
+        }
         _ => Ok(None),
     }
 }
@@ -167,12 +169,12 @@ fn run_helper(helper: &str, server_url: &str) -> Result<Option<Credentials>, Ima
         // A helper that exits early closes its stdin; the exit status tells us what happened.
         let _ = stdin.write_all(server_url.as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| ImageError::Auth(format!("credential helper {program}: {e}")))?;
+    let out = child.wait_with_output().map_err(|e| ImageError::Auth(format!("credential helper {program}: {e}")))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        if stdout.contains("credentials not found") || String::from_utf8_lossy(&out.stderr).contains("credentials not found") {
+        if stdout.contains("credentials not found")
+            || String::from_utf8_lossy(&out.stderr).contains("credentials not found")
+        {
             return Ok(None);
         }
         return Err(ImageError::Auth(format!(
@@ -203,7 +205,13 @@ mod tests {
 
     #[test]
     fn docker_hub_aliases_are_one_host() {
-        for k in ["docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/", "HTTPS://Docker.IO/x"] {
+        for k in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "https://index.docker.io/v1/",
+            "HTTPS://Docker.IO/x",
+        ] {
             assert_eq!(normalize_registry_host(k), "docker.io", "{k}");
         }
         assert_eq!(normalize_registry_host("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
@@ -226,7 +234,9 @@ mod tests {
 
     #[test]
     fn helpers_take_precedence_and_missing_helper_is_an_error() {
-        let c = cfg(r#"{"credHelpers":{"reg.example":"nonexistent-h5"},"auths":{"reg.example":{"username":"u","password":"p"}}}"#);
+        let c = cfg(
+            r#"{"credHelpers":{"reg.example":"nonexistent-h5"},"auths":{"reg.example":{"username":"u","password":"p"}}}"#,
+        );
         let err = lookup(&c, "reg.example", Path::new("c.json")).unwrap_err();
         assert!(err.to_string().contains("docker-credential-nonexistent-h5"), "{err}");
         let c = cfg(r#"{"credHelpers":{"reg.example":"../../bin/sh"}}"#);
@@ -269,7 +279,9 @@ mod tests {
         assert_eq!(lookup(&c, "fallback.example", p).unwrap(), basic("fb", "fbpw"));
         assert_eq!(lookup(&c, "nowhere.example", p).unwrap(), None);
         // credHelpers win over credsStore and auths for their host.
-        let c = cfg(r#"{"credsStore":"nonexistent-h5","credHelpers":{"https://reg.example:5000":"armorctest"},"auths":{"reg.example:5000":{"username":"a","password":"b"}}}"#);
+        let c = cfg(
+            r#"{"credsStore":"nonexistent-h5","credHelpers":{"https://reg.example:5000":"armorctest"},"auths":{"reg.example:5000":{"username":"a","password":"b"}}}"#,
+        );
         assert_eq!(lookup(&c, "reg.example:5000", p).unwrap(), basic("reguser", "regpw"));
     }
 

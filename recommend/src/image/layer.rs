@@ -86,11 +86,7 @@ impl<R: Read> Read for LimitReader<'_, R> {
 struct LimitExceeded(u64);
 impl std::fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "limit max-uncompressed-bytes={} exceeded (raise it with --max-uncompressed-bytes)",
-            self.0
-        )
+        write!(f, "limit max-uncompressed-bytes={} exceeded (raise it with --max-uncompressed-bytes)", self.0)
     }
 }
 impl std::error::Error for LimitExceeded {}
@@ -134,9 +130,7 @@ pub(crate) fn parse_layer(
     if let (Some(hasher), Some(expected)) = (raw.hasher.take(), check.digest) {
         let actual = format!("sha256:{:x}", hasher.finalize());
         if actual != expected {
-            return Err(LayerError::Content(format!(
-                "digest mismatch: expected {expected}, got {actual}"
-            )));
+            return Err(LayerError::Content(format!("digest mismatch: expected {expected}, got {actual}")));
         }
     }
     Ok(parsed)
@@ -171,11 +165,7 @@ fn read_tar(reader: impl Read, limits: &Limits) -> Result<ParsedLayer, LayerErro
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let path = layer_path(&raw_path, limits)?;
         if out.ops.len() >= limits.max_entries {
-            return Err(content(IndexError::Limit {
-                name: "max-entries",
-                limit: limits.max_entries as u64,
-                path,
-            }));
+            return Err(content(IndexError::Limit { name: "max-entries", limit: limits.max_entries as u64, path }));
         }
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         let dir = if dir.is_empty() { "/" } else { dir };
@@ -348,8 +338,14 @@ mod tests {
     fn digest_mismatch_is_reported() {
         let tar = tar_of(&[("a", tar::EntryType::Regular, b"x", None)]);
         let wrong = format!("sha256:{}", "0".repeat(64));
-        let err = parse_layer(&tar[..], BlobCheck { digest: Some(&wrong) }, &Limits::default(), &Counters::default(), &|_| {})
-            .unwrap_err();
+        let err = parse_layer(
+            &tar[..],
+            BlobCheck { digest: Some(&wrong) },
+            &Limits::default(),
+            &Counters::default(),
+            &|_| {},
+        )
+        .unwrap_err();
         assert!(matches!(&err, LayerError::Content(m) if m.contains("digest mismatch")), "{err:?}");
     }
 
@@ -370,7 +366,8 @@ mod tests {
     fn uncompressed_limit_is_named() {
         let tar = tar_of(&[("big", tar::EntryType::Regular, &[0u8; 10_000], None)]);
         let limits = Limits { max_uncompressed_bytes: 4096, ..Limits::default() };
-        let err = parse_layer(&tar[..], BlobCheck { digest: None }, &limits, &Counters::default(), &|_| {}).unwrap_err();
+        let err =
+            parse_layer(&tar[..], BlobCheck { digest: None }, &limits, &Counters::default(), &|_| {}).unwrap_err();
         assert!(matches!(&err, LayerError::Content(m) if m.contains("max-uncompressed-bytes=4096")), "{err:?}");
     }
 }

@@ -22,7 +22,10 @@ const MAX_SMALL_BLOB: u64 = 16 * 1024 * 1024;
 pub(crate) enum Backing {
     Dir(PathBuf),
     /// Member name -> (data offset, size) inside the tar file.
-    Archive { file: PathBuf, members: HashMap<String, (u64, u64)> },
+    Archive {
+        file: PathBuf,
+        members: HashMap<String, (u64, u64)>,
+    },
 }
 
 impl Backing {
@@ -84,7 +87,10 @@ impl Backing {
         let err = |e: std::io::Error| ImageError::Source(format!("{}: {rel}: {e}", self.describe()));
         let (reader, size) = self.open(rel).map_err(err)?;
         if size > MAX_SMALL_BLOB {
-            return Err(ImageError::Source(format!("{}: {rel}: {size} bytes is too large for metadata", self.describe())));
+            return Err(ImageError::Source(format!(
+                "{}: {rel}: {size} bytes is too large for metadata",
+                self.describe()
+            )));
         }
         let mut buf = Vec::with_capacity(size as usize);
         reader.take(MAX_SMALL_BLOB).read_to_end(&mut buf).map_err(err)?;
@@ -95,7 +101,9 @@ impl Backing {
 /// `sha256:<64 hex>` -> `blobs/sha256/<hex>`; anything else is refused (no path tricks).
 pub(crate) fn blob_path(digest: &str) -> Result<String, String> {
     match digest.split_once(':') {
-        Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+        Some(("sha256", hex))
+            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
             Ok(format!("blobs/sha256/{hex}"))
         }
         _ => Err(format!("unsupported or malformed digest `{digest}`")),
@@ -116,7 +124,8 @@ struct LayoutStore {
 
 impl BlobStore for LayoutStore {
     fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-        let rel = blob_path(&desc.digest).map_err(|m| ImageError::Source(format!("{}: {m}", self.backing.describe())))?;
+        let rel =
+            blob_path(&desc.digest).map_err(|m| ImageError::Source(format!("{}: {m}", self.backing.describe())))?;
         let bytes = self.backing.read_small(&rel)?;
         verify(&bytes, &desc.digest, &format!("{}: {rel}", self.backing.describe()))?;
         Ok(bytes)
@@ -143,7 +152,12 @@ fn split_tag(rest: &str) -> (PathBuf, Option<String>) {
     }
 }
 
-pub(crate) fn load_dir(spec: &str, rest: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
+pub(crate) fn load_dir(
+    spec: &str,
+    rest: &str,
+    wanted: Option<&Platform>,
+    opts: &LoadOptions,
+) -> Result<LoadedImage, ImageError> {
     let (dir, tag) = split_tag(rest);
     if !dir.is_dir() {
         return Err(ImageError::Source(format!("{spec}: {} is not a directory", dir.display())));
@@ -151,13 +165,24 @@ pub(crate) fn load_dir(spec: &str, rest: &str, wanted: Option<&Platform>, opts: 
     load_layout(spec, Backing::Dir(dir), tag.as_deref(), wanted, opts)
 }
 
-pub(crate) fn load_archive(spec: &str, rest: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
+pub(crate) fn load_archive(
+    spec: &str,
+    rest: &str,
+    wanted: Option<&Platform>,
+    opts: &LoadOptions,
+) -> Result<LoadedImage, ImageError> {
     let (file, tag) = split_tag(rest);
     let backing = Backing::archive(&file)?;
     load_layout(spec, backing, tag.as_deref(), wanted, opts)
 }
 
-fn load_layout(spec: &str, backing: Backing, tag: Option<&str>, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
+fn load_layout(
+    spec: &str,
+    backing: Backing,
+    tag: Option<&str>,
+    wanted: Option<&Platform>,
+    opts: &LoadOptions,
+) -> Result<LoadedImage, ImageError> {
     let where_ = backing.describe();
     backing
         .read_small("oci-layout")
@@ -165,17 +190,17 @@ fn load_layout(spec: &str, backing: Backing, tag: Option<&str>, wanted: Option<&
     let index_bytes = backing.read_small("index.json")?;
     let top = ManifestDoc::parse(&index_bytes, &format!("{where_}/index.json"))?;
     let entries = top.manifests.clone().unwrap_or_default();
-    let tags: Vec<&str> = entries
-        .iter()
-        .filter_map(|d| d.annotations.as_ref()?.get(REF_NAME).map(String::as_str))
-        .collect();
+    let tags: Vec<&str> =
+        entries.iter().filter_map(|d| d.annotations.as_ref()?.get(REF_NAME).map(String::as_str)).collect();
     let store = LayoutStore { backing };
     let resolved = match tag {
         Some(tag) => {
             let entry = entries
                 .iter()
                 .find(|d| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).is_some_and(|t| t == tag))
-                .ok_or_else(|| ImageError::Source(format!("{spec}: no image tagged `{tag}` (tags: {})", list(&tags))))?;
+                .ok_or_else(|| {
+                    ImageError::Source(format!("{spec}: no image tagged `{tag}` (tags: {})", list(&tags)))
+                })?;
             let doc = ManifestDoc::parse(&store.read_blob(entry)?, &format!("{spec}: {}", entry.digest))?;
             pipeline::resolve(&store, doc, entry.digest.clone(), wanted, spec)?
         }
@@ -190,7 +215,10 @@ fn load_layout(spec: &str, backing: Backing, tag: Option<&str>, wanted: Option<&
         }
         None if entries.is_empty() => return Err(ImageError::Source(format!("{spec}: the layout holds no images"))),
         None => {
-            return Err(ImageError::Source(format!("{spec}: several images; name one as {spec}:TAG (tags: {})", list(&tags))))
+            return Err(ImageError::Source(format!(
+                "{spec}: several images; name one as {spec}:TAG (tags: {})",
+                list(&tags)
+            )))
         }
     };
     let (index, os_release) = pipeline::load_layers(&store, &resolved.layers, opts)?;
@@ -240,6 +268,9 @@ mod tests {
     fn blob_paths_refuse_traversal() {
         assert!(blob_path("sha256:../../etc/passwd").is_err());
         assert!(blob_path(&format!("sha512:{}", "a".repeat(128))).is_err());
-        assert_eq!(blob_path(&format!("sha256:{}", "a".repeat(64))).unwrap(), format!("blobs/sha256/{}", "a".repeat(64)));
+        assert_eq!(
+            blob_path(&format!("sha256:{}", "a".repeat(64))).unwrap(),
+            format!("blobs/sha256/{}", "a".repeat(64))
+        );
     }
 }

@@ -94,8 +94,7 @@ pub(crate) struct RootFs {
 
 impl ConfigDoc {
     pub fn parse(bytes: &[u8], what: &str) -> Result<ConfigDoc, ImageError> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| ImageError::Source(format!("{what}: not a valid image config: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| ImageError::Source(format!("{what}: not a valid image config: {e}")))
     }
 
     pub fn platform(&self) -> Platform {
@@ -159,9 +158,7 @@ impl FromStr for Platform {
         let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform::new(os, arch, None)),
-            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => {
-                Ok(Platform::new(os, arch, Some(variant)))
-            }
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform::new(os, arch, Some(variant))),
             _ => Err(format!("invalid platform `{s}`: expected os/arch[/variant], e.g. linux/arm64")),
         }
     }
@@ -180,10 +177,7 @@ fn is_attestation(d: &Descriptor) -> bool {
 
 /// Picks the index entry for `wanted`: exact variant first, else the first entry the platform
 /// accepts. No match is an error naming every platform on offer.
-pub(crate) fn select_platform<'a>(
-    entries: &'a [Descriptor],
-    wanted: &Platform,
-) -> Result<&'a Descriptor, ImageError> {
+pub(crate) fn select_platform<'a>(entries: &'a [Descriptor], wanted: &Platform) -> Result<&'a Descriptor, ImageError> {
     let candidates: Vec<(&Descriptor, Platform)> = entries
         .iter()
         .filter(|d| !is_attestation(d))
@@ -230,7 +224,10 @@ mod tests {
         assert_eq!(pick("linux/arm/v7").unwrap(), "c");
         assert_eq!(pick("linux/arm64").unwrap(), "d");
         let err = pick("linux/s390x").unwrap_err().to_string();
-        assert_eq!(err, "no image for platform linux/s390x; available: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8");
+        assert_eq!(
+            err,
+            "no image for platform linux/s390x; available: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8"
+        );
         assert!(pick("unknown/unknown").is_err());
     }
 

@@ -142,7 +142,10 @@ pub(crate) fn load_layers(
             }
             while let Some(parsed) = pending.remove(&next_apply) {
                 if let Err(e) = layer::apply_layer(&mut index, &parsed) {
-                    return fail(ImageError::Layer { digest: layers[next_apply].digest.clone(), message: e.to_string() });
+                    return fail(ImageError::Layer {
+                        digest: layers[next_apply].digest.clone(),
+                        message: e.to_string(),
+                    });
                 }
                 os_files.record(&parsed);
                 drop(parsed);
@@ -259,7 +262,10 @@ mod tests {
         let (store, descs) = store_of(layers);
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = seen.clone();
-        let opts = LoadOptions { progress: Some(Arc::new(move |p: Progress| sink.lock().unwrap().push(p))), ..LoadOptions::default() };
+        let opts = LoadOptions {
+            progress: Some(Arc::new(move |p: Progress| sink.lock().unwrap().push(p))),
+            ..LoadOptions::default()
+        };
         let (index, _) = load_layers(&store, &descs, &opts).unwrap();
         assert_eq!(index.lookup("/f"), Some(&EntryKind::File { mode: 0o644, size: 11 }));
         let paths: Vec<&str> = index.paths().collect();
@@ -278,7 +284,10 @@ mod tests {
         let err = load_layers(&store, &descs, &LoadOptions::default()).unwrap_err();
         assert_eq!(
             err,
-            ImageError::Layer { digest: descs[5].digest.clone(), message: "hostile entry `etc/.wh.`: whiteout marker `.wh.` without a name".into() }
+            ImageError::Layer {
+                digest: descs[5].digest.clone(),
+                message: "hostile entry `etc/.wh.`: whiteout marker `.wh.` without a name".into()
+            }
         );
     }
 }

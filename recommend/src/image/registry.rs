@@ -105,9 +105,8 @@ impl RegistryStore {
 
     fn pull_manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String), ImageError> {
         let what = format!("manifest {}", reference.whole());
-        let (bytes, digest) = self.with_retries(&what, || {
-            self.client.pull_manifest_raw(reference, &self.auth, &ALL_MANIFEST_TYPES)
-        })?;
+        let (bytes, digest) =
+            self.with_retries(&what, || self.client.pull_manifest_raw(reference, &self.auth, &ALL_MANIFEST_TYPES))?;
         let actual = format!("sha256:{:x}", Sha256::digest(&bytes));
         let expected = reference.digest().unwrap_or(&digest);
         if expected.starts_with("sha256:") && actual != expected {
@@ -140,13 +139,14 @@ impl BlobStore for RegistryStore {
 
     fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
         let oci = to_oci(desc);
-        let stream = self
-            .rt
-            .block_on(self.client.pull_blob_stream(&self.reference, &oci))
-            .map_err(|e| {
-                let text = format!("{}: {}", self.host(), describe(&e));
-                if retryable(&e) { LayerError::Transport(text) } else { LayerError::Content(text) }
-            })?;
+        let stream = self.rt.block_on(self.client.pull_blob_stream(&self.reference, &oci)).map_err(|e| {
+            let text = format!("{}: {}", self.host(), describe(&e));
+            if retryable(&e) {
+                LayerError::Transport(text)
+            } else {
+                LayerError::Content(text)
+            }
+        })?;
         // Read ahead on the runtime so the download overlaps decompression. Bounded in bytes:
         // chunks are cut into READ_AHEAD_PIECE pieces and at most READ_AHEAD_PIECES wait.
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_PIECES);
@@ -222,16 +222,18 @@ pub(crate) fn client_for(plain_http: &[String], timeout: Duration) -> Result<Cli
         platform_resolver: None,
         ..Default::default()
     };
-    Client::try_from(config).map_err(|e| ImageError::Registry(format!("cannot create the registry client: {}", describe(&e))))
+    Client::try_from(config)
+        .map_err(|e| ImageError::Registry(format!("cannot create the registry client: {}", describe(&e))))
 }
 
 pub(crate) fn load(spec: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
-    let reference: Reference = spec
-        .parse()
-        .map_err(|e| ImageError::Usage(format!("invalid image reference `{spec}`: {e}")))?;
+    let reference: Reference =
+        spec.parse().map_err(|e| ImageError::Usage(format!("invalid image reference `{spec}`: {e}")))?;
     if tokio::runtime::Handle::try_current().is_ok() {
         // block_on inside a runtime would panic; say so instead.
-        return Err(ImageError::Usage("load_image is blocking: call it from a thread outside any async runtime (e.g. std::thread::spawn)".into()));
+        return Err(ImageError::Usage(
+            "load_image is blocking: call it from a thread outside any async runtime (e.g. std::thread::spawn)".into(),
+        ));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -360,7 +362,8 @@ mod tests {
     #[test]
     fn challenge_parsing() {
         assert_eq!(
-            bearer_realm(r#"Bearer realm="https://auth.example/token",service="reg,x",scope="repository:a:pull""#).as_deref(),
+            bearer_realm(r#"Bearer realm="https://auth.example/token",service="reg,x",scope="repository:a:pull""#)
+                .as_deref(),
             Some("https://auth.example/token")
         );
         assert_eq!(bearer_realm(r#"Basic realm="Registry""#), None);
@@ -368,6 +371,9 @@ mod tests {
 
     #[test]
     fn plain_http_list_is_normalized() {
-        assert_eq!(plain_http_hosts(&["http://127.0.0.1:5000/".into(), "h:1".into(), " ".into()]), ["127.0.0.1:5000", "h:1"]);
+        assert_eq!(
+            plain_http_hosts(&["http://127.0.0.1:5000/".into(), "h:1".into(), " ".into()]),
+            ["127.0.0.1:5000", "h:1"]
+        );
     }
 }

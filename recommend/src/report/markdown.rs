@@ -38,7 +38,10 @@ pub fn render(r: &Report) -> String {
             out.push_str(&format!("- note: {}\n", cell(note)));
         }
         for d in &i.legacy_differences {
-            out.push_str(&format!("- differs from karmor: `{}` (ours: {}, karmor: {})\n", d.template, d.ours, d.karmor));
+            out.push_str(&format!(
+                "- differs from karmor: `{}` (ours: {}, karmor: {})\n",
+                d.template, d.ours, d.karmor
+            ));
         }
         if r.explain {
             for s in &i.skipped {
@@ -46,7 +49,12 @@ pub fn render(r: &Report) -> String {
             }
             for p in &i.policies {
                 for e in &p.evidence {
-                    out.push_str(&format!("- evidence `{}`: `{}` matched {}\n", p.file, e.precondition, cell(&e.matched.join(", "))));
+                    out.push_str(&format!(
+                        "- evidence `{}`: `{}` matched {}\n",
+                        p.file,
+                        e.precondition,
+                        cell(&e.matched.join(", "))
+                    ));
                 }
             }
         }

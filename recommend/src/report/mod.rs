@@ -155,7 +155,10 @@ pub(crate) fn image_facts(r: &Report, i: &ImageEntry) -> Vec<(&'static str, Stri
     };
     rows.push(("OS", os));
     rows.push(("Arch", arch));
-    rows.push(("Distro", i.distro.as_ref().map_or("-".into(), |d| format!("{} {}", d.id, d.version_id).trim().to_string())));
+    rows.push((
+        "Distro",
+        i.distro.as_ref().map_or("-".into(), |d| format!("{} {}", d.id, d.version_id).trim().to_string()),
+    ));
     rows.push(("Output Directory", i.output_dir.clone()));
     let sel: Vec<String> = i.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
     rows.push(("Selector", if sel.is_empty() { "-".into() } else { sel.join(", ") }));

@@ -79,7 +79,9 @@ pub fn render(r: &Report) -> String {
             let rows: Vec<Vec<String>> = i
                 .policies
                 .iter()
-                .map(|p| vec![p.file.clone(), p.summary.clone(), p.severity.to_string(), p.action.clone(), p.tags.join("\n")])
+                .map(|p| {
+                    vec![p.file.clone(), p.summary.clone(), p.severity.to_string(), p.action.clone(), p.tags.join("\n")]
+                })
                 .collect();
             let tag_w = i.policies.iter().flat_map(|p| &p.tags).map(|t| t.len()).max().unwrap_or(4).clamp(4, 30);
             table(&["POLICY", "SHORT DESC", "SEVERITY", "ACTION", "TAGS"], &[35, 36, 8, 6, tag_w], &rows, &mut out);

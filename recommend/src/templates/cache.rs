@@ -74,27 +74,23 @@ pub fn update(root: &Path, source: Option<&str>, rev: Option<&str>) -> Result<So
         .map_err(|e| LoadError(format!("{}: {e}", root.display())))?;
     let checkout = tmp.path().join("checkout");
     // Full clone: libgit2 refuses shallow fetches over the local transport.
-    let repo = git2::build::RepoBuilder::new()
-        .clone(&url, &checkout)
-        .map_err(|e| git_err(&format!("cloning {url}"), e))?;
+    let repo =
+        git2::build::RepoBuilder::new().clone(&url, &checkout).map_err(|e| git_err(&format!("cloning {url}"), e))?;
     let commit = match rev {
         Some(r) => {
             let obj = resolve(&repo, r)?;
-            repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().force()))
-                .map_err(|e| git_err(r, e))?;
+            repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().force())).map_err(|e| git_err(r, e))?;
             repo.set_head_detached(obj.id()).map_err(|e| git_err(r, e))?;
             obj.id().to_string()
         }
-        None => repo
-            .head()
-            .and_then(|h| h.peel_to_commit())
-            .map_err(|e| git_err("HEAD", e))?
-            .id()
-            .to_string(),
+        None => repo.head().and_then(|h| h.peel_to_commit()).map_err(|e| git_err("HEAD", e))?.id().to_string(),
     };
     // Validate before anything visible changes.
     let files = super::read_dir_files(&checkout)?;
-    super::load_files(&files, SourceInfo { kind: "cache".into(), location: url.clone(), commit: Some(commit.clone()) })?;
+    super::load_files(
+        &files,
+        SourceInfo { kind: "cache".into(), location: url.clone(), commit: Some(commit.clone()) },
+    )?;
     let rec = Recorded { url: url.clone(), rev: rev.map(str::to_string), commit: commit.clone() };
     std::fs::write(tmp.path().join("source.json"), serde_json::to_vec_pretty(&rec).expect("json"))
         .map_err(|e| LoadError(format!("{}: {e}", tmp.path().display())))?;

@@ -59,7 +59,9 @@ pub fn load_metadata(files: &FileSet, path: &str) -> Result<(Vec<Template>, Vec<
                     Some(t) => (local, t),
                     None => match files.get(y.as_str()) {
                         Some(t) => (y.clone(), t),
-                        None => return Err(LoadError(format!("{path}: rule `{}`: policy file `{y}` not found", rule.name))),
+                        None => {
+                            return Err(LoadError(format!("{path}: rule `{}`: policy file `{y}` not found", rule.name)))
+                        }
                     },
                 };
                 let node: Node = serde_saphyr::from_str(text).map_err(|e| yaml_error(&origin, &e))?;
@@ -74,7 +76,9 @@ pub fn load_metadata(files: &FileSet, path: &str) -> Result<(Vec<Template>, Vec<
                 ]),
                 format!("{path}#{}", rule.name),
             ),
-            (None, None) => return Err(LoadError(format!("{path}: rule `{}` has neither `yaml` nor `spec`", rule.name))),
+            (None, None) => {
+                return Err(LoadError(format!("{path}: rule `{}` has neither `yaml` nor `spec`", rule.name)))
+            }
         };
         let api = policy.get("apiVersion").and_then(Node::as_str).unwrap_or("");
         if !api.contains("kubearmor") {
@@ -289,7 +293,10 @@ fn karmor_regex(p: &str) -> String {
 
 /// Count matches of every distinct precondition in one pass over the files (a RegexSet), each
 /// file already prefixed with `KARMOR_PREFIX` (see `matching::karmor_file_list`).
-pub fn karmor_counts<'a>(preconditions: impl IntoIterator<Item = &'a String>, regular_files: &[String]) -> KarmorCounts {
+pub fn karmor_counts<'a>(
+    preconditions: impl IntoIterator<Item = &'a String>,
+    regular_files: &[String],
+) -> KarmorCounts {
     let mut counts = KarmorCounts::new();
     let mut valid: Vec<&String> = Vec::new();
     for p in preconditions {
@@ -385,7 +392,10 @@ mod tests {
     fn translation_rule() {
         let t = |xs: &[&str]| translate(&v(xs)).map(|e| e.to_string());
         assert_eq!(t(&["/sbin/*", "OPTSCAN"]).unwrap(), "true");
-        assert_eq!(t(&["/usr/bin/mysql", "/usr/sbin/useradd"]).unwrap(), r#"all(exists("/usr/bin/mysql"), exists("/usr/sbin/useradd"))"#);
+        assert_eq!(
+            t(&["/usr/bin/mysql", "/usr/sbin/useradd"]).unwrap(),
+            r#"all(exists("/usr/bin/mysql"), exists("/usr/sbin/useradd"))"#
+        );
         assert_eq!(t(&["/etc/selinux/"]).unwrap(), r#"dir("/etc/selinux")"#);
         assert_eq!(t(&["/etc/ssl/.*"]).unwrap(), r#"exists("/etc/ssl/*")"#);
         assert_eq!(t(&["/dev/shm*"]).unwrap(), r#"exists("/dev/shm*")"#);

@@ -188,10 +188,7 @@ fn load_ours(files: &FileSet, meta_path: &str) -> Result<Template, LoadError> {
         }
     })?;
     let body_path = format!("{dir}policy.yaml.hbs");
-    let body = files
-        .get(&body_path)
-        .ok_or_else(|| LoadError(format!("{meta_path}: missing {body_path}")))?
-        .clone();
+    let body = files.get(&body_path).ok_or_else(|| LoadError(format!("{meta_path}: missing {body_path}")))?.clone();
     let kind = body_kind(&body)
         .ok_or_else(|| LoadError(format!("{body_path}: no `kind:` line naming a KubeArmor policy kind")))?;
     Ok(Template {
@@ -227,7 +224,10 @@ pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadEr
         }
     }
     if templates.is_empty() {
-        return Err(LoadError(format!("{}: no templates found (expected */meta.yaml or metadata.yaml)", source.location)));
+        return Err(LoadError(format!(
+            "{}: no templates found (expected */meta.yaml or metadata.yaml)",
+            source.location
+        )));
     }
     let mut seen = BTreeMap::new();
     for t in &templates {
@@ -242,7 +242,9 @@ pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadEr
             t.invalid = Some(e);
         }
     }
-    if let Some(t) = templates.iter().find(|t| t.invalid.is_some()).filter(|_| templates.iter().all(|t| t.invalid.is_some())) {
+    if let Some(t) =
+        templates.iter().find(|t| t.invalid.is_some()).filter(|_| templates.iter().all(|t| t.invalid.is_some()))
+    {
         return Err(LoadError(format!(
             "{}: no usable template; e.g. {}: {}",
             source.location,

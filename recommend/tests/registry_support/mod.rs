@@ -218,7 +218,12 @@ pub fn recording_proxy(name: &str, ip: &str, upstream: SocketAddr, log: Log, opt
         let mut reader = BufReader::new(conn.try_clone().unwrap());
         let Some(req) = read_request(&mut reader) else { return };
         let path = req.target.clone();
-        log.lock().unwrap().push(Seen { server: name.clone(), method: req.method.clone(), path: path.clone(), headers: req.headers.clone() });
+        log.lock().unwrap().push(Seen {
+            server: name.clone(),
+            method: req.method.clone(),
+            path: path.clone(),
+            headers: req.headers.clone(),
+        });
         let mut conn = conn;
         if opts.hang {
             thread::sleep(Duration::from_secs(30));
@@ -227,7 +232,8 @@ pub fn recording_proxy(name: &str, ip: &str, upstream: SocketAddr, log: Log, opt
         if let Some(left) = &opts.fail_blob_gets {
             let is_blob = req.method == "GET" && path.contains("/blobs/sha256:");
             if is_blob && left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-                let _ = conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = conn
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 return;
             }
         }
@@ -241,7 +247,9 @@ pub fn recording_proxy(name: &str, ip: &str, upstream: SocketAddr, log: Log, opt
         let Ok(mut up) = TcpStream::connect(upstream) else { return };
         let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.target);
         for (k, v) in &req.headers {
-            if k.eq_ignore_ascii_case("connection") || (opts.upstream_authorization.is_some() && k.eq_ignore_ascii_case("authorization")) {
+            if k.eq_ignore_ascii_case("connection")
+                || (opts.upstream_authorization.is_some() && k.eq_ignore_ascii_case("authorization"))
+            {
                 continue;
             }
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -357,12 +365,26 @@ fn percent_decode(s: &str) -> String {
 
 /// A token server: `GET /token?service=..&scope=repository:NAME:ACTIONS` with HTTP Basic
 /// `user:password` returns a JWT the registry accepts (RS256, x5c chain = our cert).
-pub fn token_server(ip: &str, keys: Arc<TokenKeys>, service: String, issuer: String, user: String, password: String, log: Log) -> Server {
+pub fn token_server(
+    ip: &str,
+    keys: Arc<TokenKeys>,
+    service: String,
+    issuer: String,
+    user: String,
+    password: String,
+    log: Log,
+) -> Server {
     serve(ip, move |conn| {
         let mut reader = BufReader::new(conn.try_clone().unwrap());
         let Some(req) = read_request(&mut reader) else { return };
-        log.lock().unwrap().push(Seen { server: "token".into(), method: req.method.clone(), path: req.target.clone(), headers: req.headers.clone() });
-        let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+        log.lock().unwrap().push(Seen {
+            server: "token".into(),
+            method: req.method.clone(),
+            path: req.target.clone(),
+            headers: req.headers.clone(),
+        });
+        let expected =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
         let authorized = req.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && *v == expected);
         let mut conn = conn;
         if !authorized {
@@ -385,7 +407,8 @@ pub fn token_server(ip: &str, keys: Arc<TokenKeys>, service: String, issuer: Str
             "iss": issuer, "sub": user, "aud": service, "exp": now + 600, "nbf": now - 60, "iat": now - 60,
             "jti": format!("{now}-{}", access.len()), "access": access,
         });
-        let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let signing_input =
+            format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
         let signature = keys.sign_rs256(signing_input.as_bytes());
         let token = format!("{signing_input}.{}", b64url(&signature));
         let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 600}).to_string();
@@ -492,7 +515,8 @@ impl Pusher {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let client = {
             let _g = rt.enter();
-            Client::try_from(ClientConfig { protocol: ClientProtocol::HttpsExcept(plain_http), ..Default::default() }).unwrap()
+            Client::try_from(ClientConfig { protocol: ClientProtocol::HttpsExcept(plain_http), ..Default::default() })
+                .unwrap()
         };
         Pusher { rt, client, auth, host: host.to_string() }
     }
@@ -502,7 +526,13 @@ impl Pusher {
     }
 
     /// Pushes layers + config + manifest under `repo:tag`.
-    pub fn push_image(&self, repo: &str, tag: &str, platform: (&str, &str, Option<&str>), layers: &[(Vec<u8>, &str)]) -> Pushed {
+    pub fn push_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        platform: (&str, &str, Option<&str>),
+        layers: &[(Vec<u8>, &str)],
+    ) -> Pushed {
         let reference = self.reference(repo, tag);
         self.rt.block_on(async {
             self.client.store_auth_if_needed(reference.resolve_registry(), &self.auth).await;
@@ -588,7 +618,8 @@ pub fn docker_config(dir: &Path, auths: &[(&str, &str, &str)]) -> PathBuf {
         map.insert(host.to_string(), serde_json::json!({"auth": auth}));
     }
     // A new file each call: several configs live side by side in one test.
-    let (_, path) = tempfile::Builder::new().prefix("config-").suffix(".json").tempfile_in(dir).unwrap().keep().unwrap();
+    let (_, path) =
+        tempfile::Builder::new().prefix("config-").suffix(".json").tempfile_in(dir).unwrap().keep().unwrap();
     std::fs::write(&path, serde_json::json!({"auths": map}).to_string()).unwrap();
     path
 }

@@ -72,7 +72,9 @@ fn file_lines(r: &AaRule) -> Vec<String> {
         // Allow+ownerOnly also denies everyone else and Allow+readOnly also denies writes, as
         // the rule says and BPF-LSM enforces (KubeArmor's AppArmor lines leave both to the
         // `file,` header). See docs/semantics.md.
-        (false, true, true) => vec![format!("owner {x} klr,"), format!("deny owner {x} w,"), format!("deny other {x} klmrw,")],
+        (false, true, true) => {
+            vec![format!("owner {x} klr,"), format!("deny owner {x} w,"), format!("deny other {x} klmrw,")]
+        }
         (false, false, true) => vec![format!("owner {x} klmrw,"), format!("deny other {x} klmrw,")],
         (false, true, false) => vec![format!("{x} klr,"), format!("deny {x} w,")],
         (false, false, false) => vec![format!("{x} klmrw,")],

@@ -12,8 +12,8 @@ mod writer;
 
 pub use parser::{check_with_parser, CheckError, Rejection};
 pub use patch::patches;
-pub use sourcemap::{explain, LineFrom, MapLine, RuleOrigin, SourceMap};
 use sourcemap::OriginEntry;
+pub use sourcemap::{explain, LineFrom, MapLine, RuleOrigin, SourceMap};
 
 use crate::compose::{Enforcement, PostureAction, Target};
 use crate::ir;
@@ -113,9 +113,11 @@ impl<T: Identity> Interned<T> {
     fn intern(&mut self, value: T) -> u32 {
         let next = self.items.len() as u32;
         let items = &self.items;
-        let entry = self.ids.entry(Self::hash(value.identity()), |&i| items[i as usize].identity() == value.identity(), |&i| {
-            Self::hash(items[i as usize].identity())
-        });
+        let entry = self.ids.entry(
+            Self::hash(value.identity()),
+            |&i| items[i as usize].identity() == value.identity(),
+            |&i| Self::hash(items[i as usize].identity()),
+        );
         match entry {
             hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
             hashbrown::hash_table::Entry::Vacant(e) => {
@@ -414,16 +416,25 @@ fn write_enforced<'t>(
         .collect();
     let (global, local): (Vec<&TargetRule>, Vec<&TargetRule>) = all.iter().partition(|r| r.p.rule.source.is_none());
 
-    let shared = Shared { host: target.host, closed, dispatch: &dispatch, natives: &natives, lines: &file_lines, origins: &t.origins };
+    let shared = Shared {
+        host: target.host,
+        closed,
+        dispatch: &dispatch,
+        natives: &natives,
+        lines: &file_lines,
+        origins: &t.origins,
+    };
     let root = ProfileBody { name, self_source: None, rules: global.clone() };
     write_profile(w, scratch, &root, &shared);
     for (source, sub_name) in &subs {
-        let own: Vec<&TargetRule> = local.iter().copied().filter(|r| r.p.rule.source.as_deref() == Some(source.as_str())).collect();
+        let own: Vec<&TargetRule> =
+            local.iter().copied().filter(|r| r.p.rule.source.as_deref() == Some(source.as_str())).collect();
         // Global rules apply inside the sub-profile unless the source has its own rule for the
         // same thing (source-specific rules take precedence, as in BPF-LSM's lookup order).
         let mut own_keys: Vec<u32> = own.iter().map(|o| o.p.key_order).collect();
         own_keys.sort_unstable();
-        let own_dirs: Vec<&TargetRule> = own.iter().copied().filter(|o| matches!(o.p.rule.key, rules::Key::Dir { .. })).collect();
+        let own_dirs: Vec<&TargetRule> =
+            own.iter().copied().filter(|o| matches!(o.p.rule.key, rules::Key::Dir { .. })).collect();
         let inherited = global.iter().copied().filter(|g| {
             own_keys.binary_search(&g.p.key_order).is_err() && !own_dirs.iter().any(|o| o.p.rule.covers(&g.p.rule))
         });
@@ -562,9 +573,9 @@ fn allows_exec(r: &AaRule, path: &str) -> bool {
     }
     match &r.key {
         rules::Key::Path(p) => p == path,
-        rules::Key::Dir { dir, recursive } => path
-            .strip_prefix(dir.as_str())
-            .is_some_and(|rest| !rest.is_empty() && (*recursive || !rest.contains('/'))),
+        rules::Key::Dir { dir, recursive } => {
+            path.strip_prefix(dir.as_str()).is_some_and(|rest| !rest.is_empty() && (*recursive || !rest.contains('/')))
+        }
         rules::Key::Execname(n) => path.rsplit('/').next() == Some(n.as_str()),
         rules::Key::Pattern(_) => true,
         _ => false,

@@ -74,10 +74,8 @@ pub fn check_with_parser(profile: &Profile) -> Result<(), CheckError> {
 
 /// Build a rejection from the parser's stderr.
 pub fn explain_rejection(profile: &Profile, stderr: &str) -> Rejection {
-    let message: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.contains("Cache read/write disabled") && !l.trim().is_empty())
-        .collect();
+    let message: Vec<&str> =
+        stderr.lines().filter(|l| !l.contains("Cache read/write disabled") && !l.trim().is_empty()).collect();
     let map = SourceMap::from_json(&profile.map_json).ok();
     let line = message.iter().find_map(|l| line_number(l));
     // Messages without a line: an undeclared variable (find its first use), or a profile name.
@@ -127,11 +125,8 @@ fn undeclared_variable(l: &str) -> Option<String> {
 
 /// `ERROR processing regexs for profile NAME, failed to load` / `profile NAME: has merged rule`.
 fn profile_named(l: &str) -> Option<String> {
-    let rest = if let Some(i) = l.find("for profile ") {
-        &l[i + "for profile ".len()..]
-    } else {
-        l.strip_prefix("profile ")?
-    };
+    let rest =
+        if let Some(i) = l.find("for profile ") { &l[i + "for profile ".len()..] } else { l.strip_prefix("profile ")? };
     let name: String = rest.chars().take_while(|c| !matches!(c, ',' | ':' | ' ')).collect();
     (!name.is_empty()).then_some(name)
 }
@@ -142,10 +137,19 @@ mod tests {
 
     #[test]
     fn reads_line_numbers_and_profile_names() {
-        assert_eq!(line_number("AppArmor parser error for /t/x in profile /t/x at line 9: Invalid network entry."), Some(9));
+        assert_eq!(
+            line_number("AppArmor parser error for /t/x in profile /t/x at line 9: Invalid network entry."),
+            Some(9)
+        );
         assert_eq!(line_number("no line"), None);
         assert_eq!(undeclared_variable("Found reference to variable x, but is never declared").as_deref(), Some("x"));
-        assert_eq!(profile_named("ERROR processing regexs for profile p_bin, failed to load").as_deref(), Some("p_bin"));
-        assert_eq!(profile_named("profile p1: has merged rule /bin/x with conflicting x modifiers").as_deref(), Some("p1"));
+        assert_eq!(
+            profile_named("ERROR processing regexs for profile p_bin, failed to load").as_deref(),
+            Some("p_bin")
+        );
+        assert_eq!(
+            profile_named("profile p1: has merged rule /bin/x with conflicting x modifiers").as_deref(),
+            Some("p1")
+        );
     }
 }

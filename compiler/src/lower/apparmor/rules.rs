@@ -17,7 +17,10 @@ pub enum Key {
     /// A literal path (matchPaths): matches only itself.
     Path(String),
     /// A literal directory ending in `/`: `{,*}` or `{,**}` is appended.
-    Dir { dir: String, recursive: bool },
+    Dir {
+        dir: String,
+        recursive: bool,
+    },
     /// An AppArmor glob pasted as written (matchPatterns).
     Pattern(String),
     /// `execname`: the base name in any directory (`/**/<name>`).
@@ -26,9 +29,18 @@ pub enum Key {
     Nothing,
     /// A matchPatterns item that is no AppArmor path glob (KubeArmor pastes it anyway and the
     /// whole profile fails to load); lowered as a comment.
-    NotAGlob { pattern: String, why: &'static str },
-    Protocol { name: String, known: Option<ir::Protocol> },
-    Capability { name: String, known: bool },
+    NotAGlob {
+        pattern: String,
+        why: &'static str,
+    },
+    Protocol {
+        name: String,
+        known: Option<ir::Protocol>,
+    },
+    Capability {
+        name: String,
+        known: bool,
+    },
 }
 
 impl Key {
@@ -130,12 +142,16 @@ fn classify(target: &ir::Target) -> Option<(Category, Key, bool, bool)> {
             let key = if path.is_empty() { Key::Nothing } else { Key::Path(path.clone()) };
             (Category::Process, key, false, *owner_only)
         }
-        T::ProcessExecname { name, owner_only, .. } => (Category::Process, Key::Execname(name.clone()), false, *owner_only),
+        T::ProcessExecname { name, owner_only, .. } => {
+            (Category::Process, Key::Execname(name.clone()), false, *owner_only)
+        }
         T::ProcessDir { dir, recursive, owner_only, .. } => {
             (Category::Process, Key::Dir { dir: dir.clone(), recursive: *recursive }, false, *owner_only)
         }
         T::ProcessPattern { pattern, owner_only } => (Category::Process, pattern_key(pattern), false, *owner_only),
-        T::FilePath { path, read_only, owner_only, .. } => (Category::File, Key::Path(path.clone()), *read_only, *owner_only),
+        T::FilePath { path, read_only, owner_only, .. } => {
+            (Category::File, Key::Path(path.clone()), *read_only, *owner_only)
+        }
         T::FileDir { dir, recursive, read_only, owner_only, .. } => {
             (Category::File, Key::Dir { dir: dir.clone(), recursive: *recursive }, *read_only, *owner_only)
         }
@@ -162,8 +178,21 @@ fn pattern_key(pattern: &str) -> Key {
 
 /// Variables the tunables included by every profile (`<tunables/global>`) define.
 const KNOWN_VARIABLES: [&str; 15] = [
-    "HOME", "HOMEDIRS", "PROC", "multiarch", "run", "sys", "pid", "pids", "tid", "uid", "uids", "etc_ro",
-    "etc_rw", "apparmorfs", "securityfs",
+    "HOME",
+    "HOMEDIRS",
+    "PROC",
+    "multiarch",
+    "run",
+    "sys",
+    "pid",
+    "pids",
+    "tid",
+    "uid",
+    "uids",
+    "etc_ro",
+    "etc_rw",
+    "apparmorfs",
+    "securityfs",
 ];
 
 /// Why `pattern` is no AppArmor path glob apparmor_parser accepts, if it is not: it must be

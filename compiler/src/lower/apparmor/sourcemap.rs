@@ -269,7 +269,8 @@ impl SourceMap {
         let mut b = MapBuilder::default();
         let mut open: Option<(&str, usize)> = None;
         for l in &self.lines {
-            let line_ids: Vec<u32> = l.origins.iter().map(|o| ids[o]).map(|i| b.intern(i, &entries[i as usize])).collect();
+            let line_ids: Vec<u32> =
+                l.origins.iter().map(|o| ids[o]).map(|i| b.intern(i, &entries[i as usize])).collect();
             b.line(l.from, &line_ids);
             match (open, l.profile.as_deref()) {
                 (Some((name, _)), Some(p)) if name == p => {}
@@ -370,12 +371,24 @@ mod tests {
     use super::*;
 
     fn origin(at: &str) -> RuleOrigin {
-        RuleOrigin { policy: "KubeArmorPolicy/ns/p".into(), action: "Block".into(), file: "p.yaml".into(), line: 3, column: 7, at: at.into() }
+        RuleOrigin {
+            policy: "KubeArmorPolicy/ns/p".into(),
+            action: "Block".into(),
+            file: "p.yaml".into(),
+            line: 3,
+            column: 7,
+            at: at.into(),
+        }
     }
 
     #[test]
     fn compact_form_round_trips_every_line() {
-        let line = |n, profile: Option<&str>, from, origins| MapLine { line: n, profile: profile.map(str::to_string), from, origins };
+        let line = |n, profile: Option<&str>, from, origins| MapLine {
+            line: n,
+            profile: profile.map(str::to_string),
+            from,
+            origins,
+        };
         let (a, b) = (origin("spec.file.matchPaths[0]"), origin("spec.file.matchPaths[1]"));
         let map = SourceMap {
             profile: "p".into(),
@@ -399,7 +412,8 @@ mod tests {
 
     #[test]
     fn damaged_maps_are_errors() {
-        let base = r#"{"version":2,"profile":"p","file":"p","profiles":[],"policies":[],"files":[],"rules":[],"lines":"#;
+        let base =
+            r#"{"version":2,"profile":"p","file":"p","profiles":[],"policies":[],"files":[],"rules":[],"lines":"#;
         assert!(SourceMap::from_json(&format!("{base}\"b r0\"}}")).unwrap_err().contains("no rule"));
         assert!(SourceMap::from_json(&format!("{base}\"b x\"}}")).unwrap_err().contains("unknown code"));
         assert!(SourceMap::from_json(r#"{"version":1}"#).is_err());

@@ -106,7 +106,11 @@ pub fn source_suffix(source: &str) -> String {
         }
     }
     let trimmed = out.trim_matches('_');
-    if trimmed.is_empty() { "root".to_string() } else { trimmed.to_string() }
+    if trimmed.is_empty() {
+        "root".to_string()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -58,7 +58,9 @@ fn rows(img: &MapImage) -> Vec<(u8, String, Option<String>, u16, u16)> {
     let mut v: Vec<_> = img
         .entries
         .iter()
-        .map(|e| (e.key.kind, e.main_text().to_string(), e.source_text().map(String::from), e.value.process, e.value.file))
+        .map(|e| {
+            (e.key.kind, e.main_text().to_string(), e.source_text().map(String::from), e.value.process, e.value.file)
+        })
         .collect();
     v.sort();
     v
@@ -97,7 +99,8 @@ fn worked_map_image_of_reference_3_11() {
             rule(cap("net_raw"), Action::Block, None, "spec.capabilities.matchCapabilities[0]"),
         ],
     );
-    let posture = Posture { file: PostureAction::Block, network: PostureAction::Audit, capabilities: PostureAction::Audit };
+    let posture =
+        Posture { file: PostureAction::Block, network: PostureAction::Audit, capabilities: PostureAction::Audit };
     let img = lower(&[p], posture);
     let s = |x: &str| Some(x.to_string());
     let mut expected = vec![
@@ -156,7 +159,10 @@ fn hint_carry_over_adopts_the_old_dir_value() {
 fn existing_hint_is_kept_on_a_dir_entry() {
     let p = policy(
         "hint",
-        vec![rule(fdir("/a/b/", true, false), Action::Block, None, "r0"), rule(fdir("/a/", false, false), Action::Allow, None, "r1")],
+        vec![
+            rule(fdir("/a/b/", true, false), Action::Block, None, "r0"),
+            rule(fdir("/a/", false, false), Action::Allow, None, "r1"),
+        ],
     );
     let img = lower(&[p], Posture::default());
     let get = |t: &str| img.entries.iter().find(|e| e.main_text() == t).unwrap().value.file;
@@ -165,7 +171,8 @@ fn existing_hint_is_kept_on_a_dir_entry() {
 
 #[test]
 fn dir_root_writes_the_empty_path_and_no_hints() {
-    let img = lower(&[policy("root", vec![rule(fdir("/", true, false), Action::Block, None, "r0")])], Posture::default());
+    let img =
+        lower(&[policy("root", vec![rule(fdir("/", true, false), Action::Block, None, "r0")])], Posture::default());
     let r = rows(&img);
     assert_eq!(r.len(), 2);
     assert_eq!(r[0].1, "");
@@ -176,7 +183,10 @@ fn dir_root_writes_the_empty_path_and_no_hints() {
 #[test]
 fn last_writer_wins_across_policies_and_audit_is_not_written() {
     let a = policy("a", vec![rule(ppath("/bin/sleep"), Action::Block, None, "r0")]);
-    let b = policy("b", vec![rule(ppath("/bin/sleep"), Action::Allow, None, "r0"), rule(ppath("/bin/x"), Action::Audit, None, "r1")]);
+    let b = policy(
+        "b",
+        vec![rule(ppath("/bin/sleep"), Action::Allow, None, "r0"), rule(ppath("/bin/x"), Action::Audit, None, "r1")],
+    );
     let img = lower(&[a, b], Posture::default());
     let sleep = img.entries.iter().find(|e| e.main_text() == "/bin/sleep").unwrap();
     assert_eq!(sleep.value.process, EXEC);
@@ -193,7 +203,10 @@ fn last_writer_wins_across_policies_and_audit_is_not_written() {
 fn fusion_keeps_both_masks_for_process_and_file_rules() {
     let p = policy(
         "fuse",
-        vec![rule(ppath("/bin/sh"), Action::Block, None, "r0"), rule(fpath("/bin/sh", true, false), Action::Allow, None, "r1")],
+        vec![
+            rule(ppath("/bin/sh"), Action::Block, None, "r0"),
+            rule(fpath("/bin/sh", true, false), Action::Allow, None, "r1"),
+        ],
     );
     let img = lower(&[p], Posture::default());
     let sh: Vec<_> = img.entries.iter().filter(|e| e.main_text() == "/bin/sh").collect();
@@ -210,7 +223,12 @@ fn protocol_all_expands_to_seven_socket_types_once_per_action_and_source() {
             rule(proto("all"), Action::Block, None, "r1"),
             rule(proto("all"), Action::Allow, Some("/bin/curl"), "r2"),
             rule(T::Protocol { protocol: "xtcp".into(), known: None, pts_false: true }, Action::Allow, None, "r3"),
-            rule(T::Protocol { protocol: "udp".into(), known: Some(Protocol::Udp), pts_false: true }, Action::Block, None, "r4"),
+            rule(
+                T::Protocol { protocol: "udp".into(), known: Some(Protocol::Udp), pts_false: true },
+                Action::Block,
+                None,
+                "r4",
+            ),
         ],
     );
     let img = lower(&[p], Posture::default());
@@ -220,7 +238,8 @@ fn protocol_all_expands_to_seven_socket_types_once_per_action_and_source() {
     let mut nums: Vec<u32> = global.iter().map(|e| e.key.len).collect();
     nums.sort();
     assert_eq!(nums, vec![1, 2, 3, 4, 5, 6, 10]);
-    let sourced = img.entries.iter().filter(|e| e.key.kind == KIND_NET_TYPE && e.key.source == source_hash(b"/bin/curl")).count();
+    let sourced =
+        img.entries.iter().filter(|e| e.key.kind == KIND_NET_TYPE && e.key.source == source_hash(b"/bin/curl")).count();
     assert_eq!(sourced, 7);
     let udp = img.entries.iter().find(|e| e.main_text() == "udp").unwrap();
     assert_eq!(udp.value.process, DENY | PTS);
@@ -242,7 +261,12 @@ fn execname_args_pts_and_owner() {
                 "r0",
             ),
             rule(
-                T::ProcessPath { path: "/bin/ping".into(), owner_only: false, pts_false: false, allowed_args: vec!["-c".into(), "1".into()] },
+                T::ProcessPath {
+                    path: "/bin/ping".into(),
+                    owner_only: false,
+                    pts_false: false,
+                    allowed_args: vec!["-c".into(), "1".into()],
+                },
                 Action::Block,
                 Some("/bin/bash"),
                 "r1",
@@ -270,13 +294,29 @@ fn execname_args_pts_and_owner() {
 
 #[test]
 fn dns_suffixes_and_capabilities_on_host() {
-    let mut p = policy("dns", vec![rule(T::Dns { domain: "example.com".into() }, Action::Allow, None, "r0"), rule(cap("net_raw"), Action::Block, None, "r1")]);
-    let img = lower(std::slice::from_ref(&p), Posture { file: PostureAction::Audit, network: PostureAction::Block, capabilities: PostureAction::Audit });
-    let mut dns: Vec<_> = img.entries.iter().filter(|e| e.key.kind == KIND_DNS).map(|e| e.main_text().to_string()).collect();
+    let mut p = policy(
+        "dns",
+        vec![
+            rule(T::Dns { domain: "example.com".into() }, Action::Allow, None, "r0"),
+            rule(cap("net_raw"), Action::Block, None, "r1"),
+        ],
+    );
+    let img = lower(
+        std::slice::from_ref(&p),
+        Posture { file: PostureAction::Audit, network: PostureAction::Block, capabilities: PostureAction::Audit },
+    );
+    let mut dns: Vec<_> =
+        img.entries.iter().filter(|e| e.key.kind == KIND_DNS).map(|e| e.main_text().to_string()).collect();
     dns.sort();
     assert_eq!(
         dns,
-        vec!["example.com", "example.com.cluster.local", "example.com.domain.name", "example.com.ns.svc.cluster.local", "example.com.svc.cluster.local"]
+        vec![
+            "example.com",
+            "example.com.cluster.local",
+            "example.com.domain.name",
+            "example.com.ns.svc.cluster.local",
+            "example.com.svc.cluster.local"
+        ]
     );
     let post = img.entries.iter().find(|e| e.main_text() == "posture:dns").unwrap();
     assert_eq!(post.value.process, POSTURE_BLOCK);
@@ -298,7 +338,12 @@ fn patterns_are_ignored_and_unknown_capability_is_chown() {
     let p = policy(
         "pat",
         vec![
-            rule(T::FilePattern { pattern: "/etc/*".into(), read_only: false, owner_only: false }, Action::Block, None, "r0"),
+            rule(
+                T::FilePattern { pattern: "/etc/*".into(), read_only: false, owner_only: false },
+                Action::Block,
+                None,
+                "r0",
+            ),
             rule(T::Capability { name: "nett_raw".into(), number: None }, Action::Block, None, "r1"),
         ],
     );
@@ -328,7 +373,9 @@ fn empty_from_source_is_global() {
 fn lowering_is_deterministic() {
     let p = policy(
         "det",
-        (0..50).map(|i| rule(fdir(&format!("/d{}/e{}/", i % 7, i), i % 2 == 0, i % 3 == 0), Action::Block, None, "r")).collect(),
+        (0..50)
+            .map(|i| rule(fdir(&format!("/d{}/e{}/", i % 7, i), i % 2 == 0, i % 3 == 0), Action::Block, None, "r"))
+            .collect(),
     );
     let a = lower(std::slice::from_ref(&p), Posture::default()).encode();
     let b = lower(&[p], Posture::default()).encode();
@@ -372,7 +419,10 @@ fn carried_over_hints_name_the_rule_whose_bits_they_hold() {
 fn carry_over_rule_follows_the_adopted_value_to_deeper_hints() {
     let p = policy(
         "carry",
-        vec![rule(pdir("/a/", true), Action::Allow, None, "r0"), rule(pdir("/a/b/c/", false), Action::Block, None, "r1")],
+        vec![
+            rule(pdir("/a/", true), Action::Allow, None, "r0"),
+            rule(pdir("/a/b/c/", false), Action::Block, None, "r1"),
+        ],
     );
     let img = lower(&[p], Posture::default());
     assert_eq!(entry_rule(&img, "/"), "r1");
