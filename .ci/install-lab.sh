@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The kernel lab's tools (qemu TCG, a static busybox for the initramfs, cpio, kmod) and Debian's
+# own kernel packages, unpacked once into $ARMORC_LAB_CACHE (default /var/cache/armorc-lab).
+#   .ci/install-lab.sh                      tools + the default lab kernels (6.1)
+#   .ci/install-lab.sh --kernel K --print-dir   ensure kernel K (6.1, 6.12 or a package name), print its directory
+set -euo pipefail
+
+cache=${ARMORC_LAB_CACHE:-/var/cache/armorc-lab}
+kernels=(6.1)
+print_dir=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --kernel) kernels=("$2"); shift 2 ;;
+        --print-dir) print_dir=1; shift ;;
+        *) echo "install-lab: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+apt_updated=0
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    [ $apt_updated = 1 ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 || { echo "install-lab: apt-get install $* failed" >&2; exit 1; }
+}
+
+need=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+[ -x /bin/busybox ] && /bin/busybox --list | grep -qx insmod || need+=(busybox-static)
+command -v cpio >/dev/null 2>&1 || need+=(cpio)
+command -v depmod >/dev/null 2>&1 || need+=(kmod)
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+
+# Debian package name for a lab kernel alias.
+package_of() {
+    case "$1" in
+        linux-image-*) echo "$1" ;;
+        6.1) apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -1 ;;
+        6.12) apt-cache search --names-only '^linux-image-6\.12\.[0-9]*\+deb12-amd64$' 2>/dev/null | cut -d' ' -f1 | sort -V | tail -1 ;;
+        *) echo "install-lab: unknown kernel '$1' (6.1, 6.12 or linux-image-...)" >&2; return 1 ;;
+    esac
+}
+
+for k in "${kernels[@]}"; do
+    pkg=$(package_of "$k")
+    if [ -z "$pkg" ]; then
+        [ $apt_updated = 1 ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+        pkg=$(package_of "$k")
+    fi
+    [ -n "$pkg" ] || { echo "install-lab: no Debian package found for kernel $k" >&2; exit 1; }
+    dir="$cache/$pkg"
+    if [ ! -f "$dir/ready" ]; then
+        rm -rf "$dir" && mkdir -p "$dir/deb"
+        (cd "$dir/deb" && apt-get download "$pkg" >/dev/null 2>&1) || {
+            apt-get update -qq >/dev/null
+            (cd "$dir/deb" && apt-get download "$pkg" >/dev/null 2>&1)
+        } || { echo "install-lab: apt-get download $pkg failed" >&2; exit 1; }
+        dpkg-deb -x "$dir"/deb/*.deb "$dir/root"
+        rm -rf "$dir/deb"
+        release=$(ls "$dir/root/lib/modules")
+        cp "$dir/root/boot/vmlinuz-$release" "$dir/vmlinuz"
+        echo "$release" > "$dir/release"
+        depmod -b "$dir/root" "$release"
+        # 9p over virtio with its dependencies, in load order, relative to root/
+        modprobe -d "$dir/root" -S "$release" --show-depends -a 9p 9pnet_virtio virtio_pci \
+            | awk '$1 == "insmod" {print $2}' | awk '!seen[$0]++' | sed "s|^$dir/root/||" > "$dir/9p-modules"
+        [ -s "$dir/9p-modules" ] || { echo "install-lab: no 9p modules in $pkg" >&2; exit 1; }
+        touch "$dir/ready"
+    fi
+    [ $print_dir = 0 ] || echo "$dir"
+done

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The kernel lab: run one command inside a Debian kernel booted under qemu (TCG), where BPF-LSM
+# and AppArmor are both active. The guest sees this machine's root filesystem read-only over 9p
+# (so host-built binaries, libraries and tools run unchanged), with fresh tmpfs on /tmp, /run and
+# /var/tmp; `--share DIR` (repeatable) is mounted read-write at the same path. The command runs
+# as root in the current directory; its exit status is lab.sh's. Kernel packages are downloaded
+# once into $ARMORC_LAB_CACHE (default /var/cache/armorc-lab) by .ci/install-lab.sh.
+#
+#   scripts/lab.sh [--kernel 6.1|6.12|PKG] [--append ARGS] [--mem MB] [--timeout S] [--share DIR] -- CMD [ARGS...]
+#   scripts/lab.sh --kernel 6.1 -- cat /sys/kernel/security/lsm
+set -euo pipefail
+
+kernel=6.1
+append=""
+mem=3072
+timeout_s=1800
+shares=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --kernel) kernel=$2; shift 2 ;;
+        --append) append=$2; shift 2 ;;
+        --mem) mem=$2; shift 2 ;;
+        --timeout) timeout_s=$2; shift 2 ;;
+        --share) shares+=("$(realpath "$2")"); shift 2 ;;
+        --) shift; break ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "lab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "lab.sh: no command (lab.sh [options] -- CMD [ARGS...])" >&2; exit 2; }
+
+cache=${ARMORC_LAB_CACHE:-/var/cache/armorc-lab}
+here=$(cd "$(dirname "$0")" && pwd)
+kdir=$("$here/../.ci/install-lab.sh" --kernel "$kernel" --print-dir)
+release=$(cat "$kdir/release")
+
+for tool in qemu-system-x86_64 cpio /bin/busybox; do
+    command -v "$tool" >/dev/null || { echo "lab.sh: $tool missing: run .ci/install-lab.sh" >&2; exit 2; }
+done
+
+work=$(mktemp -d /tmp/armorc-lab.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/initrd/bin" "$work/initrd/mods" "$work/initrd/proc" "$work/initrd/sys" "$work/initrd/dev" "$work/initrd/host"
+cp /bin/busybox "$work/initrd/bin/busybox"
+# 9p over virtio and its dependencies, in load order (all modules in Debian's kernels)
+: > "$work/initrd/mods/order"
+for m in $(cat "$kdir/9p-modules"); do
+    cp "$kdir/root/$m" "$work/initrd/mods/"
+    basename "$m" >> "$work/initrd/mods/order"
+done
+
+# The command, its working directory and the environment worth keeping, as a bash script.
+{
+    echo '#!/bin/bash'
+    for v in $(compgen -e); do
+        case "$v" in
+            CI|RUST_BACKTRACE|RUST_LOG|ARMORC_*|CARGO_*|PATH|HOME|LANG|TERM) printf 'export %s=%q\n' "$v" "${!v}" ;;
+        esac
+    done
+    echo 'export ARMORC_LAB=1'
+    printf 'export ARMORC_LAB_KERNEL=%q\n' "$release"
+    printf 'cd %q || exit 125\n' "$PWD"
+    printf '%q ' "$@"
+    echo
+} > "$work/initrd/cmd"
+printf '%s\n' "${shares[@]}" > "$work/initrd/shares"
+
+cat > "$work/initrd/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /mods/order); do insmod /mods/$m || echo "lab: insmod $m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576,cache=loose,ro hostroot /host || { echo "lab: 9p mount failed"; poweroff -f; }
+mount -t proc proc /host/proc
+mount -t sysfs sys /host/sys
+mount -t devtmpfs dev /host/dev
+for d in tmp run var/tmp; do mount -t tmpfs tmpfs /host/$d; done
+mount -t devpts devpts /host/dev/pts 2>/dev/null
+mount -t bpf bpf /host/sys/fs/bpf
+mount -t securityfs securityfs /host/sys/kernel/security
+mount -t tracefs tracefs /host/sys/kernel/tracing
+mount -t cgroup2 cgroup2 /host/sys/fs/cgroup
+i=0
+for s in $(cat /shares); do
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576 share$i /host$s || echo "lab: share $s not mounted"
+    i=$((i+1))
+done
+ip link set lo up
+cp /cmd /host/tmp/.lab-cmd
+chroot /host /bin/bash /tmp/.lab-cmd
+echo "ARMORC-LAB-EXIT $?"
+sync
+poweroff -f
+EOF
+chmod +x "$work/initrd/init" "$work/initrd/cmd"
+(cd "$work/initrd" && find . | cpio -o -H newc --quiet) > "$work/initrd.cpio"
+
+virtfs=(-virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap")
+i=0
+for s in "${shares[@]}"; do
+    virtfs+=(-virtfs "local,path=$s,mount_tag=share$i,security_model=passthrough")
+    i=$((i + 1))
+done
+
+echo "lab: booting $release (qemu TCG, ${mem} MiB)" >&2
+set +e
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$(nproc)" -m "$mem" \
+    -nodefaults -no-user-config -display none -serial stdio -no-reboot -kernel "$kdir/vmlinuz" -initrd "$work/initrd.cpio" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=3 $append" "${virtfs[@]}" </dev/null | tee "$work/console" \
+    | grep -v --line-buffered '^ARMORC-LAB-EXIT '
+status=${PIPESTATUS[0]}
+set -e
+rc=$(sed -n 's/^ARMORC-LAB-EXIT \([0-9]*\).*/\1/p' "$work/console" | tail -1)
+if [ -z "$rc" ]; then
+    echo "lab.sh: the guest ended without an exit status (qemu status $status; timeout ${timeout_s}s)" >&2
+    exit 124
+fi
+exit "$rc"
