@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(out.errors, vec![InputError { path: missing, message: "No such file or directory".into() }]);
         // A file named explicitly is read whatever its extension.
         let txt = root.join("note.txt").display().to_string();
-        assert_eq!(names(&expand(&[txt.clone()], false, &Excludes::default())), vec![txt]);
+        assert_eq!(names(&expand(std::slice::from_ref(&txt), false, &Excludes::default())), vec![txt]);
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl<'a> Lists<'a> {
         self.put(side, itself_key, mask, Text::new(itself, None, src), rule);
         // 2. the directory entry, keeping an existing HINT.
         mask |= image::DIR;
-        let (a, b) = image::hash_ab_extend((a, b), dir[last_slash..].as_bytes());
+        let (a, b) = image::hash_ab_extend((a, b), &dir.as_bytes()[last_slash..]);
         let dir_key = Key { kind: image::KIND_PATH, len: dir.len() as u32, path_a: a, path_b: b, source };
         if self.get(side, dir_key).is_some_and(|old| old.mask & image::HINT != 0) {
             mask |= image::HINT;
@@ -405,6 +405,8 @@ impl<'a> Builder<'a> {
         }
     }
 
+    // The two callers pass the fields of ProcessPath/ProcessExecname plus the rule's shared
+    // context; a struct would be built only to be taken apart again here.
     #[allow(clippy::too_many_arguments)]
     fn process_path(
         &mut self,
