@@ -1,5 +1,6 @@
 //! Test images for the `armorc recommend` CLI tests: OCI layout directories with one
 //! uncompressed layer, built with the system `tar` and `sha256sum` (no daemon, no extra crates).
+// Included by several test binaries, each using a subset of these items.
 #![allow(dead_code)]
 
 use std::os::unix::fs::PermissionsExt;

@@ -2,6 +2,7 @@
 //! /work/shared/corpus/policy-templates, composed against workloads generated from its selector
 //! (matchLabels, the first In value of each expression, the container.name items) and, for host
 //! policies, against node labels built from their nodeSelector; then lowered to AppArmor.
+// Included by several test and example binaries, each using a subset of these items.
 #![allow(dead_code)]
 
 use armorc_compiler::compose::{self, ComposeOptions, Posture, PostureAction, Target};

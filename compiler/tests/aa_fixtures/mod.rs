@@ -1,5 +1,6 @@
 //! Hand-built IR fixtures for the AppArmor tests: together they cover every row of the
 //! reference's rule tables (§4.5) plus the cases where we deliberately differ from KubeArmor.
+// Included by several test binaries, each using a subset of these items.
 #![allow(dead_code)]
 
 use armorc_compiler::compose::{Enforcement, Posture, PostureAction, Target};

@@ -1,5 +1,6 @@
 //! Helpers shared by the front-end verification tests: locating the shared corpus, walking it,
 //! loading YAML into JSON values (an implementation independent of ours) and the CRD oracle.
+// Included by several test binaries, each using a subset of these items.
 #![allow(dead_code)]
 
 pub mod mutate;

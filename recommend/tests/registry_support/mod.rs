@@ -1,7 +1,6 @@
 //! Real components for the registry tests: Debian's `docker-registry` processes (htpasswd or
 //! token auth), a tiny token server, a recording reverse proxy, and image builders that push
 //! through oci-client. Everything listens on 127.0.0.0/8 on free ports and stops on drop.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -280,7 +279,8 @@ pub fn recording_proxy(name: &str, ip: &str, upstream: SocketAddr, log: Log, opt
 
 /// Key material for the token server and the registry's `rootcertbundle`.
 pub struct TokenKeys {
-    pub dir: tempfile::TempDir,
+    /// Holds the key files below for as long as the keys live.
+    _dir: tempfile::TempDir,
     pub key_pem: PathBuf,
     pub cert_pem: PathBuf,
     pub cert_der_b64: String,
@@ -305,7 +305,7 @@ impl TokenKeys {
         let der = Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(&cert_pem).output().unwrap();
         assert!(der.status.success());
         let cert_der_b64 = base64::engine::general_purpose::STANDARD.encode(&der.stdout);
-        TokenKeys { dir, key_pem, cert_pem, cert_der_b64 }
+        TokenKeys { _dir: dir, key_pem, cert_pem, cert_der_b64 }
     }
 
     fn sign_rs256(&self, data: &[u8]) -> Vec<u8> {
