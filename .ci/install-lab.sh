@@ -60,8 +60,8 @@ for k in "${kernels[@]}"; do
         cp "$dir/root/boot/vmlinuz-$release" "$dir/vmlinuz"
         echo "$release" > "$dir/release"
         depmod -b "$dir/root" "$release"
-        # 9p over virtio with its dependencies, in load order, relative to root/
-        modprobe -d "$dir/root" -S "$release" --show-depends -a 9p 9pnet_virtio virtio_pci \
+        # 9p over virtio and overlayfs with their dependencies, in load order, relative to root/
+        modprobe -d "$dir/root" -S "$release" --show-depends -a 9p 9pnet_virtio virtio_pci overlay \
             | awk '$1 == "insmod" {print $2}' | awk '!seen[$0]++' | sed "s|^$dir/root/||" > "$dir/9p-modules"
         [ -s "$dir/9p-modules" ] || { echo "install-lab: no 9p modules in $pkg" >&2; exit 1; }
         touch "$dir/ready"

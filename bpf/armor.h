@@ -117,6 +117,8 @@ struct armor_req {
 	__u32 cap;
 	__u32 ndirs;
 	__u32 base_len;
+	__u32 src_len; /* bytes of tmp[] holding the source exe (LSM programs; for events) */
+	__u32 pad2;
 	__u64 src;     /* source_hash of the source exe; 0 = none */
 	__u64 path_a;
 	__u64 path_b;

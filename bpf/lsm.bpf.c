@@ -1,7 +1,8 @@
 /* lsm.bpf.c: armorc's BPF-LSM programs. Each hook builds an armor_req from kernel objects with
  * the task-side code of task.h and asks armor_decide() (decide.h, shared with the test-run
  * harness) against the rule map of the task's target ({pid ns, mnt ns}; host {0,0}). Tasks
- * without a target map are never touched. A denial returns -EACCES. */
+ * without a target map are never touched. A denial returns -EACCES; denials and audited
+ * decisions are reported as events (events.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -10,16 +11,26 @@
 #include "maps.h"
 #include "decide.h"
 #include "task.h"
+#include "events.h"
 
 #define EACCES 13
 #define MAY_WRITE 0x2
 #define MAY_APPEND 0x8
 
-/* Rule map of the current task's target, or NULL. */
-static __always_inline void *armor_target(struct task_struct *t)
+/* Rule map of the current task's target (its key in *k), or NULL. */
+static __always_inline void *armor_target(struct task_struct *t, struct armor_outer_key *k)
 {
-	struct armor_outer_key k = armor_task_key(t);
-	return bpf_map_lookup_elem(&armor_targets, &k);
+	*k = armor_task_key(t);
+	return bpf_map_lookup_elem(&armor_targets, k);
+}
+
+/* Decide, report what denies or is audited, and return the hook's verdict. */
+static __always_inline int armor_verdict(void *inner, struct armor_req *r, struct armor_outer_key *k)
+{
+	__u32 word = armor_decide(inner, r);
+	if (word & (RES_DENY | RES_AUDIT))
+		armor_report(r, word, k);
+	return (word & RES_DENY) ? -EACCES : 0;
 }
 
 /* Fill the request's common part: op, tty, source (exe of `src_task`) hashed. */
@@ -34,8 +45,10 @@ static __always_inline struct armor_req *armor_begin(__u8 op, struct task_struct
 	r->owner = 0;
 	r->argc = 0;
 	r->args_known = 0; /* argv of the new image is not readable here: allowedArgs never match */
+	r->path_len = 0;
 	struct file *exe = BPF_CORE_READ(src_task, mm, exe_file);
 	__u32 len = exe ? armor_file_path(exe, r->tmp) : 0;
+	r->src_len = len;
 	r->src = armor_hash_source(r, len);
 	return r;
 }
@@ -45,7 +58,8 @@ static __always_inline int armor_path_check(__u8 op, struct dentry *d, struct vf
 					    struct dentry *owner_of)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	void *inner = armor_target(t);
+	struct armor_outer_key k;
+	void *inner = armor_target(t, &k);
 	if (!inner)
 		return 0;
 	struct armor_req *r = armor_begin(op, t);
@@ -56,7 +70,7 @@ static __always_inline int armor_path_check(__u8 op, struct dentry *d, struct vf
 	if (!r->path_len)
 		return 0; /* unresolvable path: nothing to match */
 	armor_hash_path(r);
-	return (armor_decide(inner, r) & RES_DENY) ? -EACCES : 0;
+	return armor_verdict(inner, r, &k);
 }
 
 SEC("lsm/bprm_check_security")
@@ -65,7 +79,8 @@ int BPF_PROG(armor_bprm, struct linux_binprm *bprm, int ret)
 	if (ret)
 		return ret;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	void *inner = armor_target(t);
+	struct armor_outer_key k;
+	void *inner = armor_target(t, &k);
 	if (!inner)
 		return 0;
 	/* fromSource of a process rule is the parent's executable */
@@ -79,7 +94,7 @@ int BPF_PROG(armor_bprm, struct linux_binprm *bprm, int ret)
 	if (!r->path_len)
 		return 0;
 	armor_hash_path(r);
-	return (armor_decide(inner, r) & RES_DENY) ? -EACCES : 0;
+	return armor_verdict(inner, r, &k);
 }
 
 static __always_inline int armor_file_check(__u8 op, struct file *f)
@@ -167,7 +182,8 @@ int BPF_PROG(armor_path_rename, const struct path *old_dir, struct dentry *old_d
 static __always_inline int armor_net_check(__u32 type, __u32 proto)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	void *inner = armor_target(t);
+	struct armor_outer_key k;
+	void *inner = armor_target(t, &k);
 	if (!inner)
 		return 0;
 	struct armor_req *r = armor_begin(OP_SOCKET, t);
@@ -175,7 +191,7 @@ static __always_inline int armor_net_check(__u32 type, __u32 proto)
 		return 0;
 	r->sock_type = type;
 	r->sock_proto = proto;
-	return (armor_decide(inner, r) & RES_DENY) ? -EACCES : 0;
+	return armor_verdict(inner, r, &k);
 }
 
 SEC("lsm/socket_create")
@@ -205,14 +221,15 @@ int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, 
 	if (ret)
 		return ret;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	void *inner = armor_target(t);
+	struct armor_outer_key k;
+	void *inner = armor_target(t, &k);
 	if (!inner)
 		return 0;
 	struct armor_req *r = armor_begin(OP_CAPABLE, t);
 	if (!r)
 		return 0;
 	r->cap = cap;
-	return (armor_decide(inner, r) & RES_DENY) ? -EACCES : 0;
+	return armor_verdict(inner, r, &k);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -3,12 +3,14 @@
 #define __ARMOR_MAPS_H__
 
 /* Template of the per-target rule map (hash maps of any size fit: the kernel does not compare
- * max_entries of hash inner maps). */
+ * max_entries of hash inner maps). Sizes, not BTF types: user space creates the rule maps
+ * without BTF, and kernels before 6.2 compare the template's BTF-derived timer offset with the
+ * new map's (a BTF template refuses every swap with EINVAL there). */
 struct armor_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, INNER_CAPACITY);
-	__type(key, struct armor_key);
-	__type(value, struct armor_value);
+	__uint(key_size, sizeof(struct armor_key));
+	__uint(value_size, sizeof(struct armor_value));
 };
 
 /* {pid ns, mnt ns} -> that target's rule map */

@@ -33,6 +33,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_HASH_OF_MAPS = 13,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
@@ -128,7 +129,11 @@ struct file { struct path f_path; struct inode *f_inode; };
 struct mm_struct { struct file *exe_file; };
 struct tty_struct { int index; };
 struct signal_struct { struct tty_struct *tty; };
+struct upid { int nr; struct pid_namespace *ns; };
+struct pid { unsigned int level; struct upid numbers[1]; };
 struct task_struct {
+	struct task_struct *group_leader;
+	struct pid *thread_pid;
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const OBJECTS: [&str; 3] = ["harness", "lsm", "task"];
-const HEADERS: [&str; 5] = ["armor.h", "decide.h", "maps.h", "task.h", "vmlinux.h"];
+const HEADERS: [&str; 6] = ["armor.h", "decide.h", "events.h", "maps.h", "task.h", "vmlinux.h"];
 
 fn main() {
     let bpf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpf");

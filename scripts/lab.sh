@@ -2,7 +2,7 @@
 # The kernel lab: run one command inside a Debian kernel booted under qemu (TCG), where BPF-LSM
 # and AppArmor are both active. The guest sees this machine's root filesystem read-only over 9p
 # (so host-built binaries, libraries and tools run unchanged), with fresh tmpfs on /tmp, /run and
-# /var/tmp; `--share DIR` (repeatable) is mounted read-write at the same path. The command runs
+# /var/tmp and every other write going to a tmpfs overlay; `--share DIR` (repeatable) is mounted read-write at the same path. The command runs
 # as root in the current directory; its exit status is lab.sh's. Kernel packages are downloaded
 # once into $ARMORC_LAB_CACHE (default /var/cache/armorc-lab) by .ci/install-lab.sh.
 #
@@ -67,32 +67,45 @@ printf '%s\n' "${shares[@]}" > "$work/initrd/shares"
 
 cat > "$work/initrd/init" <<'EOF'
 #!/bin/busybox sh
+# Stage 1 (busybox): modules, the host root as the lower layer of a tmpfs-backed overlay, the
+# kernel filesystems; then switch_root, so paths in the guest are the host's own (/usr/bin/id,
+# not /newroot/usr/bin/id) for the LSM programs' path walk as for any process.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /mods/order); do insmod /mods/$m || echo "lab: insmod $m failed"; done
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576,cache=loose,ro hostroot /host || { echo "lab: 9p mount failed"; poweroff -f; }
-mount -t proc proc /host/proc
-mount -t sysfs sys /host/sys
-mount -t devtmpfs dev /host/dev
-for d in tmp run var/tmp; do mount -t tmpfs tmpfs /host/$d; done
-mount -t devpts devpts /host/dev/pts 2>/dev/null
-mount -t bpf bpf /host/sys/fs/bpf
-mount -t securityfs securityfs /host/sys/kernel/security
-mount -t tracefs tracefs /host/sys/kernel/tracing
-mount -t cgroup2 cgroup2 /host/sys/fs/cgroup
+fail() { echo "lab: $*"; echo "ARMORC-LAB-EXIT 125"; poweroff -f; }
+mkdir -p /lower /rw /newroot
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576,cache=loose,ro hostroot /lower || fail "9p mount failed"
+mount -t tmpfs -o mode=0755 tmpfs /rw && mkdir -p /rw/upper /rw/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "overlay mount failed"
+mount -t proc proc /newroot/proc
+mount -t sysfs sys /newroot/sys
+mount -t devtmpfs dev /newroot/dev
+for d in tmp run var/tmp; do mount -t tmpfs tmpfs /newroot/$d; done
+mount -t devpts devpts /newroot/dev/pts 2>/dev/null
+mount -t bpf bpf /newroot/sys/fs/bpf
+mount -t securityfs securityfs /newroot/sys/kernel/security
+mount -t tracefs tracefs /newroot/sys/kernel/tracing
+mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
 i=0
 for s in $(cat /shares); do
-    mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576 share$i /host$s || echo "lab: share $s not mounted"
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576 share$i /newroot$s || echo "lab: share $s not mounted"
     i=$((i+1))
 done
 ip link set lo up
-cp /cmd /host/tmp/.lab-cmd
-chroot /host /bin/bash /tmp/.lab-cmd
+echo 1 > /proc/sys/kernel/sysrq
+mkdir -p /newroot/.armorc-lab && cp /cmd /newroot/.armorc-lab/cmd
+cat > /newroot/.armorc-lab/stage2 <<'STAGE2'
+# Stage 2 (the host's bash, in the guest's new root): the command, its status, power off.
+/bin/bash /.armorc-lab/cmd
 echo "ARMORC-LAB-EXIT $?"
 sync
-poweroff -f
+echo o > /proc/sysrq-trigger
+sleep 60  # PID 1 must not exit before the power-off takes effect
+STAGE2
+exec switch_root /newroot /bin/bash /.armorc-lab/stage2
 EOF
 chmod +x "$work/initrd/init" "$work/initrd/cmd"
 (cd "$work/initrd" && find . | cpio -o -H newc --quiet) > "$work/initrd.cpio"
