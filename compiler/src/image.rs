@@ -82,15 +82,15 @@ impl Key {
     /// the bytes read as big-endian numbers.
     pub(crate) fn byte_order(&self) -> (u128, u128) {
         let b = self.to_bytes();
-        (u128::from_be_bytes(b[..16].try_into().unwrap()), u128::from_be_bytes(b[16..].try_into().unwrap()))
+        (u128::from_be_bytes(field::<0, _, _>(&b)), u128::from_be_bytes(field::<16, _, _>(&b)))
     }
     pub fn from_bytes(b: &[u8; KEY_SIZE]) -> Key {
         Key {
             kind: b[0],
-            len: u32::from_le_bytes(b[4..8].try_into().unwrap()),
-            path_a: u64::from_le_bytes(b[8..16].try_into().unwrap()),
-            path_b: u64::from_le_bytes(b[16..24].try_into().unwrap()),
-            source: u64::from_le_bytes(b[24..32].try_into().unwrap()),
+            len: u32::from_le_bytes(field::<4, _, _>(b)),
+            path_a: u64::from_le_bytes(field::<8, _, _>(b)),
+            path_b: u64::from_le_bytes(field::<16, _, _>(b)),
+            source: u64::from_le_bytes(field::<24, _, _>(b)),
         }
     }
 }
@@ -114,9 +114,9 @@ impl Value {
     }
     pub fn from_bytes(b: &[u8; VALUE_SIZE]) -> Value {
         Value {
-            process: u16::from_le_bytes([b[0], b[1]]),
-            file: u16::from_le_bytes([b[2], b[3]]),
-            rule: u32::from_le_bytes(b[4..8].try_into().unwrap()),
+            process: u16::from_le_bytes(field::<0, _, _>(b)),
+            file: u16::from_le_bytes(field::<2, _, _>(b)),
+            rule: u32::from_le_bytes(field::<4, _, _>(b)),
         }
     }
 }
@@ -351,26 +351,26 @@ impl MapImage {
         if bytes.len() < HEADER_SIZE {
             return Err(ImageError::Truncated(format!("{} bytes, the header alone is {HEADER_SIZE}", bytes.len())));
         }
-        let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
-        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
-        let version = u16_at(8);
+        let u16_at = |o: usize| array_at(bytes, o, "header").map(u16::from_le_bytes);
+        let u32_at = |o: usize| array_at(bytes, o, "header").map(u32::from_le_bytes);
+        let version = u16_at(8)?;
         if version != FORMAT_VERSION {
             return Err(ImageError::Version { found: version, expected: FORMAT_VERSION });
         }
-        let bom = u16_at(10);
+        let bom = u16_at(10)?;
         if bom != BYTE_ORDER_MARK {
             return Err(ImageError::ByteOrder(bom));
         }
-        let (layout, key_size, value_size) = (u16_at(12), u16_at(14), u16_at(16));
+        let (layout, key_size, value_size) = (u16_at(12)?, u16_at(14)?, u16_at(16)?);
         if layout != KEY_LAYOUT_V1 || key_size as usize != KEY_SIZE || value_size as usize != VALUE_SIZE {
             return Err(ImageError::KeyLayout { layout, key_size, value_size });
         }
-        if u16_at(18) != 0 || u32_at(28) != 0 {
+        if u16_at(18)? != 0 || u32_at(28)? != 0 {
             return Err(ImageError::Corrupt("reserved header fields are not zero".into()));
         }
-        let entry_count = u32_at(20) as usize;
-        let rule_count = u32_at(24) as usize;
-        let payload_len = u64::from_le_bytes(bytes[32..40].try_into().unwrap());
+        let entry_count = u32_at(20)? as usize;
+        let rule_count = u32_at(24)? as usize;
+        let payload_len = u64::from_le_bytes(array_at(bytes, 32, "header")?);
         let payload = &bytes[HEADER_SIZE..];
         if (payload.len() as u64) < payload_len {
             return Err(ImageError::Truncated(format!(
@@ -384,7 +384,7 @@ impl MapImage {
                 payload.len() as u64 - payload_len
             )));
         }
-        let expected: [u8; 32] = bytes[HEADER_CHECKED..HEADER_SIZE].try_into().unwrap();
+        let expected: [u8; HEADER_SIZE - HEADER_CHECKED] = array_at(bytes, HEADER_CHECKED, "header")?;
         let found = checksum(&bytes[..HEADER_CHECKED], payload);
         if expected != found {
             return Err(ImageError::Checksum { expected: hex(&expected), found: hex(&found) });
@@ -399,9 +399,10 @@ impl MapImage {
         )?;
         let mut raw = Vec::with_capacity(entry_count);
         let mut previous: Option<[u8; KEY_SIZE]> = None;
-        for (i, rec) in records.chunks_exact(KEY_SIZE + VALUE_SIZE).enumerate() {
-            let kb: [u8; KEY_SIZE] = rec[..KEY_SIZE].try_into().unwrap();
-            let vb: [u8; VALUE_SIZE] = rec[KEY_SIZE..].try_into().unwrap();
+        let mut records = Reader { bytes: records, pos: 0 };
+        for i in 0..entry_count {
+            let kb: [u8; KEY_SIZE] = records.array("entry table")?;
+            let vb: [u8; VALUE_SIZE] = records.array("entry table")?;
             if let Some(p) = previous {
                 if p >= kb {
                     return Err(ImageError::Corrupt(format!(
@@ -433,7 +434,7 @@ impl MapImage {
             let policy = r.string("rule policy")?;
             let at = r.string("rule location")?;
             let file = r.string("rule file")?;
-            let line = u64::from_le_bytes(r.take(8, "rule line")?.try_into().unwrap());
+            let line = u64::from_le_bytes(r.array("rule line")?);
             let line = usize::try_from(line).map_err(|_| ImageError::Corrupt("rule line out of range".into()))?;
             rules.push(RuleRef { policy, at, file, line });
         }
@@ -479,6 +480,21 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The `N` bytes of `bytes` at `at`; an input too short for them is an error, never a panic.
+fn array_at<const N: usize>(bytes: &[u8], at: usize, what: &str) -> Result<[u8; N], ImageError> {
+    bytes
+        .get(at..)
+        .and_then(<[u8]>::first_chunk::<N>)
+        .copied()
+        .ok_or_else(|| ImageError::Corrupt(format!("{what} runs past the end of the file")))
+}
+
+/// The `N` bytes at `AT` of a fixed-size record; checked at compile time, so it cannot fail.
+fn field<const AT: usize, const N: usize, const M: usize>(record: &[u8; M]) -> [u8; N] {
+    const { assert!(AT + N <= M) };
+    std::array::from_fn(|i| record[AT + i])
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -495,8 +511,13 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Ok(s)
     }
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ImageError> {
+        let a = array_at(self.bytes, self.pos, what)?;
+        self.pos += N;
+        Ok(a)
+    }
     fn string(&mut self, what: &str) -> Result<String, ImageError> {
-        let len = u32::from_le_bytes(self.take(4, what)?.try_into().unwrap()) as usize;
+        let len = u32::from_le_bytes(self.array(what)?) as usize;
         let b = self.take(len, what)?;
         String::from_utf8(b.to_vec()).map_err(|_| ImageError::Corrupt(format!("{what} is not UTF-8")))
     }
@@ -616,6 +637,29 @@ mod tests {
         let mut b = sample().encode();
         b.push(0);
         assert!(matches!(MapImage::decode(&b), Err(ImageError::Corrupt(_))));
+    }
+
+    #[test]
+    fn short_input_is_an_error_not_a_panic() {
+        assert_eq!(array_at::<4>(&[1, 2, 3, 4], 0, "x"), Ok([1, 2, 3, 4]));
+        assert_eq!(
+            array_at::<4>(&[1, 2, 3], 0, "x"),
+            Err(ImageError::Corrupt("x runs past the end of the file".into()))
+        );
+        assert!(array_at::<1>(&[1], 2, "x").is_err());
+        assert!(array_at::<1>(&[1], usize::MAX, "x").is_err());
+        let mut r = Reader { bytes: &[1, 0, 0, 0, 9], pos: 0 };
+        assert_eq!(r.array::<4>("len").map(u32::from_le_bytes), Ok(1));
+        assert!(r.array::<4>("len").is_err());
+        assert_eq!(r.pos, 4, "a failed read consumes nothing");
+    }
+
+    #[test]
+    fn key_and_value_bytes_round_trip() {
+        let key = Key { kind: 7, len: 0x0102_0304, path_a: u64::MAX - 1, path_b: 42, source: 1 << 63 };
+        assert_eq!(Key::from_bytes(&key.to_bytes()), key);
+        let value = Value { process: 0xbeef, file: 3, rule: u32::MAX };
+        assert_eq!(Value::from_bytes(&value.to_bytes()), value);
     }
 
     /// Recompute the checksum, as someone crafting a file would, so structural checks are reached.
