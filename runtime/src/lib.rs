@@ -1,6 +1,12 @@
 //! armor-loader: loads our BPF programs (bpf/) with aya, pins maps, applies map images, and
 //! checks the kernel's decisions against the reference model (`verify`).
 
+pub mod agent;
+pub mod apparmor;
+pub mod bundle;
+pub mod enforcer;
+pub mod events;
+pub mod exec;
 pub mod kernel;
 pub mod mutate;
 pub mod probe;

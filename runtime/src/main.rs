@@ -1,66 +1,188 @@
-//! armor-loader: load our BPF programs, apply map images to targets, verify decisions.
-//!
-//!   armor-loader probe
-//!   armor-loader apply IMG (--pid-ns N --mnt-ns M | --host) [--pin-dir DIR]
-//!   armor-loader remove (--pid-ns N --mnt-ns M | --host) [--pin-dir DIR]
-//!   armor-loader verify IMG QUERIES.jsonl
+//! armor-loader: the node side of armorc. Loads our BPF programs, applies compiled bundles to
+//! targets, runs commands as a target, reports alerts, and verifies kernel decisions.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
+use armor_runtime::agent::{self, Throttle};
+use armor_runtime::apparmor::{self, ExecAttr};
+use armor_runtime::bundle::{Bundle, Selector};
+use armor_runtime::enforcer::{self, Enforcer};
+use armor_runtime::events::{self, Decoder, EventReader, RuleMeta, TargetState};
 use armor_runtime::kernel::{Harness, Targets, HOST};
-use armor_runtime::{probe, read_image, verify};
+use armor_runtime::{probe, read_image, verify, PIN_DIR};
+use armorc_compiler::image::MapImage;
 use armorc_compiler::query;
-use std::path::PathBuf;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
-  armor-loader probe
-  armor-loader apply IMG (--pid-ns N --mnt-ns M | --host) [--pin-dir DIR]
-  armor-loader remove (--pid-ns N --mnt-ns M | --host) [--pin-dir DIR]
-  armor-loader verify IMG QUERIES.jsonl";
+const EXIT_CODES: &str =
+    "Exit status: 0 success; 1 error (nothing applied, a reason on stderr); `exec` exits with the \
+                          command's status (126: the kernel refused to run it, 127: not found); `verify` exits 1 when \
+                          the kernel and the model disagree.";
 
-struct Opts {
-    positional: Vec<String>,
-    pid_ns: Option<u32>,
-    mnt_ns: Option<u32>,
-    host: bool,
-    pin_dir: Option<PathBuf>,
+#[derive(Parser)]
+#[command(name = "armor-loader", version, about = "Apply armorc-compiled policies on this node: BPF-LSM programs, AppArmor profiles, alerts", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse(args: &[String]) -> Result<Opts> {
-    let mut o = Opts { positional: vec![], pid_ns: None, mnt_ns: None, host: false, pin_dir: None };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| anyhow!("{name} needs a value"));
-        match a.as_str() {
-            "--pid-ns" => o.pid_ns = Some(value(a)?.parse().context("--pid-ns: not a number")?),
-            "--mnt-ns" => o.mnt_ns = Some(value(a)?.parse().context("--mnt-ns: not a number")?),
-            "--host" => o.host = true,
-            "--pin-dir" => o.pin_dir = Some(value(a)?.into()),
-            s if s.starts_with("--") => bail!("unknown option {s}"),
-            _ => o.positional.push(a.clone()),
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct PinArgs {
+    /// bpffs directory of our pinned programs and maps.
+    #[arg(long, value_name = "DIR", default_value = PIN_DIR)]
+    pin_dir: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct LsmArgs {
+    /// Enforcers to try, in order; the first usable one is chosen (bpf, apparmor, landlock, none).
+    #[arg(long, value_name = "ORDER", default_value = enforcer::DEFAULT_ORDER)]
+    lsm: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// What this kernel offers: BTF, active LSMs, and per enforcer whether it is usable and why not.
+    #[command(after_help = "Examples:\n  armor-loader probe\n  armor-loader probe --format json --lsm apparmor,bpf")]
+    Probe {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        lsm: LsmArgs,
+    },
+    /// Start enforcement: attach and pin our LSM programs (bpf), or check AppArmor. Idempotent;
+    /// enforcement stays after the command exits.
+    #[command(after_help = "Examples:\n  armor-loader up\n  armor-loader up --lsm apparmor")]
+    Up {
+        #[command(flatten)]
+        lsm: LsmArgs,
+        #[command(flatten)]
+        pin: PinArgs,
+        /// Alerts per second and target before the target's alerts are muted (0: no throttling).
+        #[arg(long, default_value_t = Throttle::default().max_per_sec)]
+        max_alerts_per_sec: u32,
+        /// Seconds a target's alerts stay muted once the threshold is reached.
+        #[arg(long, default_value_t = Throttle::default().throttle_sec)]
+        throttle_sec: u32,
+    },
+    /// Stop enforcement: detach our programs and remove every pin and target state.
+    Down {
+        #[command(flatten)]
+        pin: PinArgs,
+        #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Run a command as a compiled target: with bpf in new pid and mount namespaces that get the
+    /// target's map image first; with apparmor under the target's profile.
+    #[command(after_help = "Examples:\n  armor-loader exec --bundle out --target shop/web/nginx -- /usr/bin/id\n  \
+                            armor-loader exec --bundle out --target shop/web/nginx --lsm apparmor -- sh -c 'cat /etc/shadow'\n\n\
+                            The exit status is the command's.")]
+    Exec {
+        /// `armorc compile` output directory (its index.json names the targets).
+        #[arg(long, value_name = "OUT")]
+        bundle: PathBuf,
+        /// The target, as NAMESPACE/WORKLOAD/CONTAINER in index.json.
+        #[arg(long, value_name = "NS/WORKLOAD/CONTAINER", conflicts_with = "host", required_unless_present = "host")]
+        target: Option<String>,
+        /// The host target: its image applies to the host's own namespaces while the command runs.
+        #[arg(long)]
+        host: bool,
+        #[command(flatten)]
+        lsm: LsmArgs,
+        #[command(flatten)]
+        pin: PinArgs,
+        #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
+        state_dir: PathBuf,
+        #[arg(required = true, last = true, value_name = "CMD")]
+        cmd: Vec<OsString>,
+    },
+    /// Print alerts (KubeArmor's alert JSON), one per line.
+    #[command(after_help = "Examples:\n  armor-loader events --format json\n  armor-loader events --follow")]
+    Events {
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        /// Keep reading until interrupted.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        pin: PinArgs,
+        #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Write a map image as the rule map of a target key (or the host).
+    Apply {
+        image: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        pin: PinArgs,
+    },
+    /// Remove a target key's rule map.
+    Remove {
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        pin: PinArgs,
+    },
+    /// Run query lines against an image in the kernel (test-run harness) and compare with the model.
+    Verify { image: PathBuf, queries: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// pid namespace inode of the target (with --mnt-ns).
+    #[arg(long, requires = "mnt_ns", conflicts_with = "host")]
+    pid_ns: Option<u32>,
+    /// mount namespace inode of the target (with --pid-ns).
+    #[arg(long, requires = "pid_ns", conflicts_with = "host")]
+    mnt_ns: Option<u32>,
+    /// The host key {0,0}.
+    #[arg(long)]
+    host: bool,
+}
+
+impl KeyArgs {
+    fn key(&self) -> Result<(u32, u32)> {
+        match (self.host, self.pid_ns, self.mnt_ns) {
+            (true, None, None) => Ok(HOST),
+            (false, Some(p), Some(m)) if (p, m) != HOST => Ok((p, m)),
+            (false, Some(_), Some(_)) => bail!("{{0,0}} is the host: use --host"),
+            _ => bail!("give --pid-ns N --mnt-ns M, or --host"),
         }
     }
-    Ok(o)
 }
 
-fn target_key(o: &Opts) -> Result<(u32, u32)> {
-    match (o.host, o.pid_ns, o.mnt_ns) {
-        (true, None, None) => Ok(HOST),
-        (false, Some(p), Some(m)) if (p, m) != HOST => Ok((p, m)),
-        (false, Some(_), Some(_)) => bail!("{{0,0}} is the host: use --host"),
-        _ => bail!("give --pid-ns N --mnt-ns M, or --host"),
-    }
-}
-
-fn run(args: &[String]) -> Result<u8> {
-    let Some(cmd) = args.first() else { bail!("{USAGE}") };
-    let o = parse(&args[1..])?;
-    match (cmd.as_str(), o.positional.len()) {
-        ("probe", 0) => cmd_probe(),
-        ("apply", 1) => {
-            let image = read_image(o.positional[0].as_ref())?; // rejected before the kernel is touched
-            let key = target_key(&o)?;
-            let mut targets = Targets::pinned(o.pin_dir.as_deref())?;
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Probe { format, lsm } => cmd_probe(format, &enforcer::parse_order(&lsm.lsm)?),
+        Command::Up { lsm, pin, max_alerts_per_sec, throttle_sec } => cmd_up(
+            &enforcer::parse_order(&lsm.lsm)?,
+            &pin.pin_dir,
+            Throttle { max_per_sec: max_alerts_per_sec, throttle_sec },
+        ),
+        Command::Down { pin, state_dir } => {
+            let n = agent::down(&pin.pin_dir)?;
+            let _ = std::fs::remove_dir_all(state_dir.join("targets"));
+            println!("down: {n} pin(s) removed under {}", pin.pin_dir.display());
+            Ok(0)
+        }
+        Command::Exec { bundle, target, host, lsm, pin, state_dir, cmd } => {
+            let sel = if host { Selector::Host } else { Selector::parse_target(target.as_deref().unwrap_or(""))? };
+            cmd_exec(&bundle, &sel, &enforcer::parse_order(&lsm.lsm)?, &pin.pin_dir, &state_dir, &cmd)
+        }
+        Command::Events { format, follow, pin, state_dir } => cmd_events(format, follow, &pin.pin_dir, &state_dir),
+        Command::Apply { image, key, pin } => {
+            let image = read_image(&image)?; // rejected before the kernel is touched
+            let key = key.key()?;
+            let mut targets = Targets::pinned(Some(&pin.pin_dir))?;
             targets.apply(key, &image)?;
             println!(
                 "applied {} ({} entries) to {{pid_ns {}, mnt_ns {}}}",
@@ -71,9 +193,9 @@ fn run(args: &[String]) -> Result<u8> {
             );
             Ok(0)
         }
-        ("remove", 0) => {
-            let key = target_key(&o)?;
-            let mut targets = Targets::pinned(o.pin_dir.as_deref())?;
+        Command::Remove { key, pin } => {
+            let key = key.key()?;
+            let mut targets = Targets::pinned(Some(&pin.pin_dir))?;
             if targets.remove(key)? {
                 println!("removed {{pid_ns {}, mnt_ns {}}}", key.0, key.1);
             } else {
@@ -81,45 +203,195 @@ fn run(args: &[String]) -> Result<u8> {
             }
             Ok(0)
         }
-        ("verify", 2) => cmd_verify(&o.positional[0], &o.positional[1]),
-        _ => bail!("{USAGE}"),
+        Command::Verify { image, queries } => cmd_verify(&image, &queries),
     }
 }
 
-fn cmd_probe() -> Result<u8> {
-    match probe::active_lsms() {
-        Ok(l) => println!(
-            "lsm: {} (bpf {})",
-            l.join(","),
-            if l.iter().any(|s| s == "bpf") { "active" } else { "not active" }
-        ),
+fn cmd_probe(format: Format, order: &[Enforcer]) -> Result<i32> {
+    let lsms = probe::active_lsms();
+    let lsm_list = lsms.as_ref().cloned().unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
+    let probes: Vec<(Enforcer, enforcer::Usability)> =
+        Enforcer::ALL.iter().map(|&e| (e, enforcer::probe(e, &lsm_list))).collect();
+    let chosen = order.iter().find(|e| probes.iter().any(|(p, u)| p == *e && u.usable)).copied();
+    if format == Format::Json {
+        let enforcers: serde_json::Map<String, serde_json::Value> = probes
+            .iter()
+            .map(|(e, u)| (e.name().to_string(), serde_json::to_value(u).expect("plain struct")))
+            .collect();
+        let doc = serde_json::json!({
+            "version": 1,
+            "kernel": kernel,
+            "arch": std::env::consts::ARCH,
+            "btf": btf,
+            "lsms": lsm_list,
+            "enforcers": enforcers,
+            "order": order.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            "chosen": chosen.map(|e| e.name()),
+        });
+        println!("{doc}");
+        return Ok(0);
+    }
+    println!("kernel: {kernel} ({})", std::env::consts::ARCH);
+    match &lsms {
+        Ok(l) => println!("lsm: {}", l.join(",")),
         Err(e) => println!("lsm: unknown ({e:#})"),
     }
-    let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
     println!("btf: /sys/kernel/btf/vmlinux {}", if btf { "present" } else { "missing" });
-    armor_runtime::ensure_bpffs()?;
-    let mut obj = probe::open_lsm_object()?;
-    println!("object: maps created, CO-RE relocations applied");
-    for (name, hook, r) in probe::try_load_lsm(&mut obj)? {
-        match r {
-            Ok(()) => println!("loaded: {name} (lsm/{hook})"),
-            Err(e) => println!("skipped: {name} (lsm/{hook}): {e}"),
-        }
+    for (e, u) in &probes {
+        println!("{:<9} {}: {}", e.name(), if u.usable { "usable" } else { "not usable" }, u.reason);
+    }
+    match chosen {
+        Some(e) => println!("chosen: {e} (--lsm {})", enforcer::names(order)),
+        None => println!("chosen: none usable in --lsm {}", enforcer::names(order)),
     }
     Ok(0)
 }
 
-fn cmd_verify(img: &str, queries: &str) -> Result<u8> {
-    let image = read_image(img.as_ref())?;
-    let text = std::fs::read_to_string(queries).map_err(|e| anyhow!("{queries}: {e}"))?;
+fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<i32> {
+    let chosen = enforcer::pick(order)?;
+    match chosen {
+        Enforcer::Bpf => {
+            let r = agent::up(pin_dir, throttle)?;
+            if r.attached.is_empty() {
+                println!(
+                    "up: bpf already attached ({} programs pinned under {})",
+                    probe::LSM_PROGRAMS.len(),
+                    pin_dir.display()
+                );
+            } else {
+                println!("up: bpf: attached {} LSM program(s), pinned under {}", r.attached.len(), pin_dir.display());
+            }
+        }
+        Enforcer::Apparmor => println!("up: apparmor: usable; profiles are loaded per target by `exec`"),
+        Enforcer::Landlock | Enforcer::None => println!("up: {chosen}: nothing to attach"),
+    }
+    Ok(0)
+}
+
+/// The alert names of an image's rules (provenance `Kind/ns/name`).
+fn rule_metas(image: &MapImage) -> Vec<RuleMeta> {
+    image
+        .rules
+        .iter()
+        .map(|r| {
+            let mut parts = r.policy.splitn(3, '/');
+            let kind = parts.next().unwrap_or_default().to_string();
+            let name = parts.nth(1).unwrap_or_default().to_string();
+            RuleMeta { policy: name, kind, ..RuleMeta::default() }
+        })
+        .collect()
+}
+
+fn cmd_exec(
+    out: &Path,
+    sel: &Selector,
+    order: &[Enforcer],
+    pin_dir: &Path,
+    state_dir: &Path,
+    cmd: &[OsString],
+) -> Result<i32> {
+    let bundle = Bundle::open(out)?;
+    let target = bundle.find(sel)?.clone();
+    let chosen = enforcer::pick(order)?;
+    match chosen {
+        Enforcer::Bpf => {
+            let image = read_image(&bundle.artifact(&target, &target.bpf, "map image")?)?;
+            if !agent::is_up(pin_dir) {
+                bail!("the BPF-LSM programs are not attached under {}: run `armor-loader up` first", pin_dir.display());
+            }
+            let mut targets = Targets::pinned(Some(pin_dir))?;
+            let state = TargetState {
+                target: target.name(),
+                namespace: target.namespace.clone().unwrap_or_default(),
+                pod: target.workload.clone().unwrap_or_default(),
+                container: target.container.clone().unwrap_or_default(),
+                host: target.host,
+                enforcer: "bpf".into(),
+                rules: rule_metas(&image),
+            };
+            if target.host {
+                events::write_state(state_dir, HOST, &state)?;
+                targets.apply(HOST, &image)?;
+                let code = armor_runtime::exec::run_plain(cmd, None);
+                targets.remove(HOST)?;
+                return code;
+            }
+            let targets = std::cell::RefCell::new(targets);
+            armor_runtime::exec::run_isolated(
+                cmd,
+                None,
+                |key| {
+                    events::write_state(state_dir, key, &state)?;
+                    targets.borrow_mut().apply(key, &image)
+                },
+                |key| {
+                    if let Err(e) = targets.borrow_mut().remove(key) {
+                        eprintln!("armor-loader: removing the target's rule map: {e:#}");
+                    }
+                },
+            )
+        }
+        Enforcer::Apparmor => {
+            let profile = bundle.artifact(&target, &target.apparmor, "AppArmor profile")?;
+            let name = target.apparmor_profile.clone().context("index.json names no apparmor_profile")?;
+            apparmor::load_profile(&profile)?;
+            armor_runtime::exec::run_plain(cmd, Some(&ExecAttr::new(&name)))
+        }
+        Enforcer::Landlock => bail!("landlock: no compiled Landlock ruleset to apply"),
+        Enforcer::None => {
+            eprintln!("armor-loader: enforcer none: running {} unenforced", target.name());
+            armor_runtime::exec::run_plain(cmd, None)
+        }
+    }
+}
+
+fn cmd_events(format: Format, follow: bool, pin_dir: &Path, state_dir: &Path) -> Result<i32> {
+    let mut reader = EventReader::open(pin_dir)?;
+    let mut decoder = Decoder::new(state_dir);
+    let mut print = |ev: events::RawEvent| {
+        let a = decoder.alert(&ev);
+        match format {
+            Format::Json => println!("{}", serde_json::to_string(&a).expect("alert is JSON")),
+            Format::Text => println!(
+                "{} {} {}/{}/{} {} {} {} {} ({})",
+                a.updated_time,
+                a.kind,
+                a.namespace_name,
+                a.pod_name,
+                a.container_name,
+                a.operation,
+                a.resource,
+                a.action,
+                a.result,
+                a.policy_name
+            ),
+        }
+    };
+    loop {
+        reader.drain(&mut print);
+        if !follow {
+            break;
+        }
+        reader.wait(1000);
+    }
+    eprintln!("armor-loader: {}", events::dropped_summary(pin_dir));
+    Ok(0)
+}
+
+fn cmd_verify(img: &Path, queries: &Path) -> Result<i32> {
+    let image = read_image(img)?;
+    let text = std::fs::read_to_string(queries).with_context(|| format!("{}", queries.display()))?;
     let parsed = verify::parse_queries(&text);
     armor_runtime::ensure_bpffs()?;
     let mut harness = Harness::load()?;
     let report = verify::verify(&mut harness, &image, &parsed)?;
     println!("{}", report.summary());
+    let q = queries.display();
     for d in &report.disagreements {
         println!(
-            "{queries}:{}: {}\n  kernel: {}\n  model:  {}",
+            "{q}:{}: {}\n  kernel: {}\n  model:  {}",
             d.line,
             query::to_line(&d.query),
             verify::describe(&d.kernel),
@@ -127,15 +399,15 @@ fn cmd_verify(img: &str, queries: &str) -> Result<u8> {
         );
     }
     for (line, e) in &report.errors {
-        println!("{queries}:{line}: error: {e}");
+        println!("{q}:{line}: error: {e}");
     }
     Ok(if report.ok() { 0 } else { 1 })
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(code) => ExitCode::from(code),
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("armor-loader: {e:#}");
             ExitCode::from(1)

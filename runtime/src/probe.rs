@@ -92,3 +92,14 @@ pub fn try_load_lsm(obj: &mut Ebpf) -> Result<Vec<(&'static str, &'static str, R
     }
     Ok(out)
 }
+
+/// A real test load of every LSM program: Ok, or the first refusal as `prog (lsm/hook): ERRNO`.
+pub fn test_load() -> Result<(), String> {
+    let mut obj = open_lsm_object().map_err(|e| format!("{e:#}"))?;
+    for (name, hook, r) in try_load_lsm(&mut obj).map_err(|e| format!("{e:#}"))? {
+        if let Err(e) = r {
+            return Err(format!("test load of {name} (lsm/{hook}) refused: {e}"));
+        }
+    }
+    Ok(())
+}

@@ -358,3 +358,43 @@ fn harness_rejects_oversized_queries_cleanly() {
     let e = h.decide(&q, (1, 1)).unwrap_err();
     assert!(format!("{e:#}").contains("packet limit"), "{e:#}");
 }
+
+/// `exec`'s spawner: the command runs in new pid and mount namespaces whose key `setup` saw
+/// before the command started; its exit status comes back; teardown runs after it.
+#[test]
+fn run_isolated_reports_the_commands_namespaces() {
+    if !root_or_skip("run_isolated_reports_the_commands_namespaces") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ns");
+    let script = format!(
+        "readlink /proc/self/ns/mnt > {o}; readlink /proc/self/ns/pid >> {o}; echo $$ >> {o}; exit 7",
+        o = out.display()
+    );
+    let cmd: Vec<std::ffi::OsString> = ["sh", "-c", &script].iter().map(Into::into).collect();
+    let seen = std::cell::Cell::new(None);
+    let torn = std::cell::Cell::new(None);
+    let code = armor_runtime::exec::run_isolated(
+        &cmd,
+        None,
+        |key| {
+            assert!(!out.exists(), "the command ran before setup returned");
+            seen.set(Some(key));
+            Ok(())
+        },
+        |key| torn.set(Some(key)),
+    )
+    .unwrap();
+    assert_eq!(code, 7);
+    let key = seen.get().unwrap();
+    assert_eq!(torn.get(), Some(key));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("mnt:[{}]", key.1), "{text}");
+    assert_eq!(lines[1], format!("pid:[{}]", key.0), "{text}");
+    assert_eq!(lines[2], "1", "the command is pid 1 of its namespace: {text}");
+    // a failing setup never runs the command
+    let code = armor_runtime::exec::run_isolated(&cmd, None, |_| anyhow::bail!("refused"), |_| ());
+    assert!(code.unwrap_err().to_string().contains("refused"));
+}

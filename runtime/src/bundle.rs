@@ -1,0 +1,117 @@
+//! A compiled bundle: `armorc compile` output (OUT/index.json and the artifacts it names), and
+//! the target a command runs as (`NS/WORKLOAD/CONTAINER` or the host).
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// index.json, as far as the loader reads it.
+#[derive(Debug, Deserialize)]
+struct Index {
+    version: u32,
+    targets: Vec<TargetEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TargetEntry {
+    pub namespace: Option<String>,
+    pub workload: Option<String>,
+    pub container: Option<String>,
+    pub host: bool,
+    pub enforcement: String,
+    /// Relative to OUT.
+    pub bpf: Option<String>,
+    pub apparmor: Option<String>,
+    pub apparmor_map: Option<String>,
+    pub apparmor_profile: Option<String>,
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+impl TargetEntry {
+    /// `NS/WORKLOAD/CONTAINER` or `host`.
+    pub fn name(&self) -> String {
+        if self.host {
+            return "host".into();
+        }
+        format!(
+            "{}/{}/{}",
+            self.namespace.as_deref().unwrap_or("-"),
+            self.workload.as_deref().unwrap_or("-"),
+            self.container.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// Which target of a bundle: `--target NS/WORKLOAD/CONTAINER` or `--host`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Container { namespace: String, workload: String, container: String },
+    Host,
+}
+
+impl Selector {
+    pub fn parse_target(s: &str) -> Result<Selector> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts[..] {
+            [ns, w, c] if !ns.is_empty() && !w.is_empty() && !c.is_empty() => {
+                Ok(Selector::Container { namespace: ns.into(), workload: w.into(), container: c.into() })
+            }
+            _ => bail!("--target {s:?}: expected NAMESPACE/WORKLOAD/CONTAINER (as in index.json), or use --host"),
+        }
+    }
+}
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    targets: Vec<TargetEntry>,
+}
+
+/// index.json is small (a line per field per target); a cap keeps a wrong path from being read whole.
+const MAX_INDEX_BYTES: u64 = 256 << 20;
+
+impl Bundle {
+    pub fn open(dir: &Path) -> Result<Bundle> {
+        let path = dir.join("index.json");
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("{}: not an `armorc compile` output directory", dir.display()))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_INDEX_BYTES), &mut text)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let index: Index =
+            serde_json::from_str(&text).with_context(|| format!("{}: not an armorc index", path.display()))?;
+        if index.version != 1 {
+            bail!("{}: index version {} (this loader reads version 1)", path.display(), index.version);
+        }
+        Ok(Bundle { dir: dir.to_path_buf(), targets: index.targets })
+    }
+
+    pub fn find(&self, sel: &Selector) -> Result<&TargetEntry> {
+        let found = self.targets.iter().find(|t| match sel {
+            Selector::Host => t.host,
+            Selector::Container { namespace, workload, container } => {
+                !t.host
+                    && t.namespace.as_deref() == Some(namespace)
+                    && t.workload.as_deref() == Some(workload)
+                    && t.container.as_deref() == Some(container)
+            }
+        });
+        found.ok_or_else(|| {
+            let known: Vec<String> = self.targets.iter().map(TargetEntry::name).collect();
+            let what = match sel {
+                Selector::Host => "no host target (compile with --node-labels)".to_string(),
+                Selector::Container { namespace, workload, container } => {
+                    format!("no target {namespace}/{workload}/{container}")
+                }
+            };
+            anyhow!("{}: {what}; targets: {}", self.dir.display(), known.join(", "))
+        })
+    }
+
+    /// An artifact path of a target (relative in index.json) under OUT.
+    pub fn artifact(&self, t: &TargetEntry, rel: &Option<String>, what: &str) -> Result<PathBuf> {
+        let rel =
+            rel.as_deref().ok_or_else(|| anyhow!("target {} has no {what} (compile with --target all)", t.name()))?;
+        Ok(self.dir.join(rel))
+    }
+}

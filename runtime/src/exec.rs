@@ -1,0 +1,190 @@
+//! `armor-loader exec`: run a command as a compiled target. For a container target the command
+//! runs in a new pid and mount namespace whose key ({pid ns, mnt ns}) gets the target's map image
+//! before the command starts; the image is removed when it ends. The command may also be started
+//! under an AppArmor profile (its exec attribute is set right before execve).
+//!
+//! The child is forked by hand (not `std::process::Command`): it must stop between creating the
+//! namespaces and exec'ing, so that the parent can install the image for the new key first.
+
+use crate::apparmor::ExecAttr;
+use anyhow::{bail, Context, Result};
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+/// Exit status of a command killed by signal N: 128 + N, as shells report it.
+fn status_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+fn cstrings(cmd: &[OsString]) -> Result<Vec<CString>> {
+    cmd.iter().map(|a| CString::new(a.as_bytes()).context("a command argument contains a NUL byte")).collect()
+}
+
+fn pipe() -> Result<(libc::c_int, libc::c_int)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("pipe2");
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn ns_inode(path: &std::ffi::CStr) -> u32 {
+    // SAFETY: stat into a zeroed struct on a NUL-terminated path.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(path.as_ptr(), &mut st) != 0 {
+            return 0;
+        }
+        st.st_ino as u32
+    }
+}
+
+/// Exec `argv` (in the child; never returns): under `attr` if given. Exit 126 when the kernel
+/// refuses the exec (as shells do), 127 when the command is not found.
+fn exec_child(argv: &[CString], attr: Option<&ExecAttr>) -> ! {
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: argv is NUL-terminated; on failure we only write to stderr and _exit.
+    unsafe {
+        if let Some(a) = attr {
+            if !a.apply_in_child() {
+                let msg = b"armor-loader: could not set the AppArmor exec profile\n";
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(126);
+            }
+        }
+        libc::execvp(ptrs[0], ptrs.as_ptr());
+        let err = *libc::__errno_location();
+        let msg: &[u8] = if err == libc::ENOENT { b": command not found\n" } else { b": exec refused\n" };
+        libc::write(2, b"armor-loader: ".as_ptr().cast(), 14);
+        libc::write(2, argv[0].as_ptr().cast(), argv[0].as_bytes().len());
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+        libc::_exit(if err == libc::ENOENT { 127 } else { 126 });
+    }
+}
+
+/// Run `cmd` in new pid and mount namespaces. `setup` gets the namespaces' target key
+/// ({pid ns for children, mnt ns}) while the child waits, before anything runs in them; its
+/// error kills the child. `teardown` runs after the command ends (also when setup failed).
+/// Returns the command's exit status. The caller must be single-threaded (fork).
+pub fn run_isolated(
+    cmd: &[OsString],
+    attr: Option<&ExecAttr>,
+    setup: impl FnOnce((u32, u32)) -> Result<()>,
+    teardown: impl FnOnce((u32, u32)),
+) -> Result<i32> {
+    let argv = cstrings(cmd)?;
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    // SAFETY: the child only makes async-signal-safe calls until it execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).context("fork");
+    }
+    if pid == 0 {
+        // SAFETY: child side; raw syscalls only.
+        unsafe {
+            libc::close(ready_r);
+            libc::close(go_w);
+            if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID) != 0 {
+                let failed = [0u32, *libc::__errno_location() as u32]; // {0, errno}: no key
+                libc::write(ready_w, failed.as_ptr().cast(), 8);
+                libc::_exit(125);
+            }
+            // nothing mounted in the new namespace propagates back to the host
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            );
+            let inner = libc::fork();
+            if inner == 0 {
+                // pid 1 of the new pid namespace: wait until the parent has set the target up
+                libc::close(ready_w);
+                let mut go = 0u8;
+                if libc::read(go_r, (&mut go as *mut u8).cast(), 1) != 1 {
+                    libc::_exit(125); // the parent gave up (setup failed)
+                }
+                exec_child(&argv, attr);
+            }
+            if inner < 0 {
+                libc::_exit(125);
+            }
+            libc::close(go_r);
+            // pid_for_children resolves only once the namespace has a process (its pid 1)
+            let key = [ns_inode(c"/proc/self/ns/pid_for_children"), ns_inode(c"/proc/self/ns/mnt")];
+            libc::write(ready_w, key.as_ptr().cast(), 8);
+            libc::close(ready_w);
+            let mut status = 0;
+            while libc::waitpid(inner, &mut status, 0) < 0 {}
+            libc::_exit(status_code(status));
+        }
+    }
+    // SAFETY: closing our copies of the child's ends.
+    unsafe {
+        libc::close(ready_w);
+        libc::close(go_r);
+    }
+    let mut key = [0u32; 2];
+    // SAFETY: reading 8 bytes into key.
+    let n = unsafe { libc::read(ready_r, key.as_mut_ptr().cast(), 8) };
+    unsafe { libc::close(ready_r) };
+    let wait = || {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
+        status_code(status)
+    };
+    if n != 8 || key[0] == 0 || key[1] == 0 {
+        unsafe { libc::close(go_w) };
+        let code = wait();
+        let why = if n == 8 && key[0] == 0 {
+            std::io::Error::from_raw_os_error(key[1] as i32).to_string()
+        } else {
+            format!("no namespace inodes; child status {code}")
+        };
+        bail!("could not create the pid and mount namespaces (unshare needs CAP_SYS_ADMIN): {why}");
+    }
+    let key = (key[0], key[1]);
+    if let Err(e) = setup(key) {
+        unsafe { libc::close(go_w) }; // the child reads EOF and exits
+        wait();
+        teardown(key);
+        return Err(e);
+    }
+    // SAFETY: one byte to a pipe we own.
+    unsafe {
+        libc::write(go_w, b"g".as_ptr().cast(), 1);
+        libc::close(go_w);
+    }
+    let code = wait();
+    teardown(key);
+    Ok(code)
+}
+
+/// Run `cmd` in our own namespaces (host targets, or no enforcement), optionally under an
+/// AppArmor profile. Returns its exit status.
+pub fn run_plain(cmd: &[OsString], attr: Option<&ExecAttr>) -> Result<i32> {
+    let argv = cstrings(cmd)?;
+    // SAFETY: the child only makes async-signal-safe calls before exec.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).context("fork");
+    }
+    if pid == 0 {
+        exec_child(&argv, attr);
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
+    Ok(status_code(status))
+}
