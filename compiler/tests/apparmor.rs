@@ -94,6 +94,30 @@ fn every_line_is_mapped_and_rule_lines_name_their_rule() {
     }
 }
 
+/// Plain `deny` rules are quiet (the kernel logs nothing): every line denying on behalf of a
+/// policy rule is `audit deny`, so each denial reaches the kernel log; the baseline denies of the
+/// post section stay plain.
+#[test]
+fn policy_denials_are_audited() {
+    let mut audited = 0;
+    for f in aa_fixtures::all() {
+        let p = apparmor::lower_target(&f.target, &f.policy_refs());
+        let map = SourceMap::from_json(&p.map_json).unwrap();
+        for (l, text) in map.lines.iter().zip(p.text.lines()) {
+            let text = text.trim();
+            match l.from {
+                LineFrom::Rule => {
+                    assert!(!text.starts_with("deny "), "{}: line {} `{text}` is not audited", f.name, l.line);
+                    audited += usize::from(text.starts_with("audit deny "));
+                }
+                LineFrom::Base | LineFrom::Post => assert!(!text.starts_with("audit "), "{}: `{text}`", f.name),
+                LineFrom::Native => {}
+            }
+        }
+    }
+    assert!(audited > 20, "only {audited} audited deny lines over the fixtures");
+}
+
 #[test]
 fn profile_names_and_sub_profiles() {
     let all = aa_fixtures::all();
@@ -116,7 +140,7 @@ fn profile_names_and_sub_profiles() {
     let mut open = aa_fixtures::all().into_iter().find(|f| f.name == "from_source").unwrap();
     open.target.posture = aa_fixtures::container(PostureAction::Audit).posture;
     let p = apparmor::lower_target(&open.target, &open.policy_refs());
-    assert!(p.text.contains("  deny /bin/bash x,\n"));
+    assert!(p.text.contains("  audit deny /bin/bash x,\n"));
     assert!(p.text.contains("  /bin/bash px -> kubearmor-demo-web-nginx_bin_bash,\n"));
     // Colliding sanitized names stay distinct.
     let e = all.iter().find(|f| f.name == "escaping").unwrap();

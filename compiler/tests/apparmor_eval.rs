@@ -84,6 +84,14 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("deny /etc/** w ; /etc/hostname rw", "/etc/hostname", "w", "deny"),
     ("file ; deny /etc/shadow klmrw", "/etc/shadow", "r", "deny"),
     ("file ; deny /etc/shadow klmrw", "/etc/passwd", "w", "allow"),
+    // `audit` logs what the rule matches and decides nothing.
+    ("file ; audit deny /etc/shadow klmrw", "/etc/shadow", "r", "deny"),
+    ("file ; audit deny /etc/shadow klmrw", "/etc/passwd", "r", "allow"),
+    ("audit /etc/hostname r", "/etc/hostname", "r", "allow"),
+    ("audit deny owner /s klw ; file", "/s", "w:other", "allow"),
+    ("owner /bin/x ix ; audit deny other /bin/x x", "/bin/x", "x:other", "denied"),
+    ("network ; audit deny network udp", "dgram/udp", "net", "deny"),
+    ("capability ; audit deny capability net_raw", "net_raw", "cap", "deny"),
     // Header lines.
     ("file", "/anything/at/all", "w", "allow"),
     ("file", "/bin/ls", "x", "runs:t"),

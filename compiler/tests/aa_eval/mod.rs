@@ -1,7 +1,8 @@
 //! An AppArmor decision evaluator for profile text, written from apparmor.d(5) and sharing no
 //! code with the lowering. It reads the subset of the language our profiles use (file rules with
 //! owner/other and deny, exec modes with `-> target`, `file,`/`network,`/`capability,` header
-//! lines, network and capability rules, `profile NAME [attachment] [flags] {` blocks) and answers:
+//! lines, network and capability rules, the `audit` qualifier (logging only), `profile NAME
+//! [attachment] [flags] {` blocks) and answers:
 //! is this access allowed, and which profile does an exec run under.
 //! Not modelled: `#include`d abstractions (their rules are not loaded), mount/signal/unix/ptrace/
 //! dbus rules, network families. Unknown variables are kept literally.
@@ -314,6 +315,8 @@ fn words(rules: &[WordRule], query: &[&str]) -> Decision {
 }
 
 fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
+    // `audit` only makes the kernel log what the rule matches; it changes no decision.
+    let body = body.strip_prefix("audit ").map_or(body, str::trim_start);
     let (deny, rest) = match body.strip_prefix("deny ") {
         Some(r) => (true, r.trim_start()),
         None => (false, body),

@@ -5,6 +5,11 @@ use super::syntax::{escape_literal, quote_path};
 use crate::ir::Protocol;
 use std::collections::BTreeMap;
 
+/// The qualifier of every line that denies on behalf of a policy rule: `audit` makes the kernel
+/// log each denial (`apparmor="DENIED"`), which plain `deny` rules never do (they are quiet).
+/// The baseline denies of the post section are no policy's and stay plain `deny`.
+const DENY: &str = "audit deny";
+
 /// Sub-profile names by fromSource path.
 pub type SubProfiles = BTreeMap<String, String>;
 
@@ -65,18 +70,18 @@ fn file_lines(r: &AaRule) -> Vec<String> {
     let Some(g) = glob(&r.key) else { return vec![] };
     let x = quote_path(&g);
     match (r.deny, r.read_only, r.owner_only) {
-        (true, true, true) => vec![format!("deny owner {x} klw,"), format!("deny other {x} klmrw,")],
-        (true, false, true) => vec![format!("owner {x} klmrw,"), format!("deny other {x} klmrw,")],
-        (true, true, false) => vec![format!("deny {x} klw,")],
-        (true, false, false) => vec![format!("deny {x} klmrw,")],
+        (true, true, true) => vec![format!("{DENY} owner {x} klw,"), format!("{DENY} other {x} klmrw,")],
+        (true, false, true) => vec![format!("owner {x} klmrw,"), format!("{DENY} other {x} klmrw,")],
+        (true, true, false) => vec![format!("{DENY} {x} klw,")],
+        (true, false, false) => vec![format!("{DENY} {x} klmrw,")],
         // Allow+ownerOnly also denies everyone else and Allow+readOnly also denies writes, as
         // the rule says and BPF-LSM enforces (KubeArmor's AppArmor lines leave both to the
         // `file,` header). See docs/semantics.md.
         (false, true, true) => {
-            vec![format!("owner {x} klr,"), format!("deny owner {x} w,"), format!("deny other {x} klmrw,")]
+            vec![format!("owner {x} klr,"), format!("{DENY} owner {x} w,"), format!("{DENY} other {x} klmrw,")]
         }
-        (false, false, true) => vec![format!("owner {x} klmrw,"), format!("deny other {x} klmrw,")],
-        (false, true, false) => vec![format!("{x} klr,"), format!("deny {x} w,")],
+        (false, false, true) => vec![format!("owner {x} klmrw,"), format!("{DENY} other {x} klmrw,")],
+        (false, true, false) => vec![format!("{x} klr,"), format!("{DENY} {x} w,")],
         (false, false, false) => vec![format!("{x} klmrw,")],
     }
 }
@@ -89,16 +94,16 @@ fn process_lines(r: &AaRule, subs: &SubProfiles) -> Vec<String> {
     let x = quote_path(&g);
     let mode = exec_mode(&r.key, subs);
     match (r.deny, r.owner_only) {
-        (true, true) => vec![format!("owner {x} {mode},"), format!("deny other {x} x,")],
-        (true, false) => vec![format!("deny {x} x,")],
-        (false, true) => vec![format!("owner {x} {mode},"), format!("deny other {x} x,")],
+        (true, true) => vec![format!("owner {x} {mode},"), format!("{DENY} other {x} x,")],
+        (true, false) => vec![format!("{DENY} {x} x,")],
+        (false, true) => vec![format!("owner {x} {mode},"), format!("{DENY} other {x} x,")],
         (false, false) => vec![format!("{x} {mode},")],
     }
 }
 
 fn network_lines(r: &AaRule) -> Vec<String> {
     let Key::Protocol { name, known } = &r.key else { return vec![] };
-    let deny = if r.deny { "deny " } else { "" };
+    let deny = if r.deny { format!("{DENY} ") } else { String::new() };
     let word = match known {
         // `all`, and strings that are no protocol (lowered like `all`, as BPF-LSM does).
         Some(Protocol::All) | None => return vec![format!("{deny}network,")],
@@ -127,5 +132,6 @@ fn capability_lines(r: &AaRule) -> Vec<String> {
     if !known {
         return vec![format!("# capability {name:?} is not a Linux capability; not lowered")];
     }
-    vec![format!("{}capability {name},", if r.deny { "deny " } else { "" })]
+    let deny = if r.deny { format!("{DENY} ") } else { String::new() };
+    vec![format!("{deny}capability {name},")]
 }
