@@ -1,10 +1,12 @@
 //! `armorc query`: ask the reference decision model what a map image decides. Reads query lines
 //! (JSON, one per line) from a file or stdin, or one query from flags; prints exactly one JSON
 //! answer line per query line, in order (`{"error":..}` for a bad line, exit 1 at the end).
+//! Answers are for real operations (`Model::decide_operation`): an exec is also the open of the
+//! file it runs, and the live bprm hook cannot read argv; the hooks behind it are listed.
 
 use armorc_compiler::image::MapImage;
 use armorc_compiler::model::Model;
-use armorc_compiler::query::{answer, error_answer, parse_line, parse_object};
+use armorc_compiler::query::{answer_operation, error_answer, parse_line, parse_object};
 use serde_json::{json, Map};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -102,7 +104,7 @@ pub fn run(args: Args) -> u8 {
     };
 
     let result = if let Some(op) = &args.op {
-        let q = parse_object(&flag_query(&args, op)).map(|q| answer(&image, &model.decide(&q)));
+        let q = parse_object(&flag_query(&args, op)).map(|q| answer_operation(&image, &model.decide_operation(&q)));
         emit(q, &mut out)
     } else {
         let reader: Box<dyn BufRead> = match &args.file {
@@ -126,7 +128,7 @@ pub fn run(args: Args) -> u8 {
                 }
             };
             let a = parse_line(&line)
-                .map(|q| answer(&image, &model.decide(&q)))
+                .map(|q| answer_operation(&image, &model.decide_operation(&q)))
                 .map_err(|e| format!("line {}: {e}", i + 1));
             r = emit(a, &mut out);
             if r.is_err() {

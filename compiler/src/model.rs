@@ -226,6 +226,48 @@ impl Decision {
     }
 }
 
+/// An LSM hook of a real operation (bpf/lsm.bpf.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    FileOpen,
+    FilePermission,
+    Bprm,
+    /// path_unlink, path_mkdir, ... (the op names the hook)
+    Path(Op),
+    /// socket_create (socket_connect and socket_accept decide the same)
+    Socket,
+    Capable,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::FileOpen => "file_open",
+            Hook::FilePermission => "file_permission",
+            Hook::Bprm => "bprm_check_security",
+            Hook::Path(Op::Unlink) => "path_unlink",
+            Hook::Path(Op::Mkdir) => "path_mkdir",
+            Hook::Path(Op::Rmdir) => "path_rmdir",
+            Hook::Path(Op::Rename) => "path_rename",
+            Hook::Path(Op::Chmod) => "path_chmod",
+            Hook::Path(Op::Truncate) => "path_truncate",
+            Hook::Path(Op::Link) => "path_link",
+            Hook::Path(Op::Symlink) => "path_symlink",
+            Hook::Path(Op::Mknod) => "path_mknod",
+            Hook::Path(_) => "path",
+            Hook::Socket => "socket_create",
+            Hook::Capable => "capable",
+        }
+    }
+}
+
+/// A real operation's answer and the hook-by-hook decisions behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub decision: Decision,
+    pub hooks: Vec<(Hook, Decision)>,
+}
+
 /// A map image loaded for lookups, as the kernel holds it (key -> value).
 pub struct Model {
     map: HashMap<Key, Value>,
@@ -296,6 +338,34 @@ impl Model {
             Op::Capable => self.decide_cap(q),
             _ => self.decide_file(q),
         }
+    }
+
+    /// What a real system call gets: every LSM hook the kernel runs for it, in order, each
+    /// decided as `decide` decides that hook; the first denial is the call's answer (the kernel
+    /// stops there), else the last hook's. An execve opens the file it runs (file_open, with the
+    /// caller's executable as the source) before bprm_check_security, which cannot read argv;
+    /// a write is an open then a write permission check.
+    pub fn decide_operation(&self, q: &Query) -> Operation {
+        let hooks = match q.op {
+            Op::Exec => {
+                let open = Query { op: Op::Open, args: Vec::new(), ..q.clone() };
+                vec![(Hook::FileOpen, self.decide(&open)), (Hook::Bprm, self.decide_exec_args(q, false))]
+            }
+            Op::Write => {
+                let h = hash_path(&q.path);
+                let hit = self.lookup_path(&h, Self::source(q), false);
+                vec![
+                    (Hook::FileOpen, self.file_verdict(q, FileHook::Open, &hit)),
+                    (Hook::FilePermission, self.file_verdict(q, FileHook::Permission, &hit)),
+                ]
+            }
+            Op::Open => vec![(Hook::FileOpen, self.decide(q))],
+            Op::Socket => vec![(Hook::Socket, self.decide(q))],
+            Op::Capable => vec![(Hook::Capable, self.decide(q))],
+            op => vec![(Hook::Path(op), self.decide(q))],
+        };
+        let decision = hooks.iter().find(|(_, d)| d.deny).unwrap_or(hooks.last().expect("one hook at least")).1;
+        Operation { decision, hooks }
     }
 
     /// Directory walk (decide.h armor_walk).
@@ -376,12 +446,18 @@ impl Model {
     }
 
     fn decide_exec(&self, q: &Query) -> Decision {
+        self.decide_exec_args(q, true)
+    }
+
+    /// The bprm hook. `args_known`: whether argv is readable (the test-run harness); the live
+    /// LSM hook cannot read the new image's argv, so allowedArgs never match there.
+    fn decide_exec_args(&self, q: &Query, args_known: bool) -> Decision {
         let h = hash_path(&q.path);
         let Some(hit) = self.lookup_path(&h, Self::source(q), true) else {
             return self.unmatched(POSTURE_PROCESS);
         };
         let m = hit.value.process;
-        let args_ok = m & ARGSET != 0 && self.args_match(q, &h, hit.source);
+        let args_ok = args_known && m & ARGSET != 0 && self.args_match(q, &h, hit.source);
         let deny = if args_ok {
             false
         } else if m & PTS != 0 && q.tty {

@@ -4,7 +4,7 @@
 //! "capability":..}`; absent fields: owner/tty false, no source, no args.
 
 use crate::image::{MapImage, MAX_PATH};
-use crate::model::{Decision, Op, Query, MAX_ARGS, MAX_ARG_LEN};
+use crate::model::{Decision, Op, Operation, Query, MAX_ARGS, MAX_ARG_LEN};
 use serde_json::{json, Map, Value as Json};
 
 /// Socket type names (SOCK_*).
@@ -177,6 +177,30 @@ pub fn answer(image: &MapImage, d: &Decision) -> String {
         d.audit,
         d.by.name()
     )
+}
+
+/// The answer line for a real operation: `answer` of the deciding hook, plus, when the kernel
+/// runs more than one hook for it (exec: file_open then bprm; write: file_open then
+/// file_permission), `"hooks":[{"hook":..,"decision":..,"by":..},..]` in kernel order.
+pub fn answer_operation(image: &MapImage, op: &Operation) -> String {
+    let mut line = answer(image, &op.decision);
+    if op.hooks.len() > 1 {
+        let hooks: Vec<String> = op
+            .hooks
+            .iter()
+            .map(|(h, d)| {
+                format!(
+                    r#"{{"hook":"{}","decision":"{}","by":"{}"}}"#,
+                    h.name(),
+                    if d.deny { "deny" } else { "allow" },
+                    d.by.name()
+                )
+            })
+            .collect();
+        line.pop();
+        line.push_str(&format!(r#","hooks":[{}]}}"#, hooks.join(",")));
+    }
+    line
 }
 
 /// The answer line for a bad query line.

@@ -81,6 +81,17 @@ pub fn run_isolated(
     teardown: impl FnOnce((u32, u32)),
 ) -> Result<i32> {
     let argv = cstrings(cmd)?;
+    run_isolated_with(|| exec_child(&argv, attr), setup, teardown)
+}
+
+/// `run_isolated` with `pid1` as the body of pid 1 in the new namespaces instead of an exec
+/// (its return value is the exit status). `pid1` runs in a forked child: it must only make
+/// async-signal-safe calls (no allocation, no locks) when the caller has other threads.
+pub fn run_isolated_with(
+    pid1: impl FnOnce() -> i32,
+    setup: impl FnOnce((u32, u32)) -> Result<()>,
+    teardown: impl FnOnce((u32, u32)),
+) -> Result<i32> {
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
     // SAFETY: the child only makes async-signal-safe calls until it execs or _exits.
@@ -114,7 +125,7 @@ pub fn run_isolated(
                 if libc::read(go_r, (&mut go as *mut u8).cast(), 1) != 1 {
                     libc::_exit(125); // the parent gave up (setup failed)
                 }
-                exec_child(&argv, attr);
+                libc::_exit(pid1());
             }
             if inner < 0 {
                 libc::_exit(125);

@@ -1,0 +1,815 @@
+//! Live differential: real processes in a target perform real operations (exec, open, write,
+//! unlink, mkdir, rmdir, rename, chmod, truncate, socket create/connect, capability uses),
+//! generated from the fixture and corpus images the way `armor_runtime::mutate` generates
+//! queries; each system call's result is compared with the model's answer for the same real
+//! operation (`Model::decide_operation`). It creates and removes files at policy paths (/etc,
+//! /usr/bin, ...), so it runs only inside the kernel lab (scripts/lab.sh sets ARMORC_LAB=1),
+//! where BPF-LSM is active; elsewhere it says so and passes, and in the lab a refused program
+//! load fails it.
+
+use armor_runtime::agent::{self, Throttle};
+use armor_runtime::exec::run_isolated_with;
+use armor_runtime::kernel::Targets;
+use armor_runtime::mutate::{self, Rng};
+use armorc_compiler::image::{MapImage, DENY};
+use armorc_compiler::model::{Model, Op, Query};
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::CString;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+fn in_lab_or_skip(test: &str) -> bool {
+    if std::env::var_os("ARMORC_LAB").is_none() {
+        println!("skipped: {test}: changes files at policy paths, so it runs only in the kernel lab (scripts/lab.sh)");
+        return false;
+    }
+    assert_eq!(unsafe { libc::geteuid() }, 0, "{test}: the lab runs tests as root");
+    if let Err(e) = armor_runtime::probe::test_load() {
+        panic!("{test}: BPF-LSM programs must load in the lab: {e}");
+    }
+    true
+}
+
+/// A static executable that exits 0 (exec targets; no loader, no libraries to open).
+fn tiny_elf() -> Vec<u8> {
+    #[cfg(target_arch = "x86_64")]
+    let (machine, code): (u16, &[u8]) = (62, &[0xb8, 0x3c, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]); // exit(0)
+    #[cfg(target_arch = "aarch64")]
+    let (machine, code): (u16, &[u8]) =
+        (183, &[0xa8, 0x0b, 0x80, 0xd2, 0x00, 0x00, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4]); // exit(0)
+    let base: u64 = 0x400000;
+    let entry = base + 120;
+    let mut e = Vec::new();
+    e.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    e.extend_from_slice(&machine.to_le_bytes());
+    e.extend_from_slice(&1u32.to_le_bytes());
+    e.extend_from_slice(&entry.to_le_bytes());
+    e.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    e.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    e.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for v in [64u16, 56, 1, 64, 0, 0] {
+        e.extend_from_slice(&v.to_le_bytes()); // ehsize phentsize phnum shentsize shnum shstrndx
+    }
+    let size = 120 + code.len() as u64;
+    e.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    e.extend_from_slice(&5u32.to_le_bytes()); // R+X
+    for v in [0u64, base, base, size, size, 0x1000] {
+        e.extend_from_slice(&v.to_le_bytes()); // offset vaddr paddr filesz memsz align
+    }
+    e.extend_from_slice(code);
+    e
+}
+
+/// What a real operation does.
+#[derive(Clone, Debug)]
+enum Action {
+    Exec,
+    Open,
+    Write,
+    Unlink,
+    Mkdir,
+    Rmdir,
+    Rename,
+    Chmod,
+    Truncate,
+    /// socket(AF_INET, type, protocol)
+    Socket(i32, i32),
+    /// a TCP connect to the test's listener on 127.0.0.1
+    Connect,
+    Chroot,
+    Chown,
+    Setuid,
+    BindLowPort,
+    Sethostname,
+}
+
+/// Capabilities we can exercise for real, with the action that needs them.
+fn cap_action(cap: u32) -> Option<Action> {
+    match cap {
+        0 => Some(Action::Chown),
+        7 => Some(Action::Setuid),
+        10 => Some(Action::BindLowPort),
+        13 => Some(Action::Socket(libc::SOCK_RAW, libc::IPPROTO_ICMP)),
+        18 => Some(Action::Chroot),
+        21 => Some(Action::Sethostname),
+        _ => None,
+    }
+}
+
+struct LiveOp {
+    action: Action,
+    /// the path as generated (before canonicalisation) and its C form (the syscall's argument)
+    path: String,
+    c_path: CString,
+    c_path2: CString,
+    /// the model's queries whose real hooks make up this operation (denied if any denies)
+    queries: Vec<Query>,
+    label: String,
+    /// `prepare` made the file at `path` (cleanup removes it)
+    made: bool,
+}
+
+#[repr(C)]
+struct Shared {
+    started: AtomicU32,
+    cmd: AtomicU32,
+    done: AtomicU32,
+    result: AtomicI32,
+    sub: AtomicI32,
+}
+
+const STOP: u32 = u32::MAX;
+
+fn shared_page() -> &'static Shared {
+    // SAFETY: a fresh zeroed shared anonymous mapping, never unmapped (one per test run).
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        &*(p as *const Shared)
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn nap() {
+    let ts = libc::timespec { tv_sec: 0, tv_nsec: 20_000 };
+    // SAFETY: nanosleep with a valid timespec.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+/// In a forked child: run `f`, store its errno-style result in `shared.sub`, exit. The caller
+/// gets it back (0 = success), or 0 when `f` replaced the process (exec).
+unsafe fn in_child(shared: &Shared, f: impl FnOnce() -> i32) -> i32 {
+    shared.sub.store(-1, Ordering::SeqCst);
+    let pid = libc::fork();
+    if pid == 0 {
+        let r = f();
+        shared.sub.store(r, Ordering::SeqCst);
+        libc::_exit(0);
+    }
+    let mut status = 0;
+    while libc::waitpid(pid, &mut status, 0) < 0 {}
+    match shared.sub.load(Ordering::SeqCst) {
+        -1 => 0, // exec'd: the call succeeded
+        r => r,
+    }
+}
+
+fn sockaddr(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be() },
+        sin_zero: [0; 8],
+    }
+}
+
+/// One real operation, in the target (pid 1 of its namespaces): only system calls, no allocation.
+/// Returns 0 or the errno.
+unsafe fn perform(op: &LiveOp, shared: &Shared, listen_port: u16) -> i32 {
+    let ok = |rc: libc::c_int| if rc < 0 { errno() } else { 0 };
+    let p = op.c_path.as_ptr();
+    match op.action {
+        Action::Exec => in_child(shared, || {
+            let argv = [p, std::ptr::null()];
+            let envp = [std::ptr::null()];
+            libc::execve(p, argv.as_ptr(), envp.as_ptr());
+            errno()
+        }),
+        Action::Open => {
+            let fd = libc::open(p, libc::O_RDONLY);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            ok(fd)
+        }
+        Action::Write => {
+            let fd = libc::open(p, libc::O_WRONLY);
+            if fd < 0 {
+                return errno();
+            }
+            let n = libc::write(fd, b"w".as_ptr().cast(), 1);
+            let r = if n < 0 { errno() } else { 0 };
+            libc::close(fd);
+            r
+        }
+        Action::Unlink => ok(libc::unlink(p)),
+        Action::Mkdir => ok(libc::mkdir(p, 0o777)),
+        Action::Rmdir => ok(libc::rmdir(p)),
+        Action::Rename => ok(libc::rename(p, op.c_path2.as_ptr())),
+        Action::Chmod => ok(libc::chmod(p, 0o777)),
+        Action::Truncate => ok(libc::truncate(p, 0)),
+        Action::Socket(ty, proto) => {
+            let fd = libc::socket(libc::AF_INET, ty, proto);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            ok(fd)
+        }
+        Action::Connect => {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            if fd < 0 {
+                return errno();
+            }
+            let sa = sockaddr(listen_port);
+            let rc = libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&sa) as u32);
+            let r = ok(rc);
+            libc::close(fd);
+            r
+        }
+        Action::Chroot => ok(libc::chroot(c"/".as_ptr())),
+        Action::Chown => ok(libc::chown(p, 1000, 1000)),
+        Action::Setuid => in_child(shared, || if libc::setuid(1000) < 0 { errno() } else { 0 }),
+        Action::BindLowPort => {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            if fd < 0 {
+                return errno();
+            }
+            let one: libc::c_int = 1;
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4);
+            let sa = sockaddr(80);
+            let rc = libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&sa) as u32);
+            let r = ok(rc);
+            libc::close(fd);
+            r
+        }
+        Action::Sethostname => ok(libc::sethostname(c"armorc-lab".as_ptr(), 10)),
+    }
+}
+
+/// Pid 1 of the target: performs the operation the driver names, one at a time.
+fn runner(ops: &[LiveOp], shared: &Shared, listen_port: u16) -> i32 {
+    // SAFETY: system calls only; the op data was built before fork.
+    unsafe {
+        libc::setsid(); // no controlling tty: the model's queries say tty=false
+        libc::unshare(libc::CLONE_NEWUTS); // sethostname stays in here
+        shared.started.store(1, Ordering::SeqCst);
+        let mut last = 0;
+        loop {
+            let cmd = shared.cmd.load(Ordering::SeqCst);
+            if cmd == last {
+                nap();
+                continue;
+            }
+            if cmd == STOP {
+                return 0;
+            }
+            last = cmd;
+            let r = perform(&ops[cmd as usize - 1], shared, listen_port);
+            shared.result.store(r, Ordering::SeqCst);
+            shared.done.store(cmd, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Where the kernel lab keeps the files it makes, and the files themselves.
+struct Fs {
+    elf: Vec<u8>,
+    exe: Vec<u8>,
+    rng: Rng,
+    /// the last `regular_file` created its file (no original was there)
+    made: bool,
+}
+
+const SKIP_PREFIXES: [&str; 4] = ["/proc", "/sys", "/dev", "/.armorc-lab"];
+
+impl Fs {
+    /// Make `dir` (and parents) exist as directories; false if something else is in the way.
+    fn ensure_dir(dir: &Path) -> bool {
+        std::fs::create_dir_all(dir).is_ok() && dir.is_dir()
+    }
+
+    fn chown(path: &Path, uid: u32) {
+        let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: lchown on a NUL-terminated path.
+        unsafe { libc::lchown(c.as_ptr(), uid, uid) };
+    }
+
+    /// A regular file of ours at `path` (an original there is moved aside to `backup(path)` and
+    /// restored by `cleanup`), owned by root or by uid 1000 (random), usable by anyone (no
+    /// capability needed). None if something other than a regular file is in the way.
+    fn regular_file(&mut self, path: &Path, exec: bool) -> Option<bool> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => std::fs::rename(path, backup(path)).ok()?,
+            Ok(_) => return None,
+            Err(_) => {
+                if !Fs::ensure_dir(path.parent()?) {
+                    return None;
+                }
+                self.made = true;
+            }
+        }
+        let data: &[u8] = if exec { &self.elf } else { b"armorc live\n" };
+        std::fs::write(path, data).ok()?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).ok()?;
+        let owner = self.rng.coin();
+        Fs::chown(path, if owner { 0 } else { 1000 });
+        Some(owner)
+    }
+
+    /// An empty directory at `path` (not a mount point), usable by anyone; its owner flag.
+    fn empty_dir(&mut self, path: &Path) -> Option<bool> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => {
+                let parent = std::fs::metadata(path.parent()?).ok()?;
+                if std::fs::read_dir(path).ok()?.next().is_some() || parent.dev() != m.dev() {
+                    return None;
+                }
+            }
+            Ok(_) => return None,
+            Err(_) => {
+                if !Fs::ensure_dir(path) {
+                    return None;
+                }
+            }
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).ok()?;
+        let owner = self.rng.coin();
+        Fs::chown(path, if owner { 0 } else { 1000 });
+        Some(owner)
+    }
+}
+
+/// Where an original file waits while an op uses its path.
+fn backup(p: &Path) -> PathBuf {
+    let mut b = p.as_os_str().to_owned();
+    b.push(".armorc-orig");
+    PathBuf::from(b)
+}
+
+/// The path the kernel's dentry walk reports for `p`: its parent resolved (symlinks, `..`),
+/// the last component as given.
+fn kernel_path(p: &Path) -> Option<PathBuf> {
+    let parent = std::fs::canonicalize(p.parent()?).ok()?;
+    Some(parent.join(p.file_name()?))
+}
+
+fn is_owner(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).map(|m| m.uid() == 0).unwrap_or(true)
+}
+
+/// Turn generated queries into real operations, preparing nothing yet (paths are checked and
+/// canonicalised when each op is prepared, right before it runs).
+fn plan(queries: &[Query], rng: &mut Rng) -> Vec<(Action, String, Query)> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for q in queries {
+        let path = String::from_utf8_lossy(&q.path).into_owned();
+        let action = match q.op {
+            Op::Exec => Action::Exec,
+            Op::Open => Action::Open,
+            Op::Write => Action::Write,
+            Op::Unlink => Action::Unlink,
+            Op::Mkdir => Action::Mkdir,
+            Op::Rmdir => Action::Rmdir,
+            Op::Rename => Action::Rename,
+            Op::Chmod => Action::Chmod,
+            Op::Truncate => Action::Truncate,
+            Op::Socket => match (q.sock_type as i32, q.protocol as i32) {
+                (libc::SOCK_STREAM, 0 | 6) if rng.coin() => Action::Connect,
+                (t @ (libc::SOCK_STREAM | libc::SOCK_DGRAM), p @ (0 | 6 | 17)) => {
+                    if (t == libc::SOCK_STREAM && p == 17) || (t == libc::SOCK_DGRAM && p == 6) {
+                        continue; // EPROTONOSUPPORT before any hook decides
+                    }
+                    Action::Socket(t, p)
+                }
+                (libc::SOCK_RAW, p @ (1 | 6 | 17 | 255)) => Action::Socket(libc::SOCK_RAW, p),
+                _ => continue,
+            },
+            Op::Capable => match cap_action(q.capability) {
+                Some(a) => a,
+                None => continue,
+            },
+            Op::Link | Op::Symlink | Op::Mknod => continue,
+        };
+        if q.op.has_path() {
+            if !path.starts_with('/')
+                || path.contains("//")
+                || path.split('/').any(|c| c == "." || c == "..")
+                || SKIP_PREFIXES.iter().any(|s| path == *s || path.starts_with(&format!("{s}/")))
+            {
+                continue;
+            }
+            // file ops need a file name; directory ops take the directory without its slash
+            let dir_op = matches!(action, Action::Mkdir | Action::Rmdir);
+            if path.ends_with('/') && !dir_op {
+                continue;
+            }
+        }
+        let path = if q.op.has_path() { path.trim_end_matches('/').to_string() } else { String::new() };
+        if q.op.has_path() && path.is_empty() {
+            continue;
+        }
+        if seen.insert(format!("{action:?} {path}")) {
+            out.push((action, path, q.clone()));
+        }
+    }
+    out
+}
+
+/// Facts of the prepared filesystem that decide which hooks a real operation passes.
+struct Layout {
+    /// the subject (file, directory) belongs to the caller (root)
+    owner: bool,
+    /// the parent directory belongs to the caller
+    parent_owner: bool,
+    /// the parent directory has the sticky bit (/tmp): removing or renaming an entry where neither
+    /// it nor the directory is ours
+    /// entry there is a CAP_FOWNER use
+    sticky_parent: bool,
+}
+
+/// The model's queries for `action` on the prepared `kpath` (what the kernel sees): every hook
+/// the real system call passes, including the capability checks the VFS makes on the way
+/// (CAP_FOWNER to chmod someone else's file or to remove it from a sticky directory).
+fn model_queries(action: &Action, kpath: &str, l: &Layout, q: &Query, source: &[u8]) -> Vec<Query> {
+    let (owner, parent_owner) = (l.owner, l.parent_owner);
+    let base = |op: Op| Query { source: source.to_vec(), ..Query::new(op) };
+    let path_q = |op: Op, p: &str, owner: bool| Query { path: p.as_bytes().to_vec(), owner, ..base(op) };
+    let sock = |t: u32, p: u32| Query { sock_type: t, protocol: p, ..base(Op::Socket) };
+    let cap = |c: u32| Query { capability: c, ..base(Op::Capable) };
+    let fowner = |mut v: Vec<Query>, needed: bool| {
+        if needed {
+            v.push(cap(3));
+        }
+        v
+    };
+    match action {
+        Action::Exec | Action::Open | Action::Write | Action::Truncate => vec![path_q(q.op, kpath, owner)],
+        Action::Chmod => fowner(vec![path_q(Op::Chmod, kpath, owner)], !owner),
+        Action::Unlink => fowner(vec![path_q(Op::Unlink, kpath, owner)], l.sticky_parent && !owner && !parent_owner),
+        Action::Rmdir => fowner(vec![path_q(Op::Rmdir, kpath, owner)], l.sticky_parent && !owner && !parent_owner),
+        // mkdir: the new entry has no inode; its owner is the parent directory's
+        Action::Mkdir => vec![path_q(Op::Mkdir, kpath, parent_owner)],
+        // rename: the old entry (its owner), then the new one (the new directory's owner)
+        Action::Rename => fowner(
+            vec![path_q(Op::Rename, kpath, owner), path_q(Op::Rename, &format!("{kpath}.renamed"), parent_owner)],
+            l.sticky_parent && !owner && !parent_owner,
+        ),
+        Action::Socket(t, p) if *t == libc::SOCK_RAW => vec![sock(*t as u32, *p as u32), cap(13)],
+        Action::Socket(t, p) => vec![sock(*t as u32, *p as u32)],
+        Action::Connect => vec![sock(1, 0)],
+        Action::BindLowPort => vec![sock(1, 0), cap(10)],
+        Action::Chroot => vec![cap(18)],
+        Action::Chown => vec![cap(0)],
+        Action::Setuid => vec![cap(7)],
+        Action::Sethostname => vec![cap(21)],
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    agree: usize,
+    skipped_unpreparable: usize,
+    mix: BTreeMap<String, usize>,
+    failures: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// Prepare the filesystem for `op` (outside the target) and fill in its model queries; false if
+/// the path cannot be laid out (something of another type is in the way).
+fn prepare(fs: &mut Fs, op: &mut LiveOp, q: &Query, chown_target: &Path) -> bool {
+    let path = Path::new(&op.path);
+    let dir = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    fs.made = false;
+    let owner = match op.action {
+        Action::Exec => fs.regular_file(path, true),
+        Action::Open | Action::Write | Action::Unlink | Action::Chmod | Action::Truncate | Action::Rename => {
+            fs.regular_file(path, false)
+        }
+        Action::Rmdir => fs.empty_dir(path),
+        Action::Mkdir => {
+            if std::fs::symlink_metadata(path).is_ok() && std::fs::remove_dir(path).is_err() {
+                return false;
+            }
+            Fs::ensure_dir(&dir(path)).then_some(true)
+        }
+        Action::Chown => fs.regular_file(chown_target, false).map(|_| {
+            Fs::chown(chown_target, 0);
+            true
+        }),
+        _ => Some(true),
+    };
+    op.made = fs.made;
+    let Some(owner) = owner else { return false };
+    if matches!(op.action, Action::Rename) {
+        let _ = std::fs::remove_file(format!("{}.renamed", op.path));
+    }
+    let source = fs.exe.clone();
+    let kpath = if q.op.has_path() {
+        match kernel_path(path) {
+            Some(k) => k.to_string_lossy().into_owned(),
+            None => return false,
+        }
+    } else {
+        String::new()
+    };
+    let parent_owner = is_owner(&dir(path));
+    let sticky_parent = std::fs::metadata(dir(path)).map(|m| m.mode() & 0o1000 != 0).unwrap_or(false);
+    let owner = if matches!(op.action, Action::Mkdir) { parent_owner } else { owner };
+    op.queries = model_queries(&op.action, &kpath, &Layout { owner, parent_owner, sticky_parent }, q, &source);
+    op.label = format!("{:?} {} (kernel path {kpath}, owner {owner})", op.action, op.path);
+    true
+}
+
+/// Undo what the op and its preparation changed: our file goes, an original comes back.
+fn cleanup(op: &LiveOp) {
+    let path = Path::new(&op.path);
+    match op.action {
+        Action::Mkdir => {
+            let _ = std::fs::remove_dir(path);
+        }
+        Action::Rename => {
+            let _ = std::fs::remove_file(format!("{}.renamed", op.path));
+        }
+        _ => {}
+    }
+    let orig = backup(path);
+    if orig.exists() {
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::rename(&orig, path);
+    } else if op.made {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Run `plan` as real operations in a fresh target holding `kernel_image`; compare each result
+/// with `model` (built from the image the target is supposed to hold).
+#[allow(clippy::too_many_arguments)] // one test driver; a struct would only rename these
+fn run_target(
+    name: &str,
+    kernel_image: &MapImage,
+    model: &Model,
+    planned: Vec<(Action, String, Query)>,
+    targets: &std::sync::Mutex<Targets>,
+    fs: &mut Fs,
+    listen_port: u16,
+    tally: &mut Tally,
+) {
+    let chown_target = PathBuf::from("/var/lib/armorc-live/chown-target");
+    let mut ops: Vec<(LiveOp, Query)> = planned
+        .into_iter()
+        .map(|(action, path, q)| {
+            let syscall_path = if matches!(action, Action::Chown) {
+                chown_target.to_string_lossy().into_owned()
+            } else {
+                path.clone()
+            };
+            let op = LiveOp {
+                c_path: CString::new(syscall_path).unwrap_or_default(),
+                c_path2: CString::new(format!("{path}.renamed")).unwrap_or_default(),
+                action,
+                path,
+                queries: vec![],
+                label: String::new(),
+                made: false,
+            };
+            (op, q)
+        })
+        .collect();
+    if ops.is_empty() {
+        return;
+    }
+    // the runner's copy: the syscall arguments, built before fork
+    let live_ops: Vec<LiveOp> = ops.iter().map(|(o, _)| clone_op(o)).collect();
+    let shared = shared_page();
+    shared.started.store(0, Ordering::SeqCst);
+    shared.cmd.store(0, Ordering::SeqCst);
+    shared.done.store(0, Ordering::SeqCst);
+    let (status, results) = std::thread::scope(|s| {
+        let driver = s.spawn(|| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while shared.started.load(Ordering::SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "{name}: the target's runner did not start");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let mut results = Vec::new();
+            for (i, (op, q)) in ops.iter_mut().enumerate() {
+                // prepared right before it runs, outside the target: earlier ops change the tree
+                if !prepare(fs, op, q, &chown_target) {
+                    cleanup(op);
+                    results.push(None);
+                    continue;
+                }
+                let cmd = i as u32 + 1;
+                shared.cmd.store(cmd, Ordering::SeqCst);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while shared.done.load(Ordering::SeqCst) != cmd {
+                    assert!(Instant::now() < deadline, "{name}: op {} did not finish", op.label);
+                    std::thread::yield_now();
+                }
+                results.push(Some(shared.result.load(Ordering::SeqCst)));
+                cleanup(op);
+            }
+            shared.cmd.store(STOP, Ordering::SeqCst);
+            results
+        });
+        let status = run_isolated_with(
+            || runner(&live_ops, shared, listen_port),
+            |key| targets.lock().unwrap().apply(key, kernel_image),
+            |key| {
+                let _ = targets.lock().unwrap().remove(key);
+            },
+        );
+        (status, driver.join().expect("driver thread"))
+    });
+    assert_eq!(status.expect("running the target"), 0, "{name}: runner exit status");
+    for ((op, _), r) in ops.iter().zip(results) {
+        let Some(r) = r else {
+            tally.skipped_unpreparable += 1;
+            continue;
+        };
+        let expected: Vec<_> = op.queries.iter().map(|q| model.decide_operation(q)).collect();
+        let want_deny = expected.iter().any(|o| o.decision.deny);
+        let got_deny = match r {
+            0 => false,
+            libc::EACCES | libc::EPERM => true,
+            e => {
+                tally.errors.push(format!(
+                    "{name}: {}: unexpected errno {e} ({})",
+                    op.label,
+                    std::io::Error::from_raw_os_error(e)
+                ));
+                continue;
+            }
+        };
+        tally.total += 1;
+        let kind = format!("{:?}", op.action).split('(').next().unwrap_or("").to_lowercase();
+        *tally.mix.entry(format!("{kind} {}", if got_deny { "deny" } else { "allow" })).or_default() += 1;
+        if got_deny == want_deny {
+            tally.agree += 1;
+        } else {
+            let hooks: Vec<String> = expected
+                .iter()
+                .flat_map(|o| {
+                    o.hooks.iter().map(|(h, d)| format!("{}={}", h.name(), if d.deny { "deny" } else { "allow" }))
+                })
+                .collect();
+            tally.failures.push(format!(
+                "{name}: {}: kernel {} (errno {r}), model {} [{}]",
+                op.label,
+                if got_deny { "deny" } else { "allow" },
+                if want_deny { "deny" } else { "allow" },
+                hooks.join(" ")
+            ));
+        }
+    }
+}
+
+fn clone_op(o: &LiveOp) -> LiveOp {
+    LiveOp {
+        action: o.action.clone(),
+        path: o.path.clone(),
+        c_path: o.c_path.clone(),
+        c_path2: o.c_path2.clone(),
+        queries: o.queries.clone(),
+        label: o.label.clone(),
+        made: o.made,
+    }
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+}
+
+/// (name, image): our fixtures under every posture, then corpus files under one (cycled).
+fn images() -> Vec<(String, MapImage)> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    yaml_files(&manifest.join("tests/fixtures"), &mut files);
+    let fixtures = files.len();
+    let corpus = manifest.join("../../shared/corpus");
+    if corpus.exists() {
+        yaml_files(&corpus, &mut files);
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{} not found (CI runs with shared/ beside the clone)", corpus.display());
+    } else {
+        println!("note: corpus images skipped: {} not found", corpus.display());
+    }
+    let postures = mutate::postures();
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
+        for p in ps {
+            for img in mutate::images_from_yaml(&f.display().to_string(), &text, p) {
+                if !img.entries.is_empty() {
+                    out.push((f.display().to_string(), img));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn sabotage_candidate(e: &armorc_compiler::image::Entry) -> bool {
+    e.value.process & DENY != 0 && e.main_text().starts_with("/usr/bin/") && !e.main_text().ends_with('/')
+}
+
+struct Down(PathBuf);
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = agent::down(&self.0);
+    }
+}
+
+/// Operations per image at most (keeps one image from dominating the run).
+const OPS_PER_IMAGE: usize = 150;
+
+/// Minimum operations compared (the floor).
+const MIN_OPS: usize = 2000;
+
+#[test]
+fn live_bpf_agrees_with_model() {
+    if !in_lab_or_skip("live_bpf_agrees_with_model") {
+        return;
+    }
+    let pin = PathBuf::from(format!("/sys/fs/bpf/armorc-live-{}", std::process::id()));
+    let _down = Down(pin.clone());
+    agent::up(&pin, Throttle { max_per_sec: 0, throttle_sec: 0 }).expect("armor-loader up");
+    let targets = std::sync::Mutex::new(Targets::pinned(Some(&pin)).unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // accept and drop connections so the backlog never fills
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+    let mut fs =
+        Fs { elf: tiny_elf(), exe: exe.as_os_str().as_encoded_bytes().to_vec(), rng: Rng::new(0x11fe), made: false };
+    let mut rng = Rng::new(0x5eed_11fe);
+    let mut tally = Tally::default();
+    let images = images();
+    let started = Instant::now();
+    for (i, (name, img)) in images.iter().enumerate() {
+        let queries = mutate::queries(img, &mut rng, 6);
+        let mut planned = plan(&queries, &mut rng);
+        planned.truncate(OPS_PER_IMAGE);
+        let model = Model::new(img);
+        run_target(&format!("{name}#{i}"), img, &model, planned, &targets, &mut fs, port, &mut tally);
+    }
+    println!(
+        "live bpf: {} images, {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
+        images.len(),
+        tally.total,
+        tally.agree,
+        tally.failures.len(),
+        tally.skipped_unpreparable,
+        tally.errors.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("live bpf decision mix: {:?}", tally.mix);
+    for f in tally.failures.iter().take(40) {
+        println!("DISAGREE {f}");
+    }
+    for e in tally.errors.iter().take(40) {
+        println!("ERROR {e}");
+    }
+    assert!(tally.errors.is_empty(), "{} operations failed for other reasons", tally.errors.len());
+    assert!(tally.failures.is_empty(), "{} of {} operations disagree", tally.failures.len(), tally.total);
+    assert!(tally.total >= MIN_OPS, "only {} operations compared (floor {MIN_OPS})", tally.total);
+
+    // Sabotage: one deny entry turned into an allow in the kernel's copy must be seen.
+    let (name, img) = images
+        .iter()
+        .find(|(_, img)| img.entries.iter().any(sabotage_candidate))
+        .expect("an image with a process deny of a file under /usr/bin");
+    let idx = img.entries.iter().position(sabotage_candidate).unwrap();
+    let mut sabotaged = img.clone();
+    sabotaged.entries[idx].value.process &= !DENY;
+    let victim = sabotaged.entries[idx].main_text().trim_end_matches('/').to_string();
+    let q = Query { op: Op::Exec, path: victim.as_bytes().to_vec(), ..Query::new(Op::Exec) };
+    let mut bad = Tally::default();
+    run_target(
+        &format!("sabotaged {name}"),
+        &sabotaged,
+        &Model::new(img),
+        plan(&[q], &mut rng),
+        &targets,
+        &mut fs,
+        port,
+        &mut bad,
+    );
+    println!("sabotage ({victim}): {} of {} operations disagree", bad.failures.len(), bad.total);
+    assert!(!bad.failures.is_empty(), "a flipped deny entry went unnoticed: {:?}", bad.errors);
+}
