@@ -26,7 +26,7 @@ pub fn run(args: Args) -> u8 {
     };
     let text = if bytes.starts_with(&image::MAGIC) {
         match MapImage::decode(&bytes) {
-            Ok(img) => explain_image(&img),
+            Ok(img) => explain_image(&img, image::format_version(&bytes).unwrap_or(image::FORMAT_VERSION)),
             Err(e) => {
                 eprintln!("armorc explain: {name}: {e}");
                 return 1;
@@ -110,8 +110,8 @@ fn explain_index(index: &serde_json::Value) -> Result<String, String> {
     Ok(out)
 }
 
-/// One aligned row per entry, in the file's canonical order.
-pub fn explain_image(img: &MapImage) -> String {
+/// One aligned row per entry, in the file's canonical order. `version` is the file's format version.
+pub fn explain_image(img: &MapImage, version: u16) -> String {
     let mut rows: Vec<[String; 6]> = vec![["KIND", "KEY", "SOURCE", "PROCESS", "FILE", "RULE"].map(String::from)];
     for e in &img.entries {
         rows.push(row(img, e));
@@ -127,7 +127,7 @@ pub fn explain_image(img: &MapImage) -> String {
         img.target,
         img.entries.len(),
         img.rules.len(),
-        image::FORMAT_VERSION,
+        version,
         image::KEY_LAYOUT_V1
     );
     for r in &rows {

@@ -16,6 +16,7 @@ fn image_file(dir: &std::path::Path) -> std::path::PathBuf {
         at: at.into(),
         file: "worked.yaml".into(),
         line,
+        ..RuleRef::default()
     };
     let img = MapImage {
         target: "shop/web/app".into(),

@@ -197,8 +197,9 @@ impl Entry {
     }
 }
 
-/// The rule an entry came from (the provenance table; not loaded into the kernel).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The rule an entry came from (the provenance table; not loaded into the kernel), with what a
+/// KubeArmor alert names of it. `Default` is the empty record (no severity, tags, message, action).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct RuleRef {
     /// `<kind>/<namespace or ->/<name>`
     pub policy: String,
@@ -206,7 +207,20 @@ pub struct RuleRef {
     pub at: String,
     pub file: String,
     pub line: usize,
+    /// 1..=10 as resolved in the IR (rule > section > spec); 0 = none (and in version 1 files).
+    pub severity: u8,
+    /// Resolved tags; empty in version 1 files.
+    pub tags: Vec<String>,
+    /// Resolved message; empty in version 1 files.
+    pub message: String,
+    /// `Block`, `Allow` or `Audit`, as the IR rule's action; empty in version 1 files.
+    pub action: String,
 }
+
+/// The `RuleRef::action` texts a file may hold (besides empty).
+pub const RULE_ACTIONS: [&str; 3] = ["Allow", "Audit", "Block"];
+/// The highest `RuleRef::severity` a file may hold (the CRD's maximum).
+pub const MAX_SEVERITY: u8 = 10;
 
 /// A map image for one container or the host. `entries` are in canonical order (sorted by key
 /// bytes), so identical input gives identical bytes. The file encoding is in docs/map-image.md.
@@ -263,8 +277,11 @@ pub fn kind_name(kind: u8) -> &'static str {
 
 /// File magic (8 bytes).
 pub const MAGIC: [u8; 8] = *b"ARMORIMG";
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this code writes. It reads this one and `FORMAT_VERSION_V1`.
+pub const FORMAT_VERSION: u16 = 2;
+/// The previous format version, still read: provenance records without severity, action, tags
+/// and message (decoded as 0 and empty).
+pub const FORMAT_VERSION_V1: u16 = 1;
 /// Byte-order mark, written in the file's byte order (little-endian: `FF FE`).
 pub const BYTE_ORDER_MARK: u16 = 0xFEFF;
 /// Key layout id: the 32-byte `Key` and 8-byte `Value` above.
@@ -281,7 +298,7 @@ pub enum ImageError {
     BadMagic,
     #[error("truncated map image: {0}")]
     Truncated(String),
-    #[error("map image format version {found}, this armorc reads version {expected}")]
+    #[error("map image format version {found}, this armorc reads versions 1 to {expected}")]
     Version { found: u16, expected: u16 },
     #[error("map image byte order mark {0:#06x} is not little-endian (0xfeff)")]
     ByteOrder(u16),
@@ -302,7 +319,21 @@ impl MapImage {
         let payload_len = entries.len() * (KEY_SIZE + VALUE_SIZE)
             + str_len(&self.target)
             + entries.iter().map(|e| str_len(&e.text)).sum::<usize>()
-            + self.rules.iter().map(|r| str_len(&r.policy) + str_len(&r.at) + str_len(&r.file) + 8).sum::<usize>();
+            + self
+                .rules
+                .iter()
+                .map(|r| {
+                    str_len(&r.policy)
+                        + str_len(&r.at)
+                        + str_len(&r.file)
+                        + 8
+                        + 1
+                        + str_len(&r.action)
+                        + 4
+                        + r.tags.iter().map(|t| str_len(t)).sum::<usize>()
+                        + str_len(&r.message)
+                })
+                .sum::<usize>();
 
         // One buffer, sized exactly: the header, a checksum placeholder, then the payload.
         let mut out = Vec::with_capacity(HEADER_SIZE + payload_len);
@@ -333,6 +364,13 @@ impl MapImage {
             put_str(&mut out, &r.at);
             put_str(&mut out, &r.file);
             out.extend_from_slice(&(r.line as u64).to_le_bytes());
+            out.push(r.severity);
+            put_str(&mut out, &r.action);
+            out.extend_from_slice(&(r.tags.len() as u32).to_le_bytes());
+            for t in &r.tags {
+                put_str(&mut out, t);
+            }
+            put_str(&mut out, &r.message);
         }
         debug_assert_eq!(out.len(), HEADER_SIZE + payload_len);
 
@@ -343,7 +381,9 @@ impl MapImage {
 
     /// Decode and validate a map-image file. Rejects anything that is not exactly what
     /// `encode` writes: wrong magic, version, byte order or key layout, a truncated or
-    /// over-long file, a checksum mismatch, unsorted or duplicate keys, dangling rule indexes.
+    /// over-long file, a checksum mismatch, unsorted or duplicate keys, dangling rule indexes,
+    /// a severity above 10 or an unknown action. Version 1 files are read too: their rules get
+    /// severity 0 and empty tags, message and action.
     pub fn decode(bytes: &[u8]) -> Result<MapImage, ImageError> {
         if bytes.len() < MAGIC.len() || bytes[..8] != MAGIC {
             return Err(ImageError::BadMagic);
@@ -354,7 +394,7 @@ impl MapImage {
         let u16_at = |o: usize| array_at(bytes, o, "header").map(u16::from_le_bytes);
         let u32_at = |o: usize| array_at(bytes, o, "header").map(u32::from_le_bytes);
         let version = u16_at(8)?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_V1 {
             return Err(ImageError::Version { found: version, expected: FORMAT_VERSION });
         }
         let bom = u16_at(10)?;
@@ -436,13 +476,49 @@ impl MapImage {
             let file = r.string("rule file")?;
             let line = u64::from_le_bytes(r.array("rule line")?);
             let line = usize::try_from(line).map_err(|_| ImageError::Corrupt("rule line out of range".into()))?;
-            rules.push(RuleRef { policy, at, file, line });
+            let mut rule = RuleRef { policy, at, file, line, ..RuleRef::default() };
+            if version != FORMAT_VERSION_V1 {
+                read_rule_v2(&mut r, &mut rule)?;
+            }
+            rules.push(rule);
         }
         if r.pos != payload.len() {
             return Err(ImageError::Corrupt(format!("{} unread bytes at the end", payload.len() - r.pos)));
         }
         Ok(MapImage { target, entries, rules })
     }
+}
+
+/// The fields version 2 adds to a provenance record: `severity: u8, action: string,
+/// tags: u32 count + strings, message: string`.
+fn read_rule_v2(r: &mut Reader<'_>, rule: &mut RuleRef) -> Result<(), ImageError> {
+    let [severity] = r.array("rule severity")?;
+    if severity > MAX_SEVERITY {
+        return Err(ImageError::Corrupt(format!("rule severity {severity} is above {MAX_SEVERITY}")));
+    }
+    let action = r.string("rule action")?;
+    if !action.is_empty() && !RULE_ACTIONS.contains(&action.as_str()) {
+        return Err(ImageError::Corrupt(format!("rule action {action:?} is not one of Allow, Audit, Block")));
+    }
+    let count = u32::from_le_bytes(r.array("rule tag count")?) as usize;
+    // Every tag takes at least its 4-byte length: a count beyond that cannot be honest, and the
+    // capacity stays bounded by the file size.
+    if count > r.remaining() / 4 {
+        return Err(ImageError::Corrupt(format!("rule tag count {count} runs past the end of the file")));
+    }
+    let mut tags = Vec::with_capacity(count);
+    for _ in 0..count {
+        tags.push(r.string("rule tag")?);
+    }
+    let message = r.string("rule message")?;
+    (rule.severity, rule.action, rule.tags, rule.message) = (severity, action, tags, message);
+    Ok(())
+}
+
+/// The format version a map-image file declares (header bytes 8..10); `None` if it is too short.
+/// Meaningful once `MapImage::decode` accepted the file.
+pub fn format_version(bytes: &[u8]) -> Option<u16> {
+    array_at(bytes, 8, "header").ok().map(u16::from_le_bytes)
 }
 
 /// Entries sorted by key bytes, the last of equal keys kept.
@@ -516,6 +592,9 @@ impl<'a> Reader<'a> {
         self.pos += N;
         Ok(a)
     }
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
     fn string(&mut self, what: &str) -> Result<String, ImageError> {
         let len = u32::from_le_bytes(self.array(what)?) as usize;
         let b = self.take(len, what)?;
@@ -553,12 +632,18 @@ mod tests {
                     at: "spec.process.matchPaths[0]".into(),
                     file: "p.yaml".into(),
                     line: 7,
+                    severity: 5,
+                    tags: vec!["NIST".into(), "MITRE_T1059".into()],
+                    message: "shell blocked".into(),
+                    action: "Block".into(),
                 },
                 RuleRef {
                     policy: "KubeArmorPolicy/ns/p".into(),
                     at: "spec.file.matchDirectories[0]".into(),
                     file: "p.yaml".into(),
                     line: 12,
+                    action: "Allow".into(),
+                    ..RuleRef::default()
                 },
             ],
         }
@@ -625,11 +710,120 @@ mod tests {
 
     #[test]
     fn other_version_is_named() {
+        let good = sample().encode();
+        assert_eq!(format_version(&good), Some(FORMAT_VERSION));
+        for v in [0u16, 3, 9, 0x0102] {
+            let mut b = good.clone();
+            b[8..10].copy_from_slice(&v.to_le_bytes());
+            let err = MapImage::decode(&b).unwrap_err();
+            assert_eq!(err, ImageError::Version { found: v, expected: 2 });
+            assert!(err.to_string().contains(&format!("version {v}, this armorc reads versions 1 to 2")), "{err}");
+        }
+    }
+
+    /// Offset (in the file) of the provenance table of `img`'s encoding.
+    fn rules_offset(img: &MapImage) -> usize {
+        let entries = canonical_entries(&img.entries);
+        HEADER_SIZE
+            + entries.len() * (KEY_SIZE + VALUE_SIZE)
+            + 4
+            + img.target.len()
+            + entries.iter().map(|e| 4 + e.text.len()).sum::<usize>()
+    }
+
+    /// `img` as a version 1 file (provenance `policy, at, file, line` only), as armorc wrote it before.
+    fn encode_v1(img: &MapImage) -> Vec<u8> {
+        let v2 = img.encode();
+        let mut b = v2[..rules_offset(img)].to_vec();
+        for r in &img.rules {
+            put_str(&mut b, &r.policy);
+            put_str(&mut b, &r.at);
+            put_str(&mut b, &r.file);
+            b.extend_from_slice(&(r.line as u64).to_le_bytes());
+        }
+        b[8..10].copy_from_slice(&FORMAT_VERSION_V1.to_le_bytes());
+        let payload_len = (b.len() - HEADER_SIZE) as u64;
+        b[32..40].copy_from_slice(&payload_len.to_le_bytes());
+        reseal(b)
+    }
+
+    /// `img` with what version 1 cannot hold cleared.
+    fn as_v1(mut img: MapImage) -> MapImage {
+        for r in &mut img.rules {
+            (r.severity, r.tags, r.message, r.action) = (0, vec![], String::new(), String::new());
+        }
+        img
+    }
+
+    #[test]
+    fn version_1_files_are_still_read() {
+        let v1 = encode_v1(&sample());
+        assert_eq!(format_version(&v1), Some(1));
+        let back = MapImage::decode(&v1).unwrap();
+        assert_eq!(back, as_v1(canonical(sample())));
+        assert!(back.rules.iter().all(|r| r.severity == 0 && r.tags.is_empty() && r.message.is_empty()));
+        assert!(back.rules.iter().all(|r| r.action.is_empty()));
+        // Re-encoding writes version 2, which reads back the same.
+        let v2 = back.encode();
+        assert_eq!(format_version(&v2), Some(FORMAT_VERSION));
+        assert_eq!(MapImage::decode(&v2).unwrap(), back);
+        // An empty version 1 image too.
+        let empty = MapImage { target: "host".into(), ..Default::default() };
+        assert_eq!(MapImage::decode(&encode_v1(&empty)).unwrap(), empty);
+    }
+
+    #[test]
+    fn version_1_damage_is_rejected() {
+        let v1 = encode_v1(&sample());
+        for n in 0..v1.len() {
+            assert!(MapImage::decode(&v1[..n]).is_err(), "length {n} accepted");
+        }
+        for i in 0..v1.len() {
+            let mut b = v1.clone();
+            b[i] ^= 0x20;
+            assert!(MapImage::decode(&b).is_err(), "flip at byte {i} was accepted");
+        }
+        // A version 2 payload under a version 1 header (checksum recomputed) and the reverse
+        // leave bytes unread or run out.
         let mut b = sample().encode();
+        b[8] = 1;
+        assert!(matches!(MapImage::decode(&reseal(b)), Err(ImageError::Corrupt(_))));
+        let mut b = v1.clone();
         b[8] = 2;
-        let err = MapImage::decode(&b).unwrap_err();
-        assert_eq!(err, ImageError::Version { found: 2, expected: 1 });
-        assert!(err.to_string().contains("version 2"));
+        assert!(matches!(MapImage::decode(&reseal(b)), Err(ImageError::Corrupt(_))));
+    }
+
+    #[test]
+    fn version_2_rule_fields_are_checked() {
+        let img = sample();
+        let good = img.encode();
+        let r0 = &img.rules[0];
+        // The first record's severity byte, then its action string.
+        let severity = rules_offset(&img) + 12 + r0.policy.len() + r0.at.len() + r0.file.len() + 8;
+        let action = severity + 1;
+        let tags = action + 4 + r0.action.len();
+        assert_eq!(good[severity], 5);
+        assert_eq!(&good[action + 4..tags], b"Block");
+        assert_eq!(good[tags..tags + 4], 2u32.to_le_bytes());
+
+        let mut b = good.clone();
+        b[severity] = 11;
+        let err = MapImage::decode(&reseal(b)).unwrap_err();
+        assert!(err.to_string().contains("severity 11"), "{err}");
+        let mut b = good.clone();
+        b[action + 4..tags].copy_from_slice(b"Bleck");
+        let err = MapImage::decode(&reseal(b)).unwrap_err();
+        assert!(err.to_string().contains("\"Bleck\""), "{err}");
+        for count in [3u32, 1 << 20, u32::MAX] {
+            let mut b = good.clone();
+            b[tags..tags + 4].copy_from_slice(&count.to_le_bytes());
+            let err = MapImage::decode(&reseal(b)).unwrap_err();
+            assert!(matches!(err, ImageError::Corrupt(_)), "{count}: {err}");
+        }
+        // Fewer tags than written: the rest is misread and the file does not end where it should.
+        let mut b = good.clone();
+        b[tags..tags + 4].copy_from_slice(&1u32.to_le_bytes());
+        assert!(MapImage::decode(&reseal(b)).is_err());
     }
 
     #[test]
@@ -711,8 +905,9 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for _ in 0..2000 {
-            let mut b = good.clone();
+        let v1 = encode_v1(&sample());
+        for round in 0..4000 {
+            let mut b = if round % 2 == 0 { good.clone() } else { v1.clone() };
             for _ in 0..1 + next() % 4 {
                 let i = (next() % b.len() as u64) as usize;
                 b[i] = next() as u8;

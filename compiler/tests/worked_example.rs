@@ -111,3 +111,68 @@ fn worked_example_consequences() {
         }
     }
 }
+
+/// Alert fields in the provenance table: severity, tags, message and action resolve rule >
+/// section > spec (as in the IR) and survive the file format.
+#[test]
+fn provenance_carries_alert_fields() {
+    const ALERTS: &str = r#"apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: alerts
+  namespace: demo
+spec:
+  selector:
+    matchLabels:
+      app: demo
+  severity: 3
+  tags: [spec-tag]
+  message: spec message
+  action: Block
+  process:
+    severity: 7
+    tags: [MITRE, T1059]
+    matchPaths:
+      - path: /bin/bash
+        message: no shells
+      - path: /usr/bin/id
+        action: Allow
+  file:
+    matchPaths:
+      - path: /etc/shadow
+        severity: 9
+"#;
+    let checked = armorc_compiler::check_source(SourceFile::new("alerts.yaml", ALERTS));
+    assert!(
+        !checked.diagnostics.iter().any(|d| d.severity == armorc_compiler::diag::Severity::Error),
+        "{:#?}",
+        checked.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+    );
+    let mut w = Workloads::default();
+    w.read(&SourceFile::new("w.yaml", WORKLOADS)).unwrap();
+    let c = compose::compose(&checked.policies, &w, &ComposeOptions::default());
+    let target = &c.targets[0];
+    let applied: Vec<_> = target.policies.iter().map(|&i| &checked.policies[i]).collect();
+    let image = bpf::lower_target(target, &applied);
+    let image = armorc_compiler::image::MapImage::decode(&image.encode()).unwrap();
+    let rule_of = |text: &str| {
+        let e = image.entries.iter().find(|e| e.main_text() == text).unwrap_or_else(|| panic!("no entry {text}"));
+        &image.rules[e.value.rule as usize]
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let bash = rule_of("/bin/bash");
+    assert_eq!((bash.at.as_str(), bash.line), ("spec.process.matchPaths[0]", 18));
+    assert_eq!(bash.severity, 7);
+    assert_eq!(bash.tags, strings(&["MITRE", "T1059"]));
+    assert_eq!(bash.message, "no shells");
+    assert_eq!(bash.action, "Block");
+
+    let id = rule_of("/usr/bin/id");
+    assert_eq!((id.severity, id.message.as_str(), id.action.as_str()), (7, "spec message", "Allow"));
+    assert_eq!(id.tags, strings(&["MITRE", "T1059"]));
+
+    let shadow = rule_of("/etc/shadow");
+    assert_eq!((shadow.severity, shadow.message.as_str(), shadow.action.as_str()), (9, "spec message", "Block"));
+    assert_eq!(shadow.tags, strings(&["spec-tag"]));
+}

@@ -496,7 +496,16 @@ impl<'a> Builder<'a> {
                 *n = rules.len() as u32;
                 let policy = if ri == last { std::mem::take(&mut id) } else { id.clone() };
                 let o = &rule.origin;
-                rules.push(RuleRef { policy, at: o.at.clone(), file: o.file.clone(), line: o.line });
+                rules.push(RuleRef {
+                    policy,
+                    at: o.at.clone(),
+                    file: o.file.clone(),
+                    line: o.line,
+                    severity: rule.severity,
+                    tags: rule.tags.clone(),
+                    message: rule.message.clone(),
+                    action: action_name(rule.action).to_string(),
+                });
             }
         }
         let entries = order
@@ -515,6 +524,15 @@ impl<'a> Builder<'a> {
 fn policy_id(policy: &ir::Policy) -> String {
     let parts = [policy.kind.as_str(), policy.namespace.as_deref().unwrap_or("-"), &policy.name];
     parts.join("/")
+}
+
+/// `RuleRef::action`: the IR action's name (`Block`, `Allow`, `Audit`).
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Allow => "Allow",
+        Action::Audit => "Audit",
+        Action::Block => "Block",
+    }
 }
 
 fn flag(on: bool, bit: u16) -> u16 {

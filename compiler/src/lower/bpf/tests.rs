@@ -130,6 +130,9 @@ fn worked_map_image_of_reference_3_11() {
     let apt = img.entries.iter().find(|e| e.main_text() == "/usr/bin/apt").unwrap();
     assert_eq!(img.rules[apt.value.rule as usize].at, "spec.process.matchPaths[0]");
     assert_eq!(img.rules[apt.value.rule as usize].policy, "KubeArmorPolicy/ns/worked");
+    assert_eq!(img.rules[apt.value.rule as usize].action, "Block");
+    let usr_bin = img.entries.iter().find(|e| e.main_text() == "/usr/bin/").unwrap();
+    assert_eq!(img.rules[usr_bin.value.rule as usize].action, "Allow");
     let post = img.entries.iter().find(|e| e.key.kind == KIND_POSTURE).unwrap();
     assert_eq!(post.value.rule, u32::MAX);
     // The file encoding round-trips and is stable.
