@@ -164,8 +164,76 @@ fn row(img: &MapImage, e: &Entry) -> [String; 6] {
         (image::mask_to_string(e.value.process), image::mask_to_string(e.value.file))
     };
     let rule = match img.rules.get(e.value.rule as usize) {
-        Some(r) => format!("{} {} ({}:{})", r.policy, r.at, r.file, r.line),
+        Some(r) => format!("{} {} ({}:{}){}", r.policy, r.at, r.file, r.line, alert_fields(r)),
         None => "-".to_string(),
     };
     [kind, key, source, process, file, rule]
+}
+
+/// What an alert names of a rule, after its provenance: ` Block, severity 5, tags [..], message ".."`
+/// (only the fields set; nothing for a version 1 image's rules).
+fn alert_fields(r: &image::RuleRef) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if !r.action.is_empty() {
+        parts.push(r.action.clone());
+    }
+    if r.severity != 0 {
+        parts.push(format!("severity {}", r.severity));
+    }
+    if !r.tags.is_empty() {
+        parts.push(format!("tags [{}]", r.tags.join(", ")));
+    }
+    if !r.message.is_empty() {
+        parts.push(format!("message {:?}", r.message));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use armorc_compiler::image::{Key, RuleRef, Value, DENY, EXEC, KIND_PATH};
+
+    fn img(rule: RuleRef) -> MapImage {
+        MapImage {
+            target: "host".into(),
+            entries: vec![Entry {
+                key: Key::path(KIND_PATH, b"/bin/sh", None),
+                value: Value { process: EXEC | DENY, file: 0, rule: 0 },
+                text: "/bin/sh".into(),
+            }],
+            rules: vec![rule],
+        }
+    }
+
+    #[test]
+    fn rule_column_names_the_alert_fields() {
+        let rule = RuleRef {
+            policy: "KubeArmorHostPolicy/-/p".into(),
+            at: "spec.process.matchPaths[0]".into(),
+            file: "p.yaml".into(),
+            line: 7,
+            severity: 5,
+            tags: vec!["NIST".into(), "MITRE".into()],
+            message: "no \"sh\"".into(),
+            action: "Block".into(),
+        };
+        let text = explain_image(&img(rule.clone()), 2);
+        assert!(text.starts_with("map image for host: 1 entries, 1 rules (format 2, key layout 1)\n"), "{text}");
+        assert!(
+            text.contains(
+                "KubeArmorHostPolicy/-/p spec.process.matchPaths[0] (p.yaml:7) Block, severity 5, tags [NIST, MITRE], message \"no \\\"sh\\\"\"\n"
+            ),
+            "{text}"
+        );
+        // A version 1 image's rules carry none of them.
+        let v1 = RuleRef { severity: 0, tags: vec![], message: String::new(), action: String::new(), ..rule };
+        let text = explain_image(&img(v1), 1);
+        assert!(text.contains("(format 1, key layout 1)"), "{text}");
+        assert!(text.ends_with("(p.yaml:7)\n"), "{text}");
+    }
 }
