@@ -84,7 +84,11 @@ mount -t proc proc /newroot/proc
 mount -t sysfs sys /newroot/sys
 mount -t devtmpfs dev /newroot/dev
 for d in tmp run var/tmp; do mount -t tmpfs tmpfs /newroot/$d; done
-mount -t devpts devpts /newroot/dev/pts 2>/dev/null
+mkdir -p /newroot/dev/pts && mount -t devpts devpts /newroot/dev/pts
+ln -sf /proc/self/fd /newroot/dev/fd
+ln -sf /proc/self/fd/0 /newroot/dev/stdin
+ln -sf /proc/self/fd/1 /newroot/dev/stdout
+ln -sf /proc/self/fd/2 /newroot/dev/stderr
 mount -t bpf bpf /newroot/sys/fs/bpf
 mount -t securityfs securityfs /newroot/sys/kernel/security
 mount -t tracefs tracefs /newroot/sys/kernel/tracing

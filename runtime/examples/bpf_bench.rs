@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         target: "bench".into(),
         entries: (0..n)
             .map(|_| Entry {
-                key: Key::path(KIND_PATH, format!("/p/{}", rng.next()).as_bytes(), None),
+                key: Key::path(KIND_PATH, format!("/p/{}", rng.next_u64()).as_bytes(), None),
                 value: Value { process: 0, file: READ, rule: u32::MAX },
                 text: String::new(),
             })

@@ -69,7 +69,7 @@ pub fn up(pin_dir: &Path, throttle: Throttle) -> Result<UpReport> {
                 .with_context(|| format!("{name} is not an LSM program"))?;
             prog.load(hook, &btf).map_err(|e| anyhow!("loading {name} (lsm/{hook}): {}", probe::errno_of(&e)))?;
             let id = prog.attach().with_context(|| format!("attaching {name}"))?;
-            let link: FdLink = prog.take_link(id)?.try_into().with_context(|| format!("link of {name}"))?;
+            let link: FdLink = prog.take_link(id)?.into();
             link.pin(&path).map_err(|e| anyhow!("pinning {}: {e}", path.display()))?;
             attached.push(name);
         }

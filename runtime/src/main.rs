@@ -104,14 +104,21 @@ enum Command {
         #[arg(required = true, last = true, value_name = "CMD")]
         cmd: Vec<OsString>,
     },
-    /// Print alerts (KubeArmor's alert JSON), one per line.
-    #[command(after_help = "Examples:\n  armor-loader events --format json\n  armor-loader events --follow")]
+    /// Print alerts (KubeArmor's alert JSON), one per line: BPF-LSM alerts from our ring buffer,
+    /// and with --bundle AppArmor denials from the kernel log, mapped to their policies.
+    #[command(
+        after_help = "Examples:\n  armor-loader events --format json\n  armor-loader events --follow --bundle out"
+    )]
     Events {
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
         /// Keep reading until interrupted.
         #[arg(long)]
         follow: bool,
+        /// `armorc compile` output whose AppArmor profiles the kernel log's denials are mapped
+        /// through (without it, only BPF-LSM alerts are read).
+        #[arg(long, value_name = "OUT")]
+        bundle: Option<PathBuf>,
         #[command(flatten)]
         pin: PinArgs,
         #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
@@ -178,7 +185,9 @@ fn run(cli: Cli) -> Result<i32> {
             let sel = if host { Selector::Host } else { Selector::parse_target(target.as_deref().unwrap_or(""))? };
             cmd_exec(&bundle, &sel, &enforcer::parse_order(&lsm.lsm)?, &pin.pin_dir, &state_dir, &cmd)
         }
-        Command::Events { format, follow, pin, state_dir } => cmd_events(format, follow, &pin.pin_dir, &state_dir),
+        Command::Events { format, follow, bundle, pin, state_dir } => {
+            cmd_events(format, follow, bundle.as_deref(), &pin.pin_dir, &state_dir)
+        }
         Command::Apply { image, key, pin } => {
             let image = read_image(&image)?; // rejected before the kernel is touched
             let key = key.key()?;
@@ -270,7 +279,7 @@ fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<i32>
     Ok(0)
 }
 
-/// The alert names of an image's rules (provenance `Kind/ns/name`).
+/// The alert names of an image's rules (provenance: `Kind/ns/name`, severity, tags, message).
 fn rule_metas(image: &MapImage) -> Vec<RuleMeta> {
     image
         .rules
@@ -279,7 +288,14 @@ fn rule_metas(image: &MapImage) -> Vec<RuleMeta> {
             let mut parts = r.policy.splitn(3, '/');
             let kind = parts.next().unwrap_or_default().to_string();
             let name = parts.nth(1).unwrap_or_default().to_string();
-            RuleMeta { policy: name, kind, ..RuleMeta::default() }
+            RuleMeta {
+                policy: name,
+                kind,
+                severity: r.severity,
+                tags: r.tags.clone(),
+                message: r.message.clone(),
+                action: r.action.clone(),
+            }
         })
         .collect()
 }
@@ -347,36 +363,64 @@ fn cmd_exec(
     }
 }
 
-fn cmd_events(format: Format, follow: bool, pin_dir: &Path, state_dir: &Path) -> Result<i32> {
-    let mut reader = EventReader::open(pin_dir)?;
-    let mut decoder = Decoder::new(state_dir);
-    let mut print = |ev: events::RawEvent| {
-        let a = decoder.alert(&ev);
-        match format {
-            Format::Json => println!("{}", serde_json::to_string(&a).expect("alert is JSON")),
-            Format::Text => println!(
-                "{} {} {}/{}/{} {} {} {} {} ({})",
-                a.updated_time,
-                a.kind,
-                a.namespace_name,
-                a.pod_name,
-                a.container_name,
-                a.operation,
-                a.resource,
-                a.action,
-                a.result,
-                a.policy_name
-            ),
-        }
-    };
-    loop {
-        reader.drain(&mut print);
-        if !follow {
-            break;
-        }
-        reader.wait(1000);
+fn print_alert(format: Format, a: &events::Alert) {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string(a).expect("alert is JSON")),
+        Format::Text => println!(
+            "{} {} {} {}/{}/{} {} {} {} {} ({})",
+            a.updated_time,
+            a.enforcer,
+            a.kind,
+            a.namespace_name,
+            a.pod_name,
+            a.container_name,
+            a.operation,
+            a.resource,
+            a.action,
+            a.result,
+            a.policy_name
+        ),
     }
-    eprintln!("armor-loader: {}", events::dropped_summary(pin_dir));
+}
+
+fn cmd_events(format: Format, follow: bool, bundle: Option<&Path>, pin_dir: &Path, state_dir: &Path) -> Result<i32> {
+    let bpf_up = pin_dir.join("armor_events").exists();
+    if !bpf_up && bundle.is_none() {
+        bail!(
+            "no alerts to read: no BPF-LSM ring buffer under {} (run `armor-loader up`) and no --bundle for AppArmor",
+            pin_dir.display()
+        );
+    }
+    let mut mapper = bundle.map(apparmor::DenialMapper::open).transpose()?;
+    let read_apparmor = |mapper: &mut apparmor::DenialMapper, follow: bool| {
+        apparmor::read_kmsg(follow, |d| print_alert(format, &mapper.alert(&d)))
+    };
+    std::thread::scope(|s| -> Result<()> {
+        let kmsg = match mapper.as_mut() {
+            Some(m) if follow => Some(s.spawn(move || read_apparmor(m, true))),
+            Some(m) => {
+                read_apparmor(m, false)?;
+                None
+            }
+            None => None,
+        };
+        if bpf_up {
+            let mut reader = EventReader::open(pin_dir)?;
+            let mut decoder = Decoder::new(state_dir);
+            loop {
+                reader.drain(|ev| print_alert(format, &decoder.alert(&ev)));
+                if !follow {
+                    break;
+                }
+                reader.wait(1000);
+            }
+            eprintln!("armor-loader: {}", events::dropped_summary(pin_dir));
+        }
+        if let Some(h) = kmsg {
+            h.join().map_err(|_| anyhow::anyhow!("kernel log reader panicked"))??;
+        }
+        Ok(())
+    })?;
     Ok(0)
 }
 

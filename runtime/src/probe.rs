@@ -81,8 +81,11 @@ pub fn open_lsm_object() -> Result<Ebpf> {
         .context("opening the LSM object (map creation, CO-RE relocation against kernel BTF)")
 }
 
+/// One program's load attempt: (program, hook, `Ok` or the errno text).
+pub type LoadResult = (&'static str, &'static str, Result<(), String>);
+
 /// Try to load every LSM program; `Ok(())` or the errno text per program.
-pub fn try_load_lsm(obj: &mut Ebpf) -> Result<Vec<(&'static str, &'static str, Result<(), String>)>> {
+pub fn try_load_lsm(obj: &mut Ebpf) -> Result<Vec<LoadResult>> {
     let btf = Btf::from_sys_fs().context("reading /sys/kernel/btf/vmlinux")?;
     let mut out = Vec::new();
     for (name, hook) in LSM_PROGRAMS {
