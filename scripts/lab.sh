@@ -103,6 +103,7 @@ echo 1 > /proc/sys/kernel/sysrq
 mkdir -p /newroot/.armorc-lab && cp /cmd /newroot/.armorc-lab/cmd
 cat > /newroot/.armorc-lab/stage2 <<'STAGE2'
 # Stage 2 (the host's bash, in the guest's new root): the command, its status, power off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /bin/bash /.armorc-lab/cmd
 echo "ARMORC-LAB-EXIT $?"
 sync

@@ -7,6 +7,8 @@
 //! where BPF-LSM is active; elsewhere it says so and passes, and in the lab a refused program
 //! load fails it.
 
+#![allow(clippy::unwrap_used)] // test code: a failed setup step is a failed test
+
 use armor_runtime::agent::{self, Throttle};
 use armor_runtime::exec::run_isolated_with;
 use armor_runtime::kernel::Targets;
@@ -25,42 +27,12 @@ fn in_lab_or_skip(test: &str) -> bool {
         println!("skipped: {test}: changes files at policy paths, so it runs only in the kernel lab (scripts/lab.sh)");
         return false;
     }
+    // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "{test}: the lab runs tests as root");
     if let Err(e) = armor_runtime::probe::test_load() {
         panic!("{test}: BPF-LSM programs must load in the lab: {e}");
     }
     true
-}
-
-/// A static executable that exits 0 (exec targets; no loader, no libraries to open).
-fn tiny_elf() -> Vec<u8> {
-    #[cfg(target_arch = "x86_64")]
-    let (machine, code): (u16, &[u8]) = (62, &[0xb8, 0x3c, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]); // exit(0)
-    #[cfg(target_arch = "aarch64")]
-    let (machine, code): (u16, &[u8]) =
-        (183, &[0xa8, 0x0b, 0x80, 0xd2, 0x00, 0x00, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4]); // exit(0)
-    let base: u64 = 0x400000;
-    let entry = base + 120;
-    let mut e = Vec::new();
-    e.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
-    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    e.extend_from_slice(&machine.to_le_bytes());
-    e.extend_from_slice(&1u32.to_le_bytes());
-    e.extend_from_slice(&entry.to_le_bytes());
-    e.extend_from_slice(&64u64.to_le_bytes()); // phoff
-    e.extend_from_slice(&0u64.to_le_bytes()); // shoff
-    e.extend_from_slice(&0u32.to_le_bytes()); // flags
-    for v in [64u16, 56, 1, 64, 0, 0] {
-        e.extend_from_slice(&v.to_le_bytes()); // ehsize phentsize phnum shentsize shnum shstrndx
-    }
-    let size = 120 + code.len() as u64;
-    e.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-    e.extend_from_slice(&5u32.to_le_bytes()); // R+X
-    for v in [0u64, base, base, size, size, 0x1000] {
-        e.extend_from_slice(&v.to_le_bytes()); // offset vaddr paddr filesz memsz align
-    }
-    e.extend_from_slice(code);
-    e
 }
 
 /// What a real operation does.
@@ -151,16 +123,19 @@ fn nap() {
 
 /// In a forked child: run `f`, store its errno-style result in `shared.sub`, exit. The caller
 /// gets it back (0 = success), or 0 when `f` replaced the process (exec).
-unsafe fn in_child(shared: &Shared, f: impl FnOnce() -> i32) -> i32 {
+fn in_child(shared: &Shared, f: impl FnOnce() -> i32) -> i32 {
     shared.sub.store(-1, Ordering::SeqCst);
-    let pid = libc::fork();
+    // SAFETY: called in the single-threaded runner; the child only runs `f` (system calls) and exits.
+    let pid = unsafe { libc::fork() };
     if pid == 0 {
         let r = f();
         shared.sub.store(r, Ordering::SeqCst);
-        libc::_exit(0);
+        // SAFETY: leaving the forked child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
     }
     let mut status = 0;
-    while libc::waitpid(pid, &mut status, 0) < 0 {}
+    // SAFETY: waiting for our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
     match shared.sub.load(Ordering::SeqCst) {
         -1 => 0, // exec'd: the call succeeded
         r => r,
@@ -178,74 +153,78 @@ fn sockaddr(port: u16) -> libc::sockaddr_in {
 
 /// One real operation, in the target (pid 1 of its namespaces): only system calls, no allocation.
 /// Returns 0 or the errno.
-unsafe fn perform(op: &LiveOp, shared: &Shared, listen_port: u16) -> i32 {
+fn perform(op: &LiveOp, shared: &Shared, listen_port: u16) -> i32 {
     let ok = |rc: libc::c_int| if rc < 0 { errno() } else { 0 };
     let p = op.c_path.as_ptr();
-    match op.action {
-        Action::Exec => in_child(shared, || {
-            let argv = [p, std::ptr::null()];
-            let envp = [std::ptr::null()];
-            libc::execve(p, argv.as_ptr(), envp.as_ptr());
-            errno()
-        }),
-        Action::Open => {
-            let fd = libc::open(p, libc::O_RDONLY);
-            if fd >= 0 {
+    // SAFETY: every call takes NUL-terminated paths built before fork, stack buffers that outlive
+    // it, or descriptors it just opened; fork only in the single-threaded runner.
+    unsafe {
+        match op.action {
+            Action::Exec => in_child(shared, || {
+                let argv = [p, std::ptr::null()];
+                let envp = [std::ptr::null()];
+                libc::execve(p, argv.as_ptr(), envp.as_ptr());
+                errno()
+            }),
+            Action::Open => {
+                let fd = libc::open(p, libc::O_RDONLY);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+                ok(fd)
+            }
+            Action::Write => {
+                let fd = libc::open(p, libc::O_WRONLY);
+                if fd < 0 {
+                    return errno();
+                }
+                let n = libc::write(fd, b"w".as_ptr().cast(), 1);
+                let r = if n < 0 { errno() } else { 0 };
                 libc::close(fd);
+                r
             }
-            ok(fd)
-        }
-        Action::Write => {
-            let fd = libc::open(p, libc::O_WRONLY);
-            if fd < 0 {
-                return errno();
+            Action::Unlink => ok(libc::unlink(p)),
+            Action::Mkdir => ok(libc::mkdir(p, 0o777)),
+            Action::Rmdir => ok(libc::rmdir(p)),
+            Action::Rename => ok(libc::rename(p, op.c_path2.as_ptr())),
+            Action::Chmod => ok(libc::chmod(p, 0o777)),
+            Action::Truncate => ok(libc::truncate(p, 0)),
+            Action::Socket(ty, proto) => {
+                let fd = libc::socket(libc::AF_INET, ty, proto);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+                ok(fd)
             }
-            let n = libc::write(fd, b"w".as_ptr().cast(), 1);
-            let r = if n < 0 { errno() } else { 0 };
-            libc::close(fd);
-            r
-        }
-        Action::Unlink => ok(libc::unlink(p)),
-        Action::Mkdir => ok(libc::mkdir(p, 0o777)),
-        Action::Rmdir => ok(libc::rmdir(p)),
-        Action::Rename => ok(libc::rename(p, op.c_path2.as_ptr())),
-        Action::Chmod => ok(libc::chmod(p, 0o777)),
-        Action::Truncate => ok(libc::truncate(p, 0)),
-        Action::Socket(ty, proto) => {
-            let fd = libc::socket(libc::AF_INET, ty, proto);
-            if fd >= 0 {
+            Action::Connect => {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                if fd < 0 {
+                    return errno();
+                }
+                let sa = sockaddr(listen_port);
+                let rc = libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&sa) as u32);
+                let r = ok(rc);
                 libc::close(fd);
+                r
             }
-            ok(fd)
-        }
-        Action::Connect => {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            if fd < 0 {
-                return errno();
+            Action::Chroot => ok(libc::chroot(c"/".as_ptr())),
+            Action::Chown => ok(libc::chown(p, 1000, 1000)),
+            Action::Setuid => in_child(shared, || if libc::setuid(1000) < 0 { errno() } else { 0 }),
+            Action::BindLowPort => {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                if fd < 0 {
+                    return errno();
+                }
+                let one: libc::c_int = 1;
+                libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4);
+                let sa = sockaddr(80);
+                let rc = libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&sa) as u32);
+                let r = ok(rc);
+                libc::close(fd);
+                r
             }
-            let sa = sockaddr(listen_port);
-            let rc = libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&sa) as u32);
-            let r = ok(rc);
-            libc::close(fd);
-            r
+            Action::Sethostname => ok(libc::sethostname(c"armorc-lab".as_ptr(), 10)),
         }
-        Action::Chroot => ok(libc::chroot(c"/".as_ptr())),
-        Action::Chown => ok(libc::chown(p, 1000, 1000)),
-        Action::Setuid => in_child(shared, || if libc::setuid(1000) < 0 { errno() } else { 0 }),
-        Action::BindLowPort => {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            if fd < 0 {
-                return errno();
-            }
-            let one: libc::c_int = 1;
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4);
-            let sa = sockaddr(80);
-            let rc = libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&sa) as u32);
-            let r = ok(rc);
-            libc::close(fd);
-            r
-        }
-        Action::Sethostname => ok(libc::sethostname(c"armorc-lab".as_ptr(), 10)),
     }
 }
 
@@ -755,8 +734,12 @@ fn live_bpf_agrees_with_model() {
     // accept and drop connections so the backlog never fills
     std::thread::spawn(move || for _ in listener.incoming() {});
     let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
-    let mut fs =
-        Fs { elf: tiny_elf(), exe: exe.as_os_str().as_encoded_bytes().to_vec(), rng: Rng::new(0x11fe), made: false };
+    let mut fs = Fs {
+        elf: mutate::tiny_elf(),
+        exe: exe.as_os_str().as_encoded_bytes().to_vec(),
+        rng: Rng::new(0x11fe),
+        made: false,
+    };
     let mut rng = Rng::new(0x5eed_11fe);
     let mut tally = Tally::default();
     let images = images();
