@@ -8,7 +8,7 @@ echo "lab: kernel $(uname -r), LSMs $(cat /sys/kernel/security/lsm)"
 failed=0
 for bin in "$@"; do
     echo "== lab: $(basename "$bin")"
-    "$bin" --test-threads=1 --show-output || failed=1
+    "$bin" --test-threads=1 --show-output --color never || failed=1
 done
 echo "== lab: armor-loader end to end"
 bash scripts/lab-e2e.sh || failed=1
