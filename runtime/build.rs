@@ -9,7 +9,7 @@ const HEADERS: [&str; 6] = ["armor.h", "decide.h", "events.h", "maps.h", "task.h
 
 fn main() {
     let bpf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpf");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
     let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
     for h in HEADERS {
         println!("cargo:rerun-if-changed={}", bpf.join(h).display());

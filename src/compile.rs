@@ -653,7 +653,8 @@ impl Sink {
     fn finish(self) -> Result<Vec<String>, String> {
         match self {
             Sink::Write { out, tmp, .. } => {
-                let old = tmp.with_file_name(tmp.file_name().unwrap().to_string_lossy().replace(".tmp-", ".old-"));
+                let name = tmp.file_name().expect("the temporary tree is OUT's sibling `.NAME.tmp-PID`");
+                let old = tmp.with_file_name(name.to_string_lossy().replace(".tmp-", ".old-"));
                 let swap = || -> std::io::Result<()> {
                     if out.exists() {
                         std::fs::rename(&out, &old)?;

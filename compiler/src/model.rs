@@ -71,7 +71,7 @@ impl Op {
     }
     /// The op number bpf/armor.h uses (OP_*).
     pub fn code(self) -> u8 {
-        Op::ALL.iter().position(|&o| o == self).unwrap() as u8 + 1
+        Op::ALL.iter().position(|&o| o == self).expect("Op::ALL lists every op") as u8 + 1
     }
     /// Ops that look up a path.
     pub fn has_path(self) -> bool {

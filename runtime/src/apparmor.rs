@@ -65,7 +65,9 @@ impl ExecAttr {
     /// In the child: the next execve runs under the profile. Returns false on failure.
     pub fn apply_in_child(&self) -> bool {
         for p in &self.paths {
-            // SAFETY: open/write/close on a NUL-terminated path and a live buffer.
+            // SAFETY: p is NUL-terminated (CString); write reads self.value, live for the call, for
+            // exactly its length; fd is the descriptor just opened, closed once. open/write/close
+            // are async-signal-safe and nothing here allocates (this runs in a forked child).
             unsafe {
                 let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
                 if fd < 0 {
@@ -1095,7 +1097,8 @@ pub fn read_kmsg(follow: bool, mut f: impl FnMut(Denial)) -> Result<()> {
                     return Ok(());
                 }
                 let mut pfd = libc::pollfd { fd: kmsg.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-                // SAFETY: one pollfd; EINTR and spurious wake-ups just read again.
+                // SAFETY: pfd is one live pollfd (nfds = 1) on kmsg, open for the whole loop; poll
+                // only writes its revents. EINTR and spurious wake-ups just read again.
                 unsafe { libc::poll(&mut pfd, 1, -1) };
             }
             // Records were overwritten since the last read: the next read continues after them.

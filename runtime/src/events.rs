@@ -194,7 +194,7 @@ fn sock_type_name(t: u32) -> String {
 fn wall_time(boot_ns: u64) -> (i64, u32) {
     let now = |clock| {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: clock_gettime writes into ts.
+        // SAFETY: ts is a live, writable timespec; clock_gettime only writes it.
         unsafe { libc::clock_gettime(clock, &mut ts) };
         ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
     };
@@ -339,7 +339,8 @@ impl EventReader {
     /// Wait up to `timeout_ms` for more records.
     pub fn wait(&self, timeout_ms: i32) {
         let mut pfd = libc::pollfd { fd: self.ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one pollfd.
+        // SAFETY: pfd is one live pollfd (nfds = 1) whose fd, the ring buffer's, stays open while
+        // self is borrowed; poll only writes its revents.
         unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
     }
 }

@@ -22,13 +22,32 @@ fn status_code(status: libc::c_int) -> i32 {
     }
 }
 
-fn cstrings(cmd: &[OsString]) -> Result<Vec<CString>> {
-    cmd.iter().map(|a| CString::new(a.as_bytes()).context("a command argument contains a NUL byte")).collect()
+/// A command line ready for execvp, built before fork (the child must not allocate): the
+/// NUL-terminated arguments and the NULL-terminated pointer array into them.
+struct Argv {
+    args: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl Argv {
+    fn new(cmd: &[OsString]) -> Result<Argv> {
+        if cmd.is_empty() {
+            bail!("no command to run");
+        }
+        let args = cmd
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).context("a command argument contains a NUL byte"))
+            .collect::<Result<Vec<_>>>()?;
+        // The pointers stay valid while `args` lives: each CString's buffer is its own heap block.
+        let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Ok(Argv { args, ptrs })
+    }
 }
 
 fn pipe() -> Result<(libc::c_int, libc::c_int)> {
     let mut fds = [0; 2];
-    // SAFETY: fds has room for the two descriptors.
+    // SAFETY: pipe2 writes exactly two descriptors into fds, a live array of two c_ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(std::io::Error::last_os_error()).context("pipe2");
     }
@@ -36,7 +55,8 @@ fn pipe() -> Result<(libc::c_int, libc::c_int)> {
 }
 
 fn ns_inode(path: &std::ffi::CStr) -> u32 {
-    // SAFETY: stat into a zeroed struct on a NUL-terminated path.
+    // SAFETY: path is NUL-terminated (CStr); all-zero bytes are a valid libc::stat, and stat only
+    // writes that live struct. stat is async-signal-safe (this runs in a forked child).
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::stat(path.as_ptr(), &mut st) != 0 {
@@ -47,11 +67,15 @@ fn ns_inode(path: &std::ffi::CStr) -> u32 {
 }
 
 /// Exec `argv` (in the child; never returns): under `attr` if given. Exit 126 when the kernel
-/// refuses the exec (as shells do), 127 when the command is not found.
-fn exec_child(argv: &[CString], attr: Option<&ExecAttr>) -> ! {
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    // SAFETY: argv is NUL-terminated; on failure we only write to stderr and _exit.
+/// refuses the exec (as shells do), 127 when the command is not found. Allocation-free: runs in a
+/// forked child.
+fn exec_child(argv: &Argv, attr: Option<&ExecAttr>) -> ! {
+    let name = &argv.args[0]; // Argv::new refuses an empty command
+                              // SAFETY: argv.ptrs is a NULL-terminated array of pointers to the NUL-terminated strings in
+                              // argv.args, borrowed (alive) for the call; every write reads a live byte string of the length
+                              // passed; errno is read through this thread's errno pointer. Only async-signal-safe calls, no
+                              // allocation and no locks (the parent may have had other threads at fork); _exit skips Rust
+                              // destructors and atexit handlers.
     unsafe {
         if let Some(a) = attr {
             if !a.apply_in_child() {
@@ -60,11 +84,11 @@ fn exec_child(argv: &[CString], attr: Option<&ExecAttr>) -> ! {
                 libc::_exit(126);
             }
         }
-        libc::execvp(ptrs[0], ptrs.as_ptr());
+        libc::execvp(argv.ptrs[0], argv.ptrs.as_ptr());
         let err = *libc::__errno_location();
         let msg: &[u8] = if err == libc::ENOENT { b": command not found\n" } else { b": exec refused\n" };
         libc::write(2, b"armor-loader: ".as_ptr().cast(), 14);
-        libc::write(2, argv[0].as_ptr().cast(), argv[0].as_bytes().len());
+        libc::write(2, name.as_ptr().cast(), name.as_bytes().len());
         libc::write(2, msg.as_ptr().cast(), msg.len());
         libc::_exit(if err == libc::ENOENT { 127 } else { 126 });
     }
@@ -80,7 +104,7 @@ pub fn run_isolated(
     setup: impl FnOnce((u32, u32)) -> Result<()>,
     teardown: impl FnOnce((u32, u32)),
 ) -> Result<i32> {
-    let argv = cstrings(cmd)?;
+    let argv = Argv::new(cmd)?;
     run_isolated_with(|| exec_child(&argv, attr), setup, teardown)
 }
 
@@ -94,13 +118,18 @@ pub fn run_isolated_with(
 ) -> Result<i32> {
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
-    // SAFETY: the child only makes async-signal-safe calls until it execs or _exits.
+    // SAFETY: fork itself takes no arguments. The child runs only the block below (raw system
+    // calls, then `pid1`, whose contract is async-signal-safety) and always ends in _exit, so it
+    // never touches a lock or allocator state another thread of ours held at the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(std::io::Error::last_os_error()).context("fork");
     }
     if pid == 0 {
-        // SAFETY: child side; raw syscalls only.
+        // SAFETY: child side: close/unshare/mount/fork/read/write/waitpid/_exit on descriptors this
+        // function created, NUL-terminated literals and stack buffers at least as long as the
+        // counts passed (`failed` and `key` are 8 bytes, `go` 1 byte); errno through this thread's
+        // errno pointer. No allocation, no unwinding out of the child (every path ends in _exit).
         unsafe {
             libc::close(ready_r);
             libc::close(go_w);
@@ -140,22 +169,25 @@ pub fn run_isolated_with(
             libc::_exit(status_code(status));
         }
     }
-    // SAFETY: closing our copies of the child's ends.
+    // SAFETY: ready_w and go_r are descriptors pipe() returned to us, closed here once (the child
+    // has its own copies); afterwards a read on ready_r sees EOF if the child dies.
     unsafe {
         libc::close(ready_w);
         libc::close(go_r);
     }
     let mut key = [0u32; 2];
-    // SAFETY: reading 8 bytes into key.
+    // SAFETY: key is 8 writable bytes (two u32), the count passed.
     let n = unsafe { libc::read(ready_r, key.as_mut_ptr().cast(), 8) };
+    // SAFETY: ready_r is our read end of the pipe, closed once here and not used again.
     unsafe { libc::close(ready_r) };
     let wait = || {
         let mut status = 0;
-        // SAFETY: waiting for our own child.
+        // SAFETY: status is a live c_int waitpid writes; pid is our own child.
         while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
         status_code(status)
     };
     if n != 8 || key[0] == 0 || key[1] == 0 {
+        // SAFETY: go_w is our write end, closed once on this path (we return below).
         unsafe { libc::close(go_w) };
         let code = wait();
         let why = if n == 8 && key[0] == 0 {
@@ -167,12 +199,14 @@ pub fn run_isolated_with(
     }
     let key = (key[0], key[1]);
     if let Err(e) = setup(key) {
-        unsafe { libc::close(go_w) }; // the child reads EOF and exits
+        // SAFETY: go_w is our write end, closed once on this path (we return below). The child
+        // reads EOF and exits.
+        unsafe { libc::close(go_w) };
         wait();
         teardown(key);
         return Err(e);
     }
-    // SAFETY: one byte to a pipe we own.
+    // SAFETY: writes one byte from a static string to go_w, our write end, then closes it (once).
     unsafe {
         libc::write(go_w, b"g".as_ptr().cast(), 1);
         libc::close(go_w);
@@ -185,8 +219,9 @@ pub fn run_isolated_with(
 /// Run `cmd` in our own namespaces (host targets, or no enforcement), optionally under an
 /// AppArmor profile. Returns its exit status.
 pub fn run_plain(cmd: &[OsString], attr: Option<&ExecAttr>) -> Result<i32> {
-    let argv = cstrings(cmd)?;
-    // SAFETY: the child only makes async-signal-safe calls before exec.
+    let argv = Argv::new(cmd)?;
+    // SAFETY: fork itself takes no arguments. The child only runs exec_child, which is
+    // allocation-free over `argv` prepared above and ends in execvp or _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(std::io::Error::last_os_error()).context("fork");
@@ -195,7 +230,7 @@ pub fn run_plain(cmd: &[OsString], attr: Option<&ExecAttr>) -> Result<i32> {
         exec_child(&argv, attr);
     }
     let mut status = 0;
-    // SAFETY: waiting for our own child.
+    // SAFETY: status is a live c_int waitpid writes; pid is our own child.
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
     Ok(status_code(status))
 }

@@ -31,6 +31,12 @@ fn outer_key(key: (u32, u32)) -> [u8; 8] {
     k
 }
 
+/// The target key an outer-map key stands for (inverse of `outer_key`).
+fn target_key(k: [u8; 8]) -> (u32, u32) {
+    let [a, b, c, d, e, f, g, h] = k;
+    (u32::from_le_bytes([a, b, c, d]), u32::from_le_bytes([e, f, g, h]))
+}
+
 /// A new rule map holding exactly the image's entries, in image order (last writer wins),
 /// written with one batch update.
 pub fn fill_inner(image: &MapImage) -> Result<OwnedFd> {
@@ -135,13 +141,7 @@ impl Targets {
     }
 
     pub fn keys(&self) -> Result<Vec<(u32, u32)>> {
-        self.outer
-            .keys()
-            .map(|k| {
-                let k = k?;
-                Ok((u32::from_le_bytes(k[..4].try_into().unwrap()), u32::from_le_bytes(k[4..].try_into().unwrap())))
-            })
-            .collect()
+        self.outer.keys().map(|k| Ok(target_key(k?))).collect()
     }
 }
 
@@ -176,7 +176,8 @@ impl Harness {
         let mut opts = TestRunOptions::new();
         opts.data_in = Some(&packet);
         opts.repeat = repeat.max(1);
-        let prog: &SocketFilter = self.obj.program("armor_harness").unwrap().try_into()?;
+        let prog: &SocketFilter =
+            self.obj.program("armor_harness").ok_or_else(|| anyhow!("no armor_harness program"))?.try_into()?;
         let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN")?;
         match r.return_value {
             ERR_QUERY => bail!("the harness rejected the serialized query"),
@@ -197,7 +198,8 @@ impl Harness {
         let mut opts = TestRunOptions::new();
         opts.data_in = Some(&packet);
         opts.repeat = repeat.max(1);
-        let prog: &SocketFilter = self.obj.program("armor_floor").unwrap().try_into()?;
+        let prog: &SocketFilter =
+            self.obj.program("armor_floor").ok_or_else(|| anyhow!("no armor_floor"))?.try_into()?;
         let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN")?;
         match r.return_value {
             0 | 1 => Ok((r.return_value == 1, r.duration)),

@@ -36,6 +36,8 @@ pub fn ensure_bpffs() -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all("/sys/fs/bpf")?;
+    // SAFETY: source, target and type are NUL-terminated literals and data is NULL (bpffs takes no
+    // options); mount(2) only reads them.
     let rc = unsafe { libc::mount(c"bpf".as_ptr(), c"/sys/fs/bpf".as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         anyhow::bail!("mounting bpffs at /sys/fs/bpf: {}", std::io::Error::last_os_error());

@@ -31,6 +31,8 @@ pub const LSM_PROGRAMS: [(&str, &str); 16] = [
 pub fn active_lsms() -> Result<Vec<String>> {
     let path = "/sys/kernel/security/lsm";
     if !std::path::Path::new(path).exists() {
+        // SAFETY: source, target and type are NUL-terminated literals and data is NULL
+        // (securityfs takes no options); mount(2) only reads them.
         let rc = unsafe {
             libc::mount(
                 c"securityfs".as_ptr(),

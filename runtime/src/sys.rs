@@ -13,6 +13,10 @@ const BPF_MAP_TYPE_HASH: u32 = 1;
 
 fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> io::Result<i64> {
     // attr is zero-padded to 128 bytes, as the kernel requires for unused fields
+    // SAFETY: attr is a live, writable 128-byte buffer and its size is the size passed, so the
+    // kernel reads and writes (e.g. the batch `count` it reports) only within it. The commands
+    // issued here (MAP_CREATE, UPDATE_ELEM, UPDATE_BATCH) only read through the key/value pointers
+    // the callers put in attr, which point into slices borrowed for the whole call.
     let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(attr)) };
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -27,6 +31,8 @@ pub fn create_hash(key_size: u32, value_size: u32, max_entries: u32) -> io::Resu
     attr[0] = BPF_MAP_TYPE_HASH as u64 | (key_size as u64) << 32;
     attr[1] = value_size as u64 | (max_entries as u64) << 32;
     let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+    // SAFETY: BPF_MAP_CREATE succeeded, so fd is a new descriptor of this process that nothing
+    // else refers to; the OwnedFd becomes its only owner (and closes it).
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 

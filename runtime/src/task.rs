@@ -28,7 +28,7 @@ pub struct TaskRec {
 }
 
 fn parse(b: &[u8; REC_SIZE]) -> TaskRec {
-    let u = |i: usize| u32::from_le_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
+    let u = |i: usize| u32::from_le_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]]);
     let len = (u(10) as usize).min(PATH_CAP);
     TaskRec {
         pid: u(0),
