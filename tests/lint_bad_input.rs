@@ -2,6 +2,7 @@
 //! 10,000-deep nesting, alias bombs, an empty file, a directory without YAML. Each gives a clear
 //! result, nothing panics, the child's peak memory stays under 200 MB, and the other files of the
 //! same run are still checked.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 use serde_json::Value;
 use std::io::{BufWriter, Read, Write};
@@ -76,9 +77,11 @@ fn lint(args: &[&str], cwd: &Path) -> Run {
         err.read_to_end(&mut s).map(|_| s)
     });
     let mut status = 0;
-    // SAFETY: plain FFI call on our own child's pid, with valid out-pointers.
+    // SAFETY: libc::rusage is plain integers and timevals, for which all-zero bytes are valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = child.id() as libc::pid_t;
+    // SAFETY: status and usage are live, writable out-pointers; pid is our own child, not yet
+    // reaped (Child::wait is never called on it).
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid, "wait4 failed: {}", std::io::Error::last_os_error());
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };

@@ -1,6 +1,9 @@
 //! `armorc lint` / `armorc normalize` end to end: output formats (insta snapshots over the
 //! diagnostics fixtures), exit codes, suppressions, inputs (symlinks, stdin, excludes) and SARIF
 //! validation with @microsoft/sarif-multitool when installed (.ci/install-lint.sh).
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
+
+mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -198,7 +201,7 @@ fn fixtures_github() {
 #[test]
 fn sarif_passes_multitool_validation_with_github_rules() {
     if !Path::new(MULTITOOL).exists() {
-        eprintln!("SKIP: {MULTITOOL} not installed (run .ci/install-lint.sh)");
+        common::skip_or_fail(format!("{MULTITOOL} not installed (run .ci/install-lint.sh)"));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

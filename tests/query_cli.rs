@@ -1,4 +1,5 @@
 //! `armorc query` end to end: answers, single-query flags, bad lines, bad images.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 use armorc_compiler::image::*;
 use std::io::Write;

@@ -2,7 +2,9 @@
 //! `sha256sum`): every built-in template is triggered, its policy lints clean with
 //! `--deny warning` and compiles for BPF and AppArmor; stale output disappears; a failed image
 //! does not lose the others; injection attempts are usage errors.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
+mod common;
 mod recommend_support;
 
 use armorc_recommend::matching::{witness, WitnessKind};
@@ -66,7 +68,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_template_is_recommended_lints_clean_and_compiles() {
     if !tools_present() {
-        eprintln!("SKIP: tar/sha256sum not available");
+        common::skip_or_fail("tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -134,7 +136,7 @@ fn every_template_is_recommended_lints_clean_and_compiles() {
 #[test]
 fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
     if !tools_present() {
-        eprintln!("SKIP: tar/sha256sum not available");
+        common::skip_or_fail("tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -180,7 +182,7 @@ fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
 #[test]
 fn a_failed_image_keeps_the_others_and_exits_1() {
     if !tools_present() {
-        eprintln!("SKIP: tar/sha256sum not available");
+        common::skip_or_fail("tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -211,7 +213,7 @@ fn a_failed_image_keeps_the_others_and_exits_1() {
 #[test]
 fn manifest_workloads_select_by_match_labels_and_container() {
     if !tools_present() {
-        eprintln!("SKIP: tar/sha256sum not available");
+        common::skip_or_fail("tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -255,7 +257,7 @@ fn injection_and_bad_flags_are_usage_errors_with_no_output() {
 #[test]
 fn update_fills_the_cache_which_is_then_the_default_source() {
     if !tools_present() || Command::new("git").arg("--version").output().is_err() {
-        eprintln!("SKIP: git/tar/sha256sum not available");
+        common::skip_or_fail("git/tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -323,7 +325,7 @@ fn update_fills_the_cache_which_is_then_the_default_source() {
 #[test]
 fn output_is_deterministic_and_host_templates_need_node_labels() {
     if !tools_present() {
-        eprintln!("SKIP: tar/sha256sum not available");
+        common::skip_or_fail("tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -362,7 +364,7 @@ fn output_is_deterministic_and_host_templates_need_node_labels() {
 #[test]
 fn report_formats_snapshot() {
     if !tools_present() {
-        eprintln!("SKIP: tar/sha256sum not available");
+        common::skip_or_fail("tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -413,7 +415,7 @@ fn report_formats_snapshot() {
 #[test]
 fn index_limits_are_flags_named_in_their_errors() {
     if !tools_present() {
-        eprintln!("SKIP: tar/sha256sum not available");
+        common::skip_or_fail("tar/sha256sum not available");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

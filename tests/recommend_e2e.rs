@@ -2,7 +2,9 @@
 //! free port; images pushed with skopeo from OCI layouts built by the test): `-i` with
 //! `--plain-http`, and `-f` over a Deployment with two containers. The policies pass
 //! `armorc lint --deny warning` and compile to BPF and AppArmor. Tools: .ci/install-recommend.sh.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
+mod common;
 mod recommend_support;
 
 use recommend_support::{oci_layout, tools_present, Entry};
@@ -84,7 +86,7 @@ fn registry_image_and_two_container_deployment() {
     if !tools_present()
         || ["docker-registry", "skopeo"].iter().any(|t| Command::new(t).arg("--version").output().is_err())
     {
-        eprintln!("SKIP: docker-registry/skopeo/tar/sha256sum not installed; run .ci/install-recommend.sh");
+        common::skip_or_fail("docker-registry/skopeo/tar/sha256sum not installed; run .ci/install-recommend.sh");
         return;
     }
     let reg = start_registry();

@@ -1,7 +1,9 @@
 //! AppArmor lowering: snapshots of every fixture, apparmor_parser acceptance, source maps,
 //! rejection mapping, patches.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 mod aa_fixtures;
+mod common;
 
 use armorc_compiler::compose::PostureAction;
 use armorc_compiler::lower::apparmor::{self, check_with_parser, CheckError, LineFrom, SourceMap};
@@ -14,10 +16,7 @@ fn snapshot_dir() -> String {
 fn parser_available() -> bool {
     let ok = std::process::Command::new("apparmor_parser").arg("--version").output().is_ok();
     if !ok {
-        eprintln!("SKIP: apparmor_parser not installed (run .ci/install-apparmor.sh)");
-        if std::env::var_os("CI").is_some() {
-            panic!("apparmor_parser missing in CI");
-        }
+        common::skip_or_fail("apparmor_parser not installed (run .ci/install-apparmor.sh)");
     }
     ok
 }

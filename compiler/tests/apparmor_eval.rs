@@ -1,6 +1,7 @@
 //! The AppArmor evaluator (tests/aa_eval, written from apparmor.d(5)) pinned by a hand-written
 //! table, then run over every fixture profile the lowering produces to check that each rule
 //! means what the policy says.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 mod aa_eval;
 mod aa_fixtures;

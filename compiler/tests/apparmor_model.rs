@@ -3,10 +3,12 @@
 //! map image of the same policies) answer at least 2,000 generated queries. Every disagreement
 //! must fall under a deviation named in docs/semantics.md "## AppArmor"; the count per deviation
 //! is printed. No kernel confirms either side here (AppArmor is not in our kernels).
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 mod aa_corpus;
 mod aa_eval;
 mod aa_fixtures;
+mod common;
 
 use aa_eval::glob::Glob;
 use aa_eval::{Decision, Exec, ProfileSet};
@@ -392,7 +394,7 @@ fn evaluator_agrees_with_the_decision_model() {
 fn evaluator_agrees_with_the_decision_model_on_corpus_sample() {
     let dir = aa_corpus::corpus_dir();
     if !dir.exists() {
-        eprintln!("SKIP: corpus not found at {}", dir.display());
+        common::skip_or_fail(format!("corpus not found at {}", dir.display()));
         return;
     }
     let mut unexplained = Vec::new();

@@ -2,6 +2,9 @@
 //! lint-clean policy is composed against a workload generated from its own selector and lowered;
 //! the image must select the policy, round-trip through the file format, be identical when built
 //! twice, and fit the default capacity.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
+
+mod common;
 
 use armorc_compiler::compose::{self, ComposeOptions};
 use armorc_compiler::image::MapImage;
@@ -55,7 +58,7 @@ fn workload_for(i: usize, p: &Policy) -> Option<String> {
 #[test]
 fn corpus_policies_compose_and_lower() {
     let Some(dir) = corpus() else {
-        eprintln!("skipped: ../shared/corpus/policy-templates not found");
+        common::skip_or_fail("../shared/corpus/policy-templates not found");
         return;
     };
     let mut files = Vec::new();

@@ -2,6 +2,7 @@
 //! the verdict of KubeArmor's CRD schema (nulls pruned, `metadata` dropped, unknown properties
 //! forbidden) checked by the `jsonschema` crate, for every KubeArmor document of the corpus and for
 //! a deterministic set of schema-guided mutations.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 mod common;
 
@@ -224,7 +225,7 @@ fn oracle(corpus: &Path) -> CrdOracle {
 /// does not depend on the front-end, so it shows the oracle is able to fail.
 #[test]
 fn oracle_sanity() {
-    let Some(corpus) = common::corpus_dir("oracle_sanity") else { return };
+    let Some(corpus) = common::corpus_dir() else { return };
     let oracle = oracle(&corpus);
     for seed in SYNTHETIC_SEEDS {
         let errors = oracle.check_text(seed).expect("seed loads").expect("seed is a KubeArmor kind");
@@ -264,7 +265,7 @@ fn oracle_sanity() {
 
 #[test]
 fn corpus_verdicts_match_crd() {
-    let Some(corpus) = common::corpus_dir("corpus_verdicts_match_crd") else { return };
+    let Some(corpus) = common::corpus_dir() else { return };
     let oracle = oracle(&corpus);
     let root = corpus.join("policy-templates");
     let (mut duplicate_key_files, mut rejected, mut accepted, mut ksp_files) = (Vec::new(), 0, 0, 0);
@@ -375,7 +376,7 @@ struct Tally {
 
 #[test]
 fn mutations_match_crd() {
-    let Some(corpus) = common::corpus_dir("mutations_match_crd") else { return };
+    let Some(corpus) = common::corpus_dir() else { return };
     let oracle = oracle(&corpus);
     let fields = FieldIndex::new(&oracle.schemas);
     let seeds = seeds(&corpus, &oracle);

@@ -2,6 +2,7 @@
 //! for arbitrary bytes, YAML-alphabet strings and structure-aware mutations of real policies, the
 //! parser and the checker never panic, every span lies inside the text on character boundaries,
 //! and every reported position is 1-based and inside the file.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 mod common;
 
@@ -28,7 +29,7 @@ fn seed_texts() -> &'static Vec<String> {
             "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorHostPolicy\nmetadata: {name: h}\nspec:\n  nodeSelector: {matchLabels: {kubernetes.io/hostname: n}}\n  file:\n    matchDirectories: [{dir: /etc/, recursive: true, readOnly: true}]\n  capabilities:\n    matchCapabilities:\n    - capability: net_raw\n      fromSource: [{path: /bin/ping}]\n  action: Audit\n---\nkind: Deployment\n".to_string(),
             "kind: KubeArmorClusterPolicy\napiVersion: security.kubearmor.com/v1\nmetadata:\n  name: &n c\nspec:\n  selector:\n    matchExpressions:\n    - key: namespace\n      operator: In\n      values: [*n, \"b\"]\n  network:\n    matchProtocols:\n    - protocol: tcp\n  message: |\n    multi\n    line\n  action: Allow\n".to_string(),
         ];
-        if let Some(corpus) = common::corpus_dir("parser_props (corpus seeds; own seeds still run)") {
+        if let Some(corpus) = common::corpus_dir() {
             let files = common::yaml_files(&corpus.join("policy-templates"));
             // Every 12th file: a varied sample that keeps the run short.
             seeds.extend(files.iter().step_by(12).filter_map(|f| std::fs::read_to_string(f).ok()));
@@ -360,7 +361,7 @@ fn tree_matches_reference_loader() {
 
 #[test]
 fn corpus_trees_match_reference_loader() {
-    let Some(corpus) = common::corpus_dir("corpus_trees_match_reference_loader") else { return };
+    let Some(corpus) = common::corpus_dir() else { return };
     let (mut compared, mut differ) = (0, Vec::new());
     for file in common::yaml_files(&corpus.join("policy-templates")) {
         let text = std::fs::read_to_string(&file).unwrap();

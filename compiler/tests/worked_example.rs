@@ -1,6 +1,7 @@
 //! Reference §3.11 end to end: the worked example's policy as YAML, through the front-end,
 //! composition (namespace posture file=block, network=audit) and BPF lowering, then the
 //! consequences the reference lists, asked of the reference decision model.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 use armorc_compiler::compose::{self, ComposeOptions};
 use armorc_compiler::lower::bpf;

@@ -1,5 +1,8 @@
 //! kubearmor/policy-templates v0.2.6 committed into a temporary git repository (libgit2), pulled
 //! with `recommend update`, then matched both ways: our translation and `--legacy-karmor`.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
+
+mod common;
 
 use armorc_recommend::index::{EntryKind, FileIndex};
 use armorc_recommend::report::Format;
@@ -48,7 +51,7 @@ fn file(i: &mut FileIndex, p: &str) {
 #[test]
 fn v0_2_6_via_git_cache_both_matchers() {
     let Some(corpus) = corpus() else {
-        eprintln!("SKIP: ../shared/corpus/policy-templates-v0.2.6 not found");
+        common::skip_or_fail("../shared/corpus/policy-templates-v0.2.6 not found");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -158,7 +161,7 @@ fn v0_2_6_via_git_cache_both_matchers() {
 #[test]
 fn update_failure_keeps_the_previous_cache() {
     let Some(corpus) = corpus() else {
-        eprintln!("SKIP: ../shared/corpus/policy-templates-v0.2.6 not found");
+        common::skip_or_fail("../shared/corpus/policy-templates-v0.2.6 not found");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -186,7 +189,7 @@ fn update_failure_keeps_the_previous_cache() {
 #[test]
 fn allow_generic_writes_only_generic_templates_for_unreadable_images() {
     let Some(corpus) = corpus() else {
-        eprintln!("SKIP: ../shared/corpus/policy-templates-v0.2.6 not found");
+        common::skip_or_fail("../shared/corpus/policy-templates-v0.2.6 not found");
         return;
     };
     let lib = armorc_recommend::templates::from_dir(&corpus).unwrap();

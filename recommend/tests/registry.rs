@@ -1,6 +1,8 @@
 //! Image sources against real registries (Debian's docker-registry), a token server, recording
 //! proxies and skopeo-written layouts/archives. Needs .ci/install-recommend.sh.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
+mod common;
 mod registry_support;
 
 use std::sync::{Arc, Mutex};

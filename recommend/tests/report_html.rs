@@ -1,6 +1,9 @@
 //! The HTML report in headless Chromium with networking disabled: `--dump-dom` shows per-tag and
 //! per-severity counts equal to the JSON report's, nothing points to http(s), and a screenshot is
 //! not a single colour. Chromium comes from .ci/install-chromium.sh.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
+
+mod common;
 
 use armorc_recommend::index::{EntryKind, FileIndex};
 use armorc_recommend::report::Format;
@@ -167,7 +170,7 @@ fn html_report_in_headless_chromium_matches_json() {
     assert!(json["images"][2]["error"].as_str().unwrap().contains("gone:3"));
 
     let Some(browser) = chromium() else {
-        eprintln!("SKIP (browser part): chromium not installed; run .ci/install-chromium.sh");
+        common::skip_or_fail("browser part: chromium not installed; run .ci/install-chromium.sh");
         return;
     };
     let profile = tmp.path().join("profile");

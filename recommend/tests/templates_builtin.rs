@@ -1,5 +1,6 @@
 //! Every built-in template loads, renders and validates; each has an index that triggers it and
 //! one that does not.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 use armorc_grammar::precondition::Expr;
 use armorc_recommend::matching::{decide, witness, Decision, Mode, WitnessKind};

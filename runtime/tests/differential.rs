@@ -2,6 +2,9 @@
 //! Images: every corpus policy file (../shared/corpus, skipped with a notice when absent) and our
 //! fixtures, under three postures. Queries: mutations of each image's entries (armor_runtime::
 //! mutate), never derived from the model's answers.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
+
+mod common;
 
 use armor_runtime::kernel::Harness;
 use armor_runtime::mutate::{self, Rng};
@@ -11,15 +14,6 @@ use armorc_compiler::model::{Model, Query};
 use armorc_compiler::query;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn root_or_skip(test: &str) -> bool {
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: {test}: needs root (BPF maps and BPF_PROG_TEST_RUN)");
-        return false;
-    }
-    armor_runtime::ensure_bpffs().expect("mounting bpffs");
-    true
-}
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
@@ -44,7 +38,7 @@ fn images() -> Vec<(String, MapImage)> {
     if corpus.exists() {
         yaml_files(&corpus, &mut files);
     } else {
-        println!("skipped: corpus images: {} not found", corpus.display());
+        common::skip_or_fail(format!("corpus images: {} not found", corpus.display()));
     }
     let postures = mutate::postures();
     let mut out = Vec::new();
@@ -66,7 +60,7 @@ fn images() -> Vec<(String, MapImage)> {
 
 #[test]
 fn kernel_agrees_with_model() {
-    if !root_or_skip("kernel_agrees_with_model") {
+    if !common::root_or_skip() {
         return;
     }
     let images = images();
@@ -126,7 +120,7 @@ fn kernel_agrees_with_model() {
 
 #[test]
 fn sabotaged_kernel_copy_disagrees() {
-    if !root_or_skip("sabotaged_kernel_copy_disagrees") {
+    if !common::root_or_skip() {
         return;
     }
     let text =

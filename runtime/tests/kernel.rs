@@ -1,6 +1,9 @@
 //! Real-kernel tests (root; bpffs mounted by the test): the LSM object with aya, each LSM
 //! program load attempted (skipped with the kernel's errno where refused, enforcement checked
 //! where it loads), the exec tracepoint against /proc, pinned apply/remove, `armor-loader`.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
+
+mod common;
 
 use armor_runtime::kernel::{Harness, Targets};
 use armor_runtime::mutate;
@@ -8,20 +11,11 @@ use armor_runtime::probe;
 use armor_runtime::task::ExecTracer;
 use armorc_compiler::image::*;
 use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn root_or_skip(test: &str) -> bool {
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: CI runs the kernel tests as root");
-        println!("skipped: {test}: needs root");
-        return false;
-    }
-    armor_runtime::ensure_bpffs().expect("mounting bpffs");
-    true
-}
 
 fn ns_inum(pid: u32, ns: &str) -> u32 {
     let link = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
@@ -37,6 +31,8 @@ impl Cgroup {
         let root = Path::new("/sys/fs/cgroup/unified");
         if !root.join("cgroup.procs").exists() {
             std::fs::create_dir_all(root).unwrap();
+            // SAFETY: source, target and type are NUL-terminated literals and data is NULL
+            // (cgroup2 needs no options); mount(2) only reads them.
             let rc = unsafe {
                 libc::mount(
                     c"cgroup2".as_ptr(),
@@ -66,14 +62,28 @@ impl Drop for Cgroup {
 /// Start `script` under `unshare --pid --mount --fork` inside `cgroup`; returns the unshare
 /// child and the host pid of the process inside the new namespaces.
 fn spawn_isolated(cgroup: &Cgroup, script: &str) -> (std::process::Child, u32) {
-    let procs = cgroup.procs();
+    let procs = std::ffi::CString::new(cgroup.procs().into_os_string().into_vec()).unwrap();
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--mount", "--fork", "sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // calls are sound (the test harness has other threads): open/write/close on a NUL-terminated
+    // path prepared before the fork and a static byte; nothing allocates (an OS io::Error does
+    // not); fd is the descriptor just opened, closed once.
     unsafe {
         cmd.pre_exec(move || {
             // join the test's cgroup before exec ("0" = the writing process)
-            std::fs::write(&procs, "0")?;
-            Ok(())
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+            let err = std::io::Error::last_os_error();
+            libc::close(fd);
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(err)
+            }
         });
     }
     let mut child = cmd.spawn().unwrap();
@@ -96,7 +106,7 @@ fn spawn_isolated(cgroup: &Cgroup, script: &str) -> (std::process::Child, u32) {
 
 #[test]
 fn exec_tracepoint_matches_proc() {
-    if !root_or_skip("exec_tracepoint_matches_proc") {
+    if !common::root_or_skip() {
         return;
     }
     let tracer = ExecTracer::attach(0).expect("attaching sched/sched_process_exec");
@@ -157,7 +167,7 @@ fn exec_tracepoint_matches_proc() {
 /// /sys/kernel/btf/vmlinux), then every LSM program load is attempted.
 #[test]
 fn lsm_programs_load_or_skip_with_errno() {
-    if !root_or_skip("lsm_programs_load_or_skip_with_errno") {
+    if !common::root_or_skip() {
         return;
     }
     let mut obj = probe::open_lsm_object().expect("opening the LSM object with aya");
@@ -200,6 +210,7 @@ fn enforce_in_own_namespaces(mut obj: aya::Ebpf) {
     std::fs::write(&file, "x").unwrap();
     let fifo = dir.path().join("go");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: c is a NUL-terminated path, alive for the call; mkfifo only reads it.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let script = format!(
         "read _ < {fifo}; /usr/bin/id >/dev/null 2>&1; echo exec=$?; (echo y >> {file}) 2>/dev/null; echo write=$?; cat {file} >/dev/null 2>&1; echo read=$?",
@@ -245,7 +256,7 @@ fn enforce_in_own_namespaces(mut obj: aya::Ebpf) {
 
 #[test]
 fn pinned_apply_swap_and_remove() {
-    if !root_or_skip("pinned_apply_swap_and_remove") {
+    if !common::root_or_skip() {
         return;
     }
     let pin = PathBuf::from(format!("/sys/fs/bpf/armorc-test-{}", std::process::id()));
@@ -299,7 +310,7 @@ fn loader(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn loader_verify_and_bad_images() {
-    if !root_or_skip("loader_verify_and_bad_images") {
+    if !common::root_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -359,7 +370,7 @@ fn loader_verify_and_bad_images() {
 
 #[test]
 fn harness_rejects_oversized_queries_cleanly() {
-    if !root_or_skip("harness_rejects_oversized_queries_cleanly") {
+    if !common::root_or_skip() {
         return;
     }
     let h = Harness::load().unwrap();
@@ -375,7 +386,7 @@ fn harness_rejects_oversized_queries_cleanly() {
 /// before the command started; its exit status comes back; teardown runs after it.
 #[test]
 fn run_isolated_reports_the_commands_namespaces() {
-    if !root_or_skip("run_isolated_reports_the_commands_namespaces") {
+    if !common::root_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

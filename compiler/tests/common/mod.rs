@@ -11,16 +11,31 @@ use std::path::{Path, PathBuf};
 /// The KubeArmor kinds the front-end checks.
 pub const KUBEARMOR_KINDS: [&str; 3] = ["KubeArmorPolicy", "KubeArmorHostPolicy", "KubeArmorClusterPolicy"];
 
-/// `../shared/corpus` next to the repository, or `None` with a skip notice on stderr.
-pub fn corpus_dir(test: &str) -> Option<PathBuf> {
+/// For a test that cannot run here because something it needs is missing (a tool, the shared
+/// corpus `../shared/corpus`, root): the caller then returns, or leaves out the part that needs
+/// it. Locally this prints `skipped: <test>: <reason>`. Under CI (`CI=true`), where
+/// .ci/install-*.sh provides everything, it panics with the reason instead: a missing
+/// dependency must fail the run, not pass it unnoticed.
+pub fn skip_or_fail(reason: impl std::fmt::Display) {
+    // The test harness names each test's thread after the test.
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("(unnamed test)");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {reason} (CI=true: CI provides what the tests need, so nothing may be skipped)");
+    }
+    eprintln!("skipped: {test}: {reason}");
+}
+
+/// `../shared/corpus` next to the repository, or `None` after `skip_or_fail`.
+pub fn corpus_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     if dir.join("crds").is_dir() && dir.join("policy-templates").is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIP {test}: corpus not found at {} (expected ../shared/corpus beside the repository)",
+        skip_or_fail(format!(
+            "corpus not found at {} (expected ../shared/corpus beside the repository)",
             dir.display()
-        );
+        ));
         None
     }
 }

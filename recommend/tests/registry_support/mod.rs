@@ -20,15 +20,15 @@ use sha2::{Digest as _, Sha256};
 
 pub const REGISTRY_BIN: &str = "docker-registry";
 
-/// Prints why and returns false when a required tool is missing (the install script provides
-/// them; CI runs it first).
+/// False after `skip_or_fail` when a required tool is missing (the install script provides them;
+/// CI runs it first).
 pub fn tools_present(tools: &[&str]) -> bool {
     for tool in tools {
         let found = std::env::var_os("PATH")
             .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
             .unwrap_or(false);
         if !found {
-            eprintln!("SKIP: `{tool}` not installed; run .ci/install-recommend.sh");
+            crate::common::skip_or_fail(format!("`{tool}` not installed; run .ci/install-recommend.sh"));
             return false;
         }
     }

@@ -1,0 +1,17 @@
+//! Shared by the integration tests: the one way a test skips when its environment lacks
+//! something it needs.
+
+/// For a test that cannot run here because something it needs is missing (a tool, the shared
+/// corpus `../shared/corpus`, root): the caller then returns, or leaves out the part that needs
+/// it. Locally this prints `skipped: <test>: <reason>`. Under CI (`CI=true`), where
+/// .ci/install-*.sh provides everything, it panics with the reason instead: a missing
+/// dependency must fail the run, not pass it unnoticed.
+pub fn skip_or_fail(reason: impl std::fmt::Display) {
+    // The test harness names each test's thread after the test.
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("(unnamed test)");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {reason} (CI=true: CI provides what the tests need, so nothing may be skipped)");
+    }
+    eprintln!("skipped: {test}: {reason}");
+}
