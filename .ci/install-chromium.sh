@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the HTML report test (tests/recommend_html.rs). Idempotent.
+# Headless Chromium for the HTML report test (recommend/tests/report_html.rs). Idempotent.
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1; then
   exit 0

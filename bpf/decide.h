@@ -17,8 +17,8 @@ static __always_inline __u64 hash_b_step(__u64 h, __u8 c)
 }
 
 /* Byte loops run under bpf_loop (the kernel inlines it): the verifier checks the body once
- * instead of once per byte. Each call hashes one 8-byte chunk; the request pointer travels in
- * the context (no map lookup per call). */
+ * instead of once per byte. Each call hashes one chunk of CHUNK (16) bytes; the request
+ * pointer travels in the context (no map lookup per call). */
 #define CHUNK 16
 
 struct armor_hash_ctx {

@@ -136,7 +136,8 @@ impl Timings {
     }
 }
 
-/// Why compilation stopped: exit status plus what to print.
+/// Compilation stopped early: only the exit status. Whatever explains it has already been
+/// printed on stderr (by `fail`, or by the step that stopped) when a `Stop` is made.
 struct Stop(u8);
 
 pub fn run(args: Args) -> u8 {

@@ -1,4 +1,4 @@
-//! pest grammars embedded in YAML strings: container selector lists (`[a, b]`), path globs,
-//! and template preconditions. Callers turn pest positions into absolute spans.
+//! pest grammars for strings embedded in YAML: container selector lists (`[a, b]`, `selector`)
+//! and template preconditions (`precondition`). Callers turn pest positions into absolute spans.
 pub mod precondition;
 pub mod selector;

@@ -74,8 +74,9 @@ impl Targets {
         Targets::from_map(map).expect("armor_targets")
     }
 
-    /// The pinned outer map under `dir` (default PIN_DIR), created from the LSM object on first
-    /// use. Returns the object too when it had to be loaded (its maps stay pinned).
+    /// The pinned outer map under `dir` (default PIN_DIR). On first use (nothing pinned there) the
+    /// LSM object is opened only to create the map and pin it at `dir/armor_targets`; no program
+    /// is loaded and the object is dropped: the pin keeps the map alive. Returns the map only.
     pub fn pinned(dir: Option<&Path>) -> Result<Targets> {
         crate::ensure_bpffs()?;
         let dir = dir.unwrap_or(Path::new(PIN_DIR));
