@@ -1,62 +1,190 @@
-//! Every front-end code has a failing and a passing fixture under fixtures/diagnostics: the
-//! failing one produces the code, the passing one produces no finding at all. Also checks that
-//! docs/diagnostics.md lists every Y/S/L code of the fixtures.
+//! Every code of `Code::ALL` has a failing and a passing fixture (`<CODE>-fail.yaml`,
+//! `<CODE>-pass.yaml`) in its family's directory under compiler/tests/fixtures and a
+//! `### <CODE> (<severity>)` section in docs/diagnostics.md. The failing fixture produces the
+//! code; the passing one produces no finding at all. A code without either fixture or without a
+//! section fails the test, and so does a fixture named after no code or in another family's
+//! directory.
+//!
+//! Families are run the way armorc runs them (`family`):
+//! - Y, S, L (front-end), fixtures/diagnostics: `inputs::from_bytes` (Y003), then `check_source`.
+//!   `armorc lint` runs over this directory too (tests/lint_cli.rs, with a snapshot), so it holds
+//!   front-end fixtures only.
+//! - C (composition), fixtures/diagnostics-compose: `check_source` (which must be clean), then
+//!   `compose` against the workload docs/diagnostics.md "Composition (C)" assumes (`DEPLOY`,
+//!   default options).
+//!
+//! Codes in `EXEMPT` have no fixture; each names the test that covers it instead.
+#![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
-use armorc_compiler::{check_source, source::SourceFile};
-use std::path::Path;
+use armorc_compiler::codes::Code;
+use armorc_compiler::compose::{compose, ComposeOptions};
+use armorc_compiler::diag::Severity;
+use armorc_compiler::workload::Workloads;
+use armorc_compiler::{check_source, inputs, source::SourceFile};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diagnostics");
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures/diagnostics exists")
-        .map(|e| {
+/// Codes without a fixture pair, why, and the file (relative to the workspace root) that tests
+/// them; that file must mention `[CODE]`.
+const EXEMPT: &[(Code, &str, &str)] = &[(
+    Code::C002,
+    "produced by the armorc CLI (src/compile.rs compares each map image with --capacity), not by \
+     this crate, and needs a compile run with --capacity; tested end to end there",
+    "tests/compile_cli.rs",
+)];
+
+/// The workload of docs/diagnostics.md "Composition (C)" (`--workloads deploy.yaml`).
+const DEPLOY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: nginx, image: nginx}]
+";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn docs() -> String {
+    std::fs::read_to_string(root().join("docs/diagnostics.md")).expect("docs/diagnostics.md")
+}
+
+#[derive(Default)]
+struct Pair {
+    fail: Option<Vec<u8>>,
+    pass: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runner {
+    FrontEnd,
+    Compose,
+}
+
+/// Where a code's fixtures live (under compiler/tests/fixtures) and how they are run.
+fn family(code: Code) -> (&'static str, Runner) {
+    match code.as_str().as_bytes()[0] {
+        b'Y' | b'S' | b'L' => ("diagnostics", Runner::FrontEnd),
+        b'C' => ("diagnostics-compose", Runner::Compose),
+        _ => panic!("{code}: no fixture directory for this family; add one in `family` or list the code in EXEMPT"),
+    }
+}
+
+const DIRS: [&str; 2] = ["diagnostics", "diagnostics-compose"];
+
+/// The fixtures per code; panics on a file named after no code or in another family's directory.
+fn fixtures() -> BTreeMap<Code, Pair> {
+    let mut out: BTreeMap<Code, Pair> = BTreeMap::new();
+    for dir in DIRS {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+        for e in std::fs::read_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
             let e = e.unwrap();
-            (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap())
-        })
-        .collect();
-    out.sort();
+            let name = e.file_name().into_string().unwrap();
+            let (code, fail) = match (name.strip_suffix("-fail.yaml"), name.strip_suffix("-pass.yaml")) {
+                (Some(c), _) => (c, true),
+                (_, Some(c)) => (c, false),
+                _ => panic!("unexpected fixture name {dir}/{name} (expected <CODE>-fail.yaml or <CODE>-pass.yaml)"),
+            };
+            let code = Code::parse(code).unwrap_or_else(|| panic!("fixture {dir}/{name} names no code of Code::ALL"));
+            assert_eq!(family(code).0, dir, "fixture {dir}/{name} is in another family's directory");
+            let pair = out.entry(code).or_default();
+            let slot = if fail { &mut pair.fail } else { &mut pair.pass };
+            *slot = Some(std::fs::read(e.path()).unwrap());
+        }
+    }
     out
 }
 
-#[test]
-fn failing_fixtures_produce_their_code_and_passing_ones_are_clean() {
-    let all = fixtures();
-    assert!(all.len() >= 80, "expected a fixture pair per code");
-    for (name, bytes) in &all {
-        let (code, pass) = match (name.strip_suffix("-fail.yaml"), name.strip_suffix("-pass.yaml")) {
-            (Some(c), _) => (c, false),
-            (_, Some(c)) => (c, true),
-            _ => panic!("unexpected fixture name {name}"),
-        };
-        if !(code.starts_with('Y') || code.starts_with('S') || code.starts_with('L')) {
-            continue; // other families test their own fixtures
+fn exemption(code: Code) -> Option<&'static (Code, &'static str, &'static str)> {
+    EXEMPT.iter().find(|(c, _, _)| *c == code)
+}
+
+/// The codes a fixture produces (with the messages, for failures).
+fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
+    // Bytes -> source as armorc reads every input; text that is not UTF-8 is reported, not checked.
+    let loaded = inputs::from_bytes(name, bytes.to_vec());
+    if let Some(d) = loaded.not_utf8 {
+        return vec![(d.code, d.message)];
+    }
+    let checked = check_source(loaded.source);
+    let front: Vec<(Code, String)> = checked.diagnostics.iter().map(|d| (d.code, d.message.clone())).collect();
+    match family(code).1 {
+        Runner::FrontEnd => {
+            if name.ends_with("-pass.yaml") {
+                assert_eq!(checked.documents, 1, "{name}: one KubeArmor document");
+                assert_eq!(checked.policies.len(), 1, "{name}: normalized");
+            }
+            front
         }
-        let Ok(text) = String::from_utf8(bytes.clone()) else {
-            assert_eq!((code, pass), ("Y003", false), "{name}: only Y003-fail may be invalid UTF-8");
-            continue;
-        };
-        let checked = check_source(SourceFile::new(name.clone(), text));
-        let codes: Vec<String> = checked.diagnostics.iter().map(|d| d.code.to_string()).collect();
-        if pass {
-            assert!(
-                codes.is_empty(),
-                "{name} should be clean, got {codes:?}: {:#?}",
-                checked.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
-            );
-            assert_eq!(checked.documents, 1, "{name}: one KubeArmor document");
-            assert_eq!(checked.policies.len(), 1, "{name}: normalized");
-        } else {
-            assert!(codes.iter().any(|c| c == code), "{name} should produce {code}, got {codes:?}");
+        Runner::Compose => {
+            assert!(front.is_empty(), "{name}: composition fixtures must lint clean, got {front:#?}");
+            assert!(!checked.policies.is_empty(), "{name}: no normalized policy");
+            let mut workloads = Workloads::default();
+            workloads.read(&SourceFile::new("deploy.yaml", DEPLOY)).expect("DEPLOY reads");
+            let composed = compose(&checked.policies, &workloads, &ComposeOptions::default());
+            composed.findings.iter().map(|f| (f.code, f.message.clone())).collect()
         }
     }
 }
 
 #[test]
-fn every_code_is_documented() {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md"))
-        .expect("docs/diagnostics.md");
-    for (name, _) in fixtures() {
-        let code = &name[..4];
-        assert!(doc.contains(&format!("### {code}")), "docs/diagnostics.md has no section for {code}");
+fn every_code_has_a_failing_and_a_passing_fixture() {
+    let mut fixtures = fixtures();
+    let mut missing = Vec::new();
+    for &code in Code::ALL {
+        let pair = fixtures.remove(&code).unwrap_or_default();
+        if let Some((_, reason, tested_in)) = exemption(code) {
+            assert!(pair.fail.is_none() && pair.pass.is_none(), "{code} has fixtures: remove it from EXEMPT");
+            assert!(!reason.is_empty());
+            let text = std::fs::read_to_string(root().join(tested_in)).unwrap_or_else(|e| panic!("{tested_in}: {e}"));
+            assert!(
+                text.contains(&format!("[{code}]")),
+                "{code} is exempt as tested in {tested_in}, which never names it"
+            );
+            continue;
+        }
+        for (kind, bytes) in [("fail", &pair.fail), ("pass", &pair.pass)] {
+            if bytes.is_none() {
+                missing.push(format!("{}/{code}-{kind}.yaml", family(code).0));
+            }
+        }
+        if let Some(bytes) = &pair.fail {
+            let name = format!("{code}-fail.yaml");
+            let found = run(code, &name, bytes);
+            assert!(found.iter().any(|(c, _)| *c == code), "{name} should produce {code}, got {found:#?}");
+        }
+        if let Some(bytes) = &pair.pass {
+            let name = format!("{code}-pass.yaml");
+            let found = run(code, &name, bytes);
+            assert!(found.is_empty(), "{name} should be clean, got {found:#?}");
+        }
     }
+    assert!(missing.is_empty(), "missing fixtures under compiler/tests/fixtures: {missing:?}");
+    assert!(fixtures.is_empty(), "fixtures of codes missing from Code::ALL: {:?}", fixtures.keys());
+}
+
+#[test]
+fn every_code_is_documented_with_its_severity() {
+    let doc = docs();
+    let missing: Vec<String> = Code::ALL
+        .iter()
+        .map(|&code| {
+            let severity = match code.default_severity() {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            format!("### {code} ({severity})")
+        })
+        .filter(|heading| !doc.lines().any(|l| l == heading))
+        .collect();
+    assert!(missing.is_empty(), "docs/diagnostics.md lacks these sections: {missing:?}");
+}
+
+#[test]
+fn composition_fixtures_use_the_documented_workload() {
+    assert!(docs().contains(&format!("```yaml\n{DEPLOY}```")), "DEPLOY differs from docs/diagnostics.md");
 }
