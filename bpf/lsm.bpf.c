@@ -24,13 +24,19 @@ static __always_inline void *armor_target(struct task_struct *t, struct armor_ou
 	return bpf_map_lookup_elem(&armor_targets, k);
 }
 
-/* Decide, report what denies or is audited, and return the hook's verdict. */
+/* Decide, report what denies or is audited, and return the hook's verdict. Since 6.12 the
+ * verifier requires an LSM program's return value to lie in [-4095, 0]; clang compiles
+ * `deny ? -EACCES : 0` to `-(word & 1) & -13`, which it cannot bound, so the branch is kept. */
 static __always_inline int armor_verdict(void *inner, struct armor_req *r, struct armor_outer_key *k)
 {
 	__u32 word = armor_decide(inner, r);
 	if (word & (RES_DENY | RES_AUDIT))
 		armor_report(r, word, k);
-	return (word & RES_DENY) ? -EACCES : 0;
+	__u32 deny = word & RES_DENY;
+	barrier_var(deny); /* opaque to clang: a real branch, not -(deny) & -EACCES */
+	if (deny)
+		return -EACCES;
+	return 0;
 }
 
 /* Fill the request's common part: op, tty, source (exe of `src_task`) hashed. */
