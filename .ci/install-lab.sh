@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The kernel lab's tools (qemu TCG, a static busybox for the initramfs, cpio, kmod) and Debian's
 # own kernel packages, unpacked once into $ARMORC_LAB_CACHE (default /var/cache/armorc-lab).
-#   .ci/install-lab.sh                      tools + the default lab kernels (6.1)
+#   .ci/install-lab.sh                      tools + the lab kernels CI boots (6.1, 6.12)
 #   .ci/install-lab.sh --kernel K --print-dir   ensure kernel K (6.1, 6.12 or a package name), print its directory
 set -euo pipefail
 
 cache=${ARMORC_LAB_CACHE:-/var/cache/armorc-lab}
-kernels=(6.1)
+kernels=(6.1 6.12)
 print_dir=0
 while [ $# -gt 0 ]; do
     case "$1" in

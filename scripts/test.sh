@@ -35,6 +35,9 @@ mapfile -t lab_bins < <(cargo test --release -p armor-loader --test kernel --tes
     | grep -o '"executable":"[^"]*/deps/[^"]*"' | cut -d'"' -f4)
 [ ${#lab_bins[@]} -eq 2 ] || { echo "test.sh: kernel test binaries not found" >&2; exit 1; }
 scripts/lab.sh --kernel 6.1 -- scripts/lab-tests.sh "${lab_bins[@]}" || status=1
+# Debian's other kernel line: the programs load, rule maps swap, enforcement in own namespaces.
+kernel_bin=$(printf '%s\n' "${lab_bins[@]}" | grep '/deps/kernel-')
+scripts/lab.sh --kernel 6.12 -- "$kernel_bin" --test-threads=1 --show-output --color never || status=1
 
 echo "== README main job: cargo run --release -- lint examples/"
 cargo run --release -q -- lint examples/ || status=1
