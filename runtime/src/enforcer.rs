@@ -7,6 +7,7 @@ use crate::{apparmor, probe};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::fmt;
+use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,10 +82,11 @@ impl Usability {
     }
 }
 
-/// Probe one enforcer on this kernel, for real.
-pub fn probe(e: Enforcer, lsms: &[String]) -> Usability {
+/// Probe one enforcer on this kernel, for real. `pin_dir`: where `up` pins our programs (attached
+/// programs answer for bpf without a new test load).
+pub fn probe(e: Enforcer, lsms: &[String], pin_dir: &Path) -> Usability {
     match e {
-        Enforcer::Bpf => probe_bpf(lsms),
+        Enforcer::Bpf => probe_bpf(lsms, pin_dir),
         Enforcer::Apparmor => match apparmor::usable(lsms) {
             Ok(why) => Usability::yes(why),
             Err(why) => Usability::no(why),
@@ -94,9 +96,12 @@ pub fn probe(e: Enforcer, lsms: &[String]) -> Usability {
     }
 }
 
-fn probe_bpf(lsms: &[String]) -> Usability {
+fn probe_bpf(lsms: &[String], pin_dir: &Path) -> Usability {
     if !lsms.iter().any(|l| l == "bpf") {
         return Usability::no(format!("`bpf` is not an active LSM ({}); boot with lsm=...,bpf", lsms.join(",")));
+    }
+    if crate::agent::is_up(pin_dir) {
+        return Usability::yes(format!("our LSM programs are attached (pinned under {})", pin_dir.display()));
     }
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Usability::no("no kernel BTF (/sys/kernel/btf/vmlinux): CO-RE programs cannot be relocated");
@@ -137,10 +142,10 @@ fn probe_landlock() -> Usability {
 }
 
 /// The probe of every enforcer in `order` until the first usable one: (probes, chosen).
-pub fn choose(order: &[Enforcer], lsms: &[String]) -> (Vec<(Enforcer, Usability)>, Option<Enforcer>) {
+pub fn choose(order: &[Enforcer], lsms: &[String], pin_dir: &Path) -> (Vec<(Enforcer, Usability)>, Option<Enforcer>) {
     let mut probes = Vec::new();
     for &e in order {
-        let u = probe(e, lsms);
+        let u = probe(e, lsms, pin_dir);
         let usable = u.usable;
         probes.push((e, u));
         if usable {
@@ -152,9 +157,9 @@ pub fn choose(order: &[Enforcer], lsms: &[String]) -> (Vec<(Enforcer, Usability)
 
 /// Pick the enforcer for a command, printing the choice and every skipped enforcer's reason on
 /// stderr; an error names them all when none is usable.
-pub fn pick(order: &[Enforcer]) -> Result<Enforcer> {
+pub fn pick(order: &[Enforcer], pin_dir: &Path) -> Result<Enforcer> {
     let lsms = probe::active_lsms().unwrap_or_default();
-    let (probes, chosen) = choose(order, &lsms);
+    let (probes, chosen) = choose(order, &lsms, pin_dir);
     for (e, u) in &probes {
         if !u.usable {
             eprintln!("armor-loader: {e} not usable: {}", u.reason);

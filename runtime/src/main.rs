@@ -57,6 +57,8 @@ enum Command {
         format: Format,
         #[command(flatten)]
         lsm: LsmArgs,
+        #[command(flatten)]
+        pin: PinArgs,
     },
     /// Start enforcement: attach and pin our LSM programs (bpf), or check AppArmor. Idempotent;
     /// enforcement stays after the command exits.
@@ -169,7 +171,7 @@ impl KeyArgs {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Probe { format, lsm } => cmd_probe(format, &enforcer::parse_order(&lsm.lsm)?),
+        Command::Probe { format, lsm, pin } => cmd_probe(format, &enforcer::parse_order(&lsm.lsm)?, &pin.pin_dir),
         Command::Up { lsm, pin, max_alerts_per_sec, throttle_sec } => cmd_up(
             &enforcer::parse_order(&lsm.lsm)?,
             &pin.pin_dir,
@@ -216,13 +218,13 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn cmd_probe(format: Format, order: &[Enforcer]) -> Result<i32> {
+fn cmd_probe(format: Format, order: &[Enforcer], pin_dir: &Path) -> Result<i32> {
     let lsms = probe::active_lsms();
     let lsm_list = lsms.as_ref().cloned().unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
     let probes: Vec<(Enforcer, enforcer::Usability)> =
-        Enforcer::ALL.iter().map(|&e| (e, enforcer::probe(e, &lsm_list))).collect();
+        Enforcer::ALL.iter().map(|&e| (e, enforcer::probe(e, &lsm_list, pin_dir))).collect();
     let chosen = order.iter().find(|e| probes.iter().any(|(p, u)| p == *e && u.usable)).copied();
     if format == Format::Json {
         let enforcers: serde_json::Map<String, serde_json::Value> = probes
@@ -259,7 +261,7 @@ fn cmd_probe(format: Format, order: &[Enforcer]) -> Result<i32> {
 }
 
 fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<i32> {
-    let chosen = enforcer::pick(order)?;
+    let chosen = enforcer::pick(order, pin_dir)?;
     match chosen {
         Enforcer::Bpf => {
             let r = agent::up(pin_dir, throttle)?;
@@ -310,7 +312,7 @@ fn cmd_exec(
 ) -> Result<i32> {
     let bundle = Bundle::open(out)?;
     let target = bundle.find(sel)?.clone();
-    let chosen = enforcer::pick(order)?;
+    let chosen = enforcer::pick(order, pin_dir)?;
     match chosen {
         Enforcer::Bpf => {
             let image = read_image(&bundle.artifact(&target, &target.bpf, "map image")?)?;

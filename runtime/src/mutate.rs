@@ -241,3 +241,35 @@ pub fn postures() -> [Posture; 3] {
         Posture { file: Block, network: Audit, capabilities: Block },
     ]
 }
+
+/// A static executable that exits 0 (exec targets of the live tests and the bench: no loader,
+/// no libraries to open, so an exec is exactly one file_open and one bprm check).
+pub fn tiny_elf() -> Vec<u8> {
+    #[cfg(target_arch = "x86_64")]
+    let (machine, code): (u16, &[u8]) = (62, &[0xb8, 0x3c, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]); // exit(0)
+    #[cfg(target_arch = "aarch64")]
+    let (machine, code): (u16, &[u8]) =
+        (183, &[0xa8, 0x0b, 0x80, 0xd2, 0x00, 0x00, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4]); // exit(0)
+    let base: u64 = 0x400000;
+    let entry = base + 120;
+    let mut e = Vec::new();
+    e.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    e.extend_from_slice(&machine.to_le_bytes());
+    e.extend_from_slice(&1u32.to_le_bytes());
+    e.extend_from_slice(&entry.to_le_bytes());
+    e.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    e.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    e.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for v in [64u16, 56, 1, 64, 0, 0] {
+        e.extend_from_slice(&v.to_le_bytes()); // ehsize phentsize phnum shentsize shnum shstrndx
+    }
+    let size = 120 + code.len() as u64;
+    e.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    e.extend_from_slice(&5u32.to_le_bytes()); // R+X
+    for v in [0u64, base, base, size, size, 0x1000] {
+        e.extend_from_slice(&v.to_le_bytes()); // offset vaddr paddr filesz memsz align
+    }
+    e.extend_from_slice(code);
+    e
+}
