@@ -1,6 +1,6 @@
 //! Stable diagnostic codes. Every code is listed in docs/diagnostics.md with a failing and a
 //! passing example. Families: Y = YAML, S = schema (what the API server enforces),
-//! L = semantic lints, C = composition, A = AppArmor.
+//! L = semantic lints, C = composition.
 //!
 //! The table at the bottom is the one place a code is declared: `codes!` turns each row
 //! `(CODE, Severity, "title")` into the `Code` variant (named by its code, so the variant, its
