@@ -982,7 +982,7 @@ fn build_alert(d: &Denial, decided: Option<&Decided>) -> Alert {
     let process_name = live.exe.clone().unwrap_or_else(|| d.comm.clone());
     let mut a = Alert {
         timestamp: secs,
-        updated_time: rfc3339(secs, nanos),
+        updated_time: crate::events::rfc3339(secs, nanos),
         cluster_name: "default".into(),
         host_name: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
@@ -1043,23 +1043,6 @@ fn build_alert(d: &Denial, decided: Option<&Decided>) -> Alert {
         }
     }
     a
-}
-
-/// RFC 3339 in UTC with microseconds, as KubeArmor's UpdatedTime.
-fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // civil-from-days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, rem % 3600 / 60, rem % 60, nanos / 1000)
 }
 
 // ---------------------------------------------------------------------------------------------

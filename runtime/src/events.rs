@@ -204,7 +204,7 @@ fn wall_time(boot_ns: u64) -> (i64, u32) {
 }
 
 /// RFC 3339 in UTC with microseconds, as KubeArmor's UpdatedTime.
-fn rfc3339(secs: i64, nanos: u32) -> String {
+pub(crate) fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // civil-from-days (Howard Hinnant's algorithm)

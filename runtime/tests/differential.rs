@@ -13,57 +13,14 @@ use armorc_compiler::image::{MapImage, DENY};
 use armorc_compiler::model::{Model, Query};
 use armorc_compiler::query;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            out.push(p);
-        }
-    }
-}
-
-/// (name, image) for the fixtures and the corpus.
-fn images() -> Vec<(String, MapImage)> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    yaml_files(&manifest.join("tests/fixtures"), &mut files);
-    let fixtures = files.len();
-    let corpus = manifest.join("../../shared/corpus");
-    if corpus.exists() {
-        yaml_files(&corpus, &mut files);
-    } else {
-        common::skip_or_fail(format!("corpus images: {} not found", corpus.display()));
-    }
-    let postures = mutate::postures();
-    let mut out = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let text = std::fs::read_to_string(f).unwrap();
-        let name = f.display().to_string();
-        // fixtures under every posture, corpus files under one (cycled)
-        let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
-        for p in ps {
-            for img in mutate::images_from_yaml(&name, &text, p) {
-                if !img.entries.is_empty() {
-                    out.push((name.clone(), img));
-                }
-            }
-        }
-    }
-    out
-}
+use std::path::Path;
 
 #[test]
 fn kernel_agrees_with_model() {
     if !common::root_or_skip() {
         return;
     }
-    let images = images();
+    let images = common::images();
     let mut harness = Harness::load().expect("loading the harness");
     let mut rng = Rng::new(0x5eed_a77a);
     let (mut total, mut agree) = (0usize, 0usize);

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed setup step is a failed test
 
+mod common;
+
 use armor_runtime::agent::{self, Throttle};
 use armor_runtime::exec::run_isolated_with;
 use armor_runtime::kernel::Targets;
@@ -660,49 +662,6 @@ fn clone_op(o: &LiveOp) -> LiveOp {
     }
 }
 
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            out.push(p);
-        }
-    }
-}
-
-/// (name, image): our fixtures under every posture, then corpus files under one (cycled).
-fn images() -> Vec<(String, MapImage)> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    yaml_files(&manifest.join("tests/fixtures"), &mut files);
-    let fixtures = files.len();
-    let corpus = manifest.join("../../shared/corpus");
-    if corpus.exists() {
-        yaml_files(&corpus, &mut files);
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} not found (CI runs with shared/ beside the clone)", corpus.display());
-    } else {
-        println!("note: corpus images skipped: {} not found", corpus.display());
-    }
-    let postures = mutate::postures();
-    let mut out = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let text = std::fs::read_to_string(f).unwrap();
-        let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
-        for p in ps {
-            for img in mutate::images_from_yaml(&f.display().to_string(), &text, p) {
-                if !img.entries.is_empty() {
-                    out.push((f.display().to_string(), img));
-                }
-            }
-        }
-    }
-    out
-}
-
 fn sabotage_candidate(e: &armorc_compiler::image::Entry) -> bool {
     e.value.process & DENY != 0 && e.main_text().starts_with("/usr/bin/") && !e.main_text().ends_with('/')
 }
@@ -742,7 +701,7 @@ fn live_bpf_agrees_with_model() {
     };
     let mut rng = Rng::new(0x5eed_11fe);
     let mut tally = Tally::default();
-    let images = images();
+    let images = common::images();
     let started = Instant::now();
     for (i, (name, img)) in images.iter().enumerate() {
         let queries = mutate::queries(img, &mut rng, 6);

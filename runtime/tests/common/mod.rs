@@ -1,5 +1,5 @@
 //! Shared by the kernel test binaries: the one way a test skips when its environment lacks
-//! something it needs (root, ../shared/corpus).
+//! something it needs (root, ../shared/corpus), and the image set they test with.
 // Included by several test binaries, each using a subset of these items.
 #![allow(dead_code)]
 
@@ -28,4 +28,52 @@ pub fn root_or_skip() -> bool {
     }
     armor_runtime::ensure_bpffs().expect("mounting bpffs");
     true
+}
+
+use armor_runtime::mutate;
+use armorc_compiler::image::MapImage;
+use std::path::{Path, PathBuf};
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+}
+
+/// (name, image) for our fixtures (under every posture) and the corpus files (under one,
+/// cycled): the image set of the differential and the live tests.
+pub fn images() -> Vec<(String, MapImage)> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    yaml_files(&manifest.join("tests/fixtures"), &mut files);
+    let fixtures = files.len();
+    let corpus = manifest.join("../../shared/corpus");
+    if corpus.exists() {
+        yaml_files(&corpus, &mut files);
+    } else {
+        skip_or_fail(format!("corpus images: {} not found", corpus.display()));
+    }
+    let postures = mutate::postures();
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let name = f.display().to_string();
+        // fixtures under every posture, corpus files under one (cycled)
+        let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
+        for p in ps {
+            for img in mutate::images_from_yaml(&name, &text, p) {
+                if !img.entries.is_empty() {
+                    out.push((name.clone(), img));
+                }
+            }
+        }
+    }
+    out
 }
