@@ -73,6 +73,7 @@ fn cap_action(cap: u32) -> Option<Action> {
     }
 }
 
+#[derive(Clone)]
 struct LiveOp {
     action: Action,
     /// the path as generated (before canonicalisation) and its C form (the syscall's argument)
@@ -565,7 +566,7 @@ fn run_target(
         return;
     }
     // the runner's copy: the syscall arguments, built before fork
-    let live_ops: Vec<LiveOp> = ops.iter().map(|(o, _)| clone_op(o)).collect();
+    let live_ops: Vec<LiveOp> = ops.iter().map(|(o, _)| o.clone()).collect();
     let shared = shared_page();
     shared.started.store(0, Ordering::SeqCst);
     shared.cmd.store(0, Ordering::SeqCst);
@@ -647,18 +648,6 @@ fn run_target(
                 hooks.join(" ")
             ));
         }
-    }
-}
-
-fn clone_op(o: &LiveOp) -> LiveOp {
-    LiveOp {
-        action: o.action.clone(),
-        path: o.path.clone(),
-        c_path: o.c_path.clone(),
-        c_path2: o.c_path2.clone(),
-        queries: o.queries.clone(),
-        label: o.label.clone(),
-        made: o.made,
     }
 }
 
