@@ -3,9 +3,9 @@
 use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, Job, Loaded, Options};
 use armorc_recommend::templates::{self, cache, Library};
-use armorc_recommend::{load_image, workload, Limits, LoadOptions};
+use armorc_recommend::{load_image, readcap, workload, Limits, LoadOptions};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -30,7 +30,7 @@ pub struct Args {
     /// Output directory.
     #[arg(short = 'o', long = "outdir", default_value = "out")]
     outdir: PathBuf,
-    /// Report file name, joined under -o (its extension picks the format unless --format).
+    /// Report file name, relative, joined under -o (its extension picks the format unless --format).
     #[arg(short = 'r', long = "report", default_value = "report.txt")]
     report: PathBuf,
     /// Only templates with one of these tags (case-insensitive; `-` and `_` alike), e.g. PCI-DSS.
@@ -161,9 +161,10 @@ pub fn run(args: Args) -> u8 {
             return usage(format!("-n {ns:?}: a namespace must be a DNS-1123 label"));
         }
     }
-    if args.report.as_os_str().is_empty() {
-        return usage("-r: empty report name");
-    }
+    let report = match run::report_path(&args.outdir, &args.report) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
     let mut jobs: Vec<Job> = Vec::new();
     for image in args.images.iter().filter(|i| !i.is_empty()) {
         // An image given twice is recommended for once.
@@ -173,16 +174,13 @@ pub fn run(args: Args) -> u8 {
     }
     for m in &args.manifests {
         let text = if m == "-" {
-            let mut s = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-                return usage(format!("-f -: {e}"));
-            }
-            s
+            readcap::read_to_string_capped(std::io::stdin().lock(), readcap::MAX_MANIFEST_BYTES)
         } else {
-            match std::fs::read_to_string(m) {
-                Ok(s) => s,
-                Err(e) => return usage(format!("-f {m}: {e}")),
-            }
+            readcap::read_file_capped(std::path::Path::new(m), readcap::MAX_MANIFEST_BYTES)
+        };
+        let text = match text {
+            Ok(s) => s,
+            Err(e) => return usage(format!("-f {m}: {e}")),
         };
         match workload::parse(m, &text) {
             Ok(cs) if cs.is_empty() => return usage(format!("-f {m}: no workload with containers found")),
@@ -197,7 +195,6 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
-    let report = args.outdir.join(&args.report);
     let format = args.format.as_deref().and_then(Format::parse).unwrap_or_else(|| Format::from_path(&report));
     let opts = Options {
         out_dir: args.outdir.clone(),
@@ -240,7 +237,8 @@ pub fn run(args: Args) -> u8 {
         Ok((report_data, code)) => {
             for i in report_data.images.iter().filter(|i| i.error.is_some()) {
                 // Load errors already name the image.
-                eprintln!("armorc recommend: {}", i.error.as_deref().unwrap_or(""));
+                let error = i.error.as_deref().unwrap_or("");
+                eprintln!("armorc recommend: {}", armorc_recommend::report::escape_controls(error));
             }
             if format == Format::Text {
                 print!("{}", report_data.render(Format::Text));

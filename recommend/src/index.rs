@@ -99,7 +99,7 @@ pub enum IndexError {
     Absolute(String),
     /// Empty path, NUL byte or other malformed name.
     Malformed(String),
-    /// `.wh.` with no name after it.
+    /// A whiteout naming no entry: `.wh.`, `.wh..` or `.wh...`.
     BareWhiteout(String),
     /// A limit was exceeded: (limit name, limit value, offending path).
     Limit { name: &'static str, limit: u64, path: String },
@@ -114,7 +114,7 @@ impl fmt::Display for IndexError {
             IndexError::Absolute(p) => write!(f, "hostile entry `{p}`: absolute path in layer"),
             IndexError::Malformed(p) => write!(f, "malformed entry path `{}`", p.escape_debug()),
             IndexError::BareWhiteout(p) => {
-                write!(f, "hostile entry `{p}`: whiteout marker `.wh.` without a name")
+                write!(f, "hostile entry `{p}`: whiteout marker names no entry (`.wh.<name>` or `.wh..wh..opq`)")
             }
             IndexError::Limit { name, limit, path } => {
                 write!(f, "limit {name}={limit} exceeded at `{path}` (raise it with --{name})")

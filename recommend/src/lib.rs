@@ -6,6 +6,7 @@ pub mod image;
 pub use image::{load_image, ImageError, LoadOptions, LoadedImage};
 // H6: template library, matching, rendering, reports, orchestration
 pub mod matching;
+pub mod readcap;
 pub mod render;
 pub mod report;
 pub mod run;

@@ -33,6 +33,7 @@ pub struct Job {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub out_dir: PathBuf,
+    /// The report file: inside `out_dir` (see `report_path`), else the run is refused.
     pub report: PathBuf,
     pub format: Format,
     pub tags: Vec<String>,
@@ -74,6 +75,40 @@ pub fn repository_last_segment(spec: &str) -> String {
     let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
     let name = last.split(':').next().unwrap_or(last);
     dns_name(name)
+}
+
+/// `-r NAME` joined under `-o`: NAME must be a relative path without `..` (docs/recommend.md), so
+/// the report can never land outside the output directory.
+pub fn report_path(out_dir: &Path, name: &Path) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let shown = name.display().to_string().escape_debug().to_string();
+    if name.as_os_str().is_empty() {
+        return Err("-r: empty report name".into());
+    }
+    if !name.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        || name.components().all(|c| c == Component::CurDir)
+    {
+        return Err(format!(
+            "-r {shown}: the report is written under -o; give a file name or a relative path without `..`"
+        ));
+    }
+    Ok(out_dir.join(name))
+}
+
+/// The report's directory, once created, must still be inside `-o` (a symlinked subdirectory
+/// could point elsewhere).
+fn check_report_inside(out_dir: &Path, report: &Path) -> Result<(), String> {
+    let outside = || format!("{}: the report would be written outside {}", report.display(), out_dir.display());
+    let rel = report.strip_prefix(out_dir).map_err(|_| outside())?;
+    report_path(out_dir, rel)?;
+    let parent = report.parent().unwrap_or(out_dir);
+    let (Ok(real_out), Ok(real_parent)) = (out_dir.canonicalize(), parent.canonicalize()) else {
+        return Err(outside());
+    };
+    if !real_parent.starts_with(&real_out) {
+        return Err(outside());
+    }
+    Ok(())
 }
 
 /// Write `text` to `path` atomically (temp file in the same directory, then rename).
@@ -142,6 +177,11 @@ pub type LoadFn<'a> = dyn Fn(&str, Option<crate::image::ProgressFn>) -> Result<L
 
 /// Run every job; returns the report and the exit code (0 all ok, 1 any image failed).
 pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result<(Report, u8), String> {
+    // Refused before anything is loaded or written (the CLI already checked `-r` the same way).
+    let rel = opts.report.strip_prefix(&opts.out_dir).map_err(|_| {
+        format!("{}: the report must be inside the output directory {}", opts.report.display(), opts.out_dir.display())
+    })?;
+    report_path(&opts.out_dir, rel)?;
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| format!("{}: {e}", opts.out_dir.display()))?;
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new(jobs.len() as u64);
@@ -381,6 +421,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
     if let Some(parent) = opts.report.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
+    check_report_inside(&opts.out_dir, &opts.report)?;
     write_atomic(&opts.report, &report.render(opts.format))?;
     Ok((report, u8::from(failed)))
 }

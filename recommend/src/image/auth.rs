@@ -89,7 +89,7 @@ fn config_path(explicit: Option<&Path>) -> Option<(PathBuf, bool)> {
 /// Credentials for `registry` (a host[:port] as in the reference), if any are configured.
 pub(crate) fn credentials_for(registry: &str, explicit: Option<&Path>) -> Result<Option<Credentials>, ImageError> {
     let Some((path, explicit)) = config_path(explicit) else { return Ok(None) };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::readcap::read_file_capped(&path, crate::readcap::MAX_DOCKER_CONFIG_BYTES) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
         Err(e) => return Err(ImageError::Auth(format!("{}: {e}", path.display()))),

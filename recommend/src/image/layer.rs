@@ -172,7 +172,8 @@ fn read_tar(reader: impl Read, limits: &Limits) -> Result<ParsedLayer, LayerErro
         if let Some(hidden) = name.strip_prefix(".wh.") {
             if hidden == ".wh..opq" {
                 out.ops.push(LayerOp::Opaque(dir.to_string()));
-            } else if hidden.is_empty() {
+            } else if matches!(hidden, "" | "." | "..") {
+                // `.wh.`, `.wh..`, `.wh...` name no entry (`.` would delete the parent itself).
                 return Err(content(IndexError::BareWhiteout(raw_path)));
             } else if hidden.starts_with(".wh.") {
                 // Other AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not part of the tree.
@@ -351,7 +352,7 @@ mod tests {
 
     #[test]
     fn hostile_entries_are_rejected() {
-        for (name, needle) in [("../etc/x", "`..`"), ("/etc/x", "absolute"), ("etc/.wh.", "without a name")] {
+        for (name, needle) in [("../etc/x", "`..`"), ("/etc/x", "absolute"), ("etc/.wh.", "names no entry")] {
             let tar = tar_of(&[(name, tar::EntryType::Regular, b"", None)]);
             match parse(&tar) {
                 Err(LayerError::Content(m)) => assert!(m.contains(needle), "{name}: {m}"),

@@ -63,13 +63,30 @@ impl Backing {
         }
     }
 
-    /// Opens `rel`, returning the reader and its size.
+    /// Opens `rel`, returning the reader and its size. In a directory only regular files are
+    /// read: a symlink (e.g. to /dev/zero), FIFO or device is refused before any byte is read.
     pub fn open(&self, rel: &str) -> std::io::Result<(Box<dyn Read + Send>, u64)> {
         match self {
             Backing::Dir(dir) => {
-                let f = File::open(dir.join(rel))?;
-                let size = f.metadata()?.len();
-                Ok((Box::new(BufReader::with_capacity(256 * 1024, f)), size))
+                use std::os::unix::fs::OpenOptionsExt;
+                let not_regular = || {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "not a regular file (symlink, FIFO or device)",
+                    )
+                };
+                // O_NOFOLLOW: a symlink fails with ELOOP; O_NONBLOCK: opening a FIFO does not wait
+                // for a writer (no effect on regular files).
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                    .open(dir.join(rel))
+                    .map_err(|e| if e.raw_os_error() == Some(libc::ELOOP) { not_regular() } else { e })?;
+                let meta = f.metadata()?;
+                if !meta.is_file() {
+                    return Err(not_regular());
+                }
+                Ok((Box::new(BufReader::with_capacity(256 * 1024, f)), meta.len()))
             }
             Backing::Archive { file, members } => {
                 let (offset, size) = *members.get(rel).ok_or_else(|| {
@@ -80,6 +97,24 @@ impl Backing {
                 Ok((Box::new(BufReader::with_capacity(256 * 1024, f).take(size)), size))
             }
         }
+    }
+
+    /// Reads the blob `rel` whose descriptor declares `desc.size`: exactly that many bytes, and
+    /// only when the file has exactly that size (checked before reading, so a huge blob declared
+    /// small fails at once).
+    fn read_declared(&self, rel: &str, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
+        let err = |m: String| ImageError::Source(format!("{}: {rel}: {m}", self.describe()));
+        let (reader, actual) = self.open(rel).map_err(|e| err(e.to_string()))?;
+        let size = check_declared_size(desc, actual).map_err(err)?;
+        if size > MAX_SMALL_BLOB {
+            return Err(err(format!("{size} bytes is too large for metadata (limit {MAX_SMALL_BLOB})")));
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        reader.take(size).read_to_end(&mut buf).map_err(|e| err(e.to_string()))?;
+        if buf.len() as u64 != size {
+            return Err(err(format!("blob ended after {} of its declared {size} bytes", buf.len())));
+        }
+        Ok(buf)
     }
 
     /// Reads a small file whole.
@@ -110,6 +145,15 @@ pub(crate) fn blob_path(digest: &str) -> Result<String, String> {
     }
 }
 
+/// The descriptor's `size` must be a real size and equal the blob's (OCI image-spec, descriptor).
+pub(crate) fn check_declared_size(desc: &Descriptor, actual: u64) -> Result<u64, String> {
+    let declared = u64::try_from(desc.size).map_err(|_| format!("invalid declared size {}", desc.size))?;
+    if declared != actual {
+        return Err(format!("declared size {declared} bytes, but the blob has {actual} bytes"));
+    }
+    Ok(declared)
+}
+
 pub(crate) fn verify(bytes: &[u8], digest: &str, what: &str) -> Result<(), ImageError> {
     let actual = format!("sha256:{:x}", Sha256::digest(bytes));
     if actual != digest {
@@ -126,17 +170,16 @@ impl BlobStore for LayoutStore {
     fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
         let rel =
             blob_path(&desc.digest).map_err(|m| ImageError::Source(format!("{}: {m}", self.backing.describe())))?;
-        let bytes = self.backing.read_small(&rel)?;
+        let bytes = self.backing.read_declared(&rel, desc)?;
         verify(&bytes, &desc.digest, &format!("{}: {rel}", self.backing.describe()))?;
         Ok(bytes)
     }
 
     fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
         let rel = blob_path(&desc.digest).map_err(LayerError::Content)?;
-        let (reader, _) = self
-            .backing
-            .open(&rel)
-            .map_err(|e| LayerError::Content(format!("{}: {rel}: {e}", self.backing.describe())))?;
+        let err = |m: String| LayerError::Content(format!("{}: {rel}: {m}", self.backing.describe()));
+        let (reader, actual) = self.backing.open(&rel).map_err(|e| err(e.to_string()))?;
+        check_declared_size(desc, actual).map_err(err)?;
         Ok(LayerStream { reader, verified_by_source: false })
     }
 }
@@ -184,14 +227,20 @@ fn load_layout(
     opts: &LoadOptions,
 ) -> Result<LoadedImage, ImageError> {
     let where_ = backing.describe();
-    backing
+    let marker = backing
         .read_small("oci-layout")
         .map_err(|_| ImageError::Source(format!("{spec}: {where_} is not an OCI layout (no `oci-layout` file)")))?;
+    check_layout_version(&marker).map_err(|m| ImageError::Source(format!("{spec}: {where_}/oci-layout: {m}")))?;
     let index_bytes = backing.read_small("index.json")?;
     let top = ManifestDoc::parse(&index_bytes, &format!("{where_}/index.json"))?;
     let entries = top.manifests.clone().unwrap_or_default();
     let tags: Vec<&str> =
         entries.iter().filter_map(|d| d.annotations.as_ref()?.get(REF_NAME).map(String::as_str)).collect();
+    // Every entry by tag, or by digest when it has none (errors list them all).
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|d| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).map_or(d.digest.as_str(), String::as_str))
+        .collect();
     let store = LayoutStore { backing };
     let resolved = match tag {
         Some(tag) => {
@@ -211,13 +260,19 @@ fn load_layout(
         }
         // index.json listing one image per platform acts as the index itself.
         None if !entries.is_empty() && entries.iter().all(|d| d.platform.is_some()) => {
-            pipeline::resolve(&store, top, String::new(), wanted, spec)?
+            pipeline::resolve(&store, top, String::new(), wanted, spec).map_err(|e| match e {
+                ImageError::Ambiguous { platform, .. } => ImageError::Source(format!(
+                    "{spec}: several images for {platform} and no tag given; name one as {spec}:TAG (images: {})",
+                    list(&names)
+                )),
+                other => other,
+            })?
         }
         None if entries.is_empty() => return Err(ImageError::Source(format!("{spec}: the layout holds no images"))),
         None => {
             return Err(ImageError::Source(format!(
-                "{spec}: several images; name one as {spec}:TAG (tags: {})",
-                list(&tags)
+                "{spec}: several images; name one as {spec}:TAG (images: {})",
+                list(&names)
             )))
         }
     };
@@ -229,6 +284,23 @@ fn load_layout(
         index,
         os_release,
     })
+}
+
+/// `oci-layout` must be `{"imageLayoutVersion": "1.x.y"}`: other major versions are a format we
+/// do not know.
+fn check_layout_version(bytes: &[u8]) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Marker {
+        image_layout_version: String,
+    }
+    let marker: Marker = serde_json::from_slice(bytes).map_err(|e| format!("not a valid layout marker: {e}"))?;
+    let v = &marker.image_layout_version;
+    if v.split('.').next() != Some("1") || !v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!("imageLayoutVersion `{}` is not supported (expected 1.x)", v.escape_debug()));
+    }
+    Ok(())
 }
 
 fn list(tags: &[&str]) -> String {

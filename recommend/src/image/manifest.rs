@@ -164,6 +164,36 @@ impl FromStr for Platform {
     }
 }
 
+/// Layer media types of the OCI image spec and Docker's v2 schema 2; anything else (an artifact, a
+/// Helm chart, a typo) is not a filesystem layer we can read.
+const LAYER_TYPES: [&str; 9] = [
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+];
+
+/// Checks what a manifest says about one layer before anything is fetched: a known media type and
+/// a size that can be real.
+pub(crate) fn check_layer_descriptor(d: &Descriptor) -> Result<(), String> {
+    if !LAYER_TYPES.contains(&d.media_type.as_str()) {
+        return Err(format!(
+            "layer {}: unsupported media type `{}` (expected an OCI or Docker image layer)",
+            d.digest,
+            d.media_type.escape_debug()
+        ));
+    }
+    if d.size < 0 {
+        return Err(format!("layer {}: invalid declared size {}", d.digest, d.size));
+    }
+    Ok(())
+}
+
 /// Attestation and other non-image entries buildx puts into indexes.
 fn is_attestation(d: &Descriptor) -> bool {
     let unknown = d.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
@@ -189,7 +219,23 @@ pub(crate) fn select_platform<'a>(entries: &'a [Descriptor], wanted: &Platform) 
     let exact = candidates.iter().find(|(_, p)| p == wanted);
     let chosen = exact.or_else(|| candidates.iter().find(|(_, p)| wanted.accepts(p)));
     match chosen {
-        Some((d, _)) => Ok(d),
+        Some((d, chosen)) => {
+            // Two entries of the very same platform: picking the first would be a silent guess.
+            let same: Vec<String> = candidates
+                .iter()
+                .filter(|(_, p)| p == chosen)
+                .map(|(d, _)| {
+                    d.annotations
+                        .as_ref()
+                        .and_then(|a| a.get("org.opencontainers.image.ref.name"))
+                        .map_or(d.digest.clone(), |t| format!("{t} ({})", d.digest))
+                })
+                .collect();
+            if same.len() > 1 {
+                return Err(ImageError::Ambiguous { platform: chosen.to_string(), candidates: same });
+            }
+            Ok(d)
+        }
         None => {
             let mut available: Vec<String> = candidates.iter().map(|(_, p)| p.to_string()).collect();
             available.dedup();

@@ -97,6 +97,8 @@ pub enum ImageError {
     Usage(String),
     /// No manifest for the wanted platform.
     Platform { wanted: String, available: Vec<String> },
+    /// Several manifests of an index have the chosen platform: (platform, tag or digest of each).
+    Ambiguous { platform: String, candidates: Vec<String> },
     /// Credentials could not be found, read or safely sent.
     Auth(String),
     /// The registry refused or failed a request.
@@ -123,6 +125,11 @@ impl fmt::Display for ImageError {
                     f.write_str(&available.join(", "))
                 }
             }
+            ImageError::Ambiguous { platform, candidates } => write!(
+                f,
+                "several images for platform {platform} ({}); name one by tag or digest",
+                candidates.join(", ")
+            ),
             ImageError::Layer { digest, message } => write!(f, "layer {digest}: {message}"),
             ImageError::Index(e) => write!(f, "{e}"),
         }

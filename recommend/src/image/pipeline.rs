@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 
 use super::layer::{self, BlobCheck, Counters, LayerError, OsReleaseFiles, ParsedLayer};
-use super::manifest::{select_platform, ConfigDoc, Descriptor, ManifestDoc, Platform};
+use super::manifest::{check_layer_descriptor, select_platform, ConfigDoc, Descriptor, ManifestDoc, Platform};
 use super::{ImageError, LoadOptions, OsRelease, Progress};
 use crate::index::FileIndex;
 
@@ -53,7 +53,7 @@ pub(crate) fn resolve(
         }
         let entries = doc.manifests.as_deref().unwrap_or_default();
         let entry = select_platform(entries, wanted.unwrap_or(&default))?.clone();
-        let bytes = store.read_blob(&entry)?;
+        let bytes = read_sized(store, &entry, what)?;
         doc = ManifestDoc::parse(&bytes, &format!("{what}: manifest {}", entry.digest))?;
         digest = entry.digest;
     }
@@ -61,7 +61,7 @@ pub(crate) fn resolve(
         return Err(ImageError::Source(format!("{what}: indexes nested more than 4 deep")));
     }
     let config_desc = doc.config.clone().unwrap_or_default();
-    let config_bytes = store.read_blob(&config_desc)?;
+    let config_bytes = read_sized(store, &config_desc, what)?;
     let config = ConfigDoc::parse(&config_bytes, &format!("{what}: config {}", config_desc.digest))?;
     if let (Some(wanted), false) = (wanted, from_index) {
         let have = config.platform();
@@ -69,7 +69,19 @@ pub(crate) fn resolve(
             return Err(ImageError::Platform { wanted: wanted.to_string(), available: vec![have.to_string()] });
         }
     }
-    Ok(Resolved { digest, layers: doc.layers.unwrap_or_default(), config })
+    let layers = doc.layers.unwrap_or_default();
+    for layer in &layers {
+        check_layer_descriptor(layer).map_err(|m| ImageError::Source(format!("{what}: {m}")))?;
+    }
+    Ok(Resolved { digest, layers, config })
+}
+
+/// A small blob whose length must be the descriptor's declared size (every source, registries too).
+fn read_sized(store: &dyn BlobStore, desc: &Descriptor, what: &str) -> Result<Vec<u8>, ImageError> {
+    let bytes = store.read_blob(desc)?;
+    super::layout::check_declared_size(desc, bytes.len() as u64)
+        .map_err(|m| ImageError::Source(format!("{what}: blob {}: {m}", desc.digest)))?;
+    Ok(bytes)
 }
 
 /// Streams every layer into a fresh index (parallel parse, ordered apply).
@@ -175,7 +187,10 @@ fn parse_with_retries(
     loop {
         let result = store.open_layer(desc).and_then(|stream| {
             let digest = if stream.verified_by_source { None } else { Some(desc.digest.as_str()) };
-            let reader = Cancellable { inner: stream.reader, cancel };
+            let declared = u64::try_from(desc.size)
+                .map_err(|_| LayerError::Content(format!("invalid declared size {}", desc.size)))?;
+            let exact = ExactSize { inner: stream.reader, remaining: declared, declared };
+            let reader = Cancellable { inner: exact, cancel };
             layer::parse_layer(reader, BlobCheck { digest }, limits, counters, on_bytes)
         });
         match result {
@@ -185,6 +200,42 @@ fn parse_with_retries(
             }
             other => return other,
         }
+    }
+}
+
+/// Yields exactly the descriptor's declared size: a blob that ends early or goes on past it is an
+/// error (stores that know the size check it before reading too).
+struct ExactSize<R> {
+    inner: R,
+    remaining: u64,
+    declared: u64,
+}
+
+impl<R: Read> Read for ExactSize<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("blob is longer than its declared size {}", self.declared),
+                )),
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("blob ended after {} of its declared {} bytes", self.declared - self.remaining, self.declared),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
     }
 }
 
@@ -286,7 +337,8 @@ mod tests {
             err,
             ImageError::Layer {
                 digest: descs[5].digest.clone(),
-                message: "hostile entry `etc/.wh.`: whiteout marker `.wh.` without a name".into()
+                message: "hostile entry `etc/.wh.`: whiteout marker names no entry (`.wh.<name>` or `.wh..wh..opq`)"
+                    .into()
             }
         );
     }

@@ -1,9 +1,10 @@
 //! Markdown report (PR comments): the same facts as the text report.
 
-use super::{image_facts, Report};
+use super::{escape_controls, image_facts, Report};
 
+/// Control characters escaped (a file name cannot end a table row) and `|`.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', "<br>")
+    escape_controls(s).replace('|', "\\|")
 }
 
 pub fn render(r: &Report) -> String {
@@ -25,7 +26,7 @@ pub fn render(r: &Report) -> String {
             for p in &i.policies {
                 out.push_str(&format!(
                     "| `{}` | {} | {} | {} | {} |\n",
-                    p.file,
+                    cell(&p.file),
                     cell(&p.summary),
                     p.severity,
                     p.action,
@@ -40,19 +41,21 @@ pub fn render(r: &Report) -> String {
         for d in &i.legacy_differences {
             out.push_str(&format!(
                 "- differs from karmor: `{}` (ours: {}, karmor: {})\n",
-                d.template, d.ours, d.karmor
+                cell(&d.template),
+                d.ours,
+                d.karmor
             ));
         }
         if r.explain {
             for s in &i.skipped {
-                out.push_str(&format!("- skipped `{}`: {}\n", s.template, cell(&s.reason)));
+                out.push_str(&format!("- skipped `{}`: {}\n", cell(&s.template), cell(&s.reason)));
             }
             for p in &i.policies {
                 for e in &p.evidence {
                     out.push_str(&format!(
                         "- evidence `{}`: `{}` matched {}\n",
-                        p.file,
-                        e.precondition,
+                        cell(&p.file),
+                        cell(&e.precondition),
                         cell(&e.matched.join(", "))
                     ));
                 }

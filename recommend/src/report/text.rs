@@ -1,7 +1,11 @@
 //! karmor-style text report: a key/value block per image, then a bordered table
 //! `POLICY | SHORT DESC | SEVERITY | ACTION | TAGS`, rows sorted by file (stable).
 
-use super::{image_facts, Report};
+use super::{escape_controls as esc, image_facts, Report};
+
+/// Width of the TAGS column: tags are joined with `, ` and wrapped to it, so a row is as tall as
+/// its summary or tag list needs, not one line per tag.
+const TAGS_WIDTH: usize = 30;
 
 /// Split a cell into lines no wider than `width` (at spaces or `-` when possible).
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -64,7 +68,7 @@ fn table(headers: &[&str], widths: &[usize], rows: &[Vec<String>], out: &mut Str
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     for n in &r.templates.notes {
-        out.push_str(&format!("templates: {n}\n"));
+        out.push_str(&format!("templates: {}\n", esc(n)));
     }
     for (n, i) in r.images.iter().enumerate() {
         if n > 0 {
@@ -73,39 +77,48 @@ pub fn render(r: &Report) -> String {
         let facts = image_facts(r, i);
         let kw = facts.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in facts {
-            out.push_str(&format!("  {k:<kw$} | {v}\n"));
+            out.push_str(&format!("  {k:<kw$} | {}\n", esc(&v)));
         }
         if !i.policies.is_empty() {
             let rows: Vec<Vec<String>> = i
                 .policies
                 .iter()
                 .map(|p| {
-                    vec![p.file.clone(), p.summary.clone(), p.severity.to_string(), p.action.clone(), p.tags.join("\n")]
+                    vec![esc(&p.file), esc(&p.summary), p.severity.to_string(), esc(&p.action), esc(&p.tags.join(", "))]
                 })
                 .collect();
-            let tag_w = i.policies.iter().flat_map(|p| &p.tags).map(|t| t.len()).max().unwrap_or(4).clamp(4, 30);
-            table(&["POLICY", "SHORT DESC", "SEVERITY", "ACTION", "TAGS"], &[35, 36, 8, 6, tag_w], &rows, &mut out);
+            table(
+                &["POLICY", "SHORT DESC", "SEVERITY", "ACTION", "TAGS"],
+                &[35, 36, 8, 6, TAGS_WIDTH],
+                &rows,
+                &mut out,
+            );
         } else if i.error.is_none() {
             out.push_str("  (no template applies)\n");
         }
         for note in &i.notes {
-            out.push_str(&format!("  note: {note}\n"));
+            out.push_str(&format!("  note: {}\n", esc(note)));
         }
         for d in &i.legacy_differences {
             out.push_str(&format!(
                 "  differs from karmor: {} (ours: {}, karmor: {})\n",
-                d.template,
+                esc(&d.template),
                 if d.ours { "recommended" } else { "skipped" },
                 if d.karmor { "recommended" } else { "skipped" }
             ));
         }
         if r.explain {
             for s in &i.skipped {
-                out.push_str(&format!("  skipped {}: {}\n", s.template, s.reason));
+                out.push_str(&format!("  skipped {}: {}\n", esc(&s.template), esc(&s.reason)));
             }
             for p in &i.policies {
                 for e in &p.evidence {
-                    out.push_str(&format!("  evidence {}: {} -> {}\n", p.file, e.precondition, e.matched.join(", ")));
+                    out.push_str(&format!(
+                        "  evidence {}: {} -> {}\n",
+                        esc(&p.file),
+                        esc(&e.precondition),
+                        esc(&e.matched.join(", "))
+                    ));
                 }
             }
         }

@@ -27,7 +27,8 @@ pub fn cache_root() -> Option<PathBuf> {
 }
 
 fn recorded(root: &Path) -> Option<Recorded> {
-    let text = std::fs::read_to_string(root.join("current/source.json")).ok()?;
+    let path = root.join("current/source.json");
+    let text = crate::readcap::read_file_capped(&path, crate::readcap::MAX_CACHE_RECORD_BYTES).ok()?;
     serde_json::from_str(&text).ok()
 }
 

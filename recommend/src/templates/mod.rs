@@ -279,7 +279,7 @@ pub fn builtin() -> Result<Library, LoadError> {
 
 /// Read every `.yaml`/`.hbs` file below `dir` (skipping `.git`), bounded in size.
 pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
-    const MAX_FILE: u64 = 1 << 20;
+    const MAX_FILE: u64 = crate::readcap::MAX_TEMPLATE_FILE_BYTES;
     let mut files = FileSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -297,7 +297,9 @@ pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
                 if len > MAX_FILE {
                     return Err(LoadError(format!("{}: larger than {MAX_FILE} bytes", p.display())));
                 }
-                let text = std::fs::read_to_string(&p).map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
+                // Capped again while reading: the file may have grown since the size check.
+                let text = crate::readcap::read_file_capped(&p, MAX_FILE)
+                    .map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
                 let rel = p.strip_prefix(dir).expect("below dir").to_string_lossy().replace('\\', "/");
                 files.insert(rel, text);
             }
