@@ -254,6 +254,26 @@ fn injection_and_bad_flags_are_usage_errors_with_no_output() {
     }
 }
 
+/// Issue 15: endless inputs are capped (exit 2 naming the file), and `-r` cannot leave `-o`.
+#[test]
+fn endless_manifests_and_reports_outside_the_output_directory_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("a/b/out");
+    let start = std::time::Instant::now();
+    let o = run(armorc().args(["recommend", "-f", "/dev/zero", "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("-f /dev/zero: larger than the 16777216-byte limit"), "{stderr}");
+    let abs = tmp.path().join("abs.txt");
+    for report in [abs.display().to_string(), "../../x.txt".to_string()] {
+        let o = run(armorc().args(["recommend", "-i", "x", "-r", &report, "-o"]).arg(&out));
+        assert_eq!(o.status.code(), Some(2), "{report}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("written under -o"), "{report}");
+    }
+    assert!(!abs.exists() && !tmp.path().join("a/x.txt").exists() && !out.exists());
+}
+
 #[test]
 fn update_fills_the_cache_which_is_then_the_default_source() {
     if !tools_present() || Command::new("git").arg("--version").output().is_err() {
