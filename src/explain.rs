@@ -4,7 +4,7 @@
 //! `index.json`: one line per target.
 
 use armorc_compiler::image::{self, Entry, MapImage};
-use armorc_compiler::lower;
+use armorc_compiler::{inputs, lower};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -17,10 +17,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> u8 {
     let name = args.file.display().to_string();
-    let bytes = match std::fs::read(&args.file) {
+    let bytes = match inputs::read_file_capped(&args.file, inputs::MAX_INPUT_BYTES) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("armorc explain: {name}: {}", armorc_compiler::inputs::io_message(&e));
+            eprintln!("armorc explain: {name}: {}", inputs::io_message(&e));
             return 2;
         }
     };
@@ -50,7 +50,9 @@ pub fn run(args: Args) -> u8 {
             }
         }
         let map_path = PathBuf::from(format!("{name}.map.json"));
-        match std::fs::read_to_string(&map_path) {
+        let map = inputs::read_file_capped(&map_path, inputs::MAX_INPUT_BYTES)
+            .and_then(|b| String::from_utf8(b).map_err(|_| std::io::Error::other("not UTF-8")));
+        match map {
             Ok(map) => lower::apparmor::explain(&profile, &map),
             Err(_) if !profile.contains("profile ") => {
                 eprintln!("armorc explain: {name}: not a map image or an AppArmor profile");
@@ -60,7 +62,7 @@ pub fn run(args: Args) -> u8 {
                 eprintln!(
                     "armorc explain: {}: {} (the source map written beside the profile)",
                     map_path.display(),
-                    armorc_compiler::inputs::io_message(&e)
+                    inputs::io_message(&e)
                 );
                 return 1;
             }

@@ -61,6 +61,9 @@ pub struct Args {
     /// changed YAML file).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Findings printed per file, in every format; the rest are counted (0 = print all).
+    #[arg(long, value_name = "N", default_value_t = render::MAX_FINDINGS_PER_FILE)]
+    pub max_findings: usize,
     #[command(flatten)]
     pub inputs: InputArgs,
 }
@@ -107,7 +110,9 @@ pub fn run(args: Args) -> u8 {
         FormatArg::Sarif => Format::Sarif,
         FormatArg::Github => Format::Github,
     };
-    let text = render::render(format, &outcome.report, &render::Options::detect(env!("CARGO_PKG_VERSION")));
+    let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
+    options.max_findings = args.max_findings;
+    let text = render::render(format, &outcome.report, &options);
     outcome.print_notes();
     if let Err(e) = write_stdout(&text) {
         eprintln!("armorc lint: cannot write output: {e}");

@@ -6,7 +6,7 @@
 
 use armorc_compiler::image::MapImage;
 use armorc_compiler::model::Model;
-use armorc_compiler::query::{answer_operation, error_answer, parse_line, parse_object};
+use armorc_compiler::query::{answer_operation, error_answer, parse_line, parse_object, read_line};
 use serde_json::{json, Map};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -74,8 +74,9 @@ fn flag_query(a: &Args, op: &str) -> Map<String, serde_json::Value> {
     o
 }
 
-fn load_image(path: &PathBuf) -> Result<MapImage, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn load_image(path: &std::path::Path) -> Result<MapImage, String> {
+    let bytes = armorc_compiler::inputs::read_file_capped(path, armorc_compiler::inputs::MAX_INPUT_BYTES)
+        .map_err(|e| format!("{}: {}", path.display(), armorc_compiler::inputs::io_message(&e)))?;
     MapImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -107,11 +108,11 @@ pub fn run(args: Args) -> u8 {
         let q = parse_object(&flag_query(&args, op)).map(|q| answer_operation(&image, &model.decide_operation(&q)));
         emit(q, &mut out)
     } else {
-        let reader: Box<dyn BufRead> = match &args.file {
-            None => Box::new(std::io::stdin().lock()),
-            Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        let (name, mut reader): (String, Box<dyn BufRead>) = match &args.file {
+            None => ("-".into(), Box::new(std::io::stdin().lock())),
+            Some(p) if p.as_os_str() == "-" => ("-".into(), Box::new(std::io::stdin().lock())),
             Some(p) => match std::fs::File::open(p) {
-                Ok(f) => Box::new(std::io::BufReader::new(f)),
+                Ok(f) => (p.display().to_string(), Box::new(std::io::BufReader::new(f))),
                 Err(e) => {
                     eprintln!("armorc query: {}: {e}", p.display());
                     return 1;
@@ -119,15 +120,26 @@ pub fn run(args: Args) -> u8 {
             },
         };
         let mut r = Ok(());
-        for (i, line) in reader.lines().enumerate() {
-            let line = match line {
-                Ok(l) => l,
+        let mut buf = Vec::new();
+        for i in 0.. {
+            match read_line(&mut reader, &mut buf) {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) => {
-                    eprintln!("armorc query: reading line {}: {e}", i + 1);
+                    let _ = out.flush();
+                    eprintln!("armorc query: {name}: line {}: {}", i + 1, armorc_compiler::inputs::io_message(&e));
+                    return 1;
+                }
+            }
+            let line = match std::str::from_utf8(&buf) {
+                Ok(l) => l,
+                Err(_) => {
+                    let _ = out.flush();
+                    eprintln!("armorc query: {name}: line {}: not UTF-8", i + 1);
                     return 1;
                 }
             };
-            let a = parse_line(&line)
+            let a = parse_line(line)
                 .map(|q| answer_operation(&image, &model.decide_operation(&q)))
                 .map_err(|e| format!("line {}: {e}", i + 1));
             r = emit(a, &mut out);

@@ -55,13 +55,18 @@ impl Run {
 }
 
 /// Run `armorc lint ARGS...` and measure its peak RSS with wait4 (only this child is waited for).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which clippy cannot see
 fn lint(args: &[&str], cwd: &Path) -> Run {
+    armorc(&["lint"], args, cwd, Stdio::null())
+}
+
+/// Run `armorc SUBCOMMAND... ARGS...` with `stdin`, measuring its peak RSS.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which clippy cannot see
+fn armorc(subcommand: &[&str], args: &[&str], cwd: &Path, stdin: Stdio) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_armorc"))
-        .arg("lint")
+        .args(subcommand)
         .args(args)
         .current_dir(cwd)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -297,4 +302,122 @@ fn invalid_utf8_alone_names_file_line_and_column() {
     assert_eq!(d["file"], "bad.yaml", "{report}");
     assert_eq!(d["severity"], "error", "{report}");
     assert_eq!(d["line"], 4, "the bad byte is on line 4: {report}");
+}
+
+/// A one-line policy whose `action: block` (an error) sits past column 65,535: miette pads its
+/// underline with the column, and Rust's format width is a u16 (this panicked, exit 101).
+#[test]
+fn finding_past_column_65535_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "{{apiVersion: security.kubearmor.com/v1, kind: KubeArmorPolicy, metadata: {{name: p, namespace: d}}, \
+         spec: {{selector: {{matchLabels: {{a: b}}}}, message: \"{}\", process: {{matchPaths: [{{path: /bin/sh}}]}}, \
+         action: block}}}}\n",
+        "m".repeat(70_000)
+    );
+    std::fs::write(dir.path().join("wide.yaml"), &policy).unwrap();
+    for subcommand in [&["lint"][..], &["normalize"][..]] {
+        let run = armorc(subcommand, &["wide.yaml"], dir.path(), Stdio::null());
+        run.assert_no_panic("finding past column 65,535");
+        assert_eq!(run.code, 1, "{subcommand:?}: the lower-case action is an error:\n{}", run.stderr);
+        let out = format!("{}{}", run.stdout, run.stderr);
+        assert!(out.contains("wide.yaml:1:70"), "{subcommand:?}: {out:.2000}");
+        assert!(out.contains("action: block"), "{subcommand:?}: the snippet shows the span: {out:.2000}");
+        assert!(out.len() < 10_000, "{subcommand:?}: {} bytes printed for one finding", out.len());
+    }
+}
+
+/// 3,000 findings on one 47 KB line: each used to reprint the whole line (output quadratic in
+/// the line length). Snippets are windows, and at most --max-findings per file are printed.
+#[test]
+fn thousands_of_findings_on_one_line_print_bounded_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<String> = (0..3000).map(|i| format!("{{path: r{i}}}")).collect();
+    let policy = format!(
+        "{{apiVersion: security.kubearmor.com/v1, kind: KubeArmorPolicy, metadata: {{name: p, namespace: d}}, \
+         spec: {{selector: {{matchLabels: {{a: b}}}}, file: {{matchPaths: [{}]}}, action: Block}}}}\n",
+        paths.join(", ")
+    );
+    assert!(policy.len() > 40_000, "{}", policy.len());
+    std::fs::write(dir.path().join("many.yaml"), &policy).unwrap();
+    let run = lint(&["--format", "json", "--max-findings", "0", "many.yaml"], dir.path());
+    let total = run.json()["diagnostics"].as_array().unwrap().len();
+    assert!(total >= 3000, "every relative path is a finding: {total}");
+    for format in ["human", "json", "sarif", "github"] {
+        let run = lint(&["--format", format, "many.yaml"], dir.path());
+        run.assert_no_panic(format);
+        assert_eq!(run.code, 1, "{format}: {}", run.stderr);
+        assert!(run.stdout.len() < 1_000_000, "{format}: {} bytes of output", run.stdout.len());
+        run.assert_memory_bounded(format);
+        match format {
+            "human" => assert!(
+                run.stdout.contains(&format!("many.yaml: {} more findings not shown", total - 100)),
+                "{}",
+                &run.stdout[run.stdout.len().saturating_sub(500)..]
+            ),
+            "json" => {
+                let v = run.json();
+                assert_eq!(v["diagnostics"].as_array().unwrap().len(), 100);
+                assert_eq!(v["summary"]["not_shown"], total - 100);
+                assert_eq!(v["summary"]["errors"], total, "counts include what is not shown");
+            }
+            "sarif" => assert_eq!(run.json()["runs"][0]["properties"]["notShown"], total - 100),
+            _ => assert!(run.stdout.contains("::notice file=many.yaml::"), "{}", run.stdout),
+        }
+    }
+}
+
+/// Inputs without an end: each read stops at its cap with an error naming the input (exit 2),
+/// in bounded memory.
+#[test]
+fn endless_inputs_stop_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("canary.yaml"), CANARY).unwrap();
+    let zero = || Stdio::from(std::fs::File::open("/dev/zero").unwrap());
+    for (args, stdin, name) in [
+        (&["/dev/zero"][..], Stdio::null(), "/dev/zero: larger than 64 MiB"),
+        (&["-"][..], zero(), "-: larger than 64 MiB"),
+        (&["--config", "/dev/zero", "canary.yaml"][..], Stdio::null(), "/dev/zero: larger than 1 MiB"),
+    ] {
+        let run = armorc(&["lint"], args, dir.path(), stdin);
+        run.assert_no_panic(name);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(name), "{args:?}: {}", run.stderr);
+        run.assert_memory_bounded(name);
+    }
+    // compile's workloads are read the same way.
+    std::fs::write(dir.path().join("canary.yaml"), CANARY.replace("action: block", "action: Block")).unwrap();
+    let run = armorc(
+        &["compile"],
+        &["canary.yaml", "--workloads", "/dev/zero", "--target", "bpf", "-o", "out"],
+        dir.path(),
+        Stdio::null(),
+    );
+    run.assert_no_panic("workloads");
+    assert!(run.code != 0 && run.stderr.contains("larger than"), "{}", run.stderr);
+    run.assert_memory_bounded("workloads");
+}
+
+/// A FIFO named as an input is opened without waiting for a writer (it used to block forever).
+#[test]
+fn fifo_named_as_input_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: c is a NUL-terminated path that lives across the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "{}", std::io::Error::last_os_error());
+    std::fs::write(dir.path().join("canary.yaml"), CANARY).unwrap();
+    // Should lint block in open(), a writer coming and going after 20 s unblocks it.
+    let unblock = fifo.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(unblock);
+    });
+    let started = std::time::Instant::now();
+    let run = lint(&["--format", "json", "fifo.yaml", "canary.yaml"], dir.path());
+    assert!(started.elapsed().as_secs() < 15, "lint waited {:?} for the FIFO", started.elapsed());
+    run.assert_no_panic("FIFO");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.json()["summary"]["files"], 2, "{}", run.stdout);
 }

@@ -290,7 +290,7 @@ fn machine_formats_keep_stdout_clean() {
     let summary = &json(&run)["summary"];
     assert_eq!(
         summary,
-        &serde_json::json!({"files": 3, "documents": 1, "skipped": 2, "errors": 1, "warnings": 0, "suppressed": 0})
+        &serde_json::json!({"files": 3, "documents": 1, "skipped": 2, "errors": 1, "warnings": 0, "suppressed": 0, "not_shown": 0})
     );
 }
 

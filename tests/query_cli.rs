@@ -161,3 +161,29 @@ fn bad_images_are_rejected_without_output() {
         assert!(err.contains(msg) && err.contains(&format!("{name}.img")), "{name}: {err}");
     }
 }
+
+/// A queries file or stdin without a line end (/dev/zero) stops at the line cap with an error
+/// naming the input and line (it used to grow until the OOM killer).
+#[test]
+fn endless_query_lines_stop_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image_file(dir.path());
+    let img = img.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_armorc")).args(["query", "--image", img, "/dev/zero"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/dev/zero: line 1: longer than 1048576 bytes"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_armorc"))
+        .args(["query", "--image", img])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("-: line 1: longer than"), "{stderr}");
+    // A map image read from a device stops at the input cap.
+    let out = Command::new(env!("CARGO_BIN_EXE_armorc")).args(["query", "--image", "/dev/zero"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/dev/zero: larger than 64 MiB"), "{stderr}");
+}

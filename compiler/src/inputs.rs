@@ -261,20 +261,97 @@ pub struct Loaded {
     pub not_utf8: Option<Diagnostic>,
 }
 
-/// Read an input's bytes. An I/O error is returned as an `InputError` (exit 2).
+/// Bytes read from one policy or workload file (or stdin), from a map image, from a queries
+/// file: far above any real input (a document may not exceed 1.5 MiB), so a device or a
+/// runaway file is refused with an error instead of growing until the OOM killer. docs/limits.md.
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+/// Bytes read from `armorc.toml` (`--config`).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// `64 MiB`, `1 MiB`, `512 bytes`.
+pub fn size_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The error for an input over `cap` bytes (the message names the limit; callers add the file).
+fn too_large(cap: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("larger than {}, the limit for this input (docs/limits.md)", size_text(cap)),
+    )
+}
+
+/// Everything `reader` yields, or an error once it passes `cap` bytes (nothing more is read).
+pub fn read_capped(reader: impl Read, cap: u64) -> std::io::Result<Vec<u8>> {
+    read_capped_sized(reader, cap, None)
+}
+
+/// `read_capped` with the expected size when known (a regular file's length): the buffer is
+/// allocated once. Unknown sizes reserve the cap itself: untouched pages cost no memory, and
+/// the buffer never doubles (a doubling copy would briefly hold twice the data).
+fn read_capped_sized(reader: impl Read, cap: u64, size: Option<u64>) -> std::io::Result<Vec<u8>> {
+    let reserve = size.map_or(cap, |s| s.min(cap)).saturating_add(1);
+    let mut buf = Vec::with_capacity(usize::try_from(reserve).unwrap_or(usize::MAX));
+    reader.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(too_large(cap));
+    }
+    Ok(buf)
+}
+
+/// The bytes of the file at `path`, at most `cap`. A FIFO or device named as a file is opened
+/// without blocking (a FIFO nobody writes to reads as empty instead of hanging the run) and
+/// then read like a pipe: `<(command)` works, `/dev/zero` stops at the cap. Sockets and
+/// directories are refused by `open`.
+pub fn read_file_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"));
+    }
+    if kind.is_file() {
+        // Known size: refused before reading anything.
+        if meta.len() > cap {
+            return Err(too_large(cap));
+        }
+        return read_capped_sized(file, cap, Some(meta.len()));
+    }
+    if kind.is_fifo() || kind.is_char_device() || kind.is_block_device() {
+        // Back to blocking reads: open has returned, so only a writer that never writes (as
+        // on stdin) can still make the read wait.
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: fd is open (owned by `file` for this whole block); F_GETFL/F_SETFL only read
+        // and set its status flags.
+        let rc = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 {
+                flags
+            } else {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK)
+            }
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    read_capped(file, cap)
+}
+
+/// Read an input's bytes (at most `MAX_INPUT_BYTES`). An I/O error is returned as an
+/// `InputError` (exit 2).
 pub fn load(input: &Input) -> Result<Loaded, InputError> {
     let bytes = match input {
-        Input::Stdin => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut buf)
-                .map_err(|e| InputError { path: "-".into(), message: io_message(&e) })?;
-            buf
-        }
-        Input::File { name, path } => {
-            std::fs::read(path).map_err(|e| InputError { path: name.clone(), message: io_message(&e) })?
-        }
+        Input::Stdin => read_capped(std::io::stdin().lock(), MAX_INPUT_BYTES)
+            .map_err(|e| InputError { path: "-".into(), message: io_message(&e) })?,
+        Input::File { name, path } => read_file_capped(path, MAX_INPUT_BYTES)
+            .map_err(|e| InputError { path: name.clone(), message: io_message(&e) })?,
     };
     Ok(from_bytes(input.name(), bytes))
 }

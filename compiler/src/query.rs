@@ -7,6 +7,29 @@ use crate::image::{MapImage, MAX_PATH};
 use crate::model::{Decision, Op, Operation, Query, MAX_ARGS, MAX_ARG_LEN};
 use serde_json::{json, Map, Value as Json};
 
+/// Bytes of one query line (`armorc query` reads lines as they come, so this bounds its memory).
+pub const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// The next line of `reader` (without its newline) into `buf`; `Ok(false)` at the end. A line
+/// over `MAX_LINE_BYTES` is an error: nothing past the limit is read.
+pub fn read_line<R: std::io::BufRead + ?Sized>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    use std::io::{BufRead, Read};
+    buf.clear();
+    let n = reader.take(MAX_LINE_BYTES + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() as u64 > MAX_LINE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("longer than {} bytes, the limit for a query line (docs/limits.md)", MAX_LINE_BYTES),
+        ));
+    }
+    Ok(true)
+}
+
 /// Socket type names (SOCK_*).
 pub const SOCK_TYPES: [(&str, u32); 7] =
     [("stream", 1), ("dgram", 2), ("raw", 3), ("rdm", 4), ("seqpacket", 5), ("dccp", 6), ("packet", 10)];

@@ -49,13 +49,35 @@ impl SourceFile {
         Arc::new(SourceFile { name: name.into(), text, line_starts })
     }
 
+    /// 0-based index of the line holding byte `offset` (clamped to the text).
+    pub fn line_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// Number of lines (a text ending in a newline has an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// Byte range of line `index` (0-based) without its line break (`\n` or `\r\n`).
+    pub fn line_range(&self, index: usize) -> std::ops::Range<usize> {
+        let index = index.min(self.line_starts.len() - 1);
+        let start = self.line_starts[index];
+        let mut end = self.line_starts.get(index + 1).map(|&next| next - 1).unwrap_or(self.text.len());
+        if end > start && self.text.as_bytes()[end - 1] == b'\r' {
+            end -= 1;
+        }
+        start..end
+    }
+
     /// 1-based line and column (in Unicode scalar values) of a byte offset.
     pub fn line_col(&self, offset: usize) -> LineCol {
         let offset = offset.min(self.text.len());
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let line = self.line_index(offset);
         let start = self.line_starts[line];
         let mut end = offset;
         while !self.text.is_char_boundary(end) {

@@ -166,7 +166,12 @@ pub fn load_config(explicit: Option<&Path>, known: impl Fn(&str) -> bool) -> Res
         }
     };
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{name}: {}", crate::inputs::io_message(&e)))?;
+    let bytes = crate::inputs::read_file_capped(&path, crate::inputs::MAX_CONFIG_BYTES)
+        .map_err(|e| format!("{name}: {}", crate::inputs::io_message(&e)))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        format!("{name}: not UTF-8 (byte {at})")
+    })?;
     let config = parse_config(&name, &text, known)?;
     Ok((config, Some(path)))
 }

@@ -45,8 +45,11 @@ pub fn ensure_bpffs() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Read and decode a map-image file; nothing touches the kernel before this succeeds.
+/// Read (at most `inputs::MAX_INPUT_BYTES`) and decode a map-image file; nothing touches the
+/// kernel before this succeeds.
 pub fn read_image(path: &std::path::Path) -> anyhow::Result<armorc_compiler::image::MapImage> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    use armorc_compiler::inputs;
+    let bytes = inputs::read_file_capped(path, inputs::MAX_INPUT_BYTES)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), inputs::io_message(&e)))?;
     armorc_compiler::image::MapImage::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

@@ -10,7 +10,7 @@ use armor_runtime::events::{self, Decoder, EventReader, RuleMeta, TargetState};
 use armor_runtime::kernel::{Harness, Targets, HOST};
 use armor_runtime::{probe, read_image, verify, PIN_DIR};
 use armorc_compiler::image::MapImage;
-use armorc_compiler::query;
+use armorc_compiler::{inputs, query};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -428,7 +428,10 @@ fn cmd_events(format: Format, follow: bool, bundle: Option<&Path>, pin_dir: &Pat
 
 fn cmd_verify(img: &Path, queries: &Path) -> Result<i32> {
     let image = read_image(img)?;
-    let text = std::fs::read_to_string(queries).with_context(|| format!("{}", queries.display()))?;
+    // Read whole before the kernel is touched, at most inputs::MAX_INPUT_BYTES.
+    let bytes = inputs::read_file_capped(queries, inputs::MAX_INPUT_BYTES)
+        .map_err(|e| anyhow::anyhow!("{}: {}", queries.display(), inputs::io_message(&e)))?;
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8", queries.display()))?;
     let parsed = verify::parse_queries(&text);
     armor_runtime::ensure_bpffs()?;
     let mut harness = Harness::load()?;

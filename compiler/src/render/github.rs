@@ -1,12 +1,13 @@
 //! GitHub Actions workflow commands: one `::error` / `::warning` annotation per finding.
 //! Messages escape `%`, CR and LF; properties also escape `:` and `,`.
 
-use super::{position, severity_word, Report};
+use super::{position, severity_word, Options, Report};
 use std::fmt::Write;
 
-pub fn render(report: &Report) -> String {
+pub fn render(report: &Report, options: &Options) -> String {
     let mut out = String::new();
-    for d in &report.diagnostics {
+    let (shown, hidden) = super::shown(report, options.max_findings);
+    for d in shown {
         let (start, end) = position(d);
         let _ = writeln!(
             out,
@@ -19,6 +20,14 @@ pub fn render(report: &Report) -> String {
             end.column,
             escape_property(d.code.as_str()),
             escape_data(&d.message)
+        );
+    }
+    for (file, n) in hidden {
+        let _ = writeln!(
+            out,
+            "::notice file={}::{n} more finding(s) in this file not shown (at most {} per file; --max-findings)",
+            escape_property(file),
+            options.max_findings
         );
     }
     out

@@ -1,8 +1,9 @@
 //! JSON output: exactly one object, `{"version":1,"summary":{...},"diagnostics":[...]}`.
 //! Lines and columns are 1-based, columns in Unicode scalar values, ends exclusive;
-//! file-level findings sit at 1:1.
+//! file-level findings sit at 1:1. At most `Options::max_findings` findings per file are listed;
+//! `summary.not_shown` counts the rest (the error and warning counts include them).
 
-use super::{position, Report};
+use super::{position, Options, Report};
 use crate::diag::Severity;
 use serde::Serialize;
 
@@ -21,6 +22,7 @@ struct Summary {
     errors: usize,
     warnings: usize,
     suppressed: usize,
+    not_shown: usize,
 }
 
 #[derive(Serialize)]
@@ -36,7 +38,8 @@ struct Entry<'a> {
     help: Option<&'a str>,
 }
 
-pub fn render(report: &Report) -> String {
+pub fn render(report: &Report, options: &Options) -> String {
+    let (shown, hidden) = super::shown(report, options.max_findings);
     let output = Output {
         version: 1,
         summary: Summary {
@@ -46,10 +49,10 @@ pub fn render(report: &Report) -> String {
             errors: report.errors(),
             warnings: report.warnings(),
             suppressed: report.suppressed,
+            not_shown: hidden.iter().map(|(_, n)| n).sum(),
         },
-        diagnostics: report
-            .diagnostics
-            .iter()
+        diagnostics: shown
+            .into_iter()
             .map(|d| {
                 let (start, end) = position(d);
                 Entry {

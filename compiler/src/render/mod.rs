@@ -58,7 +58,12 @@ pub struct Options {
     pub cwd: PathBuf,
     /// SARIF tool version.
     pub version: String,
+    /// Findings printed per file (0 = all); the rest are counted (`armorc lint --max-findings`).
+    pub max_findings: usize,
 }
+
+/// Default of `Options::max_findings`: enough to fix a file by, bounded for a hostile one.
+pub const MAX_FINDINGS_PER_FILE: usize = 100;
 
 impl Options {
     /// Options for the current process: colour only on a terminal without NO_COLOR, terminal width,
@@ -77,6 +82,7 @@ impl Options {
             base_dir: git_top_level(&cwd).unwrap_or_else(|| cwd.clone()),
             cwd,
             version: version.to_string(),
+            max_findings: MAX_FINDINGS_PER_FILE,
         }
     }
 }
@@ -89,10 +95,52 @@ pub fn git_top_level(dir: &std::path::Path) -> Option<PathBuf> {
 pub fn render(format: Format, report: &Report, options: &Options) -> String {
     match format {
         Format::Human => human::render(report, options),
-        Format::Json => json::render(report),
+        Format::Json => json::render(report, options),
         Format::Sarif => sarif::render(report, options),
-        Format::Github => github::render(report),
+        Format::Github => github::render(report, options),
     }
+}
+
+/// The findings to print: at most `max` per file (0 = all), in report order; and for each file
+/// with more, its name and how many were left out.
+pub fn shown(report: &Report, max: usize) -> (Vec<&Diagnostic>, Vec<(&str, usize)>) {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // Files in order of their first finding.
+    let mut files: Vec<&str> = Vec::new();
+    let mut shown = Vec::new();
+    for d in &report.diagnostics {
+        let seen = counts.entry(d.file.name.as_str()).or_insert_with(|| {
+            files.push(d.file.name.as_str());
+            0
+        });
+        *seen += 1;
+        if max == 0 || *seen <= max {
+            shown.push(d);
+        }
+    }
+    let hidden = files
+        .into_iter()
+        .filter_map(|f| Some((f, counts[f].checked_sub(max).filter(|&n| n > 0 && max > 0)?)))
+        .collect();
+    (shown, hidden)
+}
+
+/// A file name as human output prints it: control characters (a newline in a file name would
+/// forge a line of output) escaped as `\u{a}`, `\u{1b}`, ... (bidi overrides too).
+pub fn display_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !name.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// 1-based start and end (end exclusive) of a finding; file-level findings sit at 1:1.

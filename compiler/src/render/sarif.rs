@@ -9,14 +9,17 @@ use std::path::{Component, Path, PathBuf};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const BASE_ID: &str = "SRCROOT";
+/// Longest span whose text is included as `region.snippet`.
+pub const SNIPPET_BYTES: usize = 1024;
 /// Where the rules come from (KubeArmor's policy specification); to be replaced by armorc's own
 /// homepage once it has one.
 const INFORMATION_URI: &str = "https://docs.kubearmor.io/kubearmor/specification/security_policy_specification";
 
 pub fn render(report: &Report, options: &Options) -> String {
     // One rule per code that occurs, in code order; results point at their rule by index.
+    let (shown, hidden) = super::shown(report, options.max_findings);
     let mut rules: BTreeMap<Code, &crate::diag::Diagnostic> = BTreeMap::new();
-    for d in &report.diagnostics {
+    for d in &shown {
         rules.entry(d.code).or_insert(d);
     }
     let index: BTreeMap<Code, usize> = rules.keys().enumerate().map(|(i, c)| (*c, i)).collect();
@@ -35,8 +38,7 @@ pub fn render(report: &Report, options: &Options) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = report
-        .diagnostics
+    let results: Vec<Value> = shown
         .iter()
         .map(|d| {
             let (start, end) = position(d);
@@ -46,7 +48,8 @@ pub fn render(report: &Report, options: &Options) -> String {
                 "endLine": end.line,
                 "endColumn": end.column,
             });
-            if let Some(span) = d.span {
+            // Only short spans carry their text: a snippet per finding must not copy the file.
+            if let Some(span) = d.span.filter(|s| s.len() <= SNIPPET_BYTES) {
                 if let Some(snippet) = d.file.text.get(span.start..span.end) {
                     region["snippet"] = json!({ "text": snippet });
                 }
@@ -70,7 +73,7 @@ pub fn render(report: &Report, options: &Options) -> String {
             })
         })
         .collect();
-    let log = json!({
+    let mut log = json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
@@ -86,6 +89,11 @@ pub fn render(report: &Report, options: &Options) -> String {
             "results": results,
         }],
     });
+    let not_shown: usize = hidden.iter().map(|(_, n)| n).sum();
+    if not_shown > 0 {
+        // A property bag: findings beyond --max-findings per file are counted, not listed.
+        log["runs"][0]["properties"] = json!({ "notShown": not_shown, "maxFindingsPerFile": options.max_findings });
+    }
     let mut text = serde_json::to_string_pretty(&log).expect("json values serialize");
     text.push('\n');
     text
@@ -167,7 +175,14 @@ mod tests {
     use super::*;
 
     fn options() -> Options {
-        Options { color: false, width: 100, base_dir: "/repo".into(), cwd: "/repo/sub".into(), version: "0".into() }
+        Options {
+            color: false,
+            width: 100,
+            base_dir: "/repo".into(),
+            cwd: "/repo/sub".into(),
+            version: "0".into(),
+            max_findings: 100,
+        }
     }
 
     #[test]
