@@ -95,13 +95,16 @@ fn every_template_is_recommended_lints_clean_and_compiles() {
     // Cluster templates keep their matchExpressions and gain `namespace In [-n]`.
     let csp = std::fs::read_to_string(dir.join("cluster-container-escape-tools.yaml")).unwrap();
     assert!(
-        csp.contains(r#"selector: {"matchExpressions":[{"key":"namespace","operator":"NotIn","values":["kube-system"]},{"key":"namespace","operator":"In","values":["shop"]}]}"#),
+        csp.contains("  selector:\n    matchExpressions:\n      - key: namespace\n        operator: NotIn\n        values:\n          - kube-system\n      - key: namespace\n        operator: In\n        values:\n          - shop\n"),
         "{csp}"
     );
-    assert!(!csp.contains("namespace\":\"shop\"}"), "cluster policies have no metadata.namespace");
+    assert!(
+        csp.contains("metadata:\n  name: everything-v1-cluster-container-escape-tools\nspec:"),
+        "cluster policies have no metadata.namespace: {csp}"
+    );
     // Host templates only under out/host, with the node selector.
     let host = std::fs::read_to_string(out.join("host/everything-v1-host-kubelet-config-protect.yaml")).unwrap();
-    assert!(host.contains(r#"nodeSelector: {"matchLabels":{"kubernetes.io/hostname":"node-1"}}"#), "{host}");
+    assert!(host.contains("  nodeSelector:\n    matchLabels:\n      kubernetes.io/hostname: node-1\n"), "{host}");
     assert!(!dir.join("host-kubelet-config-protect.yaml").exists());
     let lint = run(armorc().args(["lint", "--deny", "warning"]).arg(&dir).arg(out.join("host")));
     assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
@@ -160,7 +163,7 @@ fn unrelated_image_gets_nothing_and_stale_policies_disappear() {
     assert!(out.join("app-v1/apt-dpkg-exec.yaml").is_file());
     assert!(out.join("app-v1/shell-exec-audit.yaml").is_file(), "symlinks are followed");
     let text = std::fs::read_to_string(out.join("app-v1/apt-dpkg-exec.yaml")).unwrap();
-    assert!(text.contains(r#""kubearmor.io/container.name":"[app]""#), "{text}");
+    assert!(text.contains(r#"kubearmor.io/container.name: "[app]""#), "{text}");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("POLICY") && stdout.contains("apt-dpkg-exec.yaml"), "{stdout}");
 
@@ -229,8 +232,8 @@ fn manifest_workloads_select_by_match_labels_and_container() {
         run(armorc().args(["recommend", "-f"]).arg(&mf).args(["--action", "Audit", "-r", "r.json", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(0));
     let text = std::fs::read_to_string(out.join("prod-shop/web-nginx-config-protect.yaml")).unwrap();
-    assert!(text.contains(r#""matchLabels":{"app":"shop","kubearmor.io/container.name":"[web]"}"#), "{text}");
-    assert!(text.contains(r#"action: "Audit""#), "{text}");
+    assert!(text.contains("matchLabels:\n      app: shop\n      kubearmor.io/container.name: \"[web]\"\n"), "{text}");
+    assert!(text.contains("action: Audit\n"), "{text}");
     assert!(out.join("prod-shop/fetch-downloader-exec-audit.yaml").is_file());
     let report = json(&out.join("r.json"));
     let init = report["images"].as_array().unwrap().iter().find(|i| i["container"] == "fetch").unwrap();
@@ -377,7 +380,17 @@ fn output_is_deterministic_and_host_templates_need_node_labels() {
     assert!(outputs[0].len() > 40);
     assert_eq!(outputs[0], outputs[1]);
     let text = &outputs[0].iter().find(|(f, _)| f.ends_with("det-v1/apt-dpkg-exec.yaml")).unwrap().1;
-    assert!(text.contains(r#"selector: {"matchLabels":{"app":"det"}}"#), "{text}");
+    // Plain block YAML as kubectl writes it: no JSON flow mappings or sequences.
+    assert!(text.contains("  selector:\n    matchLabels:\n      app: det\n"), "{text}");
+    assert!(
+        text.starts_with(
+            "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: det-v1-apt-dpkg-exec\n"
+        ),
+        "{text}"
+    );
+    for (f, text) in &outputs[0] {
+        assert!(!text.contains(": {\"") && !text.contains(": [\""), "{f}: flow style in\n{text}");
+    }
 }
 
 /// The four report formats for one fixed image with `--explain` (paths and digests filtered).

@@ -157,7 +157,7 @@ fn registry_image_and_two_container_deployment() {
     assert!(dir.join("cache-apk-exec.yaml").is_file());
     assert!(!dir.join("web-redis-cli-audit.yaml").exists());
     let text = std::fs::read_to_string(dir.join("cache-apk-exec.yaml")).unwrap();
-    assert!(text.contains(r#""matchLabels":{"app":"shop","kubearmor.io/container.name":"[cache]"}"#), "{text}");
+    assert!(text.contains("matchLabels:\n      app: shop\n      kubearmor.io/container.name: \"[cache]\"\n"), "{text}");
     lint_and_compile(&dir, &deploy, &tmp.path().join("f"));
 
     // The wrong platform fails clearly, exit 1, and the report says why.

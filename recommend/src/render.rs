@@ -1,8 +1,9 @@
 //! Rendering one template for one target with handlebars (no HTML escaping, strict mode, values
-//! quoted by the `yaml` helper), then proving the result: it must parse as one YAML document that
+//! quoted by the `yaml` helper), re-emitted as plain block YAML, then proving the result: it must parse as one YAML document that
 //! carries exactly the name, namespace and selector we asked for, and pass the compiler with no
 //! error or warning. Nothing that fails is ever written.
 
+use crate::templates::yamltree::Node;
 use crate::templates::{PolicyKind, Template};
 use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
 use serde_json::{json, Value};
@@ -170,9 +171,34 @@ pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
         "tags": t.tags,
         "action_override": target.action,
     });
-    let text = registry().render_template(&t.body, &data).map_err(|e| format!("rendering failed: {e}"))?;
+    let raw = registry().render_template(&t.body, &data).map_err(|e| format!("rendering failed: {e}"))?;
+    let text = block_style(&raw)?;
     let action = verify(t, &text, &name, namespace.as_deref(), &data)?;
     Ok(Rendered { name, text, action })
+}
+
+/// The rendered text re-emitted as plain block YAML (kubectl's style): the `yaml` helper inserts
+/// JSON flow values, which are safe but unusual to read. The tree is parsed and written back
+/// with strings quoted only where YAML would misread them, and must read back as the same tree.
+fn block_style(raw: &str) -> Result<String, String> {
+    let parse = |text: &str| -> Result<Vec<Node>, String> {
+        serde_saphyr::from_multiple(text).map_err(|e| {
+            let loc = e.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
+            format!(
+                "rendered policy is not valid YAML: {loc}{}",
+                e.without_snippet().to_string().lines().next().unwrap_or("")
+            )
+        })
+    };
+    let docs = parse(raw)?;
+    let [doc] = docs.as_slice() else {
+        return Err(format!("rendered text holds {} YAML documents, expected 1", docs.len()));
+    };
+    let text = doc.emit_block();
+    if parse(&text)?.as_slice() != std::slice::from_ref(doc) {
+        return Err("re-emitting the rendered policy as block YAML changed its content".into());
+    }
+    Ok(text)
 }
 
 /// Post-conditions on the rendered text (see module docs). Returns `spec.action`.

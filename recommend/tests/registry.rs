@@ -188,7 +188,7 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
 
     let err =
         load_image(&format!("{host}/hostile:bare-whiteout"), &opts(&plain, &config, None)).unwrap_err().to_string();
-    assert!(err.contains("layer sha256:") && err.contains("`.wh.` without a name"), "{err}");
+    assert!(err.contains("layer sha256:") && err.contains("whiteout marker names no entry"), "{err}");
     let err = load_image(&format!("{host}/hostile:loop"), &opts(&plain, &config, None)).unwrap_err().to_string();
     assert!(err.contains("symlink loop") && err.contains("max-symlink-hops"), "{err}");
     let tight = LoadOptions {
