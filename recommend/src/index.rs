@@ -142,6 +142,9 @@ pub struct FileIndex {
     limits: Limits,
     layer: u32,
     os_release: Option<OsRelease>,
+    /// Every regular file any layer wrote, in order, repeats and later-deleted ones included,
+    /// plus regular whiteout markers: karmor's file list (`--legacy-karmor`).
+    layer_files: Vec<Box<str>>,
 }
 
 const ROOT: EntryKind = EntryKind::Dir { mode: 0o755 };
@@ -158,7 +161,7 @@ impl FileIndex {
     }
 
     pub fn with_limits(limits: Limits) -> Self {
-        FileIndex { nodes: BTreeMap::new(), limits, layer: 0, os_release: None }
+        FileIndex { nodes: BTreeMap::new(), limits, layer: 0, os_release: None, layer_files: Vec::new() }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -193,6 +196,9 @@ impl FileIndex {
         };
         self.ensure_parents(&path)?;
         let is_dir = matches!(kind, EntryKind::Dir { .. });
+        if matches!(kind, EntryKind::File { .. }) {
+            self.layer_files.push(path.as_str().into());
+        }
         if let Some(old) = self.nodes.get(path.as_str()) {
             if matches!(old.kind, EntryKind::Dir { .. }) && !is_dir {
                 self.remove_subtree_children(&path, u32::MAX);
@@ -284,6 +290,18 @@ impl FileIndex {
     /// Every path in the tree (not the root), sorted bytewise.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.nodes.keys().map(|k| &**k)
+    }
+
+    /// Records a regular file a layer carried that is not part of the tree (a whiteout marker).
+    pub fn record_layer_file(&mut self, path: &str) -> Result<(), IndexError> {
+        let path = self.normalize_entry(path)?;
+        self.layer_files.push(path.into_boxed_str());
+        Ok(())
+    }
+
+    /// Every regular file of every layer, in layer order (see the field).
+    pub fn layer_files(&self) -> impl Iterator<Item = &str> {
+        self.layer_files.iter().map(|p| &**p)
     }
 
     /// Every entry with its path, sorted bytewise.

@@ -150,14 +150,13 @@ pub fn witness(expr: &Expr) -> Vec<(String, WitnessKind)> {
     }
 }
 
-/// The regular files karmor would have listed (symlinks and hard links are not), under its
-/// temporary-directory prefix (`legacy::KARMOR_PREFIX`), as its unanchored regexes saw them.
+/// The regular files karmor would have listed: every regular file of every layer, once per layer
+/// that wrote it, whiteout markers included, even when a later layer deleted or replaced it
+/// (karmor extracts layers one over the other and never applies whiteouts; symlinks and hard
+/// links are not listed), under its temporary-directory prefix (`legacy::KARMOR_PREFIX`), as its
+/// unanchored regexes saw them.
 pub fn karmor_file_list(index: &FileIndex) -> Vec<String> {
-    index
-        .entries()
-        .filter(|(_, k)| matches!(k, EntryKind::File { .. }))
-        .map(|(p, _)| format!("{}{p}", legacy::KARMOR_PREFIX))
-        .collect()
+    index.layer_files().map(|p| format!("{}{p}", legacy::KARMOR_PREFIX)).collect()
 }
 
 /// karmor's match counts for every legacy precondition of a library over one image.
@@ -178,10 +177,7 @@ pub fn decide(t: &Template, index: &FileIndex, karmor: &legacy::KarmorCounts, ta
     if mode == Mode::LegacyKarmor {
         if let Some(l) = &t.legacy {
             return match legacy::karmor_decide(&l.preconditions, karmor) {
-                Ok(true) => Decision::Recommend(vec![Evidence {
-                    precondition: format!("karmor{:?}", l.preconditions),
-                    matched: Vec::new(),
-                }]),
+                Ok(true) => Decision::Recommend(karmor_evidence(&l.preconditions, karmor)),
                 Ok(false) => Decision::Skip(format!("karmor preconditions {:?} not met", l.preconditions)),
                 Err(e) => Decision::Skip(e),
             };
@@ -194,6 +190,18 @@ pub fn decide(t: &Template, index: &FileIndex, karmor: &legacy::KarmorCounts, ta
         Some(ev) => Decision::Recommend(ev),
         None => Decision::Skip(format!("precondition not met: {}", t.precondition)),
     }
+}
+
+/// Evidence of a karmor decision: per precondition, the files its regex matched (image paths, a
+/// file listed once per layer that wrote it).
+fn karmor_evidence(preconditions: &[String], karmor: &legacy::KarmorCounts) -> Vec<Evidence> {
+    preconditions
+        .iter()
+        .map(|p| Evidence {
+            precondition: format!("karmor({p:?})"),
+            matched: karmor.get(p).and_then(|h| h.as_ref().ok()).map(|h| h.sample.clone()).unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// For legacy templates: does our translation decide differently from karmor? (`None` = same.)

@@ -344,6 +344,16 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
             let evidence = match matching::decide(t, index, files, &opts.tags, mode) {
                 Decision::Recommend(ev) => ev,
                 Decision::Skip(reason) => {
+                    // karmor itself would have crashed on this template (an invalid Go regexp): say
+                    // so without --explain.
+                    let crash = t
+                        .legacy
+                        .as_ref()
+                        .filter(|_| mode == Mode::LegacyKarmor && !generic_only)
+                        .and_then(|l| crate::templates::legacy::karmor_decide(&l.preconditions, files).err());
+                    if let Some(e) = crash.filter(|_| crate::templates::has_any_tag(t, &opts.tags)) {
+                        entry.notes.push(format!("template {} skipped: {e}", t.name));
+                    }
                     entry.skipped.push(Skipped { template: t.name.clone(), reason });
                     continue;
                 }

@@ -19,6 +19,8 @@ pub(crate) enum LayerOp {
     Put(String, EntryKind),
     Whiteout(String),
     Opaque(String),
+    /// A regular file that is not part of the tree (whiteout marker): listed for karmor's view.
+    Listed(String),
 }
 
 #[derive(Debug, Default)]
@@ -170,6 +172,9 @@ fn read_tar(reader: impl Read, limits: &Limits) -> Result<ParsedLayer, LayerErro
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         let dir = if dir.is_empty() { "/" } else { dir };
         if let Some(hidden) = name.strip_prefix(".wh.") {
+            if entry.header().entry_type() == tar::EntryType::Regular {
+                out.ops.push(LayerOp::Listed(path.clone()));
+            }
             if hidden == ".wh..opq" {
                 out.ops.push(LayerOp::Opaque(dir.to_string()));
             } else if matches!(hidden, "" | "." | "..") {
@@ -260,6 +265,7 @@ pub(crate) fn apply_layer(index: &mut FileIndex, layer: &ParsedLayer) -> Result<
             LayerOp::Put(path, kind) => index.insert(path, kind.clone())?,
             LayerOp::Whiteout(path) => index.whiteout(path)?,
             LayerOp::Opaque(dir) => index.opaque(dir)?,
+            LayerOp::Listed(path) => index.record_layer_file(path)?,
         }
     }
     Ok(())

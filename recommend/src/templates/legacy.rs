@@ -85,7 +85,14 @@ pub fn load_metadata(files: &FileSet, path: &str) -> Result<(Vec<Template>, Vec<
             notes.push(format!("{origin}: rule `{}` skipped: not a KubeArmor policy (apiVersion `{api}`)", rule.name));
             continue;
         }
-        out.push(convert(rule, policy, origin)?);
+        let (template, removed) = convert(rule, policy, origin)?;
+        if removed > 0 {
+            notes.push(format!(
+                "{}: template `{}`: {removed} identical duplicate rule(s) removed",
+                template.origin, template.name
+            ));
+        }
+        out.push(template);
     }
     Ok((out, notes))
 }
@@ -101,7 +108,8 @@ fn legacy_name(name: &str) -> String {
     s.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
 }
 
-fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<Template, LoadError> {
+/// Converts one rule; also returns how many identical duplicate list items were dropped.
+fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<(Template, usize), LoadError> {
     let kind_text = policy.get("kind").and_then(Node::as_str).unwrap_or("").to_string();
     let kind = super::PolicyKind::parse(&kind_text)
         .ok_or_else(|| LoadError(format!("{origin}: unsupported kind `{kind_text}`")))?;
@@ -130,6 +138,10 @@ fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<Template, Loa
         }
         PolicyKind::KubeArmorHostPolicy => spec.set("nodeSelector", Node::Raw("{{yaml node_selector}}".into())),
     }
+    // An identical repeated rule (v0.2.6 system-files-mod lists `/etc/shadow-` twice) means
+    // nothing more to KubeArmor, but the compiler's duplicate-rule finding would disable the
+    // template where karmor recommends it: keep the first.
+    let removed = dedupe_lists(spec);
     slot_actions(spec);
     policy.set("metadata", Node::Raw("{{yaml metadata}}".into()));
     let preconditions = rule.precondition.unwrap_or_default();
@@ -143,7 +155,7 @@ fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<Template, Loa
         .iter()
         .flat_map(|r| r.url.iter().map(move |u| Reference { title: r.name.clone(), url: u.clone() }))
         .collect();
-    Ok(Template {
+    let template = Template {
         name,
         summary: rule.description.tldr.trim().to_string(),
         description: rule.description.detailed.trim().to_string(),
@@ -157,7 +169,28 @@ fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<Template, Loa
         origin,
         legacy: Some(LegacyInfo { preconditions, untranslatable }),
         invalid: None,
-    })
+    };
+    Ok((template, removed))
+}
+
+/// Drops list items equal to an earlier item of the same list, anywhere below `n`; returns how
+/// many were dropped.
+fn dedupe_lists(n: &mut Node) -> usize {
+    match n {
+        Node::Map(m) => m.iter_mut().map(|(_, v)| dedupe_lists(v)).sum(),
+        Node::Seq(items) => {
+            let before = items.len();
+            let mut kept: Vec<Node> = Vec::with_capacity(before);
+            for item in items.drain(..) {
+                if !kept.contains(&item) {
+                    kept.push(item);
+                }
+            }
+            *items = kept;
+            before - items.len() + items.iter_mut().map(dedupe_lists).sum::<usize>()
+        }
+        _ => 0,
+    }
 }
 
 fn to_json(n: &Node) -> serde_json::Value {
@@ -278,9 +311,21 @@ fn translate_one(raw: &str) -> Result<Expr, String> {
 /// its regexes are unanchored at the start, so a pattern can match inside it.
 pub const KARMOR_PREFIX: &str = "/tmp/karmor000000000";
 
-/// Per precondition string: how many of karmor's files its regex finds, or why karmor would
-/// panic on it (an invalid regex).
-pub type KarmorCounts = std::collections::HashMap<String, Result<usize, String>>;
+/// What one precondition's regex found in karmor's file list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KarmorHits {
+    /// Matches, counting a file once per layer that wrote it (karmor's list has it once per layer).
+    pub count: usize,
+    /// The first matches (image paths, without karmor's temporary prefix), for `--explain`.
+    pub sample: Vec<String>,
+}
+
+/// Paths kept per precondition in `KarmorHits::sample`.
+const KARMOR_SAMPLE: usize = 16;
+
+/// Per precondition string: what its regex finds in karmor's file list, or why karmor would panic
+/// on it (a regex Go's `regexp.MustCompile` rejects).
+pub type KarmorCounts = std::collections::HashMap<String, Result<KarmorHits, String>>;
 
 /// karmor's regex for one precondition: `filepath.Clean`, then `$` unless it ends in `*`.
 fn karmor_regex(p: &str) -> String {
@@ -289,6 +334,74 @@ fn karmor_regex(p: &str) -> String {
         re.push('$');
     }
     re
+}
+
+/// Go's regexp (RE2 syntax, Perl flags) refuses a repetition operator applied to a repetition
+/// (`a**`, `a++`, `a{2}*`, `a*??`), where Rust's regex accepts it; returns the offending
+/// operators. Non-greedy `?` after one operator is allowed. Escapes, `\Q..\E` and classes are
+/// skipped; `{` counts as an operator only in the forms `{n}`, `{n,}`, `{n,m}`.
+fn go_nested_repetition(re: &str) -> Option<String> {
+    let b = re.as_bytes();
+    let mut i = 0;
+    // Start of the previous repetition operator (and whether it already took its `?`).
+    let mut last: Option<(usize, bool)> = None;
+    while i < b.len() {
+        let start = i;
+        let op_len = match b[i] {
+            b'*' | b'+' | b'?' => 1,
+            b'{' => repeat_braces(&b[i..]).unwrap_or(0),
+            _ => 0,
+        };
+        if op_len > 0 {
+            match last {
+                Some((_, false)) if b[i] == b'?' => last = last.map(|(s, _)| (s, true)),
+                Some((s, _)) => return Some(re[s..start + op_len].to_string()),
+                None => last = Some((start, false)),
+            }
+            i += op_len;
+            continue;
+        }
+        last = None;
+        match b[i] {
+            b'\\' if b.get(i + 1) == Some(&b'Q') => {
+                i = re[i + 2..].find("\\E").map_or(b.len(), |e| i + 2 + e + 2);
+            }
+            b'\\' => i += 2,
+            b'[' => {
+                // `[]a]` and `[^]a]`: a `]` right after the opening is a member.
+                i += 1;
+                if b.get(i) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                }
+                while i < b.len() && b[i] != b']' {
+                    i += match b[i] {
+                        b'\\' => 2,
+                        // `[:alpha:]` inside a class: its `]` does not close the class.
+                        b'[' if b[i..].starts_with(b"[:") => re[i..].find(":]").map_or(1, |e| e + 2),
+                        _ => 1,
+                    };
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Length of `{n}`, `{n,}` or `{n,m}` at the start of `b`.
+fn repeat_braces(b: &[u8]) -> Option<usize> {
+    let close = b.iter().position(|&c| c == b'}')?;
+    let inner = std::str::from_utf8(&b[1..close]).ok()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    let ok = match inner.split_once(',') {
+        None => digits(inner),
+        Some((a, b)) => digits(a) && (b.is_empty() || digits(b)),
+    };
+    ok.then_some(close + 1)
 }
 
 /// Count matches of every distinct precondition in one pass over the files (a RegexSet), each
@@ -303,25 +416,33 @@ pub fn karmor_counts<'a>(
         if counts.contains_key(p) {
             continue;
         }
-        match regex::Regex::new(&karmor_regex(p)) {
-            Ok(_) => {
-                counts.insert(p.clone(), Ok(0));
+        let re = karmor_regex(p);
+        let rejected = go_nested_repetition(&re).map(|op| format!("invalid nested repetition operator: `{op}`"));
+        match rejected.map_or_else(|| regex::Regex::new(&re).map(|_| ()).map_err(|e| e.to_string()), Err) {
+            Ok(()) => {
+                counts.insert(p.clone(), Ok(KarmorHits::default()));
                 valid.push(p);
             }
             Err(e) => {
-                counts.insert(p.clone(), Err(format!("karmor would panic on precondition `{p}`: {e}")));
+                counts.insert(
+                    p.clone(),
+                    Err(format!("karmor would crash on precondition `{p}` (Go regexp rejects `{re}`: {e})")),
+                );
             }
         }
     }
     let set = regex::RegexSet::new(valid.iter().map(|p| karmor_regex(p))).expect("each pattern compiled alone");
-    let mut tally = vec![0usize; valid.len()];
+    let mut hits = vec![KarmorHits::default(); valid.len()];
     for f in regular_files {
         for i in set.matches(f).iter() {
-            tally[i] += 1;
+            hits[i].count += 1;
+            if hits[i].sample.len() < KARMOR_SAMPLE {
+                hits[i].sample.push(f.strip_prefix(KARMOR_PREFIX).unwrap_or(f).to_string());
+            }
         }
     }
-    for (p, n) in valid.into_iter().zip(tally) {
-        counts.insert(p.clone(), Ok(n));
+    for (p, h) in valid.into_iter().zip(hits) {
+        counts.insert(p.clone(), Ok(h));
     }
     counts
 }
@@ -332,7 +453,7 @@ pub fn karmor_decide(preconditions: &[String], counts: &KarmorCounts) -> Result<
     let mut matched = 0usize;
     for p in preconditions {
         match counts.get(p) {
-            Some(Ok(n)) => matched += n,
+            Some(Ok(h)) => matched += h.count,
             Some(Err(e)) => return Err(e.clone()),
             None => return Err(format!("precondition `{p}` was not counted")),
         }
@@ -378,6 +499,23 @@ mod tests {
             let listed: Vec<String> = files.iter().map(|f| format!("{KARMOR_PREFIX}{f}")).collect();
             assert_eq!(karmor_matches(&v(pre), &listed).unwrap(), *want, "{pre:?} over {files:?}");
         }
+    }
+
+    #[test]
+    fn go_rejects_stacked_quantifiers_that_rust_accepts() {
+        for (re, op) in [("/a**", "**"), ("/a++", "++"), ("/a{2}*", "{2}*"), ("/a*??", "*??"), ("x?*", "?*")] {
+            assert!(regex::Regex::new(re).is_ok(), "Rust accepts {re}");
+            assert_eq!(go_nested_repetition(re).as_deref(), Some(op), "{re}");
+        }
+        for re in
+            ["/a*?", "/a??", "/etc/ssl/.*", r"/a\**", "[*]*", "(a*)*", "/a{x}*", r"\Q**\E*", "[]*]*", "[[:alpha:]*]*"]
+        {
+            assert_eq!(go_nested_repetition(re), None, "{re}");
+        }
+        let counts = karmor_counts(&v(&["/usr/bin/a**", "/usr/bin/b"]), &[format!("{KARMOR_PREFIX}/usr/bin/b")]);
+        let err = counts["/usr/bin/a**"].clone().unwrap_err();
+        assert!(err.contains("invalid nested repetition operator: `**`"), "{err}");
+        assert_eq!(counts["/usr/bin/b"], Ok(KarmorHits { count: 1, sample: v(&["/usr/bin/b"]) }));
     }
 
     #[test]
