@@ -10,7 +10,7 @@ use armorc_compiler::ir::Policy;
 use armorc_compiler::lower;
 use armorc_compiler::render::{self, Format};
 use armorc_compiler::workload::Workloads;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 const AFTER_LONG_HELP: &str = "\
@@ -71,8 +71,9 @@ pub struct Args {
     /// load) before anything is written; a rejection names the policy rule behind the line.
     #[arg(long)]
     pub verify_apparmor: bool,
-    /// Map entries allowed per target; more is an error naming the policies.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    /// Map entries allowed per target; more is an error naming the policies. At most 4096, the
+    /// size of a kernel rule map (the loader refuses larger images).
+    #[arg(long, value_name = "N", default_value_t = armorc_compiler::image::MAX_ENTRIES)]
     pub capacity: usize,
     /// Print how long each phase took (to standard error).
     #[arg(long)]
@@ -170,8 +171,14 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         Some(l) => Some(compose::parse_labels(l).map_err(|e| fail(2, format!("--node-labels: {e}")))?),
         None => None,
     };
-    if args.capacity == 0 {
-        return Err(fail(2, "--capacity must be at least 1"));
+    if args.capacity == 0 || args.capacity > armorc_compiler::image::MAX_ENTRIES {
+        return Err(fail(
+            2,
+            format!(
+                "--capacity must be between 1 and {} (a kernel rule map's size; the loader refuses larger images)",
+                armorc_compiler::image::MAX_ENTRIES
+            ),
+        ));
     }
     if args.verify_apparmor {
         if args.target == TargetArg::Bpf {
@@ -242,7 +249,7 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     }
 
     let mut sink = if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(2, e))?;
-    let built = build(args, &policies, &composition, &mut sink, &mut timings);
+    let built = build(args, &policies, &composition, &workloads, &mut sink, &mut timings);
     timings.peak("lowering and writing");
     for f in &built.findings {
         eprintln!("{}", format_finding(f));
@@ -303,7 +310,18 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
         }
         return Err(Stop(2));
     }
+    let (mut ours, mut noted) = (HashMap::new(), HashSet::new());
     for input in &expanded.inputs {
+        if let inputs::Input::File { name, .. } = input {
+            if let Some(tree) = inside_output_tree(Path::new(name), &mut ours) {
+                // OUT (or a temporary tree of ours) below a --workloads directory: its
+                // patches/*.yaml are our output, not workloads.
+                if noted.insert(tree.clone()) {
+                    eprintln!("note: {}: skipped (an armorc compile output, not workloads)", tree.display());
+                }
+                continue;
+            }
+        }
         let loaded = inputs::load(input).map_err(|e| fail(2, e))?;
         if let Some(d) = loaded.not_utf8 {
             let lc = d.file.line_col(d.span.map(|s| s.start).unwrap_or(0));
@@ -312,6 +330,77 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
         workloads.read(&loaded.source).map_err(|e| fail(1, e))?;
     }
     Ok(workloads)
+}
+
+/// The nearest directory above `file` that is an armorc output tree: it holds our index.json
+/// (version 1 with `targets`), or it is named as our temporary trees (`.OUT.tmp-PID`,
+/// `.OUT.old-PID`). `known` caches the answer per directory.
+fn inside_output_tree(file: &Path, known: &mut HashMap<PathBuf, bool>) -> Option<PathBuf> {
+    for dir in file.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+        let ours = *known.entry(dir.to_path_buf()).or_insert_with(|| {
+            let temporary = dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| temporary_pid(n).is_some());
+            temporary || is_our_index(&dir.join("index.json"))
+        });
+        if ours {
+            return Some(dir.to_path_buf());
+        }
+    }
+    None
+}
+
+/// Whether `path` is an index.json that `armorc compile` wrote.
+fn is_our_index(path: &Path) -> bool {
+    let Ok(bytes) = inputs::read_file_capped(path, inputs::MAX_INPUT_BYTES) else { return false };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return false };
+    value.get("version") == Some(&serde_json::json!(1)) && value.get("targets").is_some_and(|t| t.is_array())
+}
+
+/// For `.NAME.tmp-PID` / `.NAME.old-PID` (our temporary trees beside OUT): NAME and PID.
+fn temporary_pid(name: &str) -> Option<(&str, u32)> {
+    let rest = name.strip_prefix('.')?;
+    let (stem, pid) = rest.rsplit_once('-')?;
+    let out = stem.strip_suffix(".tmp").or_else(|| stem.strip_suffix(".old"))?;
+    if out.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((out, pid.parse().ok()?))
+}
+
+/// Whether process `pid` exists (in our pid namespace).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Remove `.NAME.tmp-PID` / `.NAME.old-PID` directories in `parent` left by compiles of OUT
+/// `name` that were killed (their PID no longer runs). Live ones (a concurrent compile) stay.
+fn remove_stale_trees(parent: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some((out, pid)) = file_name.to_str().and_then(temporary_pid) else { continue };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if out == name && is_dir && pid != std::process::id() && !alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Atomically exchange two directories (`renameat2(RENAME_EXCHANGE)`, Linux 3.15+).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call.
+    let rc =
+        unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 pub fn format_finding(f: &Finding) -> String {
@@ -337,21 +426,36 @@ struct Built {
     profiles: usize,
 }
 
-fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut Sink, timings: &mut Timings) -> Built {
+fn build(
+    args: &Args,
+    policies: &[Policy],
+    composition: &Composition,
+    workloads: &Workloads,
+    sink: &mut Sink,
+    timings: &mut Timings,
+) -> Built {
     let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
     let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
     let mut built = Built { findings: Vec::new(), error: None, io_error: None, images: 0, profiles: 0 };
-    let mut put = |built: &mut Built, timings: &mut Timings, path: &str, bytes: &[u8]| {
+    // Which target wrote each path, so a collision names both workloads' files and lines.
+    let mut owners: std::collections::HashMap<String, Option<usize>> = std::collections::HashMap::new();
+    let mut put = |built: &mut Built, timings: &mut Timings, path: &str, bytes: &[u8], target: Option<usize>| {
         let t = std::time::Instant::now();
         let result = sink.put(path, bytes);
         timings.add(if args.check { "compare" } else { "write files" }, t);
+        let first = *owners.entry(path.to_string()).or_insert(target);
         match result {
             Ok(()) => {}
             Err(PutError::Duplicate) => {
+                let who = |t: Option<usize>| {
+                    t.map_or_else(|| "a patch".to_string(), |t| describe_target(&composition.targets[t], workloads))
+                };
                 built.error.get_or_insert(format!(
-                    "two targets would write {path}: workload names must be unique per namespace (across kinds), and \
-                 AppArmor profile names join namespace, workload and container with `-` (namespace a-b with \
-                 workload c collides with namespace a with workload b-c)"
+                    "{} and {} would both write {path}: workload names must be unique per namespace (across kinds), \
+                     and AppArmor profile names join namespace, workload and container with `-` (namespace a-b \
+                     with workload c collides with namespace a with workload b-c)",
+                    who(target),
+                    who(first)
                 ));
             }
             Err(PutError::Io(e)) => {
@@ -365,7 +469,7 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
     let t = std::time::Instant::now();
     let mut apparmor_lowering = apparmor.then(|| lower::apparmor::Lowering::new(policies));
     timings.add("lower apparmor", t);
-    for target in &composition.targets {
+    for (at, target) in composition.targets.iter().enumerate() {
         if built.io_error.is_some() {
             break;
         }
@@ -402,7 +506,7 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
             let path = image_path(target);
             let bytes = image.encode();
             timings.add("lower bpf", t);
-            put(&mut built, timings, &path, &bytes);
+            put(&mut built, timings, &path, &bytes, Some(at));
             entry.bpf_entries = Some(image.entries.len());
             entry.bpf = Some(path);
             built.images += 1;
@@ -420,8 +524,8 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
             }
             let path = format!("apparmor/{}", profile.file_name);
             let map = format!("{path}.map.json");
-            put(&mut built, timings, &path, profile.text.as_bytes());
-            put(&mut built, timings, &map, profile.map_json.as_bytes());
+            put(&mut built, timings, &path, profile.text.as_bytes(), Some(at));
+            put(&mut built, timings, &map, profile.map_json.as_bytes(), Some(at));
             entry.apparmor = Some(path);
             entry.apparmor_map = Some(map);
             entry.apparmor_profile = Some(profile.name.clone());
@@ -432,15 +536,29 @@ fn build(args: &Args, policies: &[Policy], composition: &Composition, sink: &mut
     }
     if apparmor {
         for (path, text) in lower::apparmor::patches(&profile_targets) {
-            put(&mut built, timings, &path, text.as_bytes());
+            put(&mut built, timings, &path, text.as_bytes(), None);
         }
     }
     let t = std::time::Instant::now();
     let mut text = serde_json::to_string_pretty(&Index { targets: index, version: 1 }).expect("index is JSON");
     text.push('\n');
     timings.add("index.json", t);
-    put(&mut built, timings, "index.json", text.as_bytes());
+    put(&mut built, timings, "index.json", text.as_bytes(), None);
     built
+}
+
+/// `Deployment shop/web (deploy.yaml:3:1)`: a target as the workload file defines it.
+fn describe_target(target: &Target, workloads: &Workloads) -> String {
+    if target.host {
+        return "the host".to_string();
+    }
+    let (ns, name) = (target.namespace.as_deref().unwrap_or("default"), target.workload.as_deref().unwrap_or("-"));
+    let kind = target.workload_kind.as_deref().unwrap_or("workload");
+    let found = workloads.workloads.iter().find(|w| w.namespace == ns && w.name == name && w.kind == kind);
+    match found {
+        Some(w) => format!("{kind} {ns}/{name} ({})", w.location),
+        None => format!("{kind} {ns}/{name}"),
+    }
 }
 
 /// `OUT/index.json`. Keys are in alphabetical order, as in every index written so far.
@@ -578,6 +696,7 @@ impl Sink {
             }
         }
         let reuse = out.join("index.json").is_file();
+        remove_stale_trees(&parent, &name);
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -631,8 +750,22 @@ impl Sink {
                     differences.push((rel.to_string(), format!("missing: {rel}")));
                     return Ok(());
                 }
-                let have = std::fs::read(out.join(rel))
-                    .map_err(|e| PutError::Io(format!("cannot read {}: {e}", out.join(rel).display())))?;
+                // Read no more than could be equal, and never from a FIFO or device (it would block).
+                let path = out.join(rel);
+                match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_file() => {}
+                    Ok(_) => {
+                        differences.push((rel.to_string(), format!("differs: {rel} (not a regular file)")));
+                        return Ok(());
+                    }
+                    Err(e) => return Err(PutError::Io(format!("cannot read {}: {e}", path.display()))),
+                }
+                let mut have = Vec::new();
+                std::fs::File::open(&path)
+                    .and_then(|f| {
+                        std::io::Read::read_to_end(&mut std::io::Read::take(f, bytes.len() as u64 + 1), &mut have)
+                    })
+                    .map_err(|e| PutError::Io(format!("cannot read {}: {e}", path.display())))?;
                 if have != bytes {
                     differences
                         .push((rel.to_string(), format!("differs: {rel}{}", describe_difference(rel, &have, bytes))));
@@ -656,18 +789,25 @@ impl Sink {
             Sink::Write { out, tmp, .. } => {
                 let name = tmp.file_name().expect("the temporary tree is OUT's sibling `.NAME.tmp-PID`");
                 let old = tmp.with_file_name(name.to_string_lossy().replace(".tmp-", ".old-"));
+                // OUT is replaced in one step: a kill at any point leaves the old or the new OUT
+                // (and a temporary tree the next compile removes), never no OUT.
                 let swap = || -> std::io::Result<()> {
-                    if out.exists() {
-                        std::fs::rename(&out, &old)?;
-                        if let Err(e) = std::fs::rename(&tmp, &out) {
-                            let _ = std::fs::rename(&old, &out);
-                            return Err(e);
-                        }
-                        std::fs::remove_dir_all(&old)?;
-                    } else {
-                        std::fs::rename(&tmp, &out)?;
+                    if !out.exists() {
+                        return std::fs::rename(&tmp, &out);
                     }
-                    Ok(())
+                    match exchange(&tmp, &out) {
+                        // tmp now holds the previous OUT.
+                        Ok(()) => return std::fs::remove_dir_all(&tmp),
+                        // A filesystem without RENAME_EXCHANGE: two renames, as before.
+                        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    std::fs::rename(&out, &old)?;
+                    if let Err(e) = std::fs::rename(&tmp, &out) {
+                        let _ = std::fs::rename(&old, &out);
+                        return Err(e);
+                    }
+                    std::fs::remove_dir_all(&old)
                 };
                 swap().map_err(|e| {
                     let _ = std::fs::remove_dir_all(&tmp);

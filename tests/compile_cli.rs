@@ -320,8 +320,141 @@ fn colliding_targets_are_an_error() {
         out_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("two targets would write bpf/shop/web/c.img"), "{}", text(&out.stderr));
+    // Both workloads are named with their file and line.
+    let w = w.display();
+    let want = format!("Deployment shop/web ({w}:5:1) and Pod shop/web ({w}:1:1) would both write bpf/shop/web/c.img");
+    assert!(text(&out.stderr).contains(&want), "{}", text(&out.stderr));
     assert!(!out_dir.exists());
+}
+
+/// A copy of the fixtures in a temporary directory: (dir, policies, workloads).
+fn fixture_copy() -> (tempfile::TempDir, String, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let workloads = tmp.path().join("workloads");
+    std::fs::create_dir(&workloads).unwrap();
+    for f in ["batch.yaml", "shop.yaml"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join("workloads").join(f),
+            workloads.join(f),
+        )
+        .unwrap();
+    }
+    (tmp, format!("{FIXTURES}/policies"), workloads)
+}
+
+fn compile_to(policies: &str, workloads: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "compile",
+        policies,
+        "--workloads",
+        workloads.to_str().unwrap(),
+        "--target",
+        "all",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    armorc(&args)
+}
+
+/// OUT inside a --workloads directory: the next compile skips it (its patches/*.yaml used to be
+/// read back as workloads and collide).
+#[test]
+fn out_inside_the_workloads_directory_is_not_read_as_workloads() {
+    let (_tmp, policies, workloads) = fixture_copy();
+    let out_dir = workloads.join("out");
+    for round in 0..2 {
+        let out = compile_to(&policies, &workloads, &out_dir, &[]);
+        assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out.stderr));
+    }
+    let out = compile_to(&policies, &workloads, &out_dir, &["--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("skipped (an armorc compile output, not workloads)"), "{}", text(&out.stderr));
+}
+
+/// Leftover temporary trees of killed compiles (`.OUT.tmp-PID`, `.OUT.old-PID` whose PID is
+/// gone) are removed; a live compile's tree and other directories stay.
+#[test]
+fn stale_temporary_trees_are_removed() {
+    let (tmp, policies, workloads) = fixture_copy();
+    let out_dir = tmp.path().join("out");
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let live = std::process::id();
+    let names = [
+        (format!(".out.tmp-{dead}"), false),
+        (format!(".out.old-{dead}"), false),
+        (format!(".out.tmp-{live}"), true),
+        (format!(".other.tmp-{dead}"), true),
+        (format!("out.tmp-{dead}"), true),
+    ];
+    for (name, _) in &names {
+        std::fs::create_dir_all(tmp.path().join(name).join("bpf")).unwrap();
+    }
+    let out = compile_to(&policies, &workloads, &out_dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for (name, kept) in &names {
+        assert_eq!(tmp.path().join(name).exists(), *kept, "{name}");
+    }
+}
+
+/// While compiles replace OUT again and again, OUT never disappears (the swap is one
+/// renameat2(RENAME_EXCHANGE), not rename-away then rename-in).
+#[test]
+fn out_never_disappears_while_it_is_replaced() {
+    let (tmp, policies, workloads) = fixture_copy();
+    let out_dir = tmp.path().join("out");
+    assert!(compile_to(&policies, &workloads, &out_dir, &[]).status.success());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (done, index) = (done.clone(), out_dir.join("index.json"));
+        std::thread::spawn(move || {
+            let mut missing = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                missing += u64::from(std::fs::symlink_metadata(&index).is_err());
+            }
+            missing
+        })
+    };
+    for round in 0..20 {
+        // A changed policy set each round, so the tree really is replaced.
+        let extra: &[&str] = if round % 2 == 0 { &["--default-posture", "block"] } else { &[] };
+        let out = compile_to(&policies, &workloads, &out_dir, extra);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(watcher.join().unwrap(), 0, "OUT/index.json was missing while OUT was replaced");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `--check` against an OUT holding a FIFO where a file is expected: a difference, not a hang.
+#[test]
+fn check_does_not_hang_on_a_fifo_in_out() {
+    let (tmp, policies, workloads) = fixture_copy();
+    let out_dir = tmp.path().join("out");
+    assert!(compile_to(&policies, &workloads, &out_dir, &[]).status.success());
+    let index = out_dir.join("index.json");
+    std::fs::remove_file(&index).unwrap();
+    let c = std::ffi::CString::new(index.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: c is a NUL-terminated path that lives across the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Should --check block opening the FIFO, a writer coming and going after 20 s unblocks it.
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(index);
+    });
+    let started = std::time::Instant::now();
+    let out = compile_to(&policies, &workloads, &out_dir, &["--check"]);
+    assert!(started.elapsed().as_secs() < 15, "--check waited {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("differs: index.json (not a regular file)"), "{}", text(&out.stdout));
 }
 
 /// Is `apparmor_parser` here? In CI (CI=true) it must be: .ci/install-apparmor.sh installs it.

@@ -40,8 +40,27 @@ pub const DENY: u16 = 0x0080;
 pub const ARGSET: u16 = 0x0100;
 pub const PTS: u16 = 0x0200;
 
+/// Every mask bit above; any other bit is undefined and rejected on read.
+pub const KNOWN_MASK: u16 = EXEC | WRITE | READ | OWNER | DIR | RECURSIVE | HINT | DENY | ARGSET | PTS;
+
 /// Paths longer than this are never matched by the kernel (it sees at most this many bytes).
 pub const MAX_PATH: usize = 1024;
+
+/// Entries per target: the size of each kernel rule map (`INNER_CAPACITY` in bpf/armor.h), the
+/// default and the maximum of `armorc compile --capacity`; `decode` and the loader refuse more.
+pub const MAX_ENTRIES: usize = 4096;
+
+/// The entry text of a posture key, by category (`Key::len`).
+pub fn posture_text(category: u32) -> Option<&'static str> {
+    Some(match category {
+        POSTURE_PROCESS => "posture:process",
+        POSTURE_FILE => "posture:file",
+        POSTURE_NETWORK => "posture:network",
+        POSTURE_CAPABILITY => "posture:capabilities",
+        POSTURE_DNS => "posture:dns",
+        _ => return None,
+    })
+}
 
 /// 32-byte key, little-endian:
 /// `{u8 kind; u8 pad[3]; u32 len; u64 path_a; u64 path_b; u64 source}`.
@@ -182,18 +201,127 @@ impl Entry {
     /// The key's text without its fields: the path, directory prefix, exec name, protocol,
     /// capability, domain, `posture:<category>`, or (arg entries) the executable path.
     pub fn main_text(&self) -> &str {
-        self.text.split('\t').next().unwrap_or("")
+        self.fields().map_or_else(|| self.text.split('\t').next().unwrap_or(""), |f| f.0)
     }
     /// The `source=` field: the fromSource path of a sourced entry.
     pub fn source_text(&self) -> Option<&str> {
-        self.field("source=")
+        self.fields().map_or_else(|| self.field("source="), |f| f.2)
     }
     /// The `arg=` field of an allowedArgs entry.
     pub fn arg_text(&self) -> Option<&str> {
-        self.field("arg=")
+        self.fields().map_or_else(|| self.field("arg="), |f| f.1)
     }
     fn field(&self, name: &str) -> Option<&str> {
         self.text.split('\t').skip(1).find_map(|f| f.strip_prefix(name))
+    }
+
+    /// `(main, arg, source)` of the text, split where the key says (so a tab inside a path does
+    /// not split it): a sourced key's text ends with `\tsource=<path>` (for a path-like key
+    /// right after its `len` bytes, else at the last such field), an arg key's main text is
+    /// followed by `\targ=` and exactly `len` bytes. `None` if the text cannot be the key's.
+    fn fields(&self) -> Option<(&str, Option<&str>, Option<&str>)> {
+        const SOURCE: &str = "\tsource=";
+        const ARG: &str = "\targ=";
+        let text = self.text.as_str();
+        let path_like = matches!(self.key.kind, KIND_PATH | KIND_EXECNAME | KIND_DNS);
+        let (head, source) = if self.key.source == 0 {
+            (text, None)
+        } else if path_like {
+            let head = text.get(..self.key.len as usize)?;
+            (head, Some(text[head.len()..].strip_prefix(SOURCE)?))
+        } else {
+            let at = text.rfind(SOURCE)?;
+            (&text[..at], Some(&text[at + SOURCE.len()..]))
+        };
+        if self.key.kind != KIND_ARG {
+            return Some((head, None, source));
+        }
+        let arg_at = head.len().checked_sub(self.key.len as usize)?;
+        let arg = head.get(arg_at..)?;
+        let main = head[..arg_at].strip_suffix(ARG)?;
+        Some((main, Some(arg), source))
+    }
+
+    /// Whether the key, the value and the text agree as docs/map-image.md defines them.
+    fn check(&self) -> Result<(), String> {
+        let (key, value) = (&self.key, &self.value);
+        let Some((main, arg, source)) = self.fields() else {
+            return Err(format!("text {:?} does not fit its key", short(&self.text)));
+        };
+        let undefined = (value.process | value.file) & !KNOWN_MASK;
+        if undefined != 0 {
+            return Err(format!("undefined mask bits {undefined:#06x}"));
+        }
+        if source.map_or(0, |s| source_hash(s.as_bytes())) != key.source {
+            return Err("source hash does not match the text's source= path".into());
+        }
+        let numbered = |name: Option<&str>| -> Result<(), String> {
+            if key.path_a != 0 || key.path_b != 0 {
+                return Err("a numbered key with non-zero hashes".into());
+            }
+            if value.file != 0 {
+                return Err("a file mask on a key that is not a path".into());
+            }
+            match name {
+                Some(n) if n == main => Ok(()),
+                _ => Err(format!("text {:?} is not the name of number {}", short(main), key.len)),
+            }
+        };
+        match key.kind {
+            KIND_PATH | KIND_EXECNAME | KIND_DNS => {
+                if main.len() != key.len as usize || hash_ab(main.as_bytes()) != (key.path_a, key.path_b) {
+                    return Err(format!("key length or hashes do not match the text {:?}", short(main)));
+                }
+                if key.kind != KIND_PATH && value.file != 0 {
+                    return Err("a file mask on a key that is not a path".into());
+                }
+                Ok(())
+            }
+            KIND_ARG => {
+                let arg = arg.unwrap_or("");
+                if key.path_a != hash_a(main.as_bytes()) || key.path_b != hash_a(arg.as_bytes()) {
+                    return Err(format!("arg key hashes do not match the text {:?}", short(&self.text)));
+                }
+                if value.file != 0 {
+                    return Err("a file mask on a key that is not a path".into());
+                }
+                Ok(())
+            }
+            KIND_NET_TYPE => numbered(name_of(&crate::query::SOCK_TYPES, key.len)),
+            KIND_NET_PROTO => numbered(name_of(&crate::query::PROTOCOLS, key.len)),
+            KIND_CAPABILITY => {
+                let name = crate::query::CAPABILITIES.get(key.len as usize).copied();
+                // Unknown names were lowered to CAP_CHOWN, as KubeArmor does (lower::bpf).
+                if key.len == 0 && main.starts_with("chown (unknown name ") && main.ends_with(')') {
+                    return numbered(Some(main));
+                }
+                numbered(name)
+            }
+            KIND_POSTURE => {
+                numbered(posture_text(key.len))?;
+                if key.source != 0 || value.rule != u32::MAX {
+                    return Err("a posture key with a source or a rule".into());
+                }
+                if value.process != POSTURE_BLOCK && value.process != POSTURE_AUDIT {
+                    return Err(format!("posture value {} is neither block (1) nor audit (2)", value.process));
+                }
+                Ok(())
+            }
+            kind => Err(format!("unknown key kind {kind}")),
+        }
+    }
+}
+
+/// The name of `number` in a (name, number) table.
+fn name_of(table: &[(&'static str, u32)], number: u32) -> Option<&'static str> {
+    table.iter().find(|(_, n)| *n == number).map(|(name, _)| *name)
+}
+
+/// The first 80 characters of a text, for error messages.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }
 
@@ -308,6 +436,12 @@ pub enum ImageError {
     Checksum { expected: String, found: String },
     #[error("corrupted map image: {0}")]
     Corrupt(String),
+    #[error("map image has {found} entries, more than the {max} a target may hold")]
+    TooManyEntries { found: usize, max: usize },
+    #[error("map image entry {entry} has unknown key kind {kind} (kinds are 1 to 8)")]
+    UnknownKind { entry: usize, kind: u8 },
+    #[error("map image entry {entry}: {reason}")]
+    BadEntry { entry: usize, reason: String },
 }
 
 impl MapImage {
@@ -381,7 +515,9 @@ impl MapImage {
 
     /// Decode and validate a map-image file. Rejects anything that is not exactly what
     /// `encode` writes: wrong magic, version, byte order or key layout, a truncated or
-    /// over-long file, a checksum mismatch, unsorted or duplicate keys, dangling rule indexes,
+    /// over-long file, a checksum mismatch, more than `MAX_ENTRIES` entries, unsorted or
+    /// duplicate keys, an unknown key kind, undefined mask bits, a key that is not the one its
+    /// text gives (length, hashes, source hash, number name, posture), dangling rule indexes,
     /// a severity above 10 or an unknown action. Version 1 files are read too: their rules get
     /// severity 0 and empty tags, message and action.
     pub fn decode(bytes: &[u8]) -> Result<MapImage, ImageError> {
@@ -409,6 +545,9 @@ impl MapImage {
             return Err(ImageError::Corrupt("reserved header fields are not zero".into()));
         }
         let entry_count = u32_at(20)? as usize;
+        if entry_count > MAX_ENTRIES {
+            return Err(ImageError::TooManyEntries { found: entry_count, max: MAX_ENTRIES });
+        }
         let rule_count = u32_at(24)? as usize;
         let payload_len = u64::from_le_bytes(array_at(bytes, 32, "header")?);
         let payload = &bytes[HEADER_SIZE..];
@@ -453,6 +592,9 @@ impl MapImage {
             if kb[1..4] != [0, 0, 0] {
                 return Err(ImageError::Corrupt(format!("entry {i} has non-zero key padding")));
             }
+            if !(KIND_PATH..=KIND_ARG).contains(&kb[0]) {
+                return Err(ImageError::UnknownKind { entry: i, kind: kb[0] });
+            }
             previous = Some(kb);
             let value = Value::from_bytes(&vb);
             if value.rule != u32::MAX && value.rule as usize >= rule_count {
@@ -465,9 +607,11 @@ impl MapImage {
         }
         let target = r.string("target")?;
         let mut entries = Vec::with_capacity(entry_count);
-        for (key, value) in raw {
+        for (i, (key, value)) in raw.into_iter().enumerate() {
             let text = r.string("entry text")?;
-            entries.push(Entry { key, value, text });
+            let entry = Entry { key, value, text };
+            entry.check().map_err(|reason| ImageError::BadEntry { entry: i, reason })?;
+            entries.push(entry);
         }
         let mut rules = Vec::with_capacity(rule_count.min(payload.len()));
         for _ in 0..rule_count {
@@ -623,7 +767,7 @@ mod tests {
                 Entry {
                     key: Key::path(KIND_PATH, b"/etc/", Some(b"/bin/cat")),
                     value: Value { process: 0, file: READ | DIR, rule: 1 },
-                    text: "/etc/".into(),
+                    text: "/etc/\tsource=/bin/cat".into(),
                 },
             ],
             rules: vec![
@@ -869,6 +1013,12 @@ mod tests {
         // Entry count far beyond the file: no huge allocation, a clear error.
         let mut b = good.clone();
         b[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            MapImage::decode(&reseal(b)),
+            Err(ImageError::TooManyEntries { found: u32::MAX as usize, max: MAX_ENTRIES })
+        );
+        let mut b = good.clone();
+        b[20..24].copy_from_slice(&(MAX_ENTRIES as u32).to_le_bytes());
         assert!(matches!(MapImage::decode(&reseal(b)), Err(ImageError::Corrupt(m)) if m.contains("entry table")));
         // Rule count beyond the file.
         let mut b = good.clone();
@@ -963,5 +1113,81 @@ mod tests {
         assert_eq!(mask_to_string(READ | OWNER), "READ|OWNER");
         assert_eq!(mask_to_string(0), "-");
         assert_eq!(mask_to_string(0x8000), "0x8000");
+    }
+
+    /// Valid checksums, but fields the format doc does not allow: each is a typed error.
+    #[test]
+    fn strict_decode_checks_every_entry_field() {
+        let good = sample().encode();
+        let rec = KEY_SIZE + VALUE_SIZE;
+        // Unknown kinds: the first entry (smallest key) to 0, the last (posture) to 9, 127, 255,
+        // so the order stays canonical and only the kind is wrong.
+        for (entry, kind) in [(0usize, 0u8), (2, 9), (2, 127), (2, 255)] {
+            let mut b = good.clone();
+            b[HEADER_SIZE + entry * rec] = kind;
+            assert_eq!(MapImage::decode(&reseal(b)), Err(ImageError::UnknownKind { entry, kind }), "kind {kind}");
+        }
+        let entry = |key: Key, process: u16, file: u16, rule: u32, text: &str| Entry {
+            key,
+            value: Value { process, file, rule },
+            text: text.into(),
+        };
+        let path = |s: &str| Key::path(KIND_PATH, s.as_bytes(), None);
+        let bad = [
+            (entry(path("/a"), 0, READ | 0x0400, u32::MAX, "/a"), "undefined mask bits 0x0400"),
+            (entry(path("/a"), 0x8000, 0, u32::MAX, "/a"), "undefined mask bits 0x8000"),
+            (entry(path("/a"), 0, READ, u32::MAX, "/b"), "do not match the text"),
+            (entry(Key { len: 9, ..path("/a") }, 0, READ, u32::MAX, "/a"), "do not match the text"),
+            (entry(Key::path(KIND_PATH, b"/abc", Some(b"/x")), 0, READ, u32::MAX, "/a"), "does not fit its key"),
+            (entry(path("/a"), 0, READ, u32::MAX, "/a\tsource=/bin/sh"), "do not match the text"),
+            (
+                entry(Key::path(KIND_PATH, b"/a", Some(b"/bin/sh")), 0, READ, u32::MAX, "/a\tsource=/bin/x"),
+                "source hash",
+            ),
+            (entry(Key::number(KIND_NET_PROTO, 6, None), DENY, 0, u32::MAX, "udp"), "not the name of number 6"),
+            (entry(Key::number(KIND_NET_TYPE, 1, None), DENY, READ, u32::MAX, "stream"), "file mask"),
+            (entry(Key::number(KIND_CAPABILITY, 99, None), DENY, 0, u32::MAX, "x"), "not the name of number 99"),
+            (
+                entry(Key { path_a: 1, ..Key::number(KIND_CAPABILITY, 13, None) }, DENY, 0, u32::MAX, "net_raw"),
+                "hashes",
+            ),
+            (entry(Key::number(KIND_POSTURE, POSTURE_FILE, None), 3, 0, u32::MAX, "posture:file"), "posture value 3"),
+            (entry(Key::number(KIND_POSTURE, 9, None), 1, 0, u32::MAX, "posture:file"), "not the name of number 9"),
+            (
+                entry(
+                    Key { kind: KIND_ARG, len: 2, path_a: hash_a(b"/bin/ls"), path_b: hash_a(b"-l"), source: 0 },
+                    ARGSET,
+                    0,
+                    u32::MAX,
+                    "/bin/ls\targ=-a",
+                ),
+                "arg key hashes",
+            ),
+        ];
+        for (e, want) in bad {
+            let img = MapImage { target: "t".into(), entries: vec![e.clone()], rules: Vec::new() };
+            let err = MapImage::decode(&img.encode()).unwrap_err();
+            assert!(matches!(err, ImageError::BadEntry { entry: 0, .. }), "{e:?}: {err}");
+            assert!(err.to_string().contains(want), "{e:?}: {err}");
+        }
+        // What lowering writes is accepted, a tab inside a path included.
+        let good = [
+            entry(Key::path(KIND_PATH, b"/a\tb", Some(b"/bin/x")), 0, READ, u32::MAX, "/a\tb\tsource=/bin/x"),
+            entry(
+                Key { kind: KIND_ARG, len: 2, path_a: hash_a(b"/bin/ls"), path_b: hash_a(b"-l"), source: 0 },
+                ARGSET,
+                0,
+                u32::MAX,
+                "/bin/ls\targ=-l",
+            ),
+            entry(Key::number(KIND_CAPABILITY, 0, None), DENY, 0, u32::MAX, "chown (unknown name foo)"),
+            entry(Key::number(KIND_NET_TYPE, 10, Some(b"/bin/x")), DENY, 0, u32::MAX, "packet\tsource=/bin/x"),
+        ];
+        let img = MapImage { target: "t".into(), entries: good.to_vec(), rules: Vec::new() };
+        let back = MapImage::decode(&img.encode()).unwrap();
+        let tab = back.entries.iter().find(|e| e.key.kind == KIND_PATH).unwrap();
+        assert_eq!((tab.main_text(), tab.source_text()), ("/a\tb", Some("/bin/x")));
+        let arg = back.entries.iter().find(|e| e.key.kind == KIND_ARG).unwrap();
+        assert_eq!((arg.main_text(), arg.arg_text(), arg.source_text()), ("/bin/ls", Some("-l"), None));
     }
 }

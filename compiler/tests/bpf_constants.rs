@@ -21,11 +21,6 @@ const C_ONLY: &[(&str, &str)] = &[
         "max_entries of the outer map armor_targets (bpf/maps.h): how many containers a node's \
          loader can key; the compiler writes one image per target and has no node-wide limit",
     ),
-    (
-        "INNER_CAPACITY",
-        "max_entries of each inner rule map (bpf/maps.h); its Rust counterparts are the default of \
-         `armorc compile --capacity` (src/compile.rs, C002) and the loader in runtime/, not this crate",
-    ),
 ];
 
 /// `#define NAME VALUE` lines (comments removed; VALUE empty for a bare `#define NAME`).
@@ -135,6 +130,8 @@ fn expected() -> Vec<(String, u64)> {
     }
 
     add("MAX_PATH", image::MAX_PATH as u64);
+    // Each rule map's size: the entries per target decode, the loader and --capacity allow.
+    add("INNER_CAPACITY", image::MAX_ENTRIES as u64);
     add("MAX_DIRS", model::MAX_DIRS as u64);
     add("MAX_ARGS", model::MAX_ARGS as u64);
     add("MAX_ARG_LEN", model::MAX_ARG_LEN as u64);

@@ -6,7 +6,7 @@
 
 use crate::{objects, sys, wire, PIN_DIR, TARGETS_MAP};
 use anyhow::{anyhow, bail, Context, Result};
-use armorc_compiler::image::{MapImage, KEY_SIZE, VALUE_SIZE};
+use armorc_compiler::image::{MapImage, KEY_SIZE, MAX_ENTRIES, VALUE_SIZE};
 use armorc_compiler::model::{Decision, Query};
 use aya::maps::{HashMap, HashOfMaps, Map, MapData};
 use aya::programs::{SocketFilter, TestRun, TestRunOptions};
@@ -41,6 +41,10 @@ fn target_key(k: [u8; 8]) -> (u32, u32) {
 /// written with one batch update.
 pub fn fill_inner(image: &MapImage) -> Result<OwnedFd> {
     let n = image.entries.len();
+    // `decode` refuses such files; images built in memory (tests, mutate) are held to it too.
+    if n > MAX_ENTRIES {
+        bail!("image {} has {n} entries, more than the {MAX_ENTRIES} a target may hold", image.target);
+    }
     let fd = sys::create_hash(KEY_SIZE as u32, VALUE_SIZE as u32, n.max(1) as u32).context("creating a rule map")?;
     if n > 0 {
         let mut keys = Vec::with_capacity(n * KEY_SIZE);
