@@ -92,7 +92,15 @@ pub(crate) fn load_layers(
 ) -> Result<(FileIndex, Option<OsRelease>), ImageError> {
     let limits = opts.limits;
     let counters = Counters::default();
-    let bytes_total: u64 = layers.iter().map(|d| d.size.max(0) as u64).sum();
+    let bytes_total: u64 = layers.iter().map(|d| d.size.max(0) as u64).fold(0, u64::saturating_add);
+    // Blobs are at least about as large as what they decompress to would be over the limit: refuse
+    // before streaming (a registry declaring 2^63-1 bytes and sending zeros forever stops here).
+    if bytes_total > limits.max_uncompressed_bytes {
+        return Err(ImageError::Source(format!(
+            "layers declare {bytes_total} bytes: limit max-uncompressed-bytes={} exceeded (raise it with --max-uncompressed-bytes)",
+            limits.max_uncompressed_bytes
+        )));
+    }
     let on_bytes = |done: u64| {
         if let Some(progress) = &opts.progress {
             progress(Progress { bytes_done: done.min(bytes_total), bytes_total });
@@ -325,6 +333,14 @@ mod tests {
         let total: u64 = descs.iter().map(|d| d.size as u64).sum();
         assert!(seen.iter().all(|p| p.bytes_total == total && p.bytes_done <= total));
         assert_eq!(seen.iter().map(|p| p.bytes_done).max(), Some(total));
+    }
+
+    #[test]
+    fn declared_sizes_over_the_uncompressed_limit_fail_before_streaming() {
+        let (store, mut descs) = store_of(vec![tar_with(&[("a", 1)])]);
+        descs[0].size = i64::MAX;
+        let err = load_layers(&store, &descs, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("limit max-uncompressed-bytes=34359738368 exceeded"), "{err}");
     }
 
     #[test]
