@@ -98,6 +98,17 @@ impl Targets {
         Targets::from_map(map)
     }
 
+    /// The outer map pinned under `dir` (default PIN_DIR) if there is one; `None` otherwise.
+    /// Creates nothing (no bpffs mount, no directory, no map): for removals and reads.
+    pub fn pinned_existing(dir: Option<&Path>) -> Result<Option<Targets>> {
+        let pin = dir.unwrap_or(Path::new(PIN_DIR)).join(TARGETS_MAP);
+        if !pin.exists() {
+            return Ok(None);
+        }
+        let data = MapData::from_pin(&pin).with_context(|| format!("opening {}", pin.display()))?;
+        Targets::from_map(Map::from_map_data(data)?).map(Some)
+    }
+
     /// Write `image` as the rule map of `key`: fill a new inner map, then swap it in.
     pub fn apply(&mut self, key: (u32, u32), image: &MapImage) -> Result<()> {
         let inner = fill_inner(image)?;

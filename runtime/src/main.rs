@@ -206,7 +206,17 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Remove { key, pin } => {
             let key = key.key()?;
-            let mut targets = Targets::pinned(Some(&pin.pin_dir))?;
+            // A removal never creates kernel state: nothing pinned, nothing to remove.
+            let Some(mut targets) = Targets::pinned_existing(Some(&pin.pin_dir))? else {
+                println!(
+                    "no rule map for {{pid_ns {}, mnt_ns {}}} (no {} pinned under {})",
+                    key.0,
+                    key.1,
+                    armor_runtime::TARGETS_MAP,
+                    pin.pin_dir.display()
+                );
+                return Ok(0);
+            };
             if targets.remove(key)? {
                 println!("removed {{pid_ns {}, mnt_ns {}}}", key.0, key.1);
             } else {
