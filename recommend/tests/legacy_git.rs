@@ -153,7 +153,8 @@ fn v0_2_6_via_git_cache_both_matchers() {
     // lower-case `audit` of the elastic template is normalised.
     let text = std::fs::read_to_string(tmp.path().join("ours/db-mysql-8/user-grp-mod.yaml")).unwrap();
     assert!(
-        text.contains("  selector:\n    matchLabels:\n      app: mysql\n") && text.contains("metadata:\n  name: mysql-8-user-grp-mod\n  namespace: db\n"),
+        text.contains("  selector:\n    matchLabels:\n      app: mysql\n")
+            && text.contains("metadata:\n  name: mysql-8-user-grp-mod\n  namespace: db\n"),
         "{text}"
     );
 }

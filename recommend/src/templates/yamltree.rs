@@ -111,8 +111,10 @@ fn scalar(n: &Node, strings: Strings) -> String {
 /// readers alike? Conservative: anything that could be a number, bool, null, indicator, comment,
 /// mapping or escape is quoted.
 fn plain_is_safe(s: &str) -> bool {
-    const WORDS: [&str; 17] =
-        ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "=", "<<", ".inf", ".nan", "-.inf", "+.inf", ""];
+    const WORDS: [&str; 17] = [
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "=", "<<", ".inf", ".nan", "-.inf", "+.inf",
+        "",
+    ];
     let Some(first) = s.chars().next() else { return false };
     !WORDS.contains(&s.to_ascii_lowercase().as_str())
         && !first.is_ascii_digit()
@@ -289,8 +291,37 @@ mod tests {
         let s = |x: &str| Node::Str(x.into());
         let map = |pairs: Vec<(&str, Node)>| Node::Map(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
         let odd = [
-            "yes", "No", "on", "~", "null", "1.25", "0755", "+1", ".5", "a: b", "x #y", "", " x", "x:", "- x", "[x]",
-            "{x}", "*x", "&x", "!x", "|x", ">x", "%x", "@x", "`x", "'x", "\"x", "x\ny", "x\u{7f}y", "x\u{85}y", "\u{feff}x",
+            "yes",
+            "No",
+            "on",
+            "~",
+            "null",
+            "1.25",
+            "0755",
+            "+1",
+            ".5",
+            "a: b",
+            "x #y",
+            "",
+            " x",
+            "x:",
+            "- x",
+            "[x]",
+            "{x}",
+            "*x",
+            "&x",
+            "!x",
+            "|x",
+            ">x",
+            "%x",
+            "@x",
+            "`x",
+            "'x",
+            "\"x",
+            "x\ny",
+            "x\u{7f}y",
+            "x\u{85}y",
+            "\u{feff}x",
         ];
         let n = map(vec![
             ("metadata", map(vec![("name", s("nginx-apt")), ("namespace", s("shop"))])),
