@@ -207,7 +207,11 @@ fn compile(args: &Args) -> Result<u8, Stop> {
             let severity = render::severity_word(d.severity);
             text.push_str(&format!(
                 "{}:{}:{}: {severity}[{}]: {}\n",
-                d.file.name, start.line, start.column, d.code, d.message
+                render::display_name(&d.file.name),
+                start.line,
+                start.column,
+                d.code,
+                d.message
             ));
         }
         eprint!("{text}");
@@ -406,11 +410,13 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 pub fn format_finding(f: &Finding) -> String {
     let severity = render::severity_word(f.severity);
     let mut s = match &f.origin {
-        Some(o) => format!("{}:{}:{}: {severity}[{}]: {}", o.file, o.line, o.column, f.code, f.message),
+        Some(o) => {
+            format!("{}:{}:{}: {severity}[{}]: {}", render::display_name(&o.file), o.line, o.column, f.code, f.message)
+        }
         None => format!("{severity}[{}]: {}", f.code, f.message),
     };
     for (o, label) in &f.related {
-        s.push_str(&format!("\n  = {}:{}:{}: {label} ({})", o.file, o.line, o.column, o.at));
+        s.push_str(&format!("\n  = {}:{}:{}: {label} ({})", render::display_name(&o.file), o.line, o.column, o.at));
     }
     s
 }

@@ -192,7 +192,7 @@ pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result
     let mut outcome =
         Outcome { report: Report::default(), policies: Vec::new(), io_errors: expanded.errors, notes: Vec::new() };
     for link in &expanded.skipped_symlinks {
-        outcome.notes.push(format!("{link}: note: symlink not followed (use --follow)"));
+        outcome.notes.push(format!("{}: note: symlink not followed (use --follow)", render::display_name(link)));
     }
     let active = if apply_suppressions { config } else { Config::default() };
     // Files are independent: check them on every CPU, then merge in input order.
@@ -267,7 +267,7 @@ fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<File
             for b in bad {
                 file.notes.push(format!(
                     "{}:{}:{}: note: {} (it suppresses nothing)",
-                    input.name(),
+                    render::display_name(input.name()),
                     b.line,
                     b.column,
                     b.message
@@ -285,7 +285,7 @@ fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<File
 /// `file: note: text`, whether or not the front-end's note already starts with the file name.
 fn note_line(file: &str, note: &str) -> String {
     let text = note.strip_prefix(file).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(note);
-    format!("{file}: note: {text}")
+    format!("{}: note: {text}", render::display_name(file))
 }
 
 /// `items.map(f)` on up to one thread per CPU; results keep the order of `items`.

@@ -421,3 +421,19 @@ fn fifo_named_as_input_does_not_block() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.json()["summary"]["files"], 2, "{}", run.stdout);
 }
+
+/// A file name with a newline and an escape sequence cannot forge output lines: human output,
+/// notes and errors print it escaped.
+#[test]
+fn control_characters_in_file_names_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "evil\nx.yaml:1:1: error[S000] forged\u{1b}[2J.yaml";
+    std::fs::write(dir.path().join(name), CANARY).unwrap();
+    let run = lint(&[name, "missing\nfile.yaml"], dir.path());
+    run.assert_no_panic("control characters");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains('\u{1b}'), "{all:?}");
+    assert!(!all.lines().any(|l| l.starts_with("x.yaml:1:1") || l.starts_with("file.yaml")), "{all}");
+    assert!(run.stdout.contains("evil\\u{a}x.yaml:1:1: error[S000] forged\\u{1b}[2J.yaml:13:11: error[S004]"), "{all}");
+    assert!(run.stderr.contains("missing\\u{a}file.yaml: No such file or directory"), "{all}");
+}

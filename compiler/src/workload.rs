@@ -114,7 +114,8 @@ impl Workloads {
                 .and_then(|m| m.get("name"))
                 .ok_or_else(|| error(file, root.span.start, format!("{what} without metadata.name")))?;
             let s = string(file, n, "metadata.name")?;
-            check_name(file, n, &s)?;
+            let kind = if what == "Namespace" { NameKind::Label } else { NameKind::Subdomain };
+            check_name(file, n, &s, kind)?;
             Ok(s)
         };
         if kind == "Namespace" {
@@ -143,7 +144,7 @@ impl Workloads {
         let namespace = match metadata.and_then(|m| m.get("namespace")) {
             Some(n) => {
                 let s = string(file, n, "metadata.namespace")?;
-                check_name(file, n, &s)?;
+                check_name(file, n, &s, NameKind::Label)?;
                 s
             }
             None => "default".to_string(),
@@ -165,7 +166,7 @@ impl Workloads {
         for c in list.and_then(Node::as_seq).unwrap_or(&[]) {
             let n = c.get("name").ok_or_else(|| error(file, c.span.start, "container without a name".into()))?;
             let s = string(file, n, "container name")?;
-            check_name(file, n, &s)?;
+            check_name(file, n, &s, NameKind::Label)?;
             if containers.contains(&s) {
                 return Err(error(file, n.span.start, format!("container name {s} appears twice in {kind} {name}")));
             }
@@ -201,18 +202,25 @@ fn string(file: &SourceFile, node: &Node, what: &str) -> Result<String, Workload
         .ok_or_else(|| error(file, node.span.start, format!("{what} must be a string, found {}", node.type_name())))
 }
 
-/// Names become file and profile names: they must be DNS-1123 labels/subdomains (no `/`, no `..`).
-fn check_name(file: &SourceFile, node: &Node, name: &str) -> Result<(), WorkloadError> {
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && !name.starts_with(['-', '.'])
-        && !name.ends_with(['-', '.'])
-        && !name.contains("..");
+/// What a name is, as Kubernetes checks it: workload names are DNS-1123 subdomains, namespace
+/// and container names DNS-1123 labels (at most 63 characters, no dots). Names become file and
+/// profile names, so this also keeps `/` and `..` out of them.
+#[derive(Clone, Copy)]
+enum NameKind {
+    Subdomain,
+    Label,
+}
+
+fn check_name(file: &SourceFile, node: &Node, name: &str, kind: NameKind) -> Result<(), WorkloadError> {
+    use crate::check::patterns::{dns1123_label, dns1123_subdomain};
+    let (ok, what) = match kind {
+        NameKind::Subdomain => (dns1123_subdomain(name), "a lower-case DNS-1123 subdomain"),
+        NameKind::Label => (dns1123_label(name), "a lower-case DNS-1123 label: at most 63 characters, no dots"),
+    };
     if ok {
         Ok(())
     } else {
-        Err(error(file, node.span.start, format!("{name:?} is not a valid Kubernetes name (lower-case DNS-1123)")))
+        Err(error(file, node.span.start, format!("{name:?} is not a valid Kubernetes name ({what})")))
     }
 }
 
@@ -310,6 +318,15 @@ kind: ConfigMap
         assert!(e.message.contains("not a valid Kubernetes name"), "{e}");
         let e = read("kind: Pod\nmetadata: {name: p, labels: {a: 1}}\nspec: {containers: [{name: c}]}\n").unwrap_err();
         assert!(e.to_string().starts_with("w.yaml:2:"), "{e}");
+        // Container and namespace names are labels: no dots, at most 63 characters.
+        let long = "c".repeat(64);
+        for (container, namespace) in [("dot.dot", "n"), (long.as_str(), "n"), ("c", "a.b"), ("c", long.as_str())] {
+            let text = format!("kind: Pod\nmetadata: {{name: p.q, namespace: {namespace}}}\nspec: {{containers: [{{name: {container}}}]}}\n");
+            let e = read(&text).unwrap_err();
+            assert!(e.message.contains("DNS-1123 label"), "{container} {namespace}: {e}");
+        }
+        let ok = format!("kind: Pod\nmetadata: {{name: p.q}}\nspec: {{containers: [{{name: {}}}]}}\n", "c".repeat(63));
+        assert!(read(&ok).is_ok());
         let e = read("kind: Pod\nmetadata: {name: p\n").unwrap_err();
         assert!(e.message.contains("invalid YAML"), "{e}");
     }
