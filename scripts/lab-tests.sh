@@ -2,14 +2,26 @@
 # Runs inside the kernel lab (scripts/lab.sh): the runtime's kernel test binaries given as
 # arguments, one test at a time, then the loader end to end on a held-out policy set
 # (scripts/lab-e2e.sh). Exits non-zero if anything failed.
+#   scripts/lab-tests.sh [--loader PATH] [--skip TEST]... BIN...
+# --loader: the armor-loader lab-e2e.sh runs (default target/release/armor-loader; the aarch64
+# one on an arm64 kernel); --skip: a test the binaries leave out (said in the output).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-echo "lab: kernel $(uname -r), LSMs $(cat /sys/kernel/security/lsm)"
+loader=target/release/armor-loader
+skips=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --loader) loader=$2; shift 2 ;;
+        --skip) skips+=(--skip "$2"); echo "lab: skipping $2 on this kernel"; shift 2 ;;
+        *) break ;;
+    esac
+done
+echo "lab: kernel $(uname -r), loader $loader, LSMs $(cat /sys/kernel/security/lsm)"
 failed=0
 for bin in "$@"; do
     echo "== lab: $(basename "$bin")"
-    "$bin" --test-threads=1 --show-output --color never || failed=1
+    "$bin" --test-threads=1 --show-output --color never "${skips[@]}" || failed=1
 done
 echo "== lab: armor-loader end to end"
-bash scripts/lab-e2e.sh || failed=1
+LOADER=$loader bash scripts/lab-e2e.sh || failed=1
 exit $failed

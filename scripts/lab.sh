@@ -6,7 +6,11 @@
 # as root in the current directory; its exit status is lab.sh's. Kernel packages are downloaded
 # once into $ARMORC_LAB_CACHE (default /var/cache/armorc-lab) by .ci/install-lab.sh.
 #
-#   scripts/lab.sh [--kernel 6.1|6.12|PKG] [--append ARGS] [--mem MB] [--timeout S] [--share DIR] -- CMD [ARGS...]
+# An arm64 kernel (--kernel 6.1-arm64) boots under qemu-system-aarch64 (`virt` board); this
+# machine's x86-64 programs (bash, the tools) run there through qemu-x86_64 registered with
+# binfmt_misc, aarch64 ones (target/aarch64-unknown-linux-gnu/...) natively.
+#
+#   scripts/lab.sh [--kernel 6.1|6.12|6.1-arm64|PKG] [--append ARGS] [--mem MB] [--timeout S] [--share DIR] -- CMD [ARGS...]
 #   scripts/lab.sh --kernel 6.1 -- cat /sys/kernel/security/lsm
 set -euo pipefail
 
@@ -23,7 +27,7 @@ while [ $# -gt 0 ]; do
         --timeout) timeout_s=$2; shift 2 ;;
         --share) shares+=("$(realpath "$2")"); shift 2 ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "lab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -34,14 +38,26 @@ here=$(cd "$(dirname "$0")" && pwd)
 kdir=$("$here/../.ci/install-lab.sh" --kernel "$kernel" --print-dir)
 release=$(cat "$kdir/release")
 
-for tool in qemu-system-x86_64 cpio /bin/busybox; do
+case "$release" in
+    *-arm64)
+        arch=arm64 qemu=qemu-system-aarch64 busybox=$kdir/busybox console=ttyAMA0
+        machine=(-M virt -cpu max)
+        ;;
+    *)
+        arch=amd64 qemu=qemu-system-x86_64 busybox=/bin/busybox console=ttyS0
+        machine=(-cpu max)
+        ;;
+esac
+for tool in "$qemu" cpio "$busybox"; do
     command -v "$tool" >/dev/null || { echo "lab.sh: $tool missing: run .ci/install-lab.sh" >&2; exit 2; }
 done
 
 work=$(mktemp -d /tmp/armorc-lab.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/initrd/bin" "$work/initrd/mods" "$work/initrd/proc" "$work/initrd/sys" "$work/initrd/dev" "$work/initrd/host"
-cp /bin/busybox "$work/initrd/bin/busybox"
+cp "$busybox" "$work/initrd/bin/busybox"
+# arm64: an x86-64 user-mode emulator for binfmt_misc (opened at registration: the F flag)
+[ "$arch" = amd64 ] || cp "$kdir/qemu-x86_64" "$work/initrd/qemu-x86_64"
 # 9p over virtio and its dependencies, in load order (all modules in Debian's kernels)
 : > "$work/initrd/mods/order"
 for m in $(cat "$kdir/9p-modules"); do
@@ -99,6 +115,11 @@ for s in $(cat /shares); do
     i=$((i+1))
 done
 ip link set lo up
+if [ -e /qemu-x86_64 ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    echo ':x86_64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/qemu-x86_64:F' \
+        > /proc/sys/fs/binfmt_misc/register || fail "binfmt_misc registration failed"
+fi
 echo 1 > /proc/sys/kernel/sysrq
 mkdir -p /newroot/.armorc-lab && cp /cmd /newroot/.armorc-lab/cmd
 cat > /newroot/.armorc-lab/stage2 <<'STAGE2'
@@ -124,9 +145,9 @@ done
 
 echo "lab: booting $release (qemu TCG, ${mem} MiB)" >&2
 set +e
-timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$(nproc)" -m "$mem" \
+timeout --foreground "$timeout_s" "$qemu" "${machine[@]}" -accel tcg,thread=multi -smp "$(nproc)" -m "$mem" \
     -nodefaults -no-user-config -display none -serial stdio -no-reboot -kernel "$kdir/vmlinuz" -initrd "$work/initrd.cpio" \
-    -append "console=ttyS0 panic=-1 quiet loglevel=3 $append" "${virtfs[@]}" </dev/null | tee "$work/console" \
+    -append "console=$console panic=-1 quiet loglevel=3 $append" "${virtfs[@]}" </dev/null | tee "$work/console" \
     | grep -v --line-buffered '^ARMORC-LAB-EXIT '
 status=${PIPESTATUS[0]}
 set -e

@@ -10,6 +10,7 @@ use armorc_compiler::model::{Op, Query};
 use armorc_compiler::source::SourceFile;
 
 /// xorshift64*: small, seeded, reproducible.
+#[derive(Clone)]
 pub struct Rng(u64);
 
 impl Rng {

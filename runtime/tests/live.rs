@@ -16,7 +16,7 @@ use armor_runtime::exec::run_isolated_with;
 use armor_runtime::kernel::Targets;
 use armor_runtime::mutate::{self, Rng};
 use armorc_compiler::image::{MapImage, DENY};
-use armorc_compiler::model::{Model, Op, Query};
+use armorc_compiler::model::{Model, Op, Operation, Query};
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::CString;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -232,11 +232,34 @@ fn perform(op: &LiveOp, shared: &Shared, listen_port: u16) -> i32 {
 }
 
 /// Pid 1 of the target: performs the operation the driver names, one at a time.
-fn runner(ops: &[LiveOp], shared: &Shared, listen_port: u16) -> i32 {
+/// With `change` (`changeprofile <name>`, built before fork), pid 1 first enters that AppArmor
+/// profile (an unconfined task may change to any profile); if it cannot, it reports started=2.
+fn runner(ops: &[LiveOp], shared: &Shared, listen_port: u16, change: Option<&CString>) -> i32 {
     // SAFETY: system calls only; the op data was built before fork.
     unsafe {
         libc::setsid(); // no controlling tty: the model's queries say tty=false
         libc::unshare(libc::CLONE_NEWUTS); // sethostname stays in here
+        if let Some(value) = change {
+            let bytes = value.as_bytes();
+            let mut entered = false;
+            for attr in [c"/proc/self/attr/apparmor/current", c"/proc/self/attr/current"] {
+                let fd = libc::open(attr.as_ptr(), libc::O_WRONLY);
+                if fd < 0 {
+                    continue;
+                }
+                let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+                libc::close(fd);
+                if n == bytes.len() as isize {
+                    entered = true;
+                    break;
+                }
+            }
+            if !entered {
+                shared.result.store(errno(), Ordering::SeqCst);
+                shared.started.store(2, Ordering::SeqCst);
+                return 3;
+            }
+        }
         shared.started.store(1, Ordering::SeqCst);
         let mut last = 0;
         loop {
@@ -459,6 +482,27 @@ struct Tally {
     mix: BTreeMap<String, usize>,
     failures: Vec<String>,
     errors: Vec<String>,
+    /// every disagreement, for the AppArmor run's classification
+    disagreements: Vec<Disagreement>,
+}
+
+/// One operation where the enforcer and the model answer differently.
+struct Disagreement {
+    action: Action,
+    /// the kernel paths of the op's path queries (rename: old and new)
+    kpaths: Vec<String>,
+    owner: bool,
+    got_deny: bool,
+    want_deny: bool,
+    expected: Vec<(Query, Operation)>,
+    text: String,
+}
+
+/// What enforces the target: a BPF-LSM map image (written for the target's key), or an AppArmor
+/// profile pid 1 changes into (`changeprofile <name>`), with no map image applied.
+enum Enforcer<'a> {
+    Bpf(&'a MapImage, &'a std::sync::Mutex<Targets>),
+    AppArmor(&'a CString),
 }
 
 /// Prepare the filesystem for `op` (outside the target) and fill in its model queries; false if
@@ -533,10 +577,9 @@ fn cleanup(op: &LiveOp) {
 #[allow(clippy::too_many_arguments)] // one test driver; a struct would only rename these
 fn run_target(
     name: &str,
-    kernel_image: &MapImage,
+    enforcer: &Enforcer,
     model: &Model,
     planned: Vec<(Action, String, Query)>,
-    targets: &std::sync::Mutex<Targets>,
     fs: &mut Fs,
     listen_port: u16,
     tally: &mut Tally,
@@ -578,6 +621,12 @@ fn run_target(
                 assert!(Instant::now() < deadline, "{name}: the target's runner did not start");
                 std::thread::sleep(Duration::from_millis(1));
             }
+            if shared.started.load(Ordering::SeqCst) == 2 {
+                panic!(
+                    "{name}: pid 1 could not change profile: {}",
+                    std::io::Error::from_raw_os_error(shared.result.load(Ordering::SeqCst))
+                );
+            }
             let mut results = Vec::new();
             for (i, (op, q)) in ops.iter_mut().enumerate() {
                 // prepared right before it runs, outside the target: earlier ops change the tree
@@ -599,13 +648,18 @@ fn run_target(
             shared.cmd.store(STOP, Ordering::SeqCst);
             results
         });
-        let status = run_isolated_with(
-            || runner(&live_ops, shared, listen_port),
-            |key| targets.lock().unwrap().apply(key, kernel_image),
-            |key| {
-                let _ = targets.lock().unwrap().remove(key);
-            },
-        );
+        let status = match enforcer {
+            Enforcer::Bpf(kernel_image, targets) => run_isolated_with(
+                || runner(&live_ops, shared, listen_port, None),
+                |key| targets.lock().unwrap().apply(key, kernel_image),
+                |key| {
+                    let _ = targets.lock().unwrap().remove(key);
+                },
+            ),
+            Enforcer::AppArmor(change) => {
+                run_isolated_with(|| runner(&live_ops, shared, listen_port, Some(change)), |_| Ok(()), |_| {})
+            }
+        };
         (status, driver.join().expect("driver thread"))
     });
     assert_eq!(status.expect("running the target"), 0, "{name}: runner exit status");
@@ -614,7 +668,7 @@ fn run_target(
             tally.skipped_unpreparable += 1;
             continue;
         };
-        let expected: Vec<_> = op.queries.iter().map(|q| model.decide_operation(q)).collect();
+        let expected: Vec<Operation> = op.queries.iter().map(|q| model.decide_operation(q)).collect();
         let want_deny = expected.iter().any(|o| o.decision.deny);
         let got_deny = match r {
             0 => false,
@@ -640,13 +694,28 @@ fn run_target(
                     o.hooks.iter().map(|(h, d)| format!("{}={}", h.name(), if d.deny { "deny" } else { "allow" }))
                 })
                 .collect();
-            tally.failures.push(format!(
+            let text = format!(
                 "{name}: {}: kernel {} (errno {r}), model {} [{}]",
                 op.label,
                 if got_deny { "deny" } else { "allow" },
                 if want_deny { "deny" } else { "allow" },
                 hooks.join(" ")
-            ));
+            );
+            tally.disagreements.push(Disagreement {
+                action: op.action.clone(),
+                kpaths: op
+                    .queries
+                    .iter()
+                    .filter(|q| q.op.has_path())
+                    .map(|q| String::from_utf8_lossy(&q.path).into_owned())
+                    .collect(),
+                owner: op.queries.first().is_some_and(|q| q.owner),
+                got_deny,
+                want_deny,
+                expected: op.queries.iter().cloned().zip(expected.iter().cloned()).collect(),
+                text: text.clone(),
+            });
+            tally.failures.push(text);
         }
     }
 }
@@ -697,7 +766,7 @@ fn live_bpf_agrees_with_model() {
         let mut planned = plan(&queries, &mut rng);
         planned.truncate(OPS_PER_IMAGE);
         let model = Model::new(img);
-        run_target(&format!("{name}#{i}"), img, &model, planned, &targets, &mut fs, port, &mut tally);
+        run_target(&format!("{name}#{i}"), &Enforcer::Bpf(img, &targets), &model, planned, &mut fs, port, &mut tally);
     }
     println!(
         "live bpf: {} images, {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
@@ -733,14 +802,341 @@ fn live_bpf_agrees_with_model() {
     let mut bad = Tally::default();
     run_target(
         &format!("sabotaged {name}"),
-        &sabotaged,
+        &Enforcer::Bpf(&sabotaged, &targets),
         &Model::new(img),
         plan(&[q], &mut rng),
-        &targets,
         &mut fs,
         port,
         &mut bad,
     );
     println!("sabotage ({victim}): {} of {} operations disagree", bad.failures.len(), bad.total);
     assert!(!bad.failures.is_empty(), "a flipped deny entry went unnoticed: {:?}", bad.errors);
+}
+
+/// One AppArmor case: the policies of one YAML source on one target under one posture, its map
+/// image (for the model) and its AppArmor profile (for the kernel).
+struct AaCase {
+    name: String,
+    image: MapImage,
+    profile: armorc_compiler::lower::apparmor::Profile,
+    rules: Vec<armorc_compiler::ir::Rule>,
+}
+
+/// The cases of `images()`, each lowered to both backends from the same target (the target
+/// `mutate::image_for` builds).
+fn aa_cases() -> Vec<AaCase> {
+    use armorc_compiler::compose::{Enforcement, Target};
+    use armorc_compiler::ir::PolicyKind;
+    use armorc_compiler::lower::{apparmor, bpf};
+    let (files, fixtures) = common::policy_files();
+    let postures = mutate::postures();
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let name = f.display().to_string();
+        let checked = armorc_compiler::check_source(armorc_compiler::source::SourceFile::new(&name, &text));
+        if checked.policies.is_empty() {
+            continue;
+        }
+        let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
+        for posture in ps {
+            let host = checked.policies.iter().all(|p| p.kind == PolicyKind::KubeArmorHostPolicy);
+            let target = Target {
+                namespace: (!host).then(|| "ns".to_string()),
+                workload: (!host).then(|| "w".to_string()),
+                workload_kind: (!host).then(|| "Deployment".to_string()),
+                container: (!host).then(|| "c".to_string()),
+                host,
+                enforcement: Enforcement::Enabled,
+                posture,
+                policies: (0..checked.policies.len()).collect(),
+            };
+            let refs: Vec<_> = checked.policies.iter().collect();
+            let image = bpf::lower_target(&target, &refs);
+            if image.entries.is_empty() {
+                continue;
+            }
+            out.push(AaCase {
+                name: name.clone(),
+                image,
+                profile: apparmor::lower_target(&target, &refs),
+                rules: checked.policies.iter().flat_map(|p| p.rules.clone()).collect(),
+            });
+        }
+    }
+    out
+}
+
+/// Operations the AppArmor run stops after (the floor is MIN_OPS).
+const AA_OPS: usize = 2400;
+
+fn in_aa_lab_or_skip(test: &str) -> bool {
+    if std::env::var_os("ARMORC_LAB").is_none() {
+        println!("skipped: {test}: changes files at policy paths, so it runs only in the kernel lab (scripts/lab.sh)");
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "{test}: the lab runs tests as root");
+    let lsms: Vec<String> = std::fs::read_to_string("/sys/kernel/security/lsm")
+        .unwrap_or_default()
+        .trim()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    if let Err(e) = armor_runtime::apparmor::usable(&lsms) {
+        panic!("{test}: AppArmor must be usable in the lab: {e}");
+    }
+    true
+}
+
+/// The deviations the AppArmor live differential may see (docs/runtime.md "AppArmor live
+/// differential"; the first group are docs/semantics.md's named deviations).
+fn classify_aa(d: &Disagreement, case: &AaCase) -> &'static str {
+    use armorc_compiler::ir::{Action as A, Target as T};
+    let exec = matches!(d.action, Action::Exec);
+    let kpath = d.kpaths.first().map(String::as_str).unwrap_or("");
+    let dir_covers = |dir: &str, recursive: bool, path: &str| {
+        path.strip_prefix(dir).is_some_and(|rest| !rest.is_empty() && (recursive || !rest.contains('/')))
+    };
+    // global rules (the runner is no fromSource) that match `path` for this op's kind
+    let matching_as = |path: &str, exec: bool| -> Vec<&armorc_compiler::ir::Rule> {
+        case.rules
+            .iter()
+            .filter(|r| r.action != A::Audit && r.source.as_deref().is_none_or(str::is_empty))
+            .filter(|r| match (&r.target, exec) {
+                (T::ProcessPath { path: p, .. }, true) | (T::FilePath { path: p, .. }, _) => p == path,
+                (T::ProcessExecname { name, .. }, true) => path.rsplit('/').next() == Some(name.as_str()),
+                (T::ProcessDir { dir, recursive, .. }, true) | (T::FileDir { dir, recursive, .. }, _) => {
+                    dir_covers(dir, *recursive, path)
+                }
+                (T::ProcessPattern { pattern, .. }, true) | (T::FilePattern { pattern, .. }, _) => {
+                    armor_runtime::apparmor::glob_matches(pattern, path)
+                }
+                _ => false,
+            })
+            .collect()
+    };
+    let m: Vec<_> = d.kpaths.iter().flat_map(|p| matching_as(p, exec)).collect();
+    // file and process rules alike (AppArmor writes both as file lines of one profile)
+    let m_any: Vec<_> = d.kpaths.iter().flat_map(|p| [matching_as(p, false), matching_as(p, true)]).flatten().collect();
+    let text = &case.profile.text;
+    let host = case.profile.name == "kubearmor.host";
+    match &d.action {
+        Action::Chroot | Action::Chown | Action::Setuid | Action::Sethostname if host => return "host-capabilities",
+        _ => {}
+    }
+    if kpath.starts_with("/proc/") || kpath.starts_with("/sys/") {
+        return "aa-baseline-denies";
+    }
+    let is_pattern =
+        |r: &&armorc_compiler::ir::Rule| matches!(r.target, T::ProcessPattern { .. } | T::FilePattern { .. });
+    if d.got_deny && !d.want_deny && m.iter().any(is_pattern) {
+        return "bpf-ignores-patterns";
+    }
+    let dir_itself = case.rules.iter().any(|r| match &r.target {
+        T::FileDir { dir, .. } | T::ProcessDir { dir, .. } => d.kpaths.iter().any(|p| dir.trim_end_matches('/') == p),
+        _ => false,
+    });
+    if dir_itself {
+        return "dir-itself";
+    }
+    let block = m.iter().any(|r| r.action == A::Block);
+    let allow = m.iter().any(|r| r.action == A::Allow);
+    if d.got_deny && block && allow {
+        return "deny-always-wins";
+    }
+    // an exec the model denies only at its file_open (a file rule denies reading the binary)
+    let open_only = d.expected.iter().all(|(_, o)| o.hooks.iter().all(|(h, dec)| !dec.deny || h.name() == "file_open"));
+    if exec && !d.got_deny && d.want_deny && open_only {
+        return "aa-exec-is-x-only";
+    }
+    let dir_op = matches!(d.action, Action::Mkdir | Action::Rmdir);
+    let modify = dir_op || matches!(d.action, Action::Unlink | Action::Rename | Action::Chmod | Action::Truncate);
+    if dir_op
+        && !d.got_deny
+        && d.want_deny
+        && m.iter().any(|r| !is_pattern(r))
+        && m.iter().any(|r| matches!(r.target, T::FilePath { .. } | T::FileDir { recursive: false, .. }))
+    {
+        return "aa-dir-trailing-slash";
+    }
+    let qualified = |r: &&&armorc_compiler::ir::Rule| match r.target {
+        T::FilePath { read_only, owner_only, .. }
+        | T::FileDir { read_only, owner_only, .. }
+        | T::FilePattern { read_only, owner_only, .. } => read_only || owner_only,
+        T::ProcessPath { owner_only, .. }
+        | T::ProcessExecname { owner_only, .. }
+        | T::ProcessDir { owner_only, .. }
+        | T::ProcessPattern { owner_only, .. } => owner_only,
+        _ => false,
+    };
+    if modify && d.got_deny && !d.want_deny && m_any.iter().any(|r| qualified(&r)) {
+        return "aa-modify-is-write";
+    }
+    // `pts: false` denies only from a tty in BPF-LSM (the runner has none); AppArmor cannot see a
+    // tty and denies from any task
+    let pts_false = |r: &&&armorc_compiler::ir::Rule| match r.target {
+        T::ProcessPath { pts_false, .. }
+        | T::ProcessExecname { pts_false, .. }
+        | T::ProcessDir { pts_false, .. }
+        | T::FilePath { pts_false, .. }
+        | T::FileDir { pts_false, .. } => pts_false,
+        _ => false,
+    };
+    if d.got_deny && !d.want_deny && m_any.iter().any(|r| r.action == A::Block && pts_false(&r)) {
+        return "aa-ignores-pts";
+    }
+    let _ = (text, d.owner);
+    "unexplained"
+}
+
+#[test]
+fn live_apparmor_vs_model() {
+    if !in_aa_lab_or_skip("live_apparmor_vs_model") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+    let mut fs = Fs {
+        elf: mutate::tiny_elf(),
+        exe: exe.as_os_str().as_encoded_bytes().to_vec(),
+        rng: Rng::new(0x11fe),
+        made: false,
+    };
+    let mut rng = Rng::new(0x5eed_11fe);
+    let dir = tempfile::tempdir().unwrap();
+    let cases = aa_cases();
+    let started = Instant::now();
+    let mut total = Tally::default();
+    let mut deviations: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut unexplained = Vec::new();
+    let mut examples: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let mut load_failures = Vec::new();
+    // the case where AppArmor denied most of what the model denies, and the generator state that
+    // planned its operations (the sabotage check replays them)
+    let mut denying_case: Option<(usize, usize, Rng)> = None;
+    for (i, case) in cases.iter().enumerate() {
+        if total.total >= AA_OPS {
+            break; // each profile load takes seconds under TCG: enough is enough
+        }
+        let name = format!("{}#{i}", case.name);
+        let planned_by = rng.clone();
+        let tally = match run_aa_case(case, &case.profile.text, &name, dir.path(), &mut rng, &mut fs, port) {
+            Ok(t) => t,
+            Err(e) => {
+                load_failures.push(e);
+                continue;
+            }
+        };
+        let mut case_unexplained = 0;
+        for d in &tally.disagreements {
+            let dev = classify_aa(d, case);
+            *deviations.entry(dev).or_default() += 1;
+            let ex = examples.entry(dev).or_default();
+            if ex.len() < 3 {
+                ex.push(d.text.clone());
+            }
+            if dev == "unexplained" {
+                unexplained.push(d.text.clone());
+                case_unexplained += 1;
+            }
+        }
+        let agreed_denies = tally.mix.iter().filter(|(k, _)| k.ends_with(" deny")).map(|(_, n)| n).sum::<usize>()
+            - tally.disagreements.iter().filter(|d| d.got_deny).count();
+        if case_unexplained == 0 && agreed_denies > denying_case.as_ref().map_or(0, |d| d.1) {
+            denying_case = Some((i, agreed_denies, planned_by));
+        }
+        total.total += tally.total;
+        if i % 20 == 19 {
+            eprintln!(
+                "live apparmor: {} cases, {} operations, {:.0} s",
+                i + 1,
+                total.total,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        total.agree += tally.agree;
+        total.skipped_unpreparable += tally.skipped_unpreparable;
+        total.errors.extend(tally.errors);
+        for (k, v) in tally.mix {
+            *total.mix.entry(k).or_default() += v;
+        }
+    }
+    println!(
+        "live apparmor: {} cases, {} operations, {} agree, {} disagree ({} unexplained), {} not laid out, {} errors, {} profiles refused, {:.1} s",
+        cases.len(),
+        total.total,
+        total.agree,
+        total.total - total.agree,
+        unexplained.len(),
+        total.skipped_unpreparable,
+        total.errors.len(),
+        load_failures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("live apparmor decision mix: {:?}", total.mix);
+    for (dev, n) in &deviations {
+        println!("live apparmor deviation {dev}: {n}");
+        for e in &examples[dev] {
+            println!("    e.g. {e}");
+        }
+    }
+    for u in unexplained.iter().take(400) {
+        println!("UNEXPLAINED {u}");
+    }
+    for e in total.errors.iter().take(40) {
+        println!("ERROR {e}");
+    }
+    for e in load_failures.iter().take(20) {
+        println!("REFUSED {e}");
+    }
+    assert!(load_failures.is_empty(), "{} profiles did not load", load_failures.len());
+    assert!(total.errors.is_empty(), "{} operations failed for other reasons", total.errors.len());
+    assert!(unexplained.is_empty(), "{} of {} disagreements unexplained", unexplained.len(), total.total - total.agree);
+    assert!(total.total >= MIN_OPS, "only {} operations compared (floor {MIN_OPS})", total.total);
+
+    // The classifier must not explain everything away: the case where AppArmor denied most of
+    // what the model denies, run again (same operations) under a profile of the same name that
+    // allows everything, has to show unexplained disagreements.
+    let (i, _, mut replay) = denying_case.expect("no case where AppArmor denied what the model denies");
+    let case = &cases[i];
+    let sabotaged = format!(
+        "profile {} flags=(attach_disconnected,mediate_deleted) {{\n  file,\n  network,\n  capability,\n  unix,\n  signal,\n  ptrace,\n}}\n",
+        case.profile.name
+    );
+    let name = format!("sabotaged {}#{i}", case.name);
+    let bad =
+        run_aa_case(case, &sabotaged, &name, dir.path(), &mut replay, &mut fs, port).expect("sabotaged profile loads");
+    let caught = bad.disagreements.iter().filter(|d| classify_aa(d, case) == "unexplained").count();
+    println!(
+        "apparmor sabotage ({name} under an allow-everything profile): {caught} of {} operations unexplained",
+        bad.total
+    );
+    assert!(caught > 0, "a profile allowing everything went unnoticed");
+}
+
+/// Load `text` as the case's profile, run planned operations of the case's image in a target whose
+/// pid 1 changes into it, and tally the results against the model; Err names a refused profile.
+fn run_aa_case(
+    case: &AaCase,
+    text: &str,
+    name: &str,
+    dir: &Path,
+    rng: &mut Rng,
+    fs: &mut Fs,
+    port: u16,
+) -> Result<Tally, String> {
+    let file = dir.join(&case.profile.file_name);
+    std::fs::write(&file, text).unwrap();
+    armor_runtime::apparmor::load_profile(&file).map_err(|e| format!("{name}: {e:#}"))?;
+    let change = CString::new(format!("changeprofile {}", case.profile.name)).unwrap();
+    let queries = mutate::queries(&case.image, rng, 6);
+    let mut planned = plan(&queries, rng);
+    planned.truncate(OPS_PER_IMAGE);
+    let model = Model::new(&case.image);
+    let mut tally = Tally::default();
+    run_target(name, &Enforcer::AppArmor(&change), &model, planned, fs, port, &mut tally);
+    Ok(tally)
 }

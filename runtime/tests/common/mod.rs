@@ -47,9 +47,9 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// (name, image) for our fixtures (under every posture) and the corpus files (under one,
-/// cycled): the image set of the differential and the live tests.
-pub fn images() -> Vec<(String, MapImage)> {
+/// Our fixture files, then the corpus files, and how many of them are fixtures: the policy
+/// sources of the differential and the live tests.
+pub fn policy_files() -> (Vec<PathBuf>, usize) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     yaml_files(&manifest.join("tests/fixtures"), &mut files);
@@ -60,6 +60,13 @@ pub fn images() -> Vec<(String, MapImage)> {
     } else {
         skip_or_fail(format!("corpus images: {} not found", corpus.display()));
     }
+    (files, fixtures)
+}
+
+/// (name, image) for our fixtures (under every posture) and the corpus files (under one,
+/// cycled): the image set of the differential and the live tests.
+pub fn images() -> Vec<(String, MapImage)> {
+    let (files, fixtures) = policy_files();
     let postures = mutate::postures();
     let mut out = Vec::new();
     for (i, f) in files.iter().enumerate() {
