@@ -12,6 +12,27 @@ use super::manifest::{ConfigDoc, Descriptor, Platform};
 use super::pipeline::{self, BlobStore, LayerStream};
 use super::{ImageError, LoadOptions, LoadedImage};
 
+/// Why a `docker-archive:` tarball cannot be used (the tar itself: [`super::LayoutError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{spec}: no such file")]
+    NoSuchFile { spec: String },
+    #[error("{spec}: not a docker-archive (no manifest.json)")]
+    NoManifest { spec: String },
+    #[error("{spec}: manifest.json: {error}")]
+    Manifest { spec: String, error: serde_json::Error },
+    #[error("{spec}: no image `{reference}` (tags: {})", tags.join(", "))]
+    NoSuchImage { spec: String, reference: String, tags: Vec<String> },
+    #[error("{spec}: {count} images in the archive; name one as {spec}:REF (tags: {})", tags.join(", "))]
+    SeveralImages { spec: String, count: usize, tags: Vec<String> },
+    #[error("{spec}: config name `{config}` carries no digest")]
+    ConfigWithoutDigest { spec: String, config: String },
+    #[error("{spec}: layer `{member}` has no digest to verify")]
+    LayerWithoutDigest { spec: String, member: String },
+    #[error("no blob {0}")]
+    MissingBlob(String),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct SavedImage {
@@ -29,15 +50,17 @@ struct DockerArchiveStore {
 
 impl BlobStore for DockerArchiveStore {
     fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-        let path =
-            self.paths.get(&desc.digest).ok_or_else(|| ImageError::Source(format!("no blob {}", desc.digest)))?;
-        self.backing.read_small(path)
+        let path = self.paths.get(&desc.digest).ok_or_else(|| ArchiveError::MissingBlob(desc.digest.clone()))?;
+        Ok(self.backing.read_small(path)?)
     }
 
     fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
-        let path =
-            self.paths.get(&desc.digest).ok_or_else(|| LayerError::Content(format!("no layer {}", desc.digest)))?;
-        let (reader, _) = self.backing.open(path).map_err(|e| LayerError::Content(format!("{path}: {e}")))?;
+        let path = self.paths.get(&desc.digest).ok_or_else(|| LayerError::Missing(desc.digest.clone()))?;
+        let (reader, _) = self.backing.open(path).map_err(|error| LayerError::Open {
+            source_name: self.backing.describe(),
+            member: path.clone(),
+            error,
+        })?;
         Ok(LayerStream { reader, verified_by_source: false })
     }
 }
@@ -74,34 +97,35 @@ pub(crate) fn load_docker_archive(
             .match_indices(':')
             .map(|(i, _)| i)
             .find(|&i| Path::new(&rest[..i]).is_file())
-            .ok_or_else(|| ImageError::Source(format!("{spec}: no such file")))?;
+            .ok_or_else(|| ArchiveError::NoSuchFile { spec: spec.to_string() })?;
         (PathBuf::from(&rest[..split]), Some(rest[split + 1..].to_string()))
     };
     let backing = Backing::archive(&file)?;
-    let manifest_bytes = backing
-        .read_small("manifest.json")
-        .map_err(|_| ImageError::Source(format!("{spec}: not a docker-archive (no manifest.json)")))?;
+    let manifest_bytes =
+        backing.read_small("manifest.json").map_err(|_| ArchiveError::NoManifest { spec: spec.to_string() })?;
     let saved: Vec<SavedImage> = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| ImageError::Source(format!("{spec}: manifest.json: {e}")))?;
+        .map_err(|error| ArchiveError::Manifest { spec: spec.to_string(), error })?;
     let all_tags: Vec<String> = saved.iter().flat_map(|s| s.repo_tags.clone().unwrap_or_default()).collect();
     let image = match &wanted_ref {
         Some(r) => saved
             .iter()
             .find(|s| s.repo_tags.as_ref().is_some_and(|t| t.iter().any(|t| same_reference(t, r))))
-            .ok_or_else(|| ImageError::Source(format!("{spec}: no image `{r}` (tags: {})", all_tags.join(", "))))?,
+            .ok_or_else(|| ArchiveError::NoSuchImage {
+                spec: spec.to_string(),
+                reference: r.clone(),
+                tags: all_tags.clone(),
+            })?,
         None if saved.len() == 1 => &saved[0],
         None => {
-            return Err(ImageError::Source(format!(
-                "{spec}: {} images in the archive; name one as {spec}:REF (tags: {})",
-                saved.len(),
-                all_tags.join(", ")
-            )))
+            return Err(
+                ArchiveError::SeveralImages { spec: spec.to_string(), count: saved.len(), tags: all_tags }.into()
+            )
         }
     };
 
     let config_bytes = backing.read_small(&image.config)?;
     let config_digest = expected_digest(&image.config, None)
-        .ok_or_else(|| ImageError::Source(format!("{spec}: config name `{}` carries no digest", image.config)))?;
+        .ok_or_else(|| ArchiveError::ConfigWithoutDigest { spec: spec.to_string(), config: image.config.clone() })?;
     verify(&config_bytes, &config_digest, &format!("{spec}: {}", image.config))?;
     let config = ConfigDoc::parse(&config_bytes, &format!("{spec}: {}", image.config))?;
     if let Some(wanted) = wanted {
@@ -117,7 +141,7 @@ pub(crate) fn load_docker_archive(
     let mut layers = Vec::new();
     for (i, member) in image.layers.iter().enumerate() {
         let digest = expected_digest(member, diff_ids.get(i))
-            .ok_or_else(|| ImageError::Source(format!("{spec}: layer `{member}` has no digest to verify")))?;
+            .ok_or_else(|| ArchiveError::LayerWithoutDigest { spec: spec.to_string(), member: member.clone() })?;
         let size = match &backing {
             Backing::Archive { members, .. } => members.get(member.trim_start_matches("./")).map(|m| m.1).unwrap_or(0),
             Backing::Dir(_) => 0,

@@ -9,7 +9,53 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::ImageError;
+/// Why credentials could not be found, read or safely sent. Messages name the config file and key
+/// or the helper program; never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{}:{}:{}: invalid docker config: {error}", path.display(), error.line(), error.column())]
+    InvalidConfig { path: PathBuf, error: serde_json::Error },
+    #[error("{}: auths.\"{key}\": {error}", path.display())]
+    Entry { path: PathBuf, key: String, error: EntryError },
+    #[error("invalid credential helper name `{0}`")]
+    HelperName(String),
+    #[error("cannot run credential helper {program}: {error}")]
+    HelperSpawn { program: String, error: std::io::Error },
+    #[error("credential helper {program}: {error}")]
+    HelperWait { program: String, error: std::io::Error },
+    #[error("credential helper {program} failed for {server_url}: {stderr}")]
+    HelperFailed { program: String, server_url: String, stderr: String },
+    #[error("credential helper {program}: unreadable reply: {error}")]
+    HelperReply { program: String, error: serde_json::Error },
+    #[error(
+        "credential helper {program} returned an identity token for {server_url}; identity tokens are not supported"
+    )]
+    HelperIdentityToken { program: String, server_url: String },
+    /// The registry answered 401/403 (`reason`: the client's error chain).
+    #[error(
+        "{host}: not authorized to read {what} (check the credentials for {registry} in the docker config): {reason}"
+    )]
+    NotAuthorized { host: String, what: String, registry: String, reason: String },
+    #[error("{host}: token realm `{realm}` is not a URL: {reason}")]
+    RealmNotUrl { host: String, realm: String, reason: String },
+    #[error("{host}: refusing to send credentials to token realm {realm} over {scheme}: add {realm_host} to --plain-http if that is intended")]
+    InsecureRealm { host: String, realm: String, scheme: String, realm_host: String },
+}
+
+/// What is wrong with one `auths` entry of config.json.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("identity tokens (OAuth refresh tokens) are not supported; log in with a password or token")]
+    IdentityToken,
+    #[error("`auth` is not base64: {0}")]
+    NotBase64(base64::DecodeError),
+    #[error("`auth` is not UTF-8")]
+    NotUtf8,
+    #[error("`auth` is not `user:password`")]
+    NoColon,
+}
 
 /// What to send to a registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -87,20 +133,21 @@ fn config_path(explicit: Option<&Path>) -> Option<(PathBuf, bool)> {
 }
 
 /// Credentials for `registry` (a host[:port] as in the reference), if any are configured.
-pub(crate) fn credentials_for(registry: &str, explicit: Option<&Path>) -> Result<Option<Credentials>, ImageError> {
+pub(crate) fn credentials_for(registry: &str, explicit: Option<&Path>) -> Result<Option<Credentials>, AuthError> {
     let Some((path, explicit)) = config_path(explicit) else { return Ok(None) };
     let text = match crate::readcap::read_file_capped(&path, crate::readcap::MAX_DOCKER_CONFIG_BYTES) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
-        Err(e) => return Err(ImageError::Auth(format!("{}: {e}", path.display()))),
+        Err(error) => return Err(AuthError::Read { path, error }),
     };
-    let config: DockerConfig = serde_json::from_str(&text).map_err(|e| {
-        ImageError::Auth(format!("{}:{}:{}: invalid docker config: {e}", path.display(), e.line(), e.column()))
-    })?;
+    let config: DockerConfig = match serde_json::from_str(&text) {
+        Ok(c) => c,
+        Err(error) => return Err(AuthError::InvalidConfig { path, error }),
+    };
     lookup(&config, registry, &path)
 }
 
-fn lookup(config: &DockerConfig, registry: &str, path: &Path) -> Result<Option<Credentials>, ImageError> {
+fn lookup(config: &DockerConfig, registry: &str, path: &Path) -> Result<Option<Credentials>, AuthError> {
     let host = normalize_registry_host(registry);
     let server_url = if host == DOCKER_HUB { DOCKER_HUB_KEY.to_string() } else { host.clone() };
     if let Some((_, helper)) = config.cred_helpers.iter().find(|(k, _)| normalize_registry_host(k) == host) {
@@ -119,22 +166,20 @@ fn lookup(config: &DockerConfig, registry: &str, path: &Path) -> Result<Option<C
         .filter(|(k, _)| normalize_registry_host(k) == host)
         .min_by_key(|(k, _)| k.as_str() != registry);
     let Some((key, entry)) = entry else { return Ok(None) };
-    entry_credentials(entry).map_err(|m| ImageError::Auth(format!("{}: auths.\"{key}\": {m}", path.display())))
+    entry_credentials(entry).map_err(|error| AuthError::Entry { path: path.to_path_buf(), key: key.clone(), error })
 }
 
-fn entry_credentials(entry: &AuthEntry) -> Result<Option<Credentials>, String> {
+fn entry_credentials(entry: &AuthEntry) -> Result<Option<Credentials>, EntryError> {
     if let Some(token) = entry.registrytoken.as_deref().filter(|t| !t.is_empty()) {
         return Ok(Some(Credentials::Bearer(token.to_string())));
     }
     if entry.identitytoken.as_deref().is_some_and(|t| !t.is_empty()) {
-        return Err("identity tokens (OAuth refresh tokens) are not supported; log in with a password or token".into());
+        return Err(EntryError::IdentityToken);
     }
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .map_err(|e| format!("`auth` is not base64: {e}"))?;
-        let decoded = String::from_utf8(decoded).map_err(|_| "`auth` is not UTF-8".to_string())?;
-        let (username, password) = decoded.split_once(':').ok_or("`auth` is not `user:password`")?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(EntryError::NotBase64)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| EntryError::NotUtf8)?;
+        let (username, password) = decoded.split_once(':').ok_or(EntryError::NoColon)?;
         return Ok(Some(Credentials::Basic { username: username.into(), password: password.into() }));
     }
     match (&entry.username, &entry.password) {
@@ -153,9 +198,9 @@ struct HelperReply {
 }
 
 /// Runs `docker-credential-<helper> get`; "not found" is `None`, anything else failing is an error.
-fn run_helper(helper: &str, server_url: &str) -> Result<Option<Credentials>, ImageError> {
+fn run_helper(helper: &str, server_url: &str) -> Result<Option<Credentials>, AuthError> {
     if helper.is_empty() || !helper.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-        return Err(ImageError::Auth(format!("invalid credential helper name `{helper}`")));
+        return Err(AuthError::HelperName(helper.to_string()));
     }
     let program = format!("docker-credential-{helper}");
     let mut child = Command::new(&program)
@@ -164,12 +209,12 @@ fn run_helper(helper: &str, server_url: &str) -> Result<Option<Credentials>, Ima
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| ImageError::Auth(format!("cannot run credential helper {program}: {e}")))?;
+        .map_err(|error| AuthError::HelperSpawn { program: program.clone(), error })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits early closes its stdin; the exit status tells us what happened.
         let _ = stdin.write_all(server_url.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|e| ImageError::Auth(format!("credential helper {program}: {e}")))?;
+    let out = child.wait_with_output().map_err(|error| AuthError::HelperWait { program: program.clone(), error })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         if stdout.contains("credentials not found")
@@ -177,17 +222,16 @@ fn run_helper(helper: &str, server_url: &str) -> Result<Option<Credentials>, Ima
         {
             return Ok(None);
         }
-        return Err(ImageError::Auth(format!(
-            "credential helper {program} failed for {server_url}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(AuthError::HelperFailed {
+            program,
+            server_url: server_url.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
-    let reply: HelperReply = serde_json::from_str(&stdout)
-        .map_err(|e| ImageError::Auth(format!("credential helper {program}: unreadable reply: {e}")))?;
+    let reply: HelperReply =
+        serde_json::from_str(&stdout).map_err(|error| AuthError::HelperReply { program: program.clone(), error })?;
     if reply.username == "<token>" {
-        return Err(ImageError::Auth(format!(
-            "credential helper {program} returned an identity token for {server_url}; identity tokens are not supported"
-        )));
+        return Err(AuthError::HelperIdentityToken { program, server_url: server_url.to_string() });
     }
     Ok(Some(Credentials::Basic { username: reply.username, password: reply.secret }))
 }

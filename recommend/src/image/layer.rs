@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
+use super::layout::DigestError;
+use super::manifest::SizeError;
 use crate::index::{EntryKind, FileIndex, IndexError, Limits};
 
 /// Files whose content we capture while streaming (os-release(5) locations).
@@ -30,11 +32,53 @@ pub(crate) struct ParsedLayer {
     pub captured: Vec<(String, String)>,
 }
 
-/// Why a layer could not be read. `Transport` errors may be retried; `Content` errors not.
-#[derive(Debug)]
-pub(crate) enum LayerError {
-    Transport(String),
-    Content(String),
+/// Why a layer could not be read. Transport errors ([`LayerError::is_transport`]) may be
+/// retried; everything else is the content's fault and is not.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// The registry could not start the blob stream (`reason`: the client's error chain).
+    #[error("{host}: {reason}")]
+    Fetch { host: String, reason: String, retryable: bool },
+    /// A local layer file could not be opened (`source`: layout directory or archive file).
+    #[error("{source_name}: {member}: {error}")]
+    Open { source_name: String, member: String, error: io::Error },
+    /// The layer file's size is not the descriptor's.
+    #[error("{source_name}: {member}: {error}")]
+    Size { source_name: String, member: String, error: SizeError },
+    /// The descriptor names a digest that is no blob path.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    /// The descriptor's size is negative.
+    #[error("invalid declared size {0}")]
+    InvalidSize(i64),
+    /// A docker-archive has no member for this layer digest.
+    #[error("no layer {0}")]
+    Missing(String),
+    #[error("unsupported digest algorithm in `{0}`")]
+    UnsupportedDigest(String),
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    /// Reading stopped on a limit or digest check (reported through the reader).
+    #[error("{0}")]
+    Rejected(io::Error),
+    /// The bytes are not a (compressed) tar archive.
+    #[error("corrupt layer: {0}")]
+    Corrupt(io::Error),
+    /// Reading the stream failed (network, disk): retried.
+    #[error("{0}")]
+    Io(io::Error),
+    /// A hostile or over-limit entry name.
+    #[error(transparent)]
+    Hostile(#[from] IndexError),
+    #[error("link entry `{0}` has no target")]
+    LinkWithoutTarget(String),
+}
+
+impl LayerError {
+    /// Worth another attempt: the transport failed, not the content.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, LayerError::Io(_) | LayerError::Fetch { retryable: true, .. })
+    }
 }
 
 /// Shared per-image counters: uncompressed bytes (for the limit) and raw bytes (for progress).
@@ -109,7 +153,7 @@ pub(crate) fn parse_layer(
 ) -> Result<ParsedLayer, LayerError> {
     let hasher = match check.digest {
         Some(d) if d.starts_with("sha256:") => Some(Sha256::new()),
-        Some(d) => return Err(LayerError::Content(format!("unsupported digest algorithm in `{d}`"))),
+        Some(d) => return Err(LayerError::UnsupportedDigest(d.to_string())),
         None => None,
     };
     let mut raw = RawReader { inner: blob, hasher, counters, on_bytes };
@@ -132,7 +176,7 @@ pub(crate) fn parse_layer(
     if let (Some(hasher), Some(expected)) = (raw.hasher.take(), check.digest) {
         let actual = format!("sha256:{:x}", hasher.finalize());
         if actual != expected {
-            return Err(LayerError::Content(format!("digest mismatch: expected {expected}, got {actual}")));
+            return Err(LayerError::DigestMismatch { expected: expected.to_string(), actual });
         }
     }
     Ok(parsed)
@@ -141,22 +185,22 @@ pub(crate) fn parse_layer(
 fn io_error(e: io::Error) -> LayerError {
     // Limit and digest failures come through io::Error too; they are not worth retrying.
     if e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()) {
-        return LayerError::Content(e.to_string());
+        return LayerError::Rejected(e);
     }
     let text = e.to_string();
     if text.contains("Digest") || text.contains("digest") {
-        return LayerError::Content(text);
+        return LayerError::Rejected(e);
     }
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
-            LayerError::Content(format!("corrupt layer: {text}"))
+            LayerError::Corrupt(e)
         }
-        _ => LayerError::Transport(text),
+        _ => LayerError::Io(e),
     }
 }
 
 fn content(e: IndexError) -> LayerError {
-    LayerError::Content(e.to_string())
+    LayerError::Hostile(e)
 }
 
 fn read_tar(reader: impl Read, limits: &Limits) -> Result<ParsedLayer, LayerError> {
@@ -224,7 +268,7 @@ fn read_tar(reader: impl Read, limits: &Limits) -> Result<ParsedLayer, LayerErro
 fn link_name<R: Read>(entry: &tar::Entry<'_, R>, raw_path: &str) -> Result<String, LayerError> {
     match entry.link_name_bytes() {
         Some(bytes) if !bytes.is_empty() => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-        _ => Err(LayerError::Content(format!("link entry `{raw_path}` has no target"))),
+        _ => Err(LayerError::LinkWithoutTarget(raw_path.to_string())),
     }
 }
 
@@ -353,7 +397,8 @@ mod tests {
             &|_| {},
         )
         .unwrap_err();
-        assert!(matches!(&err, LayerError::Content(m) if m.contains("digest mismatch")), "{err:?}");
+        assert!(matches!(&err, LayerError::DigestMismatch { .. }), "{err:?}");
+        assert!(err.to_string().contains("digest mismatch"), "{err}");
     }
 
     #[test]
@@ -361,12 +406,12 @@ mod tests {
         for (name, needle) in [("../etc/x", "`..`"), ("/etc/x", "absolute"), ("etc/.wh.", "names no entry")] {
             let tar = tar_of(&[(name, tar::EntryType::Regular, b"", None)]);
             match parse(&tar) {
-                Err(LayerError::Content(m)) => assert!(m.contains(needle), "{name}: {m}"),
+                Err(e @ LayerError::Hostile(_)) => assert!(e.to_string().contains(needle), "{name}: {e}"),
                 other => panic!("{name}: {other:?}"),
             }
         }
         let tar = tar_of(&[("usr/bin/x", tar::EntryType::Link, b"", Some("../../etc/shadow"))]);
-        assert!(matches!(parse(&tar), Err(LayerError::Content(m)) if m.contains("`..`")));
+        assert!(matches!(parse(&tar), Err(e @ LayerError::Hostile(_)) if e.to_string().contains("`..`")));
     }
 
     #[test]
@@ -375,6 +420,7 @@ mod tests {
         let limits = Limits { max_uncompressed_bytes: 4096, ..Limits::default() };
         let err =
             parse_layer(&tar[..], BlobCheck { digest: None }, &limits, &Counters::default(), &|_| {}).unwrap_err();
-        assert!(matches!(&err, LayerError::Content(m) if m.contains("max-uncompressed-bytes=4096")), "{err:?}");
+        assert!(matches!(&err, LayerError::Rejected(_)), "{err:?}");
+        assert!(err.to_string().contains("max-uncompressed-bytes=4096"), "{err}");
     }
 }

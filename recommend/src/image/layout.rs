@@ -10,9 +10,64 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::layer::LayerError;
-use super::manifest::{Descriptor, ManifestDoc, Platform};
+use super::manifest::{Descriptor, ManifestDoc, Platform, SizeError};
 use super::pipeline::{self, BlobStore, LayerStream};
 use super::{ImageError, LoadOptions, LoadedImage};
+
+/// A descriptor digest that is not `sha256:<64 lowercase hex>` (never turned into a path).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported or malformed digest `{0}`")]
+pub struct DigestError(pub String);
+
+/// `oci-layout` that is not `{"imageLayoutVersion": "1.x"}`.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutVersionError {
+    #[error("not a valid layout marker: {0}")]
+    Marker(serde_json::Error),
+    #[error("imageLayoutVersion `{}` is not supported (expected 1.x)", .0.escape_debug())]
+    Unsupported(String),
+}
+
+/// Why an OCI layout directory or archive (or the tar under a docker-archive) cannot be read.
+/// `spec` is the image spec as given; `source_name` the directory or archive file.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("{}: {error}", path.display())]
+    Open { path: PathBuf, error: std::io::Error },
+    #[error("{}: compressed archive; decompress it first (e.g. gunzip/unzstd) so it can be read in place", path.display())]
+    Compressed { path: PathBuf },
+    #[error("{}: not a valid tar archive: {error}", path.display())]
+    NotTar { path: PathBuf, error: std::io::Error },
+    #[error("{source_name}: {member}: {error}")]
+    Read { source_name: String, member: String, error: std::io::Error },
+    #[error("{source_name}: {member}: {error}")]
+    Size { source_name: String, member: String, error: SizeError },
+    #[error("{source_name}: {member}: {size} bytes is too large for metadata (limit {limit})")]
+    MetadataTooLarge { source_name: String, member: String, size: u64, limit: u64 },
+    #[error("{source_name}: {member}: blob ended after {got} of its declared {size} bytes")]
+    Truncated { source_name: String, member: String, got: u64, size: u64 },
+    #[error("{source_name}: {error}")]
+    Digest { source_name: String, error: DigestError },
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { what: String, expected: String, actual: String },
+    #[error("{spec}: {} is not a directory", dir.display())]
+    NotADirectory { spec: String, dir: PathBuf },
+    #[error("{spec}: {source_name} is not an OCI layout (no `oci-layout` file)")]
+    NotALayout { spec: String, source_name: String },
+    #[error("{spec}: {source_name}/oci-layout: {error}")]
+    Version { spec: String, source_name: String, error: LayoutVersionError },
+    #[error("{spec}: no image tagged `{tag}` (tags: {})", list(tags))]
+    NoSuchTag { spec: String, tag: String, tags: Vec<String> },
+    #[error(
+        "{spec}: several images for {platform} and no tag given; name one as {spec}:TAG (images: {})",
+        list(images)
+    )]
+    AmbiguousPlatform { spec: String, platform: String, images: Vec<String> },
+    #[error("{spec}: the layout holds no images")]
+    Empty { spec: String },
+    #[error("{spec}: several images; name one as {spec}:TAG (images: {})", list(images))]
+    SeveralImages { spec: String, images: Vec<String> },
+}
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Small JSON blobs above this size are refused (a manifest or config is a few KiB).
@@ -30,20 +85,18 @@ pub(crate) enum Backing {
 
 impl Backing {
     /// Indexes the members of an uncompressed tar archive.
-    pub fn archive(path: &Path) -> Result<Backing, ImageError> {
-        let shown = path.display();
-        let mut file = File::open(path).map_err(|e| ImageError::Source(format!("{shown}: {e}")))?;
+    pub fn archive(path: &Path) -> Result<Backing, LayoutError> {
+        let open = |error| LayoutError::Open { path: path.to_path_buf(), error };
+        let mut file = File::open(path).map_err(open)?;
         let mut magic = [0u8; 4];
-        let n = file.read(&mut magic).map_err(|e| ImageError::Source(format!("{shown}: {e}")))?;
+        let n = file.read(&mut magic).map_err(open)?;
         if magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            return Err(ImageError::Source(format!(
-                "{shown}: compressed archive; decompress it first (e.g. gunzip/unzstd) so it can be read in place"
-            )));
+            return Err(LayoutError::Compressed { path: path.to_path_buf() });
         }
-        file.seek(SeekFrom::Start(0)).map_err(|e| ImageError::Source(format!("{shown}: {e}")))?;
+        file.seek(SeekFrom::Start(0)).map_err(open)?;
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut members = HashMap::new();
-        let bad = |e: std::io::Error| ImageError::Source(format!("{shown}: not a valid tar archive: {e}"));
+        let bad = |error| LayoutError::NotTar { path: path.to_path_buf(), error };
         for entry in archive.entries().map_err(bad)? {
             let entry = entry.map_err(bad)?;
             if entry.header().entry_type() != tar::EntryType::Regular {
@@ -56,7 +109,7 @@ impl Backing {
         Ok(Backing::Archive { file: path.to_path_buf(), members })
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Backing::Dir(d) => d.display().to_string(),
             Backing::Archive { file, .. } => file.display().to_string(),
@@ -102,31 +155,45 @@ impl Backing {
     /// Reads the blob `rel` whose descriptor declares `desc.size`: exactly that many bytes, and
     /// only when the file has exactly that size (checked before reading, so a huge blob declared
     /// small fails at once).
-    fn read_declared(&self, rel: &str, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-        let err = |m: String| ImageError::Source(format!("{}: {rel}: {m}", self.describe()));
-        let (reader, actual) = self.open(rel).map_err(|e| err(e.to_string()))?;
-        let size = check_declared_size(desc, actual).map_err(err)?;
-        if size > MAX_SMALL_BLOB {
-            return Err(err(format!("{size} bytes is too large for metadata (limit {MAX_SMALL_BLOB})")));
-        }
+    fn read_declared(&self, rel: &str, desc: &Descriptor) -> Result<Vec<u8>, LayoutError> {
+        let read = |error| LayoutError::Read { source_name: self.describe(), member: rel.to_string(), error };
+        let (reader, actual) = self.open(rel).map_err(read)?;
+        let size = check_declared_size(desc, actual).map_err(|error| LayoutError::Size {
+            source_name: self.describe(),
+            member: rel.to_string(),
+            error,
+        })?;
+        self.check_small(rel, size)?;
         let mut buf = Vec::with_capacity(size as usize);
-        reader.take(size).read_to_end(&mut buf).map_err(|e| err(e.to_string()))?;
+        reader.take(size).read_to_end(&mut buf).map_err(read)?;
         if buf.len() as u64 != size {
-            return Err(err(format!("blob ended after {} of its declared {size} bytes", buf.len())));
+            return Err(LayoutError::Truncated {
+                source_name: self.describe(),
+                member: rel.to_string(),
+                got: buf.len() as u64,
+                size,
+            });
         }
         Ok(buf)
     }
 
-    /// Reads a small file whole.
-    pub fn read_small(&self, rel: &str) -> Result<Vec<u8>, ImageError> {
-        let err = |e: std::io::Error| ImageError::Source(format!("{}: {rel}: {e}", self.describe()));
-        let (reader, size) = self.open(rel).map_err(err)?;
+    fn check_small(&self, rel: &str, size: u64) -> Result<(), LayoutError> {
         if size > MAX_SMALL_BLOB {
-            return Err(ImageError::Source(format!(
-                "{}: {rel}: {size} bytes is too large for metadata",
-                self.describe()
-            )));
+            return Err(LayoutError::MetadataTooLarge {
+                source_name: self.describe(),
+                member: rel.to_string(),
+                size,
+                limit: MAX_SMALL_BLOB,
+            });
         }
+        Ok(())
+    }
+
+    /// Reads a small file whole.
+    pub fn read_small(&self, rel: &str) -> Result<Vec<u8>, LayoutError> {
+        let err = |error| LayoutError::Read { source_name: self.describe(), member: rel.to_string(), error };
+        let (reader, size) = self.open(rel).map_err(err)?;
+        self.check_small(rel, size)?;
         let mut buf = Vec::with_capacity(size as usize);
         reader.take(MAX_SMALL_BLOB).read_to_end(&mut buf).map_err(err)?;
         Ok(buf)
@@ -134,30 +201,30 @@ impl Backing {
 }
 
 /// `sha256:<64 hex>` -> `blobs/sha256/<hex>`; anything else is refused (no path tricks).
-pub(crate) fn blob_path(digest: &str) -> Result<String, String> {
+pub(crate) fn blob_path(digest: &str) -> Result<String, DigestError> {
     match digest.split_once(':') {
         Some(("sha256", hex))
             if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
         {
             Ok(format!("blobs/sha256/{hex}"))
         }
-        _ => Err(format!("unsupported or malformed digest `{digest}`")),
+        _ => Err(DigestError(digest.to_string())),
     }
 }
 
 /// The descriptor's `size` must be a real size and equal the blob's (OCI image-spec, descriptor).
-pub(crate) fn check_declared_size(desc: &Descriptor, actual: u64) -> Result<u64, String> {
-    let declared = u64::try_from(desc.size).map_err(|_| format!("invalid declared size {}", desc.size))?;
+pub(crate) fn check_declared_size(desc: &Descriptor, actual: u64) -> Result<u64, SizeError> {
+    let declared = u64::try_from(desc.size).map_err(|_| SizeError::Invalid(desc.size))?;
     if declared != actual {
-        return Err(format!("declared size {declared} bytes, but the blob has {actual} bytes"));
+        return Err(SizeError::Mismatch { declared, actual });
     }
     Ok(declared)
 }
 
-pub(crate) fn verify(bytes: &[u8], digest: &str, what: &str) -> Result<(), ImageError> {
+pub(crate) fn verify(bytes: &[u8], digest: &str, what: &str) -> Result<(), LayoutError> {
     let actual = format!("sha256:{:x}", Sha256::digest(bytes));
     if actual != digest {
-        return Err(ImageError::Source(format!("{what}: digest mismatch: expected {digest}, got {actual}")));
+        return Err(LayoutError::DigestMismatch { what: what.to_string(), expected: digest.to_string(), actual });
     }
     Ok(())
 }
@@ -168,18 +235,25 @@ struct LayoutStore {
 
 impl BlobStore for LayoutStore {
     fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-        let rel =
-            blob_path(&desc.digest).map_err(|m| ImageError::Source(format!("{}: {m}", self.backing.describe())))?;
+        let rel = blob_path(&desc.digest)
+            .map_err(|error| LayoutError::Digest { source_name: self.backing.describe(), error })?;
         let bytes = self.backing.read_declared(&rel, desc)?;
         verify(&bytes, &desc.digest, &format!("{}: {rel}", self.backing.describe()))?;
         Ok(bytes)
     }
 
     fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
-        let rel = blob_path(&desc.digest).map_err(LayerError::Content)?;
-        let err = |m: String| LayerError::Content(format!("{}: {rel}: {m}", self.backing.describe()));
-        let (reader, actual) = self.backing.open(&rel).map_err(|e| err(e.to_string()))?;
-        check_declared_size(desc, actual).map_err(err)?;
+        let rel = blob_path(&desc.digest)?;
+        let (reader, actual) = self.backing.open(&rel).map_err(|error| LayerError::Open {
+            source_name: self.backing.describe(),
+            member: rel.clone(),
+            error,
+        })?;
+        check_declared_size(desc, actual).map_err(|error| LayerError::Size {
+            source_name: self.backing.describe(),
+            member: rel.clone(),
+            error,
+        })?;
         Ok(LayerStream { reader, verified_by_source: false })
     }
 }
@@ -203,7 +277,7 @@ pub(crate) fn load_dir(
 ) -> Result<LoadedImage, ImageError> {
     let (dir, tag) = split_tag(rest);
     if !dir.is_dir() {
-        return Err(ImageError::Source(format!("{spec}: {} is not a directory", dir.display())));
+        return Err(LayoutError::NotADirectory { spec: spec.to_string(), dir }.into());
     }
     load_layout(spec, Backing::Dir(dir), tag.as_deref(), wanted, opts)
 }
@@ -229,17 +303,20 @@ fn load_layout(
     let where_ = backing.describe();
     let marker = backing
         .read_small("oci-layout")
-        .map_err(|_| ImageError::Source(format!("{spec}: {where_} is not an OCI layout (no `oci-layout` file)")))?;
-    check_layout_version(&marker).map_err(|m| ImageError::Source(format!("{spec}: {where_}/oci-layout: {m}")))?;
+        .map_err(|_| LayoutError::NotALayout { spec: spec.to_string(), source_name: where_.clone() })?;
+    check_layout_version(&marker).map_err(|error| LayoutError::Version {
+        spec: spec.to_string(),
+        source_name: where_.clone(),
+        error,
+    })?;
     let index_bytes = backing.read_small("index.json")?;
     let top = ManifestDoc::parse(&index_bytes, &format!("{where_}/index.json"))?;
     let entries = top.manifests.clone().unwrap_or_default();
-    let tags: Vec<&str> =
-        entries.iter().filter_map(|d| d.annotations.as_ref()?.get(REF_NAME).map(String::as_str)).collect();
+    let tags: Vec<String> = entries.iter().filter_map(|d| d.annotations.as_ref()?.get(REF_NAME).cloned()).collect();
     // Every entry by tag, or by digest when it has none (errors list them all).
-    let names: Vec<&str> = entries
+    let names: Vec<String> = entries
         .iter()
-        .map(|d| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).map_or(d.digest.as_str(), String::as_str))
+        .map(|d| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).unwrap_or(&d.digest).clone())
         .collect();
     let store = LayoutStore { backing };
     let resolved = match tag {
@@ -247,9 +324,7 @@ fn load_layout(
             let entry = entries
                 .iter()
                 .find(|d| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).is_some_and(|t| t == tag))
-                .ok_or_else(|| {
-                    ImageError::Source(format!("{spec}: no image tagged `{tag}` (tags: {})", list(&tags)))
-                })?;
+                .ok_or_else(|| LayoutError::NoSuchTag { spec: spec.to_string(), tag: tag.to_string(), tags })?;
             let doc = ManifestDoc::parse(&store.read_blob(entry)?, &format!("{spec}: {}", entry.digest))?;
             pipeline::resolve(&store, doc, entry.digest.clone(), wanted, spec)?
         }
@@ -261,20 +336,14 @@ fn load_layout(
         // index.json listing one image per platform acts as the index itself.
         None if !entries.is_empty() && entries.iter().all(|d| d.platform.is_some()) => {
             pipeline::resolve(&store, top, String::new(), wanted, spec).map_err(|e| match e {
-                ImageError::Ambiguous { platform, .. } => ImageError::Source(format!(
-                    "{spec}: several images for {platform} and no tag given; name one as {spec}:TAG (images: {})",
-                    list(&names)
-                )),
+                ImageError::Ambiguous { platform, .. } => {
+                    LayoutError::AmbiguousPlatform { spec: spec.to_string(), platform, images: names }.into()
+                }
                 other => other,
             })?
         }
-        None if entries.is_empty() => return Err(ImageError::Source(format!("{spec}: the layout holds no images"))),
-        None => {
-            return Err(ImageError::Source(format!(
-                "{spec}: several images; name one as {spec}:TAG (images: {})",
-                list(&names)
-            )))
-        }
+        None if entries.is_empty() => return Err(LayoutError::Empty { spec: spec.to_string() }.into()),
+        None => return Err(LayoutError::SeveralImages { spec: spec.to_string(), images: names }.into()),
     };
     let (index, os_release) = pipeline::load_layers(&store, &resolved.layers, opts)?;
     Ok(LoadedImage {
@@ -288,22 +357,22 @@ fn load_layout(
 
 /// `oci-layout` must be `{"imageLayoutVersion": "1.x.y"}`: other major versions are a format we
 /// do not know.
-fn check_layout_version(bytes: &[u8]) -> Result<(), String> {
+fn check_layout_version(bytes: &[u8]) -> Result<(), LayoutVersionError> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Marker {
         image_layout_version: String,
     }
-    let marker: Marker = serde_json::from_slice(bytes).map_err(|e| format!("not a valid layout marker: {e}"))?;
+    let marker: Marker = serde_json::from_slice(bytes).map_err(LayoutVersionError::Marker)?;
     let v = &marker.image_layout_version;
     if v.split('.').next() != Some("1") || !v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(format!("imageLayoutVersion `{}` is not supported (expected 1.x)", v.escape_debug()));
+        return Err(LayoutVersionError::Unsupported(v.clone()));
     }
     Ok(())
 }
 
-fn list(tags: &[&str]) -> String {
+fn list(tags: &[String]) -> String {
     if tags.is_empty() {
         "none".into()
     } else {

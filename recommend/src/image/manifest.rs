@@ -9,6 +9,44 @@ use serde::Deserialize;
 
 use super::ImageError;
 
+/// `--platform` that is not `os/arch[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid platform `{spec}`: expected os/arch[/variant], e.g. linux/arm64")]
+pub struct PlatformParseError {
+    pub spec: String,
+}
+
+/// A descriptor's declared size that cannot be right (OCI image-spec, descriptor).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("invalid declared size {0}")]
+    Invalid(i64),
+    #[error("declared size {declared} bytes, but the blob has {actual} bytes")]
+    Mismatch { declared: u64, actual: u64 },
+}
+
+/// A manifest, index or config that is malformed or names something we cannot read. `what` names
+/// the document (image reference or file, and digest).
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{what}: not a valid manifest: {error}")]
+    Invalid { what: String, error: serde_json::Error },
+    #[error("{what}: Docker schema 1 manifests are not supported (re-push the image)")]
+    SchemaV1 { what: String },
+    #[error("{what}: neither an index nor an image manifest")]
+    NeitherIndexNorManifest { what: String },
+    #[error("{what}: not a valid image config: {error}")]
+    InvalidConfig { what: String, error: serde_json::Error },
+    #[error("{what}: indexes nested more than 4 deep")]
+    NestedTooDeep { what: String },
+    #[error("{what}: blob {digest}: {error}")]
+    BlobSize { what: String, digest: String, error: SizeError },
+    #[error("{what}: layer {digest}: unsupported media type `{}` (expected an OCI or Docker image layer)", media_type.escape_debug())]
+    LayerMediaType { what: String, digest: String, media_type: String },
+    #[error("{what}: layer {digest}: invalid declared size {size}")]
+    LayerSize { what: String, digest: String, size: i64 },
+}
+
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -54,16 +92,14 @@ pub(crate) struct ManifestDoc {
 }
 
 impl ManifestDoc {
-    pub fn parse(bytes: &[u8], what: &str) -> Result<ManifestDoc, ImageError> {
-        let doc: ManifestDoc = serde_json::from_slice(bytes)
-            .map_err(|e| ImageError::Source(format!("{what}: not a valid manifest: {e}")))?;
+    pub fn parse(bytes: &[u8], what: &str) -> Result<ManifestDoc, ManifestError> {
+        let doc: ManifestDoc =
+            serde_json::from_slice(bytes).map_err(|error| ManifestError::Invalid { what: what.to_string(), error })?;
         if doc.schema_version == Some(1) {
-            return Err(ImageError::Source(format!(
-                "{what}: Docker schema 1 manifests are not supported (re-push the image)"
-            )));
+            return Err(ManifestError::SchemaV1 { what: what.to_string() });
         }
         if doc.manifests.is_none() && doc.config.is_none() {
-            return Err(ImageError::Source(format!("{what}: neither an index nor an image manifest")));
+            return Err(ManifestError::NeitherIndexNorManifest { what: what.to_string() });
         }
         Ok(doc)
     }
@@ -93,8 +129,8 @@ pub(crate) struct RootFs {
 }
 
 impl ConfigDoc {
-    pub fn parse(bytes: &[u8], what: &str) -> Result<ConfigDoc, ImageError> {
-        serde_json::from_slice(bytes).map_err(|e| ImageError::Source(format!("{what}: not a valid image config: {e}")))
+    pub fn parse(bytes: &[u8], what: &str) -> Result<ConfigDoc, ManifestError> {
+        serde_json::from_slice(bytes).map_err(|error| ManifestError::InvalidConfig { what: what.to_string(), error })
     }
 
     pub fn platform(&self) -> Platform {
@@ -151,7 +187,7 @@ impl fmt::Display for Platform {
 }
 
 impl FromStr for Platform {
-    type Err = String;
+    type Err = PlatformParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
@@ -159,7 +195,7 @@ impl FromStr for Platform {
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform::new(os, arch, None)),
             [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform::new(os, arch, Some(variant))),
-            _ => Err(format!("invalid platform `{s}`: expected os/arch[/variant], e.g. linux/arm64")),
+            _ => Err(PlatformParseError { spec: s.to_string() }),
         }
     }
 }
@@ -180,16 +216,16 @@ const LAYER_TYPES: [&str; 9] = [
 
 /// Checks what a manifest says about one layer before anything is fetched: a known media type and
 /// a size that can be real.
-pub(crate) fn check_layer_descriptor(d: &Descriptor) -> Result<(), String> {
+pub(crate) fn check_layer_descriptor(d: &Descriptor, what: &str) -> Result<(), ManifestError> {
     if !LAYER_TYPES.contains(&d.media_type.as_str()) {
-        return Err(format!(
-            "layer {}: unsupported media type `{}` (expected an OCI or Docker image layer)",
-            d.digest,
-            d.media_type.escape_debug()
-        ));
+        return Err(ManifestError::LayerMediaType {
+            what: what.to_string(),
+            digest: d.digest.clone(),
+            media_type: d.media_type.clone(),
+        });
     }
     if d.size < 0 {
-        return Err(format!("layer {}: invalid declared size {}", d.digest, d.size));
+        return Err(ManifestError::LayerSize { what: what.to_string(), digest: d.digest.clone(), size: d.size });
     }
     Ok(())
 }

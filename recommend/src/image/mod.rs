@@ -19,8 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::index::{FileIndex, IndexError, Limits, OsRelease};
+pub use archive::ArchiveError;
+pub use auth::AuthError;
 pub use auth::{normalize_registry_host, Credentials};
-pub use manifest::Platform;
+pub use layer::LayerError;
+pub use layout::LayoutError;
+pub use manifest::{ManifestError, Platform, PlatformParseError};
+pub use registry::RegistryError;
 
 /// A loaded image: its identity and squashed file index.
 #[derive(Debug, Clone)]
@@ -90,57 +95,58 @@ impl fmt::Debug for LoadOptions {
     }
 }
 
-/// Why an image could not be loaded. The message always names the image part involved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an image could not be loaded. The message always names the image part involved; each
+/// source module has its own error type, kept typed here (`armorc recommend` prints the message).
+#[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    /// Bad spec, platform string or option.
-    Usage(String),
+    /// `--platform` is not `os/arch[/variant]`.
+    #[error(transparent)]
+    InvalidPlatform(#[from] manifest::PlatformParseError),
     /// No manifest for the wanted platform.
+    #[error("no image for platform {wanted}; available: {}", list_or_none(available))]
     Platform { wanted: String, available: Vec<String> },
     /// Several manifests of an index have the chosen platform: (platform, tag or digest of each).
+    #[error("several images for platform {platform} ({}); name one by tag or digest", candidates.join(", "))]
     Ambiguous { platform: String, candidates: Vec<String> },
     /// Credentials could not be found, read or safely sent.
-    Auth(String),
-    /// The registry refused or failed a request.
-    Registry(String),
-    /// A local layout or archive is missing or malformed.
-    Source(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The registry refused or failed a request, or the reference is not one.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A local OCI layout (directory or `oci-archive`) is missing or malformed.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// A `docker-archive` tarball is missing or malformed.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// A manifest, index or config is malformed or names something we cannot read.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The layers declare more bytes than `--max-uncompressed-bytes` (refused before streaming).
+    #[error(
+        "layers declare {declared} bytes: limit max-uncompressed-bytes={limit} exceeded (raise it with --max-uncompressed-bytes)"
+    )]
+    DeclaredTooLarge { declared: u64, limit: u64 },
+    /// A layer worker thread ended without a result (a panic in a worker).
+    #[error("layer worker stopped unexpectedly")]
+    WorkerStopped,
     /// A layer could not be read or is hostile.
-    Layer { digest: String, message: String },
+    #[error("layer {digest}: {error}")]
+    Layer { digest: String, error: LayerError },
+    /// A layer's entries could not be applied to the squashed tree.
+    #[error("layer {digest}: {error}")]
+    LayerIndex { digest: String, error: IndexError },
     /// The squashed tree violates a limit or contains a symlink loop.
-    Index(IndexError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
 }
 
-impl fmt::Display for ImageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImageError::Usage(m) | ImageError::Auth(m) | ImageError::Registry(m) | ImageError::Source(m) => {
-                f.write_str(m)
-            }
-            ImageError::Platform { wanted, available } => {
-                write!(f, "no image for platform {wanted}; available: ")?;
-                if available.is_empty() {
-                    f.write_str("none")
-                } else {
-                    f.write_str(&available.join(", "))
-                }
-            }
-            ImageError::Ambiguous { platform, candidates } => write!(
-                f,
-                "several images for platform {platform} ({}); name one by tag or digest",
-                candidates.join(", ")
-            ),
-            ImageError::Layer { digest, message } => write!(f, "layer {digest}: {message}"),
-            ImageError::Index(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ImageError {}
-
-impl From<IndexError> for ImageError {
-    fn from(e: IndexError) -> Self {
-        ImageError::Index(e)
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
     }
 }
 
@@ -148,7 +154,7 @@ impl From<IndexError> for ImageError {
 /// registry access, so call it from outside any async runtime.
 pub fn load_image(spec: &str, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
     let wanted = match &opts.platform {
-        Some(p) => Some(p.parse::<Platform>().map_err(ImageError::Usage)?),
+        Some(p) => Some(p.parse::<Platform>().map_err(ImageError::InvalidPlatform)?),
         None => None,
     };
     let mut image = if let Some(rest) = spec.strip_prefix("oci:") {

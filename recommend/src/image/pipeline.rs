@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 
 use super::layer::{self, BlobCheck, Counters, LayerError, OsReleaseFiles, ParsedLayer};
-use super::manifest::{check_layer_descriptor, select_platform, ConfigDoc, Descriptor, ManifestDoc, Platform};
+use super::manifest::{
+    check_layer_descriptor, select_platform, ConfigDoc, Descriptor, ManifestDoc, ManifestError, Platform,
+};
 use super::{ImageError, LoadOptions, OsRelease, Progress};
 use crate::index::FileIndex;
 
@@ -58,7 +60,7 @@ pub(crate) fn resolve(
         digest = entry.digest;
     }
     if doc.is_index() {
-        return Err(ImageError::Source(format!("{what}: indexes nested more than 4 deep")));
+        return Err(ManifestError::NestedTooDeep { what: what.to_string() }.into());
     }
     let config_desc = doc.config.clone().unwrap_or_default();
     let config_bytes = read_sized(store, &config_desc, what)?;
@@ -71,7 +73,7 @@ pub(crate) fn resolve(
     }
     let layers = doc.layers.unwrap_or_default();
     for layer in &layers {
-        check_layer_descriptor(layer).map_err(|m| ImageError::Source(format!("{what}: {m}")))?;
+        check_layer_descriptor(layer, what)?;
     }
     Ok(Resolved { digest, layers, config })
 }
@@ -79,8 +81,11 @@ pub(crate) fn resolve(
 /// A small blob whose length must be the descriptor's declared size (every source, registries too).
 fn read_sized(store: &dyn BlobStore, desc: &Descriptor, what: &str) -> Result<Vec<u8>, ImageError> {
     let bytes = store.read_blob(desc)?;
-    super::layout::check_declared_size(desc, bytes.len() as u64)
-        .map_err(|m| ImageError::Source(format!("{what}: blob {}: {m}", desc.digest)))?;
+    super::layout::check_declared_size(desc, bytes.len() as u64).map_err(|error| ManifestError::BlobSize {
+        what: what.to_string(),
+        digest: desc.digest.clone(),
+        error,
+    })?;
     Ok(bytes)
 }
 
@@ -96,10 +101,7 @@ pub(crate) fn load_layers(
     // Blobs are at least about as large as what they decompress to would be over the limit: refuse
     // before streaming (a registry declaring 2^63-1 bytes and sending zeros forever stops here).
     if bytes_total > limits.max_uncompressed_bytes {
-        return Err(ImageError::Source(format!(
-            "layers declare {bytes_total} bytes: limit max-uncompressed-bytes={} exceeded (raise it with --max-uncompressed-bytes)",
-            limits.max_uncompressed_bytes
-        )));
+        return Err(ImageError::DeclaredTooLarge { declared: bytes_total, limit: limits.max_uncompressed_bytes });
     }
     let on_bytes = |done: u64| {
         if let Some(progress) = &opts.progress {
@@ -150,22 +152,19 @@ pub(crate) fn load_layers(
         };
         while next_apply < layers.len() {
             let Ok((i, result)) = rx.recv() else {
-                return fail(ImageError::Source("layer worker stopped unexpectedly".into()));
+                return fail(ImageError::WorkerStopped);
             };
             match result {
                 Ok(parsed) => {
                     pending.insert(i, parsed);
                 }
-                Err(LayerError::Transport(m) | LayerError::Content(m)) => {
-                    return fail(ImageError::Layer { digest: layers[i].digest.clone(), message: m });
+                Err(error) => {
+                    return fail(ImageError::Layer { digest: layers[i].digest.clone(), error });
                 }
             }
             while let Some(parsed) = pending.remove(&next_apply) {
                 if let Err(e) = layer::apply_layer(&mut index, &parsed) {
-                    return fail(ImageError::Layer {
-                        digest: layers[next_apply].digest.clone(),
-                        message: e.to_string(),
-                    });
+                    return fail(ImageError::LayerIndex { digest: layers[next_apply].digest.clone(), error: e });
                 }
                 os_files.record(&parsed);
                 drop(parsed);
@@ -195,14 +194,13 @@ fn parse_with_retries(
     loop {
         let result = store.open_layer(desc).and_then(|stream| {
             let digest = if stream.verified_by_source { None } else { Some(desc.digest.as_str()) };
-            let declared = u64::try_from(desc.size)
-                .map_err(|_| LayerError::Content(format!("invalid declared size {}", desc.size)))?;
+            let declared = u64::try_from(desc.size).map_err(|_| LayerError::InvalidSize(desc.size))?;
             let exact = ExactSize { inner: stream.reader, remaining: declared, declared };
             let reader = Cancellable { inner: exact, cancel };
             layer::parse_layer(reader, BlobCheck { digest }, limits, counters, on_bytes)
         });
         match result {
-            Err(LayerError::Transport(_)) if attempt < store.layer_retries() && !cancel.load(Ordering::SeqCst) => {
+            Err(e) if e.is_transport() && attempt < store.layer_retries() && !cancel.load(Ordering::SeqCst) => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(250 << attempt.min(4)));
             }
@@ -274,10 +272,10 @@ mod tests {
 
     impl BlobStore for MemStore {
         fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-            self.0.get(&desc.digest).cloned().ok_or_else(|| ImageError::Source("missing".into()))
+            self.0.get(&desc.digest).cloned().ok_or(ImageError::WorkerStopped)
         }
         fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
-            let bytes = self.0.get(&desc.digest).ok_or_else(|| LayerError::Content("missing".into()))?;
+            let bytes = self.0.get(&desc.digest).ok_or_else(|| LayerError::Missing(desc.digest.clone()))?;
             Ok(LayerStream { reader: Box::new(&bytes[..]), verified_by_source: false })
         }
     }
@@ -349,13 +347,15 @@ mod tests {
         layers[5] = tar_with(&[("etc/.wh.", 0)]);
         let (store, descs) = store_of(layers);
         let err = load_layers(&store, &descs, &LoadOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, ImageError::Layer { digest, error: LayerError::Hostile(_) } if *digest == descs[5].digest)
+        );
         assert_eq!(
-            err,
-            ImageError::Layer {
-                digest: descs[5].digest.clone(),
-                message: "hostile entry `etc/.wh.`: whiteout marker names no entry (`.wh.<name>` or `.wh..wh..opq`)"
-                    .into()
-            }
+            err.to_string(),
+            format!(
+                "layer {}: hostile entry `etc/.wh.`: whiteout marker names no entry (`.wh.<name>` or `.wh..wh..opq`)",
+                descs[5].digest
+            )
         );
     }
 }

@@ -16,11 +16,34 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 
-use super::auth::{self, Credentials};
+use super::auth::{self, AuthError, Credentials};
 use super::layer::LayerError;
 use super::manifest::{Descriptor, ManifestDoc, Platform, ALL_MANIFEST_TYPES};
 use super::pipeline::{self, BlobStore, LayerStream};
 use super::{ImageError, LoadOptions, LoadedImage};
+
+/// Why a registry could not be used: a bad reference, a client that cannot start, a failed or
+/// lying request. `reason` fields hold the client's whole error chain (reqwest hides the useful
+/// part in `source()`).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid image reference `{spec}`: {error}")]
+    InvalidReference { spec: String, error: oci_client::ParseError },
+    #[error("load_image is blocking: call it from a thread outside any async runtime (e.g. std::thread::spawn)")]
+    InsideAsyncRuntime,
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+    #[error("cannot create the registry client: {reason}")]
+    Client { reason: String },
+    #[error("cannot create an HTTP client: {0}")]
+    HttpClient(reqwest::Error),
+    #[error("{host}: {what}: {reason}")]
+    Request { host: String, what: String, reason: String },
+    #[error("{host}: {what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { host: String, what: String, expected: String, actual: String },
+    #[error("{host}: GET {url}: {reason}")]
+    Challenge { host: String, url: String, reason: String },
+}
 
 const READ_AHEAD_PIECE: usize = 64 * 1024;
 const READ_AHEAD_PIECES: usize = 32;
@@ -93,13 +116,15 @@ impl RegistryStore {
         let host = self.host();
         match e {
             OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
-                ImageError::Auth(format!(
-                    "{host}: not authorized to read {what} (check the credentials for {} in the docker config): {}",
-                    auth::normalize_registry_host(self.reference.registry()),
-                    describe(e)
-                ))
+                AuthError::NotAuthorized {
+                    host: host.to_string(),
+                    what: what.to_string(),
+                    registry: auth::normalize_registry_host(self.reference.registry()),
+                    reason: describe(e),
+                }
+                .into()
             }
-            _ => ImageError::Registry(format!("{host}: {what}: {}", describe(e))),
+            _ => RegistryError::Request { host: host.to_string(), what: what.to_string(), reason: describe(e) }.into(),
         }
     }
 
@@ -110,10 +135,13 @@ impl RegistryStore {
         let actual = format!("sha256:{:x}", Sha256::digest(&bytes));
         let expected = reference.digest().unwrap_or(&digest);
         if expected.starts_with("sha256:") && actual != expected {
-            return Err(ImageError::Registry(format!(
-                "{}: {what}: digest mismatch: expected {expected}, got {actual}",
-                self.host()
-            )));
+            return Err(RegistryError::DigestMismatch {
+                host: self.host().to_string(),
+                what,
+                expected: expected.to_string(),
+                actual,
+            }
+            .into());
         }
         Ok((bytes.to_vec(), actual))
     }
@@ -140,12 +168,7 @@ impl BlobStore for RegistryStore {
     fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
         let oci = to_oci(desc);
         let stream = self.rt.block_on(self.client.pull_blob_stream(&self.reference, &oci)).map_err(|e| {
-            let text = format!("{}: {}", self.host(), describe(&e));
-            if retryable(&e) {
-                LayerError::Transport(text)
-            } else {
-                LayerError::Content(text)
-            }
+            LayerError::Fetch { host: self.host().to_string(), reason: describe(&e), retryable: retryable(&e) }
         })?;
         // Read ahead on the runtime so the download overlaps decompression. Bounded in bytes:
         // chunks are cut into READ_AHEAD_PIECE pieces and at most READ_AHEAD_PIECES wait.
@@ -212,7 +235,7 @@ fn plain_http_hosts(list: &[String]) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn client_for(plain_http: &[String], timeout: Duration) -> Result<Client, ImageError> {
+pub(crate) fn client_for(plain_http: &[String], timeout: Duration) -> Result<Client, RegistryError> {
     // ring, not aws-lc: installed once per process; a second install is a harmless no-op error.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = ClientConfig {
@@ -222,24 +245,21 @@ pub(crate) fn client_for(plain_http: &[String], timeout: Duration) -> Result<Cli
         platform_resolver: None,
         ..Default::default()
     };
-    Client::try_from(config)
-        .map_err(|e| ImageError::Registry(format!("cannot create the registry client: {}", describe(&e))))
+    Client::try_from(config).map_err(|e| RegistryError::Client { reason: describe(&e) })
 }
 
 pub(crate) fn load(spec: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
     let reference: Reference =
-        spec.parse().map_err(|e| ImageError::Usage(format!("invalid image reference `{spec}`: {e}")))?;
+        spec.parse().map_err(|error| RegistryError::InvalidReference { spec: spec.to_string(), error })?;
     if tokio::runtime::Handle::try_current().is_ok() {
         // block_on inside a runtime would panic; say so instead.
-        return Err(ImageError::Usage(
-            "load_image is blocking: call it from a thread outside any async runtime (e.g. std::thread::spawn)".into(),
-        ));
+        return Err(RegistryError::InsideAsyncRuntime.into());
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| ImageError::Registry(format!("cannot start the async runtime: {e}")))?;
+        .map_err(RegistryError::Runtime)?;
     let plain = plain_http_hosts(&opts.plain_http);
     let creds = auth::credentials_for(reference.registry(), opts.docker_config.as_deref())?;
     let auth = match creds {
@@ -283,17 +303,20 @@ async fn check_challenge(reference: &Reference, plain: &[String], timeout: Durat
         .connect_timeout(timeout)
         .timeout(timeout)
         .build()
-        .map_err(|e| ImageError::Registry(format!("cannot create an HTTP client: {e}")))?;
-    let response = http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| ImageError::Registry(format!("{host}: GET {url}: {}", error_chain(&e))))?;
+        .map_err(RegistryError::HttpClient)?;
+    let response = http.get(&url).send().await.map_err(|e| RegistryError::Challenge {
+        host: host.to_string(),
+        url: url.clone(),
+        reason: error_chain(&e),
+    })?;
     let Some(challenge) = response.headers().get(reqwest::header::WWW_AUTHENTICATE) else { return Ok(()) };
     let challenge = challenge.to_str().unwrap_or("");
     let Some(realm) = bearer_realm(challenge) else { return Ok(()) };
-    let realm_url = reqwest::Url::parse(&realm)
-        .map_err(|e| ImageError::Auth(format!("{host}: token realm `{realm}` is not a URL: {e}")))?;
+    let realm_url = reqwest::Url::parse(&realm).map_err(|e| AuthError::RealmNotUrl {
+        host: host.to_string(),
+        realm: realm.clone(),
+        reason: e.to_string(),
+    })?;
     if realm_url.scheme() == "https" {
         return Ok(());
     }
@@ -304,10 +327,8 @@ async fn check_challenge(reference: &Reference, plain: &[String], timeout: Durat
     if realm_url.scheme() == "http" && plain.contains(&realm_host) {
         return Ok(());
     }
-    Err(ImageError::Auth(format!(
-        "{host}: refusing to send credentials to token realm {realm} over {}: add {realm_host} to --plain-http if that is intended",
-        realm_url.scheme()
-    )))
+    Err(AuthError::InsecureRealm { host: host.to_string(), realm, scheme: realm_url.scheme().to_string(), realm_host }
+        .into())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
