@@ -4,12 +4,12 @@
 # An arm64 kernel (6.1-arm64) also gets, in its directory, arm64 builds of busybox (the guest's
 # initramfs) and of qemu-x86_64 (registered in the guest with binfmt_misc, so this machine's x86-64
 # tools run there too), and the host gets libc6:arm64 for our aarch64 binaries.
-#   .ci/install-lab.sh                      tools + the lab kernels CI boots (6.1, 6.12, 6.1-arm64)
-#   .ci/install-lab.sh --kernel K --print-dir   ensure kernel K (6.1, 6.12, 6.1-arm64 or a package name), print its directory
+#   .ci/install-lab.sh                      tools + the lab kernels CI boots (6.1, 6.12, 6.1-arm64, 6.12-arm64)
+#   .ci/install-lab.sh --kernel K --print-dir   ensure kernel K (6.1, 6.12, 6.1-arm64, 6.12-arm64 or a package name), print its directory
 set -euo pipefail
 
 cache=${ARMORC_LAB_CACHE:-/var/cache/armorc-lab}
-kernels=(6.1 6.12 6.1-arm64)
+kernels=(6.1 6.12 6.1-arm64 6.12-arm64)
 print_dir=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,8 +51,9 @@ package_of() {
         linux-image-*) echo "$1" ;;
         6.1) apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -1 ;;
         6.1-arm64) apt-cache depends linux-image-arm64:arm64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-arm64\)\(:arm64\)\{0,1\}$/\1/p' | head -1 ;;
+        6.12-arm64) apt-cache search --names-only '^linux-image-6\.12\.[0-9]*\+deb12-arm64$' 2>/dev/null | cut -d' ' -f1 | sort -V | tail -1 ;;
         6.12) apt-cache search --names-only '^linux-image-6\.12\.[0-9]*\+deb12-amd64$' 2>/dev/null | cut -d' ' -f1 | sort -V | tail -1 ;;
-        *) echo "install-lab: unknown kernel '$1' (6.1, 6.12, 6.1-arm64 or linux-image-...)" >&2; return 1 ;;
+        *) echo "install-lab: unknown kernel '$1' (6.1, 6.12, 6.1-arm64, 6.12-arm64 or linux-image-...)" >&2; return 1 ;;
     esac
 }
 

@@ -5,7 +5,7 @@
 # and enforced through `armor-loader up` + `armor-loader exec` with --lsm bpf and --lsm apparmor;
 # every operation's real result is compared with `armorc query` for the same real operation, and
 # the Block alerts of `armor-loader events --format json` are checked (PolicyName, Operation,
-# Resource, Enforcer, Result).
+# Resource, Enforcer, Result). E2E_LSMS="apparmor" limits the enforcers tried (default "bpf apparmor").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARMORC=${ARMORC:-target/release/armorc}
@@ -108,7 +108,7 @@ ops+=("capable|sys_chroot|/usr/sbin/chroot / /usr/bin/true|{\"op\":\"exec\",\"pa
 # without auditd the kernel prints AppArmor's audit records through printk_ratelimit(): keep them all
 sysctl -q kernel.printk_ratelimit=0
 failed=0
-for lsm in bpf apparmor; do
+for lsm in ${E2E_LSMS:-bpf apparmor}; do
     agree=0; total=0
     for op in "${ops[@]}"; do
         IFS='|' read -r kind what snippet queries <<< "$op"

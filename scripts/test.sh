@@ -43,16 +43,22 @@ scripts/lab.sh --kernel 6.1 -- scripts/lab-tests.sh "${lab_bins[@]}" || status=1
 # Debian's other kernel line, 6.12: the same but the AppArmor differential (its profiles and
 # parser are the same; the BPF side is what changes with the kernel).
 scripts/lab.sh --kernel 6.12 -- scripts/lab-tests.sh --skip live_apparmor_vs_model "${lab_bins[@]}" || status=1
-# BPF-LSM left out of lsm=: probe, up and exec say why and choose AppArmor, the next in the order.
-scripts/lab.sh --kernel 6.1 --append "lsm=landlock,lockdown,yama,apparmor" -- scripts/lab-no-bpf.sh || status=1
-# Debian 6.1 arm64 under qemu-system-aarch64: aarch64 loader and test binaries (cross-built;
-# .ci/install-cross.sh), the machine's x86-64 tools through binfmt_misc.
+# BPF-LSM left out of lsm=: probe, up and exec say why and choose AppArmor, the next in the
+# order, which then enforces the held-out set.
+scripts/lab.sh --kernel 6.1 --append "lsm=landlock,lockdown,yama,apparmor" -- \
+    scripts/lab-fallback.sh --expect 'not an active LSM' || status=1
+# arm64 under qemu-system-aarch64: aarch64 loader and test binaries (cross-built;
+# .ci/install-cross.sh), the machine's x86-64 tools through binfmt_misc. Debian 6.12 arm64 runs
+# what 6.12 amd64 runs; 6.1 arm64 loads our LSM programs but cannot attach them (ENOTSUPP: no
+# BPF trampolines on arm64 before 6.4), so there the order must fall back to AppArmor.
 arm=aarch64-unknown-linux-gnu
 if cargo build --release -q --target $arm -p armor-loader; then
     mapfile -t arm_bins < <(test_bins --target $arm "${kernel_tests[@]}")
     [ ${#arm_bins[@]} -eq 3 ] || { echo "test.sh: aarch64 kernel test binaries not found" >&2; exit 1; }
-    scripts/lab.sh --kernel 6.1-arm64 -- scripts/lab-tests.sh --skip live_apparmor_vs_model \
+    scripts/lab.sh --kernel 6.12-arm64 -- scripts/lab-tests.sh --skip live_apparmor_vs_model \
         --loader target/$arm/release/armor-loader "${arm_bins[@]}" || status=1
+    scripts/lab.sh --kernel 6.1-arm64 -- scripts/lab-fallback.sh --expect ENOTSUPP \
+        --loader target/$arm/release/armor-loader || status=1
 else
     echo "test.sh: the aarch64 loader did not build" >&2
     status=1
