@@ -247,10 +247,28 @@ pub fn postures() -> [Posture; 3] {
 /// no libraries to open, so an exec is exactly one file_open and one bprm check).
 pub fn tiny_elf() -> Vec<u8> {
     #[cfg(target_arch = "x86_64")]
-    let (machine, code): (u16, &[u8]) = (62, &[0xb8, 0x3c, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]); // exit(0)
+    let code: &[u8] = &[0xb8, 0x3c, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]; // exit(0)
     #[cfg(target_arch = "aarch64")]
-    let (machine, code): (u16, &[u8]) =
-        (183, &[0xa8, 0x0b, 0x80, 0xd2, 0x00, 0x00, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4]); // exit(0)
+    let code: &[u8] = &[0xa8, 0x0b, 0x80, 0xd2, 0x00, 0x00, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4]; // exit(0)
+    elf_running(code)
+}
+
+/// A static executable that spins until killed: a process of the test's own architecture that
+/// stays (a tool such as `sleep` may run emulated in the arm64 lab, where its exe is the emulator).
+pub fn spinning_elf() -> Vec<u8> {
+    #[cfg(target_arch = "x86_64")]
+    let code: &[u8] = &[0xeb, 0xfe]; // jmp .
+    #[cfg(target_arch = "aarch64")]
+    let code: &[u8] = &[0x00, 0x00, 0x00, 0x14]; // b .
+    elf_running(code)
+}
+
+/// An ELF executable for this machine whose one segment is `code`, entered at its first byte.
+fn elf_running(code: &[u8]) -> Vec<u8> {
+    #[cfg(target_arch = "x86_64")]
+    let machine: u16 = 62;
+    #[cfg(target_arch = "aarch64")]
+    let machine: u16 = 183;
     let base: u64 = 0x400000;
     let entry = base + 120;
     let mut e = Vec::new();

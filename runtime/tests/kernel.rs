@@ -115,16 +115,19 @@ fn exec_tracepoint_matches_proc() {
     }
     let tracer = ExecTracer::attach(0).expect("attaching sched/sched_process_exec");
     let cg = Cgroup::new("armorc-tp");
-    let (mut child, inner_pid) = spawn_isolated(&cg, "exec sleep 3");
-    // Wait until the inner process has exec'd sleep (its comm says so) and its record names the
-    // executable /proc shows. By comm, not by the exe's name: in the arm64 lab an x86-64 `sleep`
-    // runs through binfmt_misc, and its exe is the emulator.
+    // a native executable that stays until killed (in the arm64 lab `sleep` is an emulated x86-64
+    // program, whose exe is the emulator)
+    let dir = tempfile::tempdir().unwrap();
+    let spin = dir.path().join("spin");
+    std::fs::write(&spin, armor_runtime::mutate::spinning_elf()).unwrap();
+    std::fs::set_permissions(&spin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (mut child, inner_pid) = spawn_isolated(&cg, &format!("exec {}", spin.display()));
+    // wait until the inner process has exec'd spin and its record is there
     let deadline = Instant::now() + LAB_PATIENCE;
     let rec = loop {
-        let comm = std::fs::read_to_string(format!("/proc/{inner_pid}/comm")).unwrap_or_default();
         let exe = std::fs::read_link(format!("/proc/{inner_pid}/exe")).ok();
-        if let (true, Some(exe), Some(rec)) = (comm.trim() == "sleep", exe, tracer.record(inner_pid).unwrap()) {
-            if rec.path == exe.as_os_str().as_encoded_bytes() {
+        if let (Some(exe), Some(rec)) = (exe, tracer.record(inner_pid).unwrap()) {
+            if exe.ends_with("spin") && rec.path.ends_with(b"spin") {
                 break rec;
             }
         }
@@ -143,8 +146,7 @@ fn exec_tracepoint_matches_proc() {
     let stat = std::fs::read_to_string(format!("/proc/{inner_pid}/stat")).unwrap();
     let tty_nr: i64 = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().nth(4).unwrap().parse().unwrap();
     let exe = std::fs::read_link(format!("/proc/{inner_pid}/exe")).unwrap();
-    // through the magic link: the emulator's path (arm64 lab) is outside our root
-    let exe_uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(format!("/proc/{inner_pid}/exe")).unwrap());
+    let exe_uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&exe).unwrap());
     println!("tracepoint record: {rec:?}");
     assert_eq!(rec.tgid, inner_pid);
     assert_eq!((rec.pid_ns, rec.mnt_ns), (pid_ns, mnt_ns));
