@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target (fuzz/, docs/limits.md "Fuzzing") for SECONDS each, one after the
+# other, and fails when any of them finds a crash, a timeout or an out-of-memory; the reproducer is
+# saved under fuzz/artifacts/<target>/ and its path printed.
+#   scripts/fuzz.sh SECONDS [TARGET...]      all targets, or the ones named
+# Stable Rust: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags; --sanitizer none keeps
+# libFuzzer's coverage instrumentation (sancov) without AddressSanitizer (needs a nightly std).
+# Tools: .ci/install-fuzz.sh. Environment: FUZZ_TARGET_DIR (build directory, default fuzz/target),
+# FUZZ_ARGS (extra libFuzzer flags).
+set -euo pipefail
+
+usage() { echo "usage: scripts/fuzz.sh SECONDS [TARGET...]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+seconds=$1; shift
+[[ $seconds =~ ^[0-9]+$ ]] && [ "$seconds" -gt 0 ] || usage
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/fuzz"
+command -v cargo-fuzz >/dev/null 2>&1 || { echo "fuzz: cargo-fuzz missing; run .ci/install-fuzz.sh" >&2; exit 2; }
+
+all=(frontend map_image query oci_layer oci_layout oci_archive)
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
+
+# Largest input per target: policies may hold long lines (a finding past column 65,535 once
+# panicked); layers and layouts hold tar blocks.
+max_len() {
+    case $1 in
+        frontend) echo 131072 ;;
+        map_image | query) echo 65536 ;;
+        *) echo 262144 ;;
+    esac
+}
+
+export RUSTC_BOOTSTRAP=1
+flags=(--sanitizer none --release --debug-assertions)
+[ -z "${FUZZ_TARGET_DIR:-}" ] || flags+=(--target-dir "$FUZZ_TARGET_DIR")
+
+start=$(date +%s)
+echo "fuzz: building ${targets[*]}"
+if [ $# -eq 0 ]; then
+    cargo fuzz build "${flags[@]}"
+else
+    for t in "${targets[@]}"; do cargo fuzz build "${flags[@]}" "$t"; done
+fi
+built=$(date +%s)
+
+# OCI targets write each input to files: under a per-run scratch directory (tmpfs when there is one).
+scratch_parent=/dev/shm
+[ -d "$scratch_parent" ] && [ -w "$scratch_parent" ] || scratch_parent=${TMPDIR:-/tmp}
+scratch=$(mktemp -d "$scratch_parent/armorc-fuzz.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+    [ -d "corpus/$t" ] || { echo "fuzz: no target $t (targets: ${all[*]})" >&2; exit 2; }
+    work="work/$t"
+    mkdir -p "$work" "artifacts/$t"
+    log="work/$t.log"
+    echo "fuzz: $t for ${seconds}s (log fuzz/$log)"
+    rc=0
+    # New inputs go to fuzz/work/<target> (not committed); fuzz/corpus/<target> holds the seeds.
+    # shellcheck disable=SC2086
+    TMPDIR=$scratch cargo fuzz run "${flags[@]}" "$t" "$work" "corpus/$t" -- \
+        -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=30 -rss_limit_mb=2048 \
+        -print_final_stats=1 ${FUZZ_ARGS:-} >"$log" 2>&1 || rc=$?
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+    if [ $rc -ne 0 ]; then
+        failed+=("$t")
+        grep -E '^(==[0-9]+== ?ERROR|thread .* panicked|.*panicked at)|SUMMARY|Test unit written to' "$log" | head -20 >&2 || true
+        for a in $(grep -o 'Test unit written to [^ ]*' "$log" | awk '{print $NF}'); do
+            echo "fuzz: $t: reproducer fuzz/$a (replay: RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} $t $a, from fuzz/)" >&2
+        done
+        summary+=("$t: FAILED (exit $rc) cov ${cov:-?} execs ${execs:-?}")
+    else
+        summary+=("$t: ok cov ${cov:-?} execs ${execs:-?} corpus $(find "$work" -type f | wc -l)")
+    fi
+done
+
+end=$(date +%s)
+echo "fuzz: build $((built - start))s, total $((end - start))s"
+printf 'fuzz: %s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzz: crashes in ${failed[*]}; reproducers under fuzz/artifacts/" >&2
+    exit 1
+fi
