@@ -1,12 +1,81 @@
 //! `armorc recommend`: policies for container images from the template library (docs/recommend.md).
 
 use armorc_recommend::report::Format;
-use armorc_recommend::run::{self, Job, Loaded, Options};
-use armorc_recommend::templates::{self, cache, Library};
-use armorc_recommend::{load_image, readcap, workload, Limits, LoadOptions};
+use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options, RunError};
+use armorc_recommend::templates::cache::{self, CacheError};
+use armorc_recommend::templates::{self, Library};
+use armorc_recommend::{load_image, readcap, workload, ImageError, Limits, LoadOptions};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+
+/// The exit statuses of `armorc recommend` (docs/recommend.md, "Exit status").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExitCode {
+    /// Every image was read (`update`: the cache was updated).
+    Success = 0,
+    /// An image could not be read (the others are still written), or the templates, the cache
+    /// or the output cannot be used.
+    Failure = 1,
+    /// Usage error (flags, labels, namespace, manifests, `-r` outside `-o`): nothing was written.
+    Usage = 2,
+}
+
+impl From<ExitCode> for u8 {
+    fn from(code: ExitCode) -> u8 {
+        code as u8
+    }
+}
+
+/// Why `armorc recommend` stops: the library's typed errors, mapped here to one message line
+/// and an exit status.
+#[derive(Debug)]
+enum Failure {
+    /// A usage error found by the CLI itself (flags, labels, namespace, `-f` input).
+    Usage(String),
+    /// `-r` names a path outside `-o`.
+    Report(RunError),
+    /// A `-f` manifest holds an invalid workload.
+    Workload(workload::WorkloadError),
+    /// No cache directory for `update` (a usage error: nothing can be written).
+    NoCacheDir,
+    /// `recommend update` failed; the cache is unchanged.
+    Update(CacheError),
+    /// The template library (built-in, cache or directory) cannot be loaded.
+    Templates(CacheError),
+    /// Writing the output or the report failed.
+    Run(RunError),
+}
+
+impl Failure {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Usage(_) | Failure::Report(_) | Failure::Workload(_) | Failure::NoCacheDir => ExitCode::Usage,
+            Failure::Update(_) | Failure::Templates(_) | Failure::Run(_) => ExitCode::Failure,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(m) => f.write_str(m),
+            Failure::Report(e) | Failure::Run(e) => write!(f, "{e}"),
+            Failure::Workload(e) => write!(f, "{e}"),
+            Failure::NoCacheDir => write!(f, "{}", CacheError::NoCacheDir),
+            Failure::Update(e) => write!(f, "{e}"),
+            Failure::Templates(e) => write!(f, "templates: {e}"),
+        }
+    }
+}
+
+/// Prints the failure as one `armorc recommend[ update]: ...` line and returns its exit status.
+fn fail(failure: Failure) -> u8 {
+    let command = if matches!(failure, Failure::Update(_)) { "armorc recommend update" } else { "armorc recommend" };
+    eprintln!("{command}: {failure}");
+    failure.exit_code().into()
+}
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -93,78 +162,70 @@ enum Sub {
     },
 }
 
-fn usage(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("armorc recommend: {msg}");
-    2
-}
-
 /// `k=v` pairs, split on the first `=`.
-fn parse_labels(what: &str, items: &[String]) -> Result<BTreeMap<String, String>, String> {
+fn parse_labels(what: &str, items: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     let mut out = BTreeMap::new();
     for item in items {
-        let (k, v) = item.split_once('=').ok_or_else(|| format!("{what} `{item}`: expected key=value"))?;
+        let (k, v) =
+            item.split_once('=').ok_or_else(|| Failure::Usage(format!("{what} `{item}`: expected key=value")))?;
         if !armorc_recommend::render::valid_label_key(k) || !armorc_recommend::render::valid_label_value(v) {
-            return Err(format!("{what} `{item}`: not a valid Kubernetes label (key {k:?}, value {v:?})"));
+            return Err(Failure::Usage(format!(
+                "{what} `{item}`: not a valid Kubernetes label (key {k:?}, value {v:?})"
+            )));
         }
         out.insert(k.to_string(), v.to_string());
     }
     Ok(out)
 }
 
-fn load_library(choice: Option<&str>) -> Result<Library, String> {
+fn load_library(choice: Option<&str>) -> Result<Library, CacheError> {
     let root = cache::cache_root();
     match choice {
-        Some("builtin") => templates::builtin().map_err(|e| e.to_string()),
-        Some("cache") => {
-            let root = root.ok_or("no cache directory: set XDG_CACHE_HOME or HOME")?;
-            cache::load(&root).map_err(|e| e.to_string())
-        }
-        Some(dir) => templates::from_dir(std::path::Path::new(dir)).map_err(|e| e.to_string()),
+        Some("builtin") => Ok(templates::builtin()?),
+        Some("cache") => cache::load(&root.ok_or(CacheError::NoCacheDir)?),
+        Some(dir) => Ok(templates::from_dir(std::path::Path::new(dir))?),
         // The cache once `update` filled it, else the built-in set.
         None => match root.filter(|r| cache::is_filled(r)) {
-            Some(r) => cache::load(&r).map_err(|e| e.to_string()),
-            None => templates::builtin().map_err(|e| e.to_string()),
+            Some(r) => cache::load(&r),
+            None => Ok(templates::builtin()?),
         },
     }
 }
 
 pub fn run(args: Args) -> u8 {
+    match recommend(args) {
+        Ok(code) => code.into(),
+        Err(failure) => fail(failure),
+    }
+}
+
+fn update(source: Option<&str>, rev: Option<&str>) -> Result<ExitCode, Failure> {
+    let root = cache::cache_root().ok_or(Failure::NoCacheDir)?;
+    if source.is_none() && !cache::is_filled(&root) {
+        return Err(Failure::Usage(
+            "update: no template repository known yet: pass --source URL (a git URL or path)".into(),
+        ));
+    }
+    let info = cache::update(&root, source, rev).map_err(Failure::Update)?;
+    println!("templates updated: {} at {}", info.location, info.commit.unwrap_or_default());
+    Ok(ExitCode::Success)
+}
+
+fn recommend(args: Args) -> Result<ExitCode, Failure> {
     if let Some(Sub::Update { source, rev }) = &args.command {
-        let Some(root) = cache::cache_root() else { return usage("no cache directory: set XDG_CACHE_HOME or HOME") };
-        if source.is_none() && !cache::is_filled(&root) {
-            return usage("update: no template repository known yet: pass --source URL (a git URL or path)");
-        }
-        return match cache::update(&root, source.as_deref(), rev.as_deref()) {
-            Ok(info) => {
-                println!("templates updated: {} at {}", info.location, info.commit.unwrap_or_default());
-                0
-            }
-            Err(e) => {
-                eprintln!("armorc recommend update: {e}");
-                1
-            }
-        };
+        return update(source.as_deref(), rev.as_deref());
     }
     if args.images.is_empty() && args.manifests.is_empty() {
-        return usage("nothing to do: pass -i IMAGE and/or -f MANIFEST");
+        return Err(Failure::Usage("nothing to do: pass -i IMAGE and/or -f MANIFEST".into()));
     }
-    let labels = match parse_labels("-l", &args.labels) {
-        Ok(l) => l,
-        Err(e) => return usage(e),
-    };
-    let node_labels = match args.node_labels.as_deref().map(|n| parse_labels("--node-labels", n)).transpose() {
-        Ok(n) => n,
-        Err(e) => return usage(e),
-    };
+    let labels = parse_labels("-l", &args.labels)?;
+    let node_labels = args.node_labels.as_deref().map(|n| parse_labels("--node-labels", n)).transpose()?;
     if let Some(ns) = &args.namespace {
         if !templates::is_dns_label(ns) {
-            return usage(format!("-n {ns:?}: a namespace must be a DNS-1123 label"));
+            return Err(Failure::Usage(format!("-n {ns:?}: a namespace must be a DNS-1123 label")));
         }
     }
-    let report = match run::report_path(&args.outdir, &args.report) {
-        Ok(r) => r,
-        Err(e) => return usage(e),
-    };
+    let report = run::report_path(&args.outdir, &args.report).map_err(Failure::Report)?;
     let mut jobs: Vec<Job> = Vec::new();
     for image in args.images.iter().filter(|i| !i.is_empty()) {
         // An image given twice is recommended for once.
@@ -178,23 +239,14 @@ pub fn run(args: Args) -> u8 {
         } else {
             readcap::read_file_capped(std::path::Path::new(m), readcap::MAX_MANIFEST_BYTES)
         };
-        let text = match text {
-            Ok(s) => s,
-            Err(e) => return usage(format!("-f {m}: {e}")),
-        };
-        match workload::parse(m, &text) {
-            Ok(cs) if cs.is_empty() => return usage(format!("-f {m}: no workload with containers found")),
-            Ok(cs) => jobs.extend(cs.into_iter().map(|c| Job { image: c.image.clone(), workload: Some(c) })),
-            Err(e) => return usage(e),
+        let text = text.map_err(|e| Failure::Usage(format!("-f {m}: {e}")))?;
+        let containers = workload::parse(m, &text).map_err(Failure::Workload)?;
+        if containers.is_empty() {
+            return Err(Failure::Usage(format!("-f {m}: no workload with containers found")));
         }
+        jobs.extend(containers.into_iter().map(|c| Job { image: c.image.clone(), workload: Some(c) }));
     }
-    let library = match load_library(args.templates.as_deref()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("armorc recommend: templates: {e}");
-            return 1;
-        }
-    };
+    let library = load_library(args.templates.as_deref()).map_err(Failure::Templates)?;
     let format = args.format.as_deref().and_then(Format::parse).unwrap_or_else(|| Format::from_path(&report));
     let opts = Options {
         out_dir: args.outdir.clone(),
@@ -222,33 +274,22 @@ pub fn run(args: Args) -> u8 {
         },
         ..LoadOptions::default()
     };
-    let loader = |spec: &str, progress| -> Result<Loaded, String> {
+    let loader = |spec: &str, progress| -> Result<Loaded, ImageError> {
         let opts = LoadOptions { progress, ..load_opts.clone() };
-        let l = load_image(spec, &opts).map_err(|e| e.to_string())?;
-        Ok(Loaded {
-            reference: l.reference,
-            digest: l.digest,
-            platform: l.platform,
-            index: l.index,
-            os_release: l.os_release,
-        })
+        Ok(load_image(spec, &opts)?.into())
     };
-    match run::run(&jobs, &library, &opts, &loader) {
-        Ok((report_data, code)) => {
-            for i in report_data.images.iter().filter(|i| i.error.is_some()) {
-                // Load errors already name the image.
-                let error = i.error.as_deref().unwrap_or("");
-                eprintln!("armorc recommend: {}", armorc_recommend::report::escape_controls(error));
-            }
-            if format == Format::Text {
-                print!("{}", report_data.render(Format::Text));
-            }
-            eprintln!("report written to {}", report.display());
-            code
-        }
-        Err(e) => {
-            eprintln!("armorc recommend: {e}");
-            1
-        }
+    let (report_data, read) = run::run(&jobs, &library, &opts, &loader).map_err(Failure::Run)?;
+    for i in report_data.images.iter().filter(|i| i.error.is_some()) {
+        // Load errors already name the image.
+        let error = i.error.as_deref().unwrap_or("");
+        eprintln!("armorc recommend: {}", armorc_recommend::report::escape_controls(error));
     }
+    if format == Format::Text {
+        print!("{}", report_data.render(Format::Text));
+    }
+    eprintln!("report written to {}", report.display());
+    Ok(match read {
+        ImagesRead::All => ExitCode::Success,
+        ImagesRead::SomeFailed => ExitCode::Failure,
+    })
 }

@@ -5,7 +5,6 @@
 //! Paths are stored absolute and normalized (`/usr/bin/sh`); the root `/` is implicit.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Type and metadata of one entry, as recorded in the layer tar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,42 +90,27 @@ impl Default for Limits {
 }
 
 /// Why an entry or a layer operation was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IndexError {
     /// The path contains `..`, which could escape the image root.
+    #[error("hostile entry `{0}`: path contains `..`")]
     DotDot(String),
     /// Layer entries must be relative; an absolute path is a hostile or broken tar.
+    #[error("hostile entry `{0}`: absolute path in layer")]
     Absolute(String),
     /// Empty path, NUL byte or other malformed name.
+    #[error("malformed entry path `{}`", .0.escape_debug())]
     Malformed(String),
     /// A whiteout naming no entry: `.wh.`, `.wh..` or `.wh...`.
+    #[error("hostile entry `{0}`: whiteout marker names no entry (`.wh.<name>` or `.wh..wh..opq`)")]
     BareWhiteout(String),
     /// A limit was exceeded: (limit name, limit value, offending path).
+    #[error("limit {name}={limit} exceeded at `{path}` (raise it with --{name})")]
     Limit { name: &'static str, limit: u64, path: String },
     /// Resolving a symlink went round in circles (or exceeded the hop limit).
+    #[error("symlink loop at `{path}`: not resolved after {hops} hops (limit max-symlink-hops)")]
     SymlinkLoop { path: String, hops: u32 },
 }
-
-impl fmt::Display for IndexError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IndexError::DotDot(p) => write!(f, "hostile entry `{p}`: path contains `..`"),
-            IndexError::Absolute(p) => write!(f, "hostile entry `{p}`: absolute path in layer"),
-            IndexError::Malformed(p) => write!(f, "malformed entry path `{}`", p.escape_debug()),
-            IndexError::BareWhiteout(p) => {
-                write!(f, "hostile entry `{p}`: whiteout marker names no entry (`.wh.<name>` or `.wh..wh..opq`)")
-            }
-            IndexError::Limit { name, limit, path } => {
-                write!(f, "limit {name}={limit} exceeded at `{path}` (raise it with --{name})")
-            }
-            IndexError::SymlinkLoop { path, hops } => {
-                write!(f, "symlink loop at `{path}`: not resolved after {hops} hops (limit max-symlink-hops)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for IndexError {}
 
 #[derive(Debug, Clone)]
 struct Node {

@@ -130,11 +130,56 @@ fn selector(t: &Template, target: &Target) -> Value {
     }
 }
 
+/// `line:column: ` when known.
+fn at(location: &Option<(usize, usize)>) -> String {
+    location.map(|(line, column)| format!("{line}:{column}: ")).unwrap_or_default()
+}
+
+/// Why a template could not be rendered for a target, or its rendering failed the proof.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("namespace {0:?} is not a DNS-1123 label")]
+    Namespace(String),
+    #[error("label {key:?}={value:?} is not a valid Kubernetes label")]
+    Label { key: String, value: String },
+    /// handlebars refused the template or the data (`reason`: its message).
+    #[error("rendering failed: {reason}")]
+    Handlebars { reason: String },
+    #[error("rendered policy is not valid YAML: {}{reason}", at(location))]
+    NotYaml { location: Option<(usize, usize)>, reason: String },
+    #[error("rendered text holds {0} YAML documents, expected 1")]
+    DocumentCount(usize),
+    #[error("re-emitting the rendered policy as block YAML changed its content")]
+    BlockStyleChanged,
+    #[error("rendered kind {rendered} differs from the template's {expected}")]
+    Kind { rendered: String, expected: String },
+    #[error("rendered metadata does not carry exactly the requested name/namespace")]
+    Metadata,
+    #[error("rendered nodeSelector differs from the requested node labels")]
+    NodeSelector,
+    #[error("rendered selector differs from the requested one (the template must use {{{{yaml selector}}}})")]
+    Selector,
+    /// The compiler's first finding on the rendered text.
+    #[error("rendered policy fails validation ({count} finding(s)); first: {}{severity} {message}", at(location))]
+    Validation { count: usize, location: Option<(usize, usize)>, severity: String, message: String },
+    #[error(
+        "the compiler accepted {policies} of {documents} KubeArmor document(s) in the rendered text, expected 1 of 1"
+    )]
+    Accepted { policies: usize, documents: usize },
+}
+
+fn not_yaml(e: &serde_saphyr::Error) -> RenderError {
+    RenderError::NotYaml {
+        location: e.location().map(|l| (l.line() as usize, l.column() as usize)),
+        reason: e.without_snippet().to_string().lines().next().unwrap_or("").to_string(),
+    }
+}
+
 /// Render and prove one policy.
-pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
+pub fn render(t: &Template, target: &Target) -> Result<Rendered, RenderError> {
     if let Some(ns) = &target.namespace {
         if !crate::templates::is_dns_label(ns) {
-            return Err(format!("namespace {ns:?} is not a DNS-1123 label"));
+            return Err(RenderError::Namespace(ns.clone()));
         }
     }
     for (k, v) in target.labels.iter().chain(target.node_labels.iter()) {
@@ -148,7 +193,7 @@ pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
             valid_label_value(v)
         };
         if !valid_label_key(k) || !value_ok {
-            return Err(format!("label {k:?}={v:?} is not a valid Kubernetes label"));
+            return Err(RenderError::Label { key: k.clone(), value: v.clone() });
         }
     }
     let name = dns_name(&format!("{}-{}", target.name_base, t.name));
@@ -171,7 +216,8 @@ pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
         "tags": t.tags,
         "action_override": target.action,
     });
-    let raw = registry().render_template(&t.body, &data).map_err(|e| format!("rendering failed: {e}"))?;
+    let raw =
+        registry().render_template(&t.body, &data).map_err(|e| RenderError::Handlebars { reason: e.to_string() })?;
     let text = block_style(&raw)?;
     let action = verify(t, &text, &name, namespace.as_deref(), &data)?;
     Ok(Rendered { name, text, action })
@@ -180,84 +226,63 @@ pub fn render(t: &Template, target: &Target) -> Result<Rendered, String> {
 /// The rendered text re-emitted as plain block YAML (kubectl's style): the `yaml` helper inserts
 /// JSON flow values, which are safe but unusual to read. The tree is parsed and written back
 /// with strings quoted only where YAML would misread them, and must read back as the same tree.
-fn block_style(raw: &str) -> Result<String, String> {
-    let parse = |text: &str| -> Result<Vec<Node>, String> {
-        serde_saphyr::from_multiple(text).map_err(|e| {
-            let loc = e.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
-            format!(
-                "rendered policy is not valid YAML: {loc}{}",
-                e.without_snippet().to_string().lines().next().unwrap_or("")
-            )
-        })
-    };
+fn block_style(raw: &str) -> Result<String, RenderError> {
+    let parse =
+        |text: &str| -> Result<Vec<Node>, RenderError> { serde_saphyr::from_multiple(text).map_err(|e| not_yaml(&e)) };
     let docs = parse(raw)?;
     let [doc] = docs.as_slice() else {
-        return Err(format!("rendered text holds {} YAML documents, expected 1", docs.len()));
+        return Err(RenderError::DocumentCount(docs.len()));
     };
     let text = doc.emit_block();
     if parse(&text)?.as_slice() != std::slice::from_ref(doc) {
-        return Err("re-emitting the rendered policy as block YAML changed its content".into());
+        return Err(RenderError::BlockStyleChanged);
     }
     Ok(text)
 }
 
 /// Post-conditions on the rendered text (see module docs). Returns `spec.action`.
-fn verify(t: &Template, text: &str, name: &str, namespace: Option<&str>, data: &Value) -> Result<String, String> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
-        let loc = e.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
-        format!(
-            "rendered policy is not valid YAML: {loc}{}",
-            e.without_snippet().to_string().lines().next().unwrap_or("")
-        )
-    })?;
+fn verify(t: &Template, text: &str, name: &str, namespace: Option<&str>, data: &Value) -> Result<String, RenderError> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| not_yaml(&e))?;
     let [doc] = docs.as_slice() else {
-        return Err(format!("rendered text holds {} YAML documents, expected 1", docs.len()));
+        return Err(RenderError::DocumentCount(docs.len()));
     };
     let kind = format!("{:?}", t.kind);
     if doc["kind"] != json!(kind) {
-        return Err(format!("rendered kind {} differs from the template's {kind}", doc["kind"]));
+        return Err(RenderError::Kind { rendered: doc["kind"].to_string(), expected: kind });
     }
     if doc["metadata"]["name"] != json!(name) || doc["metadata"].get("namespace").and_then(Value::as_str) != namespace {
-        return Err("rendered metadata does not carry exactly the requested name/namespace".into());
+        return Err(RenderError::Metadata);
     }
     match t.kind {
         PolicyKind::KubeArmorHostPolicy => {
             if doc["spec"]["nodeSelector"] != data["node_selector"] {
-                return Err("rendered nodeSelector differs from the requested node labels".into());
+                return Err(RenderError::NodeSelector);
             }
         }
         _ => {
             if doc["spec"]["selector"] != data["selector"] {
-                return Err(
-                    "rendered selector differs from the requested one (the template must use {{yaml selector}})".into(),
-                );
+                return Err(RenderError::Selector);
             }
         }
     }
     let file = armorc_compiler::source::SourceFile::new(format!("{}.yaml", name), text.to_string());
     let checked = armorc_compiler::check_source(file.clone());
     if let Some(d) = checked.diagnostics.first() {
-        let at =
-            d.span.map(|s| file.line_col(s.start)).map(|lc| format!("{}:{}: ", lc.line, lc.column)).unwrap_or_default();
-        return Err(format!(
-            "rendered policy fails validation ({} finding(s)); first: {at}{:?} {}",
-            checked.diagnostics.len(),
-            d.severity,
-            d.message
-        ));
+        return Err(RenderError::Validation {
+            count: checked.diagnostics.len(),
+            location: d.span.map(|s| file.line_col(s.start)).map(|lc| (lc.line, lc.column)),
+            severity: format!("{:?}", d.severity),
+            message: d.message.to_string(),
+        });
     }
     if checked.documents != 1 || checked.policies.len() != 1 {
-        return Err(format!(
-            "the compiler accepted {} of {} KubeArmor document(s) in the rendered text, expected 1 of 1",
-            checked.policies.len(),
-            checked.documents
-        ));
+        return Err(RenderError::Accepted { policies: checked.policies.len(), documents: checked.documents });
     }
     Ok(doc["spec"]["action"].as_str().unwrap_or("Block").to_string())
 }
 
 /// Library validation: render with a sample target and prove the result.
-pub fn self_check(t: &Template) -> Result<(), String> {
+pub fn self_check(t: &Template) -> Result<(), RenderError> {
     let target = Target {
         name_base: "sample".into(),
         namespace: Some("default".into()),

@@ -2,6 +2,7 @@
 //! each output directory in a temporary sibling and swap it in (stale policies disappear, other
 //! files in `-o` stay), then write the report last, atomically.
 
+use crate::image::ImageError;
 use crate::index::{FileIndex, OsRelease};
 use crate::matching::{self, Decision, Mode};
 use crate::render::{self, dns_name, Target};
@@ -21,6 +22,42 @@ pub struct Loaded {
     pub platform: String,
     pub index: FileIndex,
     pub os_release: Option<OsRelease>,
+}
+
+impl From<crate::image::LoadedImage> for Loaded {
+    fn from(l: crate::image::LoadedImage) -> Self {
+        Loaded {
+            reference: l.reference,
+            digest: l.digest,
+            platform: l.platform,
+            index: l.index,
+            os_release: l.os_release,
+        }
+    }
+}
+
+/// Why a run could not write its output (a failed image is not one: it is in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("-r: empty report name")]
+    EmptyReportName,
+    /// `-r` is absolute or climbs out with `..` (`name`: as given, control characters escaped).
+    #[error("-r {}: the report is written under -o; give a file name or a relative path without `..`", name.escape_debug())]
+    ReportNameEscapes { name: String },
+    /// A report path given by a library caller that is not below `out_dir`.
+    #[error("{}: the report must be inside the output directory {}", report.display(), out_dir.display())]
+    ReportNotUnderOutDir { report: PathBuf, out_dir: PathBuf },
+    /// The report's directory, once created, resolves outside `-o` (a symlinked subdirectory).
+    #[error("{}: the report would be written outside {}", report.display(), out_dir.display())]
+    ReportOutside { report: PathBuf, out_dir: PathBuf },
+    #[error("{}: exists and is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |error| RunError::Io { path: path.to_path_buf(), error }
 }
 
 /// One image to recommend for: from `-i`, or one container of a `-f` workload.
@@ -79,26 +116,23 @@ pub fn repository_last_segment(spec: &str) -> String {
 
 /// `-r NAME` joined under `-o`: NAME must be a relative path without `..` (docs/recommend.md), so
 /// the report can never land outside the output directory.
-pub fn report_path(out_dir: &Path, name: &Path) -> Result<PathBuf, String> {
+pub fn report_path(out_dir: &Path, name: &Path) -> Result<PathBuf, RunError> {
     use std::path::Component;
-    let shown = name.display().to_string().escape_debug().to_string();
     if name.as_os_str().is_empty() {
-        return Err("-r: empty report name".into());
+        return Err(RunError::EmptyReportName);
     }
     if !name.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
         || name.components().all(|c| c == Component::CurDir)
     {
-        return Err(format!(
-            "-r {shown}: the report is written under -o; give a file name or a relative path without `..`"
-        ));
+        return Err(RunError::ReportNameEscapes { name: name.display().to_string() });
     }
     Ok(out_dir.join(name))
 }
 
 /// The report's directory, once created, must still be inside `-o` (a symlinked subdirectory
 /// could point elsewhere).
-fn check_report_inside(out_dir: &Path, report: &Path) -> Result<(), String> {
-    let outside = || format!("{}: the report would be written outside {}", report.display(), out_dir.display());
+fn check_report_inside(out_dir: &Path, report: &Path) -> Result<(), RunError> {
+    let outside = || RunError::ReportOutside { report: report.to_path_buf(), out_dir: out_dir.to_path_buf() };
     let rel = report.strip_prefix(out_dir).map_err(|_| outside())?;
     report_path(out_dir, rel)?;
     let parent = report.parent().unwrap_or(out_dir);
@@ -112,11 +146,11 @@ fn check_report_inside(out_dir: &Path, report: &Path) -> Result<(), String> {
 }
 
 /// Write `text` to `path` atomically (temp file in the same directory, then rename).
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), RunError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    tmp.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    tmp.persist(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    tmp.write_all(text.as_bytes()).map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
     Ok(())
 }
 
@@ -137,16 +171,14 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 
 /// Build `out/<dir>` in a temporary sibling, then swap it in: readers see the old or the new
 /// directory, never a mix (two plain renames where the filesystem cannot exchange).
-fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), String> {
+fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), RunError> {
     let target = out.join(dir);
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{dir}.new-"))
-        .tempdir_in(out)
-        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let tmp = tempfile::Builder::new().prefix(&format!(".{dir}.new-")).tempdir_in(out).map_err(io(out))?;
     for (name, text) in files {
-        std::fs::write(tmp.path().join(name), text).map_err(|e| format!("{}: {e}", tmp.path().join(name).display()))?;
+        let file = tmp.path().join(name);
+        std::fs::write(&file, text).map_err(io(&file))?;
     }
-    let shown = |e: std::io::Error| format!("{}: {e}", target.display());
+    let shown = |error| RunError::Io { path: target.clone(), error };
     match std::fs::symlink_metadata(&target) {
         Ok(m) if m.is_dir() => match exchange(tmp.path(), &target) {
             // The temporary directory now holds the old content; dropping it deletes it.
@@ -154,17 +186,14 @@ fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), 
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)) => {}
             Err(e) => return Err(shown(e)),
         },
-        Ok(_) => return Err(format!("{}: exists and is not a directory", target.display())),
+        Ok(_) => return Err(RunError::NotADirectory { path: target }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let built = tmp.keep();
             return std::fs::rename(&built, &target).map_err(shown);
         }
         Err(e) => return Err(shown(e)),
     }
-    let old = tempfile::Builder::new()
-        .prefix(&format!(".{dir}.old-"))
-        .tempdir_in(out)
-        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let old = tempfile::Builder::new().prefix(&format!(".{dir}.old-")).tempdir_in(out).map_err(io(out))?;
     let old_path = old.path().join("d");
     std::fs::rename(&target, &old_path).map_err(shown)?;
     std::fs::rename(tmp.keep(), &target).map_err(shown)?;
@@ -173,23 +202,33 @@ fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), 
 }
 
 /// Loads one image; the second argument reports layer bytes to the progress bar (terminal only).
-pub type LoadFn<'a> = dyn Fn(&str, Option<crate::image::ProgressFn>) -> Result<Loaded, String> + 'a;
+pub type LoadFn<'a> = dyn Fn(&str, Option<crate::image::ProgressFn>) -> Result<Loaded, ImageError> + 'a;
 
-/// Run every job; returns the report and the exit code (0 all ok, 1 any image failed).
-pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result<(Report, u8), String> {
+/// What a finished run says about its images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImagesRead {
+    /// Every image was read.
+    All,
+    /// At least one image could not be read (the report names it; the others were written).
+    SomeFailed,
+}
+
+/// Run every job; returns the report and whether every image was read.
+pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result<(Report, ImagesRead), RunError> {
     // Refused before anything is loaded or written (the CLI already checked `-r` the same way).
-    let rel = opts.report.strip_prefix(&opts.out_dir).map_err(|_| {
-        format!("{}: the report must be inside the output directory {}", opts.report.display(), opts.out_dir.display())
-    })?;
+    let rel = opts
+        .report
+        .strip_prefix(&opts.out_dir)
+        .map_err(|_| RunError::ReportNotUnderOutDir { report: opts.report.clone(), out_dir: opts.out_dir.clone() })?;
     report_path(&opts.out_dir, rel)?;
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| format!("{}: {e}", opts.out_dir.display()))?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(io(&opts.out_dir))?;
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new(jobs.len() as u64);
         b.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("style"));
         b
     });
     let mode = if opts.legacy_karmor { Mode::LegacyKarmor } else { Mode::Ours };
-    let mut cache: BTreeMap<String, Result<(Loaded, KarmorCounts), String>> = BTreeMap::new();
+    let mut cache: BTreeMap<String, Result<(Loaded, KarmorCounts), ImageError>> = BTreeMap::new();
     let mut dirs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut host_files: Vec<(String, String)> = Vec::new();
     let mut images = Vec::new();
@@ -309,7 +348,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
             }
             Err(e) => {
                 failed = true;
-                entry.error = Some(e.clone());
+                entry.error = Some(e.to_string());
                 if !opts.allow_generic {
                     entry.notes.push(
                         "no policies written for this image (pass --allow-generic to get generic templates anyway)"
@@ -429,11 +468,11 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         explain: opts.explain,
     };
     if let Some(parent) = opts.report.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     check_report_inside(&opts.out_dir, &opts.report)?;
     write_atomic(&opts.report, &report.render(opts.format))?;
-    Ok((report, u8::from(failed)))
+    Ok((report, if failed { ImagesRead::SomeFailed } else { ImagesRead::All }))
 }
 
 #[cfg(test)]

@@ -23,7 +23,27 @@ fn labels_of(v: &serde_json::Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn collect(doc: &serde_json::Value, file: &str, out: &mut Vec<Container>) -> Result<(), String> {
+/// Why a `-f` manifest cannot be used. `file` is the manifest (`-` for stdin), `workload` the
+/// workload as `Kind [ns/]name`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("{file}{}: {message}", location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Yaml { file: String, location: Option<(usize, usize)>, message: String },
+    #[error("{file}: {kind} without metadata.name")]
+    NoName { file: String, kind: String },
+    #[error("{file}: {workload}: namespace {namespace:?} is not a DNS-1123 label")]
+    Namespace { file: String, workload: String, namespace: String },
+    #[error("{file}: {workload}: selector label {key:?}={value:?} is not a valid Kubernetes label")]
+    Label { file: String, workload: String, key: String, value: String },
+    #[error("{file}: {workload}: a container without name")]
+    ContainerWithoutName { file: String, workload: String },
+    #[error("{file}: {workload}: container name {container:?} is not a DNS-1123 label")]
+    ContainerName { file: String, workload: String, container: String },
+    #[error("{file}: {workload}: container {container} without image")]
+    ContainerWithoutImage { file: String, workload: String, container: String },
+}
+
+fn collect(doc: &serde_json::Value, file: &str, out: &mut Vec<Container>) -> Result<(), WorkloadError> {
     let kind = doc["kind"].as_str().unwrap_or("");
     if kind == "List" || kind.ends_with("List") {
         for item in doc["items"].as_array().into_iter().flatten() {
@@ -47,28 +67,38 @@ fn collect(doc: &serde_json::Value, file: &str, out: &mut Vec<Container>) -> Res
         _ => return Ok(()),
     };
     if name.is_empty() {
-        return Err(format!("{file}: {kind} without metadata.name"));
+        return Err(WorkloadError::NoName { file: file.to_string(), kind: kind.to_string() });
     }
     let workload = format!("{kind} {}{name}", namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default());
     // Everything that ends up in a selector or name must be valid Kubernetes syntax.
     if let Some(ns) = &namespace {
         if !crate::templates::is_dns_label(ns) {
-            return Err(format!("{file}: {workload}: namespace {ns:?} is not a DNS-1123 label"));
+            return Err(WorkloadError::Namespace { file: file.to_string(), workload, namespace: ns.clone() });
         }
     }
     for (k, v) in &labels {
         if !crate::render::valid_label_key(k) || !crate::render::valid_label_value(v) {
-            return Err(format!("{file}: {workload}: selector label {k:?}={v:?} is not a valid Kubernetes label"));
+            return Err(WorkloadError::Label { file: file.to_string(), workload, key: k.clone(), value: v.clone() });
         }
     }
     for (field, init) in [("initContainers", true), ("containers", false)] {
         for c in pod_spec[field].as_array().into_iter().flatten() {
-            let cname = c["name"].as_str().ok_or_else(|| format!("{file}: {workload}: a container without name"))?;
+            let cname = c["name"].as_str().ok_or_else(|| WorkloadError::ContainerWithoutName {
+                file: file.to_string(),
+                workload: workload.clone(),
+            })?;
             if !crate::templates::is_dns_label(cname) {
-                return Err(format!("{file}: {workload}: container name {cname:?} is not a DNS-1123 label"));
+                return Err(WorkloadError::ContainerName {
+                    file: file.to_string(),
+                    workload,
+                    container: cname.to_string(),
+                });
             }
-            let image =
-                c["image"].as_str().ok_or_else(|| format!("{file}: {workload}: container {cname} without image"))?;
+            let image = c["image"].as_str().ok_or_else(|| WorkloadError::ContainerWithoutImage {
+                file: file.to_string(),
+                workload: workload.clone(),
+                container: cname.to_string(),
+            })?;
             out.push(Container {
                 workload: workload.clone(),
                 name: name.clone(),
@@ -84,10 +114,11 @@ fn collect(doc: &serde_json::Value, file: &str, out: &mut Vec<Container>) -> Res
 }
 
 /// Parse a (multi-document) manifest stream; `file` names it in errors (`-` for stdin).
-pub fn parse(file: &str, text: &str) -> Result<Vec<Container>, String> {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|e| {
-        let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-        format!("{file}{loc}: {}", e.without_snippet().to_string().lines().next().unwrap_or("invalid YAML"))
+pub fn parse(file: &str, text: &str) -> Result<Vec<Container>, WorkloadError> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|e| WorkloadError::Yaml {
+        file: file.to_string(),
+        location: e.location().map(|l| (l.line() as usize, l.column() as usize)),
+        message: e.without_snippet().to_string().lines().next().unwrap_or("invalid YAML").to_string(),
     })?;
     let mut out = Vec::new();
     for d in &docs {
@@ -121,6 +152,6 @@ mod tests {
             assert!(parse("m.yaml", text).is_err(), "{text}");
         }
         let err = parse("m.yaml", "kind: Pod\nmetadata: {name: p\n").unwrap_err();
-        assert!(err.starts_with("m.yaml:"), "{err}");
+        assert!(err.to_string().starts_with("m.yaml:"), "{err}");
     }
 }

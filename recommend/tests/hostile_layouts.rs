@@ -6,8 +6,8 @@
 mod layout_support;
 
 use armorc_recommend::report::Format;
-use armorc_recommend::run::{self, Job, Loaded, Options};
-use armorc_recommend::{load_image, templates, LoadOptions};
+use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
+use armorc_recommend::{load_image, templates, ImageError, LoadOptions};
 use layout_support::{image, layer, layout, tagged, write_index};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -42,23 +42,15 @@ fn options(out: &Path, report: PathBuf) -> Options {
 
 /// Runs `armorc recommend`'s library path with the real loader, on a thread with a deadline: a
 /// hang fails the test instead of stalling the suite.
-fn run_images(images: &[String], out: &Path, deadline: Duration) -> (armorc_recommend::report::Report, u8) {
+fn run_images(images: &[String], out: &Path, deadline: Duration) -> (armorc_recommend::report::Report, ImagesRead) {
     let (tx, rx) = std::sync::mpsc::channel();
     let images = images.to_vec();
     let out = out.to_path_buf();
     std::thread::spawn(move || {
         let lib = templates::builtin().unwrap();
         let jobs: Vec<Job> = images.iter().map(|i| Job { image: i.clone(), workload: None }).collect();
-        let loader = |spec: &str, _| -> Result<Loaded, String> {
-            let l = load_image(spec, &LoadOptions::default()).map_err(|e| e.to_string())?;
-            Ok(Loaded {
-                reference: l.reference,
-                digest: l.digest,
-                platform: l.platform,
-                index: l.index,
-                os_release: l.os_release,
-            })
-        };
+        let loader =
+            |spec: &str, _| -> Result<Loaded, ImageError> { Ok(load_image(spec, &LoadOptions::default())?.into()) };
         let result = run::run(&jobs, &lib, &options(&out, out.join("report.txt")), &loader).unwrap();
         let _ = tx.send(result);
     });
@@ -132,7 +124,7 @@ fn non_regular_blobs_are_refused_and_the_good_image_is_still_written() {
 
     let out = tmp.path().join("out");
     let (report, code) = run_images(&[zero_spec, fifo_spec, good_spec], &out, Duration::from_secs(60));
-    assert_eq!(code, 1);
+    assert_eq!(code, ImagesRead::SomeFailed);
     for bad in &report.images[..2] {
         let err = bad.error.as_deref().unwrap();
         assert!(err.contains("not a regular file"), "{err}");
@@ -218,11 +210,11 @@ fn the_report_cannot_be_written_outside_the_output_directory() {
     }
     assert_eq!(run::report_path(&out, Path::new("r/report.md")).unwrap(), out.join("r/report.md"));
     let lib = templates::builtin().unwrap();
-    let loader = |_: &str, _| -> Result<Loaded, String> { Err("not loaded".into()) };
+    let loader = |_: &str, _| -> Result<Loaded, ImageError> { Err(ImageError::WorkerStopped) };
     // A report path built by hand (library callers) is held to the same rule.
     let escape = tmp.path().join("a/x.txt");
     let err = run::run(&[], &lib, &options(&out, out.join("../../x.txt")), &loader).unwrap_err();
-    assert!(err.contains("-r"), "{err}");
+    assert!(err.to_string().contains("-r"), "{err}");
     assert!(!escape.exists());
     // A symlinked subdirectory of -o pointing elsewhere is refused too.
     std::fs::create_dir_all(&out).unwrap();
@@ -230,7 +222,7 @@ fn the_report_cannot_be_written_outside_the_output_directory() {
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, out.join("link")).unwrap();
     let err = run::run(&[], &lib, &options(&out, out.join("link/r.txt")), &loader).unwrap_err();
-    assert!(err.contains("outside"), "{err}");
+    assert!(err.to_string().contains("outside"), "{err}");
     assert!(!elsewhere.join("r.txt").exists());
 }
 
@@ -240,7 +232,7 @@ fn control_characters_in_file_names_are_escaped_in_text_and_markdown() {
     let spec = layout(&tmp.path().join("ctl"), &[layer(&[("a\nForged | line\x1b[31m/../b", "f")])], |_| {});
     let out = tmp.path().join("out");
     let (report, code) = run_images(&[spec], &out, Duration::from_secs(60));
-    assert_eq!(code, 1);
+    assert_eq!(code, ImagesRead::SomeFailed);
     assert!(report.images[0].error.as_deref().unwrap().contains('\n'), "the JSON keeps the real name");
     for format in [Format::Text, Format::Markdown] {
         let text = report.render(format);

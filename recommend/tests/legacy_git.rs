@@ -4,9 +4,10 @@
 
 mod common;
 
+use armorc_recommend::image::{ImageError, RegistryError};
 use armorc_recommend::index::{EntryKind, FileIndex};
 use armorc_recommend::report::Format;
-use armorc_recommend::run::{self, Job, Loaded, Options};
+use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
 use armorc_recommend::templates::cache;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -99,7 +100,7 @@ fn v0_2_6_via_git_cache_both_matchers() {
             allow_generic: false,
             progress: false,
         };
-        let loader = |_: &str, _| -> Result<Loaded, String> {
+        let loader = |_: &str, _| -> Result<Loaded, ImageError> {
             Ok(Loaded {
                 reference: "mysql:8".into(),
                 digest: "sha256:00".into(),
@@ -110,7 +111,7 @@ fn v0_2_6_via_git_cache_both_matchers() {
         };
         let jobs = [Job { image: "mysql:8".into(), workload: None }];
         let (report, code) = run::run(&jobs, &lib, &opts, &loader).unwrap();
-        assert_eq!(code, 0);
+        assert_eq!(code, ImagesRead::All);
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
         assert_eq!(json["templates"]["commit"], commit.as_str());
@@ -182,9 +183,9 @@ fn update_failure_keeps_the_previous_cache() {
     let parent = bad.head().unwrap().peel_to_commit().unwrap();
     bad.commit(Some("HEAD"), &sig, &sig, "break", &tree, &[&parent]).unwrap();
     let err = cache::update(&root, None, None).unwrap_err();
-    assert!(err.0.contains("missing.yaml"), "{err}");
+    assert!(err.to_string().contains("missing.yaml"), "{err}");
     assert_eq!(cache::load(&root).unwrap().source.commit.as_deref(), Some(commit.as_str()));
-    assert!(cache::update(&root, None, Some("no-such-ref")).unwrap_err().0.contains("no-such-ref"));
+    assert!(cache::update(&root, None, Some("no-such-ref")).unwrap_err().to_string().contains("no-such-ref"));
 }
 
 #[test]
@@ -210,15 +211,21 @@ fn allow_generic_writes_only_generic_templates_for_unreadable_images() {
             allow_generic: allow,
             progress: false,
         };
-        let loader = |s: &str, _| -> Result<Loaded, String> { Err(format!("{s}: registry unreachable")) };
+        let loader = |s: &str, _| -> Result<Loaded, ImageError> {
+            Err(ImageError::Registry(RegistryError::Request {
+                host: s.into(),
+                what: "manifest".into(),
+                reason: "registry unreachable".into(),
+            }))
+        };
         run::run(&[Job { image: "private/app:1".into(), workload: None }], &lib, &opts, &loader).unwrap()
     };
     let (report, code) = run_with(false, &tmp.path().join("strict"));
-    assert_eq!(code, 1);
+    assert_eq!(code, ImagesRead::SomeFailed);
     assert!(report.images[0].policies.is_empty());
     assert!(!tmp.path().join("strict/private-app-1").exists());
     let (report, code) = run_with(true, &tmp.path().join("generic"));
-    assert_eq!(code, 1, "still a failed image");
+    assert_eq!(code, ImagesRead::SomeFailed, "still a failed image");
     let written: Vec<&str> = report.images[0].policies.iter().map(|p| p.template.as_str()).collect();
     assert!(written.contains(&"pkg-mngr-exec") && !written.contains(&"user-grp-mod"), "{written:?}");
     assert!(report.images[0].policies.iter().all(|p| p.action == "Audit"), "--action Audit applies");

@@ -8,8 +8,8 @@
 mod layout_support;
 
 use armorc_recommend::report::{Format, Report};
-use armorc_recommend::run::{self, Job, Loaded, Options};
-use armorc_recommend::{load_image, templates, LoadOptions};
+use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
+use armorc_recommend::{load_image, templates, ImageError, LoadOptions};
 use layout_support::{layer, layout};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,12 +47,12 @@ fn run_mode(spec: &str, lib: &templates::Library, out: &Path, legacy: bool) -> R
         allow_generic: false,
         progress: false,
     };
-    let loader = |spec: &str, _| -> Result<Loaded, String> {
-        let l = load_image(spec, &LoadOptions::default()).map_err(|e| e.to_string())?;
+    let loader = |spec: &str, _| -> Result<Loaded, ImageError> {
+        let l = load_image(spec, &LoadOptions::default())?;
         Ok(Loaded { reference: l.reference, digest: l.digest, platform: l.platform, index: l.index, os_release: None })
     };
     let (report, code) = run::run(&[Job { image: spec.into(), workload: None }], lib, &opts, &loader).unwrap();
-    assert_eq!(code, 0, "{:?}", report.images[0].error);
+    assert_eq!(code, ImagesRead::All, "{:?}", report.images[0].error);
     report
 }
 

@@ -5,9 +5,10 @@
 
 mod common;
 
+use armorc_recommend::image::{ImageError, RegistryError};
 use armorc_recommend::index::{EntryKind, FileIndex};
 use armorc_recommend::report::Format;
-use armorc_recommend::run::{self, Job, Loaded, Options};
+use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
 use armorc_recommend::templates;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -49,8 +50,15 @@ fn report(out: &Path, format: Format, name: &str) {
         allow_generic: false,
         progress: false,
     };
-    let loader = |spec: &str, _| -> Result<Loaded, String> {
-        let index = images.get(spec).ok_or_else(|| format!("{spec}: no such image"))?.clone();
+    let loader = |spec: &str, _| -> Result<Loaded, ImageError> {
+        let index = images
+            .get(spec)
+            .ok_or_else(|| RegistryError::Request {
+                host: spec.into(),
+                what: "manifest".into(),
+                reason: "no such image".into(),
+            })?
+            .clone();
         Ok(Loaded {
             reference: spec.into(),
             digest: "sha256:ab".into(),
@@ -62,7 +70,7 @@ fn report(out: &Path, format: Format, name: &str) {
     let jobs: Vec<Job> =
         ["web:1", "db:2", "gone:3"].iter().map(|i| Job { image: i.to_string(), workload: None }).collect();
     let (_, code) = run::run(&jobs, &lib, &opts, &loader).unwrap();
-    assert_eq!(code, 1, "gone:3 fails");
+    assert_eq!(code, ImagesRead::SomeFailed, "gone:3 fails");
 }
 
 /// Every `name="value"` of the given attribute in an HTML text.

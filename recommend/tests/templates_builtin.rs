@@ -95,14 +95,14 @@ fn bad_templates_are_reported_with_file_line_and_column() {
     }
     let lib = templates::from_dir(tmp.path()).unwrap();
     let bad = lib.templates.iter().find(|t| t.name == "bad-one").unwrap();
-    assert!(bad.invalid.as_deref().unwrap().contains("fails validation"), "{:?}", bad.invalid);
+    assert!(bad.invalid.as_ref().unwrap().to_string().contains("fails validation"), "{:?}", bad.invalid);
     assert!(lib.notes[0].contains("bad-one"), "{:?}", lib.notes);
 
     // Strict mode: an unknown variable is an error, not an empty string.
     std::fs::write(dir.join("policy.yaml.hbs"), "kind: KubeArmorPolicy\nmetadata: {{yaml nosuch}}\n").unwrap();
     let lib = templates::from_dir(tmp.path()).unwrap();
     let bad = lib.templates.iter().find(|t| t.name == "bad-one").unwrap();
-    assert!(bad.invalid.as_deref().unwrap().contains("unknown variable `nosuch`"), "{:?}", bad.invalid);
+    assert!(bad.invalid.as_ref().unwrap().to_string().contains("unknown variable `nosuch`"), "{:?}", bad.invalid);
 
     std::fs::remove_dir_all(&good).unwrap();
     let err = templates::from_dir(tmp.path()).unwrap_err().to_string();

@@ -128,14 +128,9 @@ impl<R: Read> Read for LimitReader<'_, R> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("limit max-uncompressed-bytes={0} exceeded (raise it with --max-uncompressed-bytes)")]
 struct LimitExceeded(u64);
-impl std::fmt::Display for LimitExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "limit max-uncompressed-bytes={} exceeded (raise it with --max-uncompressed-bytes)", self.0)
-    }
-}
-impl std::error::Error for LimitExceeded {}
 
 /// What the caller knows about the blob.
 pub(crate) struct BlobCheck<'a> {

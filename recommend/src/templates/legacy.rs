@@ -60,7 +60,11 @@ pub fn load_metadata(files: &FileSet, path: &str) -> Result<(Vec<Template>, Vec<
                     None => match files.get(y.as_str()) {
                         Some(t) => (y.clone(), t),
                         None => {
-                            return Err(LoadError(format!("{path}: rule `{}`: policy file `{y}` not found", rule.name)))
+                            return Err(LoadError::RuleFileMissing {
+                                file: path.to_string(),
+                                rule: rule.name.clone(),
+                                yaml: y.clone(),
+                            })
                         }
                     },
                 };
@@ -77,7 +81,7 @@ pub fn load_metadata(files: &FileSet, path: &str) -> Result<(Vec<Template>, Vec<
                 format!("{path}#{}", rule.name),
             ),
             (None, None) => {
-                return Err(LoadError(format!("{path}: rule `{}` has neither `yaml` nor `spec`", rule.name)))
+                return Err(LoadError::RuleWithoutPolicy { file: path.to_string(), rule: rule.name.clone() })
             }
         };
         let api = policy.get("apiVersion").and_then(Node::as_str).unwrap_or("");
@@ -112,15 +116,15 @@ fn legacy_name(name: &str) -> String {
 fn convert(rule: Rule, mut policy: Node, origin: String) -> Result<(Template, usize), LoadError> {
     let kind_text = policy.get("kind").and_then(Node::as_str).unwrap_or("").to_string();
     let kind = super::PolicyKind::parse(&kind_text)
-        .ok_or_else(|| LoadError(format!("{origin}: unsupported kind `{kind_text}`")))?;
+        .ok_or_else(|| LoadError::UnsupportedKind { origin: origin.clone(), kind: kind_text.clone() })?;
     let name = legacy_name(&rule.name);
     if !super::is_dns_label(&name) {
-        return Err(LoadError(format!("{origin}: rule name `{}` cannot be made a DNS-1123 label", rule.name)));
+        return Err(LoadError::RuleName { origin, rule: rule.name });
     }
-    let spec = policy.get_mut("spec").ok_or_else(|| LoadError(format!("{origin}: no `spec`")))?;
+    let spec = policy.get_mut("spec").ok_or_else(|| LoadError::NoSpec { origin: origin.clone() })?;
     let severity = match spec.get("severity") {
         Some(Node::Int(i)) if (1..=10).contains(i) => *i as u8,
-        Some(other) => return Err(LoadError(format!("{origin}: severity {other:?} outside 1..10"))),
+        Some(other) => return Err(LoadError::LegacySeverity { origin, value: format!("{other:?}") }),
         None => 1,
     };
     let tags: Vec<String> = match spec.get("tags") {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod legacy;
 pub mod yamltree;
 
+use crate::render::RenderError;
 use armorc_grammar::precondition::{self, Expr};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -71,7 +72,7 @@ pub struct Template {
     pub legacy: Option<LegacyInfo>,
     /// Set when a test render fails validation: the template is never written (the reason shows
     /// in `--explain` and the library notes).
-    pub invalid: Option<String>,
+    pub invalid: Option<RenderError>,
 }
 
 impl Template {
@@ -104,25 +105,66 @@ pub struct Library {
     pub notes: Vec<String>,
 }
 
-/// A load error names the file inside the library and, when known, line and column.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadError(pub String);
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// `file:line:column` or `file`.
+fn file_at(file: &str, location: &Option<(usize, usize)>) -> String {
+    match location {
+        Some((line, column)) => format!("{file}:{line}:{column}"),
+        None => file.to_string(),
     }
 }
 
-impl std::error::Error for LoadError {}
+/// Why a template library could not be loaded. Every message names the file inside the library
+/// (`file`, `origin`: path relative to the library root) and, when known, line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: {message}", file_at(file, location))]
+    Yaml { file: String, location: Option<(usize, usize)>, message: String },
+    #[error("{file}: name `{name}` is not a DNS-1123 label")]
+    Name { file: String, name: String },
+    #[error("{file}: name `{name}` differs from its directory `{dir}`")]
+    NameDiffers { file: String, name: String, dir: String },
+    #[error("{file}: severity {severity} is outside 1..10")]
+    Severity { file: String, severity: String },
+    #[error("{file}: at least one tag is required")]
+    NoTags { file: String },
+    #[error("{}: precondition: {message}{}", file_at(file, location), offset.map(|o| format!(" (at offset {o})")).unwrap_or_default())]
+    Precondition { file: String, location: Option<(usize, usize)>, offset: Option<usize>, message: String },
+    #[error("{file}: missing {body}")]
+    MissingBody { file: String, body: String },
+    #[error("{file}: no `kind:` line naming a KubeArmor policy kind")]
+    NoKind { file: String },
+    #[error("{location}: no templates found (expected */meta.yaml or metadata.yaml)")]
+    NoTemplates { location: String },
+    #[error("{origin}: template name `{name}` is also used by {previous}")]
+    DuplicateName { origin: String, name: String, previous: String },
+    #[error("{location}: no usable template; e.g. {origin}: {error}")]
+    NoUsableTemplate { location: String, origin: String, error: Box<RenderError> },
+    #[error("{}: {error}", path.display())]
+    Io { path: std::path::PathBuf, error: std::io::Error },
+    #[error("{}: larger than {limit} bytes", path.display())]
+    FileTooLarge { path: std::path::PathBuf, limit: u64 },
+    /// Legacy layout: a rule's `yaml:` names no file of the library.
+    #[error("{file}: rule `{rule}`: policy file `{yaml}` not found")]
+    RuleFileMissing { file: String, rule: String, yaml: String },
+    #[error("{file}: rule `{rule}` has neither `yaml` nor `spec`")]
+    RuleWithoutPolicy { file: String, rule: String },
+    #[error("{origin}: unsupported kind `{kind}`")]
+    UnsupportedKind { origin: String, kind: String },
+    #[error("{origin}: rule name `{rule}` cannot be made a DNS-1123 label")]
+    RuleName { origin: String, rule: String },
+    #[error("{origin}: no `spec`")]
+    NoSpec { origin: String },
+    #[error("{origin}: severity {value} outside 1..10")]
+    LegacySeverity { origin: String, value: String },
+}
 
-/// Human message for a serde-saphyr error, prefixed with `file:line:column`.
+/// A serde-saphyr error as a load error at `file:line:column`.
 pub(crate) fn yaml_error(file: &str, e: &serde_saphyr::Error) -> LoadError {
     let msg = e.without_snippet().to_string();
-    let msg = msg.lines().next().unwrap_or("invalid YAML").to_string();
-    match e.location() {
-        Some(l) => LoadError(format!("{file}:{}:{}: {msg}", l.line(), l.column())),
-        None => LoadError(format!("{file}: {msg}")),
+    LoadError::Yaml {
+        file: file.to_string(),
+        location: e.location().map(|l| (l.line() as usize, l.column() as usize)),
+        message: msg.lines().next().unwrap_or("invalid YAML").to_string(),
     }
 }
 
@@ -164,33 +206,36 @@ fn load_ours(files: &FileSet, meta_path: &str) -> Result<Template, LoadError> {
     let meta: Meta = serde_saphyr::from_str(text).map_err(|e| yaml_error(meta_path, &e))?;
     let dir_name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     if !is_dns_label(&meta.name) {
-        return Err(LoadError(format!("{meta_path}: name `{}` is not a DNS-1123 label", meta.name)));
+        return Err(LoadError::Name { file: meta_path.to_string(), name: meta.name });
     }
     if !dir_name.is_empty() && dir_name != meta.name {
-        return Err(LoadError(format!("{meta_path}: name `{}` differs from its directory `{dir_name}`", meta.name)));
+        return Err(LoadError::NameDiffers { file: meta_path.to_string(), name: meta.name, dir: dir_name.to_string() });
     }
     if !(1..=10).contains(&meta.severity) {
-        return Err(LoadError(format!("{meta_path}: severity {} is outside 1..10", meta.severity)));
+        return Err(LoadError::Severity { file: meta_path.to_string(), severity: meta.severity.to_string() });
     }
     if meta.tags.is_empty() {
-        return Err(LoadError(format!("{meta_path}: at least one tag is required")));
+        return Err(LoadError::NoTags { file: meta_path.to_string() });
     }
     let precondition = precondition::parse(&meta.precondition).map_err(|e| {
         // Point into the YAML file: find the expression text; fall back to the file.
         let at = text.find(meta.precondition.as_str()).map(|o| o + e.span.start);
-        match at {
+        let (location, offset) = match at {
             Some(o) => {
                 let line = text[..o].matches('\n').count() + 1;
                 let col = text[..o].rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
-                LoadError(format!("{meta_path}:{line}:{col}: precondition: {}", e.message))
+                (Some((line, col)), None)
             }
-            None => LoadError(format!("{meta_path}: precondition: {} (at offset {})", e.message, e.span.start)),
-        }
+            None => (None, Some(e.span.start)),
+        };
+        LoadError::Precondition { file: meta_path.to_string(), location, offset, message: e.message.to_string() }
     })?;
     let body_path = format!("{dir}policy.yaml.hbs");
-    let body = files.get(&body_path).ok_or_else(|| LoadError(format!("{meta_path}: missing {body_path}")))?.clone();
-    let kind = body_kind(&body)
-        .ok_or_else(|| LoadError(format!("{body_path}: no `kind:` line naming a KubeArmor policy kind")))?;
+    let body = files
+        .get(&body_path)
+        .ok_or_else(|| LoadError::MissingBody { file: meta_path.to_string(), body: body_path.clone() })?
+        .clone();
+    let kind = body_kind(&body).ok_or_else(|| LoadError::NoKind { file: body_path.clone() })?;
     Ok(Template {
         name: meta.name,
         summary: meta.summary,
@@ -224,15 +269,12 @@ pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadEr
         }
     }
     if templates.is_empty() {
-        return Err(LoadError(format!(
-            "{}: no templates found (expected */meta.yaml or metadata.yaml)",
-            source.location
-        )));
+        return Err(LoadError::NoTemplates { location: source.location });
     }
     let mut seen = BTreeMap::new();
     for t in &templates {
         if let Some(prev) = seen.insert(t.name.clone(), t.origin.clone()) {
-            return Err(LoadError(format!("{}: template name `{}` is also used by {prev}", t.origin, t.name)));
+            return Err(LoadError::DuplicateName { origin: t.origin.clone(), name: t.name.clone(), previous: prev });
         }
     }
     templates.sort_by(|a, b| a.name.cmp(&b.name));
@@ -242,15 +284,10 @@ pub fn load_files(files: &FileSet, source: SourceInfo) -> Result<Library, LoadEr
             t.invalid = Some(e);
         }
     }
-    if let Some(t) =
-        templates.iter().find(|t| t.invalid.is_some()).filter(|_| templates.iter().all(|t| t.invalid.is_some()))
-    {
-        return Err(LoadError(format!(
-            "{}: no usable template; e.g. {}: {}",
-            source.location,
-            t.origin,
-            t.invalid.as_deref().unwrap_or("")
-        )));
+    if templates.iter().all(|t| t.invalid.is_some()) {
+        if let Some((t, error)) = templates.iter().find_map(|t| Some((t, Box::new(t.invalid.clone()?)))) {
+            return Err(LoadError::NoUsableTemplate { location: source.location, origin: t.origin.clone(), error });
+        }
     }
     Ok(Library { source, templates, notes, digest: files_digest(files) })
 }
@@ -277,17 +314,21 @@ pub fn builtin() -> Result<Library, LoadError> {
     )
 }
 
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |error| LoadError::Io { path: path.to_path_buf(), error }
+}
+
 /// Read every `.yaml`/`.hbs` file below `dir` (skipping `.git`), bounded in size.
 pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
     const MAX_FILE: u64 = crate::readcap::MAX_TEMPLATE_FILE_BYTES;
     let mut files = FileSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|e| LoadError(format!("{}: {e}", d.display())))?;
+        let rd = std::fs::read_dir(&d).map_err(io(&d))?;
         for entry in rd {
-            let entry = entry.map_err(|e| LoadError(format!("{}: {e}", d.display())))?;
+            let entry = entry.map_err(io(&d))?;
             let p = entry.path();
-            let ft = entry.file_type().map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
+            let ft = entry.file_type().map_err(io(&p))?;
             if ft.is_dir() {
                 if entry.file_name() != ".git" {
                     stack.push(p);
@@ -295,11 +336,10 @@ pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
             } else if ft.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "hbs") {
                 let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 if len > MAX_FILE {
-                    return Err(LoadError(format!("{}: larger than {MAX_FILE} bytes", p.display())));
+                    return Err(LoadError::FileTooLarge { path: p, limit: MAX_FILE });
                 }
                 // Capped again while reading: the file may have grown since the size check.
-                let text = crate::readcap::read_file_capped(&p, MAX_FILE)
-                    .map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
+                let text = crate::readcap::read_file_capped(&p, MAX_FILE).map_err(io(&p))?;
                 let rel = p.strip_prefix(dir).expect("below dir").to_string_lossy().replace('\\', "/");
                 files.insert(rel, text);
             }
