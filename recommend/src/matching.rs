@@ -179,12 +179,12 @@ pub fn decide(t: &Template, index: &FileIndex, karmor: &legacy::KarmorCounts, ta
             return match legacy::karmor_decide(&l.preconditions, karmor) {
                 Ok(true) => Decision::Recommend(karmor_evidence(&l.preconditions, karmor)),
                 Ok(false) => Decision::Skip(format!("karmor preconditions {:?} not met", l.preconditions)),
-                Err(e) => Decision::Skip(e),
+                Err(e) => Decision::Skip(e.to_string()),
             };
         }
     }
     if let Some(why) = t.legacy.as_ref().and_then(|l| l.untranslatable.clone()) {
-        return Decision::Skip(why);
+        return Decision::Skip(why.to_string());
     }
     match evaluate(&t.precondition, index) {
         Some(ev) => Decision::Recommend(ev),

@@ -263,13 +263,30 @@ pub fn go_clean(p: &str) -> String {
     }
 }
 
+/// Why a legacy precondition cannot be translated to our language, or karmor cannot evaluate it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LegacyError {
+    #[error("precondition `{precondition}` uses regex syntax `{syntax}` that has no glob equivalent")]
+    RegexSyntax { precondition: String, syntax: char },
+    #[error("precondition `{precondition}` is not an absolute path")]
+    NotAbsolute { precondition: String },
+    /// The translated glob is not a valid precondition (`message`: the parser's).
+    #[error("precondition `{precondition}`: {message}")]
+    Translation { precondition: String, message: String },
+    /// Go's `regexp.MustCompile` rejects the pattern: karmor panics on this template.
+    #[error("karmor would crash on precondition `{precondition}` (Go regexp rejects `{regex}`: {reason})")]
+    KarmorCrash { precondition: String, regex: String, reason: String },
+    #[error("precondition `{0}` was not counted")]
+    NotCounted(String),
+}
+
 /// The documented translation rule (docs/templates.md, "Legacy translation"):
 /// 1. any entry containing `OPTSCAN` -> `true` (the template is generic);
 /// 2. the list -> `all(..)` of its entries (one entry -> itself; empty list -> `true`);
 /// 3. per entry, after `filepath.Clean`: `P/*` or `P/.*` -> `exists("P/*")` (something directly
 ///    under P); a trailing `*` -> the glob `P*`; an original trailing `/` -> `dir("P")`;
 ///    otherwise `exists("P")`; `.` is taken literally. Any other regex syntax is untranslatable.
-pub fn translate(preconditions: &[String]) -> Result<Expr, String> {
+pub fn translate(preconditions: &[String]) -> Result<Expr, LegacyError> {
     let z = Span { start: 0, end: 0 };
     if preconditions.iter().any(|p| p.contains("OPTSCAN")) {
         return Ok(Expr::Const(true, z));
@@ -285,7 +302,7 @@ pub fn translate(preconditions: &[String]) -> Result<Expr, String> {
     })
 }
 
-fn translate_one(raw: &str) -> Result<Expr, String> {
+fn translate_one(raw: &str) -> Result<Expr, LegacyError> {
     let z = Span { start: 0, end: 0 };
     let trailing_slash = raw.trim_end().ends_with('/');
     let clean = go_clean(raw.trim());
@@ -299,13 +316,15 @@ fn translate_one(raw: &str) -> Result<Expr, String> {
         (clean.clone(), "exists", clean.clone())
     };
     if let Some(c) = base.chars().find(|c| "()[]{}|+?^$\\*".contains(*c)) {
-        return Err(format!("precondition `{raw}` uses regex syntax `{c}` that has no glob equivalent"));
+        return Err(LegacyError::RegexSyntax { precondition: raw.to_string(), syntax: c });
     }
     if !base.starts_with('/') {
-        return Err(format!("precondition `{raw}` is not an absolute path"));
+        return Err(LegacyError::NotAbsolute { precondition: raw.to_string() });
     }
     let text = format!("{kind_text}({})", precondition::quote(&glob));
-    precondition::parse(&text).map_err(|e| format!("precondition `{raw}`: {}", e.message)).map(|e| match e {
+    let parsed = precondition::parse(&text)
+        .map_err(|e| LegacyError::Translation { precondition: raw.to_string(), message: e.message.to_string() });
+    parsed.map(|e| match e {
         Expr::Test { kind, pattern, .. } => Expr::Test { kind, pattern, span: z },
         other => other,
     })
@@ -329,7 +348,7 @@ const KARMOR_SAMPLE: usize = 16;
 
 /// Per precondition string: what its regex finds in karmor's file list, or why karmor would panic
 /// on it (a regex Go's `regexp.MustCompile` rejects).
-pub type KarmorCounts = std::collections::HashMap<String, Result<KarmorHits, String>>;
+pub type KarmorCounts = std::collections::HashMap<String, Result<KarmorHits, LegacyError>>;
 
 /// karmor's regex for one precondition: `filepath.Clean`, then `$` unless it ends in `*`.
 fn karmor_regex(p: &str) -> String {
@@ -428,10 +447,8 @@ pub fn karmor_counts<'a>(
                 valid.push(p);
             }
             Err(e) => {
-                counts.insert(
-                    p.clone(),
-                    Err(format!("karmor would crash on precondition `{p}` (Go regexp rejects `{re}`: {e})")),
-                );
+                counts
+                    .insert(p.clone(), Err(LegacyError::KarmorCrash { precondition: p.clone(), regex: re, reason: e }));
             }
         }
     }
@@ -453,13 +470,13 @@ pub fn karmor_counts<'a>(
 
 /// karmor's decision (reference §1.8) from the counts: entries in order, `OPTSCAN` returns true
 /// at once, otherwise pass when the total of matches reaches the number of entries.
-pub fn karmor_decide(preconditions: &[String], counts: &KarmorCounts) -> Result<bool, String> {
+pub fn karmor_decide(preconditions: &[String], counts: &KarmorCounts) -> Result<bool, LegacyError> {
     let mut matched = 0usize;
     for p in preconditions {
         match counts.get(p) {
             Some(Ok(h)) => matched += h.count,
             Some(Err(e)) => return Err(e.clone()),
-            None => return Err(format!("precondition `{p}` was not counted")),
+            None => return Err(LegacyError::NotCounted(p.clone())),
         }
         if p.contains("OPTSCAN") {
             return Ok(true);
@@ -469,7 +486,7 @@ pub fn karmor_decide(preconditions: &[String], counts: &KarmorCounts) -> Result<
 }
 
 /// karmor's matcher over a prefixed file list (see `karmor_counts`).
-pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, String> {
+pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, LegacyError> {
     karmor_decide(preconditions, &karmor_counts(preconditions, regular_files))
 }
 
@@ -518,7 +535,7 @@ mod tests {
         }
         let counts = karmor_counts(&v(&["/usr/bin/a**", "/usr/bin/b"]), &[format!("{KARMOR_PREFIX}/usr/bin/b")]);
         let err = counts["/usr/bin/a**"].clone().unwrap_err();
-        assert!(err.contains("invalid nested repetition operator: `**`"), "{err}");
+        assert!(err.to_string().contains("invalid nested repetition operator: `**`"), "{err}");
         assert_eq!(counts["/usr/bin/b"], Ok(KarmorHits { count: 1, sample: v(&["/usr/bin/b"]) }));
     }
 

@@ -48,7 +48,7 @@ pub struct LegacyInfo {
     pub preconditions: Vec<String>,
     /// Why the preconditions could not be translated (the template is then skipped unless
     /// `--legacy-karmor`).
-    pub untranslatable: Option<String>,
+    pub untranslatable: Option<legacy::LegacyError>,
 }
 
 #[derive(Clone, Debug)]
