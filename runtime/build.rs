@@ -1,5 +1,14 @@
 //! Builds our BPF objects (bpf/*.bpf.c) with clang into OUT_DIR (CO-RE against bpf/vmlinux.h).
 //! Only the armor-loader package needs this; building `armorc` never runs it.
+//!
+//! The objects are the same bytes whatever the Rust target (x86_64 or aarch64, issue 11): every
+//! kernel struct access is a CO-RE relocation, the LSM programs read their arguments through
+//! BPF_PROG (the trampoline's u64 array, no `struct pt_regs`), the tracepoint never reads its
+//! context, and `bpfel` fixes the byte order both our architectures use instead of the build
+//! host's. No `__TARGET_ARCH_*` is defined, so a PT_REGS_* macro (architecture-specific register
+//! layout) fails to compile here rather than working on one architecture only. The checkout's
+//! path is mapped out of the debug info (and so of the BTF line info), so the objects do not
+//! depend on where the tree lives either: scripts/cross-check.sh compares both targets' objects.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,7 +34,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", src.display());
         let obj = out.join(format!("{name}.bpf.o"));
         let result = Command::new(&clang)
-            .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
+            .args(["-O2", "-g", "-target", "bpfel", "-Wall", "-Werror"])
+            .arg(format!("-fdebug-prefix-map={}=runtime", env!("CARGO_MANIFEST_DIR")))
             .arg("-I")
             .arg(&bpf)
             .arg("-c")
