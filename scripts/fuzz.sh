@@ -71,7 +71,7 @@ for t in "${targets[@]}"; do
         failed+=("$t")
         grep -E '^(==[0-9]+== ?ERROR|thread .* panicked|.*panicked at)|SUMMARY|Test unit written to' "$log" | head -20 >&2 || true
         for a in $(grep -o 'Test unit written to [^ ]*' "$log" | awk '{print $NF}'); do
-            echo "fuzz: $t: reproducer fuzz/$a (replay: RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} $t $a, from fuzz/)" >&2
+            echo "fuzz: $t: reproducer $a (replay from fuzz/: RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} $t $a)" >&2
         done
         summary+=("$t: FAILED (exit $rc) cov ${cov:-?} execs ${execs:-?}")
     else

@@ -42,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
         let spans = d.span.iter().copied().chain(d.related.iter().map(|(s, _)| *s));
         for s in spans {
             assert!(s.start <= s.end && s.end <= text.len(), "{:?} span {s:?} outside {} bytes", d.code, text.len());
-            assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end), "{:?} span {s:?} splits a char", d.code);
+            assert!(
+                text.is_char_boundary(s.start) && text.is_char_boundary(s.end),
+                "{:?} span {s:?} splits a char",
+                d.code
+            );
         }
     }
     let (comments, _bad) = Suppressions::parse(&text, |c| Code::parse(c).is_some());

@@ -3,7 +3,7 @@
 //! under $TMPDIR (scripts/fuzz.sh points it at a per-run directory it removes afterwards).
 #![allow(dead_code)]
 
-use armorc_recommend::image::{load_image, LoadOptions, Limits};
+use armorc_recommend::image::{load_image, Limits, LoadOptions};
 use armorc_recommend::FileIndex;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
