@@ -392,21 +392,6 @@ fn remove_stale_trees(parent: &Path, name: &str) {
     }
 }
 
-/// Atomically exchange two directories (`renameat2(RENAME_EXCHANGE)`, Linux 3.15+).
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
-    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call.
-    let rc =
-        unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 pub fn format_finding(f: &Finding) -> String {
     let severity = render::severity_word(f.severity);
     let mut s = match &f.origin {
@@ -801,7 +786,7 @@ impl Sink {
                     if !out.exists() {
                         return std::fs::rename(&tmp, &out);
                     }
-                    match exchange(&tmp, &out) {
+                    match armorc_compiler::outputs::exchange_dirs(&tmp, &out) {
                         // tmp now holds the previous OUT.
                         Ok(()) => return std::fs::remove_dir_all(&tmp),
                         // A filesystem without RENAME_EXCHANGE: two renames, as before.

@@ -14,6 +14,7 @@ pub mod lints;
 pub mod lower;
 pub mod model;
 pub mod normalize;
+pub mod outputs;
 pub mod query;
 pub mod render;
 pub mod source;

@@ -154,21 +154,6 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Atomically exchange two directories (Linux `renameat2(RENAME_EXCHANGE)`).
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
-    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call.
-    let rc =
-        unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// Build `out/<dir>` in a temporary sibling, then swap it in: readers see the old or the new
 /// directory, never a mix (two plain renames where the filesystem cannot exchange).
 fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), RunError> {
@@ -180,7 +165,7 @@ fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), 
     }
     let shown = |error| RunError::Io { path: target.clone(), error };
     match std::fs::symlink_metadata(&target) {
-        Ok(m) if m.is_dir() => match exchange(tmp.path(), &target) {
+        Ok(m) if m.is_dir() => match armorc_compiler::outputs::exchange_dirs(tmp.path(), &target) {
             // The temporary directory now holds the old content; dropping it deletes it.
             Ok(()) => return Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)) => {}
