@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests need (each area's
 # .ci/install-*.sh), checks formatting and lints, mounts the kernel filesystems the BPF tests use,
-# runs `cargo test --workspace`, then boots the kernel lab (scripts/lab.sh: Debian's kernel under
-# qemu, BPF-LSM and AppArmor active) and runs the live enforcement tests inside it. Needs root.
+# runs `cargo test --workspace`, builds and tests for aarch64 under qemu user mode
+# (scripts/cross-check.sh: both architectures write the same bytes), then boots the kernel lab
+# (scripts/lab.sh: Debian's kernel under qemu, BPF-LSM and AppArmor active) and runs the live
+# enforcement tests inside it. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,21 @@ status=0
 echo "== cargo test --workspace --release"
 # --show-output: the differential tests print their decision mix and deviation counts.
 cargo test --workspace --release --no-fail-fast -- --test-threads=2 --show-output "$@" || status=1
+
+echo "== aarch64: cross build, tests under qemu-aarch64, byte-identical outputs (.ci/install-cross.sh)"
+# The same sources for aarch64 (issue 11): .cargo/config.toml links with aarch64-linux-gnu-gcc and
+# runs every test binary under qemu-aarch64 (binfmt_misc for the aarch64 binaries the CLI tests
+# spawn; host tools such as apparmor_parser, skopeo or chromium run natively). Then
+# scripts/cross-check.sh: the x86_64 and the aarch64 armorc over the corpus and fixtures (lint,
+# compile --target all, query, explain, recommend) must write identical bytes, and the loader's
+# BPF objects must be one set for both targets.
+aarch64=(--release --target aarch64-unknown-linux-gnu)
+cross_start=$SECONDS
+cargo build "${aarch64[@]}" -q -p armorc -p armor-loader || status=1
+cargo test "${aarch64[@]}" -p armorc-compiler -p armorc-recommend -p armorc --no-fail-fast \
+    -- --test-threads=2 "$@" || status=1
+scripts/cross-check.sh || status=1
+echo "aarch64 section: $((SECONDS - cross_start))s"
 
 echo "== kernel lab: live enforcement tests (scripts/lab.sh)"
 # The runtime's kernel test binaries, already built by the run above.
