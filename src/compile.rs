@@ -3,6 +3,7 @@
 //! OUT (`--check`) or written into a temporary sibling directory that replaces OUT in one rename.
 
 use crate::lint::{self, DenyArg, InputArgs};
+use crate::Status;
 use armorc_compiler::compose::{self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target};
 use armorc_compiler::diag::Severity;
 use armorc_compiler::inputs::{self, Excludes};
@@ -139,41 +140,41 @@ impl Timings {
 
 /// Compilation stopped early: only the exit status. Whatever explains it has already been
 /// printed on stderr (by `fail`, or by the step that stopped) when a `Stop` is made.
-struct Stop(u8);
+struct Stop(Status);
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Status {
     match compile(&args) {
         Ok(code) => code,
         Err(Stop(code)) => code,
     }
 }
 
-fn fail(code: u8, message: impl std::fmt::Display) -> Stop {
+fn fail(code: Status, message: impl std::fmt::Display) -> Stop {
     eprintln!("armorc compile: {message}");
     Stop(code)
 }
 
-fn compile(args: &Args) -> Result<u8, Stop> {
+fn compile(args: &Args) -> Result<Status, Stop> {
     // Options first: a usage error must not depend on the inputs.
     let posture = match &args.default_posture {
-        Some(p) => {
-            compose::parse_posture(p, Posture::default()).map_err(|e| fail(2, format!("--default-posture: {e}")))?
-        }
+        Some(p) => compose::parse_posture(p, Posture::default())
+            .map_err(|e| fail(Status::Usage, format!("--default-posture: {e}")))?,
         None => Posture::default(),
     };
     let host_posture = match &args.host_default_posture {
-        Some(p) => {
-            Some(compose::parse_posture(p, posture).map_err(|e| fail(2, format!("--host-default-posture: {e}")))?)
-        }
+        Some(p) => Some(
+            compose::parse_posture(p, posture)
+                .map_err(|e| fail(Status::Usage, format!("--host-default-posture: {e}")))?,
+        ),
         None => None,
     };
     let node_labels = match &args.node_labels {
-        Some(l) => Some(compose::parse_labels(l).map_err(|e| fail(2, format!("--node-labels: {e}")))?),
+        Some(l) => Some(compose::parse_labels(l).map_err(|e| fail(Status::Usage, format!("--node-labels: {e}")))?),
         None => None,
     };
     if args.capacity == 0 || args.capacity > armorc_compiler::image::MAX_ENTRIES {
         return Err(fail(
-            2,
+            Status::Usage,
             format!(
                 "--capacity must be between 1 and {} (a kernel rule map's size; the loader refuses larger images)",
                 armorc_compiler::image::MAX_ENTRIES
@@ -182,18 +183,18 @@ fn compile(args: &Args) -> Result<u8, Stop> {
     }
     if args.verify_apparmor {
         if args.target == TargetArg::Bpf {
-            return Err(fail(2, "--verify-apparmor needs --target apparmor or all"));
+            return Err(fail(Status::Usage, "--verify-apparmor needs --target apparmor or all"));
         }
-        parser_present().map_err(|e| fail(2, e))?;
+        parser_present().map_err(|e| fail(Status::Usage, e))?;
     }
 
     let mut timings = Timings { enabled: args.timings, phases: Vec::new(), peaks: Vec::new() };
     // Policies: exactly lint's reading and checks.
     let t = std::time::Instant::now();
-    let outcome = lint::collect(&args.paths, &args.inputs, true).map_err(|e| fail(2, e))?;
+    let outcome = lint::collect(&args.paths, &args.inputs, true).map_err(|e| fail(Status::Usage, e))?;
     outcome.print_notes();
     if !outcome.io_errors.is_empty() {
-        return Err(Stop(2));
+        return Err(Stop(Status::Usage));
     }
     if outcome.report.errors() > 0 {
         let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
@@ -217,10 +218,13 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         eprint!("{text}");
     }
     if outcome.report.errors() > 0 {
-        return Err(fail(1, format!("{} lint error(s) in the policies; nothing written", outcome.report.errors())));
+        return Err(fail(
+            Status::Failure,
+            format!("{} lint error(s) in the policies; nothing written", outcome.report.errors()),
+        ));
     }
     if outcome.report.documents == 0 {
-        return Err(fail(1, "no KubeArmor document found in POLICIES"));
+        return Err(fail(Status::Failure, "no KubeArmor document found in POLICIES"));
     }
     let policies = outcome.policies;
     timings.add("read and lint", t);
@@ -249,20 +253,21 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         }
     }
     if args.deny == DenyArg::Warning && warnings > 0 {
-        return Err(fail(1, format!("{warnings} warning(s) and --deny warning; nothing written")));
+        return Err(fail(Status::Failure, format!("{warnings} warning(s) and --deny warning; nothing written")));
     }
 
-    let mut sink = if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(2, e))?;
+    let mut sink =
+        if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(Status::Usage, e))?;
     let built = build(args, &policies, &composition, &workloads, &mut sink, &mut timings);
     timings.peak("lowering and writing");
     for f in &built.findings {
         eprintln!("{}", format_finding(f));
     }
     let problem = match (&built.io_error, &built.error, built.findings.len()) {
-        (Some(e), _, _) => Some((2, e.clone())),
-        (None, Some(e), _) => Some((1, e.clone())),
+        (Some(e), _, _) => Some((Status::Usage, e.clone())),
+        (None, Some(e), _) => Some((Status::Failure, e.clone())),
         (None, None, 0) => None,
-        (None, None, n) => Some((1, format!("{n} error(s); nothing written"))),
+        (None, None, n) => Some((Status::Failure, format!("{n} error(s); nothing written"))),
     };
     if let Some((code, message)) = problem {
         sink.abandon();
@@ -276,29 +281,29 @@ fn compile(args: &Args) -> Result<u8, Stop> {
         built.profiles
     );
     let t = std::time::Instant::now();
-    let differences = sink.finish().map_err(|e| fail(2, e))?;
+    let differences = sink.finish().map_err(|e| fail(Status::Usage, e))?;
     timings.add(if args.check { "compare" } else { "replace OUT" }, t);
     timings.print();
     if !args.check {
         eprintln!("armorc compile: wrote {} ({summary})", args.out.display());
-        return Ok(0);
+        return Ok(Status::Success);
     }
     if differences.is_empty() {
         eprintln!("armorc compile: {} is up to date ({summary})", args.out.display());
-        return Ok(0);
+        return Ok(Status::Success);
     }
     let mut text = String::new();
     for d in &differences {
         text.push_str(d);
         text.push('\n');
     }
-    lint::write_stdout(&text).map_err(|e| fail(2, e))?;
+    lint::write_stdout(&text).map_err(|e| fail(Status::Usage, e))?;
     eprintln!(
         "armorc compile: {} difference(s) between the compiled output and {}",
         differences.len(),
         args.out.display()
     );
-    Ok(3)
+    Ok(Status::OutOfDate)
 }
 
 fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
@@ -306,13 +311,13 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
     if args.workloads.is_empty() {
         return Ok(workloads);
     }
-    let excludes = Excludes::new(&args.inputs.exclude).map_err(|e| fail(2, e))?;
+    let excludes = Excludes::new(&args.inputs.exclude).map_err(|e| fail(Status::Usage, e))?;
     let expanded = inputs::expand(&args.workloads, args.inputs.follow, &excludes);
     if !expanded.errors.is_empty() {
         for e in &expanded.errors {
             eprintln!("error: {e}");
         }
-        return Err(Stop(2));
+        return Err(Stop(Status::Usage));
     }
     let (mut ours, mut noted) = (HashMap::new(), HashSet::new());
     for input in &expanded.inputs {
@@ -326,12 +331,15 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
                 continue;
             }
         }
-        let loaded = inputs::load(input).map_err(|e| fail(2, e))?;
+        let loaded = inputs::load(input).map_err(|e| fail(Status::Usage, e))?;
         if let Some(d) = loaded.not_utf8 {
             let lc = d.file.line_col(d.span.map(|s| s.start).unwrap_or(0));
-            return Err(fail(1, format!("{}:{}:{}: error: {}", input.name(), lc.line, lc.column, d.message)));
+            return Err(fail(
+                Status::Failure,
+                format!("{}:{}:{}: error: {}", input.name(), lc.line, lc.column, d.message),
+            ));
         }
-        workloads.read(&loaded.source).map_err(|e| fail(1, e))?;
+        workloads.read(&loaded.source).map_err(|e| fail(Status::Failure, e))?;
     }
     Ok(workloads)
 }

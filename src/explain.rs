@@ -3,6 +3,7 @@
 //! provenance. AppArmor profiles: each line with the rule that produced it (from `<FILE>.map.json`).
 //! `index.json`: one line per target.
 
+use crate::Status;
 use armorc_compiler::image::{self, Entry, MapImage};
 use armorc_compiler::{inputs, lower};
 use std::path::PathBuf;
@@ -15,13 +16,13 @@ pub struct Args {
     pub file: PathBuf,
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Status {
     let name = args.file.display().to_string();
     let bytes = match inputs::read_file_capped(&args.file, inputs::MAX_INPUT_BYTES) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("armorc explain: {name}: {}", inputs::io_message(&e));
-            return 2;
+            return Status::Usage;
         }
     };
     let text = if bytes.starts_with(&image::MAGIC) {
@@ -29,13 +30,13 @@ pub fn run(args: Args) -> u8 {
             Ok(img) => explain_image(&img, image::format_version(&bytes).unwrap_or(image::FORMAT_VERSION)),
             Err(e) => {
                 eprintln!("armorc explain: {name}: {e}");
-                return 1;
+                return Status::Failure;
             }
         }
     } else {
         let Ok(profile) = String::from_utf8(bytes) else {
             eprintln!("armorc explain: {name}: neither a map image (no ARMORIMG magic) nor a text file");
-            return 1;
+            return Status::Failure;
         };
         if let Some(index) = serde_json::from_str::<serde_json::Value>(&profile)
             .ok()
@@ -45,7 +46,7 @@ pub fn run(args: Args) -> u8 {
                 Ok(text) => return print(&text),
                 Err(e) => {
                     eprintln!("armorc explain: {name}: {e}");
-                    return 1;
+                    return Status::Failure;
                 }
             }
         }
@@ -56,7 +57,7 @@ pub fn run(args: Args) -> u8 {
             Ok(map) => lower::apparmor::explain(&profile, &map),
             Err(_) if !profile.contains("profile ") => {
                 eprintln!("armorc explain: {name}: not a map image or an AppArmor profile");
-                return 1;
+                return Status::Failure;
             }
             Err(e) => {
                 eprintln!(
@@ -64,19 +65,19 @@ pub fn run(args: Args) -> u8 {
                     map_path.display(),
                     inputs::io_message(&e)
                 );
-                return 1;
+                return Status::Failure;
             }
         }
     };
     print(&text)
 }
 
-fn print(text: &str) -> u8 {
+fn print(text: &str) -> Status {
     match crate::lint::write_stdout(text) {
-        Ok(()) => 0,
+        Ok(()) => Status::Success,
         Err(e) => {
             eprintln!("armorc explain: cannot write output: {e}");
-            2
+            Status::Usage
         }
     }
 }

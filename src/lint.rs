@@ -1,5 +1,6 @@
 //! `armorc lint`: read inputs, check each file, apply suppressions, render one report.
 
+use crate::Status;
 use armorc_compiler::diag::Diagnostic;
 use armorc_compiler::inputs::{self, Excludes, InputError};
 use armorc_compiler::render::{self, Format, Report};
@@ -96,12 +97,12 @@ pub enum DenyArg {
     Error,
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Status {
     let outcome = match collect_with(&args.paths, &args.inputs, Mode { suppress: true, keep_ir: false }) {
         Ok(o) => o,
         Err(message) => {
             eprintln!("armorc lint: {message}");
-            return 2;
+            return Status::Usage;
         }
     };
     let format = match args.format {
@@ -116,13 +117,13 @@ pub fn run(args: Args) -> u8 {
     outcome.print_notes();
     if let Err(e) = write_stdout(&text) {
         eprintln!("armorc lint: cannot write output: {e}");
-        return 2;
+        return Status::Usage;
     }
     if format != Format::Human && !outcome.report.diagnostics.is_empty() {
         eprintln!("{}", render::human::summary(&outcome.report));
     }
     if !outcome.io_errors.is_empty() {
-        return 2;
+        return Status::Usage;
     }
     if outcome.report.documents == 0 && !args.allow_empty {
         eprintln!(
@@ -130,13 +131,17 @@ pub fn run(args: Args) -> u8 {
             plural(outcome.report.files, "file"),
             outcome.report.skipped
         );
-        return 1;
+        return Status::Failure;
     }
     let denied = match args.deny {
         DenyArg::Error => outcome.report.errors() > 0,
         DenyArg::Warning => !outcome.report.diagnostics.is_empty(),
     };
-    u8::from(denied)
+    if denied {
+        Status::Failure
+    } else {
+        Status::Success
+    }
 }
 
 /// `1 file`, `2 files`.

@@ -10,6 +10,21 @@ mod normalize;
 mod query;
 mod recommend;
 
+/// The exit statuses of `armorc`, one meaning each across subcommands (docs/cli.md and
+/// docs/recommend.md list each subcommand's "Exit status").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Done: nothing reached `--deny`, compiled or up to date, printed, answered, every image read.
+    Success = 0,
+    /// The input was refused or failed: findings reaching `--deny`, lint errors, no KubeArmor
+    /// document, a target over capacity, a query the model rejects, an unreadable image.
+    Failure = 1,
+    /// Usage, configuration or I/O error: nothing was written.
+    Usage = 2,
+    /// `compile --check`: OUT differs from what would be written.
+    OutOfDate = 3,
+}
+
 // Compiling thousands of targets is allocation-heavy (strings, small maps): with glibc malloc the
 // allocator was about a fifth of `compile`'s samples, and the compile benchmark 25% slower.
 #[global_allocator]
@@ -64,8 +79,8 @@ fn main() -> ExitCode {
         Command::Recommend(a) => recommend::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "armorc", &mut std::io::stdout());
-            0
+            Status::Success
         }
     };
-    ExitCode::from(code)
+    ExitCode::from(code as u8)
 }

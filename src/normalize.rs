@@ -1,6 +1,7 @@
 //! `armorc normalize`: print the resolved policies (`ir::Policy`) as one JSON array.
 
 use crate::lint::{collect, write_stdout, InputArgs};
+use crate::Status;
 use armorc_compiler::diag::Severity;
 use armorc_compiler::render::{self, Report};
 
@@ -23,17 +24,17 @@ pub struct Args {
     pub inputs: InputArgs,
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Status {
     let outcome = match collect(&args.paths, &args.inputs, false) {
         Ok(o) => o,
         Err(message) => {
             eprintln!("armorc normalize: {message}");
-            return 2;
+            return Status::Usage;
         }
     };
     outcome.print_notes();
     if !outcome.io_errors.is_empty() {
-        return 2;
+        return Status::Usage;
     }
     let errors: Vec<_> = outcome.report.diagnostics.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
     if !errors.is_empty() {
@@ -45,26 +46,26 @@ pub fn run(args: Args) -> u8 {
         let body = text.trim_end().rsplit_once('\n').map(|(b, _)| b).unwrap_or("");
         eprintln!("{body}");
         eprintln!("armorc normalize: refused: {} error(s) in the input; nothing printed", shown.diagnostics.len());
-        return 1;
+        return Status::Failure;
     }
     if outcome.report.documents == 0 {
         eprintln!(
             "armorc normalize: no KubeArmor document found ({} read)",
             crate::lint::plural(outcome.report.files, "file")
         );
-        return 1;
+        return Status::Failure;
     }
     let mut text = match serde_json::to_string_pretty(&outcome.policies) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("armorc normalize: cannot serialize policies: {e}");
-            return 2;
+            return Status::Usage;
         }
     };
     text.push('\n');
     if let Err(e) = write_stdout(&text) {
         eprintln!("armorc normalize: cannot write output: {e}");
-        return 2;
+        return Status::Usage;
     }
-    0
+    Status::Success
 }

@@ -4,6 +4,7 @@
 //! Answers are for real operations (`Model::decide_operation`): an exec is also the open of the
 //! file it runs, and the live bprm hook cannot read argv; the hooks behind it are listed.
 
+use crate::Status;
 use armorc_compiler::image::MapImage;
 use armorc_compiler::model::Model;
 use armorc_compiler::query::{answer_operation, error_answer, parse_line, parse_object, read_line};
@@ -80,16 +81,16 @@ fn load_image(path: &std::path::Path) -> Result<MapImage, String> {
     MapImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Status {
     if args.op.is_some() && args.file.is_some() {
         eprintln!("armorc query: give query lines (FILE or stdin) or --op flags, not both");
-        return 2;
+        return Status::Usage;
     }
     let image = match load_image(&args.image) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("armorc query: {e}");
-            return 1;
+            return Status::Failure;
         }
     };
     let model = Model::new(&image);
@@ -115,7 +116,7 @@ pub fn run(args: Args) -> u8 {
                 Ok(f) => (p.display().to_string(), Box::new(std::io::BufReader::new(f))),
                 Err(e) => {
                     eprintln!("armorc query: {}: {e}", p.display());
-                    return 1;
+                    return Status::Failure;
                 }
             },
         };
@@ -128,7 +129,7 @@ pub fn run(args: Args) -> u8 {
                 Err(e) => {
                     let _ = out.flush();
                     eprintln!("armorc query: {name}: line {}: {}", i + 1, armorc_compiler::inputs::io_message(&e));
-                    return 1;
+                    return Status::Failure;
                 }
             }
             let line = match std::str::from_utf8(&buf) {
@@ -136,7 +137,7 @@ pub fn run(args: Args) -> u8 {
                 Err(_) => {
                     let _ = out.flush();
                     eprintln!("armorc query: {name}: line {}: not UTF-8", i + 1);
-                    return 1;
+                    return Status::Failure;
                 }
             };
             let a = parse_line(line)
@@ -151,12 +152,12 @@ pub fn run(args: Args) -> u8 {
     };
     if let Err(e) = result.and_then(|_| out.flush()) {
         eprintln!("armorc query: writing: {e}");
-        return 1;
+        return Status::Failure;
     }
     drop(out);
     if failed {
-        1
+        Status::Failure
     } else {
-        0
+        Status::Success
     }
 }

@@ -1,5 +1,6 @@
 //! `armorc recommend`: policies for container images from the template library (docs/recommend.md).
 
+use crate::Status;
 use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options, RunError};
 use armorc_recommend::templates::cache::{self, CacheError};
@@ -9,24 +10,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-
-/// The exit statuses of `armorc recommend` (docs/recommend.md, "Exit status").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ExitCode {
-    /// Every image was read (`update`: the cache was updated).
-    Success = 0,
-    /// An image could not be read (the others are still written), or the templates, the cache
-    /// or the output cannot be used.
-    Failure = 1,
-    /// Usage error (flags, labels, namespace, manifests, `-r` outside `-o`): nothing was written.
-    Usage = 2,
-}
-
-impl From<ExitCode> for u8 {
-    fn from(code: ExitCode) -> u8 {
-        code as u8
-    }
-}
 
 /// Why `armorc recommend` stops: the library's typed errors, mapped here to one message line
 /// and an exit status.
@@ -49,10 +32,10 @@ enum Failure {
 }
 
 impl Failure {
-    fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> Status {
         match self {
-            Failure::Usage(_) | Failure::Report(_) | Failure::Workload(_) | Failure::NoCacheDir => ExitCode::Usage,
-            Failure::Update(_) | Failure::Templates(_) | Failure::Run(_) => ExitCode::Failure,
+            Failure::Usage(_) | Failure::Report(_) | Failure::Workload(_) | Failure::NoCacheDir => Status::Usage,
+            Failure::Update(_) | Failure::Templates(_) | Failure::Run(_) => Status::Failure,
         }
     }
 }
@@ -71,10 +54,10 @@ impl fmt::Display for Failure {
 }
 
 /// Prints the failure as one `armorc recommend[ update]: ...` line and returns its exit status.
-fn fail(failure: Failure) -> u8 {
+fn fail(failure: Failure) -> Status {
     let command = if matches!(failure, Failure::Update(_)) { "armorc recommend update" } else { "armorc recommend" };
     eprintln!("{command}: {failure}");
-    failure.exit_code().into()
+    failure.exit_code()
 }
 
 #[derive(clap::Args)]
@@ -192,14 +175,14 @@ fn load_library(choice: Option<&str>) -> Result<Library, CacheError> {
     }
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Status {
     match recommend(args) {
-        Ok(code) => code.into(),
+        Ok(code) => code,
         Err(failure) => fail(failure),
     }
 }
 
-fn update(source: Option<&str>, rev: Option<&str>) -> Result<ExitCode, Failure> {
+fn update(source: Option<&str>, rev: Option<&str>) -> Result<Status, Failure> {
     let root = cache::cache_root().ok_or(Failure::NoCacheDir)?;
     if source.is_none() && !cache::is_filled(&root) {
         return Err(Failure::Usage(
@@ -208,10 +191,10 @@ fn update(source: Option<&str>, rev: Option<&str>) -> Result<ExitCode, Failure> 
     }
     let info = cache::update(&root, source, rev).map_err(Failure::Update)?;
     println!("templates updated: {} at {}", info.location, info.commit.unwrap_or_default());
-    Ok(ExitCode::Success)
+    Ok(Status::Success)
 }
 
-fn recommend(args: Args) -> Result<ExitCode, Failure> {
+fn recommend(args: Args) -> Result<Status, Failure> {
     if let Some(Sub::Update { source, rev }) = &args.command {
         return update(source.as_deref(), rev.as_deref());
     }
@@ -289,7 +272,7 @@ fn recommend(args: Args) -> Result<ExitCode, Failure> {
     }
     eprintln!("report written to {}", report.display());
     Ok(match read {
-        ImagesRead::All => ExitCode::Success,
-        ImagesRead::SomeFailed => ExitCode::Failure,
+        ImagesRead::All => Status::Success,
+        ImagesRead::SomeFailed => Status::Failure,
     })
 }
