@@ -4,15 +4,19 @@
 # probe must say why, with the kernel's reason, and pick the next enforcer of the order
 # (apparmor); `up` must choose it and say so; `exec --lsm bpf` must refuse with the reason (exit
 # 1); then the held-out end-to-end run (scripts/lab-e2e.sh) enforces through AppArmor.
-#   scripts/lab-fallback.sh --expect REGEX [--loader PATH]   (REGEX: the bpf reason expected)
+#   scripts/lab-fallback.sh --expect REGEX [--loader PATH] [--no-e2e]   (REGEX: the bpf reason expected)
+# --no-e2e: the probe/up/exec checks only (CI's arm64 6.1 run: the same end-to-end run is made on
+# 6.12 arm64, and emulated x86-64 shell snippets are slow there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOADER=target/release/armor-loader
 expect=
+e2e=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --expect) expect=$2; shift 2 ;;
         --loader) LOADER=$2; shift 2 ;;
+        --no-e2e) e2e=0; shift ;;
         *) echo "lab-fallback: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -49,6 +53,9 @@ rc=$?
 echo "$out"
 [ $rc = 1 ] || fail "exec --lsm bpf exited $rc, not 1"
 grep -Eq "$expect" <<<"$out" || fail "exec --lsm bpf did not give the reason"
-echo "lab-fallback: bpf refused with its reason, apparmor chosen; AppArmor end to end:"
-E2E_LSMS=apparmor LOADER=$LOADER bash scripts/lab-e2e.sh || fail "AppArmor end to end failed"
+echo "lab-fallback: bpf refused with its reason, apparmor chosen"
+if [ $e2e = 1 ]; then
+    echo "lab-fallback: AppArmor end to end:"
+    E2E_LSMS=apparmor LOADER=$LOADER bash scripts/lab-e2e.sh || fail "AppArmor end to end failed"
+fi
 echo "lab-fallback: ok"
