@@ -79,9 +79,12 @@ arm=aarch64-unknown-linux-gnu
 if cargo build --release -q --target $arm -p armor-loader; then
     mapfile -t arm_bins < <(test_bins --target $arm "${kernel_tests[@]}")
     [ ${#arm_bins[@]} -eq 3 ] || { echo "test.sh: aarch64 kernel test binaries not found" >&2; exit 1; }
-    # a reduced live run there (the test says so): an emulated arm64 machine is slow
-    ARMORC_LIVE_OPS_PER_IMAGE=25 scripts/lab.sh --kernel 6.12-arm64 -- scripts/lab-tests.sh --skip live_apparmor_vs_model \
-        --loader target/$arm/release/armor-loader "${arm_bins[@]}" || status=1
+    # An emulated arm64 machine is slow (16 program loads through the verifier take minutes):
+    # the kernel tests and a reduced live run (the test says so); the harness differential and
+    # the end-to-end run are covered on the amd64 kernels (CI time).
+    mapfile -t arm_bins < <(printf '%s\n' "${arm_bins[@]}" | grep -v '/deps/differential-')
+    ARMORC_LIVE_OPS_PER_IMAGE=10 scripts/lab.sh --kernel 6.12-arm64 -- scripts/lab-tests.sh --skip live_apparmor_vs_model \
+        --no-e2e --loader target/$arm/release/armor-loader "${arm_bins[@]}" || status=1
     scripts/lab.sh --kernel 6.1-arm64 -- scripts/lab-fallback.sh --expect ENOTSUPP --no-e2e \
         --loader target/$arm/release/armor-loader || status=1
 else
