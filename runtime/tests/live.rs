@@ -24,17 +24,42 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-fn in_lab_or_skip(test: &str) -> bool {
+/// In the kernel lab (as root), or skipped: these tests change files at policy paths.
+fn lab_or_skip(test: &str) -> bool {
     if std::env::var_os("ARMORC_LAB").is_none() {
         println!("skipped: {test}: changes files at policy paths, so it runs only in the kernel lab (scripts/lab.sh)");
         return false;
     }
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "{test}: the lab runs tests as root");
+    true
+}
+
+fn in_lab_or_skip(test: &str) -> bool {
+    if !lab_or_skip(test) {
+        return false;
+    }
     if let Err(e) = armor_runtime::probe::test_load() {
         panic!("{test}: BPF-LSM programs must load in the lab: {e}");
     }
     true
+}
+
+/// What both live differentials need: a local TCP server for connects (its port), and the
+/// filesystem preparer with the exec target and our own executable.
+fn live_setup() -> (u16, Fs) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // accept and drop connections so the backlog never fills
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+    let fs = Fs {
+        elf: mutate::tiny_elf(),
+        exe: exe.as_os_str().as_encoded_bytes().to_vec(),
+        rng: Rng::new(0x11fe),
+        made: false,
+    };
+    (port, fs)
 }
 
 /// What a real operation does.
@@ -764,17 +789,7 @@ fn live_bpf_agrees_with_model() {
     let _down = Down(pin.clone());
     agent::up(&pin, Throttle { max_per_sec: 0, throttle_sec: 0 }).expect("armor-loader up");
     let targets = std::sync::Mutex::new(Targets::pinned(Some(&pin)).unwrap());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // accept and drop connections so the backlog never fills
-    std::thread::spawn(move || for _ in listener.incoming() {});
-    let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
-    let mut fs = Fs {
-        elf: mutate::tiny_elf(),
-        exe: exe.as_os_str().as_encoded_bytes().to_vec(),
-        rng: Rng::new(0x11fe),
-        made: false,
-    };
+    let (port, mut fs) = live_setup();
     let mut rng = Rng::new(0x5eed_11fe);
     let mut tally = Tally::default();
     let images = common::images();
@@ -890,18 +905,10 @@ fn aa_cases() -> Vec<AaCase> {
 const AA_OPS: usize = 2400;
 
 fn in_aa_lab_or_skip(test: &str) -> bool {
-    if std::env::var_os("ARMORC_LAB").is_none() {
-        println!("skipped: {test}: changes files at policy paths, so it runs only in the kernel lab (scripts/lab.sh)");
+    if !lab_or_skip(test) {
         return false;
     }
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "{test}: the lab runs tests as root");
-    let lsms: Vec<String> = std::fs::read_to_string("/sys/kernel/security/lsm")
-        .unwrap_or_default()
-        .trim()
-        .split(',')
-        .map(str::to_string)
-        .collect();
+    let lsms = armor_runtime::probe::active_lsms().expect("active LSMs");
     if let Err(e) = armor_runtime::apparmor::usable(&lsms) {
         panic!("{test}: AppArmor must be usable in the lab: {e}");
     }
@@ -1014,16 +1021,7 @@ fn live_apparmor_vs_model() {
     if !in_aa_lab_or_skip("live_apparmor_vs_model") {
         return;
     }
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || for _ in listener.incoming() {});
-    let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
-    let mut fs = Fs {
-        elf: mutate::tiny_elf(),
-        exe: exe.as_os_str().as_encoded_bytes().to_vec(),
-        rng: Rng::new(0x11fe),
-        made: false,
-    };
+    let (port, mut fs) = live_setup();
     let mut rng = Rng::new(0x5eed_11fe);
     let dir = tempfile::tempdir().unwrap();
     let cases = aa_cases();
