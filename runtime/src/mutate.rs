@@ -218,8 +218,15 @@ pub fn images_from_yaml(name: &str, text: &str, posture: Posture) -> Vec<MapImag
 }
 
 pub fn image_for(policies: &[Policy], posture: Posture) -> MapImage {
+    let refs: Vec<&Policy> = policies.iter().collect();
+    armorc_compiler::lower::bpf::lower_target(&target_for(policies, posture), &refs)
+}
+
+/// The one target all of `policies` apply to (a container, or the host if they are all host
+/// policies), under `posture`: what the generated images and profiles are lowered for.
+pub fn target_for(policies: &[Policy], posture: Posture) -> Target {
     let host = policies.iter().all(|p| p.kind == PolicyKind::KubeArmorHostPolicy);
-    let target = Target {
+    Target {
         namespace: (!host).then(|| "ns".to_string()),
         workload: (!host).then(|| "w".to_string()),
         workload_kind: (!host).then(|| "Deployment".to_string()),
@@ -228,9 +235,7 @@ pub fn image_for(policies: &[Policy], posture: Posture) -> MapImage {
         enforcement: Enforcement::Enabled,
         posture,
         policies: (0..policies.len()).collect(),
-    };
-    let refs: Vec<&Policy> = policies.iter().collect();
-    armorc_compiler::lower::bpf::lower_target(&target, &refs)
+    }
 }
 
 /// Postures to cycle through (block, audit, mixed).

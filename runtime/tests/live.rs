@@ -859,8 +859,6 @@ struct AaCase {
 /// The cases of `images()`, each lowered to both backends from the same target (the target
 /// `mutate::image_for` builds).
 fn aa_cases() -> Vec<AaCase> {
-    use armorc_compiler::compose::{Enforcement, Target};
-    use armorc_compiler::ir::PolicyKind;
     use armorc_compiler::lower::{apparmor, bpf};
     let (files, fixtures) = common::policy_files();
     let postures = mutate::postures();
@@ -874,17 +872,7 @@ fn aa_cases() -> Vec<AaCase> {
         }
         let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
         for posture in ps {
-            let host = checked.policies.iter().all(|p| p.kind == PolicyKind::KubeArmorHostPolicy);
-            let target = Target {
-                namespace: (!host).then(|| "ns".to_string()),
-                workload: (!host).then(|| "w".to_string()),
-                workload_kind: (!host).then(|| "Deployment".to_string()),
-                container: (!host).then(|| "c".to_string()),
-                host,
-                enforcement: Enforcement::Enabled,
-                posture,
-                policies: (0..checked.policies.len()).collect(),
-            };
+            let target = mutate::target_for(&checked.policies, posture);
             let refs: Vec<_> = checked.policies.iter().collect();
             let image = bpf::lower_target(&target, &refs);
             if image.entries.is_empty() {
