@@ -6,6 +6,7 @@ use crate::lint::{self, DenyArg, InputArgs};
 use crate::Status;
 use armorc_compiler::compose::{self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target};
 use armorc_compiler::diag::Severity;
+use armorc_compiler::divergence::{self, Collected};
 use armorc_compiler::inputs::{self, Excludes};
 use armorc_compiler::ir::Policy;
 use armorc_compiler::lower;
@@ -23,6 +24,8 @@ Output (OUT):
   apparmor/<profile>, apparmor/<profile>.map.json
                                       AppArmor profiles and their line -> rule source maps
   patches/<namespace>/<workload>.yaml securityContext.appArmorProfile patches
+  divergence.json                     (--target all) where BPF-LSM and AppArmor decide differently,
+                                      per target; list it with `armorc explain --divergence OUT`
 OUT is replaced as a whole (built beside it, then renamed); nothing is written on error.
 Files whose bytes did not change are hard-linked from the previous OUT instead of rewritten.
 
@@ -33,7 +36,8 @@ Namespace annotations kubearmor-{file,network,capabilities}-posture override it 
 Exit status:
   0  compiled (or, with --check, OUT is up to date)
   1  lint errors in the policies, unreadable workloads, a target over --capacity, a warning
-     with --deny warning, or a profile apparmor_parser rejects (--verify-apparmor)
+     with --deny warning, a divergence with --deny-divergence, or a profile apparmor_parser
+     rejects (--verify-apparmor)
   2  usage or I/O error (also: --verify-apparmor without apparmor_parser installed)
   3  --check found differences (each is listed)";
 
@@ -79,6 +83,10 @@ pub struct Args {
     /// Print how long each phase took (to standard error).
     #[arg(long)]
     pub timings: bool,
+    /// Make every divergence between BPF-LSM and AppArmor (D001-D009, found with --target all)
+    /// an error: for clusters whose nodes use different enforcers.
+    #[arg(long)]
+    pub deny_divergence: bool,
     #[command(flatten)]
     pub inputs: InputArgs,
 }
@@ -258,14 +266,49 @@ fn compile(args: &Args) -> Result<Status, Stop> {
 
     let mut sink =
         if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(Status::Usage, e))?;
-    let built = build(args, &policies, &composition, &workloads, &mut sink, &mut timings);
+    // Rules L011/C003 already warn about: the divergence analysis does not repeat them (D004).
+    let mut warned: HashSet<(String, usize, usize)> = HashSet::new();
+    for d in outcome.report.diagnostics.iter().filter(|d| d.code == armorc_compiler::codes::Code::L011) {
+        let (start, _) = render::position(d);
+        warned.insert((d.file.name.clone(), start.line, start.column));
+    }
+    for f in composition.findings.iter().filter(|f| f.code == armorc_compiler::codes::Code::C003) {
+        if let Some(o) = &f.origin {
+            warned.insert((o.file.clone(), o.line, o.column));
+        }
+    }
+    let built = build(args, &policies, &composition, &workloads, &warned, &mut sink, &mut timings);
     timings.peak("lowering and writing");
     for f in &built.findings {
         eprintln!("{}", format_finding(f));
     }
+    let divergence_findings = built.divergence.as_ref().map(|d| divergence_findings(d, args.deny_divergence));
+    for f in divergence_findings.iter().flatten() {
+        eprintln!("{}", format_finding(f));
+    }
+    if let Some(d) = &built.divergence {
+        let rules = divergence_findings.as_ref().map_or(0, Vec::len);
+        let targets = built.divergent_targets;
+        eprintln!(
+            "armorc compile: {} divergence(s) between BPF-LSM and AppArmor in {targets} of {} target(s), {rules} \
+             rule warning(s){}",
+            built.divergence_total,
+            composition.targets.len(),
+            if d.items.is_empty() { "" } else { " (list: armorc explain --divergence OUT)" }
+        );
+    }
+    let rules_diverging = divergence_findings.as_ref().map_or(0, Vec::len);
     let problem = match (&built.io_error, &built.error, built.findings.len()) {
         (Some(e), _, _) => Some((Status::Usage, e.clone())),
         (None, Some(e), _) => Some((Status::Failure, e.clone())),
+        (None, None, 0) if rules_diverging > 0 && args.deny_divergence => Some((
+            Status::Failure,
+            format!("{rules_diverging} divergence error(s) and --deny-divergence; nothing written"),
+        )),
+        (None, None, 0) if rules_diverging > 0 && args.deny == DenyArg::Warning => Some((
+            Status::Failure,
+            format!("{rules_diverging} divergence warning(s) and --deny warning; nothing written"),
+        )),
         (None, None, 0) => None,
         (None, None, n) => Some((Status::Failure, format!("{n} error(s); nothing written"))),
     };
@@ -414,8 +457,46 @@ pub fn format_finding(f: &Finding) -> String {
     s
 }
 
+/// One finding per (code, rule) over every target, as warnings (errors with --deny-divergence).
+fn divergence_findings(collected: &Collected, deny: bool) -> Vec<Finding> {
+    collected
+        .per_rule()
+        .into_iter()
+        .map(|(d, targets)| Finding {
+            code: d.code,
+            severity: if deny { Severity::Error } else { Severity::Warning },
+            message: format!("{} ({targets} target(s))", d.message()),
+            origin: Some(d.rule.clone()),
+            related: d.related.iter().cloned().collect(),
+        })
+        .collect()
+}
+
+/// `OUT/divergence.json`: each distinct divergence once, and per target the ones it has.
+#[derive(serde::Serialize)]
+struct DivergenceFile<'a> {
+    divergences: &'a [divergence::Divergence],
+    targets: Vec<DivergenceTarget>,
+    version: u32,
+}
+
+#[derive(serde::Serialize)]
+struct DivergenceTarget {
+    /// Indexes into `divergences`.
+    divergences: Vec<usize>,
+    /// `namespace/workload/container` or `host`, as in index.json.
+    target: String,
+    /// Why the target was not analysed, if it was not.
+    unanalysed: Option<String>,
+}
+
 /// What building produced besides the files (which went to the sink).
 struct Built {
+    /// With --target all: every target's divergences (None: not analysed).
+    divergence: Option<Collected>,
+    /// Targets with at least one divergence, and the sum of divergences over targets.
+    divergent_targets: usize,
+    divergence_total: usize,
     /// Capacity errors.
     findings: Vec<Finding>,
     /// A problem that is no rule's fault (two workloads mapping to one file).
@@ -430,12 +511,23 @@ fn build(
     policies: &[Policy],
     composition: &Composition,
     workloads: &Workloads,
+    warned: &HashSet<(String, usize, usize)>,
     sink: &mut Sink,
     timings: &mut Timings,
 ) -> Built {
     let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
     let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
-    let mut built = Built { findings: Vec::new(), error: None, io_error: None, images: 0, profiles: 0 };
+    let mut built = Built {
+        divergence: (bpf && apparmor).then(Collected::default),
+        divergent_targets: 0,
+        divergence_total: 0,
+        findings: Vec::new(),
+        error: None,
+        io_error: None,
+        images: 0,
+        profiles: 0,
+    };
+    let mut divergence_targets = Vec::new();
     // Which target wrote each path, so a collision names both workloads' files and lines.
     let mut owners: std::collections::HashMap<String, Option<usize>> = std::collections::HashMap::new();
     let mut put = |built: &mut Built, timings: &mut Timings, path: &str, bytes: &[u8], target: Option<usize>| {
@@ -480,6 +572,7 @@ fn build(
             bpf: None,
             bpf_entries: None,
             container: target.container.as_deref(),
+            divergences: None,
             enforcement: enforcement_word(&target.enforcement),
             host: target.host,
             namespace: target.namespace.as_deref(),
@@ -496,15 +589,18 @@ fn build(
             workload: target.workload.as_deref(),
             workload_kind: target.workload_kind.as_deref(),
         };
+        let mut image = None;
         if bpf {
             let t = std::time::Instant::now();
-            let image = lower::bpf::lower_target(target, &applied);
+            let lowered = lower::bpf::lower_target(target, &applied);
+            let image = image.insert(lowered);
             if image.entries.len() > args.capacity {
                 built.findings.push(capacity_finding(&image, args.capacity));
             }
             let path = image_path(target);
             let bytes = image.encode();
             timings.add("lower bpf", t);
+            let image = &*image;
             put(&mut built, timings, &path, &bytes, Some(at));
             entry.bpf_entries = Some(image.entries.len());
             entry.bpf = Some(path);
@@ -528,10 +624,41 @@ fn build(
             entry.apparmor = Some(path);
             entry.apparmor_map = Some(map);
             entry.apparmor_profile = Some(profile.name.clone());
+            if let (Some(collected), Some(image)) = (&mut built.divergence, &image) {
+                let t = std::time::Instant::now();
+                let (ids, unanalysed) = match divergence::analyze(target, &applied, image, &profile.text) {
+                    Ok(mut found) => {
+                        found.retain(|d| {
+                            d.code != armorc_compiler::codes::Code::D004
+                                || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
+                        });
+                        (collected.add(found), None)
+                    }
+                    Err(divergence::Unanalysed(e)) => {
+                        eprintln!("note: {}: divergence analysis skipped: {e}", image.target);
+                        (Vec::new(), Some(e))
+                    }
+                };
+                entry.divergences = unanalysed.is_none().then_some(ids.len());
+                built.divergence_total += ids.len();
+                built.divergent_targets += usize::from(!ids.is_empty());
+                divergence_targets.push(DivergenceTarget {
+                    divergences: ids,
+                    target: image.target.clone(),
+                    unanalysed,
+                });
+                timings.add("divergence", t);
+            }
             profile_targets.push((target.clone(), profile.name));
             built.profiles += 1;
         }
         index.push(entry);
+    }
+    if let Some(collected) = &built.divergence {
+        let file = DivergenceFile { divergences: &collected.items, targets: divergence_targets, version: 1 };
+        let mut text = serde_json::to_string_pretty(&file).expect("divergences are JSON");
+        text.push('\n');
+        put(&mut built, timings, "divergence.json", text.as_bytes(), None);
     }
     if apparmor {
         for (path, text) in lower::apparmor::patches(&profile_targets) {
@@ -575,6 +702,8 @@ struct IndexEntry<'a> {
     bpf: Option<String>,
     bpf_entries: Option<usize>,
     container: Option<&'a str>,
+    /// Divergences between BPF-LSM and AppArmor (with --target all; None if not analysed).
+    divergences: Option<usize>,
     enforcement: &'static str,
     host: bool,
     namespace: Option<&'a str>,

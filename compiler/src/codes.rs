@@ -1,6 +1,6 @@
 //! Stable diagnostic codes. Every code is listed in docs/diagnostics.md with a failing and a
 //! passing example. Families: Y = YAML, S = schema (what the API server enforces),
-//! L = semantic lints, C = composition.
+//! L = semantic lints, C = composition, D = divergence between the enforcers.
 //!
 //! The table at the bottom is the one place a code is declared: `codes!` turns each row
 //! `(CODE, Severity, "title")` into the `Code` variant (named by its code, so the variant, its
@@ -101,6 +101,16 @@ codes! {
     (C001, Warning, "policy selects no container"),
     (C002, Error, "map image over capacity"),
     (C003, Warning, "Allow under another policy's Block directory: BPF-LSM and AppArmor decide differently"),
+    // Divergence between the enforcers (armorc compile --target all)
+    (D001, Warning, "BPF-LSM and AppArmor decide a rule differently"),
+    (D002, Warning, "exec also opens the binary: BPF-LSM checks the open, AppArmor only the exec"),
+    (D003, Warning, "readOnly Block: BPF-LSM allows the read, AppArmor may deny it"),
+    (D004, Warning, "Allow under a Block: BPF-LSM allows, AppArmor denies"),
+    (D005, Warning, "non-recursive directory under a recursive one is dead in BPF-LSM"),
+    (D006, Warning, "fromSource rule binds in AppArmor only after an exec inside the profile"),
+    (D007, Warning, "readOnly/ownerOnly do not cover unlink, rename, chmod, truncate in BPF-LSM"),
+    (D008, Warning, "AppArmor names directories with a trailing slash: path rule misses mkdir/rmdir"),
+    (D009, Warning, "pts-limited Block: AppArmor cannot see terminals"),
 }
 
 impl Code {

@@ -6,6 +6,7 @@ pub mod check;
 pub mod codes;
 pub mod compose;
 pub mod diag;
+pub mod divergence;
 mod frontend;
 pub mod image;
 pub mod inputs;

@@ -6,6 +6,10 @@
 use crate::image::*;
 use std::collections::HashMap;
 
+/// What an AppArmor profile decides, from its text (the other enforcer the divergence analysis
+/// compares this model with).
+pub mod apparmor;
+
 /// Longest argument (bytes) the kernel hashes for allowedArgs, and how many arguments it checks.
 pub const MAX_ARG_LEN: usize = 104;
 pub const MAX_ARGS: usize = 20;

@@ -1,12 +1,11 @@
-//! The AppArmor evaluator (tests/aa_eval, written from apparmor.d(5)) pinned by a hand-written
+//! The AppArmor evaluator (compiler::model::apparmor, written from apparmor.d(5)) pinned by a hand-written
 //! table, then run over every fixture profile the lowering produces to check that each rule
 //! means what the policy says.
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
-mod aa_eval;
 mod aa_fixtures;
 
-use aa_eval::{Decision, Exec, ProfileSet};
+use armorc_compiler::model::apparmor::{Decision, Exec, ProfileSet};
 
 /// (rule lines separated by ` ; `, path or query, op, expected). Ops: a file permission letter
 /// (`r w a l k m`), `x` (exec), suffixed `:other` for a non-owner; `net:<type>/<protocol>`;

@@ -1,4 +1,4 @@
-//! Cross-check: for every fixture set, the AppArmor evaluator (tests/aa_eval, reading the
+//! Cross-check: for every fixture set, the AppArmor evaluator (compiler::model::apparmor, reading the
 //! generated profile text) and the reference decision model (compiler::model, reading the BPF-LSM
 //! map image of the same policies) answer at least 2,000 generated queries. Every disagreement
 //! must fall under a deviation named in docs/semantics.md "## AppArmor"; the count per deviation
@@ -6,14 +6,13 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 mod aa_corpus;
-mod aa_eval;
 mod aa_fixtures;
 mod common;
 
-use aa_eval::glob::Glob;
-use aa_eval::{Decision, Exec, ProfileSet};
 use armorc_compiler::ir::{self, Action, Target as T};
 use armorc_compiler::lower::{apparmor, bpf};
+use armorc_compiler::model::apparmor::glob::Glob;
+use armorc_compiler::model::apparmor::{Decision, Exec, ProfileSet};
 use armorc_compiler::model::{Model, Op, Query};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -6,8 +6,11 @@
 //! is this access allowed, and which profile does an exec run under.
 //! Not modelled: `#include`d abstractions (their rules are not loaded), mount/signal/unix/ptrace/
 //! dbus rules, network families. Unknown variables are kept literally.
-// Included by several test binaries, each using a subset of these items.
-#![allow(dead_code)]
+//!
+//! Used by the divergence analysis of `armorc compile` (crate::divergence) and by the AppArmor
+//! tests (tests/apparmor_eval.rs pins it by a hand table, tests/apparmor_model.rs cross-checks it
+//! with the BPF-LSM model). Any input is answered without panicking: a profile it cannot read is
+//! an `Err`, an unknown profile name denies everything.
 
 pub mod glob;
 
@@ -40,7 +43,6 @@ struct FileRule {
     glob: Glob,
     perms: String,
     exec: Option<ExecMode>,
-    text: String,
 }
 
 #[derive(Clone, Debug)]
@@ -191,8 +193,11 @@ impl ProfileSet {
         Ok(set)
     }
 
+    /// The named profile; an unknown name is an empty profile (it allows nothing).
     pub fn profile(&self, name: &str) -> &Profile {
-        self.profiles.get(name).unwrap_or_else(|| panic!("no profile {name}"))
+        static EMPTY: Profile =
+            Profile { name: String::new(), attachment: None, files: Vec::new(), network: Vec::new(), caps: Vec::new() };
+        self.profiles.get(name).unwrap_or(&EMPTY)
     }
 
     /// `(path, profile)` of the exact `px -> profile` rules of a profile: which binaries enter
@@ -210,13 +215,12 @@ impl ProfileSet {
     }
 
     /// The profile carrying an attachment, or the first one: where a container's processes start.
-    pub fn entry_profile(&self) -> String {
+    pub fn entry_profile(&self) -> Option<String> {
         self.profiles
             .values()
             .find(|p| p.attachment.is_some())
-            .unwrap_or_else(|| self.profiles.values().next().unwrap())
-            .name
-            .clone()
+            .or_else(|| self.profiles.values().next())
+            .map(|p| p.name.clone())
     }
 
     /// File access `op` (one of `r w a l k m`) on `path` by the file's owner or not.
@@ -335,10 +339,9 @@ fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
             p.files.push(FileRule {
                 deny,
                 qual,
-                glob: Glob::parse("/**").unwrap(),
+                glob: Glob::parse("/**")?,
                 perms: "rwalkmx".into(),
                 exec: (!deny).then_some(ExecMode::Inherit),
-                text: body.into(),
             });
             Ok(())
         }
@@ -373,7 +376,7 @@ fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
                 _ => return Err("unexpected text after permissions".into()),
             };
             let exec = exec_mode(&perms, target)?;
-            p.files.push(FileRule { deny, qual, glob, perms, exec, text: body.into() });
+            p.files.push(FileRule { deny, qual, glob, perms, exec });
             Ok(())
         }
         _ => Err(format!("unsupported rule {first:?}")),

@@ -21,9 +21,15 @@ enum Tok {
     Alt(Vec<Vec<Tok>>),
 }
 
+/// Alternatives a glob may expand to; more (nested `{,}` groups multiply) is refused rather than
+/// expanded without bound.
+pub const MAX_ALTERNATIVES: usize = 1024;
+
 #[derive(Clone, Debug)]
 pub struct Glob {
     alternatives: Vec<Vec<Tok>>,
+    /// The literal text every alternative starts with: a path without it cannot match.
+    prefix: String,
     /// No glob syntax at all: an exact rule (exact x rules dominate glob x rules).
     pub exact: bool,
 }
@@ -37,7 +43,9 @@ impl Glob {
             return Err(format!("unbalanced `}}` in {text:?}"));
         }
         let exact = toks.iter().all(|t| matches!(t, Tok::Lit(_)));
-        Ok(Glob { alternatives: expand(&toks), exact })
+        let alternatives = expand(&toks)?;
+        let prefix = common_literal_prefix(&alternatives);
+        Ok(Glob { alternatives, prefix, exact })
     }
 
     /// The path an exact glob matches.
@@ -49,9 +57,27 @@ impl Glob {
     }
 
     pub fn matches(&self, path: &str) -> bool {
+        if !path.starts_with(&self.prefix) {
+            return false;
+        }
         let p: Vec<char> = path.chars().collect();
-        self.alternatives.iter().any(|alt| match_at(alt, &p))
+        self.alternatives.iter().any(|alt| match_nfa(alt, &p))
     }
+}
+
+fn common_literal_prefix(alternatives: &[Vec<Tok>]) -> String {
+    let literal = |alt: &Vec<Tok>| -> Vec<char> {
+        alt.iter().map_while(|t| if let Tok::Lit(c) = t { Some(*c) } else { None }).collect()
+    };
+    let mut iter = alternatives.iter();
+    let Some(first) = iter.next() else { return String::new() };
+    let mut prefix = literal(first);
+    for alt in iter {
+        let other = literal(alt);
+        let same = prefix.iter().zip(&other).take_while(|(a, b)| a == b).count();
+        prefix.truncate(same);
+    }
+    prefix.into_iter().collect()
 }
 
 fn parse_seq(c: &[char], pos: &mut usize, in_alt: bool) -> Result<Vec<Tok>, String> {
@@ -134,8 +160,8 @@ fn parse_seq(c: &[char], pos: &mut usize, in_alt: bool) -> Result<Vec<Tok>, Stri
     Ok(out)
 }
 
-/// Flatten alternations into plain token sequences.
-fn expand(toks: &[Tok]) -> Vec<Vec<Tok>> {
+/// Flatten alternations into plain token sequences (at most MAX_ALTERNATIVES).
+fn expand(toks: &[Tok]) -> Result<Vec<Vec<Tok>>, String> {
     let mut acc: Vec<Vec<Tok>> = vec![vec![]];
     for t in toks {
         match t {
@@ -143,7 +169,10 @@ fn expand(toks: &[Tok]) -> Vec<Vec<Tok>> {
                 let mut next = Vec::new();
                 for prefix in &acc {
                     for b in branches {
-                        for tail in expand(b) {
+                        for tail in expand(b)? {
+                            if next.len() >= MAX_ALTERNATIVES {
+                                return Err(format!("more than {MAX_ALTERNATIVES} alternatives"));
+                            }
                             let mut v = prefix.clone();
                             v.extend(tail);
                             next.push(v);
@@ -155,36 +184,74 @@ fn expand(toks: &[Tok]) -> Vec<Vec<Tok>> {
             t => acc.iter_mut().for_each(|v| v.push(t.clone())),
         }
     }
-    acc
+    Ok(acc)
 }
 
-fn match_at(toks: &[Tok], p: &[char]) -> bool {
-    let Some((first, rest)) = toks.split_first() else { return p.is_empty() };
-    match first {
-        Tok::Lit(c) => p.first() == Some(c) && match_at(rest, &p[1..]),
-        Tok::One => p.first().is_some_and(|&c| c != '/') && match_at(rest, &p[1..]),
-        Tok::Class { negate, items } => {
-            p.first().is_some_and(|&c| {
-                let inside = items.iter().any(|&(a, b)| a <= c && c <= b);
-                c != '/' && inside != *negate
-            }) && match_at(rest, &p[1..])
-        }
-        Tok::Star { deep, after_slash } => {
-            let min = usize::from(*after_slash);
-            if *after_slash && p.first() == Some(&'/') {
-                return false;
-            }
-            let mut n = 0;
-            loop {
-                if n >= min && match_at(rest, &p[n..]) {
-                    return true;
+/// Whether `toks` (no alternation left) matches all of `p`: the tokens run as an NFA over the
+/// path, one set of positions per character, so time is bounded by tokens x characters whatever
+/// the stars (a backtracking matcher is exponential on `*a*a*a...`).
+fn match_nfa(toks: &[Tok], p: &[char]) -> bool {
+    // A whole-component star must match at least one character, and not `/`: the same as one
+    // `?` followed by the star.
+    let mut states: Vec<State> = Vec::with_capacity(toks.len() + 1);
+    for t in toks {
+        match t {
+            Tok::Star { deep, after_slash } => {
+                if *after_slash {
+                    states.push(State::One);
                 }
-                if n == p.len() || (!deep && p[n] == '/') {
-                    return false;
+                states.push(State::Star(*deep));
+            }
+            Tok::Lit(c) => states.push(State::Lit(*c)),
+            Tok::One => states.push(State::One),
+            Tok::Class { negate, items } => states.push(State::Class(*negate, items)),
+            Tok::Alt(_) => return false, // expanded before matching
+        }
+    }
+    let n = states.len();
+    let mut current = vec![false; n + 1];
+    let mut next = vec![false; n + 1];
+    current[0] = true;
+    close(&states, &mut current);
+    for &c in p {
+        next.iter_mut().for_each(|s| *s = false);
+        for i in 0..n {
+            if !current[i] {
+                continue;
+            }
+            match states[i] {
+                State::Lit(l) if l == c => next[i + 1] = true,
+                State::One if c != '/' => next[i + 1] = true,
+                State::Class(negate, items) if c != '/' && items.iter().any(|&(a, b)| a <= c && c <= b) != negate => {
+                    next[i + 1] = true
                 }
-                n += 1;
+                State::Star(deep) if deep || c != '/' => next[i] = true,
+                _ => {}
             }
         }
-        Tok::Alt(_) => unreachable!("expanded"),
+        close(&states, &mut next);
+        if !next.iter().any(|&s| s) {
+            return false;
+        }
+        std::mem::swap(&mut current, &mut next);
+    }
+    current[n]
+}
+
+#[derive(Clone, Copy)]
+enum State<'a> {
+    Lit(char),
+    One,
+    Class(bool, &'a [(char, char)]),
+    /// `*` (false) or `**` (true): zero or more characters.
+    Star(bool),
+}
+
+/// A star may match nothing: reaching it also reaches the state after it.
+fn close(states: &[State], set: &mut [bool]) {
+    for i in 0..states.len() {
+        if set[i] && matches!(states[i], State::Star(_)) {
+            set[i + 1] = true;
+        }
     }
 }

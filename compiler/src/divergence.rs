@@ -1,0 +1,812 @@
+//! Where the enforcers disagree: for one target, the operations its rules are about, decided by
+//! the BPF-LSM reference model (`model::Model::decide_operation` on the target's map image) and by
+//! the AppArmor evaluator (`model::apparmor` on the target's profile text). Every disagreement is
+//! classified by the shape of the rules behind it and reported once per rule (docs/semantics.md,
+//! "Where the enforcers diverge"); a disagreement no known shape explains is still reported (D001).
+//! One static check needs no query: a non-recursive directory under a recursive one, dead in
+//! BPF-LSM for its direct children (D005).
+//!
+//! Disagreements that another diagnostic already reports or that come from fixed profile lines are
+//! left out: matchPatterns (L007), host capability rules (L017), unknown capability names (L002),
+//! AppArmor's baseline lines (`/proc`, `/sys`, the system libraries), a source reading itself.
+
+use crate::codes::Code;
+use crate::compose::{Enforcement, Target};
+use crate::image::MapImage;
+use crate::ir::{self, Action, Target as T};
+use crate::model::apparmor::{self, glob::Glob, ProfileSet};
+use crate::model::{By, Hook, Model, Op, Operation, Query};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// One divergence: a rule (or the posture it switches on) that the two enforcers apply
+/// differently, with one operation showing it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Divergence {
+    pub code: Code,
+    /// The rule the warning is about.
+    pub rule: ir::Origin,
+    /// Its policy's id.
+    pub policy: String,
+    /// The operation both enforcers were asked (`exec /usr/bin/id`, `open /etc/passwd as non-owner`).
+    pub operation: String,
+    /// BPF-LSM's answer and why (`denies (file_open: file posture block)`).
+    pub bpf: String,
+    /// AppArmor's answer (`allows (in the target's profile)`).
+    pub apparmor: String,
+    /// What makes them differ.
+    pub why: String,
+    pub suggestion: String,
+    /// The other rule involved, if any, with a label.
+    pub related: Option<(ir::Origin, String)>,
+}
+
+impl Divergence {
+    /// The warning text: the shape, both answers, the suggested rewrite.
+    pub fn message(&self) -> String {
+        format!(
+            "{}: {}: BPF-LSM {}, AppArmor {}; suggestion: {}",
+            self.why, self.operation, self.bpf, self.apparmor, self.suggestion
+        )
+    }
+}
+
+/// Why a target was not analysed (its profile could not be read back).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unanalysed(pub String);
+
+/// The divergences of one target, one per (code, rule), in rule order. Audited and disabled
+/// targets have none (neither enforcer denies there).
+pub fn analyze(
+    target: &Target,
+    policies: &[&ir::Policy],
+    image: &MapImage,
+    profile_text: &str,
+) -> Result<Vec<Divergence>, Unanalysed> {
+    if target.enforcement != Enforcement::Enabled {
+        return Ok(Vec::new());
+    }
+    let set = ProfileSet::parse(profile_text).map_err(Unanalysed)?;
+    let root = set.entry_profile().unwrap_or_default();
+    let mut transitions: HashMap<String, String> = HashMap::new();
+    for name in std::iter::once(root.clone()).chain(set.profiles.keys().cloned()) {
+        for (path, profile) in set.transitions(&name) {
+            transitions.entry(path).or_insert(profile);
+        }
+    }
+    let rules: Vec<Applied> = policies
+        .iter()
+        .flat_map(|p| p.rules.iter().map(move |r| Applied { policy: p, rule: r }))
+        .filter(|a| a.rule.action != Action::Audit)
+        .collect();
+    let by_ref: HashMap<(String, &str), usize> =
+        rules.iter().enumerate().map(|(i, a)| ((a.policy.id(), a.rule.origin.at.as_str()), i)).collect();
+    let cx = Context {
+        target,
+        rules: &rules,
+        model: Model::new(image),
+        image,
+        set: &set,
+        root,
+        transitions,
+        by_ref,
+        allow_list_rule: rules.iter().position(|a| a.rule.action == Action::Allow && a.category() == Some(Cat::File)),
+    };
+    let mut found = Found::default();
+    dead_directories(&rules, &mut found);
+    for probe in probes(&cx) {
+        cx.compare(&probe, &mut found);
+    }
+    let mut out = found.items;
+    out.sort_by(|a, b| {
+        (&a.rule.file, a.rule.line, a.rule.column, a.code).cmp(&(&b.rule.file, b.rule.line, b.rule.column, b.code))
+    });
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Found {
+    items: Vec<Divergence>,
+    seen: HashSet<(Code, String, usize, usize)>,
+}
+
+impl Found {
+    fn add(&mut self, d: Divergence) {
+        if self.seen.insert((d.code, d.rule.file.clone(), d.rule.line, d.rule.column)) {
+            self.items.push(d);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Applied<'a> {
+    policy: &'a ir::Policy,
+    rule: &'a ir::Rule,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cat {
+    Process,
+    File,
+}
+
+impl Applied<'_> {
+    fn source(&self) -> Option<&str> {
+        self.rule.source.as_deref().filter(|s| !s.is_empty())
+    }
+    fn category(&self) -> Option<Cat> {
+        match self.rule.target {
+            T::ProcessPath { .. } | T::ProcessExecname { .. } | T::ProcessDir { .. } | T::ProcessPattern { .. } => {
+                Some(Cat::Process)
+            }
+            T::FilePath { .. } | T::FileDir { .. } | T::FilePattern { .. } => Some(Cat::File),
+            _ => None,
+        }
+    }
+    fn is_pattern(&self) -> bool {
+        matches!(self.rule.target, T::ProcessPattern { .. } | T::FilePattern { .. })
+    }
+    fn read_only(&self) -> bool {
+        matches!(
+            self.rule.target,
+            T::FilePath { read_only: true, .. }
+                | T::FileDir { read_only: true, .. }
+                | T::FilePattern { read_only: true, .. }
+        )
+    }
+    fn owner_only(&self) -> bool {
+        match self.rule.target {
+            T::FilePath { owner_only, .. }
+            | T::FileDir { owner_only, .. }
+            | T::FilePattern { owner_only, .. }
+            | T::ProcessPath { owner_only, .. }
+            | T::ProcessExecname { owner_only, .. }
+            | T::ProcessDir { owner_only, .. }
+            | T::ProcessPattern { owner_only, .. } => owner_only,
+            _ => false,
+        }
+    }
+    fn pts_false(&self) -> bool {
+        match self.rule.target {
+            T::ProcessPath { pts_false, .. }
+            | T::ProcessExecname { pts_false, .. }
+            | T::ProcessDir { pts_false, .. }
+            | T::FilePath { pts_false, .. }
+            | T::FileDir { pts_false, .. }
+            | T::Protocol { pts_false, .. } => pts_false,
+            _ => false,
+        }
+    }
+    /// The directory of a matchDirectories rule and whether it is recursive.
+    fn dir(&self) -> Option<(&str, bool)> {
+        match &self.rule.target {
+            T::ProcessDir { dir, recursive, .. } | T::FileDir { dir, recursive, .. } => Some((dir, *recursive)),
+            _ => None,
+        }
+    }
+    fn describe(&self) -> String {
+        let what = match &self.rule.target {
+            T::ProcessPath { path, .. } | T::FilePath { path, .. } => path.clone(),
+            T::ProcessExecname { name, .. } => format!("execname {name}"),
+            T::ProcessDir { dir, recursive, .. } | T::FileDir { dir, recursive, .. } => {
+                format!("{}directory {dir}", if *recursive { "recursive " } else { "" })
+            }
+            T::ProcessPattern { pattern, .. } | T::FilePattern { pattern, .. } => format!("pattern {pattern}"),
+            T::Protocol { protocol, .. } => format!("protocol {protocol}"),
+            T::Capability { name, .. } => format!("capability {name}"),
+            _ => "rule".to_string(),
+        };
+        format!("{:?} {what} ({} {})", self.rule.action, self.policy.id(), self.rule.origin.at)
+    }
+}
+
+/// Is `path` inside directory `dir` (which ends in `/`), not `dir` itself?
+fn dir_covers(dir: &str, recursive: bool, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix(dir) else { return false };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    !rest.is_empty() && (recursive || !rest.contains('/'))
+}
+
+/// D005: a non-recursive directory rule under a recursive one of the same category and source,
+/// where one of them blocks. BPF-LSM's walk lets the remembered recursive directory decide the
+/// direct children, so the inner rule is dead there; AppArmor applies every matching line and
+/// deny wins.
+fn dead_directories(rules: &[Applied], found: &mut Found) {
+    for inner in rules {
+        let Some((dir, false)) = inner.dir() else { continue };
+        for outer in rules {
+            let Some((outer_dir, true)) = outer.dir() else { continue };
+            if outer.category() != inner.category()
+                || outer.source() != inner.source()
+                || !dir_covers(outer_dir, true, dir)
+                || (inner.rule.action != Action::Block && outer.rule.action != Action::Block)
+            {
+                continue;
+            }
+            let child = format!("{dir}f");
+            let inner_block = inner.rule.action == Action::Block;
+            let outer_block = outer.rule.action == Action::Block;
+            let same_qualifiers = inner.read_only() == outer.read_only() && inner.owner_only() == outer.owner_only();
+            let (apparmor, ignored_by, suggestion) = match (inner_block, outer_block) {
+                (true, true) if same_qualifiers => (
+                    "denies (both rules deny)".to_string(),
+                    "BPF-LSM ignores it and AppArmor denies by both rules: it changes nothing",
+                    "remove it (the recursive directory already covers its children)".to_string(),
+                ),
+                (true, true) => (
+                    "denies what the inner rule denies (deny always wins)".to_string(),
+                    "BPF-LSM ignores it, AppArmor enforces it",
+                    format!("give {dir} a recursive rule or make the qualifiers of both rules the same"),
+                ),
+                (true, false) => (
+                    "denies (deny always wins)".to_string(),
+                    "BPF-LSM ignores it, AppArmor enforces it",
+                    format!("move the Allow off {outer_dir} or block {dir} recursively in both (`recursive: true`)"),
+                ),
+                _ => (
+                    "denies (deny always wins)".to_string(),
+                    "both enforcers ignore it",
+                    format!("remove it, or narrow the Block of {outer_dir} so it does not cover {dir}"),
+                ),
+            };
+            found.add(Divergence {
+                code: Code::D005,
+                rule: inner.rule.origin.clone(),
+                policy: inner.policy.id(),
+                operation: format!("a direct child such as {child}"),
+                bpf: format!("applies only {} (the remembered recursive directory decides first)", outer.describe()),
+                apparmor,
+                why: format!("non-recursive directory {dir} lies under recursive directory {outer_dir}; {ignored_by}"),
+                suggestion,
+                related: Some((outer.rule.origin.clone(), format!("recursive directory {outer_dir}"))),
+            });
+        }
+    }
+}
+
+/// One operation to ask both enforcers, and the rule it was made for.
+#[derive(Clone, Debug)]
+struct Probe {
+    query: Query,
+    /// Index into the applied rules; `None` for posture probes.
+    rule: Option<usize>,
+}
+
+/// Socket (type, protocol) pairs, as a program asks for them.
+const SOCKETS: [(u32, u32); 10] =
+    [(1, 6), (2, 17), (3, 1), (3, 58), (2, 1), (1, 132), (5, 132), (4, 0), (10, 0), (6, 33)];
+
+/// A binary no rule names, for the file allow-list's exec probe.
+const UNLISTED_BINARY: &str = "/usr/bin/id";
+
+fn type_word(t: u32) -> &'static str {
+    match t {
+        1 => "stream",
+        2 => "dgram",
+        3 => "raw",
+        4 => "rdm",
+        5 => "seqpacket",
+        6 => "dccp",
+        10 => "packet",
+        _ => "?",
+    }
+}
+
+fn proto_word(ty: u32, p: u32) -> &'static str {
+    match crate::model::net_protocol(ty, p) {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        58 => "icmpv6",
+        132 => "sctp",
+        _ => "?",
+    }
+}
+
+fn protocol_matches(known: Option<ir::Protocol>, ty: u32, proto: u32) -> bool {
+    match known {
+        None | Some(ir::Protocol::All) => true,
+        Some(p) => {
+            let w = format!("{p:?}").to_lowercase();
+            w == type_word(ty) || w == proto_word(ty, proto)
+        }
+    }
+}
+
+/// The operations the target's rules are about: each rule's own path (a direct and a deeper child
+/// for directories) with the ops of its category, from its source; its protocol's sockets; its
+/// capability; and, under a file allow-list, the exec of a binary no rule names.
+fn probes(cx: &Context) -> Vec<Probe> {
+    let mut out = Vec::new();
+    let query = |op: Op, path: &str, owner: bool, source: Option<&str>| Query {
+        path: path.as_bytes().to_vec(),
+        owner,
+        source: source.unwrap_or("").as_bytes().to_vec(),
+        ..Query::new(op)
+    };
+    for (i, a) in cx.rules.iter().enumerate() {
+        let src = a.source();
+        let owners: &[bool] = if a.owner_only() { &[true, false] } else { &[true] };
+        let paths: Vec<String> = match &a.rule.target {
+            T::ProcessPath { path, .. } | T::FilePath { path, .. } if !path.is_empty() => vec![path.clone()],
+            T::ProcessExecname { name, .. } => vec![format!("/usr/bin/{name}")],
+            T::ProcessDir { dir, recursive, .. } | T::FileDir { dir, recursive, .. } => {
+                let mut v = vec![format!("{dir}f")];
+                if *recursive {
+                    v.push(format!("{dir}sub/f"));
+                }
+                v
+            }
+            _ => Vec::new(),
+        };
+        let ops: &[Op] = match (a.category(), &a.rule.target) {
+            (Some(Cat::Process), _) => &[Op::Exec],
+            (Some(Cat::File), T::FilePath { .. }) if a.rule.action == Action::Block => {
+                &[Op::Open, Op::Write, Op::Unlink, Op::Mkdir]
+            }
+            (Some(Cat::File), _) if a.read_only() || a.owner_only() => &[Op::Open, Op::Write, Op::Unlink],
+            (Some(Cat::File), _) => &[Op::Open, Op::Write],
+            _ => &[],
+        };
+        for path in &paths {
+            for &op in ops {
+                for &owner in owners {
+                    out.push(Probe { query: query(op, path, owner, src), rule: Some(i) });
+                }
+            }
+        }
+        match &a.rule.target {
+            T::Protocol { known, .. } => {
+                for &(ty, proto) in SOCKETS.iter().filter(|(t, p)| protocol_matches(*known, *t, *p)) {
+                    let q = Query {
+                        sock_type: ty,
+                        protocol: proto,
+                        source: src.unwrap_or("").as_bytes().to_vec(),
+                        ..Query::new(Op::Socket)
+                    };
+                    out.push(Probe { query: q, rule: Some(i) });
+                }
+            }
+            T::Capability { number: Some(n), .. } => {
+                let q = Query {
+                    capability: u32::from(*n),
+                    source: src.unwrap_or("").as_bytes().to_vec(),
+                    ..Query::new(Op::Capable)
+                };
+                out.push(Probe { query: q, rule: Some(i) });
+            }
+            _ => {}
+        }
+    }
+    if cx.allow_list_rule.is_some() && cx.target.posture.file == crate::compose::PostureAction::Block {
+        out.push(Probe { query: query(Op::Exec, UNLISTED_BINARY, true, None), rule: None });
+    }
+    out
+}
+
+struct Context<'a> {
+    target: &'a Target,
+    rules: &'a [Applied<'a>],
+    model: Model,
+    image: &'a MapImage,
+    set: &'a ProfileSet,
+    root: String,
+    /// Exact `px` lines of every profile: which executable enters which sub-profile.
+    transitions: HashMap<String, String>,
+    /// (policy id, rule `at`) -> applied rule: the image's provenance back to a rule.
+    by_ref: HashMap<(String, &'a str), usize>,
+    /// The first file Allow rule: it switches a file allow-list on (under a file posture block).
+    allow_list_rule: Option<usize>,
+}
+
+/// An answer of the AppArmor evaluator.
+struct AaAnswer {
+    allow: bool,
+    profile: String,
+}
+
+impl Context<'_> {
+    fn apparmor(&self, q: &Query, profile: &str) -> bool {
+        let path = String::from_utf8_lossy(&q.path);
+        match q.op {
+            Op::Exec => {
+                matches!(self.set.exec(profile, &path, q.owner), apparmor::Exec::Runs(_) | apparmor::Exec::Unconfined)
+            }
+            Op::Open => self.set.file(profile, &path, 'r', q.owner) == apparmor::Decision::Allow,
+            // AppArmor names a directory with a trailing `/`.
+            Op::Mkdir | Op::Rmdir => {
+                self.set.file(profile, &format!("{path}/"), 'w', q.owner) == apparmor::Decision::Allow
+            }
+            Op::Socket => {
+                self.set.network(profile, type_word(q.sock_type), proto_word(q.sock_type, q.protocol))
+                    == apparmor::Decision::Allow
+            }
+            Op::Capable => {
+                let name = ir::CAPABILITIES.iter().find(|c| u32::from(c.1) == q.capability).map_or("", |c| c.0);
+                self.set.capability(profile, name) == apparmor::Decision::Allow
+            }
+            _ => self.set.file(profile, &path, 'w', q.owner) == apparmor::Decision::Allow,
+        }
+    }
+
+    /// The profile a task with the query's source runs under after exec'ing it from the
+    /// container's profile (the root when the source enters none).
+    fn profile_for(&self, q: &Query) -> &str {
+        let source = String::from_utf8_lossy(&q.source);
+        self.transitions.get(source.as_ref()).map_or(self.root.as_str(), String::as_str)
+    }
+
+    fn compare(&self, probe: &Probe, found: &mut Found) {
+        let q = &probe.query;
+        let op = self.model.decide_operation(q);
+        let bpf_allow = !op.decision.deny;
+        let profile = self.profile_for(q).to_string();
+        let entered = !q.source.is_empty() && profile != self.root;
+        let label = if entered {
+            format!("in the sub-profile of {}", String::from_utf8_lossy(&q.source))
+        } else {
+            "in the target's profile".to_string()
+        };
+        let aa = AaAnswer { allow: self.apparmor(q, &profile), profile: label };
+        if aa.allow == bpf_allow {
+            // Agreement in the sub-profile; a process that *starts* as the source (the container's
+            // entrypoint) never exec'd it inside the profile and runs under the root profile.
+            if entered {
+                let root = AaAnswer {
+                    allow: self.apparmor(q, &self.root),
+                    profile: "in the target's profile, where a process that starts as the source runs".to_string(),
+                };
+                if root.allow != bpf_allow {
+                    if let Some(i) = probe.rule {
+                        found.add(self.source_entrypoint(i, q, &op, &root));
+                    }
+                }
+            }
+            return;
+        }
+        if !q.source.is_empty() && !entered {
+            // The source never enters its sub-profile: every exec of it stays in the root profile.
+            if let Some(i) = probe.rule.filter(|&i| self.rules[i].source().is_some()) {
+                found.add(self.source_entrypoint(i, q, &op, &aa));
+                return;
+            }
+        }
+        if let Some(d) = self.classify(probe, &op, &aa) {
+            found.add(d);
+        }
+    }
+
+    fn source_entrypoint(&self, i: usize, q: &Query, op: &Operation, aa: &AaAnswer) -> Divergence {
+        let a = self.rules[i];
+        let source = a.source().unwrap_or("");
+        self.divergence(
+            Code::D006,
+            i,
+            q,
+            op,
+            aa,
+            format!(
+                "fromSource {source}: AppArmor applies the rule only to a process that exec'd {source} inside the \
+                 profile, BPF-LSM to every task running {source}"
+            ),
+            format!(
+                "if {source} is the container's entrypoint, start it through a shell or wrapper (so the exec enters \
+                 its sub-profile), or make the rule global"
+            ),
+            None,
+        )
+    }
+
+    /// Applied rules (of the query's source, or global) matching the query.
+    fn matching(&self, q: &Query) -> Vec<usize> {
+        let source = String::from_utf8_lossy(&q.source);
+        let path = String::from_utf8_lossy(&q.path);
+        (0..self.rules.len())
+            .filter(|&i| {
+                let a = self.rules[i];
+                a.source().is_none_or(|s| s == source) && rule_matches(a.rule, q, &path)
+            })
+            .collect()
+    }
+
+    /// The applied rule behind a BPF-LSM decision (the image's provenance).
+    fn bpf_rule(&self, op: &Operation) -> Option<usize> {
+        let (_, d) = op.hooks.iter().find(|(_, d)| d.deny).or(op.hooks.last())?;
+        if d.by != By::Rule {
+            return None;
+        }
+        let r = self.image.rules.get(d.rule? as usize)?;
+        self.by_ref.get(&(r.policy.clone(), r.at.as_str())).copied()
+    }
+
+    fn classify(&self, probe: &Probe, op: &Operation, aa: &AaAnswer) -> Option<Divergence> {
+        let q = &probe.query;
+        let path = String::from_utf8_lossy(&q.path).into_owned();
+        let bpf_allow = !op.decision.deny;
+        let m = self.matching(q);
+        let rule = |i: usize| self.rules[i];
+        // Reported elsewhere, or fixed profile lines (module comment).
+        if path.starts_with("/proc/") || path.starts_with("/sys/") {
+            return None;
+        }
+        if aa.allow && q.op == Op::Open && (q.source == q.path || baseline_library(&path)) {
+            return None;
+        }
+        if m.iter().any(|&i| rule(i).is_pattern()) {
+            return None;
+        }
+        if q.op == Op::Capable
+            && (self.target.host
+                || self.rules.iter().any(|a| matches!(a.rule.target, T::Capability { number: None, .. })))
+        {
+            return None;
+        }
+        let subject = probe.rule.or_else(|| self.bpf_rule(op)).or(self.allow_list_rule)?;
+        // An exec BPF-LSM refuses only at the file_open of the binary.
+        let open_only = op.hooks.iter().all(|(h, d)| !d.deny || *h == Hook::FileOpen);
+        if q.op == Op::Exec && !bpf_allow && aa.allow && open_only {
+            let open = op.hooks.iter().find(|(h, _)| *h == Hook::FileOpen).map(|(_, d)| d);
+            let by_rule = open.is_some_and(|d| d.by == By::Rule);
+            let parent = path.rsplit_once('/').map_or("/".to_string(), |(d, _)| format!("{d}/"));
+            let (blame, why, suggestion) = if by_rule {
+                let i = self.bpf_rule(op).unwrap_or(subject);
+                (
+                    i,
+                    format!("exec of {path} also opens it, and a file rule denies that open in BPF-LSM only"),
+                    format!("add a process Block for {path} so AppArmor denies the exec too, or exempt it from the file rule"),
+                )
+            } else {
+                let i = probe.rule.or(self.allow_list_rule).unwrap_or(subject);
+                (
+                    i,
+                    format!(
+                        "exec of {path} under a file allow-list: BPF-LSM also checks the file open (not on the \
+                         allow-list), AppArmor only the exec (`/{{,**}} ix`)"
+                    ),
+                    format!("add `{parent}` (readOnly) to the file allow-list"),
+                )
+            };
+            return Some(self.divergence(Code::D002, blame, q, op, aa, why, suggestion, None));
+        }
+        let decided = self.bpf_rule(op);
+        if q.op == Op::Open && bpf_allow && !aa.allow {
+            if let Some(i) = decided.filter(|&i| rule(i).read_only() && rule(i).rule.action == Action::Block) {
+                return Some(
+                    self.divergence(
+                        Code::D003,
+                        i,
+                        q,
+                        op,
+                        aa,
+                        "readOnly Block: BPF-LSM lets reads through, AppArmor allows only what another line allows \
+                     (none under an allow-list)"
+                            .to_string(),
+                        format!("make the read explicit: add an Allow of {path} with readOnly: true"),
+                        None,
+                    ),
+                );
+            }
+        }
+        let modify = matches!(q.op, Op::Unlink | Op::Rename | Op::Chmod | Op::Truncate);
+        if modify && bpf_allow && !aa.allow {
+            if let Some(&i) = m.iter().find(|&&i| rule(i).read_only() || rule(i).owner_only()) {
+                return Some(
+                    self.divergence(
+                        Code::D007,
+                        i,
+                        q,
+                        op,
+                        aa,
+                        "readOnly/ownerOnly: BPF-LSM's unlink, rename, chmod and truncate hooks ignore them, AppArmor \
+                     treats these as writes"
+                            .to_string(),
+                        format!(
+                            "if {path} must not change on BPF-LSM nodes either, add a Block of it for those operations"
+                        ),
+                        None,
+                    ),
+                );
+            }
+        }
+        if matches!(q.op, Op::Mkdir | Op::Rmdir) && !bpf_allow && aa.allow {
+            if let Some(&i) = m
+                .iter()
+                .find(|&&i| matches!(rule(i).rule.target, T::FilePath { .. } | T::FileDir { recursive: false, .. }))
+            {
+                return Some(self.divergence(
+                    Code::D008,
+                    i,
+                    q,
+                    op,
+                    aa,
+                    format!("AppArmor names the directory {path} as `{path}/`, which the rule does not match"),
+                    format!("add a rule for the directory itself: matchDirectories dir `{path}/`"),
+                    None,
+                ));
+            }
+        }
+        if bpf_allow && !aa.allow {
+            if let Some(&i) = m.iter().find(|&&i| rule(i).rule.action == Action::Block && rule(i).pts_false()) {
+                return Some(
+                    self.divergence(
+                        Code::D009,
+                        i,
+                        q,
+                        op,
+                        aa,
+                        "a Block limited by `pts`: BPF-LSM denies only from a terminal, AppArmor cannot see terminals \
+                     and denies from every task"
+                            .to_string(),
+                        "drop the pts qualifier, or accept that AppArmor nodes deny without a terminal too".to_string(),
+                        None,
+                    ),
+                );
+            }
+            let block = m.iter().copied().find(|&i| rule(i).rule.action == Action::Block);
+            let allow = m.iter().copied().find(|&i| rule(i).rule.action == Action::Allow);
+            if let (Some(b), Some(a)) = (block, allow) {
+                // A dead non-recursive directory (D005) already names this pair.
+                let dead_dir = rule(b).dir().is_some_and(|(_, r)| !r) && rule(a).dir().is_some_and(|(_, r)| r);
+                if dead_dir {
+                    return None;
+                }
+                let blocked = rule(b);
+                return Some(self.divergence(
+                    Code::D004,
+                    a,
+                    q,
+                    op,
+                    aa,
+                    format!(
+                        "Allow under {}: BPF-LSM's first matching lookup allows, AppArmor's deny always wins",
+                        blocked.describe()
+                    ),
+                    format!("move the Allow out of the blocked path, or narrow the Block so it does not cover {path}"),
+                    Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.policy.id()))),
+                ));
+            }
+        }
+        let blame = decided.unwrap_or(subject);
+        Some(self.divergence(
+            Code::D001,
+            blame,
+            q,
+            op,
+            aa,
+            "BPF-LSM and AppArmor decide this rule differently".to_string(),
+            "check both artifacts with `armorc explain` and rewrite the rule so both enforcers express it".to_string(),
+            None,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn divergence(
+        &self,
+        code: Code,
+        i: usize,
+        q: &Query,
+        op: &Operation,
+        aa: &AaAnswer,
+        why: String,
+        suggestion: String,
+        related: Option<(ir::Origin, String)>,
+    ) -> Divergence {
+        let a = self.rules[i];
+        Divergence {
+            code,
+            rule: a.rule.origin.clone(),
+            policy: a.policy.id(),
+            operation: describe_query(q),
+            bpf: self.describe_bpf(op),
+            apparmor: format!("{} ({})", if aa.allow { "allows" } else { "denies" }, aa.profile),
+            why,
+            suggestion,
+            related,
+        }
+    }
+
+    fn describe_bpf(&self, op: &Operation) -> String {
+        let word = if op.decision.deny { "denies" } else { "allows" };
+        let (hook, d) =
+            op.hooks.iter().find(|(_, d)| d.deny).or(op.hooks.last()).map_or(("", None), |(h, d)| (h.name(), Some(d)));
+        let why = match d.map(|d| d.by) {
+            Some(By::Rule) => match self.bpf_rule(op) {
+                Some(i) => {
+                    let a = self.rules[i];
+                    format!("rule {} {}", a.policy.id(), a.rule.origin.at)
+                }
+                None => "a rule".to_string(),
+            },
+            Some(By::Posture) => "the posture: no rule matches".to_string(),
+            _ => "no rule matches".to_string(),
+        };
+        format!("{word} ({hook}: {why})")
+    }
+}
+
+/// AppArmor's post-section library line (`/{usr/,}lib/@{multiarch}/{*,**} rm`).
+fn baseline_library(path: &str) -> bool {
+    ["/lib/", "/usr/lib/"].iter().any(|p| path.strip_prefix(p).is_some_and(|rest| rest.contains("-linux-gnu")))
+}
+
+fn describe_query(q: &Query) -> String {
+    let mut s = match q.op {
+        Op::Socket => format!("socket {}/{}", type_word(q.sock_type), proto_word(q.sock_type, q.protocol)),
+        Op::Capable => {
+            let name = ir::CAPABILITIES.iter().find(|c| u32::from(c.1) == q.capability).map_or("?", |c| c.0);
+            format!("capability {name}")
+        }
+        op => format!("{} {}", op.name(), String::from_utf8_lossy(&q.path)),
+    };
+    if q.op.has_path() && !q.owner {
+        s.push_str(" as non-owner");
+    }
+    if !q.source.is_empty() {
+        s.push_str(&format!(" from {}", String::from_utf8_lossy(&q.source)));
+    }
+    s
+}
+
+/// Whether an IR rule matches a query (the policy's meaning, independent of either lowering).
+fn rule_matches(r: &ir::Rule, q: &Query, path: &str) -> bool {
+    let exec = q.op == Op::Exec;
+    let file = q.op.has_path() && !exec;
+    match &r.target {
+        T::ProcessPath { path: p, .. } if exec => p == path,
+        T::ProcessExecname { name, .. } if exec => path.rsplit('/').next() == Some(name.as_str()),
+        T::ProcessDir { dir, recursive, .. } if exec => dir_covers(dir, *recursive, path),
+        T::ProcessPattern { pattern, .. } if exec => Glob::parse(pattern).is_ok_and(|g| g.matches(path)),
+        T::FilePath { path: p, .. } if file => p == path,
+        T::FileDir { dir, recursive, .. } if file => dir_covers(dir, *recursive, path),
+        T::FilePattern { pattern, .. } if file => Glob::parse(pattern).is_ok_and(|g| g.matches(path)),
+        T::Protocol { known, .. } if q.op == Op::Socket => protocol_matches(*known, q.sock_type, q.protocol),
+        T::Capability { number, .. } if q.op == Op::Capable => number.map(u32::from) == Some(q.capability),
+        _ => false,
+    }
+}
+
+/// Divergences of many targets, each distinct one kept once with the targets it occurs in.
+#[derive(Default)]
+pub struct Collected {
+    /// Distinct divergences in first-seen order.
+    pub items: Vec<Divergence>,
+    index: HashMap<Divergence, usize>,
+    /// Per item: how many targets have it.
+    pub targets: Vec<usize>,
+}
+
+impl Collected {
+    /// Add one target's divergences; returns their indexes into `items`.
+    pub fn add(&mut self, found: Vec<Divergence>) -> Vec<usize> {
+        let mut ids = Vec::with_capacity(found.len());
+        for d in found {
+            let id = match self.index.get(&d) {
+                Some(&id) => id,
+                None => {
+                    self.items.push(d.clone());
+                    self.targets.push(0);
+                    self.index.insert(d, self.items.len() - 1);
+                    self.items.len() - 1
+                }
+            };
+            self.targets[id] += 1;
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// One warning per (code, rule): the first divergence found for it, and in how many targets
+    /// any divergence of that code and rule occurs.
+    pub fn per_rule(&self) -> Vec<(&Divergence, usize)> {
+        let mut first: BTreeMap<(Code, &str, usize, usize), (usize, usize)> = BTreeMap::new();
+        for (i, d) in self.items.iter().enumerate() {
+            let e = first.entry((d.code, d.rule.file.as_str(), d.rule.line, d.rule.column)).or_insert((i, 0));
+            e.1 += self.targets[i];
+        }
+        let mut out: Vec<(usize, usize)> = first.into_values().collect();
+        out.sort_by_key(|&(i, _)| {
+            let d = &self.items[i];
+            (d.rule.file.clone(), d.rule.line, d.rule.column, d.code)
+        });
+        out.into_iter().map(|(i, n)| (&self.items[i], n)).collect()
+    }
+}
