@@ -528,6 +528,7 @@ fn build(
         profiles: 0,
     };
     let mut divergence_targets = Vec::new();
+    let mut analyzer = divergence::Analyzer::default();
     // Which target wrote each path, so a collision names both workloads' files and lines.
     let mut owners: std::collections::HashMap<String, Option<usize>> = std::collections::HashMap::new();
     let mut put = |built: &mut Built, timings: &mut Timings, path: &str, bytes: &[u8], target: Option<usize>| {
@@ -626,7 +627,7 @@ fn build(
             entry.apparmor_profile = Some(profile.name.clone());
             if let (Some(collected), Some(image)) = (&mut built.divergence, &image) {
                 let t = std::time::Instant::now();
-                let (ids, unanalysed) = match divergence::analyze(target, &applied, image, &profile.text) {
+                let (ids, unanalysed) = match analyzer.analyze(target, &applied, image, &profile.text) {
                     Ok(mut found) => {
                         found.retain(|d| {
                             d.code != armorc_compiler::codes::Code::D004

@@ -14,8 +14,9 @@ use crate::codes::Code;
 use crate::compose::{Enforcement, Target};
 use crate::image::MapImage;
 use crate::ir::{self, Action, Target as T};
-use crate::model::apparmor::{self, glob::Glob, ProfileSet};
+use crate::model::apparmor::{self, glob::Glob, LineCache, PathLines, ProfileSet};
 use crate::model::{By, Hook, Model, Op, Operation, Query};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One divergence: a rule (or the posture it switches on) that the two enforcers apply
@@ -54,53 +55,131 @@ impl Divergence {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unanalysed(pub String);
 
-/// The divergences of one target, one per (code, rule), in rule order. Audited and disabled
-/// targets have none (neither enforcer denies there).
+/// The analysis for many targets of one run: parsed profile lines and compiled patterns are
+/// shared, and targets with the same policies, posture, enforcement and kind (container or host)
+/// share one result (their profiles differ only in names).
+#[derive(Default)]
+pub struct Analyzer {
+    lines: LineCache,
+    patterns: RefCell<Patterns>,
+    results: HashMap<(Vec<usize>, String, bool), Result<Vec<Divergence>, Unanalysed>>,
+}
+
+impl Analyzer {
+    /// The divergences of one target, one per (code, rule), in rule order. Audited and disabled
+    /// targets have none (neither enforcer denies there). `profile_text` is the target's profile
+    /// and `image` its map image, both lowered from `policies` (the target's, in order).
+    pub fn analyze(
+        &mut self,
+        target: &Target,
+        policies: &[&ir::Policy],
+        image: &MapImage,
+        profile_text: &str,
+    ) -> Result<Vec<Divergence>, Unanalysed> {
+        let key = (target.policies.clone(), format!("{:?}{:?}", target.posture, target.enforcement), target.host);
+        if let Some(r) = self.results.get(&key) {
+            return r.clone();
+        }
+        let r = self.analyze_once(target, policies, image, profile_text);
+        self.results.insert(key, r.clone());
+        r
+    }
+
+    fn analyze_once(
+        &mut self,
+        target: &Target,
+        policies: &[&ir::Policy],
+        image: &MapImage,
+        profile_text: &str,
+    ) -> Result<Vec<Divergence>, Unanalysed> {
+        if target.enforcement != Enforcement::Enabled {
+            return Ok(Vec::new());
+        }
+        let set = ProfileSet::parse_cached(profile_text, &mut self.lines).map_err(Unanalysed)?;
+        let root = set.entry_profile().unwrap_or_default();
+        let mut transitions: HashMap<String, String> = HashMap::new();
+        for name in std::iter::once(root.clone()).chain(set.profiles.keys().cloned()) {
+            for (path, profile) in set.transitions(&name) {
+                transitions.entry(path).or_insert(profile);
+            }
+        }
+        let rules: Vec<Applied> = policies
+            .iter()
+            .flat_map(|p| p.rules.iter().map(move |r| Applied { policy: p, rule: r }))
+            .filter(|a| a.rule.action != Action::Audit)
+            .collect();
+        let by_ref = RefCell::new(None);
+        let cx = Context {
+            target,
+            rules: &rules,
+            model: Model::new(image),
+            image,
+            set: &set,
+            root,
+            transitions,
+            by_ref,
+            allow_list_rule: rules
+                .iter()
+                .position(|a| a.rule.action == Action::Allow && a.category() == Some(Cat::File)),
+            patterns: &self.patterns,
+            lines: &self.lines,
+            reported: RefCell::default(),
+        };
+        let mut found = Found::default();
+        dead_directories(&rules, &mut found);
+        let probes = probes(&cx);
+        // Probes come grouped by path and source: the profile lines matching a path are found once.
+        let mut lines: Option<(&str, &[u8], PathLines)> = None;
+        for probe in &probes {
+            let q = &probe.query;
+            let profile = cx.profile_for(q);
+            if !lines.as_ref().is_some_and(|(p, path, _)| *p == profile && *path == q.path.as_slice()) {
+                let path = std::str::from_utf8(&q.path).unwrap_or("");
+                lines = Some((profile, &q.path, set.lines_for_cached(profile, path, cx.lines)));
+            }
+            if let Some((_, _, l)) = &lines {
+                cx.compare(probe, profile, l, &mut found);
+            }
+        }
+        let mut out = found.items;
+        out.sort_by(|a, b| {
+            (&a.rule.file, a.rule.line, a.rule.column, a.code).cmp(&(&b.rule.file, b.rule.line, b.rule.column, b.code))
+        });
+        Ok(out)
+    }
+}
+
+/// matchPatterns compiled once per run (None: not a glob the evaluator reads), and which pattern
+/// matched which path (by their hashes): the same patterns meet the same paths in many targets.
+#[derive(Default)]
+struct Patterns {
+    globs: HashMap<String, Option<Glob>>,
+    matched: HashMap<(u64, u64), bool, foldhash::fast::FixedState>,
+}
+
+impl Patterns {
+    fn matches(&mut self, pattern: &str, path: &str) -> bool {
+        use std::hash::BuildHasher;
+        let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
+        let key = (hasher.hash_one(pattern), hasher.hash_one(path));
+        if let Some(&m) = self.matched.get(&key) {
+            return m;
+        }
+        let glob = self.globs.entry(pattern.to_string()).or_insert_with(|| Glob::parse(pattern).ok());
+        let m = glob.as_ref().is_some_and(|g| g.matches(path));
+        self.matched.insert(key, m);
+        m
+    }
+}
+
+/// `Analyzer::analyze` for a single target.
 pub fn analyze(
     target: &Target,
     policies: &[&ir::Policy],
     image: &MapImage,
     profile_text: &str,
 ) -> Result<Vec<Divergence>, Unanalysed> {
-    if target.enforcement != Enforcement::Enabled {
-        return Ok(Vec::new());
-    }
-    let set = ProfileSet::parse(profile_text).map_err(Unanalysed)?;
-    let root = set.entry_profile().unwrap_or_default();
-    let mut transitions: HashMap<String, String> = HashMap::new();
-    for name in std::iter::once(root.clone()).chain(set.profiles.keys().cloned()) {
-        for (path, profile) in set.transitions(&name) {
-            transitions.entry(path).or_insert(profile);
-        }
-    }
-    let rules: Vec<Applied> = policies
-        .iter()
-        .flat_map(|p| p.rules.iter().map(move |r| Applied { policy: p, rule: r }))
-        .filter(|a| a.rule.action != Action::Audit)
-        .collect();
-    let by_ref: HashMap<(String, &str), usize> =
-        rules.iter().enumerate().map(|(i, a)| ((a.policy.id(), a.rule.origin.at.as_str()), i)).collect();
-    let cx = Context {
-        target,
-        rules: &rules,
-        model: Model::new(image),
-        image,
-        set: &set,
-        root,
-        transitions,
-        by_ref,
-        allow_list_rule: rules.iter().position(|a| a.rule.action == Action::Allow && a.category() == Some(Cat::File)),
-    };
-    let mut found = Found::default();
-    dead_directories(&rules, &mut found);
-    for probe in probes(&cx) {
-        cx.compare(&probe, &mut found);
-    }
-    let mut out = found.items;
-    out.sort_by(|a, b| {
-        (&a.rule.file, a.rule.line, a.rule.column, a.code).cmp(&(&b.rule.file, b.rule.line, b.rule.column, b.code))
-    });
-    Ok(out)
+    Analyzer::default().analyze(target, policies, image, profile_text)
 }
 
 #[derive(Default)]
@@ -392,10 +471,17 @@ struct Context<'a> {
     root: String,
     /// Exact `px` lines of every profile: which executable enters which sub-profile.
     transitions: HashMap<String, String>,
-    /// (policy id, rule `at`) -> applied rule: the image's provenance back to a rule.
-    by_ref: HashMap<(String, &'a str), usize>,
+    /// (policy id, rule `at`) -> applied rule: the image's provenance back to a rule (built
+    /// when first needed).
+    by_ref: RefCell<Option<HashMap<(String, &'a str), usize>>>,
+    /// (code, rule) pairs already reported for this target.
+    reported: RefCell<HashSet<(Code, usize)>>,
     /// The first file Allow rule: it switches a file allow-list on (under a file posture block).
     allow_list_rule: Option<usize>,
+    /// The run's parsed lines (and glob answers).
+    lines: &'a LineCache,
+    /// Compiled matchPatterns and their answers (shared by the run).
+    patterns: &'a RefCell<Patterns>,
 }
 
 /// An answer of the AppArmor evaluator.
@@ -405,16 +491,16 @@ struct AaAnswer {
 }
 
 impl Context<'_> {
-    fn apparmor(&self, q: &Query, profile: &str) -> bool {
+    /// AppArmor's answer; `lines` are the profile's lines matching the query's path.
+    fn apparmor(&self, q: &Query, profile: &str, lines: &PathLines) -> bool {
         let path = String::from_utf8_lossy(&q.path);
         match q.op {
-            Op::Exec => {
-                matches!(self.set.exec(profile, &path, q.owner), apparmor::Exec::Runs(_) | apparmor::Exec::Unconfined)
-            }
-            Op::Open => self.set.file(profile, &path, 'r', q.owner) == apparmor::Decision::Allow,
+            Op::Exec => matches!(lines.exec(q.owner), apparmor::Exec::Runs(_) | apparmor::Exec::Unconfined),
+            Op::Open => lines.file('r', q.owner) == apparmor::Decision::Allow,
             // AppArmor names a directory with a trailing `/`.
             Op::Mkdir | Op::Rmdir => {
-                self.set.file(profile, &format!("{path}/"), 'w', q.owner) == apparmor::Decision::Allow
+                let dir = format!("{path}/");
+                self.set.lines_for_cached(profile, &dir, self.lines).file('w', q.owner) == apparmor::Decision::Allow
             }
             Op::Socket => {
                 self.set.network(profile, type_word(q.sock_type), proto_word(q.sock_type, q.protocol))
@@ -424,7 +510,7 @@ impl Context<'_> {
                 let name = ir::CAPABILITIES.iter().find(|c| u32::from(c.1) == q.capability).map_or("", |c| c.0);
                 self.set.capability(profile, name) == apparmor::Decision::Allow
             }
-            _ => self.set.file(profile, &path, 'w', q.owner) == apparmor::Decision::Allow,
+            _ => lines.file('w', q.owner) == apparmor::Decision::Allow,
         }
     }
 
@@ -435,29 +521,29 @@ impl Context<'_> {
         self.transitions.get(source.as_ref()).map_or(self.root.as_str(), String::as_str)
     }
 
-    fn compare(&self, probe: &Probe, found: &mut Found) {
+    fn compare(&self, probe: &Probe, profile: &str, lines: &PathLines, found: &mut Found) {
         let q = &probe.query;
         let op = self.model.decide_operation(q);
         let bpf_allow = !op.decision.deny;
-        let profile = self.profile_for(q).to_string();
         let entered = !q.source.is_empty() && profile != self.root;
         let label = if entered {
             format!("in the sub-profile of {}", String::from_utf8_lossy(&q.source))
         } else {
             "in the target's profile".to_string()
         };
-        let aa = AaAnswer { allow: self.apparmor(q, &profile), profile: label };
+        let aa = AaAnswer { allow: self.apparmor(q, profile, lines), profile: label };
         if aa.allow == bpf_allow {
             // Agreement in the sub-profile; a process that *starts* as the source (the container's
             // entrypoint) never exec'd it inside the profile and runs under the root profile.
             if entered {
+                let path = String::from_utf8_lossy(&q.path);
                 let root = AaAnswer {
-                    allow: self.apparmor(q, &self.root),
+                    allow: self.apparmor(q, &self.root, &self.set.lines_for_cached(&self.root, &path, self.lines)),
                     profile: "in the target's profile, where a process that starts as the source runs".to_string(),
                 };
                 if root.allow != bpf_allow {
-                    if let Some(i) = probe.rule {
-                        found.add(self.source_entrypoint(i, q, &op, &root));
+                    if let Some(d) = probe.rule.and_then(|i| self.source_entrypoint(i, q, &op, &root)) {
+                        found.add(d);
                     }
                 }
             }
@@ -466,7 +552,9 @@ impl Context<'_> {
         if !q.source.is_empty() && !entered {
             // The source never enters its sub-profile: every exec of it stays in the root profile.
             if let Some(i) = probe.rule.filter(|&i| self.rules[i].source().is_some()) {
-                found.add(self.source_entrypoint(i, q, &op, &aa));
+                if let Some(d) = self.source_entrypoint(i, q, &op, &aa) {
+                    found.add(d);
+                }
                 return;
             }
         }
@@ -475,7 +563,7 @@ impl Context<'_> {
         }
     }
 
-    fn source_entrypoint(&self, i: usize, q: &Query, op: &Operation, aa: &AaAnswer) -> Divergence {
+    fn source_entrypoint(&self, i: usize, q: &Query, op: &Operation, aa: &AaAnswer) -> Option<Divergence> {
         let a = self.rules[i];
         let source = a.source().unwrap_or("");
         self.divergence(
@@ -503,9 +591,28 @@ impl Context<'_> {
         (0..self.rules.len())
             .filter(|&i| {
                 let a = self.rules[i];
-                a.source().is_none_or(|s| s == source) && rule_matches(a.rule, q, &path)
+                a.source().is_none_or(|s| s == source) && self.rule_matches(a.rule, q, &path)
             })
             .collect()
+    }
+
+    /// Whether an IR rule matches a query (the policy's meaning, independent of either lowering).
+    fn rule_matches(&self, r: &ir::Rule, q: &Query, path: &str) -> bool {
+        let exec = q.op == Op::Exec;
+        let file = q.op.has_path() && !exec;
+        let pattern = |p: &str| self.patterns.borrow_mut().matches(p, path);
+        match &r.target {
+            T::ProcessPath { path: p, .. } if exec => p == path,
+            T::ProcessExecname { name, .. } if exec => path.rsplit('/').next() == Some(name.as_str()),
+            T::ProcessDir { dir, recursive, .. } if exec => dir_covers(dir, *recursive, path),
+            T::ProcessPattern { pattern: p, .. } if exec => pattern(p),
+            T::FilePath { path: p, .. } if file => p == path,
+            T::FileDir { dir, recursive, .. } if file => dir_covers(dir, *recursive, path),
+            T::FilePattern { pattern: p, .. } if file => pattern(p),
+            T::Protocol { known, .. } if q.op == Op::Socket => protocol_matches(*known, q.sock_type, q.protocol),
+            T::Capability { number, .. } if q.op == Op::Capable => number.map(u32::from) == Some(q.capability),
+            _ => false,
+        }
     }
 
     /// The applied rule behind a BPF-LSM decision (the image's provenance).
@@ -515,7 +622,11 @@ impl Context<'_> {
             return None;
         }
         let r = self.image.rules.get(d.rule? as usize)?;
-        self.by_ref.get(&(r.policy.clone(), r.at.as_str())).copied()
+        let mut by_ref = self.by_ref.borrow_mut();
+        let by_ref = by_ref.get_or_insert_with(|| {
+            self.rules.iter().enumerate().map(|(i, a)| ((a.policy.id(), a.rule.origin.at.as_str()), i)).collect()
+        });
+        by_ref.get(&(r.policy.clone(), r.at.as_str())).copied()
     }
 
     fn classify(&self, probe: &Probe, op: &Operation, aa: &AaAnswer) -> Option<Divergence> {
@@ -565,45 +676,41 @@ impl Context<'_> {
                     format!("add `{parent}` (readOnly) to the file allow-list"),
                 )
             };
-            return Some(self.divergence(Code::D002, blame, q, op, aa, why, suggestion, None));
+            return self.divergence(Code::D002, blame, q, op, aa, why, suggestion, None);
         }
         let decided = self.bpf_rule(op);
         if q.op == Op::Open && bpf_allow && !aa.allow {
             if let Some(i) = decided.filter(|&i| rule(i).read_only() && rule(i).rule.action == Action::Block) {
-                return Some(
-                    self.divergence(
-                        Code::D003,
-                        i,
-                        q,
-                        op,
-                        aa,
-                        "readOnly Block: BPF-LSM lets reads through, AppArmor allows only what another line allows \
+                return self.divergence(
+                    Code::D003,
+                    i,
+                    q,
+                    op,
+                    aa,
+                    "readOnly Block: BPF-LSM lets reads through, AppArmor allows only what another line allows \
                      (none under an allow-list)"
-                            .to_string(),
-                        format!("make the read explicit: add an Allow of {path} with readOnly: true"),
-                        None,
-                    ),
+                        .to_string(),
+                    format!("make the read explicit: add an Allow of {path} with readOnly: true"),
+                    None,
                 );
             }
         }
         let modify = matches!(q.op, Op::Unlink | Op::Rename | Op::Chmod | Op::Truncate);
         if modify && bpf_allow && !aa.allow {
             if let Some(&i) = m.iter().find(|&&i| rule(i).read_only() || rule(i).owner_only()) {
-                return Some(
-                    self.divergence(
-                        Code::D007,
-                        i,
-                        q,
-                        op,
-                        aa,
-                        "readOnly/ownerOnly: BPF-LSM's unlink, rename, chmod and truncate hooks ignore them, AppArmor \
+                return self.divergence(
+                    Code::D007,
+                    i,
+                    q,
+                    op,
+                    aa,
+                    "readOnly/ownerOnly: BPF-LSM's unlink, rename, chmod and truncate hooks ignore them, AppArmor \
                      treats these as writes"
-                            .to_string(),
-                        format!(
-                            "if {path} must not change on BPF-LSM nodes either, add a Block of it for those operations"
-                        ),
-                        None,
+                        .to_string(),
+                    format!(
+                        "if {path} must not change on BPF-LSM nodes either, add a Block of it for those operations"
                     ),
+                    None,
                 );
             }
         }
@@ -612,7 +719,7 @@ impl Context<'_> {
                 .iter()
                 .find(|&&i| matches!(rule(i).rule.target, T::FilePath { .. } | T::FileDir { recursive: false, .. }))
             {
-                return Some(self.divergence(
+                return self.divergence(
                     Code::D008,
                     i,
                     q,
@@ -621,24 +728,22 @@ impl Context<'_> {
                     format!("AppArmor names the directory {path} as `{path}/`, which the rule does not match"),
                     format!("add a rule for the directory itself: matchDirectories dir `{path}/`"),
                     None,
-                ));
+                );
             }
         }
         if bpf_allow && !aa.allow {
             if let Some(&i) = m.iter().find(|&&i| rule(i).rule.action == Action::Block && rule(i).pts_false()) {
-                return Some(
-                    self.divergence(
-                        Code::D009,
-                        i,
-                        q,
-                        op,
-                        aa,
-                        "a Block limited by `pts`: BPF-LSM denies only from a terminal, AppArmor cannot see terminals \
+                return self.divergence(
+                    Code::D009,
+                    i,
+                    q,
+                    op,
+                    aa,
+                    "a Block limited by `pts`: BPF-LSM denies only from a terminal, AppArmor cannot see terminals \
                      and denies from every task"
-                            .to_string(),
-                        "drop the pts qualifier, or accept that AppArmor nodes deny without a terminal too".to_string(),
-                        None,
-                    ),
+                        .to_string(),
+                    "drop the pts qualifier, or accept that AppArmor nodes deny without a terminal too".to_string(),
+                    None,
                 );
             }
             let block = m.iter().copied().find(|&i| rule(i).rule.action == Action::Block);
@@ -650,7 +755,7 @@ impl Context<'_> {
                     return None;
                 }
                 let blocked = rule(b);
-                return Some(self.divergence(
+                return self.divergence(
                     Code::D004,
                     a,
                     q,
@@ -662,11 +767,11 @@ impl Context<'_> {
                     ),
                     format!("move the Allow out of the blocked path, or narrow the Block so it does not cover {path}"),
                     Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.policy.id()))),
-                ));
+                );
             }
         }
         let blame = decided.unwrap_or(subject);
-        Some(self.divergence(
+        self.divergence(
             Code::D001,
             blame,
             q,
@@ -675,7 +780,7 @@ impl Context<'_> {
             "BPF-LSM and AppArmor decide this rule differently".to_string(),
             "check both artifacts with `armorc explain` and rewrite the rule so both enforcers express it".to_string(),
             None,
-        ))
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -689,9 +794,13 @@ impl Context<'_> {
         why: String,
         suggestion: String,
         related: Option<(ir::Origin, String)>,
-    ) -> Divergence {
+    ) -> Option<Divergence> {
+        // Once per (code, rule): later operations showing the same divergence add nothing.
+        if !self.reported.borrow_mut().insert((code, i)) {
+            return None;
+        }
         let a = self.rules[i];
-        Divergence {
+        Some(Divergence {
             code,
             rule: a.rule.origin.clone(),
             policy: a.policy.id(),
@@ -701,7 +810,7 @@ impl Context<'_> {
             why,
             suggestion,
             related,
-        }
+        })
     }
 
     fn describe_bpf(&self, op: &Operation) -> String {
@@ -744,24 +853,6 @@ fn describe_query(q: &Query) -> String {
         s.push_str(&format!(" from {}", String::from_utf8_lossy(&q.source)));
     }
     s
-}
-
-/// Whether an IR rule matches a query (the policy's meaning, independent of either lowering).
-fn rule_matches(r: &ir::Rule, q: &Query, path: &str) -> bool {
-    let exec = q.op == Op::Exec;
-    let file = q.op.has_path() && !exec;
-    match &r.target {
-        T::ProcessPath { path: p, .. } if exec => p == path,
-        T::ProcessExecname { name, .. } if exec => path.rsplit('/').next() == Some(name.as_str()),
-        T::ProcessDir { dir, recursive, .. } if exec => dir_covers(dir, *recursive, path),
-        T::ProcessPattern { pattern, .. } if exec => Glob::parse(pattern).is_ok_and(|g| g.matches(path)),
-        T::FilePath { path: p, .. } if file => p == path,
-        T::FileDir { dir, recursive, .. } if file => dir_covers(dir, *recursive, path),
-        T::FilePattern { pattern, .. } if file => Glob::parse(pattern).is_ok_and(|g| g.matches(path)),
-        T::Protocol { known, .. } if q.op == Op::Socket => protocol_matches(*known, q.sock_type, q.protocol),
-        T::Capability { number, .. } if q.op == Op::Capable => number.map(u32::from) == Some(q.capability),
-        _ => false,
-    }
 }
 
 /// Divergences of many targets, each distinct one kept once with the targets it occurs in.

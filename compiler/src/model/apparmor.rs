@@ -15,7 +15,8 @@
 pub mod glob;
 
 use glob::Glob;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Qual {
@@ -56,9 +57,47 @@ struct WordRule {
 pub struct Profile {
     pub name: String,
     pub attachment: Option<String>,
-    files: Vec<FileRule>,
+    files: Vec<Arc<FileRule>>,
     network: Vec<WordRule>,
     caps: Vec<WordRule>,
+    /// `files` indexes by the first path component every match has (sorted by it), and of the
+    /// lines without one: a path is checked against its component's lines and those only.
+    buckets: Vec<(Box<str>, Vec<u32>)>,
+    unbucketed: Vec<u32>,
+}
+
+/// The first component of a glob's literal prefix, when the prefix fixes it (`/etc/` in
+/// `/etc/{,**}`), or of a path.
+fn first_component(text: &str, complete: bool) -> Option<&str> {
+    let rest = text.strip_prefix('/')?;
+    match rest.find('/') {
+        Some(end) => Some(&rest[..end]),
+        None if complete => Some(rest),
+        None => None,
+    }
+}
+
+impl Profile {
+    fn index(&mut self) {
+        let mut buckets: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for (i, r) in self.files.iter().enumerate() {
+            match first_component(r.glob.prefix(), r.glob.exact) {
+                Some(c) => buckets.entry(c).or_default().push(i as u32),
+                None => self.unbucketed.push(i as u32),
+            }
+        }
+        self.buckets = buckets.into_iter().map(|(c, v)| (Box::from(c), v)).collect();
+    }
+
+    /// The lines that may match `path`, in profile order.
+    fn candidates<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Arc<FileRule>> + 'a {
+        let bucket = first_component(path, true)
+            .and_then(|c| self.buckets.binary_search_by(|(k, _)| (**k).cmp(c)).ok())
+            .map_or(&[][..], |i| &self.buckets[i].1[..]);
+        let mut ids: Vec<u32> = bucket.iter().chain(&self.unbucketed).copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().map(move |i| &self.files[i as usize])
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -160,8 +199,32 @@ fn take_path(s: &str) -> Result<(String, &str), String> {
     Ok((s[..end].to_string(), &s[end..]))
 }
 
+/// Rule lines already parsed, by their text: profiles of one compile repeat the same lines, so
+/// each distinct line is parsed (and its glob compiled) once.
+/// Also remembers which line's glob matched which path (by the path's hash), since the same
+/// lines meet the same paths in many profiles.
+#[derive(Default)]
+pub struct LineCache {
+    lines: HashMap<String, Parsed, foldhash::fast::FixedState>,
+    matched: std::cell::RefCell<HashMap<(usize, u64), bool, foldhash::fast::FixedState>>,
+}
+
+#[derive(Clone, Debug)]
+enum Parsed {
+    File(Arc<FileRule>),
+    Network(WordRule),
+    Caps(Vec<WordRule>),
+    /// Rules outside the model (mount, signal, ...).
+    Nothing,
+}
+
 impl ProfileSet {
     pub fn parse(text: &str) -> Result<ProfileSet, String> {
+        ProfileSet::parse_cached(text, &mut LineCache::default())
+    }
+
+    /// `parse`, taking already parsed lines from `cache` (and adding new ones).
+    pub fn parse_cached(text: &str, cache: &mut LineCache) -> Result<ProfileSet, String> {
         let mut set = ProfileSet::default();
         let mut current: Option<Profile> = None;
         for (n, raw) in text.lines().enumerate() {
@@ -180,12 +243,26 @@ impl ProfileSet {
             }
             if line == "}" {
                 let p = current.take().ok_or_else(|| err("`}` outside a profile".into()))?;
+                let mut p = p;
+                p.index();
                 set.profiles.insert(p.name.clone(), p);
                 continue;
             }
             let p = current.as_mut().ok_or_else(|| err("rule outside a profile".into()))?;
             let body = line.strip_suffix(',').ok_or_else(|| err("rule without `,`".into()))?;
-            parse_rule(p, body).map_err(err)?;
+            let parsed = match cache.lines.get(body) {
+                Some(parsed) => parsed,
+                None => {
+                    let parsed = parse_rule(body).map_err(err)?;
+                    cache.lines.entry(body.to_string()).or_insert(parsed)
+                }
+            };
+            match parsed {
+                Parsed::File(r) => p.files.push(r.clone()),
+                Parsed::Network(r) => p.network.push(r.clone()),
+                Parsed::Caps(r) => p.caps.extend(r.iter().cloned()),
+                Parsed::Nothing => {}
+            }
         }
         if current.is_some() {
             return Err("unterminated profile".into());
@@ -195,8 +272,15 @@ impl ProfileSet {
 
     /// The named profile; an unknown name is an empty profile (it allows nothing).
     pub fn profile(&self, name: &str) -> &Profile {
-        static EMPTY: Profile =
-            Profile { name: String::new(), attachment: None, files: Vec::new(), network: Vec::new(), caps: Vec::new() };
+        static EMPTY: Profile = Profile {
+            name: String::new(),
+            attachment: None,
+            files: Vec::new(),
+            network: Vec::new(),
+            caps: Vec::new(),
+            buckets: Vec::new(),
+            unbucketed: Vec::new(),
+        };
         self.profiles.get(name).unwrap_or(&EMPTY)
     }
 
@@ -225,16 +309,71 @@ impl ProfileSet {
 
     /// File access `op` (one of `r w a l k m`) on `path` by the file's owner or not.
     pub fn file(&self, profile: &str, path: &str, op: char, owner: bool) -> Decision {
-        let p = self.profile(profile);
-        let applies = |r: &&FileRule| match r.qual {
+        self.lines_for(profile, path).file(op, owner)
+    }
+
+    /// Executing `path`: denied, or which profile the new program runs under.
+    pub fn exec(&self, profile: &str, path: &str, owner: bool) -> Exec {
+        self.lines_for(profile, path).exec(owner)
+    }
+
+    /// The file lines of a profile whose path matches `path`: several questions about one path
+    /// (read, write, exec, owner or not) then look at these lines only.
+    pub fn lines_for<'a>(&'a self, profile: &'a str, path: &'a str) -> PathLines<'a> {
+        let rules = self.profile(profile).candidates(path).filter(|r| r.glob.matches(path)).map(|r| &**r).collect();
+        PathLines { set: self, profile, path, rules }
+    }
+
+    /// `lines_for`, with glob answers remembered in `cache` (the one this set was parsed with:
+    /// lines are told apart by their address there).
+    pub fn lines_for_cached<'a>(&'a self, profile: &'a str, path: &'a str, cache: &LineCache) -> PathLines<'a> {
+        use std::hash::BuildHasher;
+        let hash = foldhash::fast::FixedState::with_seed(0x5eed).hash_one(path);
+        let mut matched = cache.matched.borrow_mut();
+        let rules = self
+            .profile(profile)
+            .candidates(path)
+            .filter(|r| {
+                r.glob.could_match(path)
+                    && *matched.entry((Arc::as_ptr(r) as usize, hash)).or_insert_with(|| r.glob.matches(path))
+            })
+            .map(|r| &**r)
+            .collect();
+        PathLines { set: self, profile, path, rules }
+    }
+
+    /// A socket of this type and protocol (`stream`/`tcp`, `dgram`/`udp`, `raw`/`icmp`, ...).
+    pub fn network(&self, profile: &str, sock_type: &str, protocol: &str) -> Decision {
+        words(&self.profile(profile).network, &[sock_type, protocol])
+    }
+
+    pub fn capability(&self, profile: &str, name: &str) -> Decision {
+        words(&self.profile(profile).caps, &[name])
+    }
+}
+
+/// The lines of one profile matching one path (`ProfileSet::lines_for`).
+pub struct PathLines<'a> {
+    set: &'a ProfileSet,
+    profile: &'a str,
+    path: &'a str,
+    rules: Vec<&'a FileRule>,
+}
+
+impl PathLines<'_> {
+    fn applies(r: &FileRule, owner: bool) -> bool {
+        match r.qual {
             Qual::Any => true,
             Qual::Owner => owner,
             Qual::Other => !owner,
-        };
+        }
+    }
+
+    /// File access `op` (one of `r w a l k m`) by the file's owner or not.
+    pub fn file(&self, op: char, owner: bool) -> Decision {
         let has = |r: &FileRule| r.perms.contains(op) || (op == 'a' && r.perms.contains('w'));
-        let mut matching = p.files.iter().filter(applies).filter(|r| has(r) && r.glob.matches(path));
         let (mut allow, mut deny) = (false, false);
-        for r in matching.by_ref() {
+        for r in self.rules.iter().filter(|r| Self::applies(r, owner) && has(r)) {
             if r.deny {
                 deny = true;
             } else {
@@ -248,16 +387,11 @@ impl ProfileSet {
         }
     }
 
-    /// Executing `path`: denied, or which profile the new program runs under.
-    pub fn exec(&self, profile: &str, path: &str, owner: bool) -> Exec {
-        let p = self.profile(profile);
-        let applies = |r: &&FileRule| match r.qual {
-            Qual::Any => true,
-            Qual::Owner => owner,
-            Qual::Other => !owner,
-        };
+    /// Executing the path: denied, or which profile the new program runs under.
+    pub fn exec(&self, owner: bool) -> Exec {
+        let (profile, path) = (self.profile, self.path);
         let rules: Vec<&FileRule> =
-            p.files.iter().filter(applies).filter(|r| r.perms.contains('x') && r.glob.matches(path)).collect();
+            self.rules.iter().copied().filter(|r| Self::applies(r, owner) && r.perms.contains('x')).collect();
         if rules.iter().any(|r| r.deny) {
             return Exec::Denied;
         }
@@ -276,7 +410,7 @@ impl ProfileSet {
         match mode {
             Some(ExecMode::Inherit) => Exec::Runs(profile.to_string()),
             Some(ExecMode::Profile(Some(t))) | Some(ExecMode::Child(Some(t))) => {
-                if self.profiles.contains_key(&t) {
+                if self.set.profiles.contains_key(&t) {
                     Exec::Runs(t)
                 } else {
                     Exec::MissingProfile(t)
@@ -284,6 +418,7 @@ impl ProfileSet {
             }
             Some(ExecMode::Profile(None)) => {
                 match self
+                    .set
                     .profiles
                     .values()
                     .find(|q| q.attachment.as_deref().is_some_and(|a| Glob::parse(a).is_ok_and(|g| g.matches(path))))
@@ -297,15 +432,6 @@ impl ProfileSet {
             None => Exec::Denied,
         }
     }
-
-    /// A socket of this type and protocol (`stream`/`tcp`, `dgram`/`udp`, `raw`/`icmp`, ...).
-    pub fn network(&self, profile: &str, sock_type: &str, protocol: &str) -> Decision {
-        words(&self.profile(profile).network, &[sock_type, protocol])
-    }
-
-    pub fn capability(&self, profile: &str, name: &str) -> Decision {
-        words(&self.profile(profile).caps, &[name])
-    }
 }
 
 fn words(rules: &[WordRule], query: &[&str]) -> Decision {
@@ -318,7 +444,7 @@ fn words(rules: &[WordRule], query: &[&str]) -> Decision {
     }
 }
 
-fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
+fn parse_rule(body: &str) -> Result<Parsed, String> {
     // `audit` only makes the kernel log what the rule matches; it changes no decision.
     let body = body.strip_prefix("audit ").map_or(body, str::trim_start);
     let (deny, rest) = match body.strip_prefix("deny ") {
@@ -336,34 +462,29 @@ fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
     match first {
         "file" if rest == "file" => {
             // `file,` = every file permission, exec inheriting.
-            p.files.push(FileRule {
+            Ok(Parsed::File(Arc::new(FileRule {
                 deny,
                 qual,
                 glob: Glob::parse("/**")?,
                 perms: "rwalkmx".into(),
                 exec: (!deny).then_some(ExecMode::Inherit),
-            });
-            Ok(())
+            })))
         }
         "network" => {
             let args: Vec<&str> = rest.split_whitespace().skip(1).collect();
             // Families are not modelled: `network inet tcp` is read as `network tcp`.
             let word = args.last().map(|s| s.to_string());
-            p.network.push(WordRule { deny, word });
-            Ok(())
+            Ok(Parsed::Network(WordRule { deny, word }))
         }
         "capability" => {
             let args: Vec<&str> = rest.split_whitespace().skip(1).collect();
             if args.is_empty() {
-                p.caps.push(WordRule { deny, word: None });
+                return Ok(Parsed::Caps(vec![WordRule { deny, word: None }]));
             }
-            for a in args {
-                p.caps.push(WordRule { deny, word: Some(a.to_string()) });
-            }
-            Ok(())
+            Ok(Parsed::Caps(args.into_iter().map(|a| WordRule { deny, word: Some(a.to_string()) }).collect()))
         }
         "mount" | "umount" | "remount" | "signal" | "unix" | "ptrace" | "dbus" | "pivot_root" | "change_profile" => {
-            Ok(())
+            Ok(Parsed::Nothing)
         }
         _ if rest.starts_with('/') || rest.starts_with('"') || rest.starts_with('@') => {
             let (path, tail) = take_path(rest)?;
@@ -376,8 +497,7 @@ fn parse_rule(p: &mut Profile, body: &str) -> Result<(), String> {
                 _ => return Err("unexpected text after permissions".into()),
             };
             let exec = exec_mode(&perms, target)?;
-            p.files.push(FileRule { deny, qual, glob, perms, exec });
-            Ok(())
+            Ok(Parsed::File(Arc::new(FileRule { deny, qual, glob, perms, exec })))
         }
         _ => Err(format!("unsupported rule {first:?}")),
     }

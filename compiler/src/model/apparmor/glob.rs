@@ -27,9 +27,12 @@ pub const MAX_ALTERNATIVES: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub struct Glob {
-    alternatives: Vec<Vec<Tok>>,
+    /// Each alternative compiled to NFA states (alternation expanded).
+    alternatives: Vec<Vec<State>>,
     /// The literal text every alternative starts with: a path without it cannot match.
     prefix: String,
+    /// The literal text every alternative ends with.
+    suffix: String,
     /// No glob syntax at all: an exact rule (exact x rules dominate glob x rules).
     pub exact: bool,
 }
@@ -43,25 +46,34 @@ impl Glob {
             return Err(format!("unbalanced `}}` in {text:?}"));
         }
         let exact = toks.iter().all(|t| matches!(t, Tok::Lit(_)));
-        let alternatives = expand(&toks)?;
-        let prefix = common_literal_prefix(&alternatives);
-        Ok(Glob { alternatives, prefix, exact })
+        let expanded = expand(&toks)?;
+        let prefix = common_literal_prefix(&expanded);
+        let reversed: Vec<Vec<Tok>> = expanded.iter().map(|alt| alt.iter().rev().cloned().collect()).collect();
+        let suffix = common_literal_prefix(&reversed).chars().rev().collect();
+        Ok(Glob { alternatives: expanded.iter().map(|alt| compile(alt)).collect(), prefix, suffix, exact })
     }
 
     /// The path an exact glob matches.
     pub fn literal(&self) -> Option<String> {
-        if !self.exact {
-            return None;
-        }
-        self.alternatives[0].iter().map(|t| if let Tok::Lit(c) = t { Some(*c) } else { None }).collect()
+        self.exact.then(|| self.prefix.clone())
     }
 
     pub fn matches(&self, path: &str) -> bool {
-        if !path.starts_with(&self.prefix) {
-            return false;
+        if self.exact {
+            return path == self.prefix;
         }
-        let p: Vec<char> = path.chars().collect();
-        self.alternatives.iter().any(|alt| match_nfa(alt, &p))
+        self.could_match(path) && self.alternatives.iter().any(|alt| match_nfa(alt, path))
+    }
+
+    /// The literal text every path it matches starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A cheap test: false means the glob cannot match `path` (it lacks the literal prefix or
+    /// suffix every alternative has); true means it may.
+    pub fn could_match(&self, path: &str) -> bool {
+        path.starts_with(&self.prefix) && path.ends_with(&self.suffix)
     }
 }
 
@@ -187,13 +199,21 @@ fn expand(toks: &[Tok]) -> Result<Vec<Vec<Tok>>, String> {
     Ok(acc)
 }
 
-/// Whether `toks` (no alternation left) matches all of `p`: the tokens run as an NFA over the
-/// path, one set of positions per character, so time is bounded by tokens x characters whatever
-/// the stars (a backtracking matcher is exponential on `*a*a*a...`).
-fn match_nfa(toks: &[Tok], p: &[char]) -> bool {
-    // A whole-component star must match at least one character, and not `/`: the same as one
-    // `?` followed by the star.
-    let mut states: Vec<State> = Vec::with_capacity(toks.len() + 1);
+/// One NFA state: what the next character must be.
+#[derive(Clone, Debug)]
+enum State {
+    Lit(char),
+    /// Any character but `/`.
+    One,
+    Class(bool, Vec<(char, char)>),
+    /// `*` (false) or `**` (true): zero or more characters.
+    Star(bool),
+}
+
+/// Tokens (no alternation left) as NFA states. A whole-component star must match at least one
+/// character, and not `/`: the same as one `?` followed by the star.
+fn compile(toks: &[Tok]) -> Vec<State> {
+    let mut states = Vec::with_capacity(toks.len() + 1);
     for t in toks {
         match t {
             Tok::Star { deep, after_slash } => {
@@ -204,53 +224,94 @@ fn match_nfa(toks: &[Tok], p: &[char]) -> bool {
             }
             Tok::Lit(c) => states.push(State::Lit(*c)),
             Tok::One => states.push(State::One),
-            Tok::Class { negate, items } => states.push(State::Class(*negate, items)),
-            Tok::Alt(_) => return false, // expanded before matching
+            Tok::Class { negate, items } => states.push(State::Class(*negate, items.clone())),
+            // Expanded before compiling; an alternation left here could match nothing.
+            Tok::Alt(_) => states.push(State::Class(false, Vec::new())),
         }
     }
+    states
+}
+
+/// Whether the states match all of `path`: one set of live states per character, so time is
+/// bounded by states x characters whatever the stars (a backtracking matcher is exponential on
+/// `*a*a*a...`). Sets of up to 127 states are a bit mask, longer ones a vector.
+fn match_nfa(states: &[State], path: &str) -> bool {
     let n = states.len();
-    let mut current = vec![false; n + 1];
-    let mut next = vec![false; n + 1];
-    current[0] = true;
-    close(&states, &mut current);
-    for &c in p {
-        next.iter_mut().for_each(|s| *s = false);
-        for i in 0..n {
-            if !current[i] {
-                continue;
-            }
-            match states[i] {
-                State::Lit(l) if l == c => next[i + 1] = true,
-                State::One if c != '/' => next[i + 1] = true,
-                State::Class(negate, items) if c != '/' && items.iter().any(|&(a, b)| a <= c && c <= b) != negate => {
-                    next[i + 1] = true
+    if n < 128 {
+        let mut current: u128 = close(states, 1);
+        for c in path.chars() {
+            let mut next: u128 = 0;
+            let mut live = current;
+            while live != 0 {
+                let i = live.trailing_zeros() as usize;
+                live &= live - 1;
+                if i < n {
+                    match step(&states[i], c) {
+                        Step::Advance => next |= 1 << (i + 1),
+                        Step::Stay => next |= 1 << i,
+                        Step::Dead => {}
+                    }
                 }
-                State::Star(deep) if deep || c != '/' => next[i] = true,
-                _ => {}
+            }
+            current = close(states, next);
+            if current == 0 {
+                return false;
             }
         }
-        close(&states, &mut next);
+        return current & (1 << n) != 0;
+    }
+    let mut current = vec![false; n + 1];
+    current[0] = true;
+    close_vec(states, &mut current);
+    for c in path.chars() {
+        let mut next = vec![false; n + 1];
+        for i in (0..n).filter(|&i| current[i]) {
+            match step(&states[i], c) {
+                Step::Advance => next[i + 1] = true,
+                Step::Stay => next[i] = true,
+                Step::Dead => {}
+            }
+        }
+        close_vec(states, &mut next);
         if !next.iter().any(|&s| s) {
             return false;
         }
-        std::mem::swap(&mut current, &mut next);
+        current = next;
     }
     current[n]
 }
 
-#[derive(Clone, Copy)]
-enum State<'a> {
-    Lit(char),
-    One,
-    Class(bool, &'a [(char, char)]),
-    /// `*` (false) or `**` (true): zero or more characters.
-    Star(bool),
+enum Step {
+    Advance,
+    Stay,
+    Dead,
+}
+
+fn step(state: &State, c: char) -> Step {
+    match state {
+        State::Lit(l) if *l == c => Step::Advance,
+        State::One if c != '/' => Step::Advance,
+        State::Class(negate, items) if c != '/' && items.iter().any(|&(a, b)| a <= c && c <= b) != *negate => {
+            Step::Advance
+        }
+        State::Star(deep) if *deep || c != '/' => Step::Stay,
+        _ => Step::Dead,
+    }
 }
 
 /// A star may match nothing: reaching it also reaches the state after it.
-fn close(states: &[State], set: &mut [bool]) {
-    for i in 0..states.len() {
-        if set[i] && matches!(states[i], State::Star(_)) {
+fn close(states: &[State], mut set: u128) -> u128 {
+    for (i, s) in states.iter().enumerate() {
+        if set & (1 << i) != 0 && matches!(s, State::Star(_)) {
+            set |= 1 << (i + 1);
+        }
+    }
+    set
+}
+
+fn close_vec(states: &[State], set: &mut [bool]) {
+    for (i, s) in states.iter().enumerate() {
+        if set[i] && matches!(s, State::Star(_)) {
             set[i + 1] = true;
         }
     }
