@@ -262,6 +262,20 @@ impl Applied<'_> {
             _ => None,
         }
     }
+    /// The path or directory the rule names (its pattern, for matchPatterns).
+    fn scope(&self) -> String {
+        match &self.rule.target {
+            T::ProcessPath { path, .. } | T::FilePath { path, .. } => path.clone(),
+            T::ProcessDir { dir, recursive: true, .. } | T::FileDir { dir, recursive: true, .. } => {
+                format!("{dir} (recursive)")
+            }
+            T::ProcessDir { dir, .. } | T::FileDir { dir, .. } => dir.clone(),
+            T::ProcessPattern { pattern, .. } | T::FilePattern { pattern, .. } => pattern.clone(),
+            T::ProcessExecname { name, .. } => name.clone(),
+            _ => String::new(),
+        }
+    }
+
     fn describe(&self) -> String {
         let what = match &self.rule.target {
             T::ProcessPath { path, .. } | T::FilePath { path, .. } => path.clone(),
@@ -419,8 +433,9 @@ fn probes(cx: &Context) -> Vec<Probe> {
         };
         let ops: &[Op] = match (a.category(), &a.rule.target) {
             (Some(Cat::Process), _) => &[Op::Exec],
+            // Blocking a file also blocks executing it in BPF-LSM (exec opens the file).
             (Some(Cat::File), T::FilePath { .. }) if a.rule.action == Action::Block => {
-                &[Op::Open, Op::Write, Op::Unlink, Op::Mkdir]
+                &[Op::Open, Op::Write, Op::Unlink, Op::Mkdir, Op::Exec]
             }
             (Some(Cat::File), _) if a.read_only() || a.owner_only() => &[Op::Open, Op::Write, Op::Unlink],
             (Some(Cat::File), _) => &[Op::Open, Op::Write],
@@ -690,7 +705,7 @@ impl Context<'_> {
                     "readOnly Block: BPF-LSM lets reads through, AppArmor allows only what another line allows \
                      (none under an allow-list)"
                         .to_string(),
-                    format!("make the read explicit: add an Allow of {path} with readOnly: true"),
+                    format!("make the read explicit: add an Allow of {} with readOnly: true", rule(i).scope()),
                     None,
                 );
             }
@@ -726,7 +741,7 @@ impl Context<'_> {
                     op,
                     aa,
                     format!("AppArmor names the directory {path} as `{path}/`, which the rule does not match"),
-                    format!("add a rule for the directory itself: matchDirectories dir `{path}/`"),
+                    format!("if {path} may also be a directory, block it as one too (matchDirectories dir `{path}/`)"),
                     None,
                 );
             }

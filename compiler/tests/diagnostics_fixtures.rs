@@ -12,12 +12,16 @@
 //! - C (composition), fixtures/diagnostics-compose: `check_source` (which must be clean), then
 //!   `compose` against the workload docs/diagnostics.md "Composition (C)" assumes (`DEPLOY`,
 //!   default options).
+//! - D (divergence), fixtures/diagnostics-divergence: as C, then both lowerings of every target
+//!   and `divergence::analyze`, as `armorc compile --target all` does. A first line
+//!   `# compile: --default-posture P` sets the default posture.
 //!
 //! Codes in `EXEMPT` have no fixture; each names the test that covers it instead.
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 use armorc_compiler::codes::Code;
-use armorc_compiler::compose::{compose, ComposeOptions};
+use armorc_compiler::compose::{self, compose, ComposeOptions, Posture};
+use armorc_compiler::lower::{apparmor, bpf};
 use armorc_compiler::diag::Severity;
 use armorc_compiler::workload::Workloads;
 use armorc_compiler::{check_source, inputs, source::SourceFile};
@@ -63,6 +67,7 @@ struct Pair {
 enum Runner {
     FrontEnd,
     Compose,
+    Divergence,
 }
 
 /// Where a code's fixtures live (under compiler/tests/fixtures) and how they are run.
@@ -70,11 +75,12 @@ fn family(code: Code) -> (&'static str, Runner) {
     match code.as_str().as_bytes()[0] {
         b'Y' | b'S' | b'L' => ("diagnostics", Runner::FrontEnd),
         b'C' => ("diagnostics-compose", Runner::Compose),
+        b'D' => ("diagnostics-divergence", Runner::Divergence),
         _ => panic!("{code}: no fixture directory for this family; add one in `family` or list the code in EXEMPT"),
     }
 }
 
-const DIRS: [&str; 2] = ["diagnostics", "diagnostics-compose"];
+const DIRS: [&str; 3] = ["diagnostics", "diagnostics-compose", "diagnostics-divergence"];
 
 /// The fixtures per code; panics on a file named after no code or in another family's directory.
 fn fixtures() -> BTreeMap<Code, Pair> {
@@ -120,13 +126,29 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
             }
             front
         }
-        Runner::Compose => {
+        Runner::Compose | Runner::Divergence => {
             assert!(front.is_empty(), "{name}: composition fixtures must lint clean, got {front:#?}");
             assert!(!checked.policies.is_empty(), "{name}: no normalized policy");
             let mut workloads = Workloads::default();
             workloads.read(&SourceFile::new("deploy.yaml", DEPLOY)).expect("DEPLOY reads");
-            let composed = compose(&checked.policies, &workloads, &ComposeOptions::default());
-            composed.findings.iter().map(|f| (f.code, f.message.clone())).collect()
+            let mut options = ComposeOptions::default();
+            let text = String::from_utf8_lossy(bytes);
+            if let Some(p) = text.lines().next().and_then(|l| l.strip_prefix("# compile: --default-posture ")) {
+                options.posture = compose::parse_posture(p.trim(), Posture::default()).unwrap();
+            }
+            let composed = compose(&checked.policies, &workloads, &options);
+            let mut found: Vec<(Code, String)> = composed.findings.iter().map(|f| (f.code, f.message.clone())).collect();
+            if family(code).1 == Runner::Divergence {
+                for target in &composed.targets {
+                    let applied: Vec<_> = target.policies.iter().map(|&i| &checked.policies[i]).collect();
+                    let image = bpf::lower_target(target, &applied);
+                    let profile = apparmor::lower_target(target, &applied);
+                    let divergences = armorc_compiler::divergence::analyze(target, &applied, &image, &profile.text)
+                        .unwrap_or_else(|e| panic!("{name}: not analysed: {e:?}"));
+                    found.extend(divergences.iter().map(|d| (d.code, d.message())));
+                }
+            }
+            found
         }
     }
 }
