@@ -1,7 +1,8 @@
 //! `armorc explain FILE`: detects the artifact type and shows what it contains and where each
 //! entry came from. Map images (by magic): entries with kind, key text, source, decoded masks and
 //! provenance. AppArmor profiles: each line with the rule that produced it (from `<FILE>.map.json`).
-//! `index.json`: one line per target.
+//! `index.json`: one line per target. `--divergence OUT`: where BPF-LSM and AppArmor decide
+//! differently, per target (OUT/divergence.json, written by `compile --target all`).
 
 use crate::Status;
 use armorc_compiler::image::{self, Entry, MapImage};
@@ -14,9 +15,37 @@ pub struct Args {
     /// `.map.json` beside it).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// FILE is a compile output directory (or its divergence.json): list, per target, the rules
+    /// BPF-LSM and AppArmor decide differently, with both answers (D001-D009, docs/diagnostics.md).
+    #[arg(long)]
+    pub divergence: bool,
 }
 
 pub fn run(args: Args) -> Status {
+    if args.divergence {
+        let path = if args.file.is_dir() { args.file.join("divergence.json") } else { args.file.clone() };
+        let name = path.display().to_string();
+        let bytes = match inputs::read_file_capped(&path, inputs::MAX_INPUT_BYTES) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!(
+                    "armorc explain: {name}: {} (written by `armorc compile --target all`)",
+                    inputs::io_message(&e)
+                );
+                return Status::Usage;
+            }
+        };
+        return match serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|v| explain_divergence(&v))
+        {
+            Ok(text) => print(&text),
+            Err(e) => {
+                eprintln!("armorc explain: {name}: {e}");
+                Status::Failure
+            }
+        };
+    }
     let name = args.file.display().to_string();
     let bytes = match inputs::read_file_capped(&args.file, inputs::MAX_INPUT_BYTES) {
         Ok(b) => b,
@@ -83,6 +112,48 @@ fn print(text: &str) -> Status {
 }
 
 /// `OUT/index.json`: one line per target with its enforcement, artifacts and policy count.
+/// OUT/divergence.json: per target, each divergence with its code, rule and both answers.
+fn explain_divergence(file: &serde_json::Value) -> Result<String, String> {
+    if file["version"] != 1 {
+        return Err(format!("divergence.json version {} (this armorc reads version 1)", file["version"]));
+    }
+    let items = file["divergences"].as_array().ok_or("`divergences` is not an array")?;
+    let targets = file["targets"].as_array().ok_or("`targets` is not an array")?;
+    let mut out = String::new();
+    let mut total = 0;
+    for t in targets {
+        let name = t["target"].as_str().unwrap_or("-");
+        if let Some(why) = t["unanalysed"].as_str() {
+            out.push_str(&format!("{name}: not analysed ({why})\n"));
+            continue;
+        }
+        let ids = t["divergences"].as_array().ok_or("a target's `divergences` is not an array")?;
+        total += ids.len();
+        out.push_str(&format!("{name}: {} divergence(s)\n", ids.len()));
+        for id in ids {
+            let d = id.as_u64().and_then(|i| items.get(i as usize)).ok_or("a divergence index is out of range")?;
+            let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
+            let rule = &d["rule"];
+            out.push_str(&format!(
+                "  {} {}:{}:{} {} {}\n    {}: {}\n    BPF-LSM {}\n    AppArmor {}\n    suggestion: {}\n",
+                s("code"),
+                rule["file"].as_str().unwrap_or("-"),
+                rule["line"],
+                rule["column"],
+                s("policy"),
+                rule["at"].as_str().unwrap_or("-"),
+                s("why"),
+                s("operation"),
+                s("bpf"),
+                s("apparmor"),
+                s("suggestion"),
+            ));
+        }
+    }
+    out.push_str(&format!("{total} divergence(s) in {} target(s)\n", targets.len()));
+    Ok(out)
+}
+
 fn explain_index(index: &serde_json::Value) -> Result<String, String> {
     if index["version"] != 1 {
         return Err(format!("index.json version {} (this armorc reads version 1)", index["version"]));
@@ -106,6 +177,9 @@ fn explain_index(index: &serde_json::Value) -> Result<String, String> {
         }
         if let Some(profile) = t["apparmor_profile"].as_str() {
             line.push_str(&format!(", apparmor {profile}"));
+        }
+        if let Some(n) = t["divergences"].as_u64() {
+            line.push_str(&format!(", {n} divergence(s)"));
         }
         out.push_str(&line);
         out.push('\n');

@@ -21,8 +21,8 @@
 
 use armorc_compiler::codes::Code;
 use armorc_compiler::compose::{self, compose, ComposeOptions, Posture};
-use armorc_compiler::lower::{apparmor, bpf};
 use armorc_compiler::diag::Severity;
+use armorc_compiler::lower::{apparmor, bpf};
 use armorc_compiler::workload::Workloads;
 use armorc_compiler::{check_source, inputs, source::SourceFile};
 use std::collections::BTreeMap;
@@ -137,7 +137,8 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
                 options.posture = compose::parse_posture(p.trim(), Posture::default()).unwrap();
             }
             let composed = compose(&checked.policies, &workloads, &options);
-            let mut found: Vec<(Code, String)> = composed.findings.iter().map(|f| (f.code, f.message.clone())).collect();
+            let mut found: Vec<(Code, String)> =
+                composed.findings.iter().map(|f| (f.code, f.message.clone())).collect();
             if family(code).1 == Runner::Divergence {
                 for target in &composed.targets {
                     let applied: Vec<_> = target.policies.iter().map(|&i| &checked.policies[i]).collect();
