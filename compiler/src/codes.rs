@@ -105,7 +105,7 @@ codes! {
     (D001, Warning, "BPF-LSM and AppArmor decide a rule differently"),
     (D002, Warning, "exec also opens the binary: BPF-LSM checks the open, AppArmor only the exec"),
     (D003, Warning, "readOnly Block: BPF-LSM allows the read, AppArmor may deny it"),
-    (D004, Warning, "Allow under a Block: BPF-LSM allows, AppArmor denies"),
+    (D004, Warning, "rule under a Block: BPF-LSM applies the first match and allows, AppArmor denies"),
     (D005, Warning, "non-recursive directory under a recursive one is dead in BPF-LSM"),
     (D006, Warning, "fromSource rule binds in AppArmor only after an exec inside the profile"),
     (D007, Warning, "readOnly/ownerOnly do not cover unlink, rename, chmod, truncate in BPF-LSM"),

@@ -433,9 +433,8 @@ fn probes(cx: &Context) -> Vec<Probe> {
         };
         let ops: &[Op] = match (a.category(), &a.rule.target) {
             (Some(Cat::Process), _) => &[Op::Exec],
-            // Blocking a file also blocks executing it in BPF-LSM (exec opens the file).
             (Some(Cat::File), T::FilePath { .. }) if a.rule.action == Action::Block => {
-                &[Op::Open, Op::Write, Op::Unlink, Op::Mkdir, Op::Exec]
+                &[Op::Open, Op::Write, Op::Unlink, Op::Mkdir]
             }
             (Some(Cat::File), _) if a.read_only() || a.owner_only() => &[Op::Open, Op::Write, Op::Unlink],
             (Some(Cat::File), _) => &[Op::Open, Op::Write],
@@ -761,9 +760,12 @@ impl Context<'_> {
                     None,
                 );
             }
-            let block = m.iter().copied().find(|&i| rule(i).rule.action == Action::Block);
-            let allow = m.iter().copied().find(|&i| rule(i).rule.action == Action::Allow);
-            if let (Some(b), Some(a)) = (block, allow) {
+            // The rule BPF-LSM's first lookup found (or an Allow), and a Block AppArmor applies too.
+            let first = decided
+                .filter(|i| m.contains(i))
+                .or_else(|| m.iter().copied().find(|&i| rule(i).rule.action == Action::Allow));
+            let block = m.iter().copied().find(|&i| rule(i).rule.action == Action::Block && Some(i) != first);
+            if let (Some(b), Some(a)) = (block, first) {
                 // A dead non-recursive directory (D005) already names this pair.
                 let dead_dir = rule(b).dir().is_some_and(|(_, r)| !r) && rule(a).dir().is_some_and(|(_, r)| r);
                 if dead_dir {
@@ -777,10 +779,15 @@ impl Context<'_> {
                     op,
                     aa,
                     format!(
-                        "Allow under {}: BPF-LSM's first matching lookup allows, AppArmor's deny always wins",
+                        "{:?} rule under {}: BPF-LSM applies only its first matching lookup and allows, AppArmor's \
+                         deny always wins",
+                        rule(a).rule.action,
                         blocked.describe()
                     ),
-                    format!("move the Allow out of the blocked path, or narrow the Block so it does not cover {path}"),
+                    format!(
+                        "make the rules agree on {path}: narrow the Block so it does not cover it, or give the inner \
+                         rule the Block's effect"
+                    ),
                     Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.policy.id()))),
                 );
             }
