@@ -122,6 +122,7 @@ impl Analyzer {
                 .iter()
                 .position(|a| a.rule.action == Action::Allow && a.category() == Some(Cat::File)),
             patterns: &self.patterns,
+            last_matching: RefCell::default(),
             lines: &self.lines,
             reported: RefCell::default(),
         };
@@ -171,6 +172,9 @@ impl Patterns {
         m
     }
 }
+
+/// (source, path, exec, has a path): what `matching` depends on for path operations.
+type MatchKey = (Vec<u8>, Vec<u8>, bool, bool);
 
 /// `Analyzer::analyze` for a single target.
 pub fn analyze(
@@ -494,6 +498,8 @@ struct Context<'a> {
     allow_list_rule: Option<usize>,
     /// The run's parsed lines (and glob answers).
     lines: &'a LineCache,
+    /// The last `matching` answer: probes of one path ask it for several operations.
+    last_matching: RefCell<Option<(MatchKey, Vec<usize>)>>,
     /// Compiled matchPatterns and their answers (shared by the run).
     patterns: &'a RefCell<Patterns>,
 }
@@ -600,6 +606,18 @@ impl Context<'_> {
 
     /// Applied rules (of the query's source, or global) matching the query.
     fn matching(&self, q: &Query) -> Vec<usize> {
+        let key = (q.source.clone(), q.path.clone(), q.op == Op::Exec, q.op.has_path());
+        if let Some((k, m)) = &*self.last_matching.borrow() {
+            if *k == key && q.op.has_path() {
+                return m.clone();
+            }
+        }
+        let m = self.matching_uncached(q);
+        *self.last_matching.borrow_mut() = Some((key, m.clone()));
+        m
+    }
+
+    fn matching_uncached(&self, q: &Query) -> Vec<usize> {
         let source = String::from_utf8_lossy(&q.source);
         let path = String::from_utf8_lossy(&q.path);
         (0..self.rules.len())

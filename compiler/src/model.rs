@@ -274,7 +274,7 @@ pub struct Operation {
 
 /// A map image loaded for lookups, as the kernel holds it (key -> value).
 pub struct Model {
-    map: HashMap<Key, Value>,
+    map: HashMap<Key, Value, foldhash::fast::FixedState>,
 }
 
 /// One '/'-prefix of a path and the hashes the kernel snapshots there.

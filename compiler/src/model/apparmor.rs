@@ -335,7 +335,8 @@ impl ProfileSet {
             .candidates(path)
             .filter(|r| {
                 r.glob.could_match(path)
-                    && *matched.entry((Arc::as_ptr(r) as usize, hash)).or_insert_with(|| r.glob.matches(path))
+                    && (r.glob.exact
+                        || *matched.entry((Arc::as_ptr(r) as usize, hash)).or_insert_with(|| r.glob.matches(path)))
             })
             .map(|r| &**r)
             .collect();

@@ -27,8 +27,9 @@ pub const MAX_ALTERNATIVES: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub struct Glob {
-    /// Each alternative compiled to NFA states (alternation expanded).
-    alternatives: Vec<Vec<State>>,
+    /// Each alternative compiled to NFA states (alternation expanded), with its longest literal
+    /// run: a path without that text cannot match the alternative.
+    alternatives: Vec<(Vec<State>, String)>,
     /// The literal text every alternative starts with: a path without it cannot match.
     prefix: String,
     /// The literal text every alternative ends with.
@@ -50,7 +51,8 @@ impl Glob {
         let prefix = common_literal_prefix(&expanded);
         let reversed: Vec<Vec<Tok>> = expanded.iter().map(|alt| alt.iter().rev().cloned().collect()).collect();
         let suffix = common_literal_prefix(&reversed).chars().rev().collect();
-        Ok(Glob { alternatives: expanded.iter().map(|alt| compile(alt)).collect(), prefix, suffix, exact })
+        let alternatives = expanded.iter().map(|alt| (compile(alt), longest_literal(alt))).collect();
+        Ok(Glob { alternatives, prefix, suffix, exact })
     }
 
     /// The path an exact glob matches.
@@ -62,7 +64,11 @@ impl Glob {
         if self.exact {
             return path == self.prefix;
         }
-        self.could_match(path) && self.alternatives.iter().any(|alt| match_nfa(alt, path))
+        self.could_match(path)
+            && self
+                .alternatives
+                .iter()
+                .any(|(states, needle)| path.contains(needle.as_str()) && match_nfa(states, path))
     }
 
     /// The literal text every path it matches starts with.
@@ -75,6 +81,25 @@ impl Glob {
     pub fn could_match(&self, path: &str) -> bool {
         path.starts_with(&self.prefix) && path.ends_with(&self.suffix)
     }
+}
+
+fn longest_literal(alt: &[Tok]) -> String {
+    let (mut best, mut run) = (String::new(), String::new());
+    for t in alt {
+        match t {
+            Tok::Lit(c) => run.push(*c),
+            _ => {
+                if run.len() > best.len() {
+                    best = std::mem::take(&mut run);
+                }
+                run.clear();
+            }
+        }
+    }
+    if run.len() > best.len() {
+        best = run;
+    }
+    best
 }
 
 fn common_literal_prefix(alternatives: &[Vec<Tok>]) -> String {
