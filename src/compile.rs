@@ -596,7 +596,7 @@ fn build(
             let lowered = lower::bpf::lower_target(target, &applied);
             let image = image.insert(lowered);
             if image.entries.len() > args.capacity {
-                built.findings.push(capacity_finding(&image, args.capacity));
+                built.findings.push(capacity_finding(image, args.capacity));
             }
             let path = image_path(target);
             let bytes = image.encode();

@@ -62,7 +62,7 @@ pub struct Unanalysed(pub String);
 pub struct Analyzer {
     lines: LineCache,
     patterns: RefCell<Patterns>,
-    results: HashMap<(Vec<usize>, String, bool), Result<Vec<Divergence>, Unanalysed>>,
+    results: HashMap<TargetKey, Result<Vec<Divergence>, Unanalysed>>,
 }
 
 impl Analyzer {
@@ -172,6 +172,9 @@ impl Patterns {
         m
     }
 }
+
+/// (policies, posture and enforcement, host): what makes two targets' analyses equal.
+type TargetKey = (Vec<usize>, String, bool);
 
 /// (source, path, exec, has a path): what `matching` depends on for path operations.
 type MatchKey = (Vec<u8>, Vec<u8>, bool, bool);
