@@ -341,3 +341,34 @@ fn close_vec(states: &[State], set: &mut [bool]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stars_cost_tokens_times_characters() {
+        // A backtracking matcher takes exponential time here; the NFA answers at once.
+        let g = Glob::parse(&format!("/{}b", "*a".repeat(30))).unwrap();
+        let path = format!("/{}", "a".repeat(200));
+        let t = std::time::Instant::now();
+        assert!(!g.matches(&path));
+        assert!(g.matches(&format!("{path}b")));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        // More than 127 states: the vector form.
+        let long = Glob::parse(&format!("/{}", "?".repeat(150))).unwrap();
+        assert!(long.matches(&format!("/{}", "x".repeat(150))));
+        assert!(!long.matches(&format!("/{}", "x".repeat(149))));
+    }
+
+    #[test]
+    fn alternatives_are_capped_and_literals_reject() {
+        let many = "{a,b}".repeat(11); // 2^11 alternatives
+        assert!(Glob::parse(&format!("/{many}")).is_err());
+        let g = Glob::parse("/etc/{ssl,ssh}/**/*.conf").unwrap();
+        assert!(g.matches("/etc/ssh/x/y.conf"));
+        assert!(!g.matches("/etc/ssh/x/y.key"));
+        assert!(!g.could_match("/var/ssh/x/y.conf"));
+        assert_eq!(Glob::parse("/bin/sh").unwrap().literal().as_deref(), Some("/bin/sh"));
+    }
+}
