@@ -305,10 +305,6 @@ fn compile(args: &Args) -> Result<Status, Stop> {
             Status::Failure,
             format!("{rules_diverging} divergence error(s) and --deny-divergence; nothing written"),
         )),
-        (None, None, 0) if rules_diverging > 0 && args.deny == DenyArg::Warning => Some((
-            Status::Failure,
-            format!("{rules_diverging} divergence warning(s) and --deny warning; nothing written"),
-        )),
         (None, None, 0) => None,
         (None, None, n) => Some((Status::Failure, format!("{n} error(s); nothing written"))),
     };
