@@ -2,14 +2,15 @@
 # The kernel lab's tools (qemu TCG, a static busybox for the initramfs, cpio, kmod) and Debian's
 # own kernel packages, unpacked once into $ARMORC_LAB_CACHE (default /var/cache/armorc-lab).
 # An arm64 kernel (6.1-arm64) also gets, in its directory, arm64 builds of busybox (the guest's
-# initramfs) and of qemu-x86_64 (registered in the guest with binfmt_misc, so this machine's x86-64
-# tools run there too), and the host gets libc6:arm64 for our aarch64 binaries.
-#   .ci/install-lab.sh                      tools + the lab kernels CI boots (6.1, 6.12, 6.1-arm64, 6.12-arm64)
+# initramfs), of qemu-x86_64 (registered in the guest with binfmt_misc, so this machine's x86-64
+# tools run there too) and of apparmor_parser (the guest's own: an emulated x86-64 parser inside
+# an emulated arm64 machine is slow), and the host gets libc6:arm64 for our aarch64 binaries.
+#   .ci/install-lab.sh                      tools + the lab kernels CI boots (6.1, 6.12, 6.1-arm64)
 #   .ci/install-lab.sh --kernel K --print-dir   ensure kernel K (6.1, 6.12, 6.1-arm64, 6.12-arm64 or a package name), print its directory
 set -euo pipefail
 
 cache=${ARMORC_LAB_CACHE:-/var/cache/armorc-lab}
-kernels=(6.1 6.12 6.1-arm64 6.12-arm64)
+kernels=(6.1 6.12 6.1-arm64)
 print_dir=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -65,10 +66,11 @@ for k in "${kernels[@]}"; do
     fi
     [ -n "$pkg" ] || { echo "install-lab: no Debian package found for kernel $k" >&2; exit 1; }
     dir="$cache/$pkg"
-    if [ ! -f "$dir/ready" ]; then
+    # (an arm64 directory made before the native apparmor_parser was added is made again)
+    if [ ! -f "$dir/ready" ] || { [[ $pkg == *-arm64 ]] && [ ! -x "$dir/apparmor_parser" ]; }; then
         rm -rf "$dir" && mkdir -p "$dir/deb"
         debs=("$pkg")
-        case "$pkg" in *-arm64) debs=("$pkg:arm64" busybox-static:arm64 qemu-user-static:arm64) ;; esac
+        case "$pkg" in *-arm64) debs=("$pkg:arm64" busybox-static:arm64 qemu-user-static:arm64 apparmor:arm64) ;; esac
         (cd "$dir/deb" && apt-get download "${debs[@]}" >/dev/null 2>&1) || {
             apt-get update -qq >/dev/null
             (cd "$dir/deb" && apt-get download "${debs[@]}" >/dev/null 2>&1)
@@ -81,6 +83,8 @@ for k in "${kernels[@]}"; do
                 dpkg-deb -x "$dir"/deb/qemu-user-static_*.deb "$dir/tools"
                 cp "$dir/tools/bin/busybox" "$dir/busybox"
                 cp "$dir/tools/usr/bin/qemu-x86_64-static" "$dir/qemu-x86_64"
+                dpkg-deb -x "$dir"/deb/apparmor_*.deb "$dir/tools"
+                cp "$(find "$dir/tools" -name apparmor_parser -type f | head -1)" "$dir/apparmor_parser"
                 rm -rf "$dir/tools"
                 ;;
         esac

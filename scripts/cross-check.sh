@@ -17,6 +17,7 @@
 #
 # Usage: scripts/cross-check.sh            builds both release binaries (CARGO_TARGET_DIR honoured)
 #        ARMORC_X86=... ARMORC_AARCH64=... scripts/cross-check.sh   uses given binaries, no build
+#        (CROSS_CHECK_BPF_DIRS=X86_OUT_DIR:AARCH64_OUT_DIR: the loader's BPF objects to compare)
 # Needs: .ci/install-cross.sh (target, cross gcc, qemu-user-static), python3, the corpus.
 # Leaves the trees in $CROSS_CHECK_DIR when set (else a temporary directory, removed).
 set -euo pipefail
@@ -28,6 +29,7 @@ runner=(qemu-aarch64-static)
 command -v "${runner[0]}" >/dev/null || { echo "cross-check: ${runner[0]} missing: run .ci/install-cross.sh" >&2; exit 2; }
 
 bpf_objects=()
+[ -z "${CROSS_CHECK_BPF_DIRS:-}" ] || IFS=: read -r -a bpf_objects <<<"$CROSS_CHECK_BPF_DIRS"
 if [ -z "${ARMORC_X86:-}" ] || [ -z "${ARMORC_AARCH64:-}" ]; then
     target_dir=${CARGO_TARGET_DIR:-$repo/target}
     # x86_64 without --target: target/release, the same artifacts `cargo test --release` builds.

@@ -5,8 +5,8 @@
 # (apparmor); `up` must choose it and say so; `exec --lsm bpf` must refuse with the reason (exit
 # 1); then the held-out end-to-end run (scripts/lab-e2e.sh) enforces through AppArmor.
 #   scripts/lab-fallback.sh --expect REGEX [--loader PATH] [--no-e2e]   (REGEX: the bpf reason expected)
-# --no-e2e: the probe/up/exec checks only (CI's arm64 6.1 run: the same end-to-end run is made on
-# 6.12 arm64, and emulated x86-64 shell snippets are slow there).
+# --no-e2e: the probe/up/exec checks only (CI's arm64 6.1 run: emulated x86-64 shell snippets are
+# slow there; the AppArmor live differential, native aarch64, enforces instead).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOADER=target/release/armor-loader

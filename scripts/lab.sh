@@ -57,7 +57,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/initrd/bin" "$work/initrd/mods" "$work/initrd/proc" "$work/initrd/sys" "$work/initrd/dev" "$work/initrd/host"
 cp "$busybox" "$work/initrd/bin/busybox"
 # arm64: an x86-64 user-mode emulator for binfmt_misc (opened at registration: the F flag)
-[ "$arch" = amd64 ] || cp "$kdir/qemu-x86_64" "$work/initrd/qemu-x86_64"
+# and the arm64 apparmor_parser, ahead of the host's on PATH (/usr/local/sbin)
+[ "$arch" = amd64 ] || cp "$kdir/qemu-x86_64" "$kdir/apparmor_parser" "$work/initrd/"
 # 9p over virtio and its dependencies, in load order (all modules in Debian's kernels)
 : > "$work/initrd/mods/order"
 for m in $(cat "$kdir/9p-modules"); do
@@ -120,6 +121,7 @@ if [ -e /qemu-x86_64 ]; then
     echo ':x86_64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/qemu-x86_64:F' \
         > /proc/sys/fs/binfmt_misc/register || fail "binfmt_misc registration failed"
 fi
+[ ! -e /apparmor_parser ] || { mkdir -p /newroot/usr/local/sbin && cp /apparmor_parser /newroot/usr/local/sbin/; }
 echo 1 > /proc/sys/kernel/sysrq
 mkdir -p /newroot/.armorc-lab && cp /cmd /newroot/.armorc-lab/cmd
 cat > /newroot/.armorc-lab/stage2 <<'STAGE2'

@@ -762,21 +762,35 @@ const OPS_PER_IMAGE: usize = 150;
 /// Minimum operations compared (the floor).
 const MIN_OPS: usize = 2000;
 
-/// (operations per image, every how many images, floor) for the BPF-LSM run: the full counts, or
-/// a reduced run where `ARMORC_LIVE_OPS_PER_IMAGE` asks for one (the arm64 lab, an emulated
-/// machine: CI time): that many operations on every fourth image, said in the output; the floor
-/// scales with it.
-fn bpf_op_counts() -> (usize, usize, usize) {
+/// How much of a live differential runs: the full counts, or a reduced run where
+/// `ARMORC_LIVE_OPS_PER_IMAGE` asks for one (the arm64 lab, an emulated machine: CI time), said
+/// in the output: that many operations on every fourth image (or AppArmor case), the floor and
+/// the AppArmor stop scaled with it.
+struct OpCounts {
+    per_image: usize,
+    step: usize,
+    floor: usize,
+    /// the AppArmor run stops after this many operations (each profile load takes seconds)
+    stop: usize,
+}
+
+fn op_counts(test: &str) -> OpCounts {
     match std::env::var("ARMORC_LIVE_OPS_PER_IMAGE").ok().and_then(|v| v.parse::<usize>().ok()) {
         Some(n) if n < OPS_PER_IMAGE => {
             let step = 4;
-            let floor = MIN_OPS * n / OPS_PER_IMAGE / step;
+            let counts = OpCounts {
+                per_image: n,
+                step,
+                floor: MIN_OPS * n / OPS_PER_IMAGE / step,
+                stop: AA_OPS * n / OPS_PER_IMAGE,
+            };
             println!(
-                "live bpf: REDUCED run (ARMORC_LIVE_OPS_PER_IMAGE={n}): at most {n} operations on every {step}th image, floor {floor}"
+                "{test}: REDUCED run (ARMORC_LIVE_OPS_PER_IMAGE={n}): at most {n} operations on every {step}th image, floor {}",
+                counts.floor
             );
-            (n, step, floor)
+            counts
         }
-        _ => (OPS_PER_IMAGE, 1, MIN_OPS),
+        _ => OpCounts { per_image: OPS_PER_IMAGE, step: 1, floor: MIN_OPS, stop: AA_OPS },
     }
 }
 
@@ -793,7 +807,7 @@ fn live_bpf_agrees_with_model() {
     let mut rng = Rng::new(0x5eed_11fe);
     let mut tally = Tally::default();
     let images = common::images();
-    let (per_image, step, floor) = bpf_op_counts();
+    let OpCounts { per_image, step, floor, .. } = op_counts("live bpf");
     let started = Instant::now();
     for (i, (name, img)) in images.iter().enumerate().step_by(step) {
         let queries = mutate::queries(img, &mut rng, 6);
@@ -1013,6 +1027,7 @@ fn live_apparmor_vs_model() {
     let mut rng = Rng::new(0x5eed_11fe);
     let dir = tempfile::tempdir().unwrap();
     let cases = aa_cases();
+    let counts = op_counts("live apparmor");
     let started = Instant::now();
     let mut total = Tally::default();
     let mut deviations: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -1022,19 +1037,20 @@ fn live_apparmor_vs_model() {
     // the case where AppArmor denied most of what the model denies, and the generator state that
     // planned its operations (the sabotage check replays them)
     let mut denying_case: Option<(usize, usize, Rng)> = None;
-    for (i, case) in cases.iter().enumerate() {
-        if total.total >= AA_OPS {
+    for (i, case) in cases.iter().enumerate().step_by(counts.step) {
+        if total.total >= counts.stop {
             break; // each profile load takes seconds under TCG: enough is enough
         }
         let name = format!("{}#{i}", case.name);
         let planned_by = rng.clone();
-        let tally = match run_aa_case(case, &case.profile.text, &name, dir.path(), &mut rng, &mut fs, port) {
-            Ok(t) => t,
-            Err(e) => {
-                load_failures.push(e);
-                continue;
-            }
-        };
+        let tally =
+            match run_aa_case(case, &case.profile.text, &name, dir.path(), counts.per_image, &mut rng, &mut fs, port) {
+                Ok(t) => t,
+                Err(e) => {
+                    load_failures.push(e);
+                    continue;
+                }
+            };
         let mut case_unexplained = 0;
         for d in &tally.disagreements {
             let dev = classify_aa(d, case);
@@ -1100,7 +1116,7 @@ fn live_apparmor_vs_model() {
     assert!(load_failures.is_empty(), "{} profiles did not load", load_failures.len());
     assert!(total.errors.is_empty(), "{} operations failed for other reasons", total.errors.len());
     assert!(unexplained.is_empty(), "{} of {} disagreements unexplained", unexplained.len(), total.total - total.agree);
-    assert!(total.total >= MIN_OPS, "only {} operations compared (floor {MIN_OPS})", total.total);
+    assert!(total.total >= counts.floor, "only {} operations compared (floor {})", total.total, counts.floor);
 
     // The classifier must not explain everything away: the case where AppArmor denied most of
     // what the model denies, run again (same operations) under a profile of the same name that
@@ -1112,8 +1128,8 @@ fn live_apparmor_vs_model() {
         case.profile.name
     );
     let name = format!("sabotaged {}#{i}", case.name);
-    let bad =
-        run_aa_case(case, &sabotaged, &name, dir.path(), &mut replay, &mut fs, port).expect("sabotaged profile loads");
+    let bad = run_aa_case(case, &sabotaged, &name, dir.path(), counts.per_image, &mut replay, &mut fs, port)
+        .expect("sabotaged profile loads");
     let caught = bad.disagreements.iter().filter(|d| classify_aa(d, case) == "unexplained").count();
     println!(
         "apparmor sabotage ({name} under an allow-everything profile): {caught} of {} operations unexplained",
@@ -1124,11 +1140,13 @@ fn live_apparmor_vs_model() {
 
 /// Load `text` as the case's profile, run planned operations of the case's image in a target whose
 /// pid 1 changes into it, and tally the results against the model; Err names a refused profile.
+#[allow(clippy::too_many_arguments)] // one test driver, as run_target
 fn run_aa_case(
     case: &AaCase,
     text: &str,
     name: &str,
     dir: &Path,
+    per_case: usize,
     rng: &mut Rng,
     fs: &mut Fs,
     port: u16,
@@ -1139,7 +1157,7 @@ fn run_aa_case(
     let change = CString::new(format!("changeprofile {}", case.profile.name)).unwrap();
     let queries = mutate::queries(&case.image, rng, 6);
     let mut planned = plan(&queries, rng);
-    planned.truncate(OPS_PER_IMAGE);
+    planned.truncate(per_case);
     let model = Model::new(&case.image);
     let mut tally = Tally::default();
     run_target(name, &Enforcer::AppArmor(&change), &model, planned, fs, port, &mut tally);
