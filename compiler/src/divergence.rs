@@ -372,13 +372,14 @@ struct Probe {
 }
 
 /// Socket (type, protocol) pairs, as a program asks for them.
-const SOCKETS: [(u32, u32); 10] =
+pub const SOCKETS: [(u32, u32); 10] =
     [(1, 6), (2, 17), (3, 1), (3, 58), (2, 1), (1, 132), (5, 132), (4, 0), (10, 0), (6, 33)];
 
 /// A binary no rule names, for the file allow-list's exec probe.
 const UNLISTED_BINARY: &str = "/usr/bin/id";
 
-fn type_word(t: u32) -> &'static str {
+/// AppArmor's word for a socket type (`network TYPE`).
+pub fn type_word(t: u32) -> &'static str {
     match t {
         1 => "stream",
         2 => "dgram",
@@ -391,7 +392,8 @@ fn type_word(t: u32) -> &'static str {
     }
 }
 
-fn proto_word(ty: u32, p: u32) -> &'static str {
+/// AppArmor's word for a socket's protocol (`network PROTOCOL`).
+pub fn proto_word(ty: u32, p: u32) -> &'static str {
     match crate::model::net_protocol(ty, p) {
         6 => "tcp",
         17 => "udp",

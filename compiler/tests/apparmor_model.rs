@@ -18,33 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const MIN_QUERIES: usize = 2000;
 
-/// Socket (type, protocol) pairs a program can ask for.
-const SOCKETS: [(u32, u32); 10] =
-    [(1, 6), (2, 17), (3, 1), (3, 58), (2, 1), (1, 132), (5, 132), (4, 0), (10, 0), (6, 33)];
-
-fn type_word(t: u32) -> &'static str {
-    match t {
-        1 => "stream",
-        2 => "dgram",
-        3 => "raw",
-        4 => "rdm",
-        5 => "seqpacket",
-        6 => "dccp",
-        10 => "packet",
-        _ => "?",
-    }
-}
-
-fn proto_word(ty: u32, p: u32) -> &'static str {
-    match armorc_compiler::model::net_protocol(ty, p) {
-        6 => "tcp",
-        17 => "udp",
-        1 => "icmp",
-        58 => "icmpv6",
-        132 => "sctp",
-        _ => "?",
-    }
-}
+// Socket (type, protocol) pairs a program can ask for, and their AppArmor words: the analysis's own.
+use armorc_compiler::divergence::{proto_word, type_word, SOCKETS};
 
 #[derive(Clone, Debug)]
 enum Q {
