@@ -1037,10 +1037,12 @@ fn live_apparmor_vs_model() {
     // the case where AppArmor denied most of what the model denies, and the generator state that
     // planned its operations (the sabotage check replays them)
     let mut denying_case: Option<(usize, usize, Rng)> = None;
+    let mut cases_run = 0;
     for (i, case) in cases.iter().enumerate().step_by(counts.step) {
         if total.total >= counts.stop {
             break; // each profile load takes seconds under TCG: enough is enough
         }
+        cases_run += 1;
         let name = format!("{}#{i}", case.name);
         let planned_by = rng.clone();
         let tally =
@@ -1086,7 +1088,7 @@ fn live_apparmor_vs_model() {
         }
     }
     println!(
-        "live apparmor: {} cases, {} operations, {} agree, {} disagree ({} unexplained), {} not laid out, {} errors, {} profiles refused, {:.1} s",
+        "live apparmor: {cases_run} of {} cases, {} operations, {} agree, {} disagree ({} unexplained), {} not laid out, {} errors, {} profiles refused, {:.1} s",
         cases.len(),
         total.total,
         total.agree,
