@@ -46,6 +46,9 @@ print(dirs[-1] if dirs else "")')
     ARMORC_X86=$target_dir/release/armorc
     ARMORC_AARCH64=$target_dir/aarch64-unknown-linux-gnu/release/armorc
 fi
+# Absolute: the commands run from the output trees.
+ARMORC_X86=$(realpath "$ARMORC_X86")
+ARMORC_AARCH64=$(realpath "$ARMORC_AARCH64")
 # ELF e_machine (offset 18, little-endian): 0x3e x86_64, 0xb7 aarch64.
 machine() { od -An -tx1 -j18 -N2 "$1" | tr -d ' '; }
 [ "$(machine "$ARMORC_X86")" = 3e00 ] || { echo "cross-check: $ARMORC_X86 is not an x86_64 binary" >&2; exit 1; }
