@@ -90,14 +90,15 @@ scripts/lab.sh --kernel 6.1 -- scripts/lab-tests.sh "${lab_bins[@]}" || status=1
 section "kernel lab: Debian 6.12 amd64"
 mapfile -t lab_bins_612 < <(printf '%s\n' "${lab_bins[@]}" | grep -v '/deps/differential-')
 # The BPF-LSM live differential runs reduced there (50 operations on every fourth image, said in
-# the output; CI time): 6.1 above runs it in full.
+# the output) and the held-out end to end not at all (CI time: under TCG they took 6 and 5
+# minutes): 6.1 above runs both in full.
 ARMORC_LIVE_OPS_PER_IMAGE=50 scripts/lab.sh --kernel 6.12 -- \
-    scripts/lab-tests.sh --skip live_apparmor_vs_model "${lab_bins_612[@]}" || status=1
+    scripts/lab-tests.sh --skip live_apparmor_vs_model --no-e2e "${lab_bins_612[@]}" || status=1
 # BPF-LSM left out of lsm=: probe, up and exec say why and choose AppArmor, the next in the
-# order, which then enforces the held-out set.
+# order (the held-out set through AppArmor ran on 6.1 above: no end to end here, CI time).
 section "kernel lab: 6.1 amd64 without bpf in lsm="
 scripts/lab.sh --kernel 6.1 --append "lsm=landlock,lockdown,yama,apparmor" -- \
-    scripts/lab-fallback.sh --expect 'not an active LSM' || status=1
+    scripts/lab-fallback.sh --expect 'not an active LSM' --no-e2e || status=1
 
 # aarch64 (issue 11): .cargo/config.toml links with aarch64-linux-gnu-gcc and runs aarch64
 # binaries under qemu-aarch64 (binfmt_misc for the ones the CLI tests spawn; host tools such as
