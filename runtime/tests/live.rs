@@ -817,7 +817,8 @@ fn live_bpf_agrees_with_model() {
         run_target(&format!("{name}#{i}"), &Enforcer::Bpf(img, &targets), &model, planned, &mut fs, port, &mut tally);
     }
     println!(
-        "live bpf: {} images, {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
+        "live bpf: {} of {} images, {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
+        images.len().div_ceil(step),
         images.len(),
         tally.total,
         tally.agree,
