@@ -3,18 +3,11 @@
 
 mod common;
 
+use common::armorc;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const FIXTURES: &str = "compiler/tests/fixtures/compile";
-
-fn armorc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_armorc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run armorc")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

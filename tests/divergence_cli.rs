@@ -6,18 +6,13 @@
 //! them (snapshot).
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
+mod common;
+
+use common::armorc;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const FIXTURES: &str = "compiler/tests/fixtures/divergence";
-
-fn armorc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_armorc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run armorc")
-}
 
 fn compile(out: &Path, extra: &[&str]) -> Output {
     let policies = format!("{FIXTURES}/shapes.yaml");

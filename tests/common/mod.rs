@@ -1,11 +1,24 @@
 //! Shared by the CLI integration tests: the one way a test skips when its environment lacks
-//! something it needs.
+//! something it needs, and the one way to run the built `armorc`.
+
+use std::process::{Command, Output};
+
+/// Run the built `armorc` with `args` from the workspace root.
+#[allow(dead_code)] // not every test file that shares this module runs armorc this way
+pub fn armorc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_armorc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run armorc")
+}
 
 /// For a test that cannot run here because something it needs is missing (a tool, the shared
 /// corpus `../shared/corpus`, root): the caller then returns, or leaves out the part that needs
 /// it. Locally this prints `skipped: <test>: <reason>`. Under CI (`CI=true`), where
 /// .ci/install-*.sh provides everything, it panics with the reason instead: a missing
 /// dependency must fail the run, not pass it unnoticed.
+#[allow(dead_code)] // not every test file that shares this module skips
 pub fn skip_or_fail(reason: impl std::fmt::Display) {
     // The test harness names each test's thread after the test.
     let thread = std::thread::current();
