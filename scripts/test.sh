@@ -62,11 +62,12 @@ test_build() { # JSON-FILE [CARGO ARGS...]
     shift
     cargo test --workspace --release --no-run "$@" --message-format=json-render-diagnostics >"$json"
 }
-test_exes() { # JSON-FILE PACKAGE TEST-NAME...: the test executables built for them
+test_exes() { # JSON-FILE PACKAGE [TEST-NAME...]: the test executables built for them (all: no names)
     local json=$1 pkg=$2
     shift 2
     jq -r --arg pkg "$pkg" --args 'select(.reason == "compiler-artifact" and .executable != null
-        and .profile.test and (.package_id | test("[/#]" + $pkg + "[@#]")) and (.target.name | IN($ARGS.positional[])))
+        and .profile.test and (.package_id | test("[/#]" + $pkg + "[@#]"))
+        and (($ARGS.positional | length) == 0 or (.target.name | IN($ARGS.positional[]))))
         | .executable' "$@" <"$json"
 }
 bpf_dir() { # JSON-FILE: where the loader's build script wrote the BPF objects
@@ -111,13 +112,12 @@ if test_build "$builds/aarch64.json" --target $arm; then
     # system calls do not pass through qemu user mode; the arm64 lab below runs them) nor the
     # recommend crate's own (registries, skopeo, git: CI time; the CLI's recommend tests run, and
     # the cross-check compares recommend's outputs byte for byte).
-    for pkg in armorc-compiler armorc; do
-        while read -r exe manifest; do
+    for pkg_dir in "armorc-compiler compiler" "armorc ."; do
+        read -r pkg dir <<<"$pkg_dir"
+        for exe in $(test_exes "$builds/aarch64.json" "$pkg"); do
             echo "-- $pkg: $(basename "$exe")"
-            (cd "$(dirname "$manifest")" && INSTA_WORKSPACE_ROOT=$root "$exe" --test-threads=2 "$@") || status=1
-        done < <(jq -r --arg pkg "$pkg" 'select(.reason == "compiler-artifact" and .executable != null
-            and .profile.test and (.package_id | test("[/#]" + $pkg + "[@#]"))) | "\(.executable) \(.manifest_path)"' \
-            "$builds/aarch64.json")
+            (cd "$dir" && INSTA_WORKSPACE_ROOT=$root "$exe" --test-threads=2 "$@") || status=1
+        done
     done
     # Both architectures write identical bytes over the corpus, and the BPF objects are one set.
     section "aarch64: cross-check (byte-identical outputs)"
