@@ -24,6 +24,9 @@ Output (OUT):
   apparmor/<profile>, apparmor/<profile>.map.json
                                       AppArmor profiles and their line -> rule source maps
   patches/<namespace>/<workload>.yaml securityContext.appArmorProfile patches
+  landlock/<namespace>/<workload>/<container>.json, landlock/host.json
+                                      Landlock ruleset plans (docs/landlock-plan.md); what Landlock
+                                      cannot express is a K001-K004 warning
   divergence.json                     (--target all) where BPF-LSM and AppArmor decide differently,
                                       per target; list it with `armorc explain --divergence OUT`
 OUT is replaced as a whole (built beside it, then renamed); nothing is written on error.
@@ -95,6 +98,8 @@ pub struct Args {
 pub enum TargetArg {
     Bpf,
     Apparmor,
+    Landlock,
+    /// BPF-LSM, AppArmor and Landlock, and the BPF-LSM/AppArmor divergence analysis.
     All,
 }
 
@@ -190,7 +195,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
         ));
     }
     if args.verify_apparmor {
-        if args.target == TargetArg::Bpf {
+        if matches!(args.target, TargetArg::Bpf | TargetArg::Landlock) {
             return Err(fail(Status::Usage, "--verify-apparmor needs --target apparmor or all"));
         }
         parser_present().map_err(|e| fail(Status::Usage, e))?;
@@ -297,6 +302,15 @@ fn compile(args: &Args) -> Result<Status, Stop> {
             if d.items.is_empty() { "" } else { " (list: armorc explain --divergence OUT)" }
         );
     }
+    for f in &built.landlock_findings {
+        eprintln!("{}", format_finding(f));
+    }
+    if built.plans > 0 && !built.landlock_findings.is_empty() {
+        eprintln!(
+            "armorc compile: {} rule warning(s) about what Landlock cannot express (docs/semantics.md \"## Landlock\")",
+            built.landlock_findings.len()
+        );
+    }
     let rules_diverging = divergence_findings.as_ref().map_or(0, Vec::len);
     let problem = match (&built.io_error, &built.error, built.findings.len()) {
         (Some(e), _, _) => Some((Status::Usage, e.clone())),
@@ -313,12 +327,15 @@ fn compile(args: &Args) -> Result<Status, Stop> {
         return Err(fail(code, message));
     }
 
-    let summary = format!(
+    let mut summary = format!(
         "{} target(s), {} map image(s), {} AppArmor profile(s)",
         composition.targets.len(),
         built.images,
         built.profiles
     );
+    if matches!(args.target, TargetArg::Landlock | TargetArg::All) {
+        summary.push_str(&format!(", {} Landlock plan(s)", built.plans));
+    }
     let t = std::time::Instant::now();
     let differences = sink.finish().map_err(|e| fail(Status::Usage, e))?;
     timings.add(if args.check { "compare" } else { "replace OUT" }, t);
@@ -500,6 +517,9 @@ struct Built {
     io_error: Option<String>,
     images: usize,
     profiles: usize,
+    plans: usize,
+    /// K001-K004, once per (code, rule) over every target.
+    landlock_findings: Vec<Finding>,
 }
 
 fn build(
@@ -513,6 +533,8 @@ fn build(
 ) -> Built {
     let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
     let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
+    let landlock = matches!(args.target, TargetArg::Landlock | TargetArg::All);
+    let mut landlock_warned: HashSet<(armorc_compiler::codes::Code, armorc_compiler::ir::Origin)> = HashSet::new();
     let mut built = Built {
         divergence: (bpf && apparmor).then(Collected::default),
         divergent_targets: 0,
@@ -522,6 +544,8 @@ fn build(
         io_error: None,
         images: 0,
         profiles: 0,
+        plans: 0,
+        landlock_findings: Vec::new(),
     };
     let mut divergence_targets = Vec::new();
     let mut analyzer = divergence::Analyzer::default();
@@ -572,6 +596,7 @@ fn build(
             divergences: None,
             enforcement: enforcement_word(&target.enforcement),
             host: target.host,
+            landlock: None,
             namespace: target.namespace.as_deref(),
             policies: applied.iter().map(|p| p.id()).collect(),
             posture: IndexPosture {
@@ -594,7 +619,7 @@ fn build(
             if image.entries.len() > args.capacity {
                 built.findings.push(capacity_finding(image, args.capacity));
             }
-            let path = image_path(target);
+            let path = artifact_path("bpf", target, "img");
             let bytes = image.encode();
             timings.add("lower bpf", t);
             let image = &*image;
@@ -648,6 +673,27 @@ fn build(
             }
             profile_targets.push((target.clone(), profile.name));
             built.profiles += 1;
+        }
+        if landlock {
+            let t = std::time::Instant::now();
+            match lower::landlock::lower_target(target, &applied) {
+                Ok(lowered) => {
+                    for f in lowered.findings {
+                        if landlock_warned.insert((f.code, f.origin.clone().expect("K findings name their rule"))) {
+                            built.landlock_findings.push(f);
+                        }
+                    }
+                    let path = artifact_path("landlock", target, "json");
+                    timings.add("lower landlock", t);
+                    put(&mut built, timings, &path, lowered.plan.encode().as_bytes(), Some(at));
+                    entry.landlock = Some(path);
+                    built.plans += 1;
+                }
+                Err(e) => {
+                    built.error.get_or_insert(e);
+                    break;
+                }
+            }
         }
         index.push(entry);
     }
@@ -703,6 +749,9 @@ struct IndexEntry<'a> {
     divergences: Option<usize>,
     enforcement: &'static str,
     host: bool,
+    /// Only with --target landlock or all (older outputs stay byte-identical).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    landlock: Option<String>,
     namespace: Option<&'a str>,
     policies: Vec<String>,
     posture: IndexPosture,
@@ -737,12 +786,13 @@ fn enforcement_word(e: &Enforcement) -> &'static str {
     }
 }
 
-fn image_path(target: &Target) -> String {
+/// `DIR/<namespace>/<workload>/<container>.EXT`, or `DIR/host.EXT`: where a target's artifact goes.
+fn artifact_path(dir: &str, target: &Target, ext: &str) -> String {
     if target.host {
-        return "bpf/host.img".to_string();
+        return format!("{dir}/host.{ext}");
     }
     format!(
-        "bpf/{}/{}/{}.img",
+        "{dir}/{}/{}/{}.{ext}",
         target.namespace.as_deref().unwrap_or("default"),
         target.workload.as_deref().unwrap_or("-"),
         target.container.as_deref().unwrap_or("-")

@@ -3,10 +3,13 @@
 //! answer line per query line, in order (`{"error":..}` for a bad line, exit 1 at the end).
 //! Answers are for real operations (`Model::decide_operation`): an exec is also the open of the
 //! file it runs, and the live bprm hook cannot read argv; the hooks behind it are listed.
+//! `--enforcer landlock --plan PLAN` answers what Landlock decides with a compiled plan applied
+//! (`model::landlock`; docs/landlock-plan.md lists what each operation needs).
 
 use crate::Status;
 use armorc_compiler::image::MapImage;
-use armorc_compiler::model::Model;
+use armorc_compiler::landlock::Plan;
+use armorc_compiler::model::{landlock, Model, Query};
 use armorc_compiler::query::{answer_operation, error_answer, parse_line, parse_object, read_line};
 use serde_json::{json, Map};
 use std::io::{BufRead, Write};
@@ -14,9 +17,15 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Map image (a .img file written by `armorc compile`).
-    #[arg(long)]
-    image: PathBuf,
+    /// Which enforcer's decisions: bpf (a map image) or landlock (a Landlock plan).
+    #[arg(long, value_enum, default_value_t = EnforcerArg::Bpf)]
+    enforcer: EnforcerArg,
+    /// Map image (a .img file written by `armorc compile`), for --enforcer bpf.
+    #[arg(long, required_if_eq("enforcer", "bpf"), conflicts_with = "plan")]
+    image: Option<PathBuf>,
+    /// Landlock plan (OUT/landlock/....json), for --enforcer landlock.
+    #[arg(long, required_if_eq("enforcer", "landlock"))]
+    plan: Option<PathBuf>,
     /// Query lines (JSON); `-` or absent = stdin. Not with --op.
     file: Option<PathBuf>,
     /// One query: the op (exec, open, write, unlink, mkdir, rmdir, rename, chmod, truncate, link,
@@ -44,6 +53,44 @@ pub struct Args {
     /// Capability: net_raw, CAP_NET_RAW, ... or a number.
     #[arg(long, requires = "op")]
     capability: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnforcerArg {
+    Bpf,
+    Landlock,
+}
+
+/// What answers the queries.
+enum Engine {
+    Bpf(MapImage),
+    Landlock(Plan),
+}
+
+impl Engine {
+    fn load(args: &Args) -> Result<Engine, String> {
+        let read = |path: &std::path::Path| {
+            armorc_compiler::inputs::read_file_capped(path, armorc_compiler::inputs::MAX_INPUT_BYTES)
+                .map_err(|e| format!("{}: {}", path.display(), armorc_compiler::inputs::io_message(&e)))
+        };
+        match (args.enforcer, &args.image, &args.plan) {
+            (EnforcerArg::Bpf, Some(path), _) => {
+                MapImage::decode(&read(path)?).map(Engine::Bpf).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            (EnforcerArg::Landlock, _, Some(path)) => {
+                Plan::decode(&read(path)?).map(Engine::Landlock).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            _ => Err("--enforcer bpf needs --image, --enforcer landlock needs --plan".into()),
+        }
+    }
+
+    fn answer(&self, model: &Option<Model>, q: &Query) -> String {
+        match (self, model) {
+            (Engine::Bpf(image), Some(model)) => answer_operation(image, &model.decide_operation(q)),
+            (Engine::Landlock(plan), _) => landlock::answer_line(plan, &landlock::Model::new(plan).decide(q)),
+            (Engine::Bpf(_), None) => unreachable!("a map image always has its model"),
+        }
+    }
 }
 
 fn flag_query(a: &Args, op: &str) -> Map<String, serde_json::Value> {
@@ -75,25 +122,22 @@ fn flag_query(a: &Args, op: &str) -> Map<String, serde_json::Value> {
     o
 }
 
-fn load_image(path: &std::path::Path) -> Result<MapImage, String> {
-    let bytes = armorc_compiler::inputs::read_file_capped(path, armorc_compiler::inputs::MAX_INPUT_BYTES)
-        .map_err(|e| format!("{}: {}", path.display(), armorc_compiler::inputs::io_message(&e)))?;
-    MapImage::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 pub fn run(args: Args) -> Status {
     if args.op.is_some() && args.file.is_some() {
         eprintln!("armorc query: give query lines (FILE or stdin) or --op flags, not both");
         return Status::Usage;
     }
-    let image = match load_image(&args.image) {
-        Ok(i) => i,
+    let engine = match Engine::load(&args) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("armorc query: {e}");
             return Status::Failure;
         }
     };
-    let model = Model::new(&image);
+    let model = match &engine {
+        Engine::Bpf(image) => Some(Model::new(image)),
+        Engine::Landlock(_) => None,
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = false;
@@ -106,7 +150,7 @@ pub fn run(args: Args) -> Status {
     };
 
     let result = if let Some(op) = &args.op {
-        let q = parse_object(&flag_query(&args, op)).map(|q| answer_operation(&image, &model.decide_operation(&q)));
+        let q = parse_object(&flag_query(&args, op)).map(|q| engine.answer(&model, &q));
         emit(q, &mut out)
     } else {
         let (name, mut reader): (String, Box<dyn BufRead>) = match &args.file {
@@ -140,9 +184,7 @@ pub fn run(args: Args) -> Status {
                     return Status::Failure;
                 }
             };
-            let a = parse_line(line)
-                .map(|q| answer_operation(&image, &model.decide_operation(&q)))
-                .map_err(|e| format!("line {}: {e}", i + 1));
+            let a = parse_line(line).map(|q| engine.answer(&model, &q)).map_err(|e| format!("line {}: {e}", i + 1));
             r = emit(a, &mut out);
             if r.is_err() {
                 break;

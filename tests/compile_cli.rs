@@ -82,6 +82,8 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
         "apparmor/kubearmor-shop-web-nginx.map.json",
         "apparmor/kubearmor.host",
         "patches/shop/web.yaml",
+        "landlock/shop/web/nginx.json",
+        "landlock/host.json",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -94,6 +96,9 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
     assert_eq!(nginx["bpf"], "bpf/shop/web/nginx.img");
     assert_eq!(nginx["apparmor_profile"], "kubearmor-shop-web-nginx");
     assert_eq!(nginx["posture"]["file"], "block");
+    assert_eq!(nginx["landlock"], "landlock/shop/web/nginx.json");
+    // What Landlock cannot express is a warning naming the rule (the execname of ksp-process.yaml).
+    assert!(stderr.contains("ksp-process.yaml:24:9: warning[K001]"), "{stderr}");
     assert_eq!(
         nginx["policies"],
         serde_json::json!([
@@ -123,6 +128,10 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
     }
     insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("index_json", text(&std::fs::read(a.join("index.json")).unwrap()));
+        insta::assert_snapshot!(
+            "landlock__shop__web__nginx",
+            text(&std::fs::read(a.join("landlock/shop/web/nginx.json")).unwrap())
+        );
     });
     let out = armorc(&["explain", a.join("index.json").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -1,6 +1,8 @@
 //! `armorc query` end to end: answers, single-query flags, bad lines, bad images.
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
+mod common;
+
 use armorc_compiler::image::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -186,4 +188,61 @@ fn endless_query_lines_stop_at_the_cap() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/dev/zero: larger than 64 MiB"), "{stderr}");
+}
+
+/// `--enforcer landlock --plan`: what Landlock decides with a compiled plan, with the rule and
+/// the layer behind a refusal; a bad plan is refused without output.
+#[test]
+fn landlock_plans_answer_with_layer_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let compiled = common::armorc(&[
+        "compile",
+        "compiler/tests/fixtures/compile/policies",
+        "--workloads",
+        "compiler/tests/fixtures/compile/workloads",
+        "--target",
+        "landlock",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(compiled.status.code(), Some(0), "{}", String::from_utf8_lossy(&compiled.stderr));
+    let plan = out.join("landlock/shop/web/nginx.json");
+    let input = [
+        r#"{"op":"open","path":"/etc/shadow"}"#,
+        r#"{"op":"open","path":"/etc/motd"}"#,
+        r#"{"op":"exec","path":"/usr/bin/apt"}"#,
+        r#"{"op":"chmod","path":"/etc/shadow"}"#,
+    ]
+    .join("\n");
+    let (code, stdout, err) = armorc(&["query", "--enforcer", "landlock", "--plan", plan.to_str().unwrap()], &input);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with(
+            r#"{"decision":"deny","rule":{"policy":"KubeArmorPolicy/shop/web-file","at":"spec.file.matchPaths[0]""#
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with(r#""layer":"deny read_file","right":"read_file","checked":"/etc/shadow"}"#),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], r#"{"decision":"allow","rule":null,"layer":null,"right":null,"checked":null}"#);
+    assert!(lines[2].contains(r#""decision":"deny""#) && lines[2].contains("no-package-managers"), "{}", lines[2]);
+    assert!(lines[3].starts_with(r#"{"decision":"allow""#), "chmod is not a Landlock right: {}", lines[3]);
+
+    // the plan is read strictly: damage is an error, nothing is answered
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, text.replacen("\"version\": 1", "\"version\": 2", 1)).unwrap();
+    let (code, stdout, err) = armorc(&["query", "--enforcer", "landlock", "--plan", bad.to_str().unwrap()], &input);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{err}");
+    assert!(err.contains("bad.json: Landlock plan version 2"), "{err}");
+    // each enforcer needs its own artifact
+    let (code, _, err) = armorc(&["query", "--enforcer", "landlock", "--image", plan.to_str().unwrap()], "");
+    assert_ne!(code, 0, "{err}");
 }

@@ -11,6 +11,7 @@ mod frontend;
 pub mod image;
 pub mod inputs;
 pub mod ir;
+pub mod landlock;
 pub mod lints;
 pub mod lower;
 pub mod model;

@@ -10,6 +10,9 @@ use std::collections::HashMap;
 /// compares this model with).
 pub mod apparmor;
 
+/// What Landlock decides with a compiled plan applied (`armorc query --enforcer landlock`).
+pub mod landlock;
+
 /// Longest argument (bytes) the kernel hashes for allowedArgs, and how many arguments it checks.
 pub const MAX_ARG_LEN: usize = 104;
 pub const MAX_ARGS: usize = 20;

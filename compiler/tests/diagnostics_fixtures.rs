@@ -15,6 +15,8 @@
 //! - D (divergence), fixtures/diagnostics-divergence: as C, then both lowerings of every target
 //!   and `divergence::analyze`, as `armorc compile --target all` does. A first line
 //!   `# compile: --default-posture P` sets the default posture.
+//! - K (Landlock), fixtures/diagnostics-landlock: as C, then `lower::landlock` of every target,
+//!   as `armorc compile --target landlock` does (same posture line).
 //!
 //! Codes in `EXEMPT` have no fixture; each names the test that covers it instead.
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
@@ -22,7 +24,7 @@
 use armorc_compiler::codes::Code;
 use armorc_compiler::compose::{self, compose, ComposeOptions, Posture};
 use armorc_compiler::diag::Severity;
-use armorc_compiler::lower::{apparmor, bpf};
+use armorc_compiler::lower::{apparmor, bpf, landlock};
 use armorc_compiler::workload::Workloads;
 use armorc_compiler::{check_source, inputs, source::SourceFile};
 use std::collections::BTreeMap;
@@ -68,6 +70,7 @@ enum Runner {
     FrontEnd,
     Compose,
     Divergence,
+    Landlock,
 }
 
 /// Where a code's fixtures live (under compiler/tests/fixtures) and how they are run.
@@ -76,11 +79,12 @@ fn family(code: Code) -> (&'static str, Runner) {
         b'Y' | b'S' | b'L' => ("diagnostics", Runner::FrontEnd),
         b'C' => ("diagnostics-compose", Runner::Compose),
         b'D' => ("diagnostics-divergence", Runner::Divergence),
+        b'K' => ("diagnostics-landlock", Runner::Landlock),
         _ => panic!("{code}: no fixture directory for this family; add one in `family` or list the code in EXEMPT"),
     }
 }
 
-const DIRS: [&str; 3] = ["diagnostics", "diagnostics-compose", "diagnostics-divergence"];
+const DIRS: [&str; 4] = ["diagnostics", "diagnostics-compose", "diagnostics-divergence", "diagnostics-landlock"];
 
 /// The fixtures per code; panics on a file named after no code or in another family's directory.
 fn fixtures() -> BTreeMap<Code, Pair> {
@@ -126,7 +130,7 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
             }
             front
         }
-        Runner::Compose | Runner::Divergence => {
+        Runner::Compose | Runner::Divergence | Runner::Landlock => {
             assert!(front.is_empty(), "{name}: composition fixtures must lint clean, got {front:#?}");
             assert!(!checked.policies.is_empty(), "{name}: no normalized policy");
             let mut workloads = Workloads::default();
@@ -147,6 +151,13 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
                     let divergences = armorc_compiler::divergence::analyze(target, &applied, &image, &profile.text)
                         .unwrap_or_else(|e| panic!("{name}: not analysed: {e:?}"));
                     found.extend(divergences.iter().map(|d| (d.code, d.message())));
+                }
+            }
+            if family(code).1 == Runner::Landlock {
+                for target in &composed.targets {
+                    let applied: Vec<_> = target.policies.iter().map(|&i| &checked.policies[i]).collect();
+                    let lowered = landlock::lower_target(target, &applied).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    found.extend(lowered.findings.iter().map(|f| (f.code, f.message.clone())));
                 }
             }
             found
