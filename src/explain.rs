@@ -1,11 +1,12 @@
 //! `armorc explain FILE`: detects the artifact type and shows what it contains and where each
 //! entry came from. Map images (by magic): entries with kind, key text, source, decoded masks and
 //! provenance. AppArmor profiles: each line with the rule that produced it (from `<FILE>.map.json`).
-//! `index.json`: one line per target. `--divergence OUT`: where BPF-LSM and AppArmor decide
+//! `index.json`: one line per target. A Landlock plan: its layers, grants and drops. `--divergence OUT`: where BPF-LSM and AppArmor decide
 //! differently, per target (OUT/divergence.json, written by `compile --target all`).
 
 use crate::Status;
 use armorc_compiler::image::{self, Entry, MapImage};
+use armorc_compiler::landlock::{Grant, Plan, Right};
 use armorc_compiler::{inputs, lower};
 use std::path::PathBuf;
 
@@ -67,10 +68,17 @@ pub fn run(args: Args) -> Status {
             eprintln!("armorc explain: {name}: neither a map image (no ARMORIMG magic) nor a text file");
             return Status::Failure;
         };
-        if let Some(index) = serde_json::from_str::<serde_json::Value>(&profile)
-            .ok()
-            .filter(|v| v.get("targets").is_some() && v.get("version").is_some())
-        {
+        let json = serde_json::from_str::<serde_json::Value>(&profile).ok();
+        if json.as_ref().is_some_and(|v| v.get("layers").is_some() && v.get("abi").is_some()) {
+            return match Plan::decode(profile.as_bytes()) {
+                Ok(plan) => print(&explain_plan(&plan)),
+                Err(e) => {
+                    eprintln!("armorc explain: {name}: {e}");
+                    Status::Failure
+                }
+            };
+        }
+        if let Some(index) = json.filter(|v| v.get("targets").is_some() && v.get("version").is_some()) {
             match explain_index(&index) {
                 Ok(text) => return print(&text),
                 Err(e) => {
@@ -178,6 +186,9 @@ fn explain_index(index: &serde_json::Value) -> Result<String, String> {
         if let Some(profile) = t["apparmor_profile"].as_str() {
             line.push_str(&format!(", apparmor {profile}"));
         }
+        if let Some(plan) = t["landlock"].as_str() {
+            line.push_str(&format!(", landlock {plan}"));
+        }
         if let Some(n) = t["divergences"].as_u64() {
             line.push_str(&format!(", {n} divergence(s)"));
         }
@@ -185,6 +196,47 @@ fn explain_index(index: &serde_json::Value) -> Result<String, String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// A Landlock plan: per layer what it handles and grants, each exclusion with its rule; the drops.
+fn explain_plan(plan: &Plan) -> String {
+    let rule = |r: Option<u32>| match r.and_then(|r| plan.rules.get(r as usize)) {
+        Some(r) => format!(" [{} {} {}:{}]", r.policy, r.at, r.file, r.line),
+        None => String::new(),
+    };
+    let rights = |rs: &[Right]| rs.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ");
+    let mut out = format!(
+        "Landlock plan for {} (ABI {}): {} layer(s), {} capability drop(s)\n",
+        plan.target,
+        plan.abi,
+        plan.layers.len(),
+        plan.drop_capabilities.len()
+    );
+    for (i, layer) in plan.layers.iter().enumerate() {
+        out.push_str(&format!("layer {} `{}`: handles {}\n", i + 1, layer.name, rights(&layer.handled)));
+        for grant in &layer.grants {
+            match grant {
+                Grant::Beneath { path, access, rule: r } => {
+                    out.push_str(&format!("  {}: {path} and below{}\n", rights(access), rule(*r)))
+                }
+                Grant::FilesIn { dir, access, rule: r } => {
+                    out.push_str(&format!("  {}: the files in {dir}{}\n", rights(access), rule(*r)))
+                }
+                Grant::Except { access, excluded } => {
+                    out.push_str(&format!("  {}: everything but\n", rights(access)));
+                    for x in excluded {
+                        let what = if x.shallow { " (its files)" } else { "" };
+                        out.push_str(&format!("    {}{what}{}\n", x.path, rule(Some(x.rule))));
+                    }
+                }
+            }
+        }
+    }
+    for c in &plan.drop_capabilities {
+        let why = if c.rule.is_some() { rule(c.rule) } else { " [not in the allow-list]".to_string() };
+        out.push_str(&format!("drop capability {} ({}){why}\n", c.name, c.number));
+    }
+    out
 }
 
 /// One aligned row per entry, in the file's canonical order. `version` is the file's format version.

@@ -133,6 +133,11 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
             text(&std::fs::read(a.join("landlock/shop/web/nginx.json")).unwrap())
         );
     });
+    let out = armorc(&["explain", a.join("landlock/shop/web/nginx.json").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("explain__landlock__shop__web__nginx", text(&out.stdout));
+    });
     let out = armorc(&["explain", a.join("index.json").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
