@@ -1,5 +1,6 @@
-//! armor-loader: loads our BPF programs (bpf/) with aya, pins maps, applies map images, and
-//! checks the kernel's decisions against the reference model (`verify`).
+//! armor-loader: loads our BPF programs (bpf/) with aya, pins maps, applies map images, AppArmor
+//! profiles and Landlock plans, and checks the kernel's decisions against the reference model
+//! (`verify`).
 
 pub mod agent;
 pub mod apparmor;
@@ -8,6 +9,7 @@ pub mod enforcer;
 pub mod events;
 pub mod exec;
 pub mod kernel;
+pub mod landlock;
 pub mod mutate;
 pub mod probe;
 pub mod sys;
