@@ -24,6 +24,9 @@ pub struct TargetEntry {
     pub apparmor: Option<String>,
     pub apparmor_map: Option<String>,
     pub apparmor_profile: Option<String>,
+    /// The Landlock plan (docs/landlock-plan.md), relative to OUT.
+    #[serde(default)]
+    pub landlock: Option<String>,
     #[serde(default)]
     pub policies: Vec<String>,
 }

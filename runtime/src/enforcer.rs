@@ -1,5 +1,6 @@
 //! Which enforcer this node can use: BPF-LSM, AppArmor, Landlock or none, each probed for real
-//! (a test load of an LSM program, a test profile through `apparmor_parser`, the Landlock ABI),
+//! (a test load of an LSM program, a test profile through `apparmor_parser`, the Landlock ABI:
+//! 3 or later, the first with `truncate`, which plans handle),
 //! and the `--lsm` order that picks the first usable one. Never a silent downgrade: the choice
 //! and every skipped enforcer's reason are reported.
 
@@ -131,12 +132,19 @@ pub fn landlock_abi() -> Result<i64, String> {
     }
 }
 
+/// The lowest Landlock ABI `exec --lsm landlock` accepts: plans handle `truncate` (ABI 3).
+pub const LANDLOCK_MIN_ABI: i64 = 3;
+
+/// Landlock is usable when the kernel has it (active LSM: the syscall answers) with ABI 3 or later;
+/// each plan's own ABI is checked again when it is applied.
 fn probe_landlock() -> Usability {
     match landlock_abi() {
-        Ok(abi) => Usability::no(format!(
-            "Landlock ABI {abi} is available, but armorc does not compile Landlock rulesets yet \
-             (no `landlock` plan in compile output)"
-        )),
+        Ok(abi) if abi >= LANDLOCK_MIN_ABI => {
+            Usability::yes(format!("Landlock ABI {abi} (plans need {LANDLOCK_MIN_ABI} or later: truncate)"))
+        }
+        Ok(abi) => {
+            Usability::no(format!("Landlock ABI {abi}, plans need {LANDLOCK_MIN_ABI} or later (truncate; Linux 6.2)"))
+        }
         Err(e) => Usability::no(format!("Landlock unavailable: {e}")),
     }
 }

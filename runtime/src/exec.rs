@@ -1,12 +1,14 @@
 //! `armor-loader exec`: run a command as a compiled target. For a container target the command
 //! runs in a new pid and mount namespace whose key ({pid ns, mnt ns}) gets the target's map image
 //! before the command starts; the image is removed when it ends. The command may also be started
-//! under an AppArmor profile (its exec attribute is set right before execve).
+//! under an AppArmor profile (its exec attribute is set right before execve) or Landlock rulesets
+//! (enforced right before execve): a `PreExec` step.
 //!
 //! The child is forked by hand (not `std::process::Command`): it must stop between creating the
 //! namespaces and exec'ing, so that the parent can install the image for the new key first.
 
 use crate::apparmor::ExecAttr;
+use crate::landlock::Rulesets;
 use anyhow::{bail, Context, Result};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -66,10 +68,32 @@ fn ns_inode(path: &std::ffi::CStr) -> u32 {
     }
 }
 
-/// Exec `argv` (in the child; never returns): under `attr` if given. Exit 126 when the kernel
-/// refuses the exec (as shells do), 127 when the command is not found. Allocation-free: runs in a
-/// forked child.
-fn exec_child(argv: &Argv, attr: Option<&ExecAttr>) -> ! {
+/// What the child does right before execve, allocation-free: both are prepared before the fork.
+#[derive(Clone, Copy)]
+pub enum PreExec<'a> {
+    /// Start the command under an AppArmor profile.
+    AppArmor(&'a ExecAttr),
+    /// Enforce Landlock rulesets and drop capabilities (`Rulesets::restrict`).
+    Landlock(&'a Rulesets),
+}
+
+/// `n` in decimal into `buf`, without allocating: the digits written.
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// Exec `argv` (in the child; never returns) after the `pre` step if given. Exit 126 when the
+/// pre-exec step fails or the kernel refuses the exec (as shells do), 127 when the command is not
+/// found. Allocation-free: runs in a forked child.
+fn exec_child(argv: &Argv, pre: Option<PreExec<'_>>) -> ! {
     let name = &argv.args[0]; // Argv::new refuses an empty command
                               // SAFETY: argv.ptrs is a NULL-terminated array of pointers to the NUL-terminated strings in
                               // argv.args, borrowed (alive) for the call; every write reads a live byte string of the length
@@ -77,12 +101,25 @@ fn exec_child(argv: &Argv, attr: Option<&ExecAttr>) -> ! {
                               // allocation and no locks (the parent may have had other threads at fork); _exit skips Rust
                               // destructors and atexit handlers.
     unsafe {
-        if let Some(a) = attr {
-            if !a.apply_in_child() {
+        match pre {
+            Some(PreExec::AppArmor(a)) if !a.apply_in_child() => {
                 let msg = b"armor-loader: could not set the AppArmor exec profile\n";
                 libc::write(2, msg.as_ptr().cast(), msg.len());
                 libc::_exit(126);
             }
+            Some(PreExec::Landlock(r)) => {
+                if let Err((step, errno)) = r.restrict() {
+                    let mut buf = [0u8; 10];
+                    let errno = decimal(errno as u32, &mut buf);
+                    let parts: [&[u8]; 5] =
+                        [b"armor-loader: landlock: ", step.as_bytes(), b" failed: errno ", errno, b"\n"];
+                    for p in parts {
+                        libc::write(2, p.as_ptr().cast(), p.len());
+                    }
+                    libc::_exit(126);
+                }
+            }
+            _ => {}
         }
         libc::execvp(argv.ptrs[0], argv.ptrs.as_ptr());
         let err = *libc::__errno_location();
@@ -100,12 +137,12 @@ fn exec_child(argv: &Argv, attr: Option<&ExecAttr>) -> ! {
 /// Returns the command's exit status. The caller must be single-threaded (fork).
 pub fn run_isolated(
     cmd: &[OsString],
-    attr: Option<&ExecAttr>,
+    pre: Option<PreExec<'_>>,
     setup: impl FnOnce((u32, u32)) -> Result<()>,
     teardown: impl FnOnce((u32, u32)),
 ) -> Result<i32> {
     let argv = Argv::new(cmd)?;
-    run_isolated_with(|| exec_child(&argv, attr), setup, teardown)
+    run_isolated_with(|| exec_child(&argv, pre), setup, teardown)
 }
 
 /// `run_isolated` with `pid1` as the body of pid 1 in the new namespaces instead of an exec
@@ -216,9 +253,9 @@ pub fn run_isolated_with(
     Ok(code)
 }
 
-/// Run `cmd` in our own namespaces (host targets, or no enforcement), optionally under an
-/// AppArmor profile. Returns its exit status.
-pub fn run_plain(cmd: &[OsString], attr: Option<&ExecAttr>) -> Result<i32> {
+/// Run `cmd` in our own namespaces (host targets, AppArmor, Landlock, or no enforcement), after
+/// the `pre` step if given. Returns its exit status.
+pub fn run_plain(cmd: &[OsString], pre: Option<PreExec<'_>>) -> Result<i32> {
     let argv = Argv::new(cmd)?;
     // SAFETY: fork itself takes no arguments. The child only runs exec_child, which is
     // allocation-free over `argv` prepared above and ends in execvp or _exit.
@@ -227,7 +264,7 @@ pub fn run_plain(cmd: &[OsString], attr: Option<&ExecAttr>) -> Result<i32> {
         return Err(std::io::Error::last_os_error()).context("fork");
     }
     if pid == 0 {
-        exec_child(&argv, attr);
+        exec_child(&argv, pre);
     }
     let mut status = 0;
     // SAFETY: status is a live c_int waitpid writes; pid is our own child.

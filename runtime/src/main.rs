@@ -7,8 +7,9 @@ use armor_runtime::apparmor::{self, ExecAttr};
 use armor_runtime::bundle::{Bundle, Selector};
 use armor_runtime::enforcer::{self, Enforcer};
 use armor_runtime::events::{self, Decoder, EventReader, RuleMeta, TargetState};
+use armor_runtime::exec::PreExec;
 use armor_runtime::kernel::{Harness, Targets, HOST};
-use armor_runtime::{probe, read_image, verify, PIN_DIR};
+use armor_runtime::{landlock, probe, read_image, verify, PIN_DIR};
 use armorc_compiler::image::MapImage;
 use armorc_compiler::{inputs, query};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,7 +23,7 @@ const EXIT_CODES: &str =
                           the kernel and the model disagree.";
 
 #[derive(Parser)]
-#[command(name = "armor-loader", version, about = "Apply armorc-compiled policies on this node: BPF-LSM programs, AppArmor profiles, alerts", after_help = EXIT_CODES)]
+#[command(name = "armor-loader", version, about = "Apply armorc-compiled policies on this node: BPF-LSM programs, AppArmor profiles, Landlock rulesets, alerts", after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,9 +84,11 @@ enum Command {
         state_dir: PathBuf,
     },
     /// Run a command as a compiled target: with bpf in new pid and mount namespaces that get the
-    /// target's map image first; with apparmor under the target's profile.
+    /// target's map image first; with apparmor under the target's profile; with landlock under the
+    /// target's rulesets, its capabilities dropped.
     #[command(after_help = "Examples:\n  armor-loader exec --bundle out --target shop/web/nginx -- /usr/bin/id\n  \
-                            armor-loader exec --bundle out --target shop/web/nginx --lsm apparmor -- sh -c 'cat /etc/shadow'\n\n\
+                            armor-loader exec --bundle out --target shop/web/nginx --lsm apparmor -- sh -c 'cat /etc/shadow'\n  \
+                            armor-loader exec --bundle out --target shop/web/nginx --lsm landlock -- /usr/bin/id\n\n\
                             The exit status is the command's.")]
     Exec {
         /// `armorc compile` output directory (its index.json names the targets).
@@ -365,9 +368,27 @@ fn cmd_exec(
             let profile = bundle.artifact(&target, &target.apparmor, "AppArmor profile")?;
             let name = target.apparmor_profile.clone().context("index.json names no apparmor_profile")?;
             apparmor::load_profile(&profile)?;
-            armor_runtime::exec::run_plain(cmd, Some(&ExecAttr::new(&name)))
+            armor_runtime::exec::run_plain(cmd, Some(PreExec::AppArmor(&ExecAttr::new(&name))))
         }
-        Enforcer::Landlock => bail!("landlock: no compiled Landlock ruleset to apply"),
+        Enforcer::Landlock => {
+            let name = target.name();
+            if target.enforcement != "enabled" {
+                // Landlock has no audit-only mode: an audited target runs unenforced too
+                eprintln!("armor-loader: landlock: {name}: enforcement {}: running unenforced", target.enforcement);
+                return armor_runtime::exec::run_plain(cmd, None);
+            }
+            let path = bundle.artifact(&target, &target.landlock, "Landlock plan")?;
+            let plan = landlock::read_plan(&path)?; // rejected before anything is built
+            let rulesets = landlock::build(&plan).with_context(|| format!("{}", path.display()))?;
+            if rulesets.is_empty() {
+                eprintln!(
+                    "armor-loader: landlock: {name}: the plan has no layer and no capability drop: running unenforced"
+                );
+                return armor_runtime::exec::run_plain(cmd, None);
+            }
+            eprintln!("armor-loader: landlock: {name}: {}", rulesets.report.summary());
+            armor_runtime::exec::run_plain(cmd, Some(PreExec::Landlock(&rulesets)))
+        }
         Enforcer::None => {
             eprintln!("armor-loader: enforcer none: running {} unenforced", target.name());
             armor_runtime::exec::run_plain(cmd, None)
