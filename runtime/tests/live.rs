@@ -5,7 +5,8 @@
 //! operation (`Model::decide_operation`). It creates and removes files at policy paths (/etc,
 //! /usr/bin, ...), so it runs only inside the kernel lab (scripts/lab.sh sets ARMORC_LAB=1),
 //! where BPF-LSM is active; elsewhere it says so and passes, and in the lab a refused program
-//! load fails it.
+//! load fails it. The Landlock differential needs no lab: on a plain machine it runs itself again
+//! in a mount namespace whose root is a throw-away overlay of the host's (`in_sandbox`).
 
 #![allow(clippy::unwrap_used)] // test code: a failed setup step is a failed test
 
@@ -1165,4 +1166,333 @@ fn run_aa_case(
     let mut tally = Tally::default();
     run_target(name, &Enforcer::AppArmor(&change), &model, planned, fs, port, &mut tally);
     Ok(tally)
+}
+
+/// Runs the test body where changing files at policy paths is safe: in a fresh mount namespace
+/// whose root is an overlay of the machine's root on a tmpfs (what the test writes never reaches
+/// the machine). Spawns the test binary again, for `test` only, inside that sandbox, and returns
+/// false (the spawned run did the work); inside the sandbox it returns true.
+fn in_sandbox(test: &str) -> bool {
+    if std::env::var_os("ARMORC_SANDBOXED").is_some() {
+        return true;
+    }
+    if !common::root_or_skip() {
+        return false;
+    }
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!("armorc-sandbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = |p: &Path| CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let (top, upper, work, merged) = (c(&dir), c(&dir.join("u")), c(&dir.join("w")), c(&dir.join("m")));
+    let options =
+        CString::new(format!("lowerdir=/,upperdir={},workdir={}", dir.join("u").display(), dir.join("w").display()))
+            .unwrap();
+    let binds: Vec<(CString, CString)> =
+        ["/proc", "/dev", "/sys"].iter().map(|m| (c(Path::new(m)), c(&dir.join("m").join(&m[1..])))).collect();
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"]).env("ARMORC_SANDBOXED", "1");
+    // SAFETY: between fork and exec the closure makes only system calls on strings built before.
+    unsafe {
+        cmd.pre_exec(move || {
+            let check = |rc: libc::c_int| if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
+            let none = std::ptr::null::<libc::c_char>();
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()))?;
+            check(libc::mount(c"armorc-sandbox".as_ptr(), top.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()))?;
+            for d in [&upper, &work, &merged] {
+                check(libc::mkdir(d.as_ptr(), 0o755))?;
+            }
+            check(libc::mount(c"overlay".as_ptr(), merged.as_ptr(), c"overlay".as_ptr(), 0, options.as_ptr().cast()))?;
+            for (from, to) in &binds {
+                check(libc::mount(from.as_ptr(), to.as_ptr(), none, libc::MS_BIND | libc::MS_REC, std::ptr::null()))?;
+            }
+            check(libc::chroot(merged.as_ptr()))?;
+            check(libc::chdir(c"/".as_ptr()))
+        });
+    }
+    let status = cmd.status().expect("running the test in its sandbox");
+    let _ = std::fs::remove_dir(&dir);
+    assert!(status.success(), "{test} in its sandbox: {status}");
+    false
+}
+
+/// One Landlock case: the policies of one YAML source on one target under one posture, its map
+/// image (where the operations come from) and its Landlock plan (what the kernel enforces).
+struct LlCase {
+    name: String,
+    image: MapImage,
+    plan: armorc_compiler::landlock::Plan,
+}
+
+fn ll_case(name: &str, text: &str, posture: armorc_compiler::compose::Posture) -> Option<LlCase> {
+    use armorc_compiler::lower::{bpf, landlock};
+    let checked = armorc_compiler::check_source(armorc_compiler::source::SourceFile::new(name, text));
+    if checked.policies.is_empty() {
+        return None;
+    }
+    let target = mutate::target_for(&checked.policies, posture);
+    let refs: Vec<_> = checked.policies.iter().collect();
+    let image = bpf::lower_target(&target, &refs);
+    let plan = landlock::lower_target(&target, &refs).ok()?.plan;
+    let enforces = !plan.layers.is_empty() || !plan.drop_capabilities.is_empty();
+    (enforces && !image.entries.is_empty()).then(|| LlCase { name: name.to_string(), image, plan })
+}
+
+/// The fixture and corpus files, as `aa_cases` takes them, lowered to Landlock plans.
+fn ll_cases() -> Vec<LlCase> {
+    let (files, fixtures) = common::policy_files();
+    let postures = mutate::postures();
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let ps: Vec<_> = if i < fixtures { postures.to_vec() } else { vec![postures[i % 3]] };
+        out.extend(ps.into_iter().filter_map(|p| ll_case(&f.display().to_string(), &text, p)));
+    }
+    out
+}
+
+/// Policies no file of the repository holds: drawn at random (seed printed) from pools of
+/// system paths, directories, capabilities, actions and flags.
+fn held_out_cases(seed: u64, n: usize) -> Vec<LlCase> {
+    let mut rng = Rng::new(seed);
+    let files = ["/etc/hostname", "/etc/passwd", "/etc/ssl/openssl.cnf", "/usr/bin/id", "/usr/bin/env", "/tmp/held"];
+    let dirs = ["/etc/", "/etc/ssl/", "/usr/bin/", "/usr/lib/", "/var/log/", "/tmp/"];
+    let caps = ["sys_chroot", "chown", "setuid", "net_bind_service", "net_raw", "sys_admin"];
+    let mut out = Vec::new();
+    for i in 0..n {
+        let action = *rng.pick(&["Block", "Block", "Allow"]);
+        let mut rules = String::new();
+        let mut list = |key: &str, items: Vec<String>| {
+            if !items.is_empty() {
+                rules.push_str(&format!("  {key}:\n{}", items.concat()));
+            }
+        };
+        let mut pick_some = |pool: &[&str], f: &dyn Fn(&str, &mut Rng) -> String| -> Vec<String> {
+            let k = rng.below(3);
+            (0..k)
+                .map(|_| {
+                    let p = *rng.pick(pool);
+                    f(p, &mut rng)
+                })
+                .collect()
+        };
+        let process_paths = pick_some(&files[3..5], &|p, _| format!("      - path: {p}\n"));
+        let process_dirs = pick_some(&dirs, &|d, r| format!("      - dir: {d}\n        recursive: {}\n", r.coin()));
+        let file_paths = pick_some(&files, &|p, r| format!("      - path: {p}\n        readOnly: {}\n", r.coin()));
+        let file_dirs = pick_some(&dirs, &|d, r| {
+            format!("      - dir: {d}\n        recursive: {}\n        readOnly: {}\n", r.coin(), r.coin())
+        });
+        let capabilities = pick_some(&caps, &|c, _| format!("      - capability: {c}\n"));
+        let section = |paths: Vec<String>, dirs: Vec<String>| {
+            let mut s = String::new();
+            if !paths.is_empty() {
+                s.push_str(&format!("    matchPaths:\n{}", paths.concat()));
+            }
+            if !dirs.is_empty() {
+                s.push_str(&format!("    matchDirectories:\n{}", dirs.concat()));
+            }
+            s
+        };
+        let (process, file) = (section(process_paths, process_dirs), section(file_paths, file_dirs));
+        list("process", if process.is_empty() { vec![] } else { vec![process] });
+        list("file", if file.is_empty() { vec![] } else { vec![file] });
+        if !capabilities.is_empty() {
+            rules.push_str(&format!("  capabilities:\n    matchCapabilities:\n{}", capabilities.concat()));
+        }
+        if rules.is_empty() {
+            continue;
+        }
+        let text = format!(
+            "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: held-out-{i}\n  namespace: ns\nspec:\n  selector:\n    matchLabels:\n      app: w\n{rules}  action: {action}\n"
+        );
+        let posture = mutate::postures()[rng.below(3)];
+        out.extend(ll_case(&format!("held-out-{seed}-{i}"), &text, posture));
+    }
+    out
+}
+
+/// Run `planned` one operation at a time: prepare its files, build the rulesets of `kernel_plan`
+/// (the walk sees the prepared tree), then a fresh child restricts itself with them and performs
+/// the operation; each result is compared with the Landlock model of `model_plan`.
+fn run_landlock_case(
+    name: &str,
+    kernel_plan: &armorc_compiler::landlock::Plan,
+    model_plan: &armorc_compiler::landlock::Plan,
+    planned: Vec<(Action, String, Query)>,
+    fs: &mut Fs,
+    port: u16,
+    tally: &mut Tally,
+) {
+    let model = armorc_compiler::model::landlock::Model::new(model_plan);
+    let chown_target = PathBuf::from("/var/lib/armorc-live/chown-target");
+    let shared = shared_page();
+    for (action, path, q) in planned {
+        let syscall_path =
+            if matches!(action, Action::Chown) { chown_target.display().to_string() } else { path.clone() };
+        let mut op = LiveOp {
+            c_path: CString::new(syscall_path).unwrap_or_default(),
+            c_path2: CString::new(format!("{path}.renamed")).unwrap_or_default(),
+            action,
+            path,
+            queries: vec![],
+            label: String::new(),
+            made: false,
+        };
+        if !prepare(fs, &mut op, &q, &chown_target) {
+            cleanup(&op);
+            tally.skipped_unpreparable += 1;
+            continue;
+        }
+        let rulesets = match armor_runtime::landlock::build(kernel_plan) {
+            Ok(r) => r,
+            Err(e) => {
+                tally.errors.push(format!("{name}: building the rulesets: {e:#}"));
+                cleanup(&op);
+                continue;
+            }
+        };
+        let r = in_child(shared, || {
+            // SAFETY: system calls only (no allocation) in the forked child.
+            unsafe {
+                libc::setsid(); // no controlling tty
+                libc::unshare(libc::CLONE_NEWUTS); // sethostname stays in here
+            }
+            match rulesets.restrict() {
+                Ok(()) => perform(&op, shared, port),
+                Err((_, e)) => 10_000 + e,
+            }
+        });
+        drop(rulesets);
+        cleanup(&op);
+        let answers: Vec<_> = op.queries.iter().map(|q| model.decide(q)).collect();
+        let want_deny = answers.iter().any(|a| a.deny);
+        let got_deny = match r {
+            0 => false,
+            libc::EACCES | libc::EPERM => true,
+            e if e >= 10_000 => {
+                tally.errors.push(format!("{name}: {}: restricting failed: errno {}", op.label, e - 10_000));
+                continue;
+            }
+            e => {
+                let text = std::io::Error::from_raw_os_error(e);
+                tally.errors.push(format!("{name}: {}: unexpected errno {e} ({text})", op.label));
+                continue;
+            }
+        };
+        tally.total += 1;
+        let kind = format!("{:?}", op.action).split('(').next().unwrap_or("").to_lowercase();
+        *tally.mix.entry(format!("{kind} {}", if got_deny { "deny" } else { "allow" })).or_default() += 1;
+        if got_deny == want_deny {
+            tally.agree += 1;
+        } else {
+            let why: Vec<String> = answers
+                .iter()
+                .filter(|a| a.deny)
+                .map(|a| format!("{:?} on {} (layer {:?})", a.right, a.checked, a.layer))
+                .collect();
+            tally.failures.push(format!(
+                "{name}: {}: kernel {}, model {} {why:?}",
+                op.label,
+                if got_deny { "deny" } else { "allow" },
+                if want_deny { "deny" } else { "allow" }
+            ));
+        }
+    }
+}
+
+/// Landlock, on our plain machines (no lab needed): real operations under each case's compiled
+/// plan agree with `model::landlock` (what `armorc query --enforcer landlock` answers), over the
+/// fixture and corpus policies and a held-out set drawn at random (seed printed; replay with
+/// ARMORC_HELD_OUT_SEED).
+#[test]
+fn live_landlock_agrees_with_model() {
+    const TEST: &str = "live_landlock_agrees_with_model";
+    if std::env::var_os("ARMORC_LAB").is_some() {
+        // Landlock needs no lab (and the lab's 6.1 has ABI 2): test.sh runs this on the machine.
+        println!("{TEST}: runs on the machine itself (scripts/test.sh), not in the kernel lab");
+        return;
+    }
+    match armor_runtime::enforcer::landlock_abi() {
+        Ok(abi) if abi >= 3 => {}
+        Ok(abi) => return common::skip_or_fail(format!("Landlock ABI {abi} (plans need 3)")),
+        Err(e) => return common::skip_or_fail(format!("Landlock unavailable: {e}")),
+    }
+    if !in_sandbox(TEST) {
+        return;
+    }
+    let (port, mut fs) = live_setup();
+    let mut rng = Rng::new(0x1a4d_10c4);
+    let seed = std::env::var("ARMORC_HELD_OUT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    println!("live landlock: held-out seed {seed} (replay: ARMORC_HELD_OUT_SEED={seed})");
+    let cases = ll_cases();
+    let held_out = held_out_cases(seed, 60);
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let mut held = Tally::default();
+    for (set, tally) in [(&cases, &mut tally), (&held_out, &mut held)] {
+        for (i, case) in set.iter().enumerate() {
+            let queries = mutate::queries(&case.image, &mut rng, 6);
+            let mut planned = plan(&queries, &mut rng);
+            planned.truncate(OPS_PER_IMAGE / 4);
+            let name = format!("{}#{i}", case.name);
+            run_landlock_case(&name, &case.plan, &case.plan, planned, &mut fs, port, tally);
+        }
+    }
+    for (what, t, n) in [("cases", &tally, cases.len()), ("held-out cases", &held, held_out.len())] {
+        println!(
+            "live landlock: {n} {what}, {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
+            t.total,
+            t.agree,
+            t.failures.len(),
+            t.skipped_unpreparable,
+            t.errors.len(),
+            started.elapsed().as_secs_f64()
+        );
+        println!("live landlock decision mix ({what}): {:?}", t.mix);
+        for f in t.failures.iter().take(40) {
+            println!("DISAGREE {f}");
+        }
+        for e in t.errors.iter().take(40) {
+            println!("ERROR {e}");
+        }
+    }
+    for t in [&tally, &held] {
+        assert!(t.errors.is_empty(), "{} operations failed for other reasons", t.errors.len());
+        assert!(t.failures.is_empty(), "{} of {} operations disagree", t.failures.len(), t.total);
+    }
+    assert!(tally.total + held.total >= MIN_OPS, "only {} operations compared", tally.total + held.total);
+    assert!(held.mix.keys().any(|k| k.ends_with(" deny")), "the held-out set never denied: {:?}", held.mix);
+
+    // Sabotage: a plan missing one exclusion, enforced while the model reads the real plan.
+    let (case, sabotaged) = cases
+        .iter()
+        .find_map(|c| {
+            let mut plan = c.plan.clone();
+            let layer = plan.layers.iter_mut().find(|l| l.name == "deny execute")?;
+            let armorc_compiler::landlock::Grant::Except { excluded, .. } = layer.grants.last_mut()? else {
+                return None;
+            };
+            let victim = excluded.iter().position(|x| !x.shallow && x.path.starts_with("/usr/bin/"))?;
+            let victim = excluded.remove(victim).path;
+            if excluded.is_empty() {
+                layer.handled = vec![armorc_compiler::landlock::Right::Refer];
+                layer.grants.truncate(1);
+            }
+            Some((c, (plan, victim)))
+        })
+        .expect("a case refusing to execute a file under /usr/bin");
+    let (plan_without, victim) = sabotaged;
+    let q = Query { op: Op::Exec, path: victim.as_bytes().to_vec(), ..Query::new(Op::Exec) };
+    let mut bad = Tally::default();
+    let name = format!("sabotaged {}", case.name);
+    run_landlock_case(&name, &plan_without, &case.plan, plan(&[q], &mut rng), &mut fs, port, &mut bad);
+    println!(
+        "landlock sabotage ({victim} no longer excluded): {} of {} operations disagree",
+        bad.failures.len(),
+        bad.total
+    );
+    assert!(!bad.failures.is_empty(), "a dropped exclusion went unnoticed: {:?}", bad.errors);
 }
