@@ -32,6 +32,18 @@ pub struct TargetEntry {
 }
 
 impl TargetEntry {
+    /// The artifact `enforcer` applies for this target (index.json path), or `None` if the bundle
+    /// was compiled without it; `none` needs nothing.
+    pub fn artifact_of(&self, enforcer: crate::enforcer::Enforcer) -> Option<&str> {
+        use crate::enforcer::Enforcer;
+        match enforcer {
+            Enforcer::Bpf => self.bpf.as_deref(),
+            Enforcer::Apparmor => self.apparmor.as_deref(),
+            Enforcer::Landlock => self.landlock.as_deref(),
+            Enforcer::None => Some(""),
+        }
+    }
+
     /// `NS/WORKLOAD/CONTAINER` or `host`.
     pub fn name(&self) -> String {
         if self.host {

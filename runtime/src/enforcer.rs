@@ -116,14 +116,18 @@ fn probe_bpf(lsms: &[String], pin_dir: &Path) -> Usability {
     }
 }
 
-const SYS_LANDLOCK_CREATE_RULESET: libc::c_long = 444;
 const LANDLOCK_CREATE_RULESET_VERSION: libc::c_ulong = 1;
 
 /// Landlock ABI version, or the errno text.
 pub fn landlock_abi() -> Result<i64, String> {
     // SAFETY: landlock_create_ruleset(NULL, 0, VERSION) only returns the ABI version.
     let rc = unsafe {
-        libc::syscall(SYS_LANDLOCK_CREATE_RULESET, std::ptr::null::<u8>(), 0usize, LANDLOCK_CREATE_RULESET_VERSION)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
     };
     if rc < 0 {
         Err(std::io::Error::last_os_error().to_string())

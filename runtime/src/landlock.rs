@@ -135,7 +135,8 @@ pub fn build(plan: &Plan) -> Result<Rulesets> {
         for grant in &layer.grants {
             let access = bits(grant.access());
             match grant {
-                Grant::Beneath { path, .. } => b.beneath(path, access),
+                // the plan's own grants (no rule: `/`, dynamic loaders) are skipped silently
+                Grant::Beneath { path, rule, .. } => b.beneath(path, access, rule.is_some()),
                 Grant::FilesIn { dir, .. } => b.files_in(dir, access),
                 Grant::Except { excluded, .. } => b.except(access, excluded),
             }
@@ -406,29 +407,27 @@ impl Layer<'_> {
         Ok(())
     }
 
-    fn open_or_skip(&mut self, path: &str) -> Result<Option<(OwnedFd, Kind)>> {
-        match open_path(path).with_context(|| format!("opening {path}"))? {
-            Found::Opened(fd, kind) => Ok(Some((fd, kind))),
-            Found::Missing => {
-                self.report.skipped.push(format!("{path} (not found)"));
-                Ok(None)
-            }
-            Found::Symlink(at) => {
-                self.report.skipped.push(format!("{path} (symbolic link at {at})"));
-                Ok(None)
-            }
+    fn open_or_skip(&mut self, path: &str, report: bool) -> Result<Option<(OwnedFd, Kind)>> {
+        let why = match open_path(path).with_context(|| format!("opening {path}"))? {
+            Found::Opened(fd, kind) => return Ok(Some((fd, kind))),
+            Found::Missing => "not found".to_string(),
+            Found::Symlink(at) => format!("symbolic link at {at}"),
+        };
+        if report {
+            self.report.skipped.push(format!("{path} ({why})"));
         }
+        Ok(None)
     }
 
-    fn beneath(&mut self, path: &str, access: u64) -> Result<()> {
-        if let Some((fd, kind)) = self.open_or_skip(path)? {
+    fn beneath(&mut self, path: &str, access: u64, report: bool) -> Result<()> {
+        if let Some((fd, kind)) = self.open_or_skip(path, report)? {
             self.add(fd, kind, access, path.as_bytes())?;
         }
         Ok(())
     }
 
     fn files_in(&mut self, dir: &str, access: u64) -> Result<()> {
-        let Some((fd, kind)) = self.open_or_skip(dir)? else { return Ok(()) };
+        let Some((fd, kind)) = self.open_or_skip(dir, true)? else { return Ok(()) };
         if kind != Kind::Dir {
             self.report.skipped.push(format!("{dir} (not a directory)"));
             return Ok(());

@@ -325,7 +325,21 @@ fn cmd_exec(
 ) -> Result<i32> {
     let bundle = Bundle::open(out)?;
     let target = bundle.find(sel)?.clone();
-    let chosen = enforcer::pick(order, pin_dir)?;
+    // An enforcer the bundle has no artifact for cannot enforce this target: the next one is tried.
+    let (order, missing): (Vec<Enforcer>, Vec<Enforcer>) =
+        order.iter().partition(|e| target.artifact_of(**e).is_some());
+    for e in &missing {
+        eprintln!(
+            "armor-loader: {e} not usable: {} has no {e} artifact in {} (armorc compile --target {} or all)",
+            target.name(),
+            out.display(),
+            e.name()
+        );
+    }
+    if order.is_empty() {
+        bail!("no enforcer in --lsm has an artifact for {} in {}", target.name(), out.display());
+    }
+    let chosen = enforcer::pick(&order, pin_dir)?;
     match chosen {
         Enforcer::Bpf => {
             let image = read_image(&bundle.artifact(&target, &target.bpf, "map image")?)?;

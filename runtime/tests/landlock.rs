@@ -422,7 +422,7 @@ fn bad_plans_are_refused_before_anything_runs() {
     std::fs::write(&index, text).unwrap();
     let r = exec(&out, &format!("touch {ran}"));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("target ns/w/c has no Landlock plan"), "{}", r.stderr);
+    assert!(r.stderr.contains("landlock not usable: ns/w/c has no landlock artifact"), "{}", r.stderr);
     assert!(!Path::new(&ran).exists(), "the command ran without its plan");
 }
 

@@ -43,6 +43,22 @@ const FILE_ALLOW_LIST: [Right; 14] = [
     Right::Refer,
 ];
 const FILE_WRITE: [Right; 3] = [Right::ReadFile, Right::WriteFile, Right::Truncate];
+/// The dynamic loaders of glibc and musl systems (x86_64 and aarch64, merged /usr or not), by
+/// their real paths: the kernel opens a program's ELF interpreter for execution too, which
+/// BPF-LSM's process rules never see, so a process allow-list grants them (missing ones and
+/// symbolic links are skipped at apply time).
+const DYNAMIC_LOADERS: [&str; 10] = [
+    "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "/usr/lib64/ld-linux-x86-64.so.2",
+    "/lib64/ld-linux-x86-64.so.2",
+    "/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+    "/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+    "/usr/lib/ld-linux-aarch64.so.1",
+    "/lib/ld-linux-aarch64.so.1",
+    "/lib/ld-musl-x86_64.so.1",
+    "/lib/ld-musl-aarch64.so.1",
+];
 
 /// A target's plan and the warnings about its rules (each rule's warnings are the same in every
 /// target it applies to; the caller keeps them once).
@@ -327,7 +343,11 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> Result<Lowered
         }
     }
     if b.process_list {
-        layers.push(layer("allow-list process".into(), &[Right::Execute], std::mem::take(&mut b.process_grants)));
+        let mut grants = std::mem::take(&mut b.process_grants);
+        let loaders =
+            DYNAMIC_LOADERS.map(|p| Grant::Beneath { path: p.into(), access: vec![Right::Execute], rule: None });
+        grants.extend(loaders);
+        layers.push(layer("allow-list process".into(), &[Right::Execute], grants));
     }
     if b.file_list {
         layers.push(layer("allow-list file".into(), &FILE_ALLOW_LIST, std::mem::take(&mut b.file_grants)));
