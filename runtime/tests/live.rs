@@ -512,6 +512,52 @@ struct Tally {
     disagreements: Vec<Disagreement>,
 }
 
+impl Tally {
+    /// The kernel's result `r` (0 or an errno) for `op`: an error unless it is a success or a
+    /// denial, else counted in the mix; `Some(got_deny)` when it is to be compared.
+    fn result(&mut self, name: &str, op: &LiveOp, r: i32) -> Option<bool> {
+        let got_deny = match r {
+            0 => false,
+            libc::EACCES | libc::EPERM => true,
+            e => {
+                let text = std::io::Error::from_raw_os_error(e);
+                self.errors.push(format!("{name}: {}: unexpected errno {e} ({text})", op.label));
+                return None;
+            }
+        };
+        self.total += 1;
+        let kind = format!("{:?}", op.action).split('(').next().unwrap_or("").to_lowercase();
+        *self.mix.entry(format!("{kind} {}", if got_deny { "deny" } else { "allow" })).or_default() += 1;
+        Some(got_deny)
+    }
+
+    /// The summary line (`what` names the run), the decision mix, and the first disagreements
+    /// and errors.
+    fn print(&self, what: &str, started: Instant) {
+        println!(
+            "{what}: {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
+            self.total,
+            self.agree,
+            self.failures.len(),
+            self.skipped_unpreparable,
+            self.errors.len(),
+            started.elapsed().as_secs_f64()
+        );
+        println!("{what} decision mix: {:?}", self.mix);
+        for f in self.failures.iter().take(40) {
+            println!("DISAGREE {f}");
+        }
+        for e in self.errors.iter().take(40) {
+            println!("ERROR {e}");
+        }
+    }
+
+    fn assert_all_agree(&self) {
+        assert!(self.errors.is_empty(), "{} operations failed for other reasons", self.errors.len());
+        assert!(self.failures.is_empty(), "{} of {} operations disagree", self.failures.len(), self.total);
+    }
+}
+
 /// One operation where the enforcer and the model answer differently.
 struct Disagreement {
     action: Action,
@@ -696,21 +742,7 @@ fn run_target(
         };
         let expected: Vec<Operation> = op.queries.iter().map(|q| model.decide_operation(q)).collect();
         let want_deny = expected.iter().any(|o| o.decision.deny);
-        let got_deny = match r {
-            0 => false,
-            libc::EACCES | libc::EPERM => true,
-            e => {
-                tally.errors.push(format!(
-                    "{name}: {}: unexpected errno {e} ({})",
-                    op.label,
-                    std::io::Error::from_raw_os_error(e)
-                ));
-                continue;
-            }
-        };
-        tally.total += 1;
-        let kind = format!("{:?}", op.action).split('(').next().unwrap_or("").to_lowercase();
-        *tally.mix.entry(format!("{kind} {}", if got_deny { "deny" } else { "allow" })).or_default() += 1;
+        let Some(got_deny) = tally.result(name, op, r) else { continue };
         if got_deny == want_deny {
             tally.agree += 1;
         } else {
@@ -817,26 +849,8 @@ fn live_bpf_agrees_with_model() {
         let model = Model::new(img);
         run_target(&format!("{name}#{i}"), &Enforcer::Bpf(img, &targets), &model, planned, &mut fs, port, &mut tally);
     }
-    println!(
-        "live bpf: {} of {} images, {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
-        images.len().div_ceil(step),
-        images.len(),
-        tally.total,
-        tally.agree,
-        tally.failures.len(),
-        tally.skipped_unpreparable,
-        tally.errors.len(),
-        started.elapsed().as_secs_f64()
-    );
-    println!("live bpf decision mix: {:?}", tally.mix);
-    for f in tally.failures.iter().take(40) {
-        println!("DISAGREE {f}");
-    }
-    for e in tally.errors.iter().take(40) {
-        println!("ERROR {e}");
-    }
-    assert!(tally.errors.is_empty(), "{} operations failed for other reasons", tally.errors.len());
-    assert!(tally.failures.is_empty(), "{} of {} operations disagree", tally.failures.len(), tally.total);
+    tally.print(&format!("live bpf: {} of {} images", images.len().div_ceil(step), images.len()), started);
+    tally.assert_all_agree();
     assert!(tally.total >= floor, "only {} operations compared (floor {floor})", tally.total);
 
     // Sabotage: one deny entry turned into an allow in the kernel's copy must be seen.
@@ -1366,22 +1380,11 @@ fn run_landlock_case(
         cleanup(&op);
         let answers: Vec<_> = op.queries.iter().map(|q| model.decide(q)).collect();
         let want_deny = answers.iter().any(|a| a.deny);
-        let got_deny = match r {
-            0 => false,
-            libc::EACCES | libc::EPERM => true,
-            e if e >= 10_000 => {
-                tally.errors.push(format!("{name}: {}: restricting failed: errno {}", op.label, e - 10_000));
-                continue;
-            }
-            e => {
-                let text = std::io::Error::from_raw_os_error(e);
-                tally.errors.push(format!("{name}: {}: unexpected errno {e} ({text})", op.label));
-                continue;
-            }
-        };
-        tally.total += 1;
-        let kind = format!("{:?}", op.action).split('(').next().unwrap_or("").to_lowercase();
-        *tally.mix.entry(format!("{kind} {}", if got_deny { "deny" } else { "allow" })).or_default() += 1;
+        if r >= 10_000 {
+            tally.errors.push(format!("{name}: {}: restricting failed: errno {}", op.label, r - 10_000));
+            continue;
+        }
+        let Some(got_deny) = tally.result(name, &op, r) else { continue };
         if got_deny == want_deny {
             tally.agree += 1;
         } else {
@@ -1441,28 +1444,10 @@ fn live_landlock_agrees_with_model() {
             run_landlock_case(&name, &case.plan, &case.plan, planned, &mut fs, port, tally);
         }
     }
-    for (what, t, n) in [("cases", &tally, cases.len()), ("held-out cases", &held, held_out.len())] {
-        println!(
-            "live landlock: {n} {what}, {} operations, {} agree, {} disagree, {} not laid out, {} errors, {:.1} s",
-            t.total,
-            t.agree,
-            t.failures.len(),
-            t.skipped_unpreparable,
-            t.errors.len(),
-            started.elapsed().as_secs_f64()
-        );
-        println!("live landlock decision mix ({what}): {:?}", t.mix);
-        for f in t.failures.iter().take(40) {
-            println!("DISAGREE {f}");
-        }
-        for e in t.errors.iter().take(40) {
-            println!("ERROR {e}");
-        }
-    }
-    for t in [&tally, &held] {
-        assert!(t.errors.is_empty(), "{} operations failed for other reasons", t.errors.len());
-        assert!(t.failures.is_empty(), "{} of {} operations disagree", t.failures.len(), t.total);
-    }
+    tally.print(&format!("live landlock: {} cases", cases.len()), started);
+    held.print(&format!("live landlock: {} held-out cases", held_out.len()), started);
+    tally.assert_all_agree();
+    held.assert_all_agree();
     assert!(tally.total + held.total >= MIN_OPS, "only {} operations compared", tally.total + held.total);
     assert!(held.mix.keys().any(|k| k.ends_with(" deny")), "the held-out set never denied: {:?}", held.mix);
 

@@ -25,23 +25,10 @@ const FILE_DENY: [Right; 3] = [Right::ReadFile, Right::WriteFile, Right::Truncat
 const FILE_DENY_READ_ONLY: [Right; 2] = [Right::WriteFile, Right::Truncate];
 /// Deny layers, in the order they are applied.
 const DENY_RIGHTS: [Right; 4] = [Right::Execute, Right::ReadFile, Right::WriteFile, Right::Truncate];
-/// What a file allow-list controls: contents and directory entries.
-const FILE_ALLOW_LIST: [Right; 14] = [
-    Right::ReadFile,
-    Right::ReadDir,
-    Right::WriteFile,
-    Right::Truncate,
-    Right::RemoveDir,
-    Right::RemoveFile,
-    Right::MakeChar,
-    Right::MakeDir,
-    Right::MakeReg,
-    Right::MakeSock,
-    Right::MakeFifo,
-    Right::MakeBlock,
-    Right::MakeSym,
-    Right::Refer,
-];
+/// What a file allow-list controls: contents and directory entries (every right but `execute`).
+fn file_allow_list() -> Vec<Right> {
+    Right::ALL.into_iter().filter(|r| *r != Right::Execute).collect()
+}
 const FILE_WRITE: [Right; 3] = [Right::ReadFile, Right::WriteFile, Right::Truncate];
 /// The dynamic loaders of glibc and musl systems (x86_64 and aarch64, merged /usr or not), by
 /// their real paths: the kernel opens a program's ELF interpreter for execution too, which
@@ -265,7 +252,7 @@ impl Builder {
                         (true, true) => {
                             Grant::Beneath { path: p, access: vec![Right::ReadFile, Right::ReadDir], rule: Some(n) }
                         }
-                        (true, false) => Grant::Beneath { path: p, access: FILE_ALLOW_LIST.to_vec(), rule: Some(n) },
+                        (true, false) => Grant::Beneath { path: p, access: file_allow_list(), rule: Some(n) },
                         (false, true) => Grant::FilesIn { dir: p, access: vec![Right::ReadFile], rule: Some(n) },
                         (false, false) => Grant::FilesIn { dir: p, access: FILE_WRITE.to_vec(), rule: Some(n) },
                     };
@@ -350,7 +337,7 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> Result<Lowered
         layers.push(layer("allow-list process".into(), &[Right::Execute], grants));
     }
     if b.file_list {
-        layers.push(layer("allow-list file".into(), &FILE_ALLOW_LIST, std::mem::take(&mut b.file_grants)));
+        layers.push(layer("allow-list file".into(), &file_allow_list(), std::mem::take(&mut b.file_grants)));
     }
     for l in &layers {
         let excluded = l.grants.iter().map(|g| if let Grant::Except { excluded, .. } = g { excluded.len() } else { 0 });
