@@ -619,7 +619,7 @@ fn build(
             if image.entries.len() > args.capacity {
                 built.findings.push(capacity_finding(image, args.capacity));
             }
-            let path = artifact_path("bpf", target, "img");
+            let path = target.artifact_path("bpf", "img");
             let bytes = image.encode();
             timings.add("lower bpf", t);
             let image = &*image;
@@ -683,7 +683,7 @@ fn build(
                             built.landlock_findings.push(f);
                         }
                     }
-                    let path = artifact_path("landlock", target, "json");
+                    let path = target.artifact_path("landlock", "json");
                     timings.add("lower landlock", t);
                     put(&mut built, timings, &path, lowered.plan.encode().as_bytes(), Some(at));
                     entry.landlock = Some(path);
@@ -784,19 +784,6 @@ fn enforcement_word(e: &Enforcement) -> &'static str {
         Enforcement::Audited => "audited",
         Enforcement::Disabled(_) => "disabled",
     }
-}
-
-/// `DIR/<namespace>/<workload>/<container>.EXT`, or `DIR/host.EXT`: where a target's artifact goes.
-fn artifact_path(dir: &str, target: &Target, ext: &str) -> String {
-    if target.host {
-        return format!("{dir}/host.{ext}");
-    }
-    format!(
-        "{dir}/{}/{}/{}.{ext}",
-        target.namespace.as_deref().unwrap_or("default"),
-        target.workload.as_deref().unwrap_or("-"),
-        target.container.as_deref().unwrap_or("-")
-    )
 }
 
 fn capacity_finding(image: &armorc_compiler::image::MapImage, capacity: usize) -> Finding {

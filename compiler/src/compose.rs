@@ -53,17 +53,39 @@ pub struct Target {
 }
 
 impl Target {
+    /// `(namespace, workload, container)` with the defaults every artifact name uses.
+    fn parts(&self) -> (&str, &str, &str) {
+        (
+            self.namespace.as_deref().unwrap_or("default"),
+            self.workload.as_deref().unwrap_or("-"),
+            self.container.as_deref().unwrap_or("-"),
+        )
+    }
+
+    /// `<namespace>/<workload>/<container>` or `host`: the name in index.json, images and plans.
+    pub fn name(&self) -> String {
+        self.joined("host", "/")
+    }
+
     /// `kubearmor-<namespace>-<workload>-<container>`, or `kubearmor.host`.
     pub fn apparmor_profile_name(&self) -> String {
         if self.host {
             return "kubearmor.host".to_string();
         }
-        format!(
-            "kubearmor-{}-{}-{}",
-            self.namespace.as_deref().unwrap_or("default"),
-            self.workload.as_deref().unwrap_or("-"),
-            self.container.as_deref().unwrap_or("-")
-        )
+        format!("kubearmor-{}", self.joined("", "-"))
+    }
+
+    /// `PREFIX/<namespace>/<workload>/<container>.EXT` or `PREFIX/host.EXT`: a target's artifact file.
+    pub fn artifact_path(&self, prefix: &str, ext: &str) -> String {
+        format!("{prefix}/{}.{ext}", self.joined("host", "/"))
+    }
+
+    fn joined(&self, host: &str, sep: &str) -> String {
+        if self.host {
+            return host.to_string();
+        }
+        let (ns, workload, container) = self.parts();
+        [ns, workload, container].join(sep)
     }
 }
 

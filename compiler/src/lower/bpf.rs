@@ -27,7 +27,7 @@ const ALL_EXPANSION: [Protocol; 7] = [
 /// Lowers the policies that apply to `target` (in application order) into its map image.
 /// `Audited` and `Disabled` targets get an empty image: KubeArmor never calls the enforcer for them.
 pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> MapImage {
-    let name = target_name(target);
+    let name = target.name();
     if target.enforcement != Enforcement::Enabled {
         return MapImage { target: name, ..Default::default() };
     }
@@ -39,19 +39,6 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> MapImage {
         first_rule += policy.rules.len() as RuleId;
     }
     b.finish(name, target, policies, rule_count)
-}
-
-/// `<namespace>/<workload>/<container>` or `host`.
-pub fn target_name(target: &Target) -> String {
-    if target.host {
-        return "host".to_string();
-    }
-    format!(
-        "{}/{}/{}",
-        target.namespace.as_deref().unwrap_or("default"),
-        target.workload.as_deref().unwrap_or("-"),
-        target.container.as_deref().unwrap_or("-")
-    )
 }
 
 /// Number the kernel sees for a protocol: `(kind, number)` per reference §3.6; `None` for `all`.

@@ -17,7 +17,6 @@ use crate::compose::{Enforcement, Finding, PostureAction, Target};
 use crate::diag::Severity;
 use crate::ir::{self, Action, Target as T};
 use crate::landlock::{check_path, DropCapability, Excluded, Grant, Layer, Plan, Right, RuleInfo, MAX_GRANTS};
-use crate::lower::bpf::target_name;
 use crate::query::CAPABILITIES;
 
 /// Rights a file Block rule refuses (readOnly: the writing ones only).
@@ -303,7 +302,7 @@ fn layer(name: String, rights: &[Right], grants: Vec<Grant>) -> Layer {
 /// Lowers the policies that apply to `target` (in application order) into its Landlock plan.
 /// `Audited` and `Disabled` targets get an empty plan. Fails when a layer would exceed `MAX_GRANTS`.
 pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> Result<Lowered, String> {
-    let name = target_name(target);
+    let name = target.name();
     // Allow-list mode per category, as BPF-LSM decides it (any Allow rule), whatever Landlock can express.
     let has_allow =
         |f: fn(&T) -> bool| policies.iter().flat_map(|p| &p.rules).any(|r| r.action == Action::Allow && f(&r.target));
