@@ -9,6 +9,7 @@ mod lint;
 mod normalize;
 mod query;
 mod recommend;
+mod test;
 
 /// The exit statuses of `armorc`, one meaning each across subcommands (docs/cli.md and
 /// docs/recommend.md list each subcommand's "Exit status").
@@ -54,6 +55,8 @@ enum Command {
     Explain(explain::Args),
     /// Recommend policies for container images.
     Recommend(recommend::Args),
+    /// Run policy test files (*.armortest.yaml): each case's expected decision against the model.
+    Test(test::Args),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Query(a) => query::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Recommend(a) => recommend::run(a),
+        Command::Test(a) => test::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "armorc", &mut std::io::stdout());
             Status::Success
