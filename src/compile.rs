@@ -403,7 +403,7 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
 /// The nearest directory above `file` that is an armorc output tree: it holds our index.json
 /// (version 1 with `targets`), or it is named as our temporary trees (`.OUT.tmp-PID`,
 /// `.OUT.old-PID`). `known` caches the answer per directory.
-fn inside_output_tree(file: &Path, known: &mut HashMap<PathBuf, bool>) -> Option<PathBuf> {
+pub(crate) fn inside_output_tree(file: &Path, known: &mut HashMap<PathBuf, bool>) -> Option<PathBuf> {
     for dir in file.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
         let ours = *known.entry(dir.to_path_buf()).or_insert_with(|| {
             let temporary = dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| temporary_pid(n).is_some());

@@ -22,7 +22,7 @@ use armorc_compiler::yaml::{self, Node, Value};
 use serde_json::{json, Map, Value as Json};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const AFTER_LONG_HELP: &str = "\
@@ -796,7 +796,7 @@ fn read_workloads(file: &str, src: &SourceFile, spec: &Spec, problems: &mut Vec<
                     problems.push(Problem { file: e.path.clone(), at: None, message: e.message.clone() });
                 }
                 for input in &expanded.inputs {
-                    if in_compile_output(Path::new(input.name()), &mut ours) {
+                    if crate::compile::inside_output_tree(Path::new(input.name()), &mut ours).is_some() {
                         continue;
                     }
                     match inputs::load(input) {
@@ -834,20 +834,6 @@ fn inline_problem(src: &SourceFile, span: Span, text: &str, i: usize, e: &Worklo
         }
     }
     Problem::at(src, span, format!("workloads[{i}] (inline, its line {line}, column {column}): error: {}", e.message))
-}
-
-/// Whether `file` lies in an `armorc compile` output tree (a directory above it holds our
-/// index.json): its patches are our output, not workloads, as compile skips them too.
-fn in_compile_output(file: &Path, known: &mut HashMap<PathBuf, bool>) -> bool {
-    file.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()).any(|dir| {
-        *known.entry(dir.to_path_buf()).or_insert_with(|| {
-            let Ok(bytes) = inputs::read_file_capped(&dir.join("index.json"), inputs::MAX_INPUT_BYTES) else {
-                return false;
-            };
-            serde_json::from_slice::<Json>(&bytes)
-                .is_ok_and(|v| v.get("version") == Some(&json!(1)) && v.get("targets").is_some_and(Json::is_array))
-        })
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
