@@ -493,10 +493,11 @@ impl Rulesets {
     /// capability from the bounding set, clears them from the effective, permitted and
     /// inheritable sets, and clears the ambient set.
     ///
-    /// Dropping from the bounding set needs CAP_SETPCAP: a process without it that is not root
+    /// Dropping from the bounding set needs CAP_SETPCAP: a process without it (root or not)
     /// skips that step (the others need no privilege); under no_new_privs its exec cannot gain a
-    /// capability beyond its permitted set, from which the drops are cleared. With CAP_SETPCAP
-    /// (or as root), every failure is an error.
+    /// capability beyond its permitted set, from which the drops are cleared (the kernel
+    /// intersects a root exec's new permitted set with the old one). With CAP_SETPCAP every
+    /// failure is an error.
     ///
     /// Only system calls, no allocation: runs in a forked child of a possibly multi-threaded
     /// process, right before execve. The error names the failed step and its errno.
@@ -521,7 +522,7 @@ impl Rulesets {
             if libc::syscall(libc::SYS_capget, &mut head as *mut CapHeader, data.as_mut_ptr()) != 0 {
                 return Err(("capget", errno()));
             }
-            if data[0].effective & (1 << CAP_SETPCAP) != 0 || libc::geteuid() == 0 {
+            if data[0].effective & (1 << CAP_SETPCAP) != 0 {
                 for &cap in &self.caps {
                     // EINVAL: a capability this kernel does not know, which nothing can use
                     if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 && errno() != libc::EINVAL
