@@ -56,8 +56,6 @@ pub struct Lowered {
 #[derive(Default)]
 struct Builder {
     rules: Vec<RuleInfo>,
-    /// (policy, rule) -> index in `rules`
-    numbered: Vec<((usize, usize), u32)>,
     deny: [Vec<Excluded>; 4],
     process_grants: Vec<Grant>,
     file_grants: Vec<Grant>,
@@ -93,11 +91,8 @@ fn way(path: &str) -> String {
 }
 
 impl Builder {
-    fn rule_ref(&mut self, pi: usize, ri: usize, policy: &ir::Policy, rule: &ir::Rule) -> u32 {
-        if let Some((_, n)) = self.numbered.iter().find(|(k, _)| *k == (pi, ri)) {
-            return *n;
-        }
-        let n = self.rules.len() as u32;
+    /// The rule's row in the plan's rule table (each rule is lowered once per target).
+    fn rule_ref(&mut self, policy: &ir::Policy, rule: &ir::Rule) -> u32 {
         self.rules.push(RuleInfo {
             policy: policy.id(),
             at: rule.origin.at.clone(),
@@ -105,8 +100,7 @@ impl Builder {
             line: rule.origin.line,
             action: format!("{:?}", rule.action),
         });
-        self.numbered.push(((pi, ri), n));
-        n
+        self.rules.len() as u32 - 1
     }
 
     /// The condition Landlock cannot see, if the rule has one.
@@ -140,7 +134,7 @@ impl Builder {
         }
     }
 
-    fn rule(&mut self, pi: usize, ri: usize, policy: &ir::Policy, rule: &ir::Rule) {
+    fn rule(&mut self, policy: &ir::Policy, rule: &ir::Rule) {
         let enforcing = rule.action != Action::Audit;
         match &rule.target {
             T::Syscall { .. } | T::Device { .. } => return,
@@ -196,12 +190,12 @@ impl Builder {
             T::ProcessPath { path, .. } => match plan_path(path) {
                 None => self.findings.push(unnamed(path)),
                 Some(p) if block => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     self.deny(&[Right::Execute], &p, false, n);
                     self.k004(rule, &p, "executed");
                 }
                 Some(p) if self.process_list => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     self.process_grants.push(Grant::Beneath { path: p, access: vec![Right::Execute], rule: Some(n) });
                 }
                 Some(_) => {}
@@ -209,12 +203,12 @@ impl Builder {
             T::ProcessDir { dir, recursive, .. } => match plan_path(dir) {
                 None => self.findings.push(unnamed(dir)),
                 Some(p) if block => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     self.deny(&[Right::Execute], &p, !recursive, n);
                     self.k004(rule, &p, "executed");
                 }
                 Some(p) if self.process_list => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     let access = vec![Right::Execute];
                     self.process_grants.push(if *recursive {
                         Grant::Beneath { path: p, access, rule: Some(n) }
@@ -227,12 +221,12 @@ impl Builder {
             T::FilePath { path, read_only, .. } => match plan_path(path) {
                 None => self.findings.push(unnamed(path)),
                 Some(p) if block => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     self.deny(if *read_only { &FILE_DENY_READ_ONLY } else { &FILE_DENY }, &p, false, n);
                     self.k004(rule, &p, if *read_only { "written" } else { "read or written" });
                 }
                 Some(p) if self.file_list => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     let access = if *read_only { vec![Right::ReadFile] } else { FILE_WRITE.to_vec() };
                     self.file_grants.push(Grant::Beneath { path: p, access, rule: Some(n) });
                 }
@@ -241,12 +235,12 @@ impl Builder {
             T::FileDir { dir, recursive, read_only, .. } => match plan_path(dir) {
                 None => self.findings.push(unnamed(dir)),
                 Some(p) if block => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     self.deny(if *read_only { &FILE_DENY_READ_ONLY } else { &FILE_DENY }, &p, !recursive, n);
                     self.k004(rule, &p, if *read_only { "written" } else { "read or written" });
                 }
                 Some(p) if self.file_list => {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     let grant = match (*recursive, *read_only) {
                         (true, true) => {
                             Grant::Beneath { path: p, access: vec![Right::ReadFile, Right::ReadDir], rule: Some(n) }
@@ -262,7 +256,7 @@ impl Builder {
             T::Capability { number: Some(number), .. } => {
                 let number = u32::from(*number);
                 if rule.action == Action::Block {
-                    let n = self.rule_ref(pi, ri, policy, rule);
+                    let n = self.rule_ref(policy, rule);
                     if !self.blocked_caps.iter().any(|(c, _)| *c == number) {
                         self.blocked_caps.push((number, n));
                     }
@@ -315,9 +309,9 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> Result<Lowered
         ..Builder::default()
     };
     if target.enforcement == Enforcement::Enabled {
-        for (pi, policy) in policies.iter().enumerate() {
-            for (ri, rule) in policy.rules.iter().enumerate() {
-                b.rule(pi, ri, policy, rule);
+        for policy in policies {
+            for rule in &policy.rules {
+                b.rule(policy, rule);
             }
         }
     }
