@@ -122,12 +122,15 @@ for lsm in ${E2E_LSMS:-bpf apparmor}; do
         rc=$?
         got=allow
         grep -qE "Permission denied|Operation not permitted" "$work/stderr" && got=deny
+        # the loader could not put CMD under the enforcer: no decision at all (fails for both)
+        grep -q "^armor-loader: could not" "$work/stderr" && { got=error; failed=1; }
         total=$((total + 1))
         if [ "$got" = "$want" ]; then
             agree=$((agree + 1))
             [ "$got" = deny ] && echo "$lsm|$kind|$what" >> "$work/blocked"
         else
             echo "lab-e2e: DISAGREE --lsm $lsm: $kind $what: kernel $got (status $rc), model $want"
+            head -3 "$work/stderr" | sed 's/^/    stderr: /'
             [ "$lsm" = bpf ] && failed=1
         fi
     done

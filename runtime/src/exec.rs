@@ -94,12 +94,13 @@ fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
 /// pre-exec step fails or the kernel refuses the exec (as shells do), 127 when the command is not
 /// found. Allocation-free: runs in a forked child.
 fn exec_child(argv: &Argv, pre: Option<PreExec<'_>>) -> ! {
-    let name = &argv.args[0]; // Argv::new refuses an empty command
-                              // SAFETY: argv.ptrs is a NULL-terminated array of pointers to the NUL-terminated strings in
-                              // argv.args, borrowed (alive) for the call; every write reads a live byte string of the length
-                              // passed; errno is read through this thread's errno pointer. Only async-signal-safe calls, no
-                              // allocation and no locks (the parent may have had other threads at fork); _exit skips Rust
-                              // destructors and atexit handlers.
+    // Argv::new refuses an empty command
+    let name = &argv.args[0];
+    // SAFETY: argv.ptrs is a NULL-terminated array of pointers to the NUL-terminated strings in
+    // argv.args, borrowed (alive) for the call; every write reads a live byte string of the length
+    // passed; errno is read through this thread's errno pointer. Only async-signal-safe calls, no
+    // allocation and no locks (the parent may have had other threads at fork); _exit skips Rust
+    // destructors and atexit handlers.
     unsafe {
         match pre {
             Some(PreExec::AppArmor(a)) if !a.apply_in_child() => {

@@ -789,6 +789,19 @@ impl Drop for Down {
     }
 }
 
+/// Unloads the named AppArmor profiles when dropped: a loaded host profile attaches to every
+/// shell exec'd later (`kubearmor.host`, /{usr/,}bin/*sh), so what runs after this test in the
+/// same VM (the end to end, lab-caps) would run confined by the last case's host profile.
+struct UnloadProfiles(std::collections::BTreeSet<String>);
+impl Drop for UnloadProfiles {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            // ENOENT: a case whose profile was never loaded
+            let _ = std::fs::write("/sys/kernel/security/apparmor/.remove", name);
+        }
+    }
+}
+
 /// Operations per image at most (keeps one image from dominating the run).
 const OPS_PER_IMAGE: usize = 150;
 
@@ -1043,6 +1056,7 @@ fn live_apparmor_vs_model() {
     let mut rng = Rng::new(0x5eed_11fe);
     let dir = tempfile::tempdir().unwrap();
     let cases = aa_cases();
+    let _unload = UnloadProfiles(cases.iter().map(|c| c.profile.name.clone()).collect());
     let counts = op_counts("live apparmor");
     let started = Instant::now();
     let mut total = Tally::default();
