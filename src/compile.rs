@@ -2,7 +2,8 @@
 //! profiles, with `OUT/index.json`. Everything is built in memory first; then either compared with
 //! OUT (`--check`) or written into a temporary sibling directory that replaces OUT in one rename.
 
-use crate::lint::{self, DenyArg, InputArgs};
+use crate::collect::{self, InputArgs};
+use crate::lint::DenyArg;
 use crate::Status;
 use armorc_compiler::compose::{self, ComposeOptions, Composition, Enforcement, Finding, Posture, Target};
 use armorc_compiler::diag::Severity;
@@ -204,7 +205,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
     let mut timings = Timings { enabled: args.timings, phases: Vec::new(), peaks: Vec::new() };
     // Policies: exactly lint's reading and checks.
     let t = std::time::Instant::now();
-    let outcome = lint::collect(&args.paths, &args.inputs, true).map_err(|e| fail(Status::Usage, e))?;
+    let outcome = collect::collect(&args.paths, &args.inputs, true).map_err(|e| fail(Status::Usage, e))?;
     outcome.print_notes();
     if !outcome.io_errors.is_empty() {
         return Err(Stop(Status::Usage));
@@ -353,7 +354,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
         text.push_str(d);
         text.push('\n');
     }
-    lint::write_stdout(&text).map_err(|e| fail(Status::Usage, e))?;
+    crate::write_stdout(&text).map_err(|e| fail(Status::Usage, e))?;
     eprintln!(
         "armorc compile: {} difference(s) between the compiled output and {}",
         differences.len(),

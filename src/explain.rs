@@ -110,7 +110,7 @@ pub fn run(args: Args) -> Status {
 }
 
 fn print(text: &str) -> Status {
-    match crate::lint::write_stdout(text) {
+    match crate::write_stdout(text) {
         Ok(()) => Status::Success,
         Err(e) => {
             eprintln!("armorc explain: cannot write output: {e}");

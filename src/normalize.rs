@@ -1,6 +1,7 @@
 //! `armorc normalize`: print the resolved policies (`ir::Policy`) as one JSON array.
 
-use crate::lint::{collect, write_stdout, InputArgs};
+use crate::collect::{collect, InputArgs};
+use crate::write_stdout;
 use crate::Status;
 use armorc_compiler::diag::Severity;
 use armorc_compiler::render::{self, Report};
@@ -51,7 +52,7 @@ pub fn run(args: Args) -> Status {
     if outcome.report.documents == 0 {
         eprintln!(
             "armorc normalize: no KubeArmor document found ({} read)",
-            crate::lint::plural(outcome.report.files, "file")
+            crate::plural(outcome.report.files, "file")
         );
         return Status::Failure;
     }

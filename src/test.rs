@@ -4,7 +4,7 @@
 //! expected decision is compared with the answer `armorc query` gives for that operation.
 //! Nothing is written to disk; the report goes to stdout.
 
-use crate::lint::{self, InputArgs};
+use crate::collect::{self, InputArgs};
 use crate::Status;
 use armorc_compiler::check::suggest;
 use armorc_compiler::compose::{self, ComposeOptions, Composition, Posture};
@@ -220,7 +220,7 @@ pub fn run(args: Args) -> Status {
         }
         FormatArg::Junit => junit(&reports),
     };
-    if let Err(e) = lint::write_stdout(&text) {
+    if let Err(e) = crate::write_stdout(&text) {
         eprintln!("armorc test: cannot write output: {e}");
         return Status::Usage;
     }
@@ -748,7 +748,7 @@ fn build(file: &str, src: &SourceFile, spec: &Spec) -> Result<Built, Vec<Problem
     let input_args =
         InputArgs { exclude: TEST_GLOBS.iter().map(|g| g.to_string()).collect(), follow: false, config: None };
     // Exactly compile's reading: lint's checks, suppressions and armorc.toml.
-    let outcome = lint::collect(&paths, &input_args, true)
+    let outcome = collect::collect(&paths, &input_args, true)
         .map_err(|m| vec![Problem::at(src, spec.policies_key, format!("policies: {m}"))])?;
     for note in &outcome.notes {
         eprintln!("{note}");

@@ -66,16 +66,12 @@ pub struct Targets {
 }
 
 impl Targets {
-    fn from_map(map: Map) -> Result<Targets> {
+    /// The outer map `armor_targets` taken from an object the caller loaded (e.g. with its LSM programs).
+    pub fn from_map(map: Map) -> Result<Targets> {
         let Map::HashOfMaps(data) = map else { bail!("armor_targets is not a hash of maps") };
         let outer_fd = data.fd().as_fd().try_clone_to_owned()?;
         let outer = Outer::try_from(Map::HashOfMaps(data)).context("armor_targets")?;
         Ok(Targets { outer, outer_fd })
-    }
-
-    /// The outer map taken from an object the caller loaded (e.g. with its LSM programs).
-    pub fn from_object_map(map: Map) -> Targets {
-        Targets::from_map(map).expect("armor_targets")
     }
 
     /// The pinned outer map under `dir` (default PIN_DIR). On first use (nothing pinned there) the

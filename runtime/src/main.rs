@@ -17,10 +17,30 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const EXIT_CODES: &str =
-    "Exit status: 0 success; 1 error (nothing applied, a reason on stderr); `exec` exits with the \
-                          command's status (126: the kernel refused to run it, 127: not found); `verify` exits 1 when \
-                          the kernel and the model disagree.";
+const EXIT_CODES: &str = "Exit status: 0 success; 1 error (nothing applied, a reason on stderr); `exec` exits \
+with the command's status (126: the kernel refused to run it, 127: not found); `verify` exits 1 when the \
+kernel and the model disagree.";
+
+/// The exit statuses of `armor-loader` (EXIT_CODES, in --help); an error (`Err`) exits 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// Done; `verify`: the kernel and the model agree.
+    Success,
+    /// `verify`: the kernel and the model disagree.
+    Disagree,
+    /// `exec`: the command's own status (126: the kernel refused to run it, 127: not found).
+    Command(i32),
+}
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> ExitCode {
+        ExitCode::from(match status {
+            Status::Success => 0,
+            Status::Disagree => 1,
+            Status::Command(code) => code.clamp(0, 255) as u8,
+        })
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "armor-loader", version, about = "Apply armorc-compiled policies on this node: BPF-LSM programs, AppArmor profiles, Landlock rulesets, alerts", after_help = EXIT_CODES)]
@@ -172,7 +192,7 @@ impl KeyArgs {
     }
 }
 
-fn run(cli: Cli) -> Result<i32> {
+fn run(cli: Cli) -> Result<Status> {
     match cli.command {
         Command::Probe { format, lsm, pin } => cmd_probe(format, &enforcer::parse_order(&lsm.lsm)?, &pin.pin_dir),
         Command::Up { lsm, pin, max_alerts_per_sec, throttle_sec } => cmd_up(
@@ -184,11 +204,12 @@ fn run(cli: Cli) -> Result<i32> {
             let n = agent::down(&pin.pin_dir)?;
             let _ = std::fs::remove_dir_all(state_dir.join("targets"));
             println!("down: {n} pin(s) removed under {}", pin.pin_dir.display());
-            Ok(0)
+            Ok(Status::Success)
         }
         Command::Exec { bundle, target, host, lsm, pin, state_dir, cmd } => {
             let sel = if host { Selector::Host } else { Selector::parse_target(target.as_deref().unwrap_or(""))? };
             cmd_exec(&bundle, &sel, &enforcer::parse_order(&lsm.lsm)?, &pin.pin_dir, &state_dir, &cmd)
+                .map(Status::Command)
         }
         Command::Events { format, follow, bundle, pin, state_dir } => {
             cmd_events(format, follow, bundle.as_deref(), &pin.pin_dir, &state_dir)
@@ -205,7 +226,7 @@ fn run(cli: Cli) -> Result<i32> {
                 key.0,
                 key.1
             );
-            Ok(0)
+            Ok(Status::Success)
         }
         Command::Remove { key, pin } => {
             let key = key.key()?;
@@ -218,20 +239,20 @@ fn run(cli: Cli) -> Result<i32> {
                     armor_runtime::TARGETS_MAP,
                     pin.pin_dir.display()
                 );
-                return Ok(0);
+                return Ok(Status::Success);
             };
             if targets.remove(key)? {
                 println!("removed {{pid_ns {}, mnt_ns {}}}", key.0, key.1);
             } else {
                 println!("no rule map for {{pid_ns {}, mnt_ns {}}}", key.0, key.1);
             }
-            Ok(0)
+            Ok(Status::Success)
         }
         Command::Verify { image, queries } => cmd_verify(&image, &queries),
     }
 }
 
-fn cmd_probe(format: Format, order: &[Enforcer], pin_dir: &Path) -> Result<i32> {
+fn cmd_probe(format: Format, order: &[Enforcer], pin_dir: &Path) -> Result<Status> {
     let lsms = probe::active_lsms();
     let lsm_list = lsms.as_ref().cloned().unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
@@ -255,7 +276,7 @@ fn cmd_probe(format: Format, order: &[Enforcer], pin_dir: &Path) -> Result<i32> 
             "chosen": chosen.map(|e| e.name()),
         });
         println!("{doc}");
-        return Ok(0);
+        return Ok(Status::Success);
     }
     println!("kernel: {kernel} ({})", std::env::consts::ARCH);
     match &lsms {
@@ -270,10 +291,10 @@ fn cmd_probe(format: Format, order: &[Enforcer], pin_dir: &Path) -> Result<i32> 
         Some(e) => println!("chosen: {e} (--lsm {})", enforcer::names(order)),
         None => println!("chosen: none usable in --lsm {}", enforcer::names(order)),
     }
-    Ok(0)
+    Ok(Status::Success)
 }
 
-fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<i32> {
+fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<Status> {
     let chosen = enforcer::pick(order, pin_dir)?;
     match chosen {
         Enforcer::Bpf => {
@@ -291,7 +312,7 @@ fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<i32>
         Enforcer::Apparmor => println!("up: apparmor: usable; profiles are loaded per target by `exec`"),
         Enforcer::Landlock | Enforcer::None => println!("up: {chosen}: nothing to attach"),
     }
-    Ok(0)
+    Ok(Status::Success)
 }
 
 /// The alert names of an image's rules (provenance: `Kind/ns/name`, severity, tags, message).
@@ -430,7 +451,7 @@ fn print_alert(format: Format, a: &events::Alert) {
     }
 }
 
-fn cmd_events(format: Format, follow: bool, bundle: Option<&Path>, pin_dir: &Path, state_dir: &Path) -> Result<i32> {
+fn cmd_events(format: Format, follow: bool, bundle: Option<&Path>, pin_dir: &Path, state_dir: &Path) -> Result<Status> {
     let bpf_up = pin_dir.join("armor_events").exists();
     if !bpf_up && bundle.is_none() {
         bail!(
@@ -468,10 +489,10 @@ fn cmd_events(format: Format, follow: bool, bundle: Option<&Path>, pin_dir: &Pat
         }
         Ok(())
     })?;
-    Ok(0)
+    Ok(Status::Success)
 }
 
-fn cmd_verify(img: &Path, queries: &Path) -> Result<i32> {
+fn cmd_verify(img: &Path, queries: &Path) -> Result<Status> {
     let image = read_image(img)?;
     // Read whole before the kernel is touched, at most inputs::MAX_INPUT_BYTES.
     let bytes = inputs::read_file_capped(queries, inputs::MAX_INPUT_BYTES)
@@ -495,13 +516,13 @@ fn cmd_verify(img: &Path, queries: &Path) -> Result<i32> {
     for (line, e) in &report.errors {
         println!("{q}:{line}: error: {e}");
     }
-    Ok(if report.ok() { 0 } else { 1 })
+    Ok(if report.ok() { Status::Success } else { Status::Disagree })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Ok(status) => status.into(),
         Err(e) => {
             eprintln!("armor-loader: {e:#}");
             ExitCode::from(1)

@@ -248,7 +248,7 @@ fn enforce_in_own_namespaces(mut obj: aya::Ebpf) {
         rules: vec![],
     };
     let map = obj.take_map(armor_runtime::TARGETS_MAP).unwrap();
-    let mut targets = Targets::from_object_map(map);
+    let mut targets = Targets::from_map(map).expect("armor_targets");
     targets.apply(key, &image).unwrap();
     std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"go\n").unwrap();
     let out = child.wait_with_output().unwrap();

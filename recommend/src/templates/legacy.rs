@@ -485,8 +485,9 @@ pub fn karmor_decide(preconditions: &[String], counts: &KarmorCounts) -> Result<
     Ok(matched >= preconditions.len())
 }
 
-/// karmor's matcher over a prefixed file list (see `karmor_counts`).
-pub fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, LegacyError> {
+/// karmor's matcher over a prefixed file list (see `karmor_counts`); the tests' shorthand.
+#[cfg(test)]
+fn karmor_matches(preconditions: &[String], regular_files: &[String]) -> Result<bool, LegacyError> {
     karmor_decide(preconditions, &karmor_counts(preconditions, regular_files))
 }
 
