@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # aarch64 cross toolchain (issue 11). Idempotent and quiet.
 #  - the Rust target aarch64-unknown-linux-gnu;
-#  - Debian's cross gcc with its arm64 libc under /usr/aarch64-linux-gnu: the linker driver (with
-#    LLVM's ld.lld, package lld: faster than GNU ld), and the C compiler of the cc-built deps
-#    (libgit2, zlib, zstd, mimalloc, ring: all vendored source);
+#  - Debian's cross gcc with its arm64 libc under /usr/aarch64-linux-gnu: the linker, and the C
+#    compiler of the cc-built deps (libgit2, zlib, zstd, mimalloc, ring: all vendored source);
 #  - qemu user-mode emulation (qemu-aarch64-static) running the aarch64 test binaries
 #    (.cargo/config.toml: linker and runner), with Debian's own arm64 libc and libgcc
 #    (`dpkg --add-architecture arm64`) at /lib/ld-linux-aarch64.so.1 and /lib/aarch64-linux-gnu.
@@ -18,7 +17,6 @@ rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target
 
 need=()
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu)
-command -v ld.lld >/dev/null 2>&1 || need+=(lld)
 [ -f /usr/aarch64-linux-gnu/lib/libc.so ] || need+=(libc6-dev-arm64-cross)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 [ -f /lib/ld-linux-aarch64.so.1 ] || need+=(libc6:arm64)
