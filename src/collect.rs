@@ -3,10 +3,13 @@
 
 use armorc_compiler::diag::Diagnostic;
 use armorc_compiler::inputs::{self, Excludes, InputError};
+use armorc_compiler::ir::Policy;
 use armorc_compiler::render::{self, Report};
+use armorc_compiler::source::SourceFile;
 use armorc_compiler::suppress::{self, Config, Suppressions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Input options shared by the commands that read policies.
 #[derive(clap::Args, Clone, Debug)]
@@ -53,15 +56,25 @@ pub struct Mode {
     pub keep_ir: bool,
 }
 
+/// A further check of one file's policies (IR) whose findings join the file's own, before
+/// suppressions: `lint --image` (src/lint.rs). Runs on the checking threads.
+pub type FileCheck<'a> = &'a (dyn Fn(&Arc<SourceFile>, &[Policy]) -> Vec<Diagnostic> + Sync);
+
 /// Read and check every input, keeping the IR of every policy; `apply_suppressions` as
 /// `Mode::suppress`.
 pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) -> Result<Outcome, String> {
-    collect_with(paths, options, Mode { suppress: apply_suppressions, keep_ir: true })
+    collect_with(paths, options, Mode { suppress: apply_suppressions, keep_ir: true }, None)
 }
 
-/// Read and check every input. `Err` only for configuration problems (exit 2); unreadable paths
-/// are collected in `io_errors` and the other files are still checked.
-pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result<Outcome, String> {
+/// Read and check every input; `extra` (if any) also checks each file's policies. `Err` only for
+/// configuration problems (exit 2); unreadable paths are collected in `io_errors` and the other
+/// files are still checked.
+pub fn collect_with(
+    paths: &[String],
+    options: &InputArgs,
+    mode: Mode,
+    extra: Option<FileCheck<'_>>,
+) -> Result<Outcome, String> {
     let apply_suppressions = mode.suppress;
     let (config, _) = suppress::load_config(options.config.as_deref(), is_known_code)?;
     let globs: Vec<&String> = config.exclude.iter().chain(options.exclude.iter()).collect();
@@ -74,7 +87,7 @@ pub fn collect_with(paths: &[String], options: &InputArgs, mode: Mode) -> Result
     }
     let active = if apply_suppressions { config } else { Config::default() };
     // Files are independent: check them on every CPU, then merge in input order.
-    let results = parallel_map(&expanded.inputs, |input| check_file(input, mode, &active));
+    let results = parallel_map(&expanded.inputs, |input| check_file(input, mode, &active, extra));
     // Size the merged lists once: growing them file by file copies every element repeatedly.
     let checked = results.iter().filter_map(|r| r.as_ref().ok());
     let (diagnostics, policies) = checked.fold((0, 0), |(d, p), f| (d + f.diagnostics.len(), p + f.policies.len()));
@@ -110,7 +123,12 @@ struct FileResult {
 }
 
 /// Read, check and (for lint) apply suppressions to one input.
-fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<FileResult, InputError> {
+fn check_file(
+    input: &inputs::Input,
+    mode: Mode,
+    config: &Config,
+    extra: Option<FileCheck<'_>>,
+) -> Result<FileResult, InputError> {
     let loaded = inputs::load(input)?;
     let mut file = FileResult {
         documents: 0,
@@ -124,17 +142,25 @@ fn check_file(input: &inputs::Input, mode: Mode, config: &Config) -> Result<File
         Some(d) => file.diagnostics.push(d),
         None => {
             // Without IR (lint), memory stays bounded by the largest document, not the file.
-            let checked = if mode.keep_ir {
+            let checked = if mode.keep_ir || extra.is_some() {
                 armorc_compiler::check_source(loaded.source.clone())
             } else {
                 armorc_compiler::lint_source(loaded.source.clone())
             };
             file.documents = checked.documents;
             file.skipped = checked.skipped;
+            file.diagnostics = checked.diagnostics;
+            if let Some(extra) = extra {
+                let more = extra(&loaded.source, &checked.policies);
+                if !more.is_empty() {
+                    file.diagnostics.extend(more);
+                    // Source order, as the front-end's own (stable: equal starts keep their order).
+                    file.diagnostics.sort_by_key(|d| d.span.map_or(0, |s| s.start));
+                }
+            }
             if mode.keep_ir {
                 file.policies = checked.policies;
             }
-            file.diagnostics = checked.diagnostics;
             file.notes = checked.notes.into_iter().map(|note| note_line(input.name(), &note)).collect();
         }
     }

@@ -1,6 +1,8 @@
-//! `armorc lint`: check the inputs (src/collect.rs) and render one report; the exit status from `--deny`.
+//! `armorc lint`: check the inputs (src/collect.rs), with `--image` also against images
+//! (src/lint_image.rs), and render one report; the exit status from `--deny`.
 
-use crate::collect::{collect_with, InputArgs, Mode};
+use crate::collect::{collect_with, FileCheck, InputArgs, Mode};
+use crate::lint_image::{self, ImageArgs};
 use crate::{plural, write_stdout, Status};
 use armorc_compiler::render::{self, Format};
 
@@ -27,6 +29,21 @@ Formats (--format):
   github  GitHub Actions annotations (::error file=...,line=...,col=...::message)
 With json, sarif and github, standard output carries only that format; notes go to stderr.
 
+Images (--image, repeatable; the image-access flags of `armorc recommend`):
+  IMAGE   a registry reference (nginx:1.27, registry.example/app@sha256:...), oci:DIR[:TAG],
+          oci-archive:FILE[:TAG] or docker-archive:FILE; read without extraction or a daemon
+  Every path rule (process and file, matchPaths and matchDirectories, fromSource paths) and every
+  execname is checked against the images: I001 the path goes through a symlink (the kernel sees
+  the resolved path), I002 it exists in no image (paths under /proc, /sys, /dev, /run, /tmp and
+  /var/run excepted), I003/I004 a matchPaths entry that is a directory or a matchDirectories
+  entry that is not (errors), I005 an execname no executable has. --docker-config FILE holds
+  registry credentials (recommend's -c), --platform os/arch[/variant] picks from multi-arch
+  images, --plain-http HOST reaches a loopback registry. An image that cannot be read is exit 2.
+  Example:
+      armorc lint policies/ --image debian:bookworm --image oci:build/app-layout:v1
+      policies/ls.yaml:8:15: warning[I001]: path `/bin/ls` goes through the symlink `/bin` ->
+      `usr/bin` in image `debian:bookworm`: the kernel sees `/usr/bin/ls`, ...
+
 Suppressions:
   # armorc: ignore[CODE] reason      at the end of the line of a finding, or on its own line
   # armorc: ignore[S101,L008] reason  directly above it (several codes separated by commas)
@@ -40,7 +57,7 @@ Exit status:
   0  no finding reaches --deny
   1  a finding reaches --deny (default: error), or no KubeArmor document was found
      (unless --allow-empty)
-  2  usage, configuration or I/O error (wins over 1)";
+  2  usage, configuration or I/O error, or an --image that cannot be read (wins over 1)";
 
 #[derive(clap::Args)]
 #[command(after_long_help = AFTER_LONG_HELP)]
@@ -63,6 +80,8 @@ pub struct Args {
     pub max_findings: usize,
     #[command(flatten)]
     pub inputs: InputArgs,
+    #[command(flatten)]
+    pub images: ImageArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +99,18 @@ pub enum DenyArg {
 }
 
 pub fn run(args: Args) -> Status {
-    let outcome = match collect_with(&args.paths, &args.inputs, Mode { suppress: true, keep_ir: false }) {
+    // Images first: one that cannot be read stops the run before anything is printed.
+    let images = match args.images.load() {
+        Ok(images) => images,
+        Err(message) => {
+            eprintln!("armorc lint: {message}");
+            return Status::Usage;
+        }
+    };
+    let check = |file: &_, policies: &[_]| lint_image::check_file(&images, file, policies);
+    let extra: Option<FileCheck<'_>> = if images.is_empty() { None } else { Some(&check) };
+    let mode = Mode { suppress: true, keep_ir: false };
+    let outcome = match collect_with(&args.paths, &args.inputs, mode, extra) {
         Ok(o) => o,
         Err(message) => {
             eprintln!("armorc lint: {message}");

@@ -7,6 +7,7 @@ mod collect;
 mod compile;
 mod explain;
 mod lint;
+mod lint_image;
 mod normalize;
 mod query;
 mod recommend;

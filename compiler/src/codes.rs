@@ -1,6 +1,7 @@
 //! Stable diagnostic codes. Every code is listed in docs/diagnostics.md with a failing and a
 //! passing example. Families: Y = YAML, S = schema (what the API server enforces),
-//! L = semantic lints, C = composition, D = divergence between the enforcers.
+//! L = semantic lints, C = composition, D = divergence between the enforcers, K = Landlock,
+//! I = paths against container images (`armorc lint --image`).
 //!
 //! The table at the bottom is the one place a code is declared: `codes!` turns each row
 //! `(CODE, Severity, "title")` into the `Code` variant (named by its code, so the variant, its
@@ -116,6 +117,12 @@ codes! {
     (K002, Warning, "rule condition Landlock cannot see: not enforced by Landlock"),
     (K003, Warning, "network rule: not enforced by Landlock"),
     (K004, Warning, "Landlock Block also covers files created later on the way to the path"),
+    // Images (armorc lint --image): the policy's paths against the files of the images
+    (I001, Warning, "path goes through a symlink in the image: the kernel sees the resolved path"),
+    (I002, Warning, "path exists in no given image"),
+    (I003, Error, "matchPaths or fromSource path is a directory in the image"),
+    (I004, Error, "matchDirectories entry is not a directory in the image"),
+    (I005, Warning, "execname matches no executable in the image"),
 }
 
 impl Code {

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod divergence;
 mod frontend;
 pub mod image;
+pub mod image_paths;
 pub mod inputs;
 pub mod ir;
 pub mod landlock;

@@ -17,6 +17,10 @@
 //!   `# compile: --default-posture P` sets the default posture.
 //! - K (Landlock), fixtures/diagnostics-landlock: as C, then `lower::landlock` of every target,
 //!   as `armorc compile --target landlock` does (same posture line).
+//! - I (images), fixtures/diagnostics-image: `check_source` (which must be clean), then
+//!   `image_paths::check` of every policy against the image docs/diagnostics.md "Images (I)"
+//!   describes (`IMAGE`, a table read by `Table`), as `armorc lint --image` does with a loaded
+//!   image (tests/lint_image_cli.rs runs real OCI layouts).
 //!
 //! Codes in `EXEMPT` have no fixture; each names the test that covers it instead.
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
@@ -24,6 +28,7 @@
 use armorc_compiler::codes::Code;
 use armorc_compiler::compose::{self, compose, ComposeOptions, Posture};
 use armorc_compiler::diag::Severity;
+use armorc_compiler::image_paths::{self, ImageFiles, Kind};
 use armorc_compiler::lower::{apparmor, bpf, landlock};
 use armorc_compiler::workload::Workloads;
 use armorc_compiler::{check_source, inputs, source::SourceFile};
@@ -51,6 +56,90 @@ spec:
       containers: [{name: nginx, image: nginx}]
 ";
 
+/// The image of docs/diagnostics.md "Images (I)": one entry a line, `DIR/`, `FILE`, `FILE*`
+/// (executable) or `LINK -> TARGET`; parent directories are implied.
+const IMAGE: &str = "/bin -> usr/bin
+/etc/
+/etc/passwd
+/run/
+/usr/bin/dash*
+/usr/bin/ls*
+/usr/bin/sh -> dash
+/var/run -> /run
+";
+
+/// `IMAGE` as an `ImageFiles`: the entries, symlinks resolved one component at a time.
+struct Table(BTreeMap<String, Kind>, Vec<String>);
+
+impl Table {
+    fn parse(text: &str) -> Table {
+        let mut entries = BTreeMap::new();
+        let mut executables = Vec::new();
+        for line in text.lines() {
+            let (path, kind) = match line.split_once(" -> ") {
+                Some((link, target)) => (link, Kind::Symlink(target.into())),
+                None if line.ends_with('/') => (line.trim_end_matches('/'), Kind::Dir),
+                None if line.ends_with('*') => {
+                    let path = line.trim_end_matches('*');
+                    executables.push(path.rsplit('/').next().unwrap().to_string());
+                    (path, Kind::File)
+                }
+                None => (line, Kind::File),
+            };
+            let mut parent = path;
+            while let Some((p, _)) = parent.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
+                entries.entry(p.to_string()).or_insert(Kind::Dir);
+                parent = p;
+            }
+            entries.insert(path.to_string(), kind);
+        }
+        Table(entries, executables)
+    }
+}
+
+impl ImageFiles for Table {
+    fn name(&self) -> &str {
+        "IMAGE"
+    }
+    fn lookup(&self, path: &str) -> Option<Kind> {
+        if path == "/" {
+            return Some(Kind::Dir);
+        }
+        self.0.get(path).cloned()
+    }
+    fn resolve(&self, path: &str) -> Option<(String, Kind)> {
+        let components = |p: &str| p.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect::<Vec<_>>();
+        let mut pending = components(path);
+        let (mut current, mut kind, mut hops) = (String::new(), Kind::Dir, 0);
+        while let Some(c) = pending.pop() {
+            if kind != Kind::Dir {
+                return None;
+            }
+            let candidate = format!("{current}/{c}");
+            match self.lookup(&candidate)? {
+                Kind::Symlink(target) => {
+                    hops += 1;
+                    if hops > 40 {
+                        return None;
+                    }
+                    if target.starts_with('/') {
+                        current.clear();
+                    }
+                    pending.extend(components(&target));
+                }
+                other => {
+                    current = candidate;
+                    kind = other;
+                }
+            }
+        }
+        Some((if current.is_empty() { "/".into() } else { current }, kind))
+    }
+    fn has_executable_named(&self, name: &str) -> bool {
+        self.1.iter().any(|e| e == name)
+    }
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -71,6 +160,7 @@ enum Runner {
     Compose,
     Divergence,
     Landlock,
+    Image,
 }
 
 /// Where a code's fixtures live (under compiler/tests/fixtures) and how they are run.
@@ -80,11 +170,13 @@ fn family(code: Code) -> (&'static str, Runner) {
         b'C' => ("diagnostics-compose", Runner::Compose),
         b'D' => ("diagnostics-divergence", Runner::Divergence),
         b'K' => ("diagnostics-landlock", Runner::Landlock),
+        b'I' => ("diagnostics-image", Runner::Image),
         _ => panic!("{code}: no fixture directory for this family; add one in `family` or list the code in EXEMPT"),
     }
 }
 
-const DIRS: [&str; 4] = ["diagnostics", "diagnostics-compose", "diagnostics-divergence", "diagnostics-landlock"];
+const DIRS: [&str; 5] =
+    ["diagnostics", "diagnostics-compose", "diagnostics-divergence", "diagnostics-landlock", "diagnostics-image"];
 
 /// The fixtures per code; panics on a file named after no code or in another family's directory.
 fn fixtures() -> BTreeMap<Code, Pair> {
@@ -129,6 +221,19 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
                 assert_eq!(checked.policies.len(), 1, "{name}: normalized");
             }
             front
+        }
+        Runner::Image => {
+            assert!(front.is_empty(), "{name}: image fixtures must lint clean, got {front:#?}");
+            assert!(!checked.policies.is_empty(), "{name}: no normalized policy");
+            let table = Table::parse(IMAGE);
+            let file = SourceFile::new(name, String::from_utf8_lossy(bytes));
+            let policies: &[&dyn ImageFiles] = &[&table];
+            checked
+                .policies
+                .iter()
+                .flat_map(|p| image_paths::check(p, &file, policies))
+                .map(|d| (d.code, d.message))
+                .collect()
         }
         Runner::Compose | Runner::Divergence | Runner::Landlock => {
             assert!(front.is_empty(), "{name}: composition fixtures must lint clean, got {front:#?}");
@@ -216,6 +321,11 @@ fn every_code_is_documented_with_its_severity() {
         .filter(|heading| !doc.lines().any(|l| l == heading))
         .collect();
     assert!(missing.is_empty(), "docs/diagnostics.md lacks these sections: {missing:?}");
+}
+
+#[test]
+fn image_fixtures_use_the_documented_image() {
+    assert!(docs().contains(&format!("```text\n{IMAGE}```")), "IMAGE differs from docs/diagnostics.md");
 }
 
 #[test]
