@@ -54,7 +54,14 @@ impl Cgroup {
 }
 
 impl Drop for Cgroup {
+    /// Kills what is left in the cgroup (a process that outlived its unshare parent once spun
+    /// on a core for the rest of a CI run), then removes it.
     fn drop(&mut self) {
+        let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
+        let deadline = Instant::now() + LAB_PATIENCE;
+        while std::fs::read_to_string(self.procs()).is_ok_and(|p| !p.trim().is_empty()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = std::fs::remove_dir(&self.0);
     }
 }
@@ -63,12 +70,14 @@ impl Drop for Cgroup {
 /// x86-64 tools run emulated inside an emulated machine (a correctness bound, not a timing test).
 const LAB_PATIENCE: Duration = Duration::from_secs(60);
 
-/// Start `script` under `unshare --pid --mount --fork` inside `cgroup`; returns the unshare
-/// child and the host pid of the process inside the new namespaces.
+/// Start `script` under `unshare --pid --mount --fork --kill-child` inside `cgroup`; returns the
+/// unshare child and the host pid of the process inside the new namespaces (killed with it).
 fn spawn_isolated(cgroup: &Cgroup, script: &str) -> (std::process::Child, u32) {
     let procs = std::ffi::CString::new(cgroup.procs().into_os_string().into_vec()).unwrap();
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--mount", "--fork", "sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(["--pid", "--mount", "--fork", "--kill-child", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
     // calls are sound (the test harness has other threads): open/write/close on a NUL-terminated
     // path prepared before the fork and a static byte; nothing allocates (an OS io::Error does
