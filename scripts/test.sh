@@ -46,6 +46,7 @@ summary() {
     # Test harness failures (cargo's and the lab scripts'), so they are seen without the whole log.
     grep -E '^test .+ \.\.\. FAILED$|^[a-z][a-z0-9-]*: .*(FAIL|DISAGREE)' "$log" | sort -u | head -40 | sed 's/^/failed: /' || true
     echo "total: ${SECONDS}s, exit $rc"
+    rm -rf "$log" "${builds:-}"
 }
 trap summary EXIT
 
