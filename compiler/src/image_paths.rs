@@ -37,8 +37,37 @@ pub trait ImageFiles {
     /// The entry at `path` itself, no link followed (`/` is a directory).
     fn lookup(&self, path: &str) -> Option<Kind>;
     /// `path` with symlinks (in every component) and hard links followed: the final path and
-    /// its kind (never a link); `None` when missing, dangling or looping.
-    fn resolve(&self, path: &str) -> Option<(String, Kind)>;
+    /// its kind (never a link); `None` when missing, dangling or looping. By default symlinks
+    /// only, component by component over `lookup` (an image index overrides it with its own,
+    /// which also follows hard links).
+    fn resolve(&self, path: &str) -> Option<(String, Kind)> {
+        let components = |p: &str| p.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect::<Vec<_>>();
+        let mut pending = components(path);
+        let (mut current, mut kind, mut hops) = (String::new(), Kind::Dir, 0);
+        while let Some(c) = pending.pop() {
+            if kind != Kind::Dir {
+                return None;
+            }
+            let candidate = format!("{current}/{c}");
+            match self.lookup(&candidate)? {
+                Kind::Symlink(target) => {
+                    hops += 1;
+                    if hops > 40 {
+                        return None;
+                    }
+                    if target.starts_with('/') {
+                        current.clear();
+                    }
+                    pending.extend(components(&target));
+                }
+                other => {
+                    current = candidate;
+                    kind = other;
+                }
+            }
+        }
+        Some((if current.is_empty() { "/".into() } else { current }, kind))
+    }
     /// Whether a regular file with an execute bit (or a hard link to one) has the file name `name`.
     fn has_executable_named(&self, name: &str) -> bool;
 }
@@ -345,20 +374,6 @@ mod tests {
                 return Some(Kind::Dir);
             }
             self.0.get(path).cloned()
-        }
-        fn resolve(&self, path: &str) -> Option<(String, Kind)> {
-            let mut current = path.to_string();
-            for _ in 0..40 {
-                match first_link(self, &current) {
-                    Some((end, target)) => {
-                        let parent = current[..end].rsplit_once('/').map_or("", |(p, _)| p);
-                        let base = if target.starts_with('/') { String::new() } else { parent.to_string() };
-                        current = format!("{base}/{}{}", target.trim_start_matches('/'), &current[end..]);
-                    }
-                    None => return self.lookup(&current).map(|k| (current, k)),
-                }
-            }
-            None
         }
         fn has_executable_named(&self, name: &str) -> bool {
             self.0.iter().any(|(p, k)| *k == Kind::File && p.rsplit('/').next() == Some(name))

@@ -107,34 +107,6 @@ impl ImageFiles for Table {
         }
         self.0.get(path).cloned()
     }
-    fn resolve(&self, path: &str) -> Option<(String, Kind)> {
-        let components = |p: &str| p.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect::<Vec<_>>();
-        let mut pending = components(path);
-        let (mut current, mut kind, mut hops) = (String::new(), Kind::Dir, 0);
-        while let Some(c) = pending.pop() {
-            if kind != Kind::Dir {
-                return None;
-            }
-            let candidate = format!("{current}/{c}");
-            match self.lookup(&candidate)? {
-                Kind::Symlink(target) => {
-                    hops += 1;
-                    if hops > 40 {
-                        return None;
-                    }
-                    if target.starts_with('/') {
-                        current.clear();
-                    }
-                    pending.extend(components(&target));
-                }
-                other => {
-                    current = candidate;
-                    kind = other;
-                }
-            }
-        }
-        Some((if current.is_empty() { "/".into() } else { current }, kind))
-    }
     fn has_executable_named(&self, name: &str) -> bool {
         self.1.iter().any(|e| e == name)
     }
