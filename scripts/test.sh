@@ -96,6 +96,12 @@ test_build "$builds/x86_64.json" --workspace
 # --show-output: the differential tests print their decision mix and deviation counts.
 cargo test --workspace --release --no-fail-fast -- --test-threads=2 --show-output "$@" || failed
 
+# The node agent on this machine's kernel: real containerd + runc containers; no BPF-LSM or
+# AppArmor here, so the order picks Landlock, which cannot restrict a running container from
+# outside, and `status` must say so (the lab runs it with bpf and apparmor).
+section "armor-loader run on containerd containers (this machine)"
+scripts/agent-test.sh --lsm bpf,apparmor,landlock,none || failed
+
 # The kernel labs boot Debian's kernels under TCG, where a test keeps about one of the two cores
 # busy: they run in the background, one after the other, while the foreground builds and tests
 # for aarch64 and fuzzes; their output is printed whole when they have ended (below).
@@ -125,10 +131,11 @@ amd64_labs() {
     # parser are the same; the BPF side is what changes with the kernel) and the test-run harness
     # differential (it runs on this machine's 6.18 and on 6.1). The BPF-LSM live differential runs
     # reduced there (25 operations on every fourth image, said in the output) and the held-out end
-    # to end not at all (CI time): 6.1 runs both in full.
+    # to end not at all (CI time): 6.1 runs both in full. The node agent (`armor-loader run`) on
+    # real containerd containers runs here, with both enforcers (6.1's chain is the longer one).
     ARMORC_LIVE_OPS_PER_IMAGE=25 timed_lab "kernel lab: Debian 6.12 amd64" \
         scripts/lab.sh --kernel 6.12 --timeout 2400 -- \
-        scripts/lab-tests.sh --skip live_apparmor_vs_model --no-e2e "${lab_bins_612[@]}" || rc=1
+        scripts/lab-tests.sh --skip live_apparmor_vs_model --no-e2e --agent "${lab_bins_612[@]}" || rc=1
     # BPF-LSM left out of lsm=: probe, up and exec say why and choose AppArmor, the next in the
     # order (the held-out set through AppArmor ran on 6.1: no end to end here, CI time).
     timed_lab "kernel lab: 6.1 amd64 without bpf in lsm=" \

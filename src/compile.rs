@@ -12,8 +12,8 @@ use armorc_compiler::inputs::{self, Excludes};
 use armorc_compiler::ir::Policy;
 use armorc_compiler::lower;
 use armorc_compiler::render::{self, Format};
-use armorc_compiler::workload::Workloads;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use armorc_compiler::workload::{Workload, Workloads};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 const AFTER_LONG_HELP: &str = "\
@@ -532,6 +532,8 @@ fn build(
     sink: &mut Sink,
     timings: &mut Timings,
 ) -> Built {
+    // validated before composing; the host target's labels in index.json
+    let node_labels = args.node_labels.as_deref().and_then(|l| compose::parse_labels(l).ok());
     let bpf = matches!(args.target, TargetArg::Bpf | TargetArg::All);
     let apparmor = matches!(args.target, TargetArg::Apparmor | TargetArg::All);
     let landlock = matches!(args.target, TargetArg::Landlock | TargetArg::All);
@@ -597,6 +599,7 @@ fn build(
             divergences: None,
             enforcement: enforcement_word(&target.enforcement),
             host: target.host,
+            labels: target_labels(target, workloads, node_labels.as_ref()),
             landlock: None,
             namespace: target.namespace.as_deref(),
             policies: applied.iter().map(|p| p.id()).collect(),
@@ -724,11 +727,29 @@ fn describe_target(target: &Target, workloads: &Workloads) -> String {
     }
     let (ns, name) = (target.namespace.as_deref().unwrap_or("default"), target.workload.as_deref().unwrap_or("-"));
     let kind = target.workload_kind.as_deref().unwrap_or("workload");
-    let found = workloads.workloads.iter().find(|w| w.namespace == ns && w.name == name && w.kind == kind);
-    match found {
+    match workload_of(target, workloads) {
         Some(w) => format!("{kind} {ns}/{name} ({})", w.location),
         None => format!("{kind} {ns}/{name}"),
     }
+}
+
+/// The workload a container target was composed from.
+fn workload_of<'w>(target: &Target, workloads: &'w Workloads) -> Option<&'w Workload> {
+    let (ns, name) = (target.namespace.as_deref().unwrap_or("default"), target.workload.as_deref().unwrap_or("-"));
+    let kind = target.workload_kind.as_deref().unwrap_or("workload");
+    workloads.workloads.iter().find(|w| w.namespace == ns && w.name == name && w.kind == kind)
+}
+
+/// The labels a target was compiled for: its pods' (the pod template's) or, for the host, the
+/// node's. The node agent finds a running container's target by namespace, these labels (a
+/// subset of the pod's) and the container name.
+fn target_labels<'a>(
+    target: &Target,
+    workloads: &'a Workloads,
+    node_labels: Option<&'a BTreeMap<String, String>>,
+) -> BTreeMap<&'a str, &'a str> {
+    let labels = if target.host { node_labels } else { workload_of(target, workloads).map(|w| &w.labels) };
+    labels.into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// `OUT/index.json`. Keys are in alphabetical order, as in every index written so far.
@@ -750,6 +771,8 @@ struct IndexEntry<'a> {
     divergences: Option<usize>,
     enforcement: &'static str,
     host: bool,
+    /// Pod template labels (container targets) or node labels (the host), for the node agent.
+    labels: BTreeMap<&'a str, &'a str>,
     /// Only with --target landlock or all (older outputs stay byte-identical).
     #[serde(skip_serializing_if = "Option::is_none")]
     landlock: Option<String>,

@@ -29,6 +29,10 @@ pub struct TargetEntry {
     pub landlock: Option<String>,
     #[serde(default)]
     pub policies: Vec<String>,
+    /// Pod template labels (containers) or node labels (the host) the target was compiled for;
+    /// `None` in bundles written before the node agent (they match no running container).
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl TargetEntry {
@@ -99,6 +103,10 @@ impl Bundle {
             bail!("{}: index version {} (this loader reads version 1)", path.display(), index.version);
         }
         Ok(Bundle { dir: dir.to_path_buf(), targets: index.targets })
+    }
+
+    pub fn targets(&self) -> &[TargetEntry] {
+        &self.targets
     }
 
     pub fn find(&self, sel: &Selector) -> Result<&TargetEntry> {

@@ -29,6 +29,29 @@ pub struct RuleMeta {
     pub action: String,
 }
 
+impl RuleMeta {
+    /// The alert names of an image's rules (provenance: `Kind/ns/name`, severity, tags, message).
+    pub fn of_image(image: &armorc_compiler::image::MapImage) -> Vec<RuleMeta> {
+        image
+            .rules
+            .iter()
+            .map(|r| {
+                let mut parts = r.policy.splitn(3, '/');
+                let kind = parts.next().unwrap_or_default().to_string();
+                let name = parts.nth(1).unwrap_or_default().to_string();
+                RuleMeta {
+                    policy: name,
+                    kind,
+                    severity: r.severity,
+                    tags: r.tags.clone(),
+                    message: r.message.clone(),
+                    action: r.action.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// What `exec` records about a target while it is (or was) applied.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TargetState {

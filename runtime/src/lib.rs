@@ -5,12 +5,14 @@
 pub mod agent;
 pub mod apparmor;
 pub mod bundle;
+pub mod containerd;
 pub mod enforcer;
 pub mod events;
 pub mod exec;
 pub mod kernel;
 pub mod landlock;
 pub mod mutate;
+pub mod node;
 pub mod probe;
 pub mod sys;
 pub mod task;

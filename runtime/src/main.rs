@@ -9,8 +9,7 @@ use armor_runtime::enforcer::{self, Enforcer};
 use armor_runtime::events::{self, Decoder, EventReader, RuleMeta, TargetState};
 use armor_runtime::exec::PreExec;
 use armor_runtime::kernel::{Harness, Targets, HOST};
-use armor_runtime::{landlock, probe, read_image, verify, PIN_DIR};
-use armorc_compiler::image::MapImage;
+use armor_runtime::{landlock, node, probe, read_image, verify, PIN_DIR};
 use armorc_compiler::{inputs, query};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -166,6 +165,41 @@ enum Command {
     },
     /// Run query lines against an image in the kernel (test-run harness) and compare with the model.
     Verify { image: PathBuf, queries: PathBuf },
+    /// The node agent: follow containerd's containers and enforce each one's compiled target
+    /// (found by its pod's namespace, labels and container name), and follow the bundle: a new
+    /// compile output is applied to every container. Runs until SIGINT/SIGTERM; enforcement stays.
+    #[command(after_help = "Examples:\n  armor-loader up && armor-loader run --bundle /etc/armorc/out\n  \
+                            armor-loader run --bundle out --lsm apparmor --containerd /run/k3s/containerd/containerd.sock\n  \
+                            armor-loader run --bundle out --node-labels kubernetes.io/hostname=node-1")]
+    Run {
+        /// `armorc compile` output directory; watched for replacement.
+        #[arg(long, value_name = "OUT")]
+        bundle: PathBuf,
+        #[command(flatten)]
+        lsm: LsmArgs,
+        /// containerd's socket.
+        #[arg(long, value_name = "SOCK", default_value = "/run/containerd/containerd.sock")]
+        containerd: PathBuf,
+        /// containerd namespace of the containers (the CRI plugin's is k8s.io).
+        #[arg(long, value_name = "NS", default_value = armor_runtime::containerd::K8S_NAMESPACE)]
+        namespace: String,
+        /// This node's labels (k=v,...): the bundle's host target applies when they include its labels.
+        #[arg(long, value_name = "LABELS")]
+        node_labels: Option<String>,
+        #[command(flatten)]
+        pin: PinArgs,
+        #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// What the node agent (`run`) enforces: containers, their targets, enforcer, entries, when
+    /// applied, and problems.
+    #[command(after_help = "Examples:\n  armor-loader status\n  armor-loader status --format json")]
+    Status {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
+        state_dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -249,7 +283,63 @@ fn run(cli: Cli) -> Result<Status> {
             Ok(Status::Success)
         }
         Command::Verify { image, queries } => cmd_verify(&image, &queries),
+        Command::Run { bundle, lsm, containerd, namespace, node_labels, pin, state_dir } => {
+            let node_labels = match node_labels {
+                Some(l) => Some(
+                    armorc_compiler::compose::parse_labels(&l).map_err(|e| anyhow::anyhow!("--node-labels: {e}"))?,
+                ),
+                None => None,
+            };
+            let order = enforcer::parse_order(&lsm.lsm)?;
+            let chosen = enforcer::pick(&order, &pin.pin_dir)?;
+            node::run(node::Options {
+                bundle,
+                enforcer: chosen,
+                pin_dir: pin.pin_dir,
+                state_dir,
+                socket: containerd,
+                namespace,
+                node_labels,
+            })?;
+            Ok(Status::Success)
+        }
+        Command::Status { format, state_dir } => cmd_status(format, &state_dir),
     }
+}
+
+fn cmd_status(format: Format, state_dir: &Path) -> Result<Status> {
+    let status = node::read_status(state_dir)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(Status::Success);
+    }
+    println!(
+        "agent pid {} ({}), enforcer {}, bundle {}, updated {}",
+        status.agent_pid,
+        if Path::new(&format!("/proc/{}", status.agent_pid)).exists() { "running" } else { "not running" },
+        status.enforcer,
+        status.bundle.display(),
+        status.updated
+    );
+    for c in &status.containers {
+        let who =
+            if c.id == "host" { "host".to_string() } else { format!("{}/{}/{}", c.namespace, c.pod, c.container) };
+        let what = match (&c.target, &c.problem) {
+            (Some(t), None) => format!(
+                "{t}: {}{}",
+                c.when.as_deref().unwrap_or("-"),
+                c.entries.map(|n| format!(", {n} entries")).unwrap_or_default()
+            ),
+            (Some(t), Some(p)) => format!("{t}: PROBLEM: {p}"),
+            (None, Some(p)) => format!("unmanaged: {p}"),
+            (None, None) => "unmanaged".to_string(),
+        };
+        let id: String = c.id.chars().take(12).collect();
+        println!("{id:<12}  pid {:<7}  {who}  {what}", c.pid);
+    }
+    let applied = status.containers.iter().filter(|c| c.target.is_some() && c.problem.is_none()).count();
+    println!("{} container(s), {applied} with their target applied ({})", status.containers.len(), status.enforcer);
+    Ok(Status::Success)
 }
 
 fn cmd_probe(format: Format, order: &[Enforcer], pin_dir: &Path) -> Result<Status> {
@@ -315,27 +405,6 @@ fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<Stat
     Ok(Status::Success)
 }
 
-/// The alert names of an image's rules (provenance: `Kind/ns/name`, severity, tags, message).
-fn rule_metas(image: &MapImage) -> Vec<RuleMeta> {
-    image
-        .rules
-        .iter()
-        .map(|r| {
-            let mut parts = r.policy.splitn(3, '/');
-            let kind = parts.next().unwrap_or_default().to_string();
-            let name = parts.nth(1).unwrap_or_default().to_string();
-            RuleMeta {
-                policy: name,
-                kind,
-                severity: r.severity,
-                tags: r.tags.clone(),
-                message: r.message.clone(),
-                action: r.action.clone(),
-            }
-        })
-        .collect()
-}
-
 fn cmd_exec(
     out: &Path,
     sel: &Selector,
@@ -375,7 +444,7 @@ fn cmd_exec(
                 container: target.container.clone().unwrap_or_default(),
                 host: target.host,
                 enforcer: "bpf".into(),
-                rules: rule_metas(&image),
+                rules: RuleMeta::of_image(&image),
             };
             if target.host {
                 events::write_state(state_dir, HOST, &state)?;
