@@ -223,5 +223,6 @@ bpf | apparmor)
 esac
 [ "$(status_of | jq -r '.containers[] | select(.container == "sidecar") | .target')" = null ] \
     && echo "agent-test: a container of no target is listed as unmanaged" || fail "the sidecar container is not listed as unmanaged"
+[ -z "$agent_pid" ] || echo "agent-test: agent peak RSS $(awk '/VmHWM/ {print $2, $3}' /proc/$agent_pid/status) ($(grep -c . <<< "$(status_of | jq -c '.containers[]')") containers)"
 [ $failed = 0 ] && echo "agent-test: --lsm $lsm: ok" || { echo "agent-test: --lsm $lsm: FAILED"; tail -20 "$work/agent.log"; }
 exit $failed

@@ -101,6 +101,8 @@ cargo test --workspace --release --no-fail-fast -- --test-threads=2 --show-outpu
 # outside, and `status` must say so (the lab runs it with bpf and apparmor).
 section "armor-loader run on containerd containers (this machine)"
 scripts/agent-test.sh --lsm bpf,apparmor,landlock,none || failed
+section "deploy/: manifests and systemd unit"
+scripts/deploy-check.sh || failed
 
 # The kernel labs boot Debian's kernels under TCG, where a test keeps about one of the two cores
 # busy: they run in the background, one after the other, while the foreground builds and tests
