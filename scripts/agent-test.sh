@@ -11,15 +11,20 @@
 #     alert names the pod and container.
 #   landlock / none (our plain machines): the agent picks the enforcer by the order and `status`
 #     says why a running container is not enforced.
-#   scripts/agent-test.sh --lsm bpf|apparmor|ORDER [--loader PATH] [--armorc PATH]
+# --caps LIST: the agent runs as root holding exactly these capabilities (setpriv: bounding set
+# LIST, inheritable and ambient empty, RLIMIT_MEMLOCK 0), as deploy/'s DaemonSet runs it; `up`
+# and the checks run with full root.
+#   scripts/agent-test.sh --lsm bpf|apparmor|ORDER [--caps LIST] [--loader PATH] [--armorc PATH]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 lsm=bpf
 LOADER=target/release/armor-loader
 ARMORC=target/release/armorc
+caps=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --lsm) lsm=$2; shift 2 ;;
+        --caps) caps=$2; shift 2 ;;
         --loader) LOADER=$2; shift 2 ;;
         --armorc) ARMORC=$2; shift 2 ;;
         *) echo "agent-test: unknown option $1" >&2; exit 2 ;;
@@ -124,10 +129,12 @@ compile() { "$ARMORC" compile "$work/p" --workloads "$work/w" --target all -o "$
 compile || { fail "armorc compile"; exit 1; }
 profile=$(sed -n 's/.*"apparmor_profile": "\(.*\)",/\1/p' "$work/out/index.json")
 
+as_agent=()
+[ -z "$caps" ] || as_agent=(prlimit --memlock=0:0 setpriv --inh-caps=-all --ambient-caps=-all --bounding-set="-all,+${caps//,/,+}" --)
 start_agent() {
     local before
     before=$(grep -c "looked up$" "$work/agent.log" 2>/dev/null)
-    "$LOADER" run --bundle "$work/out" --lsm "$lsm" --containerd "$sock" --state-dir "$state" >> "$work/agent.log" 2>&1 &
+    "${as_agent[@]}" "$LOADER" run --bundle "$work/out" --lsm "$lsm" --containerd "$sock" --state-dir "$state" >> "$work/agent.log" 2>&1 &
     agent_pid=$!
     for _ in $(seq 300); do [ "$(grep -c "looked up$" "$work/agent.log")" -gt "${before:-0}" ] && return 0; sleep 0.2; done
     cat "$work/agent.log"; fail "the agent did not start"; exit 1
@@ -135,6 +142,7 @@ start_agent() {
 [ "$lsm" != bpf ] || "$LOADER" up >/dev/null || { fail "armor-loader up"; exit 1; }
 start_agent
 grep "^run: .* enforcing" "$work/agent.log" | sed 's/^/agent-test: /'
+[ -z "$caps" ] || echo "agent-test: the agent holds only: $(tr -d '\0' < /proc/$agent_pid/status | awk '/CapEff/ {print $2}') (CapEff; --caps $caps)"
 
 # A pod's container, labelled as the CRI plugin labels it (pod labels a superset of the template's).
 run_container() { # $1: id; $2: container name; $3...: extra ctr run flags
@@ -224,5 +232,5 @@ esac
 [ "$(status_of | jq -r '.containers[] | select(.container == "sidecar") | .target')" = null ] \
     && echo "agent-test: a container of no target is listed as unmanaged" || fail "the sidecar container is not listed as unmanaged"
 [ -z "$agent_pid" ] || echo "agent-test: agent peak RSS $(awk '/VmHWM/ {print $2, $3}' /proc/$agent_pid/status) ($(grep -c . <<< "$(status_of | jq -c '.containers[]')") containers)"
-[ $failed = 0 ] && echo "agent-test: --lsm $lsm: ok" || { echo "agent-test: --lsm $lsm: FAILED"; tail -20 "$work/agent.log"; }
+[ $failed = 0 ] && echo "agent-test: --lsm $lsm${caps:+ --caps $caps}: ok" || { echo "agent-test: --lsm $lsm: FAILED"; tail -20 "$work/agent.log"; }
 exit $failed

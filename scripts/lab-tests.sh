@@ -38,9 +38,11 @@ if [ $e2e = 1 ]; then
     LOADER=$loader bash scripts/lab-e2e.sh || failed=1
 fi
 if [ $agent = 1 ]; then
-    for lsm in bpf apparmor; do
-        echo "== lab: armor-loader run on containerd containers, --lsm $lsm"
-        bash scripts/agent-test.sh --lsm $lsm --loader "$loader" || failed=1
+    # with the capabilities deploy/ grants the agent for each enforcer, no more
+    for lsm_caps in "bpf bpf,sys_ptrace" "apparmor mac_admin,sys_ptrace"; do
+        read -r lsm caps <<<"$lsm_caps"
+        echo "== lab: armor-loader run on containerd containers, --lsm $lsm, capabilities $caps"
+        bash scripts/agent-test.sh --lsm "$lsm" --caps "$caps" --loader "$loader" || failed=1
     done
 fi
 # Last: its trials leave loader state behind (after it, the AppArmor end to end once saw every

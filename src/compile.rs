@@ -91,6 +91,12 @@ pub struct Args {
     /// an error: for clusters whose nodes use different enforcers.
     #[arg(long)]
     pub deny_divergence: bool,
+    /// Also enforce every path rule as the kernel spells it in these images (repeatable,
+    /// comma-separated; as `lint --image`): a path through a symlink (`/bin/ls` where /bin is a
+    /// link to usr/bin) gets a second rule with the resolved path (`/usr/bin/ls`), reported under
+    /// the rule as written. `armorc lint --image` lists the rules concerned (I001).
+    #[arg(long = "resolve-symlinks", value_name = "IMAGE", value_delimiter = ',')]
+    pub resolve_symlinks: Vec<String>,
     #[command(flatten)]
     pub inputs: InputArgs,
 }
@@ -240,7 +246,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
     if outcome.report.documents == 0 {
         return Err(fail(Status::Failure, "no KubeArmor document found in POLICIES"));
     }
-    let policies = outcome.policies;
+    let policies = resolve_symlinks(args, outcome.policies)?;
     timings.add("read and lint", t);
     timings.peak("read and lint");
 
@@ -731,6 +737,35 @@ fn describe_target(target: &Target, workloads: &Workloads) -> String {
         Some(w) => format!("{kind} {ns}/{name} ({})", w.location),
         None => format!("{kind} {ns}/{name}"),
     }
+}
+
+/// `--resolve-symlinks`: each path rule also as the images spell it (compiler::image_paths).
+fn resolve_symlinks(args: &Args, policies: Vec<Policy>) -> Result<Vec<Policy>, Stop> {
+    if args.resolve_symlinks.is_empty() {
+        return Ok(policies);
+    }
+    let image_args = crate::lint_image::ImageArgs {
+        images: args.resolve_symlinks.clone(),
+        ..crate::lint_image::ImageArgs::default()
+    };
+    let images =
+        image_args.load().map_err(|e| fail(Status::Failure, e.replacen("--image", "--resolve-symlinks", 1)))?;
+    let files: Vec<&dyn armorc_compiler::image_paths::ImageFiles> =
+        images.iter().map(|i| i as &dyn armorc_compiler::image_paths::ImageFiles).collect();
+    let mut added = 0;
+    let resolved = policies
+        .iter()
+        .map(|p| {
+            let (policy, n) = armorc_compiler::image_paths::resolve_symlinks(p, &files);
+            added += n;
+            policy
+        })
+        .collect();
+    eprintln!(
+        "note: --resolve-symlinks: {added} rule(s) added for paths through symlinks in {}",
+        args.resolve_symlinks.join(", ")
+    );
+    Ok(resolved)
 }
 
 /// The workload a container target was composed from.

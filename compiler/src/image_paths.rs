@@ -115,6 +115,78 @@ pub fn check(policy: &ir::Policy, file: &Arc<SourceFile>, images: &[&dyn ImageFi
     out.found
 }
 
+/// `armorc compile --resolve-symlinks`: `policy` with, after each path rule whose path (or
+/// fromSource path) goes through a symlink in one of `images`, a copy of the rule spelled as the
+/// kernel sees it (`/bin/ls` -> `/usr/bin/ls`), so both spellings are enforced. The copy keeps
+/// the rule's origin: source maps and alerts name the rule as written. The number of rules added
+/// is returned with it.
+pub fn resolve_symlinks(policy: &ir::Policy, images: &[&dyn ImageFiles]) -> (ir::Policy, usize) {
+    let mut out = policy.clone();
+    out.rules.clear();
+    let mut added = 0;
+    for rule in &policy.rules {
+        out.rules.push(rule.clone());
+        let (value, is_dir) = match &rule.target {
+            Target::ProcessPath { path, .. } | Target::FilePath { path, .. } => (path.as_str(), false),
+            Target::ProcessDir { dir, .. } | Target::FileDir { dir, .. } => (dir.as_str(), true),
+            _ => ("", false),
+        };
+        let targets: Vec<String> = resolved_spellings(images, value, is_dir);
+        let sources: Vec<String> = match rule.source.as_deref() {
+            Some(s) if !s.is_empty() => resolved_spellings(images, s, false),
+            _ => Vec::new(),
+        };
+        // every combination of the written and the resolved spellings, the written one first
+        let target_options = std::iter::once(None).chain(targets.into_iter().map(Some));
+        for target in target_options {
+            let source_options = std::iter::once(None).chain(sources.iter().cloned().map(Some));
+            for source in source_options {
+                if target.is_none() && source.is_none() {
+                    continue; // the rule itself
+                }
+                let mut copy = rule.clone();
+                if let Some(t) = &target {
+                    set_path(&mut copy.target, t.clone());
+                }
+                if let Some(s) = source {
+                    copy.source = Some(s);
+                }
+                if !out.rules.contains(&copy) {
+                    out.rules.push(copy);
+                    added += 1;
+                }
+            }
+        }
+    }
+    (out, added)
+}
+
+/// The distinct spellings the kernel sees for `value` in `images`, when it goes through a symlink.
+fn resolved_spellings(images: &[&dyn ImageFiles], value: &str, is_dir: bool) -> Vec<String> {
+    let trimmed = value.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for image in images {
+        if let Some(via) = through_symlink(*image, trimmed) {
+            let spelled = if is_dir && via.resolved != "/" { format!("{}/", via.resolved) } else { via.resolved };
+            if spelled != value && !out.contains(&spelled) {
+                out.push(spelled);
+            }
+        }
+    }
+    out
+}
+
+fn set_path(target: &mut Target, new: String) {
+    match target {
+        Target::ProcessPath { path, .. } | Target::FilePath { path, .. } => *path = new,
+        Target::ProcessDir { dir, .. } | Target::FileDir { dir, .. } => *dir = new,
+        _ => {}
+    }
+}
+
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
     images: &'a [&'a dyn ImageFiles],
