@@ -772,7 +772,7 @@ fn resolve_symlinks(args: &Args, policies: Vec<Policy>) -> Result<Vec<Policy>, S
 fn workload_of<'w>(target: &Target, workloads: &'w Workloads) -> Option<&'w Workload> {
     let (ns, name) = (target.namespace.as_deref().unwrap_or("default"), target.workload.as_deref().unwrap_or("-"));
     let kind = target.workload_kind.as_deref().unwrap_or("workload");
-    workloads.workloads.iter().find(|w| w.namespace == ns && w.name == name && w.kind == kind)
+    workloads.workloads.iter().find(|w| w.namespace_or_default() == ns && w.name == name && w.kind == kind)
 }
 
 /// The labels a target was compiled for: its pods' (the pod template's) or, for the host, the

@@ -191,21 +191,22 @@ pub fn compose(policies: &[ir::Policy], workloads: &Workloads, options: &Compose
 
     let mut containers: Vec<Target> = Vec::new();
     for w in &workloads.workloads {
-        let candidates = candidates_of.entry(w.namespace.as_str()).or_insert_with(|| {
-            let mut c: Vec<usize> = by_namespace.get(w.namespace.as_str()).cloned().unwrap_or_default();
+        let namespace = w.namespace_or_default();
+        let candidates = candidates_of.entry(namespace).or_insert_with(|| {
+            let mut c: Vec<usize> = by_namespace.get(namespace).cloned().unwrap_or_default();
             c.extend(&cluster);
             c.sort_unstable();
             c
         });
-        let ns_annotations = workloads.namespaces.get(&w.namespace).map(|n| &n.annotations);
-        let posture = namespace_posture(&w.namespace, ns_annotations, options.posture, &mut out.notes);
-        let enforcement = enforcement(&w.namespace, w.annotations.get("kubearmor-policy"));
+        let ns_annotations = workloads.namespaces.get(namespace).map(|n| &n.annotations);
+        let posture = namespace_posture(namespace, ns_annotations, options.posture, &mut out.notes);
+        let enforcement = enforcement(namespace, w.annotations.get("kubearmor-policy"));
         for c in &w.containers {
             let mut target = Target {
-                namespace: Some(w.namespace.clone()),
+                namespace: Some(namespace.to_string()),
                 workload: Some(w.name.clone()),
                 workload_kind: Some(w.kind.clone()),
-                container: Some(c.clone()),
+                container: Some(c.name.clone()),
                 host: false,
                 enforcement: enforcement.clone(),
                 posture,
@@ -213,7 +214,7 @@ pub fn compose(policies: &[ir::Policy], workloads: &Workloads, options: &Compose
             };
             for &i in candidates.iter() {
                 let p = &policies[i];
-                if selects_container(p, &w.namespace, &w.labels, c) {
+                if selects_container(p, namespace, &w.labels, &c.name) {
                     selected[i] = true;
                     target.policies.push(i);
                 }

@@ -1,14 +1,17 @@
-//! Workloads for composition: the pods (labels, annotations, containers) of Pod, Deployment,
-//! StatefulSet, DaemonSet, ReplicaSet, Job and CronJob documents, and Namespace annotations.
-//! Other kinds are skipped and counted. Read with the front-end's spanned YAML tree, so every
-//! error names file, line and column.
+//! Kubernetes workloads, read once for every command that takes manifests (`armorc compile
+//! --workloads`, `armorc test`, `armorc recommend -f`): the pods (labels, annotations, selector,
+//! containers and init containers with their images) of Pod, Deployment, StatefulSet, DaemonSet,
+//! ReplicaSet, ReplicationController, Job and CronJob documents, and Namespace annotations; `List`
+//! and `*List` documents hold objects in `items`. Other kinds are skipped and counted. Read with
+//! the front-end's spanned YAML tree, so every error names file, line and column.
 
 use crate::source::SourceFile;
 use crate::yaml::{self, Node};
 use std::collections::BTreeMap;
 
 /// Kinds whose pods we read.
-pub const WORKLOAD_KINDS: [&str; 7] = ["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"];
+pub const WORKLOAD_KINDS: [&str; 8] =
+    ["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"];
 
 /// Where a document was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,14 +31,36 @@ impl std::fmt::Display for Location {
 pub struct Workload {
     pub kind: String,
     pub name: String,
-    /// `metadata.namespace`, `default` when absent (as kubectl applies it without `-n`).
-    pub namespace: String,
+    /// `metadata.namespace` as written (see `namespace_or_default`).
+    pub namespace: Option<String>,
     /// Pod labels (the pod template's for controllers).
     pub labels: BTreeMap<String, String>,
     /// Pod annotations (the pod template's for controllers).
     pub annotations: BTreeMap<String, String>,
-    /// `spec.containers[].name`, in order.
-    pub containers: Vec<String>,
+    /// The labels the workload selects its pods by: `spec.selector.matchLabels` (Deployment,
+    /// StatefulSet, DaemonSet, ReplicaSet), `spec.selector` (ReplicationController), else the pod
+    /// labels. Every pod carries them, so a policy selecting by them selects exactly these pods.
+    pub selector: BTreeMap<String, String>,
+    /// `spec.containers[]`, in order.
+    pub containers: Vec<Container>,
+    /// `spec.initContainers[]`, in order.
+    pub init_containers: Vec<Container>,
+    pub location: Location,
+}
+
+impl Workload {
+    /// The namespace the workload runs in: `default` when absent (as kubectl applies it without `-n`).
+    pub fn namespace_or_default(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+}
+
+/// One container of a pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    pub name: String,
+    /// Optional in the API: controllers' templates may leave it to be filled in later.
+    pub image: Option<String>,
     pub location: Location,
 }
 
@@ -57,16 +82,11 @@ pub struct Workloads {
 }
 
 /// A workload document we could not read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: error: {message}")]
 pub struct WorkloadError {
     pub location: Location,
     pub message: String,
-}
-
-impl std::fmt::Display for WorkloadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: error: {}", self.location, self.message)
-    }
 }
 
 impl Workloads {
@@ -101,7 +121,7 @@ impl Workloads {
                 return Ok(());
             }
         };
-        if kind == "List" {
+        if kind.ends_with("List") {
             for item in root.get("items").and_then(Node::as_seq).unwrap_or(&[]) {
                 self.document(file, item)?;
             }
@@ -145,9 +165,9 @@ impl Workloads {
             Some(n) => {
                 let s = string(file, n, "metadata.namespace")?;
                 check_name(file, n, &s, NameKind::Label)?;
-                s
+                Some(s)
             }
-            None => "default".to_string(),
+            None => None,
         };
         // The pod: the object itself, a controller's template, or a CronJob's job template's template.
         let pod = match kind.as_str() {
@@ -161,21 +181,53 @@ impl Workloads {
         let pod_meta = pod.get("metadata");
         let labels = string_map(file, pod_meta.and_then(|m| m.get("labels")), "labels")?;
         let annotations = string_map(file, pod_meta.and_then(|m| m.get("annotations")), "annotations")?;
-        let mut containers = Vec::new();
-        let list = pod.get("spec").and_then(|s| s.get("containers"));
-        for c in list.and_then(Node::as_seq).unwrap_or(&[]) {
-            let n = c.get("name").ok_or_else(|| error(file, c.span.start, "container without a name".into()))?;
-            let s = string(file, n, "container name")?;
-            check_name(file, n, &s, NameKind::Label)?;
-            if containers.contains(&s) {
-                return Err(error(file, n.span.start, format!("container name {s} appears twice in {kind} {name}")));
+        let selector = match kind.as_str() {
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+                let at = path(root, &["spec", "selector", "matchLabels"]);
+                string_map(file, at, "spec.selector.matchLabels")?
             }
-            containers.push(s);
-        }
+            "ReplicationController" => string_map(file, path(root, &["spec", "selector"]), "spec.selector")?,
+            _ => labels.clone(),
+        };
+        let spec = pod.get("spec");
+        // Names are unique across init and app containers, as the API server requires.
+        let mut names = Vec::new();
+        let mut containers_of = |field: &str| -> Result<Vec<Container>, WorkloadError> {
+            let mut out = Vec::new();
+            for c in spec.and_then(|s| s.get(field)).and_then(Node::as_seq).unwrap_or(&[]) {
+                let n = c.get("name").ok_or_else(|| error(file, c.span.start, "container without a name".into()))?;
+                let s = string(file, n, "container name")?;
+                check_name(file, n, &s, NameKind::Label)?;
+                if names.contains(&s) {
+                    return Err(error(
+                        file,
+                        n.span.start,
+                        format!("container name {s} appears twice in {kind} {name}"),
+                    ));
+                }
+                names.push(s.clone());
+                let image = c.get("image").filter(|i| !i.is_null());
+                let image = image.map(|i| string(file, i, "container image")).transpose()?;
+                out.push(Container { name: s, image, location: self::location(file, c.span.start) });
+            }
+            Ok(out)
+        };
+        let init_containers = containers_of("initContainers")?;
+        let containers = containers_of("containers")?;
         if containers.is_empty() {
             return Err(error(file, pod.span.start, format!("{kind} {name} has no containers (spec.containers)")));
         }
-        self.workloads.push(Workload { kind, name, namespace, labels, annotations, containers, location });
+        self.workloads.push(Workload {
+            kind,
+            name,
+            namespace,
+            labels,
+            annotations,
+            selector,
+            containers,
+            init_containers,
+            location,
+        });
         Ok(())
     }
 }
@@ -252,6 +304,10 @@ fn string_map(file: &SourceFile, node: Option<&Node>, what: &str) -> Result<BTre
 mod tests {
     use super::*;
 
+    fn names(containers: &[Container]) -> Vec<&str> {
+        containers.iter().map(|c| c.name.as_str()).collect()
+    }
+
     fn read(text: &str) -> Result<Workloads, WorkloadError> {
         let mut w = Workloads::default();
         w.read(&SourceFile::new("w.yaml", text))?;
@@ -287,14 +343,14 @@ kind: ConfigMap
         assert_eq!(w.workloads.len(), 3);
         assert_eq!(w.skipped, 2);
         let p = &w.workloads[0];
-        assert_eq!((p.namespace.as_str(), p.containers.clone()), ("a", vec!["c1".to_string(), "c2".to_string()]));
+        assert_eq!((p.namespace_or_default(), names(&p.containers)), ("a", vec!["c1", "c2"]));
         assert_eq!(p.annotations["kubearmor-policy"], "audited");
         let d = &w.workloads[1];
-        assert_eq!(d.namespace, "default");
+        assert_eq!((d.namespace.as_deref(), d.namespace_or_default()), (None, "default"));
         assert_eq!(d.labels.get("app").map(String::as_str), Some("d"));
         assert!(!d.labels.contains_key("ignored"));
         assert_eq!(d.location.line, 7);
-        assert_eq!(w.workloads[2].containers, vec!["job"]);
+        assert_eq!(names(&w.workloads[2].containers), vec!["job"]);
     }
 
     #[test]
@@ -336,5 +392,44 @@ kind: ConfigMap
         let w = read("kind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  spec: {containers: [{name: c}]}\n")
             .unwrap();
         assert_eq!(w.workloads.len(), 1);
+        let w = read("kind: PodList\nitems:\n- kind: Pod\n  metadata: {name: p}\n  spec: {containers: [{name: c}]}\n")
+            .unwrap();
+        assert_eq!(w.workloads.len(), 1);
+    }
+
+    #[test]
+    fn selectors_images_and_init_containers() {
+        let text = r#"
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, tier: fe}}
+    spec:
+      initContainers: [{name: migrate, image: 'busybox:1'}]
+      containers: [{name: nginx, image: 'nginx:1.25'}, {name: php, image: ~}]
+---
+kind: ReplicationController
+metadata: {name: rc}
+spec: {selector: {app: rc}, template: {metadata: {labels: {app: rc, v: '1'}}, spec: {containers: [{name: c}]}}}
+---
+kind: Job
+metadata: {name: j}
+spec: {template: {metadata: {labels: {job: j}}, spec: {containers: [{name: c, image: i}]}}}
+"#;
+        let w = read(text).unwrap();
+        let [web, rc, job] = &w.workloads[..] else { panic!("{:?}", w.workloads) };
+        assert_eq!(web.selector, BTreeMap::from([("app".to_string(), "web".to_string())]));
+        assert_eq!(web.labels.len(), 2);
+        assert_eq!((names(&web.init_containers), names(&web.containers)), (vec!["migrate"], vec!["nginx", "php"]));
+        assert_eq!(web.containers[0].image.as_deref(), Some("nginx:1.25"));
+        assert_eq!(web.containers[1].image, None);
+        assert_eq!(rc.selector, BTreeMap::from([("app".to_string(), "rc".to_string())]));
+        assert_eq!(job.selector, job.labels);
+        // Init and app containers share one name space.
+        let e = read("kind: Pod\nmetadata: {name: p}\nspec: {initContainers: [{name: c}], containers: [{name: c}]}\n")
+            .unwrap_err();
+        assert!(e.message.contains("appears twice"), "{e}");
     }
 }

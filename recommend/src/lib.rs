@@ -5,10 +5,10 @@ pub use index::{EntryKind, FileIndex, IndexError, Limits, OsRelease};
 pub mod image;
 pub use image::{load_image, ImageError, LoadOptions, LoadedImage};
 // H6: template library, matching, rendering, reports, orchestration
+pub mod manifest;
 pub mod matching;
 pub mod readcap;
 pub mod render;
 pub mod report;
 pub mod run;
 pub mod templates;
-pub mod workload;

@@ -4,12 +4,12 @@
 
 use crate::image::ImageError;
 use crate::index::{FileIndex, OsRelease};
+use crate::manifest;
 use crate::matching::{self, Decision, Mode};
 use crate::render::{self, dns_name, Target};
 use crate::report::{Difference, Distro, Format, ImageEntry, PolicyEntry, Report, Skipped, TemplatesInfo};
 use crate::templates::legacy::KarmorCounts;
 use crate::templates::{Library, PolicyKind};
-use crate::workload;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -64,7 +64,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 #[derive(Clone, Debug)]
 pub struct Job {
     pub image: String,
-    pub workload: Option<workload::Container>,
+    pub workload: Option<manifest::ManifestContainer>,
 }
 
 #[derive(Clone, Debug)]

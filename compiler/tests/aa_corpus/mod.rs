@@ -9,7 +9,7 @@ use armorc_compiler::compose::{self, ComposeOptions, Posture, PostureAction, Tar
 use armorc_compiler::ir::{self, ExpressionKey, Operator, Selector};
 use armorc_compiler::lower::apparmor::{self, Profile};
 use armorc_compiler::source::SourceFile;
-use armorc_compiler::workload::{Location, Workload, Workloads};
+use armorc_compiler::workload::{Container, Location, Workload, Workloads};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -77,14 +77,20 @@ fn workload_for(p: &ir::Policy, i: usize) -> Option<Workload> {
         Selector::Host { .. } => return None,
     };
     let containers = if containers.is_empty() { vec!["app".to_string()] } else { containers };
+    let location = Location { file: "generated".into(), line: 1, column: 1 };
     Some(Workload {
         kind: "Deployment".into(),
         name: format!("w{i}"),
-        namespace,
+        namespace: Some(namespace),
+        selector: labels.clone(),
         labels,
         annotations: BTreeMap::new(),
-        containers,
-        location: Location { file: "generated".into(), line: 1, column: 1 },
+        containers: containers
+            .into_iter()
+            .map(|name| Container { name, image: None, location: location.clone() })
+            .collect(),
+        init_containers: vec![],
+        location,
     })
 }
 
