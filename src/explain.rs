@@ -5,6 +5,7 @@
 //! differently, per target (OUT/divergence.json, written by `compile --target all`).
 
 use crate::Status;
+use armorc_compiler::compose::target_name;
 use armorc_compiler::image::{self, Entry, MapImage};
 use armorc_compiler::landlock::{Grant, Plan, Right};
 use armorc_compiler::{inputs, lower};
@@ -170,11 +171,8 @@ fn explain_index(index: &serde_json::Value) -> Result<String, String> {
     let mut out = format!("compile index: {} target(s)\n", targets.len());
     for t in targets {
         let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
-        let name = if t["host"] == true {
-            "host".to_string()
-        } else {
-            format!("{}/{}/{}", s("namespace"), s("workload"), s("container"))
-        };
+        let name =
+            target_name(t["host"] == true, t["namespace"].as_str(), t["workload"].as_str(), t["container"].as_str());
         let policies = t["policies"].as_array().map(|p| p.len()).unwrap_or(0);
         let mut line = format!("{name}: {} policies, {}", policies, s("enforcement"));
         if let Some(reason) = t["reason"].as_str() {

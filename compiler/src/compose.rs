@@ -64,7 +64,8 @@ impl Target {
 
     /// `<namespace>/<workload>/<container>` or `host`: the name in index.json, images and plans.
     pub fn name(&self) -> String {
-        self.joined("host", "/")
+        let (ns, workload, container) = self.parts();
+        target_name(self.host, Some(ns), Some(workload), Some(container))
     }
 
     /// `kubearmor-<namespace>-<workload>-<container>`, or `kubearmor.host`.
@@ -72,21 +73,25 @@ impl Target {
         if self.host {
             return "kubearmor.host".to_string();
         }
-        format!("kubearmor-{}", self.joined("", "-"))
+        let (ns, workload, container) = self.parts();
+        format!("kubearmor-{ns}-{workload}-{container}")
     }
 
     /// `PREFIX/<namespace>/<workload>/<container>.EXT` or `PREFIX/host.EXT`: a target's artifact file.
     pub fn artifact_path(&self, prefix: &str, ext: &str) -> String {
-        format!("{prefix}/{}.{ext}", self.joined("host", "/"))
+        format!("{prefix}/{}.{ext}", self.name())
     }
+}
 
-    fn joined(&self, host: &str, sep: &str) -> String {
-        if self.host {
-            return host.to_string();
-        }
-        let (ns, workload, container) = self.parts();
-        [ns, workload, container].join(sep)
+/// A target's name from its parts, as index.json stores them: `<namespace>/<workload>/<container>`
+/// or `host`. Shared by `Target::name` and every reader of index.json (`armorc explain`, the
+/// loader's `--target`), so a name reads the same everywhere; a part missing from a hand-written
+/// index reads `-`.
+pub fn target_name(host: bool, namespace: Option<&str>, workload: Option<&str>, container: Option<&str>) -> String {
+    if host {
+        return "host".to_string();
     }
+    [namespace, workload, container].map(|part| part.unwrap_or("-")).join("/")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -315,30 +315,12 @@ impl FileIndex {
         IndexError::Limit { name, limit, path: path.to_string() }
     }
 
-    /// Normalizes a layer entry name: relative, no `..`, bounded length.
+    /// Normalizes an entry name given to the index (never empty).
     fn normalize_entry(&self, raw: &str) -> Result<String, IndexError> {
-        if raw.len() > self.limits.max_path_bytes {
-            let shown: String = raw.chars().take(80).collect();
-            return Err(self.limit("max-path-bytes", self.limits.max_path_bytes as u64, &shown));
+        if raw.is_empty() {
+            return Err(IndexError::Malformed(String::new()));
         }
-        if raw.is_empty() || raw.contains('\0') {
-            return Err(IndexError::Malformed(raw.to_string()));
-        }
-        let mut out = String::with_capacity(raw.len() + 1);
-        for comp in raw.split('/') {
-            match comp {
-                "" | "." => {}
-                ".." => return Err(IndexError::DotDot(raw.to_string())),
-                c => {
-                    out.push('/');
-                    out.push_str(c);
-                }
-            }
-        }
-        if out.is_empty() {
-            out.push('/');
-        }
-        Ok(out)
+        normalize_entry_name(raw, &self.limits)
     }
 
     fn ensure_parents(&mut self, path: &str) -> Result<(), IndexError> {
@@ -432,6 +414,34 @@ impl FileIndex {
         }
         Ok((current, kind))
     }
+}
+
+/// A layer entry name as the index keys it, `/a/b`: bounded length, no NUL, no `..`; `.` and
+/// empty components dropped (`./a//b` is `/a/b`, `./` is `/`). The layer parser and the index
+/// both check names with it, so a name the parser accepts is one the index accepts.
+pub(crate) fn normalize_entry_name(raw: &str, limits: &Limits) -> Result<String, IndexError> {
+    if raw.len() > limits.max_path_bytes {
+        let path = raw.chars().take(80).collect();
+        return Err(IndexError::Limit { name: "max-path-bytes", limit: limits.max_path_bytes as u64, path });
+    }
+    if raw.contains('\0') {
+        return Err(IndexError::Malformed(raw.to_string()));
+    }
+    let mut out = String::with_capacity(raw.len() + 1);
+    for comp in raw.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => return Err(IndexError::DotDot(raw.to_string())),
+            c => {
+                out.push('/');
+                out.push_str(c);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
 }
 
 /// Query paths are forgiving: relative means relative to the root.

@@ -2,6 +2,7 @@
 //! the target a command runs as (`NS/WORKLOAD/CONTAINER` or the host).
 
 use anyhow::{anyhow, bail, Context, Result};
+use armorc_compiler::compose::target_name;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -50,15 +51,9 @@ impl TargetEntry {
 
     /// `NS/WORKLOAD/CONTAINER` or `host`.
     pub fn name(&self) -> String {
-        if self.host {
-            return "host".into();
-        }
-        format!(
-            "{}/{}/{}",
-            self.namespace.as_deref().unwrap_or("-"),
-            self.workload.as_deref().unwrap_or("-"),
-            self.container.as_deref().unwrap_or("-")
-        )
+        let (namespace, workload, container) =
+            (self.namespace.as_deref(), self.workload.as_deref(), self.container.as_deref());
+        target_name(self.host, namespace, workload, container)
     }
 }
 

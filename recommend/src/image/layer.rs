@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::layout::DigestError;
 use super::manifest::SizeError;
-use crate::index::{EntryKind, FileIndex, IndexError, Limits};
+use crate::index::{normalize_entry_name, EntryKind, FileIndex, IndexError, Limits};
 
 /// Files whose content we capture while streaming (os-release(5) locations).
 const OS_RELEASE_PATHS: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
@@ -267,33 +267,12 @@ fn link_name<R: Read>(entry: &tar::Entry<'_, R>, raw_path: &str) -> Result<Strin
     }
 }
 
-/// Validates a layer entry name and returns it normalized as `/a/b`.
+/// Validates a layer entry name (relative, as tar writes them) and returns it normalized as `/a/b`.
 fn layer_path(raw: &str, limits: &Limits) -> Result<String, LayerError> {
     if raw.starts_with('/') {
         return Err(content(IndexError::Absolute(raw.to_string())));
     }
-    if raw.len() > limits.max_path_bytes {
-        return Err(content(IndexError::Limit {
-            name: "max-path-bytes",
-            limit: limits.max_path_bytes as u64,
-            path: raw.chars().take(80).collect(),
-        }));
-    }
-    let mut out = String::with_capacity(raw.len() + 1);
-    for comp in raw.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => return Err(content(IndexError::DotDot(raw.to_string()))),
-            c => {
-                out.push('/');
-                out.push_str(c);
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    Ok(out)
+    normalize_entry_name(raw, limits).map_err(content)
 }
 
 /// Applies one parsed layer on top of the index.
