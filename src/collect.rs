@@ -4,7 +4,7 @@
 use armorc_compiler::diag::Diagnostic;
 use armorc_compiler::inputs::{self, Excludes, InputError};
 use armorc_compiler::ir::Policy;
-use armorc_compiler::render::{self, Report};
+use armorc_compiler::render::{self, LintReport};
 use armorc_compiler::source::SourceFile;
 use armorc_compiler::suppress::{self, Config, Suppressions};
 use std::io::Write;
@@ -26,15 +26,15 @@ pub struct InputArgs {
 }
 
 /// Everything one pass over the inputs found.
-pub struct Outcome {
-    pub report: Report,
+pub struct Collected {
+    pub report: LintReport,
     pub policies: Vec<armorc_compiler::ir::Policy>,
     pub io_errors: Vec<InputError>,
     /// `file: note: ...` lines for stderr.
     pub notes: Vec<String>,
 }
 
-impl Outcome {
+impl Collected {
     /// Notes and I/O errors go to stderr, never into a machine-readable stdout.
     pub fn print_notes(&self) {
         let mut err = std::io::stderr().lock();
@@ -62,7 +62,7 @@ pub type FileCheck<'a> = &'a (dyn Fn(&Arc<SourceFile>, &[Policy]) -> Vec<Diagnos
 
 /// Read and check every input, keeping the IR of every policy; `apply_suppressions` as
 /// `Mode::suppress`.
-pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) -> Result<Outcome, String> {
+pub fn collect(paths: &[String], options: &InputArgs, apply_suppressions: bool) -> Result<Collected, String> {
     collect_with(paths, options, Mode { suppress: apply_suppressions, keep_ir: true }, None)
 }
 
@@ -74,14 +74,18 @@ pub fn collect_with(
     options: &InputArgs,
     mode: Mode,
     extra: Option<FileCheck<'_>>,
-) -> Result<Outcome, String> {
+) -> Result<Collected, String> {
     let apply_suppressions = mode.suppress;
     let (config, _) = suppress::load_config(options.config.as_deref(), is_known_code)?;
     let globs: Vec<&String> = config.exclude.iter().chain(options.exclude.iter()).collect();
     let excludes = Excludes::new(&globs)?;
     let expanded = inputs::expand(paths, options.follow, &excludes);
-    let mut outcome =
-        Outcome { report: Report::default(), policies: Vec::new(), io_errors: expanded.errors, notes: Vec::new() };
+    let mut outcome = Collected {
+        report: LintReport::default(),
+        policies: Vec::new(),
+        io_errors: expanded.errors,
+        notes: Vec::new(),
+    };
     for link in &expanded.skipped_symlinks {
         outcome.notes.push(format!("{}: note: symlink not followed (use --follow)", render::display_name(link)));
     }

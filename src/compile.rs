@@ -276,8 +276,8 @@ fn compile(args: &Args) -> Result<Status, Stop> {
         return Err(fail(Status::Failure, format!("{warnings} warning(s) and --deny warning; nothing written")));
     }
 
-    let mut sink =
-        if args.check { Sink::check(&args.out) } else { Sink::write(&args.out) }.map_err(|e| fail(Status::Usage, e))?;
+    let mut sink = if args.check { OutputSink::check(&args.out) } else { OutputSink::write(&args.out) }
+        .map_err(|e| fail(Status::Usage, e))?;
     // Rules L011/C003 already warn about: the divergence analysis does not repeat them (D004).
     let mut warned: HashSet<(String, usize, usize)> = HashSet::new();
     for d in outcome.report.diagnostics.iter().filter(|d| d.code == armorc_compiler::codes::Code::L011) {
@@ -535,7 +535,7 @@ fn build(
     composition: &Composition,
     workloads: &Workloads,
     warned: &HashSet<(String, usize, usize)>,
-    sink: &mut Sink,
+    sink: &mut OutputSink,
     timings: &mut Timings,
 ) -> Built {
     // validated before composing; the host target's labels in index.json
@@ -872,7 +872,7 @@ enum PutError {
 /// A file whose bytes equal the one already in OUT is hard-linked from it instead of written:
 /// recompiling a repository where little changed writes only what changed, keeps the other
 /// files' inodes and times, and replacing OUT then frees only the changed files.
-enum Sink {
+enum OutputSink {
     Write {
         out: PathBuf,
         tmp: PathBuf,
@@ -891,10 +891,10 @@ enum Sink {
     },
 }
 
-impl Sink {
+impl OutputSink {
     /// An existing OUT must be an earlier output (it has index.json) or empty, so a wrong `-o`
     /// never deletes someone's files.
-    fn write(out: &Path) -> Result<Sink, String> {
+    fn write(out: &Path) -> Result<OutputSink, String> {
         let name = out
             .file_name()
             .ok_or_else(|| format!("{}: not a directory name", out.display()))?
@@ -923,7 +923,7 @@ impl Sink {
             std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        Ok(Sink::Write {
+        Ok(OutputSink::Write {
             out: out.to_path_buf(),
             tmp,
             dirs: HashSet::new(),
@@ -933,17 +933,17 @@ impl Sink {
         })
     }
 
-    fn check(out: &Path) -> Result<Sink, String> {
+    fn check(out: &Path) -> Result<OutputSink, String> {
         let mut existing = BTreeSet::new();
         if out.exists() {
             list_files(out, "", &mut existing).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
         }
-        Ok(Sink::Check { out: out.to_path_buf(), existing, differences: Vec::new(), seen: HashSet::new() })
+        Ok(OutputSink::Check { out: out.to_path_buf(), existing, differences: Vec::new(), seen: HashSet::new() })
     }
 
     fn put(&mut self, rel: &str, bytes: &[u8]) -> Result<(), PutError> {
         match self {
-            Sink::Write { out, tmp, dirs, seen, reuse, old } => {
+            OutputSink::Write { out, tmp, dirs, seen, reuse, old } => {
                 if !seen.insert(rel.to_string()) {
                     return Err(PutError::Duplicate);
                 }
@@ -963,7 +963,7 @@ impl Sink {
                 }
                 std::fs::write(&path, bytes).map_err(|e| PutError::Io(format!("cannot write {}: {e}", path.display())))
             }
-            Sink::Check { out, existing, differences, seen } => {
+            OutputSink::Check { out, existing, differences, seen } => {
                 if !seen.insert(rel.to_string()) {
                     return Err(PutError::Duplicate);
                 }
@@ -998,7 +998,7 @@ impl Sink {
 
     /// Drop everything written so far.
     fn abandon(self) {
-        if let Sink::Write { tmp, .. } = self {
+        if let OutputSink::Write { tmp, .. } = self {
             let _ = std::fs::remove_dir_all(tmp);
         }
     }
@@ -1007,7 +1007,7 @@ impl Sink {
     /// one line each, sorted by path.
     fn finish(self) -> Result<Vec<String>, String> {
         match self {
-            Sink::Write { out, tmp, .. } => {
+            OutputSink::Write { out, tmp, .. } => {
                 let name = tmp.file_name().expect("the temporary tree is OUT's sibling `.NAME.tmp-PID`");
                 let old = tmp.with_file_name(name.to_string_lossy().replace(".tmp-", ".old-"));
                 // OUT is replaced in one step: a kill at any point leaves the old or the new OUT
@@ -1036,7 +1036,7 @@ impl Sink {
                 })?;
                 Ok(Vec::new())
             }
-            Sink::Check { existing, mut differences, seen, .. } => {
+            OutputSink::Check { existing, mut differences, seen, .. } => {
                 for extra in existing.iter().filter(|p| !seen.contains(*p)) {
                     differences.push((extra.clone(), format!("extra: {extra}")));
                 }

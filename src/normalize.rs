@@ -4,7 +4,7 @@ use crate::collect::{collect, InputArgs};
 use crate::write_stdout;
 use crate::Status;
 use armorc_compiler::diag::Severity;
-use armorc_compiler::render::{self, Report};
+use armorc_compiler::render::{self, LintReport};
 
 const AFTER_LONG_HELP: &str = "\
 Inputs are read as by `armorc lint` (files, directories, `-`, --exclude, --follow, armorc.toml).
@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Status {
     }
     let errors: Vec<_> = outcome.report.diagnostics.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
     if !errors.is_empty() {
-        let shown = Report { diagnostics: errors, ..Report::default() };
+        let shown = LintReport { diagnostics: errors, ..LintReport::default() };
         let mut options = render::Options::detect(env!("CARGO_PKG_VERSION"));
         options.color = false; // stderr may not be the terminal stdout is
         let text = render::human::render(&shown, &options);

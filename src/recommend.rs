@@ -5,7 +5,7 @@ use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options, RunError};
 use armorc_recommend::templates::cache::{self, CacheError};
 use armorc_recommend::templates::{self, Library};
-use armorc_recommend::{load_image, manifest, readcap, ImageError, Limits, LoadOptions};
+use armorc_recommend::{load_image, readcap, workload, ImageLoadError, Limits, LoadOptions};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::IsTerminal;
@@ -20,7 +20,7 @@ enum Failure {
     /// `-r` names a path outside `-o`.
     Report(RunError),
     /// A `-f` manifest holds an invalid workload.
-    Manifest(manifest::ManifestError),
+    Workload(workload::WorkloadFileError),
     /// No cache directory for `update` (a usage error: nothing can be written).
     NoCacheDir,
     /// `recommend update` failed; the cache is unchanged.
@@ -34,7 +34,7 @@ enum Failure {
 impl Failure {
     fn exit_code(&self) -> Status {
         match self {
-            Failure::Usage(_) | Failure::Report(_) | Failure::Manifest(_) | Failure::NoCacheDir => Status::Usage,
+            Failure::Usage(_) | Failure::Report(_) | Failure::Workload(_) | Failure::NoCacheDir => Status::Usage,
             Failure::Update(_) | Failure::Templates(_) | Failure::Run(_) => Status::Failure,
         }
     }
@@ -45,7 +45,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Usage(m) => f.write_str(m),
             Failure::Report(e) | Failure::Run(e) => write!(f, "{e}"),
-            Failure::Manifest(e) => write!(f, "{e}"),
+            Failure::Workload(e) => write!(f, "{e}"),
             Failure::NoCacheDir => write!(f, "{}", CacheError::NoCacheDir),
             Failure::Update(e) => write!(f, "{e}"),
             Failure::Templates(e) => write!(f, "templates: {e}"),
@@ -223,7 +223,7 @@ fn recommend(args: Args) -> Result<Status, Failure> {
             readcap::read_file_capped(std::path::Path::new(m), readcap::MAX_MANIFEST_BYTES)
         };
         let text = text.map_err(|e| Failure::Usage(format!("-f {m}: {e}")))?;
-        let containers = manifest::parse(m, &text).map_err(Failure::Manifest)?;
+        let containers = workload::parse(m, &text).map_err(Failure::Workload)?;
         if containers.is_empty() {
             return Err(Failure::Usage(format!("-f {m}: no workload with containers found")));
         }
@@ -257,7 +257,7 @@ fn recommend(args: Args) -> Result<Status, Failure> {
         },
         ..LoadOptions::default()
     };
-    let loader = |spec: &str, progress| -> Result<Loaded, ImageError> {
+    let loader = |spec: &str, progress| -> Result<Loaded, ImageLoadError> {
         let opts = LoadOptions { progress, ..load_opts.clone() };
         Ok(load_image(spec, &opts)?.into())
     };

@@ -437,7 +437,7 @@ fn cross_backend_conflicts(policies: &[ir::Policy], targets: &[Target]) -> Vec<F
         let (mut b, mut a) = (Vec::new(), Vec::new());
         for r in &p.rules {
             let source = r.source.as_deref().filter(|s| !s.is_empty());
-            use ir::Target as T;
+            use ir::RuleTarget as T;
             let (category, path, dir) = match &r.target {
                 T::ProcessPath { path, .. } => (Category::Process, path.as_str(), None),
                 T::ProcessDir { dir, recursive, .. } => (Category::Process, dir.as_str(), Some(*recursive)),

@@ -1,7 +1,7 @@
 //! `check_source`: the front-end pipeline for one file, one document at a time:
 //! YAML tree -> document checks -> typed AST -> lints -> IR (only for documents without errors).
 
-use crate::check::{self, Outcome, Sink};
+use crate::check::{self, DiagnosticSink, DocumentOutcome};
 use crate::codes::Code;
 use crate::source::SourceFile;
 use crate::yaml::{Documents, IssueKind, YamlIssue};
@@ -24,7 +24,7 @@ fn issue_code(kind: IssueKind) -> Code {
     }
 }
 
-fn report_issue(sink: &mut Sink, issue: &YamlIssue) {
+fn report_issue(sink: &mut DiagnosticSink, issue: &YamlIssue) {
     let d = sink.report(issue_code(issue.kind), Some(issue.span), issue.message.clone());
     d.label = Some(
         match issue.kind {
@@ -55,7 +55,7 @@ fn report_issue(sink: &mut Sink, issue: &YamlIssue) {
 /// `normalize = false` skips building IR (the lint command does not need it).
 pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
     let mut out = Checked::default();
-    let mut sink = Sink::new(file.clone());
+    let mut sink = DiagnosticSink::new(file.clone());
     let marker = has_kubearmor_marker(&file.text);
     for doc in Documents::new(&file.text) {
         let mark = sink.diagnostics.len();
@@ -83,17 +83,17 @@ pub fn check_source(file: Arc<SourceFile>, normalize: bool) -> Checked {
             continue;
         };
         let outcome = check::check_document(&mut sink, &mut root, doc.span);
-        let kubearmor = matches!(outcome, Outcome::Policy(_) | Outcome::Rejected);
+        let kubearmor = matches!(outcome, DocumentOutcome::Policy(_) | DocumentOutcome::Rejected);
         if kubearmor {
             for issue in &doc.issues {
                 report_issue(&mut sink, issue);
             }
         }
         match outcome {
-            Outcome::Empty => {}
-            Outcome::Skipped => out.skipped += 1,
-            Outcome::Rejected => out.documents += 1,
-            Outcome::Policy(ast) => {
+            DocumentOutcome::Empty => {}
+            DocumentOutcome::Skipped => out.skipped += 1,
+            DocumentOutcome::Rejected => out.documents += 1,
+            DocumentOutcome::Policy(ast) => {
                 out.documents += 1;
                 let has_errors = sink.errors_since(mark) > 0;
                 lints::lint(&mut sink, &ast, has_errors);

@@ -421,7 +421,7 @@ const HEADER_CHECKED: usize = 40;
 
 /// Why a map-image file was rejected. Each message says what was expected and what was found.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ImageError {
+pub enum MapImageError {
     #[error("not an armorc map image (bad magic; expected \"ARMORIMG\")")]
     BadMagic,
     #[error("truncated map image: {0}")]
@@ -520,45 +520,45 @@ impl MapImage {
     /// text gives (length, hashes, source hash, number name, posture), dangling rule indexes,
     /// a severity above 10 or an unknown action. Version 1 files are read too: their rules get
     /// severity 0 and empty tags, message and action.
-    pub fn decode(bytes: &[u8]) -> Result<MapImage, ImageError> {
+    pub fn decode(bytes: &[u8]) -> Result<MapImage, MapImageError> {
         if bytes.len() < MAGIC.len() || bytes[..8] != MAGIC {
-            return Err(ImageError::BadMagic);
+            return Err(MapImageError::BadMagic);
         }
         if bytes.len() < HEADER_SIZE {
-            return Err(ImageError::Truncated(format!("{} bytes, the header alone is {HEADER_SIZE}", bytes.len())));
+            return Err(MapImageError::Truncated(format!("{} bytes, the header alone is {HEADER_SIZE}", bytes.len())));
         }
         let u16_at = |o: usize| array_at(bytes, o, "header").map(u16::from_le_bytes);
         let u32_at = |o: usize| array_at(bytes, o, "header").map(u32::from_le_bytes);
         let version = u16_at(8)?;
         if version != FORMAT_VERSION && version != FORMAT_VERSION_V1 {
-            return Err(ImageError::Version { found: version, expected: FORMAT_VERSION });
+            return Err(MapImageError::Version { found: version, expected: FORMAT_VERSION });
         }
         let bom = u16_at(10)?;
         if bom != BYTE_ORDER_MARK {
-            return Err(ImageError::ByteOrder(bom));
+            return Err(MapImageError::ByteOrder(bom));
         }
         let (layout, key_size, value_size) = (u16_at(12)?, u16_at(14)?, u16_at(16)?);
         if layout != KEY_LAYOUT_V1 || key_size as usize != KEY_SIZE || value_size as usize != VALUE_SIZE {
-            return Err(ImageError::KeyLayout { layout, key_size, value_size });
+            return Err(MapImageError::KeyLayout { layout, key_size, value_size });
         }
         if u16_at(18)? != 0 || u32_at(28)? != 0 {
-            return Err(ImageError::Corrupt("reserved header fields are not zero".into()));
+            return Err(MapImageError::Corrupt("reserved header fields are not zero".into()));
         }
         let entry_count = u32_at(20)? as usize;
         if entry_count > MAX_ENTRIES {
-            return Err(ImageError::TooManyEntries { found: entry_count, max: MAX_ENTRIES });
+            return Err(MapImageError::TooManyEntries { found: entry_count, max: MAX_ENTRIES });
         }
         let rule_count = u32_at(24)? as usize;
         let payload_len = u64::from_le_bytes(array_at(bytes, 32, "header")?);
         let payload = &bytes[HEADER_SIZE..];
         if (payload.len() as u64) < payload_len {
-            return Err(ImageError::Truncated(format!(
+            return Err(MapImageError::Truncated(format!(
                 "header announces {payload_len} bytes after the header, the file has {}",
                 payload.len()
             )));
         }
         if payload.len() as u64 > payload_len {
-            return Err(ImageError::Corrupt(format!(
+            return Err(MapImageError::Corrupt(format!(
                 "{} unexpected bytes after the announced end of the file",
                 payload.len() as u64 - payload_len
             )));
@@ -566,14 +566,14 @@ impl MapImage {
         let expected: [u8; HEADER_SIZE - HEADER_CHECKED] = array_at(bytes, HEADER_CHECKED, "header")?;
         let found = checksum(&bytes[..HEADER_CHECKED], payload);
         if expected != found {
-            return Err(ImageError::Checksum { expected: hex(&expected), found: hex(&found) });
+            return Err(MapImageError::Checksum { expected: hex(&expected), found: hex(&found) });
         }
 
         let mut r = Reader { bytes: payload, pos: 0 };
         let records = r.take(
             entry_count
                 .checked_mul(KEY_SIZE + VALUE_SIZE)
-                .ok_or_else(|| ImageError::Corrupt(format!("entry count {entry_count} is impossible")))?,
+                .ok_or_else(|| MapImageError::Corrupt(format!("entry count {entry_count} is impossible")))?,
             "entry table",
         )?;
         let mut raw = Vec::with_capacity(entry_count);
@@ -584,21 +584,21 @@ impl MapImage {
             let vb: [u8; VALUE_SIZE] = records.array("entry table")?;
             if let Some(p) = previous {
                 if p >= kb {
-                    return Err(ImageError::Corrupt(format!(
+                    return Err(MapImageError::Corrupt(format!(
                         "entry {i} is not in canonical order (keys must be strictly ascending)"
                     )));
                 }
             }
             if kb[1..4] != [0, 0, 0] {
-                return Err(ImageError::Corrupt(format!("entry {i} has non-zero key padding")));
+                return Err(MapImageError::Corrupt(format!("entry {i} has non-zero key padding")));
             }
             if !(KIND_PATH..=KIND_ARG).contains(&kb[0]) {
-                return Err(ImageError::UnknownKind { entry: i, kind: kb[0] });
+                return Err(MapImageError::UnknownKind { entry: i, kind: kb[0] });
             }
             previous = Some(kb);
             let value = Value::from_bytes(&vb);
             if value.rule != u32::MAX && value.rule as usize >= rule_count {
-                return Err(ImageError::Corrupt(format!(
+                return Err(MapImageError::Corrupt(format!(
                     "entry {i} refers to rule {} but the provenance table has {rule_count}",
                     value.rule
                 )));
@@ -610,7 +610,7 @@ impl MapImage {
         for (i, (key, value)) in raw.into_iter().enumerate() {
             let text = r.string("entry text")?;
             let entry = Entry { key, value, text };
-            entry.check().map_err(|reason| ImageError::BadEntry { entry: i, reason })?;
+            entry.check().map_err(|reason| MapImageError::BadEntry { entry: i, reason })?;
             entries.push(entry);
         }
         let mut rules = Vec::with_capacity(rule_count.min(payload.len()));
@@ -619,7 +619,7 @@ impl MapImage {
             let at = r.string("rule location")?;
             let file = r.string("rule file")?;
             let line = u64::from_le_bytes(r.array("rule line")?);
-            let line = usize::try_from(line).map_err(|_| ImageError::Corrupt("rule line out of range".into()))?;
+            let line = usize::try_from(line).map_err(|_| MapImageError::Corrupt("rule line out of range".into()))?;
             let mut rule = RuleRef { policy, at, file, line, ..RuleRef::default() };
             if version != FORMAT_VERSION_V1 {
                 read_rule_v2(&mut r, &mut rule)?;
@@ -627,7 +627,7 @@ impl MapImage {
             rules.push(rule);
         }
         if r.pos != payload.len() {
-            return Err(ImageError::Corrupt(format!("{} unread bytes at the end", payload.len() - r.pos)));
+            return Err(MapImageError::Corrupt(format!("{} unread bytes at the end", payload.len() - r.pos)));
         }
         Ok(MapImage { target, entries, rules })
     }
@@ -635,20 +635,20 @@ impl MapImage {
 
 /// The fields version 2 adds to a provenance record: `severity: u8, action: string,
 /// tags: u32 count + strings, message: string`.
-fn read_rule_v2(r: &mut Reader<'_>, rule: &mut RuleRef) -> Result<(), ImageError> {
+fn read_rule_v2(r: &mut Reader<'_>, rule: &mut RuleRef) -> Result<(), MapImageError> {
     let [severity] = r.array("rule severity")?;
     if severity > MAX_SEVERITY {
-        return Err(ImageError::Corrupt(format!("rule severity {severity} is above {MAX_SEVERITY}")));
+        return Err(MapImageError::Corrupt(format!("rule severity {severity} is above {MAX_SEVERITY}")));
     }
     let action = r.string("rule action")?;
     if !action.is_empty() && !RULE_ACTIONS.contains(&action.as_str()) {
-        return Err(ImageError::Corrupt(format!("rule action {action:?} is not one of Allow, Audit, Block")));
+        return Err(MapImageError::Corrupt(format!("rule action {action:?} is not one of Allow, Audit, Block")));
     }
     let count = u32::from_le_bytes(r.array("rule tag count")?) as usize;
     // Every tag takes at least its 4-byte length: a count beyond that cannot be honest, and the
     // capacity stays bounded by the file size.
     if count > r.remaining() / 4 {
-        return Err(ImageError::Corrupt(format!("rule tag count {count} runs past the end of the file")));
+        return Err(MapImageError::Corrupt(format!("rule tag count {count} runs past the end of the file")));
     }
     let mut tags = Vec::with_capacity(count);
     for _ in 0..count {
@@ -701,12 +701,12 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// The `N` bytes of `bytes` at `at`; an input too short for them is an error, never a panic.
-fn array_at<const N: usize>(bytes: &[u8], at: usize, what: &str) -> Result<[u8; N], ImageError> {
+fn array_at<const N: usize>(bytes: &[u8], at: usize, what: &str) -> Result<[u8; N], MapImageError> {
     bytes
         .get(at..)
         .and_then(<[u8]>::first_chunk::<N>)
         .copied()
-        .ok_or_else(|| ImageError::Corrupt(format!("{what} runs past the end of the file")))
+        .ok_or_else(|| MapImageError::Corrupt(format!("{what} runs past the end of the file")))
 }
 
 /// The `N` bytes at `AT` of a fixed-size record; checked at compile time, so it cannot fail.
@@ -721,17 +721,17 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ImageError> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], MapImageError> {
         let end = self
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| ImageError::Corrupt(format!("{what} runs past the end of the file")))?;
+            .ok_or_else(|| MapImageError::Corrupt(format!("{what} runs past the end of the file")))?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
     }
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ImageError> {
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], MapImageError> {
         let a = array_at(self.bytes, self.pos, what)?;
         self.pos += N;
         Ok(a)
@@ -739,10 +739,10 @@ impl<'a> Reader<'a> {
     fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.pos)
     }
-    fn string(&mut self, what: &str) -> Result<String, ImageError> {
+    fn string(&mut self, what: &str) -> Result<String, MapImageError> {
         let len = u32::from_le_bytes(self.array(what)?) as usize;
         let b = self.take(len, what)?;
-        String::from_utf8(b.to_vec()).map_err(|_| ImageError::Corrupt(format!("{what} is not UTF-8")))
+        String::from_utf8(b.to_vec()).map_err(|_| MapImageError::Corrupt(format!("{what} is not UTF-8")))
     }
 }
 
@@ -835,8 +835,8 @@ mod tests {
         for n in 0..bytes.len() {
             let err = MapImage::decode(&bytes[..n]).unwrap_err();
             match (n, &err) {
-                (0..=7, ImageError::BadMagic) => {}
-                (_, ImageError::Truncated(_)) => {}
+                (0..=7, MapImageError::BadMagic) => {}
+                (_, MapImageError::Truncated(_)) => {}
                 _ => panic!("length {n}: unexpected {err}"),
             }
         }
@@ -860,7 +860,7 @@ mod tests {
             let mut b = good.clone();
             b[8..10].copy_from_slice(&v.to_le_bytes());
             let err = MapImage::decode(&b).unwrap_err();
-            assert_eq!(err, ImageError::Version { found: v, expected: 2 });
+            assert_eq!(err, MapImageError::Version { found: v, expected: 2 });
             assert!(err.to_string().contains(&format!("version {v}, this armorc reads versions 1 to 2")), "{err}");
         }
     }
@@ -931,10 +931,10 @@ mod tests {
         // leave bytes unread or run out.
         let mut b = sample().encode();
         b[8] = 1;
-        assert!(matches!(MapImage::decode(&reseal(b)), Err(ImageError::Corrupt(_))));
+        assert!(matches!(MapImage::decode(&reseal(b)), Err(MapImageError::Corrupt(_))));
         let mut b = v1.clone();
         b[8] = 2;
-        assert!(matches!(MapImage::decode(&reseal(b)), Err(ImageError::Corrupt(_))));
+        assert!(matches!(MapImage::decode(&reseal(b)), Err(MapImageError::Corrupt(_))));
     }
 
     #[test]
@@ -962,7 +962,7 @@ mod tests {
             let mut b = good.clone();
             b[tags..tags + 4].copy_from_slice(&count.to_le_bytes());
             let err = MapImage::decode(&reseal(b)).unwrap_err();
-            assert!(matches!(err, ImageError::Corrupt(_)), "{count}: {err}");
+            assert!(matches!(err, MapImageError::Corrupt(_)), "{count}: {err}");
         }
         // Fewer tags than written: the rest is misread and the file does not end where it should.
         let mut b = good.clone();
@@ -974,7 +974,7 @@ mod tests {
     fn trailing_garbage_is_rejected() {
         let mut b = sample().encode();
         b.push(0);
-        assert!(matches!(MapImage::decode(&b), Err(ImageError::Corrupt(_))));
+        assert!(matches!(MapImage::decode(&b), Err(MapImageError::Corrupt(_))));
     }
 
     #[test]
@@ -982,7 +982,7 @@ mod tests {
         assert_eq!(array_at::<4>(&[1, 2, 3, 4], 0, "x"), Ok([1, 2, 3, 4]));
         assert_eq!(
             array_at::<4>(&[1, 2, 3], 0, "x"),
-            Err(ImageError::Corrupt("x runs past the end of the file".into()))
+            Err(MapImageError::Corrupt("x runs past the end of the file".into()))
         );
         assert!(array_at::<1>(&[1], 2, "x").is_err());
         assert!(array_at::<1>(&[1], usize::MAX, "x").is_err());
@@ -1015,16 +1015,16 @@ mod tests {
         b[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(
             MapImage::decode(&reseal(b)),
-            Err(ImageError::TooManyEntries { found: u32::MAX as usize, max: MAX_ENTRIES })
+            Err(MapImageError::TooManyEntries { found: u32::MAX as usize, max: MAX_ENTRIES })
         );
         let mut b = good.clone();
         b[20..24].copy_from_slice(&(MAX_ENTRIES as u32).to_le_bytes());
-        assert!(matches!(MapImage::decode(&reseal(b)), Err(ImageError::Corrupt(m)) if m.contains("entry table")));
+        assert!(matches!(MapImage::decode(&reseal(b)), Err(MapImageError::Corrupt(m)) if m.contains("entry table")));
         // Rule count beyond the file.
         let mut b = good.clone();
         b[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = MapImage::decode(&reseal(b)).unwrap_err();
-        assert!(matches!(err, ImageError::Corrupt(_)), "{err}");
+        assert!(matches!(err, MapImageError::Corrupt(_)), "{err}");
         // A rule index outside the provenance table.
         let mut b = good.clone();
         b[HEADER_SIZE + KEY_SIZE + 4..HEADER_SIZE + KEY_SIZE + 8].copy_from_slice(&7u32.to_le_bytes());
@@ -1125,7 +1125,7 @@ mod tests {
         for (entry, kind) in [(0usize, 0u8), (2, 9), (2, 127), (2, 255)] {
             let mut b = good.clone();
             b[HEADER_SIZE + entry * rec] = kind;
-            assert_eq!(MapImage::decode(&reseal(b)), Err(ImageError::UnknownKind { entry, kind }), "kind {kind}");
+            assert_eq!(MapImage::decode(&reseal(b)), Err(MapImageError::UnknownKind { entry, kind }), "kind {kind}");
         }
         let entry = |key: Key, process: u16, file: u16, rule: u32, text: &str| Entry {
             key,
@@ -1167,7 +1167,7 @@ mod tests {
         for (e, want) in bad {
             let img = MapImage { target: "t".into(), entries: vec![e.clone()], rules: Vec::new() };
             let err = MapImage::decode(&img.encode()).unwrap_err();
-            assert!(matches!(err, ImageError::BadEntry { entry: 0, .. }), "{e:?}: {err}");
+            assert!(matches!(err, MapImageError::BadEntry { entry: 0, .. }), "{e:?}: {err}");
             assert!(err.to_string().contains(want), "{e:?}: {err}");
         }
         // What lowering writes is accepted, a tab inside a path included.

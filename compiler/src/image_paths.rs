@@ -11,7 +11,7 @@
 
 use crate::codes::Code;
 use crate::diag::Diagnostic;
-use crate::ir::{self, Target};
+use crate::ir::{self, RuleTarget};
 use crate::source::{SourceFile, Span};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -98,9 +98,9 @@ pub fn check(policy: &ir::Policy, file: &Arc<SourceFile>, images: &[&dyn ImageFi
     }
     for rule in &policy.rules {
         let main = match &rule.target {
-            Target::ProcessPath { path, .. } | Target::FilePath { path, .. } => Some((path, Expect::Path)),
-            Target::ProcessDir { dir, .. } | Target::FileDir { dir, .. } => Some((dir, Expect::Dir)),
-            Target::ProcessExecname { name, .. } => {
+            RuleTarget::ProcessPath { path, .. } | RuleTarget::FilePath { path, .. } => Some((path, Expect::Path)),
+            RuleTarget::ProcessDir { dir, .. } | RuleTarget::FileDir { dir, .. } => Some((dir, Expect::Dir)),
+            RuleTarget::ProcessExecname { name, .. } => {
                 out.execname(rule, name);
                 None
             }

@@ -113,7 +113,7 @@ pub enum Operator {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rule {
-    pub target: Target,
+    pub target: RuleTarget,
     /// One `fromSource` path; `None` = global rule. An empty fromSource path is kept as
     /// `Some("")` so each lowering can apply its documented treatment.
     pub source: Option<String>,
@@ -125,8 +125,13 @@ pub struct Rule {
     pub origin: Origin,
 }
 
+/// The old name of `RuleTarget`, for compiler/src/divergence.rs only: that file is being changed
+/// in parallel and moves to `RuleTarget` when it lands; then this goes.
+pub use self::RuleTarget as Target;
+
+/// What a rule matches: a process or file path, directory or pattern, a protocol, a capability...
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum Target {
+pub enum RuleTarget {
     /// process.matchPaths with `path`.
     ProcessPath {
         path: String,

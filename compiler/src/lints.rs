@@ -3,7 +3,7 @@
 
 use crate::ast::{self, Meta, Node, Str};
 use crate::check::patterns;
-use crate::check::Sink;
+use crate::check::DiagnosticSink;
 use crate::codes::Code;
 use crate::ir::{self, Action, PolicyKind};
 use crate::normalize::CONTAINER_LABEL;
@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// `has_errors`: the document already has errors, so rule lists may be incomplete (no L010).
-pub fn lint(sink: &mut Sink, doc: &ast::Document, has_errors: bool) {
+pub fn lint(sink: &mut DiagnosticSink, doc: &ast::Document, has_errors: bool) {
     let rules = collect_rules(doc);
     if !has_errors {
         no_rules(sink, doc);
@@ -188,7 +188,7 @@ fn source_text<'a>(s: &Option<Option<&'a Str>>) -> Option<&'a str> {
 }
 
 /// L010: a policy whose spec holds no rule at all.
-fn no_rules(sink: &mut Sink, doc: &ast::Document) {
+fn no_rules(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let s = &doc.spec;
     let count = s
         .process
@@ -228,7 +228,7 @@ fn comma_parts(values: &[Option<&Str>]) -> (bool, Vec<(usize, String, Span)>) {
     (expanded, out)
 }
 
-fn not_expanded(sink: &mut Sink, what: &str, v: &Str) {
+fn not_expanded(sink: &mut DiagnosticSink, what: &str, v: &Str) {
     let d = sink.report(
         Code::L014,
         Some(v.loc),
@@ -242,7 +242,7 @@ fn not_expanded(sink: &mut Sink, what: &str, v: &Str) {
 }
 
 /// L001 (and L014, L021): protocol values that pass the CRD's unanchored pattern but are not protocols.
-fn protocols(sink: &mut Sink, doc: &ast::Document) {
+fn protocols(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let Some(net) = &doc.spec.network else { return };
     let items = &net.node.match_protocols;
     let values: Vec<Option<&Str>> = items.iter().map(|r| r.node.protocol.as_ref()).collect();
@@ -280,7 +280,7 @@ fn protocols(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L002 (and L014): capability values that pass the unanchored pattern but are not capability names.
-fn capabilities(sink: &mut Sink, doc: &ast::Document) {
+fn capabilities(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let Some(caps) = &doc.spec.capabilities else { return };
     let values: Vec<Option<&Str>> = caps.node.match_capabilities.iter().map(|r| r.node.capability.as_ref()).collect();
     let (expanded, parts) = comma_parts(&values);
@@ -339,7 +339,7 @@ fn content_start(text: &str, span: Span, value: &str) -> Option<usize> {
 }
 
 /// L003: `kubearmor.io/container.name` without `[...]` or with empty items.
-fn container_names(sink: &mut Sink, doc: &ast::Document) {
+fn container_names(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let Some(sel) = &doc.spec.selector else { return };
     let Some(labels) = &sel.node.match_labels else { return };
     for (k, v) in &labels.node.entries {
@@ -372,7 +372,7 @@ fn container_names(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L004, L012, L015: process.matchPaths items that BPF-LSM never matches as written.
-fn process_paths(sink: &mut Sink, doc: &ast::Document) {
+fn process_paths(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let Some(p) = &doc.spec.process else { return };
     for r in &p.node.match_paths {
         let n = &r.node;
@@ -412,7 +412,7 @@ fn process_paths(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L013: fromSource items without a path.
-fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
+fn from_sources(sink: &mut DiagnosticSink, rules: &[RuleView]) {
     let mut seen = HashSet::new();
     for r in rules {
         if let (Some(None), Some(span)) = (&r.source, r.source_span) {
@@ -432,7 +432,7 @@ fn from_sources(sink: &mut Sink, rules: &[RuleView]) {
 
 /// L005: paths the kernel can never match (truncated at 199 bytes; directory walk limited to
 /// the first 64 bytes).
-fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
+fn path_lengths(sink: &mut DiagnosticSink, rules: &[RuleView]) {
     let mut seen = HashSet::new();
     for r in rules.iter().filter(|r| matches!(r.kind, "path" | "dir")) {
         let len = r.target.len();
@@ -470,8 +470,8 @@ fn path_lengths(sink: &mut Sink, rules: &[RuleView]) {
 }
 
 /// L006: flags that have no effect where they are written.
-fn flags(sink: &mut Sink, doc: &ast::Document) {
-    let pts_true = |sink: &mut Sink, pts: &Option<Node<bool>>| {
+fn flags(sink: &mut DiagnosticSink, doc: &ast::Document) {
+    let pts_true = |sink: &mut DiagnosticSink, pts: &Option<Node<bool>>| {
         if let Some(p) = pts.as_ref().filter(|p| p.node) {
             let d = sink.report(
                 Code::L006,
@@ -546,7 +546,7 @@ fn flags(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L007: matchPatterns are ignored by BPF-LSM (AppArmor only); one finding per list.
-fn patterns_ignored(sink: &mut Sink, doc: &ast::Document) {
+fn patterns_ignored(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let lists = [
         ("process", doc.spec.process.as_ref().map(|p| &p.node.match_patterns)),
         ("file", doc.spec.file.as_ref().map(|f| &f.node.match_patterns)),
@@ -566,7 +566,7 @@ fn patterns_ignored(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L008 duplicate and L009 conflicting rules: same category, target and source in one policy.
-fn duplicates<'a>(sink: &mut Sink, rules: &'a [RuleView<'a>]) {
+fn duplicates<'a>(sink: &mut DiagnosticSink, rules: &'a [RuleView<'a>]) {
     type Key<'a> = (&'a str, &'a str, &'a str, bool, Option<&'a str>);
     let key = |r: &'a RuleView| -> Key<'a> { (r.category, r.kind, &*r.target, r.recursive, source_text(&r.source)) };
     // Policies are usually small: a linear scan beats hashing until the list gets long.
@@ -624,7 +624,7 @@ fn under(dir: &str, recursive: bool, path: &str) -> bool {
 /// BPF-LSM looks exact paths up first and lets a deeper recursive directory replace a shallower
 /// one, so it allows; AppArmor applies deny over allow, so it denies. (A non-recursive Allow
 /// directory under a recursive Block one is denied by both.)
-fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
+fn allow_under_block(sink: &mut DiagnosticSink, rules: &[RuleView]) {
     let disagree = |allow: &RuleView, block: &RuleView| match allow.kind {
         "path" => true,
         _ => allow.recursive && block.recursive,
@@ -665,7 +665,7 @@ fn allow_under_block(sink: &mut Sink, rules: &[RuleView]) {
 }
 
 /// L014, L016, L020: DNS domains.
-fn dns(sink: &mut Sink, doc: &ast::Document) {
+fn dns(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let Some(net) = &doc.spec.network else { return };
     let values: Vec<Option<&Str>> = net.node.match_dns_queries.iter().map(|r| r.node.domain.as_ref()).collect();
     let (expanded, parts) = comma_parts(&values);
@@ -704,8 +704,8 @@ fn dns(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L016: one-letter execnames or domains collide with the BPF-LSM posture keys `e`..`i`.
-fn one_letter_keys(sink: &mut Sink, doc: &ast::Document) {
-    let check = |sink: &mut Sink, s: &Str, what: &str| {
+fn one_letter_keys(sink: &mut DiagnosticSink, doc: &ast::Document) {
+    let check = |sink: &mut DiagnosticSink, s: &Str, what: &str| {
         if matches!(s.node.as_str(), "e" | "f" | "g" | "h" | "i") {
             let d = sink.report(
                 Code::L016,
@@ -729,7 +729,7 @@ fn one_letter_keys(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L017: host capability rules are not enforced by BPF-LSM.
-fn host_capabilities(sink: &mut Sink, doc: &ast::Document) {
+fn host_capabilities(sink: &mut DiagnosticSink, doc: &ast::Document) {
     if doc.kind.node != PolicyKind::KubeArmorHostPolicy {
         return;
     }
@@ -747,7 +747,7 @@ fn host_capabilities(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L018: a NotIn expression after an In expression of the same key is ignored.
-fn expressions(sink: &mut Sink, doc: &ast::Document) {
+fn expressions(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let Some(sel) = &doc.spec.selector else { return };
     let list = &sel.node.match_expressions;
     fn op(e: &Node<ast::MatchExpression>) -> Option<&str> {
@@ -782,7 +782,7 @@ fn expressions(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L019: a non-empty `apparmor` field hides every other rule of the policy from alert matching.
-fn native_apparmor(sink: &mut Sink, doc: &ast::Document) {
+fn native_apparmor(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let Some(a) = doc.spec.apparmor.as_ref().filter(|a| !a.node.trim().is_empty()) else { return };
     let s = &doc.spec;
     let other = s.process.is_some() || s.file.is_some() || s.network.is_some() || s.capabilities.is_some();
@@ -798,7 +798,7 @@ fn native_apparmor(sink: &mut Sink, doc: &ast::Document) {
 }
 
 /// L022: an action on a policy whose only rules are syscalls (monitor-only, always Audit).
-fn syscall_only_action(sink: &mut Sink, doc: &ast::Document) {
+fn syscall_only_action(sink: &mut DiagnosticSink, doc: &ast::Document) {
     let s = &doc.spec;
     let Some(action) = &s.meta.action else { return };
     let only_syscalls = s.syscalls.is_some()
@@ -822,7 +822,7 @@ fn syscall_only_action(sink: &mut Sink, doc: &ast::Document) {
 const KNOWN_PRESETS: [&str; 5] = ["protectEnv", "filelessExec", "exec", "protectProc", "anonymousMapExec"];
 
 /// L023: preset names KubeArmor does not know.
-fn presets(sink: &mut Sink, doc: &ast::Document) {
+fn presets(sink: &mut DiagnosticSink, doc: &ast::Document) {
     for p in &doc.spec.presets {
         let Some(name) = &p.node.name else {
             let d = sink.report(Code::L023, Some(first_line(&sink.file.text, p.loc)), "preset without a `name`".into());

@@ -4,7 +4,7 @@
 //! becomes its own rule; the container selector list is parsed with the pest grammar.
 
 use crate::ast::{self, Meta};
-use crate::ir::{self, Action, Expression, ExpressionKey, Operator, Origin, Rule, Selector, Target};
+use crate::ir::{self, Action, Expression, ExpressionKey, Operator, Origin, Rule, RuleTarget, Selector};
 use crate::source::{SourceFile, Span};
 use std::collections::BTreeMap;
 
@@ -50,7 +50,7 @@ impl Ctx<'_> {
 
     /// One IR rule per fromSource item (or one global rule). Every rule but the last gets
     /// copies; the last takes the values themselves (most rules have no fromSource at all).
-    fn push(&mut self, target: Target, r: Resolved, sources: &[ast::Node<ast::Source>], span: Span, at: String) {
+    fn push(&mut self, target: RuleTarget, r: Resolved, sources: &[ast::Node<ast::Source>], span: Span, at: String) {
         let origin = self.origin(span, at);
         let path = |s: &ast::Node<ast::Source>| s.node.path.as_ref().map(|p| p.node.clone()).unwrap_or_default();
         let (last, rest) = match sources.split_last() {
@@ -168,13 +168,13 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let args: Vec<String> =
                 n.allowed_args.as_ref().map(|a| a.node.iter().map(|s| s.node.clone()).collect()).unwrap_or_default();
             let target = match &n.execname {
-                Some(e) => Target::ProcessExecname {
+                Some(e) => RuleTarget::ProcessExecname {
                     name: e.node.clone(),
                     owner_only: flag(&n.owner_only),
                     pts_false: pts_false(&n.pts),
                     allowed_args: args,
                 },
-                None => Target::ProcessPath {
+                None => RuleTarget::ProcessPath {
                     path: text(&n.path),
                     owner_only: flag(&n.owner_only),
                     pts_false: pts_false(&n.pts),
@@ -186,7 +186,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in p.node.match_directories.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::ProcessDir {
+            let target = RuleTarget::ProcessDir {
                 dir: text(&n.dir),
                 recursive: flag(&n.recursive),
                 owner_only: flag(&n.owner_only),
@@ -197,7 +197,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in p.node.match_patterns.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::ProcessPattern { pattern: text(&n.pattern), owner_only: flag(&n.owner_only) };
+            let target = RuleTarget::ProcessPattern { pattern: text(&n.pattern), owner_only: flag(&n.owner_only) };
             cx.push(target, res, &[], r.loc, indexed("spec.process.matchPatterns", i));
         }
     }
@@ -206,7 +206,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in f.node.match_paths.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::FilePath {
+            let target = RuleTarget::FilePath {
                 path: text(&n.path),
                 read_only: flag(&n.read_only),
                 owner_only: flag(&n.owner_only),
@@ -217,7 +217,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in f.node.match_directories.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::FileDir {
+            let target = RuleTarget::FileDir {
                 dir: text(&n.dir),
                 recursive: flag(&n.recursive),
                 read_only: flag(&n.read_only),
@@ -229,7 +229,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
         for (i, r) in f.node.match_patterns.iter().enumerate() {
             let n = &r.node;
             let res = cx.resolve(sec, &n.meta);
-            let target = Target::FilePattern {
+            let target = RuleTarget::FilePattern {
                 pattern: text(&n.pattern),
                 read_only: flag(&n.read_only),
                 owner_only: flag(&n.owner_only),
@@ -245,14 +245,14 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let res = cx.resolve(sec, &r.node.meta);
             let protocol = value.to_ascii_lowercase();
             let known = ir::Protocol::parse(&protocol);
-            let target = Target::Protocol { protocol, known, pts_false: pts_false(&r.node.pts) };
+            let target = RuleTarget::Protocol { protocol, known, pts_false: pts_false(&r.node.pts) };
             cx.push(target, res, &r.node.from_source, r.loc, indexed("spec.network.matchProtocols", i));
         }
         let dns = &net.node.match_dns_queries;
         for (i, value) in comma_expand(dns, |r| r.domain.as_ref().map(|p| p.node.as_str())) {
             let r = &dns[i];
             let res = cx.resolve(sec, &r.node.meta);
-            let target = Target::Dns { domain: value.trim_matches('.').to_string() };
+            let target = RuleTarget::Dns { domain: value.trim_matches('.').to_string() };
             cx.push(target, res, &r.node.from_source, r.loc, indexed("spec.network.matchDNSQueries", i));
         }
     }
@@ -266,7 +266,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let name = lower.strip_prefix("cap_").unwrap_or(&lower).to_string();
             let number = ir::capability_number(&name);
             cx.push(
-                Target::Capability { name, number },
+                RuleTarget::Capability { name, number },
                 res,
                 &r.node.from_source,
                 r.loc,
@@ -286,7 +286,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
                 let at = format!("spec.syscalls.{field}[{i}]");
                 let origin = cx.origin(r.loc, at);
                 let add = |source: Option<String>, source_dir: Option<String>, source_recursive: bool| Rule {
-                    target: Target::Syscall {
+                    target: RuleTarget::Syscall {
                         syscalls: syscalls.clone(),
                         path: n.path.as_ref().map(|p| p.node.clone()),
                         recursive: flag(&n.recursive),
@@ -324,7 +324,7 @@ pub fn normalize(doc: &ast::Document, file: &SourceFile) -> ir::Policy {
             let res = cx.resolve(sec, &n.meta);
             let int32 =
                 |v: &Option<ast::Node<i64>>| v.as_ref().map(|v| v.node.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
-            let target = Target::Device {
+            let target = RuleTarget::Device {
                 class: text(&n.class),
                 sub_class: int32(&n.sub_class),
                 protocol: int32(&n.protocol),
@@ -426,7 +426,7 @@ fn selector(doc: &ast::Document) -> Selector {
 
 #[cfg(test)]
 mod tests {
-    use crate::ir::{Action, Protocol, Selector, Target};
+    use crate::ir::{Action, Protocol, RuleTarget, Selector};
     use crate::source::SourceFile;
 
     #[test]
@@ -477,7 +477,7 @@ mod tests {
             .rules
             .iter()
             .filter_map(|r| match &r.target {
-                Target::Protocol { protocol, known, .. } => Some((protocol.clone(), *known)),
+                RuleTarget::Protocol { protocol, known, .. } => Some((protocol.clone(), *known)),
                 _ => None,
             })
             .collect();
@@ -493,7 +493,7 @@ mod tests {
             .rules
             .iter()
             .filter_map(|r| match &r.target {
-                Target::Capability { name, number } => Some((name.clone(), *number)),
+                RuleTarget::Capability { name, number } => Some((name.clone(), *number)),
                 _ => None,
             })
             .collect();
@@ -506,11 +506,13 @@ mod tests {
         let p = &policies(&format!(
             "{HEAD}spec:\n  process:\n    matchPaths:\n      - path: /bin/x\n        execname: x\n      - path: /bin/y\n        pts: false\n        fromSource:\n          - path: /bin/a\n          - {{}}\n  network:\n    matchDNSQueries:\n      - domain: .example.com.\n"
         ))[0];
-        assert!(matches!(&p.rules[0].target, Target::ProcessExecname { name, .. } if name == "x"));
+        assert!(matches!(&p.rules[0].target, RuleTarget::ProcessExecname { name, .. } if name == "x"));
         assert_eq!(p.rules[1].source.as_deref(), Some("/bin/a"));
         assert_eq!(p.rules[2].source.as_deref(), Some(""));
-        assert!(matches!(&p.rules[2].target, Target::ProcessPath { path, pts_false: true, .. } if path == "/bin/y"));
-        assert!(matches!(&p.rules[3].target, Target::Dns { domain } if domain == "example.com"));
+        assert!(
+            matches!(&p.rules[2].target, RuleTarget::ProcessPath { path, pts_false: true, .. } if path == "/bin/y")
+        );
+        assert!(matches!(&p.rules[3].target, RuleTarget::Dns { domain } if domain == "example.com"));
     }
 
     #[test]
@@ -537,6 +539,6 @@ mod tests {
         assert_eq!(p.apparmor.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["deny /x r,", "deny /y w,"]);
         let r = &p.rules[0];
         assert_eq!((r.action, r.severity), (Action::Audit, 3));
-        assert!(matches!(&r.target, Target::Syscall { source_dir: Some(d), recursive: true, .. } if d == "/bin/"));
+        assert!(matches!(&r.target, RuleTarget::Syscall { source_dir: Some(d), recursive: true, .. } if d == "/bin/"));
     }
 }

@@ -9,7 +9,7 @@ mod aa_corpus;
 mod aa_fixtures;
 mod common;
 
-use armorc_compiler::ir::{self, Action, Target as T};
+use armorc_compiler::ir::{self, Action, RuleTarget as T};
 use armorc_compiler::lower::{apparmor, bpf};
 use armorc_compiler::model::apparmor::glob::Glob;
 use armorc_compiler::model::apparmor::{Decision, Exec, ProfileSet};

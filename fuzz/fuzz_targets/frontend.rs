@@ -6,7 +6,7 @@
 
 use armorc_compiler::codes::Code;
 use armorc_compiler::inputs;
-use armorc_compiler::render::{self, Format, Options, Report};
+use armorc_compiler::render::{self, Format, Options, LintReport};
 use armorc_compiler::suppress::{self, Config, Suppressions};
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ fn options(max_findings: usize, width: usize) -> Options {
 fuzz_target!(|data: &[u8]| {
     let loaded = inputs::from_bytes("dir/policy.yaml", data.to_vec());
     let text = loaded.source.text.clone();
-    let mut report = Report { files: 1, ..Report::default() };
+    let mut report = LintReport { files: 1, ..LintReport::default() };
     match loaded.not_utf8 {
         Some(d) => report.diagnostics.push(d),
         None => {

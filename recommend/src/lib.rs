@@ -3,12 +3,12 @@
 pub mod index;
 pub use index::{EntryKind, FileIndex, IndexError, Limits, OsRelease};
 pub mod image;
-pub use image::{load_image, ImageError, LoadOptions, LoadedImage};
+pub use image::{load_image, ImageLoadError, LoadOptions, LoadedImage};
 // H6: template library, matching, rendering, reports, orchestration
-pub mod manifest;
 pub mod matching;
 pub mod readcap;
 pub mod render;
 pub mod report;
 pub mod run;
 pub mod templates;
+pub mod workload;

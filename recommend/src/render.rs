@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 /// Who a rendered policy is for.
 #[derive(Clone, Debug, Default)]
-pub struct Target {
+pub struct RenderTarget {
     /// Name prefix (image and/or workload), already sanitized or not; joined with the template name.
     pub name_base: String,
     pub namespace: Option<String>,
@@ -116,7 +116,7 @@ fn registry() -> Handlebars<'static> {
     hb
 }
 
-fn selector(t: &Template, target: &Target) -> Value {
+fn selector(t: &Template, target: &RenderTarget) -> Value {
     match t.kind {
         PolicyKind::KubeArmorPolicy => json!({ "matchLabels": target.labels }),
         PolicyKind::KubeArmorClusterPolicy => {
@@ -176,7 +176,7 @@ fn not_yaml(e: &serde_saphyr::Error) -> RenderError {
 }
 
 /// Render and prove one policy.
-pub fn render(t: &Template, target: &Target) -> Result<Rendered, RenderError> {
+pub fn render(t: &Template, target: &RenderTarget) -> Result<Rendered, RenderError> {
     if let Some(ns) = &target.namespace {
         if !crate::templates::is_dns_label(ns) {
             return Err(RenderError::Namespace(ns.clone()));
@@ -283,7 +283,7 @@ fn verify(t: &Template, text: &str, name: &str, namespace: Option<&str>, data: &
 
 /// Library validation: render with a sample target and prove the result.
 pub fn self_check(t: &Template) -> Result<(), RenderError> {
-    let target = Target {
+    let target = RenderTarget {
         name_base: "sample".into(),
         namespace: Some("default".into()),
         labels: BTreeMap::from([("app".to_string(), "sample".to_string())]),

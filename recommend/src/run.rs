@@ -2,14 +2,14 @@
 //! each output directory in a temporary sibling and swap it in (stale policies disappear, other
 //! files in `-o` stay), then write the report last, atomically.
 
-use crate::image::ImageError;
+use crate::image::ImageLoadError;
 use crate::index::{FileIndex, OsRelease};
-use crate::manifest;
 use crate::matching::{self, Decision, Mode};
-use crate::render::{self, dns_name, Target};
-use crate::report::{Difference, Distro, Format, ImageEntry, PolicyEntry, Report, Skipped, TemplatesInfo};
+use crate::render::{self, dns_name, RenderTarget};
+use crate::report::{Difference, Distro, Format, ImageEntry, PolicyEntry, RecommendReport, Skipped, TemplatesInfo};
 use crate::templates::legacy::KarmorCounts;
 use crate::templates::{Library, PolicyKind};
+use crate::workload;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -64,7 +64,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 #[derive(Clone, Debug)]
 pub struct Job {
     pub image: String,
-    pub workload: Option<manifest::ManifestContainer>,
+    pub workload: Option<workload::ManifestContainer>,
 }
 
 #[derive(Clone, Debug)]
@@ -187,7 +187,7 @@ fn replace_dir(out: &Path, dir: &str, files: &[(String, String)]) -> Result<(), 
 }
 
 /// Loads one image; the second argument reports layer bytes to the progress bar (terminal only).
-pub type LoadFn<'a> = dyn Fn(&str, Option<crate::image::ProgressFn>) -> Result<Loaded, ImageError> + 'a;
+pub type LoadFn<'a> = dyn Fn(&str, Option<crate::image::ProgressFn>) -> Result<Loaded, ImageLoadError> + 'a;
 
 /// What a finished run says about its images.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,7 +199,12 @@ pub enum ImagesRead {
 }
 
 /// Run every job; returns the report and whether every image was read.
-pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result<(Report, ImagesRead), RunError> {
+pub fn run(
+    jobs: &[Job],
+    lib: &Library,
+    opts: &Options,
+    load: &LoadFn,
+) -> Result<(RecommendReport, ImagesRead), RunError> {
     // Refused before anything is loaded or written (the CLI already checked `-r` the same way).
     let rel = opts
         .report
@@ -213,7 +218,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         b
     });
     let mode = if opts.legacy_karmor { Mode::LegacyKarmor } else { Mode::Ours };
-    let mut cache: BTreeMap<String, Result<(Loaded, KarmorCounts), ImageError>> = BTreeMap::new();
+    let mut cache: BTreeMap<String, Result<(Loaded, KarmorCounts), ImageLoadError>> = BTreeMap::new();
     let mut dirs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut host_files: Vec<(String, String)> = Vec::new();
     let mut images = Vec::new();
@@ -295,7 +300,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
             _ => dir,
         };
         dir_owner.insert(dir.clone(), owner);
-        let target = Target {
+        let target = RenderTarget {
             name_base,
             namespace: namespace.clone(),
             labels: labels.clone(),
@@ -439,7 +444,7 @@ pub fn run(jobs: &[Job], lib: &Library, opts: &Options, load: &LoadFn) -> Result
         host_files.dedup_by(|a, b| a.0 == b.0);
         replace_dir(&opts.out_dir, "host", &host_files)?;
     }
-    let report = Report {
+    let report = RecommendReport {
         version: 1,
         templates: TemplatesInfo {
             source: if lib.source.kind == "builtin" { "builtin".into() } else { lib.source.location.clone() },

@@ -7,7 +7,7 @@ mod layout_support;
 
 use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
-use armorc_recommend::{load_image, templates, ImageError, LoadOptions};
+use armorc_recommend::{load_image, templates, ImageLoadError, LoadOptions};
 use layout_support::{image, layer, layout, tagged, write_index};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -42,7 +42,11 @@ fn options(out: &Path, report: PathBuf) -> Options {
 
 /// Runs `armorc recommend`'s library path with the real loader, on a thread with a deadline: a
 /// hang fails the test instead of stalling the suite.
-fn run_images(images: &[String], out: &Path, deadline: Duration) -> (armorc_recommend::report::Report, ImagesRead) {
+fn run_images(
+    images: &[String],
+    out: &Path,
+    deadline: Duration,
+) -> (armorc_recommend::report::RecommendReport, ImagesRead) {
     let (tx, rx) = std::sync::mpsc::channel();
     let images = images.to_vec();
     let out = out.to_path_buf();
@@ -50,7 +54,7 @@ fn run_images(images: &[String], out: &Path, deadline: Duration) -> (armorc_reco
         let lib = templates::builtin().unwrap();
         let jobs: Vec<Job> = images.iter().map(|i| Job { image: i.clone(), workload: None }).collect();
         let loader =
-            |spec: &str, _| -> Result<Loaded, ImageError> { Ok(load_image(spec, &LoadOptions::default())?.into()) };
+            |spec: &str, _| -> Result<Loaded, ImageLoadError> { Ok(load_image(spec, &LoadOptions::default())?.into()) };
         let result = run::run(&jobs, &lib, &options(&out, out.join("report.txt")), &loader).unwrap();
         let _ = tx.send(result);
     });
@@ -210,7 +214,7 @@ fn the_report_cannot_be_written_outside_the_output_directory() {
     }
     assert_eq!(run::report_path(&out, Path::new("r/report.md")).unwrap(), out.join("r/report.md"));
     let lib = templates::builtin().unwrap();
-    let loader = |_: &str, _| -> Result<Loaded, ImageError> { Err(ImageError::WorkerStopped) };
+    let loader = |_: &str, _| -> Result<Loaded, ImageLoadError> { Err(ImageLoadError::WorkerStopped) };
     // A report path built by hand (library callers) is held to the same rule.
     let escape = tmp.path().join("a/x.txt");
     let err = run::run(&[], &lib, &options(&out, out.join("../../x.txt")), &loader).unwrap_err();

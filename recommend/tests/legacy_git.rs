@@ -4,7 +4,7 @@
 
 mod common;
 
-use armorc_recommend::image::{ImageError, RegistryError};
+use armorc_recommend::image::{ImageLoadError, RegistryError};
 use armorc_recommend::index::{EntryKind, FileIndex};
 use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
@@ -100,7 +100,7 @@ fn v0_2_6_via_git_cache_both_matchers() {
             allow_generic: false,
             progress: false,
         };
-        let loader = |_: &str, _| -> Result<Loaded, ImageError> {
+        let loader = |_: &str, _| -> Result<Loaded, ImageLoadError> {
             Ok(Loaded {
                 reference: "mysql:8".into(),
                 digest: "sha256:00".into(),
@@ -211,8 +211,8 @@ fn allow_generic_writes_only_generic_templates_for_unreadable_images() {
             allow_generic: allow,
             progress: false,
         };
-        let loader = |s: &str, _| -> Result<Loaded, ImageError> {
-            Err(ImageError::Registry(RegistryError::Request {
+        let loader = |s: &str, _| -> Result<Loaded, ImageLoadError> {
+            Err(ImageLoadError::Registry(RegistryError::Request {
                 host: s.into(),
                 what: "manifest".into(),
                 reason: "registry unreachable".into(),

@@ -7,9 +7,9 @@
 
 mod layout_support;
 
-use armorc_recommend::report::{Format, Report};
+use armorc_recommend::report::{Format, RecommendReport};
 use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
-use armorc_recommend::{load_image, templates, ImageError, LoadOptions};
+use armorc_recommend::{load_image, templates, ImageLoadError, LoadOptions};
 use layout_support::{layer, layout};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,7 +32,7 @@ fn library(dir: &Path, rules: &[(&str, &[&str], &str)]) {
 
 const EXEC: &str = "  process:\n    matchPaths:\n      - path: /usr/bin/tool\n";
 
-fn run_mode(spec: &str, lib: &templates::Library, out: &Path, legacy: bool) -> Report {
+fn run_mode(spec: &str, lib: &templates::Library, out: &Path, legacy: bool) -> RecommendReport {
     let opts = Options {
         out_dir: out.to_path_buf(),
         report: out.join("report.json"),
@@ -47,7 +47,7 @@ fn run_mode(spec: &str, lib: &templates::Library, out: &Path, legacy: bool) -> R
         allow_generic: false,
         progress: false,
     };
-    let loader = |spec: &str, _| -> Result<Loaded, ImageError> {
+    let loader = |spec: &str, _| -> Result<Loaded, ImageLoadError> {
         let l = load_image(spec, &LoadOptions::default())?;
         Ok(Loaded { reference: l.reference, digest: l.digest, platform: l.platform, index: l.index, os_release: None })
     };
@@ -56,7 +56,7 @@ fn run_mode(spec: &str, lib: &templates::Library, out: &Path, legacy: bool) -> R
     report
 }
 
-fn recommended(r: &Report) -> Vec<&str> {
+fn recommended(r: &RecommendReport) -> Vec<&str> {
     r.images[0].policies.iter().map(|p| p.template.as_str()).collect()
 }
 

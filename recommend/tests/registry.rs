@@ -7,7 +7,7 @@ mod registry_support;
 
 use std::sync::{Arc, Mutex};
 
-use armorc_recommend::image::{load_image, ImageError, LoadOptions, LoadedImage};
+use armorc_recommend::image::{load_image, ImageLoadError, LoadOptions, LoadedImage};
 use armorc_recommend::{EntryKind, OsRelease};
 use oci_client::secrets::RegistryAuth;
 use registry_support::*;
@@ -174,7 +174,7 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
 
     let err = load_image(&format!("{host}/multi:v1"), &opts(&plain, &config, Some("linux/s390x"))).unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, ImageError::Platform { .. }), "{err:?}");
+    assert!(matches!(err, ImageLoadError::Platform { .. }), "{err:?}");
     assert!(text.contains("linux/s390x") && text.contains("linux/amd64") && text.contains("linux/arm64/v8"), "{text}");
     assert!(!text.contains("unknown"), "attestations are not platforms: {text}");
     // A single-platform image does not silently satisfy another platform.
@@ -281,7 +281,7 @@ fn basic_auth_registry_platforms_layers_and_header_routing() {
     // Wrong password: an authorization error naming the host.
     let wrong = docker_config(dir.path(), &[(&host, ALICE.0, "wrong")]);
     let err = load_image(&format!("{host}/layered:v1"), &opts(&plain, &wrong, None)).unwrap_err();
-    assert!(matches!(err, ImageError::Auth(_) | ImageError::Registry(_)), "{err:?}");
+    assert!(matches!(err, ImageLoadError::Auth(_) | ImageLoadError::Registry(_)), "{err:?}");
     assert!(err.to_string().contains(&host), "{err}");
 
     // skopeo writes the local formats from the same registry; they load to the same trees.
@@ -425,7 +425,7 @@ fn token_auth_sends_password_only_to_the_realm() {
     // A realm over plain HTTP that the user did not list: no credential leaves.
     let before = log.lock().unwrap().iter().filter(|s| s.server == "token").count();
     let err = load_image(&format!("{host}/layered:v1"), &opts(std::slice::from_ref(&host), &config, None)).unwrap_err();
-    assert!(matches!(err, ImageError::Auth(_)), "{err:?}");
+    assert!(matches!(err, ImageLoadError::Auth(_)), "{err:?}");
     assert!(err.to_string().contains("refusing to send credentials") && err.to_string().contains(&realm_host), "{err}");
     let after = log.lock().unwrap().iter().filter(|s| s.server == "token").count();
     assert_eq!(before, after, "the token realm was not contacted");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use armorc_recommend::image::{ImageError, RegistryError};
+use armorc_recommend::image::{ImageLoadError, RegistryError};
 use armorc_recommend::index::{EntryKind, FileIndex};
 use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
@@ -50,7 +50,7 @@ fn report(out: &Path, format: Format, name: &str) {
         allow_generic: false,
         progress: false,
     };
-    let loader = |spec: &str, _| -> Result<Loaded, ImageError> {
+    let loader = |spec: &str, _| -> Result<Loaded, ImageLoadError> {
         let index = images
             .get(spec)
             .ok_or_else(|| RegistryError::Request {

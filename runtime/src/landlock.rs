@@ -45,7 +45,7 @@ struct CapData {
 
 /// What `build` did, for the loader's summary line.
 #[derive(Debug, Default)]
-pub struct Report {
+pub struct BuildReport {
     /// Rules added, per layer.
     pub rules: Vec<usize>,
     /// `beneath` and `files_in` paths that got no rule, with why (not found, a symbolic link).
@@ -60,7 +60,7 @@ pub struct Report {
     pub dropped: Vec<String>,
 }
 
-impl Report {
+impl BuildReport {
     /// One line: layers, rules, skipped paths, symbolic links, capabilities.
     pub fn summary(&self) -> String {
         fn some(list: &[String]) -> String {
@@ -107,7 +107,7 @@ impl Report {
 pub struct Rulesets {
     layers: Vec<OwnedFd>,
     caps: Vec<u32>,
-    pub report: Report,
+    pub report: BuildReport,
 }
 
 /// Read (at most `inputs::MAX_INPUT_BYTES`) and decode a plan file; nothing is built before this
@@ -128,7 +128,7 @@ pub fn build(plan: &Plan) -> Result<Rulesets> {
             bail!("the kernel's Landlock ABI is {abi}, the plan needs ABI {}", plan.abi);
         }
     }
-    let mut report = Report::default();
+    let mut report = BuildReport::default();
     let mut layers = Vec::new();
     for layer in &plan.layers {
         let mut b = Layer { ruleset: create_ruleset(bits(&layer.handled))?, added: 0, report: &mut report };
@@ -376,7 +376,7 @@ struct Walk<'a> {
 struct Layer<'a> {
     ruleset: OwnedFd,
     added: usize,
-    report: &'a mut Report,
+    report: &'a mut BuildReport,
 }
 
 impl Layer<'_> {

@@ -19,7 +19,7 @@ pub struct Disagreement {
 }
 
 #[derive(Default)]
-pub struct Report {
+pub struct VerifyReport {
     pub queries: usize,
     pub agree: usize,
     pub disagreements: Vec<Disagreement>,
@@ -29,7 +29,7 @@ pub struct Report {
     pub mix: BTreeMap<String, usize>,
 }
 
-impl Report {
+impl VerifyReport {
     pub fn summary(&self) -> String {
         format!("{} queries, {} agree, {} disagree", self.queries, self.agree, self.disagreements.len())
     }
@@ -51,10 +51,14 @@ pub fn describe(d: &Decision) -> String {
 }
 
 /// Load `image` into the harness's maps and compare kernel and model on every query.
-pub fn verify(harness: &mut Harness, image: &MapImage, queries: &[(usize, Result<Query, String>)]) -> Result<Report> {
+pub fn verify(
+    harness: &mut Harness,
+    image: &MapImage,
+    queries: &[(usize, Result<Query, String>)],
+) -> Result<VerifyReport> {
     harness.targets.apply(VERIFY_KEY, image)?;
     let model = Model::new(image);
-    let mut report = Report::default();
+    let mut report = VerifyReport::default();
     for (line, q) in queries {
         let q = match q {
             Ok(q) => q,

@@ -949,7 +949,7 @@ fn in_aa_lab_or_skip(test: &str) -> bool {
 /// The deviations the AppArmor live differential may see (docs/runtime.md "AppArmor live
 /// differential"; the first group are docs/semantics.md's named deviations).
 fn classify_aa(d: &Disagreement, case: &AaCase) -> &'static str {
-    use armorc_compiler::ir::{Action as A, Target as T};
+    use armorc_compiler::ir::{Action as A, RuleTarget as T};
     let exec = matches!(d.action, Action::Exec);
     let kpath = d.kpaths.first().map(String::as_str).unwrap_or("");
     let dir_covers = |dir: &str, recursive: bool, path: &str| {

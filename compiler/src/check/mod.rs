@@ -21,14 +21,14 @@ pub const API_VERSION: &str = "security.kubearmor.com/v1";
 const GROUP: &str = "security.kubearmor.com";
 
 /// Collects findings for one source file.
-pub struct Sink {
+pub struct DiagnosticSink {
     pub file: Arc<SourceFile>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl Sink {
+impl DiagnosticSink {
     pub fn new(file: Arc<SourceFile>) -> Self {
-        Sink { file, diagnostics: Vec::new() }
+        DiagnosticSink { file, diagnostics: Vec::new() }
     }
 
     /// Adds a finding with the code's default severity; set `label`/`help`/`related` on the result.
@@ -52,7 +52,7 @@ impl Sink {
 }
 
 /// What a document turned out to be.
-pub enum Outcome {
+pub enum DocumentOutcome {
     /// A KubeArmor policy (possibly with errors; the AST is tolerant).
     Policy(Box<ast::Document>),
     /// A `security.kubearmor.com` document we reject (unknown kind); counted as a document.
@@ -73,20 +73,20 @@ fn kind_of(name: &str) -> Option<PolicyKind> {
 }
 
 /// `root` is left partly emptied: the AST takes its strings.
-pub fn check_document(sink: &mut Sink, root: &mut yaml::Node, doc_span: Span) -> Outcome {
+pub fn check_document(sink: &mut DiagnosticSink, root: &mut yaml::Node, doc_span: Span) -> DocumentOutcome {
     if root.is_null() {
-        return Outcome::Empty;
+        return DocumentOutcome::Empty;
     }
     if root.as_map().is_none() {
-        return Outcome::Skipped;
+        return DocumentOutcome::Skipped;
     }
     let kind_node = root.get("kind");
     let api_version = root.get("apiVersion");
-    let Some(kind_name) = kind_node.and_then(|k| k.as_str()) else { return Outcome::Skipped };
+    let Some(kind_name) = kind_node.and_then(|k| k.as_str()) else { return DocumentOutcome::Skipped };
     let kind_span = kind_node.map_or(doc_span, |k| k.span);
     let Some(kind) = kind_of(kind_name) else {
         if kind_name == "KubeArmorNetworkPolicy" {
-            return Outcome::Skipped;
+            return DocumentOutcome::Skipped;
         }
         let group = api_version.and_then(|a| a.as_str()).and_then(|a| a.split('/').next());
         // A KubeArmor-looking kind without our group is most likely a typo of ours too.
@@ -98,9 +98,9 @@ pub fn check_document(sink: &mut Sink, root: &mut yaml::Node, doc_span: Span) ->
                 Some(k) => format!("did you mean `{k}`?"),
                 None => format!("known kinds: {}", known.join(", ")),
             });
-            return Outcome::Rejected;
+            return DocumentOutcome::Rejected;
         }
-        return Outcome::Skipped;
+        return DocumentOutcome::Skipped;
     };
 
     check_api_version(sink, api_version, kind_name, kind_span);
@@ -137,7 +137,7 @@ pub fn check_document(sink: &mut Sink, root: &mut yaml::Node, doc_span: Span) ->
     }
     let api_version = api_version.and_then(|a| Some(ast::Node::new(a.as_str()?.to_string(), a.span)));
     let spec = root.get_mut("spec").filter(|s| s.as_map().is_some()).map(build::spec).unwrap_or_default();
-    Outcome::Policy(Box::new(ast::Document {
+    DocumentOutcome::Policy(Box::new(ast::Document {
         kind: ast::Node::new(kind, kind_span),
         api_version,
         name,
@@ -147,7 +147,7 @@ pub fn check_document(sink: &mut Sink, root: &mut yaml::Node, doc_span: Span) ->
     }))
 }
 
-fn check_api_version(sink: &mut Sink, api_version: Option<&yaml::Node>, kind: &str, kind_span: Span) {
+fn check_api_version(sink: &mut DiagnosticSink, api_version: Option<&yaml::Node>, kind: &str, kind_span: Span) {
     match api_version {
         None => {
             let d = sink.report(Code::S101, Some(kind_span), format!("`{kind}` document has no `apiVersion`"));
@@ -183,7 +183,7 @@ const METADATA_FIELDS: [&str; 15] = [
 ];
 
 fn check_metadata(
-    sink: &mut Sink,
+    sink: &mut DiagnosticSink,
     root: &yaml::Node,
     kind: PolicyKind,
     kind_span: Span,
@@ -289,7 +289,7 @@ fn check_metadata(
     (name, namespace)
 }
 
-fn check_string_map(sink: &mut Sink, node: &yaml::Node, field: &str) {
+fn check_string_map(sink: &mut DiagnosticSink, node: &yaml::Node, field: &str) {
     let Some(entries) = node.as_map() else {
         let d = sink.report(
             Code::S105,

@@ -5,7 +5,7 @@
 use super::patterns;
 use super::schema::{Object, Text, Ty};
 use super::suggest;
-use super::Sink;
+use super::DiagnosticSink;
 use crate::codes::Code;
 use crate::yaml::{Node, Value};
 
@@ -26,7 +26,7 @@ impl std::fmt::Display for Path<'_> {
     }
 }
 
-pub fn check_object(sink: &mut Sink, node: &Node, obj: &Object, path: &Path) {
+pub fn check_object(sink: &mut DiagnosticSink, node: &Node, obj: &Object, path: &Path) {
     let Some(entries) = node.as_map() else {
         type_error(sink, node, "object", path);
         return;
@@ -71,7 +71,7 @@ fn required_help(field: &str) -> String {
     }
 }
 
-pub fn unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, names: &[&str], path: &Path) {
+pub fn unknown_field(sink: &mut DiagnosticSink, key_span: crate::source::Span, key: &str, names: &[&str], path: &Path) {
     let help = match suggest::closest(key, names.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
         None if names.contains(&"matchLabels") => {
@@ -88,7 +88,13 @@ pub fn unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, 
 }
 
 /// An unknown field whose value is null: pruned by the API server, so only suspicious.
-pub fn pruned_unknown_field(sink: &mut Sink, key_span: crate::source::Span, key: &str, names: &[&str], path: &Path) {
+pub fn pruned_unknown_field(
+    sink: &mut DiagnosticSink,
+    key_span: crate::source::Span,
+    key: &str,
+    names: &[&str],
+    path: &Path,
+) {
     let d = sink.report(
         Code::L024,
         Some(key_span),
@@ -105,7 +111,7 @@ fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
-fn check_value(sink: &mut Sink, node: &Node, ty: &Ty, path: &Path) {
+fn check_value(sink: &mut DiagnosticSink, node: &Node, ty: &Ty, path: &Path) {
     match ty {
         Ty::Object(obj) => check_object(sink, node, obj, path),
         Ty::Bool => {
@@ -180,7 +186,7 @@ fn integer(node: &Node) -> Option<i64> {
     }
 }
 
-fn check_text(sink: &mut Sink, node: &Node, s: &str, text: Text, path: &Path) {
+fn check_text(sink: &mut DiagnosticSink, node: &Node, s: &str, text: Text, path: &Path) {
     let (ok, expected): (bool, &str) = match text {
         Text::Any => return,
         Text::Enum(values) => {
@@ -248,7 +254,7 @@ fn pattern_help(text: Text, s: &str) -> String {
     }
 }
 
-pub fn type_error(sink: &mut Sink, node: &Node, expected: &str, path: &Path) {
+pub fn type_error(sink: &mut DiagnosticSink, node: &Node, expected: &str, path: &Path) {
     let found = node.type_name();
     let d = sink.report(
         Code::S002,

@@ -1,7 +1,7 @@
 //! Composition tests over hand-built IR and workloads.
 
 use super::*;
-use crate::ir::{Origin, Policy, PolicyKind, Rule, Target as T};
+use crate::ir::{Origin, Policy, PolicyKind, Rule, RuleTarget as T};
 use crate::source::SourceFile;
 
 fn origin(at: &str) -> Origin {

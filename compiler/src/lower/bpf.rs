@@ -266,7 +266,7 @@ impl<'a> Builder<'a> {
             let src = rule.source.as_deref().filter(|s| !s.is_empty());
             let source = source_of(src);
             let at = first_rule + ri as RuleId;
-            use ir::Target as T;
+            use ir::RuleTarget as T;
             match &rule.target {
                 T::ProcessPath { path, owner_only, pts_false, allowed_args } => {
                     self.process_path(

@@ -15,7 +15,7 @@
 use crate::codes::Code;
 use crate::compose::{Enforcement, Finding, PostureAction, Target};
 use crate::diag::Severity;
-use crate::ir::{self, Action, Target as T};
+use crate::ir::{self, Action, RuleTarget as T};
 use crate::landlock::{check_path, DropCapability, Excluded, Grant, Layer, Plan, Right, RuleInfo, MAX_GRANTS};
 use crate::query::CAPABILITIES;
 

@@ -1,10 +1,10 @@
 //! GitHub Actions workflow commands: one `::error` / `::warning` annotation per finding.
 //! Messages escape `%`, CR and LF; properties also escape `:` and `,`.
 
-use super::{position, severity_word, Options, Report};
+use super::{position, severity_word, LintReport, Options};
 use std::fmt::Write;
 
-pub fn render(report: &Report, options: &Options) -> String {
+pub fn render(report: &LintReport, options: &Options) -> String {
     let mut out = String::new();
     let (shown, hidden) = super::shown(report, options.max_findings);
     for d in shown {

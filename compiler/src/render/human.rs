@@ -1,7 +1,7 @@
 //! Human output: for each finding a miette report (`file:line:col: severity[CODE]`, message, the
 //! source line(s) with the span underlined and labelled, help), then one summary line.
 
-use super::{display_name, position, severity_word, Options, Report};
+use super::{display_name, position, severity_word, LintReport, Options};
 use crate::diag::{Diagnostic, Severity};
 use crate::source::LineCol;
 use miette::{
@@ -22,7 +22,7 @@ pub const SPAN_LINES: usize = 8;
 /// Marks a line cut at the window's edge.
 const ELLIPSIS: &str = "…";
 
-pub fn render(report: &Report, options: &Options) -> String {
+pub fn render(report: &LintReport, options: &Options) -> String {
     let theme = if options.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(options.width)
@@ -63,7 +63,7 @@ pub fn render(report: &Report, options: &Options) -> String {
 }
 
 /// `N files, N KubeArmor documents, N skipped: N errors, N warnings, N suppressed`.
-pub fn summary(report: &Report) -> String {
+pub fn summary(report: &LintReport) -> String {
     format!(
         "{}, {}, {} skipped: {}, {}, {} suppressed",
         plural(report.files, "file"),
@@ -409,7 +409,7 @@ mod tests {
     }
 
     fn one(d: Diagnostic) -> String {
-        render(&Report { files: 1, documents: 1, diagnostics: vec![d], ..Report::default() }, &options())
+        render(&LintReport { files: 1, documents: 1, diagnostics: vec![d], ..LintReport::default() }, &options())
     }
 
     #[test]
@@ -502,7 +502,7 @@ mod tests {
     fn findings_per_file_are_capped_and_counted() {
         let text = "k: v\n";
         let diagnostics: Vec<Diagnostic> = (0..250).map(|_| diagnostic(text, Some(Span::new(0, 1)))).collect();
-        let report = Report { files: 1, documents: 1, diagnostics, ..Report::default() };
+        let report = LintReport { files: 1, documents: 1, diagnostics, ..LintReport::default() };
         let out = render(&report, &options());
         assert_eq!(out.matches("warning[Y001]").count(), 100, "{out}");
         assert!(out.contains("f.yaml: 150 more findings not shown (at most 100 per file; --max-findings)"), "{out}");

@@ -3,7 +3,7 @@
 //! file-level findings sit at 1:1. At most `Options::max_findings` findings per file are listed;
 //! `summary.not_shown` counts the rest (the error and warning counts include them).
 
-use super::{position, Options, Report};
+use super::{position, LintReport, Options};
 use crate::diag::Severity;
 use serde::Serialize;
 
@@ -38,7 +38,7 @@ struct Entry<'a> {
     help: Option<&'a str>,
 }
 
-pub fn render(report: &Report, options: &Options) -> String {
+pub fn render(report: &LintReport, options: &Options) -> String {
     let (shown, hidden) = super::shown(report, options.max_findings);
     let output = Output {
         version: 1,

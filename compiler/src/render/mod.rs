@@ -1,5 +1,5 @@
 //! Output formats for a lint run, one module per format (ruff/oxc style). Every renderer takes the
-//! whole `Report` and returns the complete text, so nothing is printed when rendering fails.
+//! whole `LintReport` and returns the complete text, so nothing is printed when rendering fails.
 
 pub mod github;
 pub mod human;
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 /// Everything a lint run found, after suppressions.
 #[derive(Debug, Default)]
-pub struct Report {
+pub struct LintReport {
     /// Input files read (including ones that turned out not to be YAML or UTF-8).
     pub files: usize,
     /// KubeArmor documents checked.
@@ -26,7 +26,7 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl Report {
+impl LintReport {
     pub fn count(&self, severity: Severity) -> usize {
         self.diagnostics.iter().filter(|d| d.severity == severity).count()
     }
@@ -92,7 +92,7 @@ pub fn git_top_level(dir: &std::path::Path) -> Option<PathBuf> {
     dir.ancestors().find(|d| d.join(".git").exists()).map(|d| d.to_path_buf())
 }
 
-pub fn render(format: Format, report: &Report, options: &Options) -> String {
+pub fn render(format: Format, report: &LintReport, options: &Options) -> String {
     match format {
         Format::Human => human::render(report, options),
         Format::Json => json::render(report, options),
@@ -103,7 +103,7 @@ pub fn render(format: Format, report: &Report, options: &Options) -> String {
 
 /// The findings to print: at most `max` per file (0 = all), in report order; and for each file
 /// with more, its name and how many were left out.
-pub fn shown(report: &Report, max: usize) -> (Vec<&Diagnostic>, Vec<(&str, usize)>) {
+pub fn shown(report: &LintReport, max: usize) -> (Vec<&Diagnostic>, Vec<(&str, usize)>) {
     let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     // Files in order of their first finding.
     let mut files: Vec<&str> = Vec::new();

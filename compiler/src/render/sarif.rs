@@ -1,7 +1,7 @@
 //! SARIF 2.1.0 output for code-scanning services. URIs are relative to `Options::base_dir` (the
 //! git top-level) through the `SRCROOT` base id; columns are Unicode code points.
 
-use super::{code_title, position, severity_word, Options, Report};
+use super::{code_title, position, severity_word, LintReport, Options};
 use crate::codes::Code;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ pub const SNIPPET_BYTES: usize = 1024;
 /// homepage once it has one.
 const INFORMATION_URI: &str = "https://docs.kubearmor.io/kubearmor/specification/security_policy_specification";
 
-pub fn render(report: &Report, options: &Options) -> String {
+pub fn render(report: &LintReport, options: &Options) -> String {
     // One rule per code that occurs, in code order; results point at their rule by index.
     let (shown, hidden) = super::shown(report, options.max_findings);
     let mut rules: BTreeMap<Code, &crate::diag::Diagnostic> = BTreeMap::new();

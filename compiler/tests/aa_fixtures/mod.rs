@@ -37,13 +37,13 @@ pub fn rule(target: Target_, action: Action, source: Option<&str>, at: &str, lin
 }
 
 /// Newtype so fixture code reads `fp("/x")` instead of spelling every field.
-pub struct Target_(pub armorc_compiler::ir::Target);
+pub struct Target_(pub armorc_compiler::ir::RuleTarget);
 
 pub fn fp(path: &str, read_only: bool, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::FilePath { path: path.into(), read_only, owner_only, pts_false: false })
+    Target_(armorc_compiler::ir::RuleTarget::FilePath { path: path.into(), read_only, owner_only, pts_false: false })
 }
 pub fn fd(dir: &str, recursive: bool, read_only: bool, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::FileDir {
+    Target_(armorc_compiler::ir::RuleTarget::FileDir {
         dir: dir.into(),
         recursive,
         read_only,
@@ -52,10 +52,10 @@ pub fn fd(dir: &str, recursive: bool, read_only: bool, owner_only: bool) -> Targ
     })
 }
 pub fn fpat(pattern: &str, read_only: bool, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::FilePattern { pattern: pattern.into(), read_only, owner_only })
+    Target_(armorc_compiler::ir::RuleTarget::FilePattern { pattern: pattern.into(), read_only, owner_only })
 }
 pub fn pp(path: &str, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::ProcessPath {
+    Target_(armorc_compiler::ir::RuleTarget::ProcessPath {
         path: path.into(),
         owner_only,
         pts_false: false,
@@ -63,7 +63,7 @@ pub fn pp(path: &str, owner_only: bool) -> Target_ {
     })
 }
 pub fn pe(name: &str, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::ProcessExecname {
+    Target_(armorc_compiler::ir::RuleTarget::ProcessExecname {
         name: name.into(),
         owner_only,
         pts_false: false,
@@ -71,16 +71,20 @@ pub fn pe(name: &str, owner_only: bool) -> Target_ {
     })
 }
 pub fn pd(dir: &str, recursive: bool, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::ProcessDir { dir: dir.into(), recursive, owner_only, pts_false: false })
+    Target_(armorc_compiler::ir::RuleTarget::ProcessDir { dir: dir.into(), recursive, owner_only, pts_false: false })
 }
 pub fn ppat(pattern: &str, owner_only: bool) -> Target_ {
-    Target_(armorc_compiler::ir::Target::ProcessPattern { pattern: pattern.into(), owner_only })
+    Target_(armorc_compiler::ir::RuleTarget::ProcessPattern { pattern: pattern.into(), owner_only })
 }
 pub fn proto(p: &str) -> Target_ {
-    Target_(armorc_compiler::ir::Target::Protocol { protocol: p.into(), known: Protocol::parse(p), pts_false: false })
+    Target_(armorc_compiler::ir::RuleTarget::Protocol {
+        protocol: p.into(),
+        known: Protocol::parse(p),
+        pts_false: false,
+    })
 }
 pub fn cap(name: &str) -> Target_ {
-    Target_(armorc_compiler::ir::Target::Capability { name: name.into(), number: capability_number(name) })
+    Target_(armorc_compiler::ir::RuleTarget::Capability { name: name.into(), number: capability_number(name) })
 }
 
 pub fn policy(name: &str, kind: PolicyKind, rules: Vec<Rule>, native: &[&str]) -> Policy {

@@ -10,7 +10,7 @@ use super::layer::LayerError;
 use super::layout::{verify, Backing};
 use super::manifest::{ConfigDoc, Descriptor, Platform};
 use super::pipeline::{self, BlobStore, LayerStream};
-use super::{ImageError, LoadOptions, LoadedImage};
+use super::{ImageLoadError, LoadOptions, LoadedImage};
 
 /// Why a `docker-archive:` tarball cannot be used (the tar itself: [`super::LayoutError`]).
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ struct DockerArchiveStore {
 }
 
 impl BlobStore for DockerArchiveStore {
-    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
+    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageLoadError> {
         let path = self.paths.get(&desc.digest).ok_or_else(|| ArchiveError::MissingBlob(desc.digest.clone()))?;
         Ok(self.backing.read_small(path)?)
     }
@@ -87,7 +87,7 @@ pub(crate) fn load_docker_archive(
     rest: &str,
     wanted: Option<&Platform>,
     opts: &LoadOptions,
-) -> Result<LoadedImage, ImageError> {
+) -> Result<LoadedImage, ImageLoadError> {
     let (file, wanted_ref) = if Path::new(rest).exists() {
         (PathBuf::from(rest), None)
     } else {
@@ -130,7 +130,7 @@ pub(crate) fn load_docker_archive(
     let config = ConfigDoc::parse(&config_bytes, &format!("{spec}: {}", image.config))?;
     if let Some(wanted) = wanted {
         if !wanted.accepts(&config.platform()) {
-            return Err(ImageError::Platform {
+            return Err(ImageLoadError::Platform {
                 wanted: wanted.to_string(),
                 available: vec![config.platform().to_string()],
             });

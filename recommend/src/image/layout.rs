@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 use super::layer::LayerError;
 use super::manifest::{Descriptor, ManifestDoc, Platform, SizeError};
 use super::pipeline::{self, BlobStore, LayerStream};
-use super::{ImageError, LoadOptions, LoadedImage};
+use super::{ImageLoadError, LoadOptions, LoadedImage};
 
 /// A descriptor digest that is not `sha256:<64 lowercase hex>` (never turned into a path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,7 +234,7 @@ struct LayoutStore {
 }
 
 impl BlobStore for LayoutStore {
-    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
+    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageLoadError> {
         let rel = blob_path(&desc.digest)
             .map_err(|error| LayoutError::Digest { source_name: self.backing.describe(), error })?;
         let bytes = self.backing.read_declared(&rel, desc)?;
@@ -274,7 +274,7 @@ pub(crate) fn load_dir(
     rest: &str,
     wanted: Option<&Platform>,
     opts: &LoadOptions,
-) -> Result<LoadedImage, ImageError> {
+) -> Result<LoadedImage, ImageLoadError> {
     let (dir, tag) = split_tag(rest);
     if !dir.is_dir() {
         return Err(LayoutError::NotADirectory { spec: spec.to_string(), dir }.into());
@@ -287,7 +287,7 @@ pub(crate) fn load_archive(
     rest: &str,
     wanted: Option<&Platform>,
     opts: &LoadOptions,
-) -> Result<LoadedImage, ImageError> {
+) -> Result<LoadedImage, ImageLoadError> {
     let (file, tag) = split_tag(rest);
     let backing = Backing::archive(&file)?;
     load_layout(spec, backing, tag.as_deref(), wanted, opts)
@@ -299,7 +299,7 @@ fn load_layout(
     tag: Option<&str>,
     wanted: Option<&Platform>,
     opts: &LoadOptions,
-) -> Result<LoadedImage, ImageError> {
+) -> Result<LoadedImage, ImageLoadError> {
     let where_ = backing.describe();
     let marker = backing
         .read_small("oci-layout")
@@ -336,7 +336,7 @@ fn load_layout(
         // index.json listing one image per platform acts as the index itself.
         None if !entries.is_empty() && entries.iter().all(|d| d.platform.is_some()) => {
             pipeline::resolve(&store, top, String::new(), wanted, spec).map_err(|e| match e {
-                ImageError::Ambiguous { platform, .. } => {
+                ImageLoadError::Ambiguous { platform, .. } => {
                     LayoutError::AmbiguousPlatform { spec: spec.to_string(), platform, images: names }.into()
                 }
                 other => other,

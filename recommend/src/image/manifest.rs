@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::ImageError;
+use super::ImageLoadError;
 
 /// `--platform` that is not `os/arch[/variant]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,7 +243,10 @@ fn is_attestation(d: &Descriptor) -> bool {
 
 /// Picks the index entry for `wanted`: exact variant first, else the first entry the platform
 /// accepts. No match is an error naming every platform on offer.
-pub(crate) fn select_platform<'a>(entries: &'a [Descriptor], wanted: &Platform) -> Result<&'a Descriptor, ImageError> {
+pub(crate) fn select_platform<'a>(
+    entries: &'a [Descriptor],
+    wanted: &Platform,
+) -> Result<&'a Descriptor, ImageLoadError> {
     let candidates: Vec<(&Descriptor, Platform)> = entries
         .iter()
         .filter(|d| !is_attestation(d))
@@ -268,14 +271,14 @@ pub(crate) fn select_platform<'a>(entries: &'a [Descriptor], wanted: &Platform) 
                 })
                 .collect();
             if same.len() > 1 {
-                return Err(ImageError::Ambiguous { platform: chosen.to_string(), candidates: same });
+                return Err(ImageLoadError::Ambiguous { platform: chosen.to_string(), candidates: same });
             }
             Ok(d)
         }
         None => {
             let mut available: Vec<String> = candidates.iter().map(|(_, p)| p.to_string()).collect();
             available.dedup();
-            Err(ImageError::Platform { wanted: wanted.to_string(), available })
+            Err(ImageLoadError::Platform { wanted: wanted.to_string(), available })
         }
     }
 }

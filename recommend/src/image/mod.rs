@@ -98,7 +98,7 @@ impl fmt::Debug for LoadOptions {
 /// Why an image could not be loaded. The message always names the image part involved; each
 /// source module has its own error type, kept typed here (`armorc recommend` prints the message).
 #[derive(Debug, thiserror::Error)]
-pub enum ImageError {
+pub enum ImageLoadError {
     /// `--platform` is not `os/arch[/variant]`.
     #[error(transparent)]
     InvalidPlatform(#[from] manifest::PlatformParseError),
@@ -152,9 +152,9 @@ fn list_or_none(items: &[String]) -> String {
 
 /// Loads the image named by `spec` (see module docs). Blocking: runs its own tokio runtime for
 /// registry access, so call it from outside any async runtime.
-pub fn load_image(spec: &str, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
+pub fn load_image(spec: &str, opts: &LoadOptions) -> Result<LoadedImage, ImageLoadError> {
     let wanted = match &opts.platform {
-        Some(p) => Some(p.parse::<Platform>().map_err(ImageError::InvalidPlatform)?),
+        Some(p) => Some(p.parse::<Platform>().map_err(ImageLoadError::InvalidPlatform)?),
         None => None,
     };
     let mut image = if let Some(rest) = spec.strip_prefix("oci:") {

@@ -10,7 +10,7 @@ use super::layer::{self, BlobCheck, Counters, LayerError, OsReleaseFiles, Parsed
 use super::manifest::{
     check_layer_descriptor, select_platform, ConfigDoc, Descriptor, ManifestDoc, ManifestError, Platform,
 };
-use super::{ImageError, LoadOptions, OsRelease, Progress};
+use super::{ImageLoadError, LoadOptions, OsRelease, Progress};
 use crate::index::FileIndex;
 
 /// A layer blob opened for reading.
@@ -23,7 +23,7 @@ pub(crate) struct LayerStream<'a> {
 /// Where blobs come from (registry, layout directory, archive).
 pub(crate) trait BlobStore: Sync {
     /// A small blob (manifest, config), digest-verified.
-    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError>;
+    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageLoadError>;
     /// A layer blob as a stream.
     fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError>;
     /// Extra attempts after a transport error while streaming a layer.
@@ -46,7 +46,7 @@ pub(crate) fn resolve(
     mut digest: String,
     wanted: Option<&Platform>,
     what: &str,
-) -> Result<Resolved, ImageError> {
+) -> Result<Resolved, ImageLoadError> {
     let default = Platform::linux_amd64();
     let from_index = doc.is_index();
     for _ in 0..4 {
@@ -68,7 +68,7 @@ pub(crate) fn resolve(
     if let (Some(wanted), false) = (wanted, from_index) {
         let have = config.platform();
         if !wanted.accepts(&have) {
-            return Err(ImageError::Platform { wanted: wanted.to_string(), available: vec![have.to_string()] });
+            return Err(ImageLoadError::Platform { wanted: wanted.to_string(), available: vec![have.to_string()] });
         }
     }
     let layers = doc.layers.unwrap_or_default();
@@ -79,7 +79,7 @@ pub(crate) fn resolve(
 }
 
 /// A small blob whose length must be the descriptor's declared size (every source, registries too).
-fn read_sized(store: &dyn BlobStore, desc: &Descriptor, what: &str) -> Result<Vec<u8>, ImageError> {
+fn read_sized(store: &dyn BlobStore, desc: &Descriptor, what: &str) -> Result<Vec<u8>, ImageLoadError> {
     let bytes = store.read_blob(desc)?;
     super::layout::check_declared_size(desc, bytes.len() as u64).map_err(|error| ManifestError::BlobSize {
         what: what.to_string(),
@@ -94,14 +94,14 @@ pub(crate) fn load_layers(
     store: &dyn BlobStore,
     layers: &[Descriptor],
     opts: &LoadOptions,
-) -> Result<(FileIndex, Option<OsRelease>), ImageError> {
+) -> Result<(FileIndex, Option<OsRelease>), ImageLoadError> {
     let limits = opts.limits;
     let counters = Counters::default();
     let bytes_total: u64 = layers.iter().map(|d| d.size.max(0) as u64).fold(0, u64::saturating_add);
     // Blobs are at least about as large as what they decompress to would be over the limit: refuse
     // before streaming (a registry declaring 2^63-1 bytes and sending zeros forever stops here).
     if bytes_total > limits.max_uncompressed_bytes {
-        return Err(ImageError::DeclaredTooLarge { declared: bytes_total, limit: limits.max_uncompressed_bytes });
+        return Err(ImageLoadError::DeclaredTooLarge { declared: bytes_total, limit: limits.max_uncompressed_bytes });
     }
     let on_bytes = |done: u64| {
         if let Some(progress) = &opts.progress {
@@ -116,7 +116,7 @@ pub(crate) fn load_layers(
     let mut index = FileIndex::with_limits(limits);
     let mut os_files = OsReleaseFiles::default();
 
-    std::thread::scope(|scope| -> Result<(), ImageError> {
+    std::thread::scope(|scope| -> Result<(), ImageLoadError> {
         let (tx, rx) = mpsc::channel::<(usize, Result<ParsedLayer, LayerError>)>();
         for _ in 0..workers {
             let tx = tx.clone();
@@ -145,26 +145,26 @@ pub(crate) fn load_layers(
         drop(tx);
         let mut pending: BTreeMap<usize, ParsedLayer> = BTreeMap::new();
         let mut next_apply = 0usize;
-        let fail = |e: ImageError| {
+        let fail = |e: ImageLoadError| {
             cancel.store(true, Ordering::SeqCst);
             applied.1.notify_all();
             Err(e)
         };
         while next_apply < layers.len() {
             let Ok((i, result)) = rx.recv() else {
-                return fail(ImageError::WorkerStopped);
+                return fail(ImageLoadError::WorkerStopped);
             };
             match result {
                 Ok(parsed) => {
                     pending.insert(i, parsed);
                 }
                 Err(error) => {
-                    return fail(ImageError::Layer { digest: layers[i].digest.clone(), error });
+                    return fail(ImageLoadError::Layer { digest: layers[i].digest.clone(), error });
                 }
             }
             while let Some(parsed) = pending.remove(&next_apply) {
                 if let Err(e) = layer::apply_layer(&mut index, &parsed) {
-                    return fail(ImageError::LayerIndex { digest: layers[next_apply].digest.clone(), error: e });
+                    return fail(ImageLoadError::LayerIndex { digest: layers[next_apply].digest.clone(), error: e });
                 }
                 os_files.record(&parsed);
                 drop(parsed);
@@ -271,8 +271,8 @@ mod tests {
     struct MemStore(HashMap<String, Vec<u8>>);
 
     impl BlobStore for MemStore {
-        fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-            self.0.get(&desc.digest).cloned().ok_or(ImageError::WorkerStopped)
+        fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageLoadError> {
+            self.0.get(&desc.digest).cloned().ok_or(ImageLoadError::WorkerStopped)
         }
         fn open_layer(&self, desc: &Descriptor) -> Result<LayerStream<'_>, LayerError> {
             let bytes = self.0.get(&desc.digest).ok_or_else(|| LayerError::Missing(desc.digest.clone()))?;
@@ -348,7 +348,7 @@ mod tests {
         let (store, descs) = store_of(layers);
         let err = load_layers(&store, &descs, &LoadOptions::default()).unwrap_err();
         assert!(
-            matches!(&err, ImageError::Layer { digest, error: LayerError::Hostile(_) } if *digest == descs[5].digest)
+            matches!(&err, ImageLoadError::Layer { digest, error: LayerError::Hostile(_) } if *digest == descs[5].digest)
         );
         assert_eq!(
             err.to_string(),

@@ -20,7 +20,7 @@ use super::auth::{self, AuthError, Credentials};
 use super::layer::LayerError;
 use super::manifest::{Descriptor, ManifestDoc, Platform, ALL_MANIFEST_TYPES};
 use super::pipeline::{self, BlobStore, LayerStream};
-use super::{ImageError, LoadOptions, LoadedImage};
+use super::{ImageLoadError, LoadOptions, LoadedImage};
 
 /// Why a registry could not be used: a bad reference, a client that cannot start, a failed or
 /// lying request. `reason` fields hold the client's whole error chain (reqwest hides the useful
@@ -95,7 +95,7 @@ impl RegistryStore {
     }
 
     /// Runs a request with retries on transport errors and 5xx/429 answers.
-    fn with_retries<T, F>(&self, what: &str, mut op: impl FnMut() -> F) -> Result<T, ImageError>
+    fn with_retries<T, F>(&self, what: &str, mut op: impl FnMut() -> F) -> Result<T, ImageLoadError>
     where
         F: std::future::Future<Output = Result<T, OciDistributionError>>,
     {
@@ -112,7 +112,7 @@ impl RegistryStore {
         }
     }
 
-    fn registry_error(&self, what: &str, e: &OciDistributionError) -> ImageError {
+    fn registry_error(&self, what: &str, e: &OciDistributionError) -> ImageLoadError {
         let host = self.host();
         match e {
             OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
@@ -128,7 +128,7 @@ impl RegistryStore {
         }
     }
 
-    fn pull_manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String), ImageError> {
+    fn pull_manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String), ImageLoadError> {
         let what = format!("manifest {}", reference.whole());
         let (bytes, digest) =
             self.with_retries(&what, || self.client.pull_manifest_raw(reference, &self.auth, &ALL_MANIFEST_TYPES))?;
@@ -148,7 +148,7 @@ impl RegistryStore {
 }
 
 impl BlobStore for RegistryStore {
-    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
+    fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, ImageLoadError> {
         if ALL_MANIFEST_TYPES.contains(&desc.media_type.as_str()) {
             let by_digest = Reference::with_digest(
                 self.reference.registry().to_string(),
@@ -248,7 +248,7 @@ pub(crate) fn client_for(plain_http: &[String], timeout: Duration) -> Result<Cli
     Client::try_from(config).map_err(|e| RegistryError::Client { reason: describe(&e) })
 }
 
-pub(crate) fn load(spec: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageError> {
+pub(crate) fn load(spec: &str, wanted: Option<&Platform>, opts: &LoadOptions) -> Result<LoadedImage, ImageLoadError> {
     let reference: Reference =
         spec.parse().map_err(|error| RegistryError::InvalidReference { spec: spec.to_string(), error })?;
     if tokio::runtime::Handle::try_current().is_ok() {
@@ -293,7 +293,7 @@ pub(crate) fn load(spec: &str, wanted: Option<&Platform>, opts: &LoadOptions) ->
 /// Before any credential leaves: ask the registry (anonymously) how it authenticates. A token
 /// realm must be HTTPS unless its host is under `--plain-http`, so a password never crosses the
 /// network in clear text to a host the user did not name.
-async fn check_challenge(reference: &Reference, plain: &[String], timeout: Duration) -> Result<(), ImageError> {
+async fn check_challenge(reference: &Reference, plain: &[String], timeout: Duration) -> Result<(), ImageLoadError> {
     let host = reference.resolve_registry();
     let scheme = if plain.iter().any(|p| p == host) { "http" } else { "https" };
     let url = format!("{scheme}://{host}/v2/");

@@ -1,7 +1,7 @@
 //! Self-contained HTML report: inline CSS, no scripts, no external `src`/`href` (reference URLs
 //! are shown as text), a summary by tag and severity, then per image the facts and policies.
 
-use super::{image_facts, Report};
+use super::{image_facts, RecommendReport};
 
 fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -28,7 +28,7 @@ th{background:#dbe5f3}.bar{display:inline-block;height:12px;background:#e07a1f;b
 .error{background:#fde2e1;border:1px solid #b3261e;padding:8px;border-radius:4px}\
 .summary{display:flex;gap:32px;flex-wrap:wrap}code{font-size:90%}";
 
-pub fn render(r: &Report) -> String {
+pub fn render(r: &RecommendReport) -> String {
     let (tags, sev) = r.counts();
     let total: usize = r.images.iter().map(|i| i.policies.len()).sum();
     let max = tags.values().chain(sev.values()).copied().max().unwrap_or(1).max(1);

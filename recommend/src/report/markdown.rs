@@ -1,13 +1,13 @@
 //! Markdown report (PR comments): the same facts as the text report.
 
-use super::{escape_controls, image_facts, Report};
+use super::{escape_controls, image_facts, RecommendReport};
 
 /// Control characters escaped (a file name cannot end a table row) and `|`.
 fn cell(s: &str) -> String {
     escape_controls(s).replace('|', "\\|")
 }
 
-pub fn render(r: &Report) -> String {
+pub fn render(r: &RecommendReport) -> String {
     let mut out = String::from("# armorc recommend report\n\n");
     for n in &r.templates.notes {
         out.push_str(&format!("- templates: {}\n", cell(n)));

@@ -102,7 +102,7 @@ pub struct ImageEntry {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
+pub struct RecommendReport {
     pub version: u32,
     pub templates: TemplatesInfo,
     pub images: Vec<ImageEntry>,
@@ -111,7 +111,7 @@ pub struct Report {
     pub explain: bool,
 }
 
-impl Report {
+impl RecommendReport {
     /// Policies per tag and per severity over all images (the HTML summary, checked by tests).
     pub fn counts(&self) -> (BTreeMap<String, usize>, BTreeMap<u8, usize>) {
         let mut tags = BTreeMap::new();
@@ -160,7 +160,7 @@ fn needs_escape(c: char) -> bool {
 }
 
 /// The facts every human format prints for one image, as (key, value) rows.
-pub(crate) fn image_facts(r: &Report, i: &ImageEntry) -> Vec<(&'static str, String)> {
+pub(crate) fn image_facts(r: &RecommendReport, i: &ImageEntry) -> Vec<(&'static str, String)> {
     let mut rows = Vec::new();
     if let Some(w) = &i.workload {
         rows.push(("Workload", w.clone()));

@@ -1,7 +1,7 @@
 //! karmor-style text report: a key/value block per image, then a bordered table
 //! `POLICY | SHORT DESC | SEVERITY | ACTION | TAGS`, rows sorted by file (stable).
 
-use super::{escape_controls as esc, image_facts, Report};
+use super::{escape_controls as esc, image_facts, RecommendReport};
 
 /// Width of the TAGS column: tags are joined with `, ` and wrapped to it, so a row is as tall as
 /// its summary or tag list needs, not one line per tag.
@@ -65,7 +65,7 @@ fn table(headers: &[&str], widths: &[usize], rows: &[Vec<String>], out: &mut Str
     }
 }
 
-pub fn render(r: &Report) -> String {
+pub fn render(r: &RecommendReport) -> String {
     let mut out = String::new();
     for n in &r.templates.notes {
         out.push_str(&format!("templates: {}\n", esc(n)));

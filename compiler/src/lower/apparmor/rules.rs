@@ -135,8 +135,8 @@ pub fn from_policy(policy: &ir::Policy) -> Vec<AaRule> {
     out
 }
 
-fn classify(target: &ir::Target) -> Option<(Category, Key, bool, bool)> {
-    use ir::Target as T;
+fn classify(target: &ir::RuleTarget) -> Option<(Category, Key, bool, bool)> {
+    use ir::RuleTarget as T;
     Some(match target {
         T::ProcessPath { path, owner_only, .. } => {
             let key = if path.is_empty() { Key::Nothing } else { Key::Path(path.clone()) };

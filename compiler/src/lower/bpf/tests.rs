@@ -3,7 +3,7 @@
 use super::*;
 use crate::compose::{Posture, PostureAction};
 use crate::image::*;
-use crate::ir::{Origin, Policy, PolicyKind, Rule, Selector, Target as T};
+use crate::ir::{Origin, Policy, PolicyKind, Rule, RuleTarget as T, Selector};
 use std::collections::BTreeMap;
 
 fn origin(at: &str) -> Origin {

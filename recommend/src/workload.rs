@@ -24,7 +24,7 @@ pub struct ManifestContainer {
 /// Why a `-f` manifest cannot be used. `file` is the manifest (`-` for stdin), `workload` the
 /// workload as `Kind [ns/]name`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ManifestError {
+pub enum WorkloadFileError {
     /// Not a readable workload (YAML, names, shape), as `armorc compile --workloads` reports it.
     #[error(transparent)]
     Workload(#[from] WorkloadError),
@@ -34,18 +34,23 @@ pub enum ManifestError {
     ContainerWithoutImage { file: String, workload: String, container: String },
 }
 
-fn containers_of(w: &Workload, file: &str, out: &mut Vec<ManifestContainer>) -> Result<(), ManifestError> {
+fn containers_of(w: &Workload, file: &str, out: &mut Vec<ManifestContainer>) -> Result<(), WorkloadFileError> {
     let namespace = w.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
     let workload = format!("{} {namespace}{}", w.kind, w.name);
     // Selector labels end up in policies: they must be valid Kubernetes syntax.
     for (k, v) in &w.selector {
         if !crate::render::valid_label_key(k) || !crate::render::valid_label_value(v) {
-            return Err(ManifestError::Label { file: file.to_string(), workload, key: k.clone(), value: v.clone() });
+            return Err(WorkloadFileError::Label {
+                file: file.to_string(),
+                workload,
+                key: k.clone(),
+                value: v.clone(),
+            });
         }
     }
     let all = w.init_containers.iter().map(|c| (c, true)).chain(w.containers.iter().map(|c| (c, false)));
     for (c, init) in all {
-        let image = c.image.clone().ok_or_else(|| ManifestError::ContainerWithoutImage {
+        let image = c.image.clone().ok_or_else(|| WorkloadFileError::ContainerWithoutImage {
             file: file.to_string(),
             workload: workload.clone(),
             container: c.name.clone(),
@@ -64,7 +69,7 @@ fn containers_of(w: &Workload, file: &str, out: &mut Vec<ManifestContainer>) -> 
 }
 
 /// Parse a (multi-document) manifest stream; `file` names it in errors (`-` for stdin).
-pub fn parse(file: &str, text: &str) -> Result<Vec<ManifestContainer>, ManifestError> {
+pub fn parse(file: &str, text: &str) -> Result<Vec<ManifestContainer>, WorkloadFileError> {
     let mut workloads = Workloads::default();
     workloads.read(&SourceFile::new(file, text))?;
     let mut out = Vec::new();
