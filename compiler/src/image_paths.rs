@@ -127,8 +127,8 @@ pub fn resolve_symlinks(policy: &ir::Policy, images: &[&dyn ImageFiles]) -> (ir:
     for rule in &policy.rules {
         out.rules.push(rule.clone());
         let (value, is_dir) = match &rule.target {
-            Target::ProcessPath { path, .. } | Target::FilePath { path, .. } => (path.as_str(), false),
-            Target::ProcessDir { dir, .. } | Target::FileDir { dir, .. } => (dir.as_str(), true),
+            RuleTarget::ProcessPath { path, .. } | RuleTarget::FilePath { path, .. } => (path.as_str(), false),
+            RuleTarget::ProcessDir { dir, .. } | RuleTarget::FileDir { dir, .. } => (dir.as_str(), true),
             _ => ("", false),
         };
         let targets: Vec<String> = resolved_spellings(images, value, is_dir);
@@ -179,10 +179,10 @@ fn resolved_spellings(images: &[&dyn ImageFiles], value: &str, is_dir: bool) -> 
     out
 }
 
-fn set_path(target: &mut Target, new: String) {
+fn set_path(target: &mut RuleTarget, new: String) {
     match target {
-        Target::ProcessPath { path, .. } | Target::FilePath { path, .. } => *path = new,
-        Target::ProcessDir { dir, .. } | Target::FileDir { dir, .. } => *dir = new,
+        RuleTarget::ProcessPath { path, .. } | RuleTarget::FilePath { path, .. } => *path = new,
+        RuleTarget::ProcessDir { dir, .. } | RuleTarget::FileDir { dir, .. } => *dir = new,
         _ => {}
     }
 }
