@@ -659,12 +659,12 @@ fn build(
             if let (Some(collected), Some(image)) = (&mut built.divergence, &image) {
                 let t = std::time::Instant::now();
                 let (ids, unanalysed) = match analyzer.analyze(target, &applied, image, &profile.text) {
-                    Ok(mut found) => {
-                        found.retain(|d| {
+                    Ok(found) => {
+                        let kept = found.into_iter().filter(|d| {
                             d.code != armorc_compiler::codes::Code::D004
                                 || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
                         });
-                        (collected.add(found), None)
+                        (collected.add(kept), None)
                     }
                     Err(divergence::Unanalysed(e)) => {
                         eprintln!("note: {}: divergence analysis skipped: {e}", image.target);

@@ -16,8 +16,10 @@ use crate::image::MapImage;
 use crate::ir::{self, Action, Target as T};
 use crate::model::apparmor::{self, glob::Glob, LineCache, PathLines, ProfileSet};
 use crate::model::{By, Hook, Model, Op, Operation, Query};
-use std::cell::RefCell;
+use foldhash::fast::FixedState;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 
 /// One divergence: a rule (or the posture it switches on) that the two enforcers apply
 /// differently, with one operation showing it.
@@ -62,7 +64,47 @@ pub struct Unanalysed(pub String);
 pub struct Analyzer {
     lines: LineCache,
     patterns: RefCell<Patterns>,
-    results: HashMap<TargetKey, Result<Vec<Divergence>, Unanalysed>>,
+    /// Per analysed target: its divergences as indexes into `distinct`.
+    results: HashMap<TargetKey, Result<Vec<u32>, Unanalysed>, FixedState>,
+    /// Each divergence found once (many targets share them).
+    distinct: Interned,
+}
+
+/// Distinct divergences, numbered in first-seen order: `items` and the index of their numbers.
+#[derive(Default)]
+struct Interned {
+    items: Vec<Divergence>,
+    ids: Index,
+}
+
+/// Numbers of divergences by their hash (the divergences are in a `Vec` beside it).
+#[derive(Default)]
+struct Index(hashbrown::HashTable<u32>);
+
+impl Index {
+    fn hash(d: &Divergence) -> u64 {
+        FixedState::with_seed(0x5eed).hash_one(d)
+    }
+
+    /// The number of `d` in `items`, pushed there when new.
+    fn intern(&mut self, items: &mut Vec<Divergence>, d: &Divergence) -> u32 {
+        let entry = self.0.entry(Self::hash(d), |&i| items[i as usize] == *d, |&i| Self::hash(&items[i as usize]));
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let id = items.len() as u32;
+                e.insert(id);
+                items.push(d.clone());
+                id
+            }
+        }
+    }
+}
+
+impl Interned {
+    fn intern(&mut self, d: &Divergence) -> u32 {
+        self.ids.intern(&mut self.items, d)
+    }
 }
 
 impl Analyzer {
@@ -75,14 +117,15 @@ impl Analyzer {
         policies: &[&ir::Policy],
         image: &MapImage,
         profile_text: &str,
-    ) -> Result<Vec<Divergence>, Unanalysed> {
+    ) -> Result<Vec<&Divergence>, Unanalysed> {
         let key = (target.policies.clone(), format!("{:?}{:?}", target.posture, target.enforcement), target.host);
-        if let Some(r) = self.results.get(&key) {
-            return r.clone();
+        if !self.results.contains_key(&key) {
+            let r = self.analyze_once(target, policies, image, profile_text);
+            let r = r.map(|found| found.iter().map(|d| self.distinct.intern(d)).collect());
+            self.results.insert(key.clone(), r);
         }
-        let r = self.analyze_once(target, policies, image, profile_text);
-        self.results.insert(key, r.clone());
-        r
+        let items = &self.distinct.items;
+        self.results[&key].as_ref().map(|ids| ids.iter().map(|&i| &items[i as usize]).collect()).map_err(Clone::clone)
     }
 
     fn analyze_once(
@@ -97,31 +140,56 @@ impl Analyzer {
         }
         let set = ProfileSet::parse_cached(profile_text, &mut self.lines).map_err(Unanalysed)?;
         let root = set.entry_profile().unwrap_or_default();
-        let mut transitions: HashMap<String, String> = HashMap::new();
-        for name in std::iter::once(root.clone()).chain(set.profiles.keys().cloned()) {
-            for (path, profile) in set.transitions(&name) {
-                transitions.entry(path).or_insert(profile);
+        let mut transitions: HashMap<&[u8], &str, FixedState> = HashMap::default();
+        for name in std::iter::once(root.as_str()).chain(set.profiles.keys().map(String::as_str)) {
+            for (path, profile) in set.transitions_of(name) {
+                transitions.entry(path.as_bytes()).or_insert(profile);
             }
         }
+        let ids: Vec<String> = policies.iter().map(|p| p.id()).collect();
         let rules: Vec<Applied> = policies
             .iter()
-            .flat_map(|p| p.rules.iter().map(move |r| Applied { policy: p, rule: r }))
+            .zip(&ids)
+            .flat_map(|(p, id)| p.rules.iter().map(move |r| Applied { id, rule: r }))
             .filter(|a| a.rule.action != Action::Audit)
             .collect();
+        let mut exact_rules: HashMap<&str, Vec<usize>, FixedState> = HashMap::default();
+        let mut scanned_rules = Vec::new();
+        for (i, a) in rules.iter().enumerate() {
+            match &a.rule.target {
+                T::ProcessPath { path, .. } | T::FilePath { path, .. } => {
+                    exact_rules.entry(path.as_str()).or_default().push(i);
+                }
+                _ => scanned_rules.push(i),
+            }
+        }
         let by_ref = RefCell::new(None);
+        let pattern_ids = {
+            let mut patterns = self.patterns.borrow_mut();
+            rules
+                .iter()
+                .map(|a| match &a.rule.target {
+                    T::ProcessPattern { pattern, .. } | T::FilePattern { pattern, .. } => patterns.id(pattern),
+                    _ => 0,
+                })
+                .collect()
+        };
         let cx = Context {
             target,
             rules: &rules,
             model: Model::new(image),
             image,
             set: &set,
-            root,
+            root: &root,
             transitions,
             by_ref,
             allow_list_rule: rules
                 .iter()
                 .position(|a| a.rule.action == Action::Allow && a.category() == Some(Cat::File)),
             patterns: &self.patterns,
+            pattern_ids,
+            exact_rules,
+            scanned_rules,
             last_matching: RefCell::default(),
             lines: &self.lines,
             reported: RefCell::default(),
@@ -130,16 +198,18 @@ impl Analyzer {
         dead_directories(&rules, &mut found);
         let probes = probes(&cx);
         // Probes come grouped by path and source: the profile lines matching a path are found once.
-        let mut lines: Option<(&str, &[u8], PathLines)> = None;
+        let mut at: Option<At> = None;
         for probe in &probes {
             let q = &probe.query;
             let profile = cx.profile_for(q);
-            if !lines.as_ref().is_some_and(|(p, path, _)| *p == profile && *path == q.path.as_slice()) {
+            if !at.as_ref().is_some_and(|at| at.profile == profile && at.path.as_bytes() == q.path.as_slice()) {
                 let path = std::str::from_utf8(&q.path).unwrap_or("");
-                lines = Some((profile, &q.path, set.lines_for_cached(profile, path, cx.lines)));
+                let path_id = cx.lines.path_id(path);
+                let lines = set.lines_for_cached(profile, path, path_id, cx.lines);
+                at = Some(At { profile, path, path_id, lines, root_lines: OnceCell::new() });
             }
-            if let Some((_, _, l)) = &lines {
-                cx.compare(probe, profile, l, &mut found);
+            if let Some(at) = &at {
+                cx.compare(probe, at, &mut found);
             }
         }
         let mut out = found.items;
@@ -150,34 +220,52 @@ impl Analyzer {
     }
 }
 
-/// matchPatterns compiled once per run (None: not a glob the evaluator reads), and which pattern
-/// matched which path (by their hashes): the same patterns meet the same paths in many targets.
+/// matchPatterns compiled once per run and numbered (None: not a glob the evaluator reads), and
+/// which pattern matched which path (by their numbers): the same patterns meet the same paths in
+/// many targets.
 #[derive(Default)]
 struct Patterns {
-    globs: HashMap<String, Option<Glob>>,
-    matched: HashMap<(u64, u64), bool, foldhash::fast::FixedState>,
+    ids: HashMap<String, u32, FixedState>,
+    globs: Vec<Option<Glob>>,
+    matched: HashMap<u64, bool, FixedState>,
 }
 
 impl Patterns {
-    fn matches(&mut self, pattern: &str, path: &str) -> bool {
-        use std::hash::BuildHasher;
-        let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
-        let key = (hasher.hash_one(pattern), hasher.hash_one(path));
-        if let Some(&m) = self.matched.get(&key) {
-            return m;
+    fn id(&mut self, pattern: &str) -> u32 {
+        if let Some(&id) = self.ids.get(pattern) {
+            return id;
         }
-        let glob = self.globs.entry(pattern.to_string()).or_insert_with(|| Glob::parse(pattern).ok());
-        let m = glob.as_ref().is_some_and(|g| g.matches(path));
-        self.matched.insert(key, m);
-        m
+        let id = self.globs.len() as u32;
+        self.globs.push(Glob::parse(pattern).ok());
+        self.ids.insert(pattern.to_string(), id);
+        id
+    }
+
+    /// Whether pattern `id` matches `path` (numbered `path_id` by the run's `LineCache`).
+    fn matches(&mut self, id: u32, path: &str, path_id: u32) -> bool {
+        let globs = &self.globs;
+        *self
+            .matched
+            .entry(u64::from(id) << 32 | u64::from(path_id))
+            .or_insert_with(|| globs[id as usize].as_ref().is_some_and(|g| g.matches(path)))
     }
 }
 
 /// (policies, posture and enforcement, host): what makes two targets' analyses equal.
 type TargetKey = (Vec<usize>, String, bool);
 
-/// (source, path, exec, has a path): what `matching` depends on for path operations.
-type MatchKey = (Vec<u8>, Vec<u8>, bool, bool);
+/// (source, path number, exec, has a path): what `matching` depends on for path operations.
+type MatchKey = (Vec<u8>, u32, bool, bool);
+
+/// The probes of one path in one profile: the profile's lines matching the path are found once.
+struct At<'a> {
+    profile: &'a str,
+    path: &'a str,
+    path_id: u32,
+    lines: PathLines<'a>,
+    /// The root profile's lines, when a probe in a sub-profile needs them too.
+    root_lines: OnceCell<PathLines<'a>>,
+}
 
 /// `Analyzer::analyze` for a single target.
 pub fn analyze(
@@ -186,7 +274,7 @@ pub fn analyze(
     image: &MapImage,
     profile_text: &str,
 ) -> Result<Vec<Divergence>, Unanalysed> {
-    Analyzer::default().analyze(target, policies, image, profile_text)
+    Analyzer::default().analyze(target, policies, image, profile_text).map(|found| found.into_iter().cloned().collect())
 }
 
 #[derive(Default)]
@@ -205,7 +293,8 @@ impl Found {
 
 #[derive(Clone, Copy)]
 struct Applied<'a> {
-    policy: &'a ir::Policy,
+    /// Its policy's id.
+    id: &'a str,
     rule: &'a ir::Rule,
 }
 
@@ -295,7 +384,7 @@ impl Applied<'_> {
             T::Capability { name, .. } => format!("capability {name}"),
             _ => "rule".to_string(),
         };
-        format!("{:?} {what} ({} {})", self.rule.action, self.policy.id(), self.rule.origin.at)
+        format!("{:?} {what} ({} {})", self.rule.action, self.id, self.rule.origin.at)
     }
 }
 
@@ -351,7 +440,7 @@ fn dead_directories(rules: &[Applied], found: &mut Found) {
             found.add(Divergence {
                 code: Code::D005,
                 rule: inner.rule.origin.clone(),
-                policy: inner.policy.id(),
+                policy: inner.id.to_string(),
                 operation: format!("a direct child such as {child}"),
                 bpf: format!("applies only {} (the remembered recursive directory decides first)", outer.describe()),
                 apparmor,
@@ -418,7 +507,7 @@ fn protocol_matches(known: Option<ir::Protocol>, ty: u32, proto: u32) -> bool {
 /// for directories) with the ops of its category, from its source; its protocol's sockets; its
 /// capability; and, under a file allow-list, the exec of a binary no rule names.
 fn probes(cx: &Context) -> Vec<Probe> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4 * cx.rules.len());
     let query = |op: Op, path: &str, owner: bool, source: Option<&str>| Query {
         path: path.as_bytes().to_vec(),
         owner,
@@ -491,12 +580,12 @@ struct Context<'a> {
     model: Model,
     image: &'a MapImage,
     set: &'a ProfileSet,
-    root: String,
+    root: &'a str,
     /// Exact `px` lines of every profile: which executable enters which sub-profile.
-    transitions: HashMap<String, String>,
-    /// (policy id, rule `at`) -> applied rule: the image's provenance back to a rule (built
-    /// when first needed).
-    by_ref: RefCell<Option<HashMap<(String, &'a str), usize>>>,
+    transitions: HashMap<&'a [u8], &'a str, FixedState>,
+    /// (policy id, rule `at`) -> applied rule: the image's provenance back to a rule (built when
+    /// first needed).
+    by_ref: RefCell<Option<ByRef<'a>>>,
     /// (code, rule) pairs already reported for this target.
     reported: RefCell<HashSet<(Code, usize)>>,
     /// The first file Allow rule: it switches a file allow-list on (under a file posture block).
@@ -507,25 +596,53 @@ struct Context<'a> {
     last_matching: RefCell<Option<(MatchKey, Vec<usize>)>>,
     /// Compiled matchPatterns and their answers (shared by the run).
     patterns: &'a RefCell<Patterns>,
+    /// Per applied rule: its pattern's number in `patterns` (0 for other rules).
+    pattern_ids: Vec<u32>,
+    /// matchPaths rules by their path, and the other rules (which `matching` checks for every
+    /// query).
+    exact_rules: HashMap<&'a str, Vec<usize>, FixedState>,
+    scanned_rules: Vec<usize>,
 }
+
+type ByRef<'a> = HashMap<(&'a str, &'a str), usize, FixedState>;
 
 /// An answer of the AppArmor evaluator.
 struct AaAnswer {
     allow: bool,
-    profile: String,
+    profile: Profile,
 }
 
-impl Context<'_> {
+/// Which profile answered.
+#[derive(Clone, Copy)]
+enum Profile {
+    Root,
+    /// The sub-profile of the query's source.
+    Sub,
+    /// The root profile, where a process that starts as the source runs.
+    RootStart,
+}
+
+impl AaAnswer {
+    fn label(&self, q: &Query) -> String {
+        match self.profile {
+            Profile::Root => "in the target's profile".to_string(),
+            Profile::Sub => format!("in the sub-profile of {}", String::from_utf8_lossy(&q.source)),
+            Profile::RootStart => "in the target's profile, where a process that starts as the source runs".to_string(),
+        }
+    }
+}
+
+impl<'a> Context<'a> {
     /// AppArmor's answer; `lines` are the profile's lines matching the query's path.
-    fn apparmor(&self, q: &Query, profile: &str, lines: &PathLines) -> bool {
-        let path = String::from_utf8_lossy(&q.path);
+    fn apparmor(&self, q: &Query, profile: &str, path: &str, lines: &PathLines) -> bool {
         match q.op {
             Op::Exec => matches!(lines.exec(q.owner), apparmor::Exec::Runs(_) | apparmor::Exec::Unconfined),
             Op::Open => lines.file('r', q.owner) == apparmor::Decision::Allow,
             // AppArmor names a directory with a trailing `/`.
             Op::Mkdir | Op::Rmdir => {
                 let dir = format!("{path}/");
-                self.set.lines_for_cached(profile, &dir, self.lines).file('w', q.owner) == apparmor::Decision::Allow
+                let id = self.lines.path_id(&dir);
+                self.set.lines_for_cached(profile, &dir, id, self.lines).file('w', q.owner) == apparmor::Decision::Allow
             }
             Op::Socket => {
                 self.set.network(profile, type_word(q.sock_type), proto_word(q.sock_type, q.protocol))
@@ -541,31 +658,27 @@ impl Context<'_> {
 
     /// The profile a task with the query's source runs under after exec'ing it from the
     /// container's profile (the root when the source enters none).
-    fn profile_for(&self, q: &Query) -> &str {
-        let source = String::from_utf8_lossy(&q.source);
-        self.transitions.get(source.as_ref()).map_or(self.root.as_str(), String::as_str)
+    fn profile_for(&self, q: &Query) -> &'a str {
+        if q.source.is_empty() {
+            return self.root;
+        }
+        self.transitions.get(q.source.as_slice()).copied().unwrap_or(self.root)
     }
 
-    fn compare(&self, probe: &Probe, profile: &str, lines: &PathLines, found: &mut Found) {
+    fn compare(&self, probe: &Probe, at: &At<'a>, found: &mut Found) {
         let q = &probe.query;
         let op = self.model.decide_operation(q);
         let bpf_allow = !op.decision.deny;
-        let entered = !q.source.is_empty() && profile != self.root;
-        let label = if entered {
-            format!("in the sub-profile of {}", String::from_utf8_lossy(&q.source))
-        } else {
-            "in the target's profile".to_string()
-        };
-        let aa = AaAnswer { allow: self.apparmor(q, profile, lines), profile: label };
-        if aa.allow == bpf_allow {
+        let entered = !q.source.is_empty() && at.profile != self.root;
+        let allow = self.apparmor(q, at.profile, at.path, &at.lines);
+        if allow == bpf_allow {
             // Agreement in the sub-profile; a process that *starts* as the source (the container's
             // entrypoint) never exec'd it inside the profile and runs under the root profile.
             if entered {
-                let path = String::from_utf8_lossy(&q.path);
-                let root = AaAnswer {
-                    allow: self.apparmor(q, &self.root, &self.set.lines_for_cached(&self.root, &path, self.lines)),
-                    profile: "in the target's profile, where a process that starts as the source runs".to_string(),
-                };
+                let root_lines =
+                    at.root_lines.get_or_init(|| self.set.lines_for_cached(self.root, at.path, at.path_id, self.lines));
+                let root =
+                    AaAnswer { allow: self.apparmor(q, self.root, at.path, root_lines), profile: Profile::RootStart };
                 if root.allow != bpf_allow {
                     if let Some(d) = probe.rule.and_then(|i| self.source_entrypoint(i, q, &op, &root)) {
                         found.add(d);
@@ -574,6 +687,7 @@ impl Context<'_> {
             }
             return;
         }
+        let aa = AaAnswer { allow, profile: if entered { Profile::Sub } else { Profile::Root } };
         if !q.source.is_empty() && !entered {
             // The source never enters its sub-profile: every exec of it stays in the root profile.
             if let Some(i) = probe.rule.filter(|&i| self.rules[i].source().is_some()) {
@@ -583,7 +697,7 @@ impl Context<'_> {
                 return;
             }
         }
-        if let Some(d) = self.classify(probe, &op, &aa) {
+        if let Some(d) = self.classify(probe, at, &op, &aa) {
             found.add(d);
         }
     }
@@ -610,42 +724,50 @@ impl Context<'_> {
     }
 
     /// Applied rules (of the query's source, or global) matching the query.
-    fn matching(&self, q: &Query) -> Vec<usize> {
-        let key = (q.source.clone(), q.path.clone(), q.op == Op::Exec, q.op.has_path());
+    fn matching(&self, q: &Query, at: &At) -> Vec<usize> {
+        let (exec, has_path) = (q.op == Op::Exec, q.op.has_path());
         if let Some((k, m)) = &*self.last_matching.borrow() {
-            if *k == key && q.op.has_path() {
+            if has_path && k.0 == q.source && k.1 == at.path_id && k.2 == exec && k.3 {
                 return m.clone();
             }
         }
-        let m = self.matching_uncached(q);
-        *self.last_matching.borrow_mut() = Some((key, m.clone()));
+        let m = self.matching_uncached(q, at);
+        *self.last_matching.borrow_mut() = Some(((q.source.clone(), at.path_id, exec, has_path), m.clone()));
         m
     }
 
-    fn matching_uncached(&self, q: &Query) -> Vec<usize> {
+    fn matching_uncached(&self, q: &Query, at: &At) -> Vec<usize> {
         let source = String::from_utf8_lossy(&q.source);
-        let path = String::from_utf8_lossy(&q.path);
-        (0..self.rules.len())
+        // Path rules can only match their own path: only those of this path are checked.
+        let exact = self.exact_rules.get(at.path).map_or(&[][..], Vec::as_slice);
+        let mut m: Vec<usize> = exact
+            .iter()
+            .chain(&self.scanned_rules)
+            .copied()
             .filter(|&i| {
                 let a = self.rules[i];
-                a.source().is_none_or(|s| s == source) && self.rule_matches(a.rule, q, &path)
+                a.source().is_none_or(|s| s == source) && self.rule_matches(i, q, at)
             })
-            .collect()
+            .collect();
+        m.sort_unstable();
+        m
     }
 
-    /// Whether an IR rule matches a query (the policy's meaning, independent of either lowering).
-    fn rule_matches(&self, r: &ir::Rule, q: &Query, path: &str) -> bool {
+    /// Whether applied rule `i` matches a query (the policy's meaning, independent of either
+    /// lowering).
+    fn rule_matches(&self, i: usize, q: &Query, at: &At) -> bool {
         let exec = q.op == Op::Exec;
         let file = q.op.has_path() && !exec;
-        let pattern = |p: &str| self.patterns.borrow_mut().matches(p, path);
-        match &r.target {
+        let path = at.path;
+        let pattern = || self.patterns.borrow_mut().matches(self.pattern_ids[i], path, at.path_id);
+        match &self.rules[i].rule.target {
             T::ProcessPath { path: p, .. } if exec => p == path,
             T::ProcessExecname { name, .. } if exec => path.rsplit('/').next() == Some(name.as_str()),
             T::ProcessDir { dir, recursive, .. } if exec => dir_covers(dir, *recursive, path),
-            T::ProcessPattern { pattern: p, .. } if exec => pattern(p),
+            T::ProcessPattern { .. } if exec => pattern(),
             T::FilePath { path: p, .. } if file => p == path,
             T::FileDir { dir, recursive, .. } if file => dir_covers(dir, *recursive, path),
-            T::FilePattern { pattern: p, .. } if file => pattern(p),
+            T::FilePattern { .. } if file => pattern(),
             T::Protocol { known, .. } if q.op == Op::Socket => protocol_matches(*known, q.sock_type, q.protocol),
             T::Capability { number, .. } if q.op == Op::Capable => number.map(u32::from) == Some(q.capability),
             _ => false,
@@ -660,23 +782,24 @@ impl Context<'_> {
         }
         let r = self.image.rules.get(d.rule? as usize)?;
         let mut by_ref = self.by_ref.borrow_mut();
+        // The last applied rule of a (policy, at) pair answers.
         let by_ref = by_ref.get_or_insert_with(|| {
-            self.rules.iter().enumerate().map(|(i, a)| ((a.policy.id(), a.rule.origin.at.as_str()), i)).collect()
+            self.rules.iter().enumerate().map(|(i, a)| ((a.id, a.rule.origin.at.as_str()), i)).collect()
         });
-        by_ref.get(&(r.policy.clone(), r.at.as_str())).copied()
+        by_ref.get(&(r.policy.as_str(), r.at.as_str())).copied()
     }
 
-    fn classify(&self, probe: &Probe, op: &Operation, aa: &AaAnswer) -> Option<Divergence> {
+    fn classify(&self, probe: &Probe, at: &At, op: &Operation, aa: &AaAnswer) -> Option<Divergence> {
         let q = &probe.query;
-        let path = String::from_utf8_lossy(&q.path).into_owned();
+        let path = at.path;
         let bpf_allow = !op.decision.deny;
-        let m = self.matching(q);
+        let m = self.matching(q, at);
         let rule = |i: usize| self.rules[i];
         // Reported elsewhere, or fixed profile lines (module comment).
         if path.starts_with("/proc/") || path.starts_with("/sys/") {
             return None;
         }
-        if aa.allow && q.op == Op::Open && (q.source == q.path || baseline_library(&path)) {
+        if aa.allow && q.op == Op::Open && (q.source == q.path || baseline_library(path)) {
             return None;
         }
         if m.iter().any(|&i| rule(i).is_pattern()) {
@@ -811,7 +934,7 @@ impl Context<'_> {
                         "make the rules agree on {path}: narrow the Block so it does not cover it, or give the inner \
                          rule the Block's effect"
                     ),
-                    Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.policy.id()))),
+                    Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.id))),
                 );
             }
         }
@@ -848,10 +971,10 @@ impl Context<'_> {
         Some(Divergence {
             code,
             rule: a.rule.origin.clone(),
-            policy: a.policy.id(),
+            policy: a.id.to_string(),
             operation: describe_query(q),
             bpf: self.describe_bpf(op),
-            apparmor: format!("{} ({})", if aa.allow { "allows" } else { "denies" }, aa.profile),
+            apparmor: format!("{} ({})", if aa.allow { "allows" } else { "denies" }, aa.label(q)),
             why,
             suggestion,
             related,
@@ -866,7 +989,7 @@ impl Context<'_> {
             Some(By::Rule) => match self.bpf_rule(op) {
                 Some(i) => {
                     let a = self.rules[i];
-                    format!("rule {} {}", a.policy.id(), a.rule.origin.at)
+                    format!("rule {} {}", a.id, a.rule.origin.at)
                 }
                 None => "a rule".to_string(),
             },
@@ -905,25 +1028,20 @@ fn describe_query(q: &Query) -> String {
 pub struct Collected {
     /// Distinct divergences in first-seen order.
     pub items: Vec<Divergence>,
-    index: HashMap<Divergence, usize>,
+    index: Index,
     /// Per item: how many targets have it.
     pub targets: Vec<usize>,
 }
 
 impl Collected {
     /// Add one target's divergences; returns their indexes into `items`.
-    pub fn add(&mut self, found: Vec<Divergence>) -> Vec<usize> {
-        let mut ids = Vec::with_capacity(found.len());
+    pub fn add<'d>(&mut self, found: impl IntoIterator<Item = &'d Divergence>) -> Vec<usize> {
+        let mut ids = Vec::new();
         for d in found {
-            let id = match self.index.get(&d) {
-                Some(&id) => id,
-                None => {
-                    self.items.push(d.clone());
-                    self.targets.push(0);
-                    self.index.insert(d, self.items.len() - 1);
-                    self.items.len() - 1
-                }
-            };
+            let id = self.index.intern(&mut self.items, d) as usize;
+            if id == self.targets.len() {
+                self.targets.push(0);
+            }
             self.targets[id] += 1;
             ids.push(id);
         }

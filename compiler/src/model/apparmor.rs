@@ -14,8 +14,11 @@
 
 pub mod glob;
 
+use foldhash::fast::FixedState;
 use glob::Glob;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +47,16 @@ struct FileRule {
     glob: Glob,
     perms: String,
     exec: Option<ExecMode>,
+    /// Its number in the [`LineCache`] that parsed it: glob answers are remembered by it.
+    id: u32,
+    /// Where profiles index it: the hash of its path (exact rules) or of the first path component
+    /// every match has (`None`: no such component, checked for every path).
+    key: Option<u64>,
+}
+
+/// The hash profiles index lines by (a path, or one path component).
+fn key_hash(s: &str) -> u64 {
+    FixedState::with_seed(0x5eed).hash_one(s)
 }
 
 #[derive(Clone, Debug)]
@@ -58,11 +71,12 @@ pub struct Profile {
     pub name: String,
     pub attachment: Option<String>,
     files: Vec<Arc<FileRule>>,
-    network: Vec<WordRule>,
-    caps: Vec<WordRule>,
-    /// `files` indexes by the first path component every match has (sorted by it), and of the
-    /// lines without one: a path is checked against its component's lines and those only.
-    buckets: Vec<(Box<str>, Vec<u32>)>,
+    network: Vec<Arc<WordRule>>,
+    caps: Vec<Arc<WordRule>>,
+    /// `(FileRule::key, index into files)`, sorted: exact lines by their path, glob lines by the
+    /// first path component every match has. A path is checked against the exact lines of its
+    /// own text, the glob lines of its first component and `unbucketed` only.
+    index: Vec<(u64, u32)>,
     unbucketed: Vec<u32>,
 }
 
@@ -79,24 +93,30 @@ fn first_component(text: &str, complete: bool) -> Option<&str> {
 
 impl Profile {
     fn index(&mut self) {
-        let mut buckets: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
         for (i, r) in self.files.iter().enumerate() {
-            match first_component(r.glob.prefix(), r.glob.exact) {
-                Some(c) => buckets.entry(c).or_default().push(i as u32),
+            match r.key {
+                Some(k) => self.index.push((k, i as u32)),
                 None => self.unbucketed.push(i as u32),
             }
         }
-        self.buckets = buckets.into_iter().map(|(c, v)| (Box::from(c), v)).collect();
+        self.index.sort_unstable();
     }
 
     /// The lines that may match `path`, in profile order.
-    fn candidates<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Arc<FileRule>> + 'a {
-        let bucket = first_component(path, true)
-            .and_then(|c| self.buckets.binary_search_by(|(k, _)| (**k).cmp(c)).ok())
-            .map_or(&[][..], |i| &self.buckets[i].1[..]);
-        let mut ids: Vec<u32> = bucket.iter().chain(&self.unbucketed).copied().collect();
+    fn candidates<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a FileRule> + 'a {
+        let range = |k: u64| {
+            let start = self.index.partition_point(|&(key, _)| key < k);
+            self.index[start..].iter().take_while(move |&&(key, _)| key == k).map(|&(_, i)| i)
+        };
+        let mut ids: Vec<u32> = range(key_hash(path)).collect();
+        if let Some(c) = first_component(path, true) {
+            ids.extend(range(key_hash(c)));
+        }
+        ids.extend_from_slice(&self.unbucketed);
         ids.sort_unstable();
-        ids.into_iter().map(move |i| &self.files[i as usize])
+        // A path that is also its own first component (`/etc`) finds an exact line twice.
+        ids.dedup();
+        ids.into_iter().map(move |i| &*self.files[i as usize])
     }
 }
 
@@ -200,22 +220,51 @@ fn take_path(s: &str) -> Result<(String, &str), String> {
 }
 
 /// Rule lines already parsed, by their text: profiles of one compile repeat the same lines, so
-/// each distinct line is parsed (and its glob compiled) once.
-/// Also remembers which line's glob matched which path (by the path's hash), since the same
-/// lines meet the same paths in many profiles.
+/// each distinct line is parsed (and its glob compiled) once, and numbered.
+/// Also remembers which glob line matched which path (by their numbers), since the same lines meet
+/// the same paths in many profiles.
 #[derive(Default)]
 pub struct LineCache {
-    lines: HashMap<String, Parsed, foldhash::fast::FixedState>,
-    matched: std::cell::RefCell<HashMap<(usize, u64), bool, foldhash::fast::FixedState>>,
+    /// Line text -> its number: the index of its parsed form in `parsed`.
+    lines: HashMap<Box<str>, u32, FixedState>,
+    parsed: Vec<Parsed>,
+    /// Paths asked about, numbered.
+    paths: RefCell<HashMap<Box<str>, u32, FixedState>>,
+    /// (line number << 32 | path number) -> the line's glob matches the path.
+    matched: RefCell<HashMap<u64, bool, FixedState>>,
 }
 
 #[derive(Clone, Debug)]
 enum Parsed {
     File(Arc<FileRule>),
-    Network(WordRule),
-    Caps(Vec<WordRule>),
+    Network(Arc<WordRule>),
+    Caps(Vec<Arc<WordRule>>),
     /// Rules outside the model (mount, signal, ...).
     Nothing,
+}
+
+impl LineCache {
+    /// The number of a path: the key of its remembered glob answers.
+    pub fn path_id(&self, path: &str) -> u32 {
+        let mut paths = self.paths.borrow_mut();
+        if let Some(&id) = paths.get(path) {
+            return id;
+        }
+        let id = paths.len() as u32;
+        paths.insert(path.into(), id);
+        id
+    }
+
+    /// The parsed form of one rule line (without its `,`), parsed when new.
+    fn parsed(&mut self, body: &str) -> Result<&Parsed, String> {
+        if let Some(&id) = self.lines.get(body) {
+            return Ok(&self.parsed[id as usize]);
+        }
+        let id = self.parsed.len() as u32;
+        self.parsed.push(parse_rule(body, id)?);
+        self.lines.insert(body.into(), id);
+        Ok(&self.parsed[id as usize])
+    }
 }
 
 impl ProfileSet {
@@ -250,14 +299,7 @@ impl ProfileSet {
             }
             let p = current.as_mut().ok_or_else(|| err("rule outside a profile".into()))?;
             let body = line.strip_suffix(',').ok_or_else(|| err("rule without `,`".into()))?;
-            let parsed = match cache.lines.get(body) {
-                Some(parsed) => parsed,
-                None => {
-                    let parsed = parse_rule(body).map_err(err)?;
-                    cache.lines.entry(body.to_string()).or_insert(parsed)
-                }
-            };
-            match parsed {
+            match cache.parsed(body).map_err(err)? {
                 Parsed::File(r) => p.files.push(r.clone()),
                 Parsed::Network(r) => p.network.push(r.clone()),
                 Parsed::Caps(r) => p.caps.extend(r.iter().cloned()),
@@ -278,7 +320,7 @@ impl ProfileSet {
             files: Vec::new(),
             network: Vec::new(),
             caps: Vec::new(),
-            buckets: Vec::new(),
+            index: Vec::new(),
             unbucketed: Vec::new(),
         };
         self.profiles.get(name).unwrap_or(&EMPTY)
@@ -287,15 +329,15 @@ impl ProfileSet {
     /// `(path, profile)` of the exact `px -> profile` rules of a profile: which binaries enter
     /// which profile.
     pub fn transitions(&self, profile: &str) -> Vec<(String, String)> {
-        self.profile(profile)
-            .files
-            .iter()
-            .filter(|r| !r.deny)
-            .filter_map(|r| match (&r.exec, r.glob.literal()) {
-                (Some(ExecMode::Profile(Some(t))), Some(path)) => Some((path, t.clone())),
-                _ => None,
-            })
-            .collect()
+        self.transitions_of(profile).map(|(path, t)| (path.to_string(), t.to_string())).collect()
+    }
+
+    /// `transitions`, borrowed.
+    pub fn transitions_of<'a>(&'a self, profile: &str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.profile(profile).files.iter().filter(|r| !r.deny).filter_map(|r| match (&r.exec, r.glob.literal_str()) {
+            (Some(ExecMode::Profile(Some(t))), Some(path)) => Some((path, t.as_str())),
+            _ => None,
+        })
     }
 
     /// The profile carrying an attachment, or the first one: where a container's processes start.
@@ -320,15 +362,19 @@ impl ProfileSet {
     /// The file lines of a profile whose path matches `path`: several questions about one path
     /// (read, write, exec, owner or not) then look at these lines only.
     pub fn lines_for<'a>(&'a self, profile: &'a str, path: &'a str) -> PathLines<'a> {
-        let rules = self.profile(profile).candidates(path).filter(|r| r.glob.matches(path)).map(|r| &**r).collect();
+        let rules = self.profile(profile).candidates(path).filter(|r| r.glob.matches(path)).collect();
         PathLines { set: self, profile, path, rules }
     }
 
     /// `lines_for`, with glob answers remembered in `cache` (the one this set was parsed with:
-    /// lines are told apart by their address there).
-    pub fn lines_for_cached<'a>(&'a self, profile: &'a str, path: &'a str, cache: &LineCache) -> PathLines<'a> {
-        use std::hash::BuildHasher;
-        let hash = foldhash::fast::FixedState::with_seed(0x5eed).hash_one(path);
+    /// lines are told apart by their number there); `path_id` is `cache.path_id(path)`.
+    pub fn lines_for_cached<'a>(
+        &'a self,
+        profile: &'a str,
+        path: &'a str,
+        path_id: u32,
+        cache: &LineCache,
+    ) -> PathLines<'a> {
         let mut matched = cache.matched.borrow_mut();
         let rules = self
             .profile(profile)
@@ -336,9 +382,10 @@ impl ProfileSet {
             .filter(|r| {
                 r.glob.could_match(path)
                     && (r.glob.exact
-                        || *matched.entry((Arc::as_ptr(r) as usize, hash)).or_insert_with(|| r.glob.matches(path)))
+                        || *matched
+                            .entry(u64::from(r.id) << 32 | u64::from(path_id))
+                            .or_insert_with(|| r.glob.matches(path)))
             })
-            .map(|r| &**r)
             .collect();
         PathLines { set: self, profile, path, rules }
     }
@@ -435,9 +482,9 @@ impl PathLines<'_> {
     }
 }
 
-fn words(rules: &[WordRule], query: &[&str]) -> Decision {
-    let hit = |r: &&WordRule| r.word.as_deref().is_none_or(|w| query.contains(&w));
-    let matching: Vec<&WordRule> = rules.iter().filter(hit).collect();
+fn words(rules: &[Arc<WordRule>], query: &[&str]) -> Decision {
+    let hit = |r: &&Arc<WordRule>| r.word.as_deref().is_none_or(|w| query.contains(&w));
+    let matching: Vec<&Arc<WordRule>> = rules.iter().filter(hit).collect();
     if matching.iter().any(|r| r.deny) || matching.is_empty() {
         Decision::Deny
     } else {
@@ -445,7 +492,15 @@ fn words(rules: &[WordRule], query: &[&str]) -> Decision {
     }
 }
 
-fn parse_rule(body: &str) -> Result<Parsed, String> {
+/// One rule line (without its `,`), numbered `id`.
+fn parse_rule(body: &str, id: u32) -> Result<Parsed, String> {
+    let file = |deny: bool, qual: Qual, glob: Glob, perms: String, exec: Option<ExecMode>| {
+        let key = match glob.literal_str() {
+            Some(path) => Some(key_hash(path)),
+            None => first_component(glob.prefix(), false).map(key_hash),
+        };
+        Parsed::File(Arc::new(FileRule { deny, qual, glob, perms, exec, id, key }))
+    };
     // `audit` only makes the kernel log what the rule matches; it changes no decision.
     let body = body.strip_prefix("audit ").map_or(body, str::trim_start);
     let (deny, rest) = match body.strip_prefix("deny ") {
@@ -463,26 +518,20 @@ fn parse_rule(body: &str) -> Result<Parsed, String> {
     match first {
         "file" if rest == "file" => {
             // `file,` = every file permission, exec inheriting.
-            Ok(Parsed::File(Arc::new(FileRule {
-                deny,
-                qual,
-                glob: Glob::parse("/**")?,
-                perms: "rwalkmx".into(),
-                exec: (!deny).then_some(ExecMode::Inherit),
-            })))
+            Ok(file(deny, qual, Glob::parse("/**")?, "rwalkmx".into(), (!deny).then_some(ExecMode::Inherit)))
         }
         "network" => {
             let args: Vec<&str> = rest.split_whitespace().skip(1).collect();
             // Families are not modelled: `network inet tcp` is read as `network tcp`.
             let word = args.last().map(|s| s.to_string());
-            Ok(Parsed::Network(WordRule { deny, word }))
+            Ok(Parsed::Network(Arc::new(WordRule { deny, word })))
         }
         "capability" => {
             let args: Vec<&str> = rest.split_whitespace().skip(1).collect();
             if args.is_empty() {
-                return Ok(Parsed::Caps(vec![WordRule { deny, word: None }]));
+                return Ok(Parsed::Caps(vec![Arc::new(WordRule { deny, word: None })]));
             }
-            Ok(Parsed::Caps(args.into_iter().map(|a| WordRule { deny, word: Some(a.to_string()) }).collect()))
+            Ok(Parsed::Caps(args.into_iter().map(|a| Arc::new(WordRule { deny, word: Some(a.to_string()) })).collect()))
         }
         "mount" | "umount" | "remount" | "signal" | "unix" | "ptrace" | "dbus" | "pivot_root" | "change_profile" => {
             Ok(Parsed::Nothing)
@@ -498,7 +547,7 @@ fn parse_rule(body: &str) -> Result<Parsed, String> {
                 _ => return Err("unexpected text after permissions".into()),
             };
             let exec = exec_mode(&perms, target)?;
-            Ok(Parsed::File(Arc::new(FileRule { deny, qual, glob, perms, exec })))
+            Ok(file(deny, qual, glob, perms, exec))
         }
         _ => Err(format!("unsupported rule {first:?}")),
     }

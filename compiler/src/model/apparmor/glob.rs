@@ -47,6 +47,11 @@ impl Glob {
             return Err(format!("unbalanced `}}` in {text:?}"));
         }
         let exact = toks.iter().all(|t| matches!(t, Tok::Lit(_)));
+        if exact {
+            // Compared as text: no states to build (most profile lines are exact paths).
+            let literal: String = toks.iter().map(|t| if let Tok::Lit(c) = t { *c } else { '\0' }).collect();
+            return Ok(Glob { alternatives: Vec::new(), prefix: literal.clone(), suffix: literal, exact });
+        }
         let expanded = expand(&toks)?;
         let prefix = common_literal_prefix(&expanded);
         let reversed: Vec<Vec<Tok>> = expanded.iter().map(|alt| alt.iter().rev().cloned().collect()).collect();
@@ -57,7 +62,12 @@ impl Glob {
 
     /// The path an exact glob matches.
     pub fn literal(&self) -> Option<String> {
-        self.exact.then(|| self.prefix.clone())
+        self.literal_str().map(str::to_string)
+    }
+
+    /// `literal`, borrowed.
+    pub fn literal_str(&self) -> Option<&str> {
+        self.exact.then_some(self.prefix.as_str())
     }
 
     pub fn matches(&self, path: &str) -> bool {
