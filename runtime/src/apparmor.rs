@@ -7,6 +7,8 @@ use crate::bundle::TargetEntry;
 use crate::events::Alert;
 use anyhow::{bail, Context, Result};
 use armorc_compiler::lower::apparmor::{LineFrom, RuleOrigin, SourceMap};
+use armorc_compiler::model::apparmor::glob::Glob;
+use armorc_compiler::model::apparmor::{path_glob, take_path};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -326,292 +328,12 @@ fn decode_hex(s: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // AppArmor path globs.
 
-/// An AppArmor path glob, compiled as apparmor_parser compiles it (parser_regex.c): `*` is any
-/// run of characters but `/`, `**` any run including `/`, `?` one character but `/`, `[abc]`,
-/// `[a-z]`, `[^...]` one character (a negated class also matches `/`), `{a,b}` alternation
-/// (nestable, empty alternatives allowed), `\` escapes the next character. A `*`/`**` right after
-/// a `/` and followed by `/` or the end of the glob must match at least one character other than
-/// `/`: `/etc/*` does not match `/etc/`, `/**/nc` does not match `/nc`, `/bin/*sh` matches
-/// `/bin/sh`. Variables (`@{PROC}`, ...) are expanded as Debian's tunables define them and runs
-/// of `/` are folded, as the parser does. Matching is an NFA walk: linear in the path.
-#[derive(Clone, Debug)]
-pub struct Glob {
-    states: Vec<State>,
-    start: usize,
-}
-
-#[derive(Clone, Debug)]
-enum State {
-    Match,
-    Byte(u8, usize),
-    /// Any byte but `/`.
-    NotSlash(usize),
-    Any(usize),
-    Class {
-        negate: bool,
-        ranges: Vec<(u8, u8)>,
-        next: usize,
-    },
-    /// Epsilon moves.
-    Fork(Vec<usize>),
-}
-
-#[derive(Clone, Debug)]
-enum Node {
-    Byte(u8),
-    NotSlash,
-    Star { deep: bool },
-    Class { negate: bool, ranges: Vec<(u8, u8)> },
-    Alt(Vec<Vec<Node>>),
-}
-
-impl Glob {
-    pub fn new(pattern: &str) -> Glob {
-        let text = fold_slashes(&expand_variables(pattern));
-        let bytes = text.as_bytes();
-        let mut pos = 0;
-        let mut nodes = parse_glob(bytes, &mut pos, 0);
-        // An unbalanced `}` or `,` left over at the top level: the rest is literal.
-        while pos < bytes.len() {
-            nodes.push(Node::Byte(bytes[pos]));
-            pos += 1;
-            nodes.extend(parse_glob(bytes, &mut pos, 0));
-        }
-        let mut states = vec![State::Match];
-        let start = compile_glob(&nodes, 0, &mut states);
-        Glob { states, start }
-    }
-
-    pub fn matches(&self, path: &str) -> bool {
-        let n = self.states.len();
-        let mut seen = vec![false; n];
-        let mut current = Vec::new();
-        self.enter(self.start, &mut seen, &mut current);
-        for &c in path.as_bytes() {
-            let mut next_seen = vec![false; n];
-            let mut next = Vec::new();
-            for &s in &current {
-                let to = match &self.states[s] {
-                    State::Byte(b, to) if *b == c => *to,
-                    State::NotSlash(to) if c != b'/' => *to,
-                    State::Any(to) => *to,
-                    State::Class { negate, ranges, next }
-                        if ranges.iter().any(|&(a, b)| a <= c && c <= b) != *negate =>
-                    {
-                        *next
-                    }
-                    _ => continue,
-                };
-                self.enter(to, &mut next_seen, &mut next);
-            }
-            if next.is_empty() {
-                return false;
-            }
-            current = next;
-        }
-        current.iter().any(|&s| matches!(self.states[s], State::Match))
-    }
-
-    /// Add `s` and what it reaches by epsilon moves.
-    fn enter(&self, s: usize, seen: &mut [bool], list: &mut Vec<usize>) {
-        if std::mem::replace(&mut seen[s], true) {
-            return;
-        }
-        match &self.states[s] {
-            State::Fork(to) => to.iter().for_each(|&t| self.enter(t, seen, list)),
-            _ => list.push(s),
-        }
-    }
-}
-
-/// Does the AppArmor glob `pattern` match `path`?
+/// Does the AppArmor glob `pattern` match `path`? Variables (`@{PROC}`, ...) are expanded as
+/// Debian's tunables define them and runs of `/` folded, as apparmor_parser reads them; the glob
+/// is the compiler's evaluator's (`armorc_compiler::model::apparmor::glob`). A pattern it cannot
+/// read matches nothing.
 pub fn glob_matches(pattern: &str, path: &str) -> bool {
-    Glob::new(pattern).matches(path)
-}
-
-fn parse_glob(p: &[u8], pos: &mut usize, depth: usize) -> Vec<Node> {
-    let mut out = Vec::new();
-    while *pos < p.len() {
-        match p[*pos] {
-            b'}' | b',' if depth > 0 => return out,
-            b'\\' => {
-                *pos += 1;
-                match p.get(*pos) {
-                    Some(&c) => {
-                        out.push(Node::Byte(c));
-                        *pos += 1;
-                    }
-                    None => out.push(Node::Byte(b'\\')),
-                }
-            }
-            b'*' => {
-                let mut end = *pos;
-                while p.get(end) == Some(&b'*') {
-                    end += 1;
-                }
-                // apparmor_parser: a star right after `/` and followed by `/` or the end of the
-                // glob starts with one character that is not `/`.
-                if matches!(out.last(), Some(Node::Byte(b'/'))) && matches!(p.get(end), None | Some(b'/')) {
-                    out.push(Node::NotSlash);
-                }
-                let deep = p.get(*pos + 1) == Some(&b'*');
-                out.push(Node::Star { deep });
-                *pos += if deep { 2 } else { 1 };
-            }
-            b'?' => {
-                out.push(Node::NotSlash);
-                *pos += 1;
-            }
-            b'[' => match parse_class(p, *pos) {
-                Some((node, end)) => {
-                    out.push(node);
-                    *pos = end;
-                }
-                None => {
-                    out.push(Node::Byte(b'['));
-                    *pos += 1;
-                }
-            },
-            b'{' => {
-                *pos += 1;
-                let mut branches = Vec::new();
-                loop {
-                    branches.push(parse_glob(p, pos, depth + 1));
-                    match p.get(*pos) {
-                        Some(b',') => *pos += 1,
-                        Some(b'}') => {
-                            *pos += 1;
-                            break;
-                        }
-                        _ => break,
-                    }
-                }
-                out.push(Node::Alt(branches));
-            }
-            c => {
-                out.push(Node::Byte(c));
-                *pos += 1;
-            }
-        }
-    }
-    out
-}
-
-/// `[...]` at `start`: the class and the position after it; `None` when unterminated.
-fn parse_class(p: &[u8], start: usize) -> Option<(Node, usize)> {
-    let mut j = start + 1;
-    let negate = p.get(j) == Some(&b'^');
-    if negate {
-        j += 1;
-    }
-    let item = |j: usize| -> Option<(u8, usize)> {
-        match *p.get(j)? {
-            b'\\' => Some((*p.get(j + 1)?, j + 2)),
-            c => Some((c, j + 1)),
-        }
-    };
-    let mut ranges = Vec::new();
-    loop {
-        if p.get(j) == Some(&b']') && !ranges.is_empty() {
-            return Some((Node::Class { negate, ranges }, j + 1));
-        }
-        let (a, next) = item(j)?;
-        if p.get(next) == Some(&b'-') && p.get(next + 1).is_some_and(|&c| c != b']') {
-            let (b, after) = item(next + 1)?;
-            ranges.push((a, b));
-            j = after;
-        } else {
-            ranges.push((a, a));
-            j = next;
-        }
-    }
-}
-
-/// Thompson construction, back to front: returns the entry state of `seq` continuing at `next`.
-fn compile_glob(seq: &[Node], next: usize, states: &mut Vec<State>) -> usize {
-    let mut next = next;
-    for node in seq.iter().rev() {
-        let state = match node {
-            Node::Byte(c) => State::Byte(*c, next),
-            Node::NotSlash => State::NotSlash(next),
-            Node::Class { negate, ranges } => State::Class { negate: *negate, ranges: ranges.clone(), next },
-            Node::Star { deep } => {
-                let fork = states.len();
-                states.push(State::Fork(Vec::new()));
-                let body = states.len();
-                states.push(if *deep { State::Any(fork) } else { State::NotSlash(fork) });
-                states[fork] = State::Fork(vec![body, next]);
-                next = fork;
-                continue;
-            }
-            Node::Alt(branches) => State::Fork(branches.iter().map(|b| compile_glob(b, next, states)).collect()),
-        };
-        states.push(state);
-        next = states.len() - 1;
-    }
-    next
-}
-
-/// Variables of Debian's `<tunables/global>` (every profile includes it), as glob text.
-fn variable(name: &str) -> Option<String> {
-    // `[1-9]`, `[1-9][0-9]`, ... up to `digits` digits.
-    let numbers =
-        |digits: usize| -> Vec<String> { (1..=digits).map(|n| format!("[1-9]{}", "[0-9]".repeat(n - 1))).collect() };
-    Some(match name {
-        "PROC" => "/proc/".into(),
-        "sys" => "/sys/".into(),
-        "run" => "{/run/,/var/run/}".into(),
-        "HOMEDIRS" => "/home/".into(),
-        "HOME" => "{/home/*/,/root/}".into(),
-        "multiarch" => "*-linux-gnu*".into(),
-        "etc_ro" => "/{usr/,}etc/".into(),
-        "etc_rw" => "/etc/".into(),
-        "apparmorfs" => "/sys/kernel/security/apparmor/".into(),
-        "securityfs" => "/sys/kernel/security/".into(),
-        "pid" | "pids" | "tid" => format!("{{{}}}", numbers(7).join(",")),
-        "uid" | "uids" => format!("{{0,{}}}", numbers(10).join(",")),
-        _ => return None,
-    })
-}
-
-fn expand_variables(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("@{") {
-        let escaped = rest[..i].ends_with('\\') && !rest[..i].ends_with("\\\\");
-        let close = rest[i..].find('}');
-        let value = close.and_then(|e| variable(&rest[i + 2..i + e]));
-        match (escaped, close, value) {
-            (false, Some(e), Some(v)) => {
-                out.push_str(&rest[..i]);
-                out.push_str(&v);
-                rest = &rest[i + e + 1..];
-                // `@{PROC}/x`: the value ends with `/` (folded like any `//` by the parser, also
-                // where the value is an alternation).
-                if v.trim_end_matches('}').ends_with('/') && rest.starts_with('/') {
-                    rest = &rest[1..];
-                }
-            }
-            _ => {
-                out.push_str(&rest[..i + 2]);
-                rest = &rest[i + 2..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// apparmor_parser folds runs of `/` (filter_slashes).
-fn fold_slashes(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c == '/' && out.ends_with('/') {
-            continue;
-        }
-        out.push(c);
-    }
-    out
+    path_glob(pattern).is_ok_and(|g| g.matches(path))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,7 +384,9 @@ fn parse_profile_rule(text: &str) -> Option<(bool, RuleKind)> {
     let (word, rest) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
     let words = || rest.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     let kind = match word {
-        "file" if rest.trim().is_empty() => RuleKind::File { qual, glob: Glob::new("/{,**}"), perms: "rwalkmx".into() },
+        "file" if rest.trim().is_empty() => {
+            RuleKind::File { qual, glob: path_glob("/{,**}").ok()?, perms: "rwalkmx".into() }
+        }
         "network" => RuleKind::Network(words()),
         "capability" => RuleKind::Capability(words()),
         _ => {
@@ -670,50 +394,12 @@ fn parse_profile_rule(text: &str) -> Option<(bool, RuleKind)> {
             if !(body.starts_with('/') || body.starts_with('"') || body.starts_with('@')) {
                 return None;
             }
-            let (pattern, tail) = take_path(body)?;
+            let (pattern, tail) = take_path(body).ok()?;
             let perms = tail.split_whitespace().next()?.to_string();
-            RuleKind::File { qual, glob: Glob::new(&pattern), perms }
+            RuleKind::File { qual, glob: path_glob(&pattern).ok()?, perms }
         }
     };
     Some((deny, kind))
-}
-
-/// A leading path: `"quoted"` (`\"` and `\NNN` octal decoded, glob escapes kept) or bare.
-fn take_path(s: &str) -> Option<(String, &str)> {
-    let Some(q) = s.strip_prefix('"') else {
-        let end = s.find(char::is_whitespace).unwrap_or(s.len());
-        return Some((s[..end].to_string(), &s[end..]));
-    };
-    let mut out = String::new();
-    let mut chars = q.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &q[i + 1..])),
-            '\\' => {
-                let (_, n) = chars.next()?;
-                match n {
-                    '"' => out.push('"'),
-                    '0'..='7' => {
-                        let (_, b) = chars.next()?;
-                        let (_, c2) = chars.next()?;
-                        let v = u32::from_str_radix(&format!("{n}{b}{c2}"), 8).ok()?;
-                        let ch = char::from_u32(v)?;
-                        // A decoded glob character stays literal.
-                        if "*?[]{}\\@^".contains(ch) {
-                            out.push('\\');
-                        }
-                        out.push(ch);
-                    }
-                    n => {
-                        out.push('\\');
-                        out.push(n);
-                    }
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 /// Does a mask letter of an audit record (`r w a c d x m k l`) fall under a rule's permissions?

@@ -143,14 +143,33 @@ pub enum Exec {
     Conflict,
 }
 
-fn variable(name: &str) -> Option<&'static str> {
+/// Variables of Debian's `<tunables/global>` (every profile includes it), as glob text.
+fn variable(name: &str) -> Option<String> {
+    // `[1-9]`, `[1-9][0-9]`, ... up to `digits` digits.
+    let numbers = |digits: usize| -> String {
+        (1..=digits).map(|n| format!("[1-9]{}", "[0-9]".repeat(n - 1))).collect::<Vec<_>>().join(",")
+    };
     Some(match name {
-        "PROC" => "/proc/",
-        "multiarch" => "*-linux-gnu*",
-        "HOMEDIRS" => "/home/",
-        "HOME" => "{/home/*/,/root/}",
+        "PROC" => "/proc/".into(),
+        "sys" => "/sys/".into(),
+        "run" => "{/run/,/var/run/}".into(),
+        "multiarch" => "*-linux-gnu*".into(),
+        "HOMEDIRS" => "/home/".into(),
+        "HOME" => "{/home/*/,/root/}".into(),
+        "etc_ro" => "/{usr/,}etc/".into(),
+        "etc_rw" => "/etc/".into(),
+        "apparmorfs" => "/sys/kernel/security/apparmor/".into(),
+        "securityfs" => "/sys/kernel/security/".into(),
+        "pid" | "pids" | "tid" => format!("{{{}}}", numbers(7)),
+        "uid" | "uids" => format!("{{0,{}}}", numbers(10)),
         _ => return None,
     })
+}
+
+/// The glob of a profile's path text: variables expanded, runs of `/` folded (as
+/// `apparmor_parser` reads it). Also how the loader matches kernel-log paths (runtime::apparmor).
+pub fn path_glob(text: &str) -> Result<Glob, String> {
+    Glob::parse(&expand_variables(text))
 }
 
 fn expand_variables(s: &str) -> String {
@@ -165,11 +184,22 @@ fn expand_variables(s: &str) -> String {
         let Some(end) = rest[i..].find('}') else { break };
         let name = &rest[i + 2..i + end];
         out.push_str(&rest[..i]);
-        match variable(name) {
-            Some(v) => out.push_str(v),
-            None => out.push_str(&rest[i..i + end + 1]),
-        }
-        rest = &rest[i + end + 1..];
+        rest = match variable(name) {
+            Some(v) => {
+                out.push_str(&v);
+                let after = &rest[i + end + 1..];
+                // `@{HOME}/x`: a value ending with `/` (also in each alternative) folds the next
+                // `/`, as any `//`.
+                match after.strip_prefix('/') {
+                    Some(tail) if v.trim_end_matches('}').ends_with('/') => tail,
+                    _ => after,
+                }
+            }
+            None => {
+                out.push_str(&rest[i..i + end + 1]);
+                &rest[i + end + 1..]
+            }
+        };
     }
     out.push_str(rest);
     // The parser folds repeated slashes (`@{PROC}/x` = `/proc//x`).
@@ -180,8 +210,8 @@ fn expand_variables(s: &str) -> String {
 }
 
 /// Split off a leading path token: a quoted string (with `\"`, `\\`, `\NNN` escapes; glob
-/// escapes kept) or a bare word.
-fn take_path(s: &str) -> Result<(String, &str), String> {
+/// escapes kept) or a bare word. Also the loader's reader of profile lines (runtime::apparmor).
+pub fn take_path(s: &str) -> Result<(String, &str), String> {
     let s = s.trim_start();
     if let Some(q) = s.strip_prefix('"') {
         let mut out = String::new();
@@ -198,8 +228,8 @@ fn take_path(s: &str) -> Result<(String, &str), String> {
                             let (_, c2) = chars.next().ok_or("bad octal")?;
                             let v = u32::from_str_radix(&format!("{n}{b}{c2}"), 8).map_err(|e| e.to_string())?;
                             let ch = char::from_u32(v).ok_or("bad octal")?;
-                            // Keep glob metacharacters literal.
-                            if "*?[]{}\\".contains(ch) {
+                            // Keep glob metacharacters (and variable and class syntax) literal.
+                            if "*?[]{}\\@^".contains(ch) {
                                 out.push('\\');
                             }
                             out.push(ch);
@@ -538,7 +568,7 @@ fn parse_rule(body: &str, id: u32) -> Result<Parsed, String> {
         }
         _ if rest.starts_with('/') || rest.starts_with('"') || rest.starts_with('@') => {
             let (path, tail) = take_path(rest)?;
-            let glob = Glob::parse(&expand_variables(&path))?;
+            let glob = path_glob(&path)?;
             let mut tail = tail.split_whitespace();
             let perms = tail.next().ok_or("file rule without permissions")?.to_string();
             let target = match (tail.next(), tail.next()) {

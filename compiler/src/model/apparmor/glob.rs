@@ -3,7 +3,9 @@
 //! `{a,b}` alternation (nestable), `\` escapes. A `*` or `**` that is a whole path component
 //! (right after a `/` and followed by `/` or the end) must match at least one character, and
 //! not `/`: `/dir/*` and `/dir/**` do not match `/dir/` itself (hence KubeArmor's `{,*}`
-//! suffixes), while `/bin/*sh` matches `/bin/sh`.
+//! suffixes), while `/bin/*sh` matches `/bin/sh`. A class matches `/` when it lists it, and a
+//! negated class when it does not. Shared with the loader (runtime::apparmor maps kernel-log paths
+//! to profile lines with it).
 
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
@@ -326,9 +328,9 @@ fn step(state: &State, c: char) -> Step {
     match state {
         State::Lit(l) if *l == c => Step::Advance,
         State::One if c != '/' => Step::Advance,
-        State::Class(negate, items) if c != '/' && items.iter().any(|&(a, b)| a <= c && c <= b) != *negate => {
-            Step::Advance
-        }
+        // A class decides `/` as any other character (`[^a]` matches it), as apparmor_parser
+        // compiles classes.
+        State::Class(negate, items) if items.iter().any(|&(a, b)| a <= c && c <= b) != *negate => Step::Advance,
         State::Star(deep) if *deep || c != '/' => Step::Stay,
         _ => Step::Dead,
     }
