@@ -383,4 +383,16 @@ mod tests {
         assert!(!g.could_match("/var/ssh/x/y.conf"));
         assert_eq!(Glob::parse("/bin/sh").unwrap().literal().as_deref(), Some("/bin/sh"));
     }
+
+    #[test]
+    fn classes_decide_slash_and_variables_fold_it() {
+        // As apparmor_parser compiles them (and as the loader's kernel-log matching needs).
+        assert!(Glob::parse("/a/x[^b]y").unwrap().matches("/a/x/y"));
+        assert!(Glob::parse("/a/x[/]y").unwrap().matches("/a/x/y"));
+        assert!(!Glob::parse("/a/x[^/]y").unwrap().matches("/a/x/y"));
+        let path_glob = crate::model::apparmor::path_glob;
+        assert!(path_glob("@{HOME}/.ssh/**").unwrap().matches("/root/.ssh/id"));
+        assert!(path_glob("@{PROC}/@{pid}/status").unwrap().matches("/proc/4242/status"));
+        assert!(!path_glob("@{PROC}/@{pid}/status").unwrap().matches("/proc/self/status"));
+    }
 }
