@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 fn image_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("ARMORC_BOOKWORM_IMAGE")
@@ -18,18 +18,10 @@ fn image_dir() -> Option<PathBuf> {
 }
 
 fn armorc(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_armorc"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
+    let out = match stdin {
+        Some(text) => common::armorc_with_stdin(args, text),
+        None => common::armorc(args),
+    };
     eprintln!("armorc {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     out
 }

@@ -4,8 +4,7 @@
 mod common;
 
 use armorc_compiler::image::*;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn e(key: Key, process: u16, file: u16, rule: u32, text: &str) -> Entry {
     Entry { key, value: Value { process, file, rule }, text: text.into() }
@@ -48,16 +47,7 @@ fn image_file(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn armorc(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_armorc"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // armorc may exit (bad image) before reading stdin: a broken pipe here is not the test's subject
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
+    let out = common::armorc_with_stdin(args, stdin);
     (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 

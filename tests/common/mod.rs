@@ -1,7 +1,8 @@
 //! Shared by the CLI integration tests: the one way a test skips when its environment lacks
 //! something it needs, and the one way to run the built `armorc`.
 
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 /// Run the built `armorc` with `args` from the workspace root.
 #[allow(dead_code)] // not every test file that shares this module runs armorc this way
@@ -11,6 +12,22 @@ pub fn armorc(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run armorc")
+}
+
+/// Run the built `armorc` with `args`, `stdin` written to its standard input.
+#[allow(dead_code)] // not every test file that shares this module feeds armorc's stdin
+pub fn armorc_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_armorc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run armorc");
+    // armorc may exit (bad image) before reading stdin: a broken pipe here is not the test's subject
+    let _ = child.stdin.take().expect("piped stdin").write_all(stdin.as_bytes());
+    child.wait_with_output().expect("wait for armorc")
 }
 
 /// For a test that cannot run here because something it needs is missing (a tool, the shared
