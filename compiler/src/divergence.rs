@@ -13,7 +13,7 @@
 use crate::codes::Code;
 use crate::compose::{Enforcement, Target};
 use crate::image::MapImage;
-use crate::ir::{self, Action, Target as T};
+use crate::ir::{self, Action, RuleTarget as T};
 use crate::model::apparmor::{self, glob::Glob, LineCache, PathLines, ProfileSet};
 use crate::model::{By, Hook, Model, Op, Operation, Query};
 use foldhash::fast::FixedState;

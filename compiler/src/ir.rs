@@ -125,10 +125,6 @@ pub struct Rule {
     pub origin: Origin,
 }
 
-/// The old name of `RuleTarget`, for compiler/src/divergence.rs only: that file is being changed
-/// in parallel and moves to `RuleTarget` when it lands; then this goes.
-pub use self::RuleTarget as Target;
-
 /// What a rule matches: a process or file path, directory or pattern, a protocol, a capability...
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum RuleTarget {
