@@ -144,13 +144,16 @@ start_agent
 grep "^run: .* enforcing" "$work/agent.log" | sed 's/^/agent-test: /'
 [ -z "$caps" ] || echo "agent-test: the agent holds only: $(tr -d '\0' < /proc/$agent_pid/status | awk '/CapEff/ {print $2}') (CapEff; --caps $caps)"
 
-# A pod's container, labelled as the CRI plugin labels it (pod labels a superset of the template's).
+# A pod as the CRI plugin creates it: a sandbox container holding the pod's labels (a superset of
+# the template's), and containers holding only their own io.kubernetes.* labels.
+pod=(--label io.kubernetes.pod.namespace=lab --label io.kubernetes.pod.name=web-5d9f-x2x
+    --label io.kubernetes.pod.uid=0b6f0c5e-52c1-4c1e-9d5e-agent)
+ctr_ run -d --rootfs "${pod[@]}" --label io.cri-containerd.kind=sandbox --label app=agent --label tier=front \
+    --label pod-template-hash=5d9f "$rootfs" sandbox /bin/sleep 100000 >/dev/null || fail "ctr run (sandbox)"
 run_container() { # $1: id; $2: container name; $3...: extra ctr run flags
     local id=$1 name=$2; shift 2
-    ctr_ run -d --rootfs "$@" \
-        --label io.kubernetes.pod.namespace=lab --label io.kubernetes.pod.name=web-5d9f-x2x \
-        --label io.kubernetes.container.name="$name" --label app=agent --label tier=front \
-        --label pod-template-hash=5d9f "$rootfs" "$id" /bin/sleep 100000 >/dev/null
+    ctr_ run -d --rootfs "$@" "${pod[@]}" --label io.cri-containerd.kind=container \
+        --label io.kubernetes.container.name="$name" "$rootfs" "$id" /bin/sleep 100000 >/dev/null
 }
 aa_flags=()
 [ "$lsm" != apparmor ] || aa_flags=(--apparmor-profile "$profile")

@@ -7,7 +7,7 @@ use containerd_client::events::{TaskCreate, TaskDelete, TaskExit, TaskStart};
 use containerd_client::services::v1::events_client::EventsClient;
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
-    containers_client::ContainersClient, GetContainerRequest, ListTasksRequest, SubscribeRequest,
+    containers_client::ContainersClient, GetContainerRequest, ListContainersRequest, ListTasksRequest, SubscribeRequest,
 };
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Request, Streaming};
@@ -96,6 +96,30 @@ impl Containerd {
         Ok(container.labels.into_iter().collect())
     }
 }
+
+impl Containerd {
+    /// The labels of a pod's sandbox container, found by the pod's uid: the CRI plugin gives the
+    /// sandbox the pod's labels and each container only its own (`io.kubernetes.*`). `None`
+    /// when there is no such sandbox (containers not started by the CRI plugin).
+    pub async fn sandbox_labels(&self, pod_uid: &str) -> Result<Option<BTreeMap<String, String>>> {
+        if pod_uid.contains('"') {
+            return Ok(None); // not a uid; it cannot be quoted in a filter either
+        }
+        let filter = format!("labels.\"{POD_UID}\"==\"{pod_uid}\",labels.\"{KIND}\"==\"{KIND_SANDBOX}\"");
+        let containers = ContainersClient::new(self.channel.clone())
+            .list(self.request(ListContainersRequest { filters: vec![filter] })?)
+            .await
+            .with_context(|| format!("listing the sandbox of pod {pod_uid}"))?
+            .into_inner()
+            .containers;
+        Ok(containers.into_iter().next().map(|c| c.labels.into_iter().collect()))
+    }
+}
+
+/// CRI labels: the pod's uid, and whether a container is a pod's sandbox or one of its containers.
+pub const POD_UID: &str = "io.kubernetes.pod.uid";
+pub const KIND: &str = "io.cri-containerd.kind";
+pub const KIND_SANDBOX: &str = "sandbox";
 
 pub struct Events {
     stream: Streaming<Envelope>,

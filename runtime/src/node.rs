@@ -4,9 +4,9 @@
 //! re-applies every container's target then. What it did is kept in `STATE/agent.json`, which
 //! `armor-loader status` prints and a restarted agent adopts.
 //!
-//! Identity: the CRI plugin labels every container with its pod's namespace and name and its own
-//! name (`io.kubernetes.*`); the pod's labels are the container's other labels (as `ctr run
-//! --label` sets them). A target matches when its namespace and container name are the
+//! Identity: the CRI plugin labels every container with its pod's namespace, name and uid and its own
+//! name (`io.kubernetes.*`); the pod's labels are on the pod's sandbox container (found by the pod
+//! uid), or, for a container without one, the container's other labels. A target matches when its namespace and container name are the
 //! container's and its labels (the pod template's, recorded by `armorc compile`) are a subset of
 //! the pod's.
 
@@ -44,13 +44,18 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// `None` for a container the kubelet did not start (no CRI labels).
-    pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<Identity> {
+    /// `None` for a container the kubelet did not start (no CRI labels). The pod's labels are its
+    /// sandbox's when there is one (the CRI plugin), else the container's own other labels.
+    pub fn from_labels(
+        labels: &BTreeMap<String, String>,
+        sandbox: Option<&BTreeMap<String, String>>,
+    ) -> Option<Identity> {
         Some(Identity {
             namespace: labels.get(LABEL_NAMESPACE)?.clone(),
             pod: labels.get(LABEL_POD).cloned().unwrap_or_default(),
             container: labels.get(LABEL_CONTAINER)?.clone(),
-            pod_labels: labels
+            pod_labels: sandbox
+                .unwrap_or(labels)
                 .iter()
                 .filter(|(k, _)| !RUNTIME_LABELS.iter().any(|p| k.starts_with(p)))
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -455,6 +460,20 @@ fn watch_bundle(bundle: &Path, tx: tokio::sync::mpsc::UnboundedSender<()>) -> Re
     Ok(())
 }
 
+/// A container's identity from containerd (its labels and its pod sandbox's); the outer `None`
+/// for a pod sandbox itself, which runs no workload code (the pause process) and is not listed.
+async fn identify(containerd: &Containerd, id: &str) -> Option<Option<Identity>> {
+    let labels = containerd.labels(id).await.unwrap_or_default();
+    if labels.get(crate::containerd::KIND).map(String::as_str) == Some(crate::containerd::KIND_SANDBOX) {
+        return None;
+    }
+    let sandbox = match labels.get(crate::containerd::POD_UID) {
+        Some(uid) => containerd.sandbox_labels(uid).await.ok().flatten(),
+        None => None,
+    };
+    Some(Identity::from_labels(&labels, sandbox.as_ref()))
+}
+
 /// `armor-loader run`: until SIGINT/SIGTERM or containerd closes the event stream. Enforcement
 /// stays when the agent stops (pinned maps); a restarted agent adopts what it finds.
 pub fn run(opts: Options) -> Result<()> {
@@ -512,8 +531,7 @@ async fn run_async(opts: Options) -> Result<()> {
                 .flatten()
                 .filter(|c| c.key.is_none_or(|k| pinned.contains(&k) && ns_key(pid).is_ok_and(|now| now == k)))
         });
-        let labels = containerd.labels(&id).await.unwrap_or_default();
-        let who = Identity::from_labels(&labels);
+        let Some(who) = identify(&containerd, &id).await else { continue };
         match kept {
             Some(c) => {
                 adopted.push(id.clone());
@@ -546,8 +564,8 @@ async fn run_async(opts: Options) -> Result<()> {
                         if agent.containers.get(&id).is_some_and(|c| c.pid == pid && !c.check_at_start) {
                             continue;
                         }
-                        let labels = containerd.labels(&id).await.unwrap_or_default();
-                        agent.start(&id, pid, Identity::from_labels(&labels));
+                        let Some(who) = identify(&containerd, &id).await else { continue };
+                        agent.start(&id, pid, who);
                     }
                     Change::Stopped { id } => agent.forget(&id),
                 }
@@ -564,8 +582,8 @@ async fn run_async(opts: Options) -> Result<()> {
                 }
                 for (id, pid) in running {
                     if agent.containers.get(&id).is_none_or(|c| c.pid != pid) {
-                        let labels = containerd.labels(&id).await.unwrap_or_default();
-                        agent.start(&id, pid, Identity::from_labels(&labels));
+                        let Some(who) = identify(&containerd, &id).await else { continue };
+                        agent.start(&id, pid, who);
                     }
                 }
                 agent.save()?;
@@ -619,13 +637,23 @@ mod tests {
 
     #[test]
     fn identity_comes_from_the_cri_labels_and_pod_labels_are_the_rest() {
-        let who = Identity::from_labels(&cri("shop", "nginx", &[("app", "web")])).unwrap();
+        let who = Identity::from_labels(&cri("shop", "nginx", &[("app", "web")]), None).unwrap();
         assert_eq!(
             (who.namespace.as_str(), who.pod.as_str(), who.container.as_str()),
             ("shop", "web-5d9f-x2x", "nginx")
         );
         assert_eq!(who.pod_labels, labels(&[("app", "web")]));
-        assert_eq!(Identity::from_labels(&labels(&[("app", "web")])), None);
+        assert_eq!(Identity::from_labels(&labels(&[("app", "web")]), None), None);
+    }
+
+    #[test]
+    fn pod_labels_come_from_the_sandbox_when_there_is_one() {
+        // the CRI plugin: the container has only io.kubernetes.* (and its image's labels)
+        let container = cri("shop", "nginx", &[("maintainer", "image label")]);
+        let sandbox = labels(&[("app", "web"), ("pod-template-hash", "5d9f"), (LABEL_NAMESPACE, "shop")]);
+        let who = Identity::from_labels(&container, Some(&sandbox)).unwrap();
+        assert_eq!(who.container, "nginx");
+        assert_eq!(who.pod_labels, labels(&[("app", "web"), ("pod-template-hash", "5d9f")]));
     }
 
     #[test]
@@ -641,7 +669,7 @@ mod tests {
             .join(","),
         );
         let names = |l: &BTreeMap<String, String>| -> Vec<String> {
-            matching_targets(&b, &Identity::from_labels(l).unwrap()).iter().map(|t| t.name()).collect()
+            matching_targets(&b, &Identity::from_labels(l, None).unwrap()).iter().map(|t| t.name()).collect()
         };
         assert_eq!(names(&cri("shop", "nginx", &[("app", "web"), ("pod-template-hash", "5d9f")])), ["shop/web/nginx"]);
         // every template label must be on the pod; a bundle without labels matches nothing
