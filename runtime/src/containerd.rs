@@ -19,6 +19,11 @@ use std::path::Path;
 /// The containerd namespace the CRI plugin (so the kubelet) uses.
 pub const K8S_NAMESPACE: &str = "k8s.io";
 
+/// CRI labels: the pod's uid, and whether a container is a pod's sandbox or one of its containers.
+pub const POD_UID: &str = "io.kubernetes.pod.uid";
+pub const KIND: &str = "io.cri-containerd.kind";
+pub const KIND_SANDBOX: &str = "sandbox";
+
 /// containerd.v1.types.Status: a task that exists and has not exited.
 const STATUS_CREATED: i32 = 1;
 const STATUS_RUNNING: i32 = 2;
@@ -95,9 +100,7 @@ impl Containerd {
             .with_context(|| format!("container {id}: containerd returned no container"))?;
         Ok(container.labels.into_iter().collect())
     }
-}
 
-impl Containerd {
     /// The labels of a pod's sandbox container, found by the pod's uid: the CRI plugin gives the
     /// sandbox the pod's labels and each container only its own (`io.kubernetes.*`). `None`
     /// when there is no such sandbox (containers not started by the CRI plugin).
@@ -115,11 +118,6 @@ impl Containerd {
         Ok(containers.into_iter().next().map(|c| c.labels.into_iter().collect()))
     }
 }
-
-/// CRI labels: the pod's uid, and whether a container is a pod's sandbox or one of its containers.
-pub const POD_UID: &str = "io.kubernetes.pod.uid";
-pub const KIND: &str = "io.cri-containerd.kind";
-pub const KIND_SANDBOX: &str = "sandbox";
 
 pub struct Events {
     stream: Streaming<Envelope>,

@@ -80,6 +80,11 @@ pub fn write_state(dir: &Path, key: (u32, u32), state: &TargetState) -> Result<(
     Ok(())
 }
 
+/// Forget what was applied at `key` (its target ended); a missing record is not an error.
+pub fn remove_state(dir: &Path, key: (u32, u32)) {
+    let _ = std::fs::remove_file(state_path(dir, key));
+}
+
 fn read_state(dir: &Path, key: (u32, u32)) -> Option<TargetState> {
     let bytes = std::fs::read(state_path(dir, key)).ok()?;
     serde_json::from_slice(&bytes).ok()

@@ -4,11 +4,11 @@
 //! re-applies every container's target then. What it did is kept in `STATE/agent.json`, which
 //! `armor-loader status` prints and a restarted agent adopts.
 //!
-//! Identity: the CRI plugin labels every container with its pod's namespace, name and uid and its own
-//! name (`io.kubernetes.*`); the pod's labels are on the pod's sandbox container (found by the pod
-//! uid), or, for a container without one, the container's other labels. A target matches when its namespace and container name are the
-//! container's and its labels (the pod template's, recorded by `armorc compile`) are a subset of
-//! the pod's.
+//! Identity: the CRI plugin labels every container with its pod's namespace, name and uid and its
+//! own name (`io.kubernetes.*`); the pod's labels are on the pod's sandbox container (found by the
+//! pod uid), or, for a container without one, the container's other labels. A target matches when
+//! its namespace and container name are the container's and its labels (the pod template's,
+//! recorded by `armorc compile`) are a subset of the pod's.
 
 use crate::bundle::{Bundle, TargetEntry};
 use crate::containerd::{Change, Containerd};
@@ -259,23 +259,16 @@ impl Agent {
     fn enforce(&mut self, target: &TargetEntry, who: &Identity, st: &mut ContainerStatus) -> Result<()> {
         match self.opts.enforcer {
             Enforcer::Bpf => {
-                let rel =
-                    target.bpf.as_ref().context("the target has no map image (compile with --target bpf or all)")?;
-                let image = read_image(&self.bundle.dir.join(rel))?;
                 let key = ns_key(st.pid)?;
                 let state = TargetState {
                     target: target.name(),
                     namespace: who.namespace.clone(),
                     pod: who.pod.clone(),
                     container: who.container.clone(),
-                    host: false,
-                    enforcer: "bpf".into(),
-                    rules: RuleMeta::of_image(&image),
+                    ..Default::default()
                 };
-                events::write_state(&self.opts.state_dir, key, &state)?;
-                self.targets.as_mut().expect("bpf has the targets map").apply(key, &image)?;
+                st.entries = Some(self.apply_image(target, key, state)?);
                 st.key = Some(key);
-                st.entries = Some(image.entries.len());
                 st.applied = Some(now());
                 // Still waiting after the swap: nothing of the container ran unenforced.
                 let when = if waiting_for_start(st.pid) { "before the first exec" } else { "after the start" };
@@ -320,6 +313,18 @@ impl Agent {
         self.containers.insert(id.to_string(), st);
     }
 
+    /// bpf: `target`'s map image applied at `key`, recorded first for alerts (`state` gets the
+    /// enforcer and the image's rules); returns its entry count.
+    fn apply_image(&mut self, target: &TargetEntry, key: (u32, u32), mut state: TargetState) -> Result<usize> {
+        let rel = target.bpf.as_ref().context("the target has no map image (compile with --target bpf or all)")?;
+        let image = read_image(&self.bundle.dir.join(rel))?;
+        state.enforcer = "bpf".into();
+        state.rules = RuleMeta::of_image(&image);
+        events::write_state(&self.opts.state_dir, key, &state)?;
+        self.targets.as_mut().expect("bpf has the targets map").apply(key, &image)?;
+        Ok(image.entries.len())
+    }
+
     fn forget(&mut self, id: &str) {
         self.identities.remove(id);
         let Some(st) = self.containers.remove(id) else { return };
@@ -327,7 +332,7 @@ impl Agent {
             if let Err(e) = targets.remove(key) {
                 eprintln!("armor-loader run: {id}: removing its rule map: {e:#}");
             }
-            let _ = std::fs::remove_file(self.opts.state_dir.join("targets").join(format!("{}-{}.json", key.0, key.1)));
+            events::remove_state(&self.opts.state_dir, key);
         }
         println!("run: {id}: stopped, its state removed");
     }
@@ -363,20 +368,10 @@ impl Agent {
         }
         let mut st = ContainerStatus { id: "host".into(), target: Some("host".into()), ..Default::default() };
         let applied = match self.opts.enforcer {
-            Enforcer::Bpf => (|| -> Result<usize> {
-                let rel = host.bpf.as_ref().context("the host target has no map image")?;
-                let image = read_image(&self.bundle.dir.join(rel))?;
-                let state = TargetState {
-                    target: "host".into(),
-                    host: true,
-                    enforcer: "bpf".into(),
-                    rules: RuleMeta::of_image(&image),
-                    ..Default::default()
-                };
-                events::write_state(&self.opts.state_dir, HOST, &state)?;
-                self.targets.as_mut().expect("bpf has the targets map").apply(HOST, &image)?;
-                Ok(image.entries.len())
-            })(),
+            Enforcer::Bpf => {
+                let state = TargetState { target: "host".into(), host: true, ..Default::default() };
+                self.apply_image(&host, HOST, state)
+            }
             e => Err(anyhow::anyhow!("{e}: the host target is enforced by bpf only in `run`")),
         };
         match applied {
