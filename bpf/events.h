@@ -7,6 +7,8 @@
 #ifndef __ARMOR_EVENTS_H__
 #define __ARMOR_EVENTS_H__
 
+#include "throttle.h"
+
 #define EV_DECISION 1
 #define EV_THRESHOLD 2
 
@@ -35,18 +37,6 @@ struct armor_event {
 	char comm[16];
 	char path[MAX_PATH];
 	char src[MAX_PATH];
-};
-
-struct armor_config {
-	__u32 max_per_sec; /* 0 = no throttling */
-	__u32 throttle_sec;
-};
-
-struct armor_throttle {
-	__u64 window_ns;   /* start of the current one-second window */
-	__u64 muted_until; /* boot ns */
-	__u32 count;
-	__u32 pad;
 };
 
 struct {
@@ -82,39 +72,16 @@ static __always_inline void armor_count(__u32 stat)
 		__sync_fetch_and_add(n, 1);
 }
 
-/* The pid of `p` as seen in its own (deepest) pid namespace. */
-static __always_inline __u32 armor_ns_pid(struct pid *p)
-{
-	unsigned int level = BPF_CORE_READ(p, level);
-	__u32 nr = 0;
-	void *numbers = (void *)p + bpf_core_field_offset(struct pid, numbers);
-	bpf_probe_read_kernel(&nr, sizeof(nr), numbers + (level & 31) * bpf_core_type_size(struct upid));
-	return nr;
-}
-
 /* false when the target is muted; may emit the EV_THRESHOLD record that starts a mute. */
 static __always_inline bool armor_throttle_pass(struct armor_outer_key *k, __u64 now)
 {
 	__u32 zero = 0;
 	struct armor_config *cfg = bpf_map_lookup_elem(&armor_config, &zero);
-	if (!cfg || !cfg->max_per_sec)
-		return true;
-	struct armor_throttle *th = bpf_map_lookup_elem(&armor_throttle, k);
-	if (!th) {
-		struct armor_throttle fresh = {.window_ns = now, .count = 1};
-		bpf_map_update_elem(&armor_throttle, k, &fresh, BPF_ANY);
-		return true;
-	}
-	if (now < th->muted_until)
+	int verdict = armor_throttle_check(cfg, &armor_throttle, k, now);
+	if (verdict != THROTTLE_START)
+		return verdict == THROTTLE_PASS;
+	if (!cfg)
 		return false;
-	if (now - th->window_ns >= 1000000000ULL) {
-		th->window_ns = now;
-		th->count = 0;
-	}
-	th->count++;
-	if (th->count <= cfg->max_per_sec)
-		return true;
-	th->muted_until = now + (__u64)cfg->throttle_sec * 1000000000ULL;
 	struct armor_event *ev = bpf_ringbuf_reserve(&armor_events, sizeof(*ev), 0);
 	if (!ev) {
 		armor_count(STAT_RINGBUF_FULL);

@@ -1,6 +1,7 @@
-/* task.h: task-side extraction shared by the LSM programs and the sched_process_exec tracepoint:
- * the target key (pid and mount namespace inums), tty, owner (inode uid vs current uid) and
- * full paths by a dentry walk that crosses mounts up to the namespace root. */
+/* task.h: task-side extraction shared by the LSM programs, the visibility monitor and the sched_process_exec tracepoint:
+ * the target key (pid and mount namespace inums), pids in their own namespace, tty, owner (inode uid vs current uid) and
+ * full paths by a dentry walk that crosses mounts up to the namespace root (pipes, sockets and
+ * other pseudo-files have none: their walk is left unresolved and path rules never match them). */
 #ifndef __ARMOR_TASK_H__
 #define __ARMOR_TASK_H__
 
@@ -19,6 +20,16 @@ static __always_inline struct armor_outer_key armor_task_key(struct task_struct 
 		k.mnt_ns = 0;
 	}
 	return k;
+}
+
+/* The pid of `p` as seen in its own (deepest) pid namespace. */
+static __always_inline __u32 armor_ns_pid(struct pid *p)
+{
+	unsigned int level = BPF_CORE_READ(p, level);
+	__u32 nr = 0;
+	void *numbers = (void *)p + bpf_core_field_offset(struct pid, numbers);
+	bpf_probe_read_kernel(&nr, sizeof(nr), numbers + (level & 31) * bpf_core_type_size(struct upid));
+	return nr;
 }
 
 static __always_inline bool armor_task_tty(struct task_struct *t)
@@ -73,10 +84,9 @@ static long armor_up(__u64 i, void *vctx)
 		return 0;
 	}
 	struct dentry *up = BPF_CORE_READ(d, d_parent);
-	if (up == d) {
-		x->done = 1;
-		return 1;
-	}
+	if (up == d)
+		return 1; /* its own parent but not its mount's root: a pipe, a socket or another
+			     pseudo-file no path names (left unresolved: done stays 0) */
 	if (c->n >= MAX_COMPONENTS)
 		return 1; /* too deep: left incomplete (done stays 0) */
 	c->name[c->n & (MAX_COMPONENTS - 1)] = (__u64)BPF_CORE_READ(d, d_name.name);

@@ -92,6 +92,14 @@ struct __sk_buff {
 	__u64 hwtstamp;
 };
 
+/* uapi/linux/bpf.h: the cgroup/sock_create context (its leading members, a fixed ABI) */
+struct bpf_sock {
+	__u32 bound_dev_if;
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+};
+
 #pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
 
 typedef struct { uid_t val; } kuid_t;
@@ -125,7 +133,10 @@ struct mount {
 	struct vfsmount mnt;
 };
 struct path { struct vfsmount *mnt; struct dentry *dentry; };
-struct file { struct path f_path; struct inode *f_inode; };
+struct file { struct path f_path; struct inode *f_inode; void *private_data; };
+struct fdtable { unsigned int max_fds; struct file **fd; };
+struct files_struct { struct fdtable *fdt; };
+struct fs_struct { struct path root; struct path pwd; };
 struct mm_struct { struct file *exe_file; };
 struct tty_struct { int index; };
 struct signal_struct { struct tty_struct *tty; };
@@ -141,9 +152,21 @@ struct task_struct {
 	struct mm_struct *mm;
 	struct nsproxy *nsproxy;
 	struct signal_struct *signal;
+	struct fs_struct *fs;
+	struct files_struct *files;
 };
 struct linux_binprm { struct file *file; int argc; unsigned long p; struct mm_struct *mm; };
-struct sock { u16 sk_protocol; };
+struct in6_addr { union { u8 u6_addr8[16]; } in6_u; };
+/* the kernel nests some of these in anonymous unions and structs: CO-RE finds them by name */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+};
+struct sock { struct sock_common __sk_common; u16 sk_protocol; u16 sk_type; };
 struct socket { short type; struct sock *sk; };
 struct sockaddr;
 struct cred;

@@ -1,7 +1,14 @@
 //! Embeds the template library (`../templates`) into the crate: every file becomes
-//! `(relative path, include_str!(absolute path))` in `$OUT_DIR/builtin_templates.rs`.
+//! `(relative path, include_str!(absolute path))` in `$OUT_DIR/builtin_templates.rs`; test files
+//! (`*.armortest.yaml`) are left out.
 
 use std::path::{Path, PathBuf};
+
+/// `*.armortest.yaml` beside a template is its `armorc test` file, not part of the library (as
+/// `templates::is_test_file` decides for libraries read from a directory).
+fn is_test_file(p: &Path) -> bool {
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".armortest.yaml"))
+}
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
@@ -10,7 +17,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             walk(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "hbs") {
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "hbs") && !is_test_file(&p) {
             out.push(p);
         }
     }

@@ -13,8 +13,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const OBJECTS: [&str; 3] = ["harness", "lsm", "task"];
-const HEADERS: [&str; 6] = ["armor.h", "decide.h", "events.h", "maps.h", "task.h", "vmlinux.h"];
+const OBJECTS: [&str; 5] = ["harness", "lsm", "monitor", "sock", "task"];
+const HEADERS: [&str; 7] = ["armor.h", "decide.h", "events.h", "maps.h", "task.h", "throttle.h", "vmlinux.h"];
 
 fn main() {
     let bpf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpf");

@@ -10,7 +10,8 @@
 #     restart of the agent, which adopts the container instead of applying it again; a Block
 #     alert names the pod and container.
 #   landlock / none (our plain machines): the agent picks the enforcer by the order and `status`
-#     says why a running container is not enforced.
+#     says why a running container is not enforced; its visibility monitor (`--visibility`) writes
+#     what the containers do as ContainerLog JSON naming their pod, container and labels.
 # --caps LIST: the agent runs as root holding exactly these capabilities (setpriv: bounding set
 # LIST, inheritable and ambient empty, RLIMIT_MEMLOCK 0), as deploy/'s DaemonSet runs it; `up`
 # and the checks run with full root.
@@ -37,40 +38,23 @@ done
 [ "$(id -u)" = 0 ] || { echo "agent-test: FAIL: needs root (containerd, runc)"; exit 1; }
 
 work=$(mktemp -d /tmp/armorc-agent.XXXXXX)
-sock=$work/containerd.sock
 state=$work/agent-state
-ctr_() { ctr -a "$sock" -n k8s.io "$@"; }
+source scripts/containerd-env.sh
 failed=0
 fail() { echo "agent-test: FAIL: $*"; failed=1; }
 agent_pid=
 cleanup() {
     [ -z "$agent_pid" ] || kill "$agent_pid" 2>/dev/null
-    for c in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s KILL "$c" >/dev/null 2>&1; done
-    sleep 1
-    for c in $(ctr_ containers ls -q 2>/dev/null); do ctr_ task rm -f "$c" >/dev/null 2>&1; ctr_ containers rm "$c" >/dev/null 2>&1; done
-    [ -z "${ctd_pid:-}" ] || { kill "$ctd_pid" 2>/dev/null; wait "$ctd_pid" 2>/dev/null; }
+    containerd_stop
     [ "$lsm" != apparmor ] || for p in "$work"/out/apparmor/*; do
         [ -f "$p" ] && apparmor_parser -R "$p" >/dev/null 2>&1
     done
     [ "$lsm" != bpf ] || "$LOADER" down >/dev/null 2>&1
-    umount -R "$work/root" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# containerd of our own; the CRI plugin is not needed (ctr sets the labels it would)
-cat > "$work/config.toml" <<EOF
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$sock"
-EOF
-containerd --config "$work/config.toml" > "$work/containerd.log" 2>&1 &
-ctd_pid=$!
-for _ in $(seq 100); do ctr -a "$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
-ctr -a "$sock" version >/dev/null 2>&1 || { tail -5 "$work/containerd.log"; fail "containerd did not start"; exit 1; }
+containerd_start || { fail "containerd did not start"; exit 1; }
 
 # The container's root filesystem: static busybox; /bin/touch and /bin/cat are copies (an exec
 # is decided on the file it runs, and an applet link would resolve to /bin/busybox).
@@ -130,11 +114,15 @@ compile || { fail "armorc compile"; exit 1; }
 profile=$(sed -n 's/.*"apparmor_profile": "\(.*\)",/\1/p' "$work/out/index.json")
 
 as_agent=()
+# the visibility monitor where nothing enforces (in the lab the agent holds only the enforcers' capabilities)
+visibility=()
+case "$lsm" in bpf | apparmor) ;; *) visibility=(--visibility process,file,network --events "$work/events.json") ;; esac
 [ -z "$caps" ] || as_agent=(prlimit --memlock=0:0 setpriv --inh-caps=-all --ambient-caps=-all --bounding-set="-all,+${caps//,/,+}" --)
 start_agent() {
     local before
     before=$(grep -c "looked up$" "$work/agent.log" 2>/dev/null)
-    "${as_agent[@]}" "$LOADER" run --bundle "$work/out" --lsm "$lsm" --containerd "$sock" --state-dir "$state" >> "$work/agent.log" 2>&1 &
+    "${as_agent[@]}" "$LOADER" run --bundle "$work/out" --lsm "$lsm" --containerd "$sock" --state-dir "$state" \
+        "${visibility[@]}" >> "$work/agent.log" 2>&1 &
     agent_pid=$!
     for _ in $(seq 300); do [ "$(grep -c "looked up$" "$work/agent.log")" -gt "${before:-0}" ] && return 0; sleep 0.2; done
     cat "$work/agent.log"; fail "the agent did not start"; exit 1
@@ -230,6 +218,16 @@ bpf | apparmor)
         grep -q 'cannot be restricted from outside' <<< "$(status_of)" || fail "status does not say why c1 is not enforced"
     fi
     op "read /etc/secret (not enforced here)" allow /bin/cat /etc/secret
+    # telemetry: the read and the exec, named by pod, container and the pod's labels (the sandbox's)
+    sleep 1
+    seen() { jq -c "select(.Type == \"ContainerLog\" and .PodName == \"web-5d9f-x2x\" and .ContainerName == \"app\"
+        and (.Labels | split(\",\") | index(\"app=agent\")) and .Operation == \"$1\" and .Resource == \"$2\")" \
+        "$work/events.json" 2>/dev/null | head -1; }
+    for what in "File /etc/secret" "Process /bin/cat"; do
+        read -r operation resource <<<"$what"
+        [ -n "$(seen "$operation" "$resource")" ] && echo "agent-test: telemetry: $operation $resource in pod web-5d9f-x2x, container app" \
+            || fail "no ContainerLog of $operation $resource naming the pod: $(grep -c . "$work/events.json" 2>/dev/null) event(s)"
+    done
     ;;
 esac
 [ "$(status_of | jq -r '.containers[] | select(.container == "sidecar") | .target')" = null ] \

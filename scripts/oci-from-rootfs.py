@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """A one-layer OCI image layout from a root filesystem tar (e.g. mmdebstrap's output).
 
-    scripts/oci-from-rootfs.py ROOTFS.tar OUT_DIR [TAG]
+    scripts/oci-from-rootfs.py ROOTFS.tar OUT_DIR [TAG] [--arch ARCH] [--cmd JSON]
 
 The layer is the tar gzip-compressed as is; the config records its diff_id; index.json names
 the manifest with `org.opencontainers.image.ref.name` = TAG (default `latest`), so
-`oci:OUT_DIR:TAG` reads it (armorc lint --image, recommend).
+`oci:OUT_DIR:TAG` reads it (armorc lint --image, recommend). ARCH is the OCI architecture
+(default amd64), --cmd the config's Cmd as a JSON list (default ["/bin/bash"]).
 """
 import gzip
 import hashlib
@@ -24,10 +25,19 @@ def blob(out, data):
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
+    args, options = [], {"--arch": "amd64", "--cmd": '["/bin/bash"]'}
+    argv = sys.argv[1:]
+    while argv:
+        a = argv.pop(0)
+        if a in options and argv:
+            options[a] = argv.pop(0)
+        else:
+            args.append(a)
+    if len(args) not in (2, 3) or any(a.startswith("--") for a in args):
         sys.exit(__doc__.strip().splitlines()[2].strip())
-    rootfs, out = sys.argv[1], sys.argv[2]
-    tag = sys.argv[3] if len(sys.argv) == 4 else "latest"
+    rootfs, out = args[0], args[1]
+    tag = args[2] if len(args) == 3 else "latest"
+    arch, cmd = options["--arch"], json.loads(options["--cmd"])
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, "blobs", "sha256"))
@@ -37,9 +47,9 @@ def main():
     layer = blob(tmp, gzip.compress(raw, compresslevel=1, mtime=0))
     layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
     config = {
-        "architecture": "amd64",
+        "architecture": arch,
         "os": "linux",
-        "config": {"Cmd": ["/bin/bash"]},
+        "config": {"Cmd": cmd},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }
     config_desc = blob(tmp, json.dumps(config, sort_keys=True).encode())
@@ -53,7 +63,7 @@ def main():
     manifest_desc = blob(tmp, json.dumps(manifest, sort_keys=True).encode())
     manifest_desc["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
     manifest_desc["annotations"] = {"org.opencontainers.image.ref.name": tag}
-    manifest_desc["platform"] = {"architecture": "amd64", "os": "linux"}
+    manifest_desc["platform"] = {"architecture": arch, "os": "linux"}
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [manifest_desc]}
     with open(os.path.join(tmp, "index.json"), "w") as f:
         json.dump(index, f)

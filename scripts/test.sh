@@ -101,6 +101,9 @@ cargo test --workspace --release --no-fail-fast -- --test-threads=2 --show-outpu
 # outside, and `status` must say so (the lab runs it with bpf and apparmor).
 section "armor-loader run on containerd containers (this machine)"
 scripts/agent-test.sh --lsm bpf,apparmor,landlock,none || failed
+# Observe, discover, compile, enforce (docs/observe.md "The closed loop"): Landlock enforces here.
+section "closed loop: observe, discover, compile, enforce (landlock, this machine)"
+scripts/closed-loop.sh --lsm landlock || failed
 section "deploy/: manifests and systemd unit"
 scripts/deploy-check.sh || failed
 
@@ -134,10 +137,13 @@ amd64_labs() {
     # differential (it runs on this machine's 6.18 and on 6.1). The BPF-LSM live differential runs
     # reduced there (25 operations on every fourth image, said in the output) and the held-out end
     # to end not at all (CI time): 6.1 runs both in full. The node agent (`armor-loader run`) on
-    # real containerd containers runs here, with both enforcers (6.1's chain is the longer one).
+    # real containerd containers runs here, with both enforcers (6.1's chain is the longer one),
+    # and `armorc test --kernel` with bpf and apparmor (scripts/lab-kernel-test.sh); last, the
+    # Landlock jobs of the capability table (6.1's Landlock ABI 2 is too old for our plans).
     ARMORC_LIVE_OPS_PER_IMAGE=25 timed_lab "kernel lab: Debian 6.12 amd64" \
         scripts/lab.sh --kernel 6.12 --timeout 2400 -- \
-        scripts/lab-tests.sh --skip live_apparmor_vs_model --no-e2e --agent "${lab_bins_612[@]}" || rc=1
+        scripts/lab-tests.sh --skip live_apparmor_vs_model --no-e2e --agent --closed-loop bpf --kernel-test \
+        --caps-only exec-landlock,exec-landlock-drop,exec-landlock-net "${lab_bins_612[@]}" || rc=1
     # BPF-LSM left out of lsm=: probe, up and exec say why and choose AppArmor, the next in the
     # order (the held-out set through AppArmor ran on 6.1: no end to end here, CI time).
     timed_lab "kernel lab: 6.1 amd64 without bpf in lsm=" \
@@ -190,6 +196,13 @@ else
 fi
 # CI disk (a CI machine may have little): nothing below needs these trees.
 [ "${CI:-}" != true ] || rm -rf "target/$arm"
+
+# The Landlock wrapper compile's pod patches copy in (docs/runtime.md "Landlock in Kubernetes
+# pods") must be a static executable: built with crt-static, checked with file, ldd and a run in an
+# empty root, packed as the init container's OCI layout.
+section "armor-exec: static build and image layout"
+scripts/armor-exec.sh --image "$builds/armor-exec-oci" || failed
+[ "${CI:-}" != true ] || rm -rf target/x86_64-unknown-linux-gnu
 
 section "fuzzing, bounded: scripts/fuzz.sh 10"
 # Every target; a crash fails, its reproducer kept under fuzz/artifacts.

@@ -26,6 +26,7 @@ pub struct InputArgs {
 }
 
 /// Everything one pass over the inputs found.
+#[derive(Default)]
 pub struct Collected {
     pub report: LintReport,
     pub policies: Vec<armorc_compiler::ir::Policy>,
@@ -76,9 +77,9 @@ pub fn collect_with(
     extra: Option<FileCheck<'_>>,
 ) -> Result<Collected, String> {
     let apply_suppressions = mode.suppress;
-    let (config, _) = suppress::load_config(options.config.as_deref(), is_known_code)?;
+    let (config, _) = suppress::load_config(options.config.as_deref(), is_known_code).map_err(|e| e.to_string())?;
     let globs: Vec<&String> = config.exclude.iter().chain(options.exclude.iter()).collect();
-    let excludes = Excludes::new(&globs)?;
+    let excludes = Excludes::new(&globs).map_err(|e| e.to_string())?;
     let expanded = inputs::expand(paths, options.follow, &excludes);
     let mut outcome = Collected {
         report: LintReport::default(),

@@ -28,6 +28,10 @@ Output (OUT):
   landlock/<namespace>/<workload>/<container>.json, landlock/host.json
                                       Landlock ruleset plans (docs/landlock-plan.md); what Landlock
                                       cannot express is a K001-K004 warning
+  patches/landlock/<namespace>/<workload>.yaml, patches/landlock/<namespace>/<workload>_plans.yaml
+                                      patches that start each container with a `command` through
+                                      armor-exec under its plan, and the ConfigMap of the plans
+                                      (docs/runtime.md); a container without `command` is K005
   divergence.json                     (--target all) where BPF-LSM and AppArmor decide differently,
                                       per target; list it with `armorc explain --divergence OUT`
 OUT is replaced as a whole (built beside it, then renamed); nothing is written on error.
@@ -97,6 +101,10 @@ pub struct Args {
     /// the rule as written. `armorc lint --image` lists the rules concerned (I001).
     #[arg(long = "resolve-symlinks", value_name = "IMAGE", value_delimiter = ',')]
     pub resolve_symlinks: Vec<String>,
+    /// The image of the init container that copies the static armor-exec into Landlock-patched
+    /// pods (patches/landlock/; built by scripts/armor-exec.sh --image).
+    #[arg(long, value_name = "REF", default_value = lower::landlock_patch::DEFAULT_IMAGE)]
+    pub armor_exec_image: String,
     #[command(flatten)]
     pub inputs: InputArgs,
 }
@@ -201,6 +209,15 @@ fn compile(args: &Args) -> Result<Status, Stop> {
             ),
         ));
     }
+    if args.armor_exec_image.is_empty() || args.armor_exec_image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail(
+            Status::Usage,
+            format!(
+                "--armor-exec-image {:?}: an image reference has no spaces or control characters",
+                args.armor_exec_image
+            ),
+        ));
+    }
     if args.verify_apparmor {
         if matches!(args.target, TargetArg::Bpf | TargetArg::Landlock) {
             return Err(fail(Status::Usage, "--verify-apparmor needs --target apparmor or all"));
@@ -251,7 +268,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
     timings.peak("read and lint");
 
     let t = std::time::Instant::now();
-    let workloads = read_workloads(args)?;
+    let workloads = read_workloads(&args.workloads, &args.inputs, "compile").map_err(Stop)?;
     timings.add("read workloads", t);
     let t = std::time::Instant::now();
     let options = ComposeOptions { posture, host_posture, node_labels };
@@ -309,7 +326,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
             if d.items.is_empty() { "" } else { " (list: armorc explain --divergence OUT)" }
         );
     }
-    for f in &built.landlock_findings {
+    for f in built.landlock_findings.iter().chain(&built.patch_findings) {
         eprintln!("{}", format_finding(f));
     }
     if built.plans > 0 && !built.landlock_findings.is_empty() {
@@ -369,18 +386,63 @@ fn compile(args: &Args) -> Result<Status, Stop> {
     Ok(Status::OutOfDate)
 }
 
-fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
+/// `armorc compile --target all` of policies already read and composed, written into OUT as
+/// compile writes it (a temporary sibling tree renamed into place): `armorc test --kernel`'s
+/// bundle. The error is compile's (a capacity error, two targets writing one file, I/O).
+pub(crate) fn write_all(
+    out: &Path,
+    policies: &[Policy],
+    composition: &Composition,
+    workloads: &Workloads,
+    node_labels: Option<&BTreeMap<String, String>>,
+) -> Result<(), String> {
+    let args = Args {
+        paths: Vec::new(),
+        workloads: Vec::new(),
+        node_labels: node_labels.map(|l| l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")),
+        target: TargetArg::All,
+        out: out.to_path_buf(),
+        check: false,
+        deny: DenyArg::Error,
+        default_posture: None,
+        host_default_posture: None,
+        verify_apparmor: false,
+        capacity: armorc_compiler::image::MAX_ENTRIES,
+        timings: false,
+        deny_divergence: false,
+        resolve_symlinks: Vec::new(),
+        armor_exec_image: lower::landlock_patch::DEFAULT_IMAGE.to_string(),
+        inputs: InputArgs { exclude: Vec::new(), follow: false, config: None },
+    };
+    let mut sink = OutputSink::write(out)?;
+    let mut timings = Timings { enabled: false, phases: Vec::new(), peaks: Vec::new() };
+    let built = build(&args, policies, composition, workloads, &HashSet::new(), &mut sink, &mut timings);
+    if let Some(problem) = built.io_error.or(built.error).or_else(|| built.findings.first().map(format_finding)) {
+        sink.abandon();
+        return Err(problem);
+    }
+    sink.finish().map(|_| ())
+}
+
+/// `--workloads` of `compile` and `lint`: every file read with `compiler::workload`, our own
+/// output trees below a directory skipped. Errors are printed (`armorc COMMAND: ...`); the status
+/// is 2 for paths that cannot be read, 1 for malformed workloads.
+pub(crate) fn read_workloads(paths: &[String], options: &InputArgs, command: &str) -> Result<Workloads, Status> {
+    let fail = |code: Status, message: &dyn std::fmt::Display| {
+        eprintln!("armorc {command}: {message}");
+        code
+    };
     let mut workloads = Workloads::default();
-    if args.workloads.is_empty() {
+    if paths.is_empty() {
         return Ok(workloads);
     }
-    let excludes = Excludes::new(&args.inputs.exclude).map_err(|e| fail(Status::Usage, e))?;
-    let expanded = inputs::expand(&args.workloads, args.inputs.follow, &excludes);
+    let excludes = Excludes::new(&options.exclude).map_err(|e| fail(Status::Usage, &e))?;
+    let expanded = inputs::expand(paths, options.follow, &excludes);
     if !expanded.errors.is_empty() {
         for e in &expanded.errors {
             eprintln!("error: {e}");
         }
-        return Err(Stop(Status::Usage));
+        return Err(Status::Usage);
     }
     let (mut ours, mut noted) = (HashMap::new(), HashSet::new());
     for input in &expanded.inputs {
@@ -394,15 +456,13 @@ fn read_workloads(args: &Args) -> Result<Workloads, Stop> {
                 continue;
             }
         }
-        let loaded = inputs::load(input).map_err(|e| fail(Status::Usage, e))?;
+        let loaded = inputs::load(input).map_err(|e| fail(Status::Usage, &e))?;
         if let Some(d) = loaded.not_utf8 {
             let lc = d.file.line_col(d.span.map(|s| s.start).unwrap_or(0));
-            return Err(fail(
-                Status::Failure,
-                format!("{}:{}:{}: error: {}", input.name(), lc.line, lc.column, d.message),
-            ));
+            let message = format!("{}:{}:{}: error: {}", input.name(), lc.line, lc.column, d.message);
+            return Err(fail(Status::Failure, &message));
         }
-        workloads.read(&loaded.source).map_err(|e| fail(Status::Failure, e))?;
+        workloads.read(&loaded.source).map_err(|e| fail(Status::Failure, &e))?;
     }
     Ok(workloads)
 }
@@ -527,6 +587,8 @@ struct Built {
     plans: usize,
     /// K001-K004, once per (code, rule) over every target.
     landlock_findings: Vec<Finding>,
+    /// K005: containers the Landlock patches cannot wrap.
+    patch_findings: Vec<Finding>,
 }
 
 fn build(
@@ -555,6 +617,7 @@ fn build(
         profiles: 0,
         plans: 0,
         landlock_findings: Vec::new(),
+        patch_findings: Vec::new(),
     };
     let mut divergence_targets = Vec::new();
     let mut analyzer = divergence::Analyzer::default();
@@ -586,6 +649,7 @@ fn build(
     };
     let mut index = Vec::new();
     let mut profile_targets = Vec::new();
+    let mut plan_targets = Vec::new();
     // Each policy's AppArmor lines are rendered once here, not once per target it applies to.
     let t = std::time::Instant::now();
     let mut apparmor_lowering = apparmor.then(|| lower::apparmor::Lowering::new(policies));
@@ -698,9 +762,12 @@ fn build(
                     put(&mut built, timings, &path, lowered.plan.encode().as_bytes(), Some(at));
                     entry.landlock = Some(path);
                     built.plans += 1;
+                    if !target.host {
+                        plan_targets.push((target.clone(), lowered.plan));
+                    }
                 }
                 Err(e) => {
-                    built.error.get_or_insert(e);
+                    built.error.get_or_insert(e.to_string());
                     break;
                 }
             }
@@ -716,6 +783,19 @@ fn build(
     if apparmor {
         for (path, text) in lower::apparmor::patches(&profile_targets) {
             put(&mut built, timings, &path, text.as_bytes(), None);
+        }
+    }
+    if landlock {
+        match lower::landlock_patch::patches(&plan_targets, workloads, &args.armor_exec_image) {
+            Ok(patches) => {
+                for (path, text) in patches.files {
+                    put(&mut built, timings, &path, text.as_bytes(), None);
+                }
+                built.patch_findings = patches.findings;
+            }
+            Err(e) => {
+                built.error.get_or_insert(e);
+            }
         }
     }
     let t = std::time::Instant::now();

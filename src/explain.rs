@@ -7,7 +7,8 @@
 use crate::Status;
 use armorc_compiler::compose::target_name;
 use armorc_compiler::image::{self, Entry, MapImage};
-use armorc_compiler::landlock::{Grant, Plan, Right};
+use armorc_compiler::landlock::{Grant, Plan, Right, Verdict};
+use armorc_compiler::query::{PROTOCOLS, SOCK_TYPES};
 use armorc_compiler::{inputs, lower};
 use std::path::PathBuf;
 
@@ -233,6 +234,22 @@ fn explain_plan(plan: &Plan) -> String {
     for c in &plan.drop_capabilities {
         let why = if c.rule.is_some() { rule(c.rule) } else { " [not in the allow-list]".to_string() };
         out.push_str(&format!("drop capability {} ({}){why}\n", c.name, c.number));
+    }
+    if let Some(net) = &plan.network {
+        let tcp = if net.refuses_tcp() { "refused (Landlock ABI 4)" } else { "allowed" };
+        let verdict = |v: Verdict| if v == Verdict::Deny { "deny" } else { "allow" };
+        out.push_str(&format!(
+            "sockets (the loader's socket program, as root): otherwise {}; TCP connect and bind {tcp}\n",
+            verdict(net.default)
+        ));
+        let name = |names: &[(&'static str, u32)], n: u32| names.iter().find(|(_, v)| *v == n).map_or("?", |(s, _)| s);
+        for (what, list, names) in [("type", &net.types, &SOCK_TYPES[..]), ("protocol", &net.protocols, &PROTOCOLS[..])]
+        {
+            for r in list {
+                let (n, v) = (r.number, verdict(r.verdict));
+                out.push_str(&format!("  {what} {} ({n}): {v}{}\n", name(names, n), rule(Some(r.rule))));
+            }
+        }
     }
     out
 }

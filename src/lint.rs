@@ -1,8 +1,8 @@
-//! `armorc lint`: check the inputs (src/collect.rs), with `--image` also against images
+//! `armorc lint`: check the inputs (src/collect.rs), with `--image`/`--workloads` also against images
 //! (src/lint_image.rs), and render one report; the exit status from `--deny`.
 
 use crate::collect::{collect_with, FileCheck, InputArgs, Mode};
-use crate::lint_image::{self, ImageArgs};
+use crate::lint_image::{ImageArgs, Images};
 use crate::{plural, write_stdout, Status};
 use armorc_compiler::render::{self, Format};
 
@@ -39,6 +39,10 @@ Images (--image, repeatable; the image-access flags of `armorc recommend`):
   entry that is not (errors), I005 an execname no executable has. --docker-config FILE holds
   registry credentials (recommend's -c), --platform os/arch[/variant] picks from multi-arch
   images, --plain-http HOST reaches a loopback registry. An image that cannot be read is exit 2.
+  --workloads PATH (Pod, Deployment, ...; repeatable): each policy is also checked against the
+  images of the containers and init containers it selects (compile's selection); their
+  volumeMounts are run-time paths. A workload file or image that cannot be read is exit 2, at the
+  workload file's line and column.
   Example:
       armorc lint policies/ --image debian:bookworm --image oci:build/app-layout:v1
       policies/ls.yaml:8:15: warning[I001]: path `/bin/ls` goes through the symlink `/bin` ->
@@ -57,7 +61,8 @@ Exit status:
   0  no finding reaches --deny
   1  a finding reaches --deny (default: error), or no KubeArmor document was found
      (unless --allow-empty)
-  2  usage, configuration or I/O error, or an --image that cannot be read (wins over 1)";
+  2  usage, configuration or I/O error, an image or --workloads file that cannot be read
+     (wins over 1)";
 
 #[derive(clap::Args)]
 #[command(after_long_help = AFTER_LONG_HELP)]
@@ -100,14 +105,11 @@ pub enum DenyArg {
 
 pub fn run(args: Args) -> Status {
     // Images first: one that cannot be read stops the run before anything is printed.
-    let images = match args.images.load() {
+    let images = match Images::load(&args.images, &args.inputs) {
         Ok(images) => images,
-        Err(message) => {
-            eprintln!("armorc lint: {message}");
-            return Status::Usage;
-        }
+        Err(status) => return status,
     };
-    let check = |file: &_, policies: &[_]| lint_image::check_file(&images, file, policies);
+    let check = |file: &_, policies: &[_]| images.check_file(file, policies);
     let extra: Option<FileCheck<'_>> = if images.is_empty() { None } else { Some(&check) };
     let mode = Mode { suppress: true, keep_ir: false };
     let outcome = match collect_with(&args.paths, &args.inputs, mode, extra) {

@@ -5,12 +5,14 @@ use std::process::ExitCode;
 
 mod collect;
 mod compile;
+mod discover;
 mod explain;
 mod lint;
 mod lint_image;
 mod normalize;
 mod query;
 mod recommend;
+mod summary;
 mod test;
 
 /// The exit statuses of `armorc`, one meaning each across subcommands (docs/cli.md and
@@ -59,6 +61,10 @@ enum Command {
     Recommend(recommend::Args),
     /// Run policy test files (*.armortest.yaml): each case's expected decision against the model.
     Test(test::Args),
+    /// Summarize KubeArmor events as karmor summary's tables: processes, files, connections, binds.
+    Summary(summary::Args),
+    /// Least-privilege KubeArmorPolicies and NetworkPolicies from observed KubeArmor events.
+    Discover(discover::Args),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -83,6 +89,8 @@ fn main() -> ExitCode {
         Command::Explain(a) => explain::run(a),
         Command::Recommend(a) => recommend::run(a),
         Command::Test(a) => test::run(a),
+        Command::Summary(a) => summary::run(a),
+        Command::Discover(a) => discover::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "armorc", &mut std::io::stdout());
             Status::Success

@@ -26,6 +26,10 @@ pub struct Args {
     /// Landlock plan (OUT/landlock/....json), for --enforcer landlock.
     #[arg(long, required_if_eq("enforcer", "landlock"))]
     plan: Option<PathBuf>,
+    /// With --enforcer landlock: answer as armor-loader enforces the plan when it cannot attach
+    /// its socket program (not root): Landlock alone, socket creation never refused.
+    #[arg(long, requires = "plan")]
+    unprivileged: bool,
     /// Query lines (JSON); `-` or absent = stdin. Not with --op.
     file: Option<PathBuf>,
     /// One query: the op (exec, open, write, unlink, mkdir, rmdir, rename, chmod, truncate, link,
@@ -53,6 +57,12 @@ pub struct Args {
     /// Capability: net_raw, CAP_NET_RAW, ... or a number.
     #[arg(long, requires = "op")]
     capability: Option<String>,
+    /// For socket: the new socket connects to this port (Landlock decides TCP connects).
+    #[arg(long, requires = "op", conflicts_with = "bind")]
+    connect: Option<u16>,
+    /// For socket: the new socket is bound to this port (Landlock decides TCP binds).
+    #[arg(long, requires = "op")]
+    bind: Option<u16>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +74,8 @@ pub enum EnforcerArg {
 /// What answers the queries.
 enum Engine {
     Bpf(MapImage),
-    Landlock(Plan),
+    /// The plan, and whether the socket program is left out (`--unprivileged`).
+    Landlock(Plan, bool),
 }
 
 impl Engine {
@@ -77,9 +88,9 @@ impl Engine {
             (EnforcerArg::Bpf, Some(path), _) => {
                 MapImage::decode(&read(path)?).map(Engine::Bpf).map_err(|e| format!("{}: {e}", path.display()))
             }
-            (EnforcerArg::Landlock, _, Some(path)) => {
-                Plan::decode(&read(path)?).map(Engine::Landlock).map_err(|e| format!("{}: {e}", path.display()))
-            }
+            (EnforcerArg::Landlock, _, Some(path)) => Plan::decode(&read(path)?)
+                .map(|p| Engine::Landlock(p, args.unprivileged))
+                .map_err(|e| format!("{}: {e}", path.display())),
             _ => Err("--enforcer bpf needs --image, --enforcer landlock needs --plan".into()),
         }
     }
@@ -87,7 +98,10 @@ impl Engine {
     fn answer(&self, model: &Option<Model>, q: &Query) -> String {
         match (self, model) {
             (Engine::Bpf(image), Some(model)) => answer_operation(image, &model.decide_operation(q)),
-            (Engine::Landlock(plan), _) => landlock::answer_line(plan, &landlock::Model::new(plan).decide(q)),
+            (Engine::Landlock(plan, unprivileged), _) => {
+                let m = if *unprivileged { landlock::Model::unprivileged(plan) } else { landlock::Model::new(plan) };
+                landlock::answer_line(plan, &m.decide(q))
+            }
             (Engine::Bpf(_), None) => unreachable!("a map image always has its model"),
         }
     }
@@ -119,6 +133,11 @@ fn flag_query(a: &Args, op: &str) -> Map<String, serde_json::Value> {
     if !a.args.is_empty() {
         o.insert("args".into(), json!(a.args));
     }
+    for (k, v) in [("connect", a.connect), ("bind", a.bind)] {
+        if let Some(port) = v {
+            o.insert(k.into(), json!(port));
+        }
+    }
     o
 }
 
@@ -136,7 +155,7 @@ pub fn run(args: Args) -> Status {
     };
     let model = match &engine {
         Engine::Bpf(image) => Some(Model::new(image)),
-        Engine::Landlock(_) => None,
+        Engine::Landlock(..) => None,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -150,7 +169,7 @@ pub fn run(args: Args) -> Status {
     };
 
     let result = if let Some(op) = &args.op {
-        let q = parse_object(&flag_query(&args, op)).map(|q| engine.answer(&model, &q));
+        let q = parse_object(&flag_query(&args, op)).map(|q| engine.answer(&model, &q)).map_err(|e| e.to_string());
         emit(q, &mut out)
     } else {
         let (name, mut reader): (String, Box<dyn BufRead>) = match &args.file {

@@ -118,6 +118,10 @@ pub struct Args {
     /// For images that cannot be read, still write the generic templates.
     #[arg(long = "allow-generic")]
     allow_generic: bool,
+    /// Beside each policy, an `armorc test` file (`*.armortest.yaml`) with cases derived from its
+    /// rules, targeting the container it was written for: `armorc test OUTDIR` runs them.
+    #[arg(long = "with-tests")]
+    with_tests: bool,
     /// Most entries in one image's squashed file tree.
     #[arg(long = "max-entries", default_value_t = Limits::default().max_entries)]
     max_entries: usize,
@@ -244,6 +248,7 @@ fn recommend(args: Args) -> Result<Status, Failure> {
         legacy_karmor: args.legacy_karmor,
         allow_generic: args.allow_generic,
         progress: std::io::stderr().is_terminal(),
+        with_tests: args.with_tests,
     };
     let load_opts = LoadOptions {
         platform: args.platform.clone(),

@@ -1,8 +1,11 @@
 //! `armorc test`: policy test files (`*.armortest.yaml`, docs/testing.md). Each file names
 //! policies and workloads; they are compiled in memory as `armorc compile` compiles them (lint's
 //! reading and checks, the composition, the BPF-LSM and Landlock lowerings), and each case's
-//! expected decision is compared with the answer `armorc query` gives for that operation.
+//! expected decision is compared with the answer `armorc query` gives for that operation (and
+//! `audit` where one of the target's Audit rules matches an allowed operation).
 //! Nothing is written to disk; the report goes to stdout.
+
+mod kernel;
 
 use crate::collect::{self, InputArgs};
 use crate::Status;
@@ -11,6 +14,7 @@ use armorc_compiler::compose::{self, ComposeOptions, Composition, Posture};
 use armorc_compiler::diag::Severity;
 use armorc_compiler::image::{MapImage, MAX_ENTRIES};
 use armorc_compiler::inputs::{self, Excludes};
+use armorc_compiler::ir::{Action, Policy};
 use armorc_compiler::landlock::Plan;
 use armorc_compiler::lower;
 use armorc_compiler::model::{self, landlock, Query};
@@ -28,6 +32,8 @@ use std::time::{Duration, Instant};
 const AFTER_LONG_HELP: &str = "\
 A test file (docs/testing.md):
   policies: [\"ksp-block-shells.yaml\", \"dir/*.yaml\"]  # relative to the test file; * ? **
+                                                     # (a template's policy.yaml.hbs: rendered
+                                                     # for recommend's sample target)
   workloads: [\"deploy.yaml\", {inline: \"<yaml>\"}]     # optional
   posture: block                                     # optional, as compile --default-posture
   host_posture: audit                                # optional, as --host-default-posture
@@ -57,6 +63,17 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Human)]
     pub format: FormatArg,
+    /// Run every case for real through `armor-loader exec --op` in its target (as root), under one
+    /// enforcer, from a bundle compiled into a temporary directory; what cannot be set up here is
+    /// skipped with the reason.
+    #[arg(long)]
+    pub kernel: bool,
+    /// With --kernel: the enforcer (default: what `armor-loader probe` chooses).
+    #[arg(long, value_name = "LSM", requires = "kernel", value_parser = ["bpf", "apparmor", "landlock"])]
+    pub lsm: Option<String>,
+    /// With --kernel: the armor-loader to run (default: beside armorc, else on PATH).
+    #[arg(long, value_name = "PATH", requires = "kernel")]
+    pub loader: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,7 +194,12 @@ impl Rule {
 /// One case's outcome.
 struct CaseResult {
     case: Case,
+    /// `allow`, `deny`, `audit`, or `error` (a kernel run that decided nothing).
     actual: &'static str,
+    /// `kernel (bpf)`: the answer is the kernel's (`--kernel`), not the model's.
+    kernel: Option<String>,
+    /// Why the case was not run here (`--kernel`): neither passed nor failed.
+    skipped: Option<String>,
     rule: Option<Rule>,
     /// The answer line, exactly as `armorc query` prints it.
     answer: String,
@@ -186,7 +208,16 @@ struct CaseResult {
 
 impl CaseResult {
     fn passed(&self) -> bool {
-        self.actual == self.case.expect
+        self.skipped.is_none() && self.actual == self.case.expect
+    }
+
+    fn failed(&self) -> bool {
+        self.skipped.is_none() && !self.passed()
+    }
+
+    /// `bpf`, or `kernel (bpf)` for a kernel run.
+    fn enforcer(&self) -> String {
+        self.kernel.clone().unwrap_or_else(|| self.case.enforcer.name().to_string())
     }
 }
 
@@ -210,7 +241,15 @@ pub fn run(args: Args) -> Status {
         eprintln!("armorc test: no test file (*.armortest.yaml) found in {}", args.paths.join(", "));
         return Status::Failure;
     }
-    let reports: Vec<FileReport> = files.iter().map(|f| run_file(f)).collect();
+    let kernel = match args.kernel.then(|| kernel::Kernel::new(args.loader.as_deref(), args.lsm.as_deref())) {
+        Some(Err(e)) => {
+            eprintln!("armorc test --kernel: {e}");
+            return Status::Usage;
+        }
+        Some(Ok(k)) => Some(k),
+        None => None,
+    };
+    let reports: Vec<FileReport> = files.iter().map(|f| run_file(f, kernel.as_ref())).collect();
     let text = match args.format {
         FormatArg::Human => human(&reports),
         FormatArg::Json => {
@@ -224,9 +263,9 @@ pub fn run(args: Args) -> Status {
         eprintln!("armorc test: cannot write output: {e}");
         return Status::Usage;
     }
-    let (passed, failed, broken) = counts(&reports);
+    let (passed, failed, skipped, broken) = counts(&reports);
     if args.format != FormatArg::Human {
-        eprintln!("armorc test: {}", summary(passed, failed, broken));
+        eprintln!("armorc test: {}", summary(passed, failed, skipped, broken));
     }
     if failed > 0 || broken > 0 {
         Status::Failure
@@ -235,16 +274,21 @@ pub fn run(args: Args) -> Status {
     }
 }
 
-fn counts(reports: &[FileReport]) -> (usize, usize, usize) {
+/// Passed, failed and skipped cases, and broken files.
+fn counts(reports: &[FileReport]) -> (usize, usize, usize, usize) {
     let results = reports.iter().flat_map(|r| &r.results);
     let passed = results.clone().filter(|r| r.passed()).count();
-    let failed = results.count() - passed;
+    let failed = results.clone().filter(|r| r.failed()).count();
+    let skipped = results.filter(|r| r.skipped.is_some()).count();
     let broken = reports.iter().filter(|r| !r.problems.is_empty()).count();
-    (passed, failed, broken)
+    (passed, failed, skipped, broken)
 }
 
-fn summary(passed: usize, failed: usize, broken: usize) -> String {
+fn summary(passed: usize, failed: usize, skipped: usize, broken: usize) -> String {
     let mut s = format!("{passed} passed; {failed} failed");
+    if skipped > 0 {
+        s.push_str(&format!("; {skipped} skipped"));
+    }
     if broken > 0 {
         s.push_str(&format!("; {broken} broken test file{}", if broken == 1 { "" } else { "s" }));
     }
@@ -385,11 +429,11 @@ fn wildcard(pattern: &str, name: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Reading a test file.
 
-fn run_file(file: &str) -> FileReport {
+fn run_file(file: &str, kernel: Option<&kernel::Kernel>) -> FileReport {
     let start = Instant::now();
     let mut report =
         FileReport { file: file.to_string(), problems: Vec::new(), results: Vec::new(), time: Duration::ZERO };
-    match load_and_run(file) {
+    match load_and_run(file, kernel) {
         Ok(results) => report.results = results,
         Err(problems) => report.problems = problems,
     }
@@ -397,7 +441,7 @@ fn run_file(file: &str) -> FileReport {
     report
 }
 
-fn load_and_run(file: &str) -> Result<Vec<CaseResult>, Vec<Problem>> {
+fn load_and_run(file: &str, kernel: Option<&kernel::Kernel>) -> Result<Vec<CaseResult>, Vec<Problem>> {
     let whole = |message: String| vec![Problem { file: file.to_string(), at: None, message }];
     let bytes = inputs::read_file_capped(Path::new(file), inputs::MAX_INPUT_BYTES)
         .map_err(|e| whole(inputs::io_message(&e)))?;
@@ -411,7 +455,27 @@ fn load_and_run(file: &str) -> Result<Vec<CaseResult>, Vec<Problem>> {
     let src = SourceFile::new(file, text);
     let spec = parse(&src)?;
     let built = build(file, &src, &spec)?;
-    run_cases(&src, spec, &built)
+    let node_labels = spec.options.node_labels.clone();
+    let mut results = run_cases(&src, spec, &built)?;
+    let Some(kernel) = kernel else { return Ok(results) };
+    let dir = kernel::Kernel::bundle(&built, node_labels.as_ref())
+        .map_err(|message| vec![Problem { file: file.to_string(), at: None, message }])?;
+    let label = kernel.label();
+    for r in &mut results {
+        let start = Instant::now();
+        // run_cases found exactly one target of this name
+        let Some(target) = built.composition.targets.iter().find(|t| t.name() == r.case.target) else { continue };
+        let (actual, answer, skipped) = match kernel.run(dir.path(), &r.case, target, &built.policies) {
+            kernel::Answer::Decided(actual, answer) => (actual, answer, None),
+            kernel::Answer::Error(m) => ("error", json!({"kernel": kernel.lsm, "error": m}).to_string(), None),
+            kernel::Answer::Skipped(m) => ("skipped", json!({"kernel": kernel.lsm, "skipped": m}).to_string(), Some(m)),
+        };
+        // the kernel names no rule
+        (r.actual, r.answer, r.skipped, r.rule) = (actual, answer, skipped, None);
+        r.kernel = Some(label.clone());
+        r.time = start.elapsed();
+    }
+    Ok(results)
 }
 
 fn parse(src: &SourceFile) -> Result<Spec, Vec<Problem>> {
@@ -648,7 +712,7 @@ fn parse_case(src: &SourceFile, i: usize, node: &Node, problems: &mut Vec<Proble
         Err(_) if !query.contains_key("op") => None,
         Err(m) => {
             // `path: ...`, `args[]: ...` name a field; `op exec: missing "path"` names the case.
-            let field = m.split(':').next().unwrap_or("").trim_end_matches("[]");
+            let field = m.field().unwrap_or("");
             match spans.get(field).filter(|_| QUERY_FIELDS.contains(&field)) {
                 Some(span) => problems.push(Problem::at(src, *span, format!("cases[{i}].{m}"))),
                 None => problems.push(Problem::at(src, node.span, format!("cases[{i}]: {m}"))),
@@ -692,6 +756,7 @@ fn to_json(node: &Node) -> Json {
 struct Built {
     composition: Composition,
     policies: Vec<armorc_compiler::ir::Policy>,
+    workloads: Workloads,
 }
 
 /// `name` relative to the test file's directory (as reached: `tests/a.armortest.yaml` + `p.yaml`
@@ -745,11 +810,27 @@ fn build(file: &str, src: &SourceFile, spec: &Spec) -> Result<Built, Vec<Problem
     if !problems.is_empty() {
         return Err(problems);
     }
+    // A template's `policy.yaml.hbs` is rendered for the sample target, as `armorc recommend`
+    // renders it (docs/testing.md); every other file is read as compile reads policies.
+    let (templates, paths): (Vec<String>, Vec<String>) = paths.into_iter().partition(|p| p.ends_with(".hbs"));
+    let mut rendered = Vec::new();
+    for template in &templates {
+        match render_template(template) {
+            Ok(policies) => rendered.extend(policies),
+            Err(m) => problems.push(Problem { file: template.clone(), at: None, message: m }),
+        }
+    }
     let input_args =
         InputArgs { exclude: TEST_GLOBS.iter().map(|g| g.to_string()).collect(), follow: false, config: None };
     // Exactly compile's reading: lint's checks, suppressions and armorc.toml.
-    let outcome = collect::collect(&paths, &input_args, true)
-        .map_err(|m| vec![Problem::at(src, spec.policies_key, format!("policies: {m}"))])?;
+    let mut outcome = if paths.is_empty() {
+        collect::Collected::default()
+    } else {
+        collect::collect(&paths, &input_args, true)
+            .map_err(|m| vec![Problem::at(src, spec.policies_key, format!("policies: {m}"))])?
+    };
+    outcome.report.documents += rendered.len();
+    outcome.policies.extend(rendered);
     for note in &outcome.notes {
         eprintln!("{note}");
     }
@@ -772,7 +853,20 @@ fn build(file: &str, src: &SourceFile, spec: &Spec) -> Result<Built, Vec<Problem
         return Err(problems);
     }
     let composition = compose::compose(&outcome.policies, &workloads, &spec.options);
-    Ok(Built { composition, policies: outcome.policies })
+    Ok(Built { composition, policies: outcome.policies, workloads })
+}
+
+/// The policy of the template whose `policy.yaml.hbs` is `path` (with its `meta.yaml` beside it),
+/// rendered for recommend's sample target and proven as recommend proves it; its rules name
+/// `path` and the lines of the rendered text.
+fn render_template(path: &str) -> Result<Vec<Policy>, String> {
+    use armorc_recommend::{render, templates};
+    let dir = Path::new(path).parent().unwrap_or(Path::new("."));
+    let template = templates::load_template_dir(dir).map_err(|e| format!("not a template: {e}"))?;
+    let text = render::render(&template, &render::sample_target())
+        .map_err(|e| format!("template `{}` does not render: {e}", template.name))?
+        .text;
+    Ok(armorc_compiler::check_source(SourceFile::new(path, text)).policies)
 }
 
 fn read_workloads(file: &str, src: &SourceFile, spec: &Spec, problems: &mut Vec<Problem>) -> Workloads {
@@ -843,6 +937,27 @@ fn inline_problem(src: &SourceFile, span: Span, text: &str, i: usize, e: &Worklo
 struct BpfTarget {
     image: MapImage,
     model: model::Model,
+    /// The target's `action: Audit` rules alone, lowered as Block rules: what they match is what
+    /// KubeArmor reports (BPF-LSM enforces none of them, so the target's own image skips them).
+    /// `None` without Audit rules.
+    audits: Option<(MapImage, model::Model)>,
+}
+
+/// The Audit rules of `policies` as Block rules (everything else left out), or `None`.
+fn audit_rules_as_block(policies: &[&Policy]) -> Option<Vec<Policy>> {
+    let audited: Vec<Policy> = policies
+        .iter()
+        .filter_map(|p| {
+            let rules: Vec<_> = p
+                .rules
+                .iter()
+                .filter(|r| r.action == Action::Audit)
+                .map(|r| armorc_compiler::ir::Rule { action: Action::Block, ..r.clone() })
+                .collect();
+            (!rules.is_empty()).then(|| Policy { rules, presets: Vec::new(), ..(*p).clone() })
+        })
+        .collect();
+    (!audited.is_empty()).then_some(audited)
 }
 
 fn run_cases(src: &SourceFile, spec: Spec, built: &Built) -> Result<Vec<CaseResult>, Vec<Problem>> {
@@ -890,7 +1005,13 @@ fn run_cases(src: &SourceFile, spec: Spec, built: &Built) -> Result<Vec<CaseResu
                     problems.push(Problem::at(src, case.target_span, message));
                 }
                 let model = model::Model::new(&image);
-                bpf.insert(at, BpfTarget { image, model });
+                let audits = audit_rules_as_block(&applied).map(|audited| {
+                    let audited: Vec<&Policy> = audited.iter().collect();
+                    let image = lower::bpf::lower_target(&targets[at], &audited);
+                    let model = model::Model::new(&image);
+                    (image, model)
+                });
+                bpf.insert(at, BpfTarget { image, model, audits });
             }
             Enforcer::Landlock if !plans.contains_key(&at) => {
                 match lower::landlock::lower_target(&targets[at], &applied) {
@@ -917,15 +1038,23 @@ fn run_cases(src: &SourceFile, spec: Spec, built: &Built) -> Result<Vec<CaseResu
             Enforcer::Bpf => {
                 let t = &bpf[&at];
                 let op = t.model.decide_operation(&case.query);
-                let d = op.decision;
+                let mut d = op.decision;
+                let mut image = &t.image;
                 let actual = if d.deny {
                     "deny"
                 } else if d.audit {
                     "audit"
+                } else if let Some(audited) = t.audits.as_ref().and_then(|(image, model)| {
+                    let d = model.decide_operation(&case.query).decision;
+                    d.deny.then_some((image, d))
+                }) {
+                    // Allowed, and an Audit rule matches: KubeArmor reports it.
+                    (image, d) = audited;
+                    "audit"
                 } else {
                     "allow"
                 };
-                let rule = d.rule.and_then(|r| t.image.rules.get(r as usize)).map(|r| Rule {
+                let rule = d.rule.and_then(|r| image.rules.get(r as usize)).map(|r| Rule {
                     policy: r.policy.clone(),
                     at: r.at.clone(),
                     file: r.file.clone(),
@@ -945,7 +1074,7 @@ fn run_cases(src: &SourceFile, spec: Spec, built: &Built) -> Result<Vec<CaseResu
                 (if a.deny { "deny" } else { "allow" }, rule, landlock::answer_line(plan, &a))
             }
         };
-        results.push(CaseResult { case, actual, rule, answer, time: start.elapsed() });
+        results.push(CaseResult { case, actual, kernel: None, skipped: None, rule, answer, time: start.elapsed() });
     }
     Ok(results)
 }
@@ -991,9 +1120,14 @@ fn human(reports: &[FileReport]) -> String {
             continue;
         }
         for res in &r.results {
-            let word = if res.passed() { "ok" } else { "FAILED" };
-            let _ = writeln!(out, "test {} ... {word}", test_name(&r.file, &res.case.name));
-            if !res.passed() {
+            let word = match &res.skipped {
+                Some(why) => format!("skipped: {}", display_name(why)),
+                None if res.passed() => "ok".to_string(),
+                None => "FAILED".to_string(),
+            };
+            let via = res.kernel.as_ref().map(|k| format!(" [{k}]")).unwrap_or_default();
+            let _ = writeln!(out, "test {}{via} ... {word}", test_name(&r.file, &res.case.name));
+            if res.failed() {
                 failed.push((r.file.as_str(), res));
             }
         }
@@ -1010,7 +1144,7 @@ fn human(reports: &[FileReport]) -> String {
                 c.line,
                 c.column,
                 c.target,
-                c.enforcer.name()
+                res.enforcer()
             );
             let _ = writeln!(out, "  query:    {}", to_line(&c.query));
             let _ = writeln!(out, "  expected: {}", c.expect);
@@ -1024,14 +1158,14 @@ fn human(reports: &[FileReport]) -> String {
             let _ = writeln!(out, "    {}", test_name(file, &res.case.name));
         }
     }
-    let (passed, failed, broken) = counts(reports);
+    let (passed, failed, skipped, broken) = counts(reports);
     let verdict = if failed == 0 && broken == 0 { "ok" } else { "FAILED" };
-    let _ = writeln!(out, "\ntest result: {verdict}. {}", summary(passed, failed, broken));
+    let _ = writeln!(out, "\ntest result: {verdict}. {}", summary(passed, failed, skipped, broken));
     out
 }
 
 fn report_json(reports: &[FileReport]) -> Json {
-    let (passed, failed, broken) = counts(reports);
+    let (passed, failed, skipped, broken) = counts(reports);
     let files: Vec<Json> = reports
         .iter()
         .map(|r| {
@@ -1052,11 +1186,12 @@ fn report_json(reports: &[FileReport]) -> Json {
                         "line": c.line,
                         "column": c.column,
                         "target": c.target,
-                        "enforcer": c.enforcer.name(),
+                        "enforcer": res.enforcer(),
                         "query": serde_json::from_str::<Json>(&to_line(&c.query)).expect("query lines are JSON"),
                         "expect": c.expect,
                         "actual": res.actual,
                         "passed": res.passed(),
+                        "skipped": res.skipped,
                         "rule": res.rule.as_ref().map(Rule::json),
                         "answer": serde_json::from_str::<Json>(&res.answer).expect("answer lines are JSON"),
                     })
@@ -1067,7 +1202,7 @@ fn report_json(reports: &[FileReport]) -> Json {
         .collect();
     json!({
         "version": 1,
-        "summary": {"files": reports.len(), "broken": broken, "cases": passed + failed, "passed": passed, "failed": failed},
+        "summary": {"files": reports.len(), "broken": broken, "cases": passed + failed + skipped, "passed": passed, "failed": failed, "skipped": skipped},
         "files": files,
     })
 }
@@ -1085,7 +1220,7 @@ fn junit(reports: &[FileReport]) -> String {
         .unwrap_or_else(|| "localhost".into());
     for (id, r) in reports.iter().enumerate() {
         let file = xml(&r.file);
-        let failures = r.results.iter().filter(|res| !res.passed()).count();
+        let failures = r.results.iter().filter(|res| res.failed()).count();
         let (tests, errors) = if r.problems.is_empty() { (r.results.len(), 0) } else { (1, 1) };
         let _ = writeln!(
             out,
@@ -1118,6 +1253,10 @@ fn junit(reports: &[FileReport]) -> String {
                 out.push_str("/>\n");
                 continue;
             }
+            if let Some(why) = &res.skipped {
+                let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml(why));
+                continue;
+            }
             let rule = res.rule.as_ref().map_or_else(|| "none".to_string(), Rule::text);
             let details = format!(
                 "{}:{}:{}: target {}, enforcer {}\nquery: {}\nexpected: {}\nactual: {}\nrule: {rule}\nanswer: {}",
@@ -1125,7 +1264,7 @@ fn junit(reports: &[FileReport]) -> String {
                 c.line,
                 c.column,
                 c.target,
-                c.enforcer.name(),
+                res.enforcer(),
                 to_line(&c.query),
                 c.expect,
                 res.actual,

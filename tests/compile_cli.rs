@@ -84,6 +84,8 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
         "patches/shop/web.yaml",
         "landlock/shop/web/nginx.json",
         "landlock/host.json",
+        "patches/landlock/shop/web.yaml",
+        "patches/landlock/shop/web_plans.yaml",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -99,6 +101,15 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
     assert_eq!(nginx["landlock"], "landlock/shop/web/nginx.json");
     // What Landlock cannot express is a warning naming the rule (the execname of ksp-process.yaml).
     assert!(stderr.contains("ksp-process.yaml:24:9: warning[K001]"), "{stderr}");
+    // A container without `command` cannot be wrapped with armor-exec: named with the fix.
+    assert!(
+        stderr.contains("shop.yaml:24:11: warning[K005]: Deployment shop/web: container logger has no `command`")
+            && stderr.contains("set `command`"),
+        "{stderr}"
+    );
+    // Only shop/web has a container to wrap (db's plan applies nothing; batch is not enforced).
+    let landlock_patches: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("patches/landlock/")).collect();
+    assert_eq!(landlock_patches, ["patches/landlock/shop/web.yaml", "patches/landlock/shop/web_plans.yaml"]);
     assert_eq!(
         nginx["policies"],
         serde_json::json!([
@@ -128,6 +139,10 @@ fn fixtures_compile_deterministically_and_explain_snapshots() {
     }
     insta::with_settings!({ snapshot_path => snapshot_dir(), prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("index_json", text(&std::fs::read(a.join("index.json")).unwrap()));
+        for name in ["web", "web_plans"] {
+            let patch = std::fs::read(a.join(format!("patches/landlock/shop/{name}.yaml"))).unwrap();
+            insta::assert_snapshot!(format!("patch_landlock__shop__{name}"), text(&patch));
+        }
         insta::assert_snapshot!(
             "landlock__shop__web__nginx",
             text(&std::fs::read(a.join("landlock/shop/web/nginx.json")).unwrap())
@@ -533,5 +548,164 @@ fn verify_apparmor_needs_an_apparmor_target() {
     let out = armorc(&["compile", &policies, "--target", "bpf", "--verify-apparmor", "-o", out_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--verify-apparmor needs --target apparmor or all"), "{}", text(&out.stderr));
+    assert!(!out_dir.exists());
+}
+
+/// Landlock cannot see fromSource: an Allow rule with it is granted to every process of the
+/// target (K002 says so), so an allow-list keeps the target's own accesses; a Block rule with it
+/// stays out of the plan.
+#[test]
+fn landlock_grants_allow_rules_without_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: p, namespace: demo}\n\
+         spec:\n  selector: {matchLabels: {app: web}}\n  file:\n    matchPaths:\n\
+         \x20   - path: /etc/app.conf\n      fromSource: [{path: /usr/bin/cat}]\n    - path: /etc/hostname\n\
+         \x20 action: Allow\n---\n\
+         apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: b, namespace: demo}\n\
+         spec:\n  selector: {matchLabels: {app: web}}\n  file:\n    matchPaths:\n\
+         \x20   - path: /etc/secret\n      fromSource: [{path: /usr/bin/cat}]\n  action: Block\n",
+    )
+    .unwrap();
+    let workload = dir.path().join("w.yaml");
+    std::fs::write(
+        &workload,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: demo}\nspec:\n  selector: {matchLabels: {app: web}}\n\
+         \x20 template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: x}]}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = armorc(&[
+        "compile",
+        policy.to_str().unwrap(),
+        "--workloads",
+        workload.to_str().unwrap(),
+        "--target",
+        "landlock",
+        "--default-posture",
+        "block",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Allow rule with fromSource /usr/bin/cat: Landlock cannot see it; granted to every process"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Block rule with fromSource /usr/bin/cat: Landlock cannot see it; not enforced"),
+        "{stderr}"
+    );
+    let plan = text(&std::fs::read(out.join("landlock/demo/web/c.json")).unwrap());
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let granted: Vec<String> = plan["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["name"] == "allow-list file")
+        .flat_map(|l| l["grants"].as_array().unwrap().iter().filter_map(|g| g["path"].as_str().map(String::from)))
+        .collect();
+    assert!(granted.contains(&"/etc/app.conf".to_string()), "{granted:?}");
+    assert!(granted.contains(&"/etc/hostname".to_string()), "{granted:?}");
+    assert!(!plan.to_string().contains("/etc/secret"), "the Block with fromSource is not in the plan");
+}
+
+/// `kubectl kustomize` over `files` (copied into a fresh directory) with `patches` as strategic
+/// merge patches: the real merge the patches are written for. None when kubectl is missing.
+fn kustomize(dir: &Path, resources: &[&Path], patches: &[&Path]) -> Option<String> {
+    let Some(kubectl) = common::which("kubectl") else {
+        common::skip_or_fail("kubectl missing (Debian package kubernetes-client, .ci/install-deploy.sh)");
+        return None;
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    let listed = |files: &[&Path]| -> Vec<String> {
+        files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let name = format!("{i}-{}", f.file_name().unwrap().to_str().unwrap());
+                std::fs::copy(f, dir.join(&name)).unwrap();
+                name
+            })
+            .collect()
+    };
+    let (resources, patches) = (listed(resources), listed(patches));
+    // patchesStrategicMerge: understood by every kustomize in kubectl (Debian's 1.20 too)
+    let kustomization = format!("resources: {resources:?}\npatchesStrategicMerge: {patches:?}\n");
+    std::fs::write(dir.join("kustomization.yaml"), kustomization).unwrap();
+    let out = Command::new(kubectl).arg("kustomize").arg(dir).output().unwrap();
+    assert!(out.status.success(), "kubectl kustomize: {}", text(&out.stderr));
+    Some(text(&out.stdout))
+}
+
+/// `kubernetes-validate --strict` of `file`: Ok or its report.
+fn validate(validator: &Path, file: &Path) -> Result<(), String> {
+    let v = Command::new(validator).args(["--strict", "--quiet"]).arg(file).output().unwrap();
+    if v.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", text(&v.stdout), text(&v.stderr)))
+    }
+}
+
+#[test]
+fn landlock_patches_validate_after_a_strategic_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = compile_fixtures(&out_dir, &["--armor-exec-image", "registry.example/armorc/armor-exec:1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let Some(validator) = common::which("kubernetes-validate") else {
+        common::skip_or_fail("kubernetes-validate missing (.ci/install-deploy.sh)");
+        return;
+    };
+    let workloads = Path::new(FIXTURES).join("workloads/shop.yaml");
+    let patch = out_dir.join("patches/landlock/shop/web.yaml");
+    let plans = out_dir.join("patches/landlock/shop/web_plans.yaml");
+    let Some(merged) = kustomize(&tmp.path().join("k"), &[&workloads, &plans], &[&patch]) else { return };
+    let merged_file = tmp.path().join("merged.yaml");
+    std::fs::write(&merged_file, &merged).unwrap();
+    validate(&validator, &merged_file).unwrap_or_else(|e| panic!("{e}\n{merged}"));
+    // The merge did what the patch says: the wrapped command, the image, the plans' ConfigMap.
+    let mut read = armorc_compiler::workload::Workloads::default();
+    read.read(&armorc_compiler::source::SourceFile::new("merged.yaml", merged.as_str())).unwrap();
+    let web = read.workloads.iter().find(|w| w.name == "web").unwrap();
+    let command = |c: &str| web.containers.iter().find(|x| x.name == c).unwrap().command.clone();
+    let wrapped = ["/armorc/bin/armor-exec", "--plan", "/armorc/plans/nginx.json", "--", "nginx", "-g", "daemon off;"];
+    assert_eq!(command("nginx"), Some(wrapped.iter().map(|s| s.to_string()).collect()));
+    assert_eq!(command("logger"), None);
+    let init = &web.init_containers[0];
+    assert_eq!(init.image.as_deref(), Some("registry.example/armorc/armor-exec:1"));
+    assert!(merged.contains("name: armorc-landlock-web") && merged.contains("nginx.json: |"), "{merged}");
+    // kubernetes-validate does refuse a misspelt field, in the patch or in the ConfigMap.
+    let sabotage = |file: &Path, from: &str, to: &str| {
+        let original = std::fs::read_to_string(file).unwrap();
+        assert!(original.contains(from), "{from}");
+        let sabotaged = tmp.path().join(format!("sabotaged-{}", file.file_name().unwrap().to_str().unwrap()));
+        std::fs::write(&sabotaged, original.replace(from, to)).unwrap();
+        sabotaged
+    };
+    let bad_patch = sabotage(&patch, "volumeMounts:", "volumeMount:");
+    let bad_plans = sabotage(&plans, "\ndata:", "\ndatas:");
+    for (name, resources, patches) in
+        [("patch", [&workloads, &plans], [&bad_patch]), ("plans", [&workloads, &bad_plans], [&patch])]
+    {
+        let resources: Vec<&Path> = resources.iter().map(|p| p.as_path()).collect();
+        let patches: Vec<&Path> = patches.iter().map(|p| p.as_path()).collect();
+        let merged = kustomize(&tmp.path().join(format!("k-{name}")), &resources, &patches).unwrap();
+        std::fs::write(&merged_file, &merged).unwrap();
+        assert!(validate(&validator, &merged_file).is_err(), "sabotaged {name} passed kubernetes-validate\n{merged}");
+    }
+}
+
+#[test]
+fn armor_exec_image_must_be_a_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = compile_fixtures(&out_dir, &["--armor-exec-image", "bad ref"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--armor-exec-image"), "{}", text(&out.stderr));
     assert!(!out_dir.exists());
 }

@@ -229,6 +229,33 @@ fn landlock_plans_answer_with_layer_and_rule() {
     );
     assert!(lines[3].starts_with(r#"{"decision":"allow""#), "chmod is not a Landlock right: {}", lines[3]);
 
+    // sockets: the plan refuses raw sockets (the socket program, as root); TCP is allowed
+    let sockets =
+        [r#"{"op":"socket","type":"raw","protocol":"icmp"}"#, r#"{"op":"socket","type":"stream","connect":80}"#]
+            .join("\n");
+    let path = plan.to_str().unwrap();
+    let (code, stdout, err) = armorc(&["query", "--enforcer", "landlock", "--plan", path], &sockets);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(r#"{"decision":"deny","rule":{"policy":"KubeArmorPolicy/shop/web-net","at":"spec.network.matchProtocols[3]""#)
+            && lines[0].ends_with(r#""layer":"socket program","right":"socket_create","checked":"type 3 protocol 1"}"#),
+        "{stdout}"
+    );
+    assert!(lines[1].starts_with(r#"{"decision":"allow""#), "{stdout}");
+    // --unprivileged: without the socket program nothing refuses raw sockets
+    let (code, stdout, err) = armorc(&["query", "--enforcer", "landlock", "--plan", path, "--unprivileged"], &sockets);
+    assert_eq!(
+        (code, stdout.lines().filter(|l| l.starts_with(r#"{"decision":"allow""#)).count()),
+        (0, 2),
+        "{stdout}{err}"
+    );
+    // connect and bind are for sockets
+    let (code, stdout, _) =
+        armorc(&["query", "--enforcer", "landlock", "--plan", path], r#"{"op":"open","path":"/x","bind":1}"#);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("are for op socket"), "{stdout}");
+
     // the plan is read strictly: damage is an error, nothing is answered
     let text = std::fs::read_to_string(&plan).unwrap();
     let bad = dir.path().join("bad.json");

@@ -465,3 +465,83 @@ fn index_limits_are_flags_named_in_their_errors() {
     let o = run(armorc().args(["recommend", "-i", &image, "--max-entries", "1000", "-o"]).arg(&out));
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn with_tests_writes_cases_that_armorc_test_passes() {
+    if !tools_present() {
+        common::skip_or_fail("tar/sha256sum not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = oci_layout(tmp.path(), "everything", &entries(&trigger_all()));
+    let out = tmp.path().join("out");
+    let o = run(armorc()
+        .args(["recommend", "-i", &spec, "-n", "shop", "-r", "report.json", "--with-tests"])
+        .args(["--node-labels", "kubernetes.io/hostname=node-1", "-o"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    let dir = out.join("shop-everything-v1");
+    let files = yaml_files(&dir);
+    let policies: Vec<&PathBuf> = files.iter().filter(|f| !f.to_string_lossy().ends_with(".armortest.yaml")).collect();
+    // One test file beside every policy (host policies, under host/, have none).
+    for p in &policies {
+        let test = p.with_extension("armortest.yaml");
+        assert!(test.is_file(), "{} has no test file: {:?}", p.display(), files);
+    }
+    assert_eq!(files.len(), 2 * policies.len());
+    assert!(!walk(&out.join("host")).iter().any(|f| f.ends_with(".armortest.yaml")));
+    let test = run(armorc().args(["test", "--format", "json"]).arg(&out));
+    let report: serde_json::Value = serde_json::from_slice(&test.stdout).unwrap();
+    assert_eq!(test.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["summary"]["files"], policies.len());
+    for file in report["files"].as_array().unwrap() {
+        let cases = file["cases"].as_array().unwrap();
+        let expects: Vec<&str> = cases.iter().map(|c| c["expect"].as_str().unwrap()).collect();
+        assert!(expects.iter().any(|e| *e != "allow"), "{file:#}");
+        assert!(expects.contains(&"allow"), "{file:#}");
+    }
+    let audit = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().ends_with("shell-exec-audit.armortest.yaml"))
+        .unwrap();
+    assert!(
+        audit["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["expect"] == "audit" && c["query"]["path"] == "/usr/bin/bash"),
+        "{audit:#}"
+    );
+    // The cases hold the policies to their rules: a policy that no longer blocks fails its test.
+    let apk = dir.join("apk-exec.yaml");
+    let text = std::fs::read_to_string(&apk).unwrap();
+    assert!(text.contains("action: Block\n"), "{text}");
+    std::fs::write(&apk, text.replace("action: Block\n", "action: Audit\n")).unwrap();
+    let test = run(armorc().arg("test").arg(&dir));
+    assert_eq!(test.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        stdout.contains("apk-exec.armortest.yaml::exec /usr/bin/apk is denied (spec.process.matchPaths[0]) ... FAILED"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 failed"), "{stdout}");
+    // For -f workloads (here --action Audit): the workload's container, audit expected.
+    let tools =
+        oci_layout(tmp.path(), "tools", &[Entry::File("/usr/bin/curl", 0o755), Entry::File("/usr/bin/wget", 0o755)]);
+    let mf = tmp.path().join("deploy.yaml");
+    std::fs::write(
+        &mf,
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: shop, namespace: prod}}\nspec:\n  selector: {{matchLabels: {{app: shop}}}}\n  template:\n    metadata: {{labels: {{app: shop}}}}\n    spec:\n      containers: [{{name: fetch, image: '{tools}'}}]\n"),
+    )
+    .unwrap();
+    let out = tmp.path().join("out-f");
+    let o =
+        run(armorc().args(["recommend", "-f"]).arg(&mf).args(["--action", "Audit", "--with-tests", "-o"]).arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    let test = std::fs::read_to_string(out.join("prod-shop/fetch-downloader-exec-audit.armortest.yaml")).unwrap();
+    assert!(test.contains("target: \"prod/shop/fetch\"") && test.contains("expect: audit"), "{test}");
+    let run_tests = run(armorc().arg("test").arg(&out));
+    assert_eq!(run_tests.status.code(), Some(0), "{}", String::from_utf8_lossy(&run_tests.stdout));
+}

@@ -75,7 +75,10 @@ fn json_report_parses_and_counts() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["version"], 1);
-    assert_eq!(report["summary"], serde_json::json!({"files": 6, "broken": 4, "cases": 17, "passed": 14, "failed": 3}));
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"files": 7, "broken": 4, "cases": 23, "passed": 20, "failed": 3, "skipped": 0})
+    );
     let files = report["files"].as_array().unwrap();
     let broken: Vec<&serde_json::Value> =
         files.iter().filter(|f| !f["errors"].as_array().unwrap().is_empty()).collect();
@@ -93,6 +96,36 @@ fn json_report_parses_and_counts() {
     assert_eq!(apt["answer"]["by"], "rule");
     let landlock = mixed["cases"].as_array().unwrap().iter().find(|c| c["enforcer"] == "landlock").unwrap();
     assert_eq!(landlock["answer"]["layer"], "deny execute");
+}
+
+#[test]
+fn audit_rules_answer_audit_naming_the_rule() {
+    let out = armorc(&["test", &format!("{FIXTURES}/audit"), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cases = report["files"][0]["cases"].as_array().unwrap();
+    let case = |name: &str| cases.iter().find(|c| c["name"] == name).unwrap();
+    let curl = case("curl is audited");
+    assert_eq!(curl["actual"], "audit");
+    // The Audit rule that matched, as written.
+    assert_eq!(curl["rule"]["policy"], "KubeArmorPolicy/shop/audit-downloads");
+    assert_eq!(curl["rule"]["at"], "spec.process.matchPaths[0]");
+    assert_eq!(curl["rule"]["line"], 12);
+    // BPF-LSM allows it: the answer is what `armorc query` says.
+    assert_eq!(curl["answer"]["decision"], "allow");
+    assert_eq!(case("wget is blocked (Block wins over Audit)")["rule"]["policy"], "KubeArmorPolicy/shop/block-wget");
+    // The same cases expecting allow fail: an Audit rule is not silent.
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES);
+    std::fs::create_dir(dir.path().join("audit")).unwrap();
+    std::fs::create_dir(dir.path().join("workloads")).unwrap();
+    std::fs::copy(root.join("workloads/shop.yaml"), dir.path().join("workloads/shop.yaml")).unwrap();
+    std::fs::copy(root.join("audit/ksp-audit-curl.yaml"), dir.path().join("audit/ksp-audit-curl.yaml")).unwrap();
+    let cases = std::fs::read_to_string(root.join("audit/audit.armortest.yaml")).unwrap();
+    std::fs::write(dir.path().join("audit/a.armortest.yaml"), cases.replace("expect: audit", "expect: allow")).unwrap();
+    let out = armorc(&["test", &dir.path().join("audit").display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).ends_with("test result: FAILED. 4 passed; 2 failed\n"), "{}", text(&out.stdout));
 }
 
 /// The two schemas .ci/install-junit.sh installs, and xmllint.
@@ -118,7 +151,7 @@ fn junit_report_validates_against_jenkins_and_ant_schemas() {
     let out = armorc(&["test", FIXTURES, "--format", "junit"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let xml = text(&out.stdout);
-    assert_eq!(xml.matches("<testsuite ").count(), 6, "{xml}");
+    assert_eq!(xml.matches("<testsuite ").count(), 7, "{xml}");
     assert_eq!(xml.matches("<failure ").count(), 3, "{xml}");
     assert_eq!(xml.matches("<error ").count(), 4, "{xml}");
     assert!(xml.contains("name=\"escaped in every format: &quot;&lt;bash&gt;&quot; &amp; \\u{1b}[31m\""), "{xml}");

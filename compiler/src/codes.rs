@@ -117,6 +117,7 @@ codes! {
     (K002, Warning, "rule condition Landlock cannot see: not enforced by Landlock"),
     (K003, Warning, "network rule: not enforced by Landlock"),
     (K004, Warning, "Landlock Block also covers files created later on the way to the path"),
+    (K005, Warning, "container without `command`: its Landlock plan cannot be applied in the pod"),
     // Images (armorc lint --image): the policy's paths against the files of the images
     (I001, Warning, "path goes through a symlink in the image: the kernel sees the resolved path"),
     (I002, Warning, "path exists in no given image"),

@@ -136,12 +136,33 @@ pub struct Composition {
     pub notes: Vec<String>,
 }
 
+/// A `--default-posture` value `parse_posture` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostureError {
+    /// The action (lowercased, trimmed) is neither `block` nor `audit`.
+    #[error("posture {0:?} is neither block nor audit")]
+    UnknownAction(String),
+    #[error("expected category=block|audit, found {0:?}")]
+    NotCategoryAction(String),
+    #[error("unknown posture category {0:?} (file, network, capabilities)")]
+    UnknownCategory(String),
+}
+
+/// A `--node-labels` value `parse_labels` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelsError {
+    #[error("expected key=value, found {0:?}")]
+    NotKeyValue(String),
+    #[error("empty label key in {0:?}")]
+    EmptyKey(String),
+}
+
 /// Parses `block`, `audit`, or `file=..,network=..,capabilities=..` (unnamed categories keep `base`).
-pub fn parse_posture(text: &str, base: Posture) -> Result<Posture, String> {
+pub fn parse_posture(text: &str, base: Posture) -> Result<Posture, PostureError> {
     let action = |v: &str| match v.trim().to_ascii_lowercase().as_str() {
         "block" => Ok(PostureAction::Block),
         "audit" => Ok(PostureAction::Audit),
-        other => Err(format!("posture {other:?} is neither block nor audit")),
+        other => Err(PostureError::UnknownAction(other.to_string())),
     };
     if !text.contains('=') {
         let a = action(text)?;
@@ -149,25 +170,25 @@ pub fn parse_posture(text: &str, base: Posture) -> Result<Posture, String> {
     }
     let mut p = base;
     for part in text.split(',').filter(|s| !s.trim().is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("expected category=block|audit, found {part:?}"))?;
+        let (k, v) = part.split_once('=').ok_or_else(|| PostureError::NotCategoryAction(part.to_string()))?;
         let a = action(v)?;
         match k.trim() {
             "file" => p.file = a,
             "network" => p.network = a,
             "capabilities" => p.capabilities = a,
-            other => return Err(format!("unknown posture category {other:?} (file, network, capabilities)")),
+            other => return Err(PostureError::UnknownCategory(other.to_string())),
         }
     }
     Ok(p)
 }
 
 /// Parses `--node-labels k=v,k2=v2`.
-pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, LabelsError> {
     let mut out = BTreeMap::new();
     for part in text.split(',').filter(|s| !s.trim().is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("expected key=value, found {part:?}"))?;
+        let (k, v) = part.split_once('=').ok_or_else(|| LabelsError::NotKeyValue(part.to_string()))?;
         if k.trim().is_empty() {
-            return Err(format!("empty label key in {part:?}"));
+            return Err(LabelsError::EmptyKey(part.to_string()));
         }
         out.insert(k.trim().to_string(), v.trim().to_string());
     }

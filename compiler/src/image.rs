@@ -243,47 +243,47 @@ impl Entry {
     }
 
     /// Whether the key, the value and the text agree as docs/map-image.md defines them.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), EntryError> {
         let (key, value) = (&self.key, &self.value);
         let Some((main, arg, source)) = self.fields() else {
-            return Err(format!("text {:?} does not fit its key", short(&self.text)));
+            return Err(EntryError::TextDoesNotFit(short(&self.text)));
         };
         let undefined = (value.process | value.file) & !KNOWN_MASK;
         if undefined != 0 {
-            return Err(format!("undefined mask bits {undefined:#06x}"));
+            return Err(EntryError::UndefinedBits(undefined));
         }
         if source.map_or(0, |s| source_hash(s.as_bytes())) != key.source {
-            return Err("source hash does not match the text's source= path".into());
+            return Err(EntryError::SourceHash);
         }
-        let numbered = |name: Option<&str>| -> Result<(), String> {
+        let numbered = |name: Option<&str>| -> Result<(), EntryError> {
             if key.path_a != 0 || key.path_b != 0 {
-                return Err("a numbered key with non-zero hashes".into());
+                return Err(EntryError::NumberedWithHashes);
             }
             if value.file != 0 {
-                return Err("a file mask on a key that is not a path".into());
+                return Err(EntryError::FileMaskNotPath);
             }
             match name {
                 Some(n) if n == main => Ok(()),
-                _ => Err(format!("text {:?} is not the name of number {}", short(main), key.len)),
+                _ => Err(EntryError::NotTheName { text: short(main), number: key.len }),
             }
         };
         match key.kind {
             KIND_PATH | KIND_EXECNAME | KIND_DNS => {
                 if main.len() != key.len as usize || hash_ab(main.as_bytes()) != (key.path_a, key.path_b) {
-                    return Err(format!("key length or hashes do not match the text {:?}", short(main)));
+                    return Err(EntryError::PathHashes(short(main)));
                 }
                 if key.kind != KIND_PATH && value.file != 0 {
-                    return Err("a file mask on a key that is not a path".into());
+                    return Err(EntryError::FileMaskNotPath);
                 }
                 Ok(())
             }
             KIND_ARG => {
                 let arg = arg.unwrap_or("");
                 if key.path_a != hash_a(main.as_bytes()) || key.path_b != hash_a(arg.as_bytes()) {
-                    return Err(format!("arg key hashes do not match the text {:?}", short(&self.text)));
+                    return Err(EntryError::ArgHashes(short(&self.text)));
                 }
                 if value.file != 0 {
-                    return Err("a file mask on a key that is not a path".into());
+                    return Err(EntryError::FileMaskNotPath);
                 }
                 Ok(())
             }
@@ -300,14 +300,14 @@ impl Entry {
             KIND_POSTURE => {
                 numbered(posture_text(key.len))?;
                 if key.source != 0 || value.rule != u32::MAX {
-                    return Err("a posture key with a source or a rule".into());
+                    return Err(EntryError::PostureSourceOrRule);
                 }
                 if value.process != POSTURE_BLOCK && value.process != POSTURE_AUDIT {
-                    return Err(format!("posture value {} is neither block (1) nor audit (2)", value.process));
+                    return Err(EntryError::PostureValue(value.process));
                 }
                 Ok(())
             }
-            kind => Err(format!("unknown key kind {kind}")),
+            kind => Err(EntryError::UnknownKind(kind)),
         }
     }
 }
@@ -441,7 +441,34 @@ pub enum MapImageError {
     #[error("map image entry {entry} has unknown key kind {kind} (kinds are 1 to 8)")]
     UnknownKind { entry: usize, kind: u8 },
     #[error("map image entry {entry}: {reason}")]
-    BadEntry { entry: usize, reason: String },
+    BadEntry { entry: usize, reason: EntryError },
+}
+
+/// Why one entry's key, value and text disagree (docs/map-image.md).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("text {0:?} does not fit its key")]
+    TextDoesNotFit(String),
+    #[error("undefined mask bits {0:#06x}")]
+    UndefinedBits(u16),
+    #[error("source hash does not match the text's source= path")]
+    SourceHash,
+    #[error("a numbered key with non-zero hashes")]
+    NumberedWithHashes,
+    #[error("a file mask on a key that is not a path")]
+    FileMaskNotPath,
+    #[error("text {text:?} is not the name of number {number}")]
+    NotTheName { text: String, number: u32 },
+    #[error("key length or hashes do not match the text {0:?}")]
+    PathHashes(String),
+    #[error("arg key hashes do not match the text {0:?}")]
+    ArgHashes(String),
+    #[error("a posture key with a source or a rule")]
+    PostureSourceOrRule,
+    #[error("posture value {0} is neither block (1) nor audit (2)")]
+    PostureValue(u16),
+    #[error("unknown key kind {0}")]
+    UnknownKind(u8),
 }
 
 impl MapImage {

@@ -90,9 +90,16 @@ enum Expect {
     Source,
 }
 
-/// The findings of `policy` (from `file`) against `images`, in rule order, each once.
-pub fn check(policy: &ir::Policy, file: &Arc<SourceFile>, images: &[&dyn ImageFiles]) -> Vec<Diagnostic> {
-    let mut out = Checker { file, images, seen: HashSet::new(), found: Vec::new() };
+/// The findings of `policy` (from `file`) against `images`, in rule order, each once. `mounts`
+/// are further run-time paths (the volume mounts of the workload containers the images are for):
+/// like `RUNTIME_PATHS`, nothing beneath them is reported missing (I002).
+pub fn check(
+    policy: &ir::Policy,
+    file: &Arc<SourceFile>,
+    images: &[&dyn ImageFiles],
+    mounts: &[String],
+) -> Vec<Diagnostic> {
+    let mut out = Checker { file, images, mounts, seen: HashSet::new(), found: Vec::new() };
     if images.is_empty() {
         return out.found;
     }
@@ -190,6 +197,7 @@ fn set_path(target: &mut RuleTarget, new: String) {
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
     images: &'a [&'a dyn ImageFiles],
+    mounts: &'a [String],
     /// (code, span, message) already reported: fromSource items repeat their rule's target.
     seen: HashSet<(Code, Option<Span>, String)>,
     found: Vec<Diagnostic>,
@@ -311,7 +319,7 @@ impl Checker<'_> {
             };
             self.report(code, span, message, label, help);
         }
-        if !exists && !is_runtime(norm) {
+        if !exists && !is_runtime(norm, self.mounts) {
             self.report(
                 Code::I002,
                 span,
@@ -341,9 +349,13 @@ fn names(images: &[&dyn ImageFiles]) -> String {
     list(&images.iter().map(|i| i.name()).collect::<Vec<_>>())
 }
 
-/// Under /proc, /sys, /dev, /run, /tmp or /var/run (the directory itself included).
-fn is_runtime(path: &str) -> bool {
-    RUNTIME_PATHS.iter().any(|r| path == *r || path.strip_prefix(r).is_some_and(|rest| rest.starts_with('/')))
+/// Under /proc, /sys, /dev, /run, /tmp, /var/run or one of `mounts` (the directory itself included).
+fn is_runtime(path: &str, mounts: &[String]) -> bool {
+    let beneath = |r: &str| {
+        let r = r.trim_end_matches('/');
+        path == r || path.strip_prefix(r).is_some_and(|rest| rest.starts_with('/'))
+    };
+    RUNTIME_PATHS.iter().any(|r| beneath(r)) || mounts.iter().any(|m| m.starts_with('/') && beneath(m))
 }
 
 /// How a path reaches the kernel through symlinks.
@@ -482,8 +494,13 @@ mod tests {
 
     #[test]
     fn runtime_paths_are_whole_components() {
-        assert!(is_runtime("/proc/1/status") && is_runtime("/tmp") && is_runtime("/var/run/a"));
-        assert!(!is_runtime("/procfs/x") && !is_runtime("/etc"));
+        assert!(is_runtime("/proc/1/status", &[]) && is_runtime("/tmp", &[]) && is_runtime("/var/run/a", &[]));
+        assert!(!is_runtime("/procfs/x", &[]) && !is_runtime("/etc", &[]));
+        let mounts = ["/data/".to_string(), "/srv/www".to_string(), "relative".to_string()];
+        assert!(is_runtime("/data", &mounts) && is_runtime("/data/a/b", &mounts) && is_runtime("/srv/www/x", &mounts));
+        assert!(
+            !is_runtime("/database", &mounts) && !is_runtime("/srv", &mounts) && !is_runtime("/relative/x", &mounts)
+        );
     }
 
     #[test]

@@ -48,6 +48,18 @@ impl std::fmt::Display for InputError {
     }
 }
 
+/// An exclude glob `Excludes::new` refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum ExcludeError {
+    #[error("invalid exclude glob `{0}`: empty")]
+    Empty(String),
+    #[error("invalid exclude glob `{glob}`: {kind}")]
+    Invalid { glob: String, kind: globset::ErrorKind },
+    /// Building the set of globs failed.
+    #[error("invalid exclude glob: {0}")]
+    Set(#[from] globset::Error),
+}
+
 /// Exclude globs. A glob without `/` matches any single path component (a file or directory name
 /// anywhere, like `vendor` or `*.tmpl.yaml`); a glob with `/` matches the whole path as reached
 /// (leading `./` ignored), `*` stays inside one component and `**` crosses them.
@@ -58,7 +70,7 @@ pub struct Excludes {
 }
 
 impl Excludes {
-    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<Self, String> {
+    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<Self, ExcludeError> {
         let mut component = GlobSetBuilder::new();
         let mut path = GlobSetBuilder::new();
         let (mut any_component, mut any_path) = (false, false);
@@ -66,13 +78,13 @@ impl Excludes {
             let text = glob.as_ref();
             let trimmed = text.strip_prefix("./").unwrap_or(text).trim_end_matches('/');
             if trimmed.is_empty() {
-                return Err(format!("invalid exclude glob `{text}`: empty"));
+                return Err(ExcludeError::Empty(text.to_string()));
             }
             let compiled: Glob = GlobBuilder::new(trimmed)
                 .literal_separator(true)
                 .backslash_escape(true)
                 .build()
-                .map_err(|e| format!("invalid exclude glob `{text}`: {}", e.kind()))?;
+                .map_err(|e| ExcludeError::Invalid { glob: text.to_string(), kind: e.kind().clone() })?;
             if trimmed.contains('/') {
                 path.add(compiled);
                 any_path = true;
@@ -81,11 +93,11 @@ impl Excludes {
                 any_component = true;
             }
         }
-        let build = |b: GlobSetBuilder, any: bool| -> Result<Option<GlobSet>, String> {
+        let build = |b: GlobSetBuilder, any: bool| -> Result<Option<GlobSet>, ExcludeError> {
             if !any {
                 return Ok(None);
             }
-            b.build().map(Some).map_err(|e| format!("invalid exclude glob: {e}"))
+            Ok(Some(b.build()?))
         };
         Ok(Excludes { by_component: build(component, any_component)?, by_path: build(path, any_path)? })
     }

@@ -2,7 +2,9 @@
 //! `armor-loader exec --lsm landlock` applies (docs/landlock-plan.md). A plan is a list of
 //! Landlock layers (each one `landlock_create_ruleset` + rules + `landlock_restrict_self`), plus
 //! the capabilities to drop. Grants that name directories to enumerate (`files_in`, `except`) are
-//! expanded by the loader at apply time, inside the target's filesystem.
+//! expanded by the loader at apply time, inside the target's filesystem. The optional `network`
+//! part is the target's socket decisions: Landlock refuses TCP connect and bind where they are
+//! refused (ABI 4), the loader's cgroup `sock_create` program refuses creating the sockets.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +14,15 @@ pub const PLAN_VERSION: u32 = 1;
 pub const MAX_LAYERS: usize = 8;
 /// Grants per layer and excluded paths per `except` grant (bounded work for the loader).
 pub const MAX_GRANTS: usize = 4096;
+/// The first Landlock ABI with network rights (`LANDLOCK_ACCESS_NET_BIND_TCP`, `CONNECT_TCP`).
+pub const NET_ABI: u32 = 4;
+/// Socket types (SOCK_*) and protocols (IPPROTO_*) a network part may name: those of
+/// KubeArmor's `matchProtocols` (docs/landlock-plan.md, "Network").
+pub const SOCKET_TYPES: [u32; 7] = [1, 2, 3, 4, 5, 6, 10];
+pub const SOCKET_PROTOCOLS: [u32; 5] = [1, 6, 17, 58, 132];
+/// SOCK_STREAM and IPPROTO_TCP: the sockets Landlock's network rights control.
+pub const SOCK_STREAM: u32 = 1;
+pub const IPPROTO_TCP: u32 = 6;
 
 /// A Landlock filesystem access right (`LANDLOCK_ACCESS_FS_*`), by its kernel name in lower case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -105,8 +116,60 @@ pub struct Plan {
     pub layers: Vec<Layer>,
     /// Capabilities removed from the bounding, inheritable and ambient sets before the exec.
     pub drop_capabilities: Vec<DropCapability>,
+    /// The target's socket decisions; absent when it refuses no socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
     /// The rules grants and drops name (`rule` fields index it).
     pub rules: Vec<RuleInfo>,
+}
+
+/// Which sockets a target may create, as BPF-LSM decides it without `fromSource` entries
+/// (bpf/decide.h `armor_decide_net`): the socket's type, else its protocol, else `default`.
+/// Enforced by the loader's cgroup `sock_create` program (privileged); where a TCP socket is
+/// refused, Landlock also refuses TCP connect and bind (`Network::refuses_tcp`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// SOCK_* numbers, each at most once.
+    pub types: Vec<SocketRule>,
+    /// IPPROTO_* numbers as the kernel resolves them (a stream socket of protocol 0 is TCP),
+    /// each at most once.
+    pub protocols: Vec<SocketRule>,
+    /// What a socket no entry names gets.
+    pub default: Verdict,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketRule {
+    pub number: u32,
+    pub verdict: Verdict,
+    pub rule: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Deny,
+}
+
+impl Network {
+    /// The entry deciding a socket of `sock_type` and (resolved) `protocol`, if one does.
+    pub fn entry(&self, sock_type: u32, protocol: u32) -> Option<&SocketRule> {
+        let by_type = self.types.iter().find(|r| r.number == sock_type);
+        by_type.or_else(|| self.protocols.iter().find(|r| r.number == protocol))
+    }
+
+    /// Whether a socket of `sock_type` and (resolved) `protocol` is refused.
+    pub fn refuses(&self, sock_type: u32, protocol: u32) -> bool {
+        self.entry(sock_type, protocol).map_or(self.default, |r| r.verdict) == Verdict::Deny
+    }
+
+    /// Whether TCP sockets are refused: then Landlock refuses TCP connect and bind too.
+    pub fn refuses_tcp(&self) -> bool {
+        self.refuses(SOCK_STREAM, IPPROTO_TCP)
+    }
 }
 
 /// One `landlock_create_ruleset`: the rights it handles are denied except where a grant allows.
@@ -185,53 +248,46 @@ impl Plan {
 
     /// Reads a plan strictly: the version, every path, every rule index and the limits are
     /// checked, so the loader never walks a path it did not mean to.
-    pub fn decode(bytes: &[u8]) -> Result<Plan, String> {
-        let plan: Plan = serde_json::from_slice(bytes).map_err(|e| format!("not a Landlock plan: {e}"))?;
+    pub fn decode(bytes: &[u8]) -> Result<Plan, PlanError> {
+        let plan: Plan = serde_json::from_slice(bytes)?;
         if plan.version != PLAN_VERSION {
-            return Err(format!("Landlock plan version {} (this build reads {PLAN_VERSION})", plan.version));
+            return Err(PlanError::Version(plan.version));
         }
         if plan.layers.len() > MAX_LAYERS {
-            return Err(format!("{} layers, more than {MAX_LAYERS}", plan.layers.len()));
+            return Err(PlanError::TooManyLayers(plan.layers.len()));
         }
         let rule_ok = |r: u32| (r as usize) < plan.rules.len();
         let mut abi = 0;
         for layer in &plan.layers {
             if layer.handled.is_empty() {
-                return Err(format!("layer `{}` handles no right", layer.name));
+                return Err(PlanError::NothingHandled { layer: layer.name.clone() });
             }
             abi = layer.handled.iter().map(|r| r.abi()).fold(abi, u32::max);
             if layer.grants.len() > MAX_GRANTS {
-                return Err(format!(
-                    "layer `{}` has {} grants, more than {MAX_GRANTS}",
-                    layer.name,
-                    layer.grants.len()
-                ));
+                return Err(PlanError::TooManyGrants { layer: layer.name.clone(), grants: layer.grants.len() });
             }
             for grant in &layer.grants {
                 if let Some(r) = grant.access().iter().find(|r| !layer.handled.contains(r)) {
-                    return Err(format!("layer `{}` grants {} without handling it", layer.name, r.name()));
+                    return Err(PlanError::NotHandled { layer: layer.name.clone(), right: r.name() });
                 }
                 match grant {
                     Grant::Beneath { path, rule, .. } | Grant::FilesIn { dir: path, rule, .. } => {
                         check_path(path)?;
                         if rule.is_some_and(|r| !rule_ok(r)) {
-                            return Err(format!("{path}: rule index out of range"));
+                            return Err(PlanError::RuleOutOfRange { path: path.clone() });
                         }
                     }
                     Grant::Except { excluded, .. } => {
                         if excluded.is_empty() || excluded.len() > MAX_GRANTS {
-                            return Err(format!(
-                                "layer `{}`: an except grant needs 1..={MAX_GRANTS} paths",
-                                layer.name
-                            ));
+                            return Err(PlanError::ExceptSize { layer: layer.name.clone() });
                         }
                         for x in excluded {
                             check_path(&x.path)?;
                             if x.path == "/" {
-                                return Err("`/` cannot be excluded".into());
+                                return Err(PlanError::RootExcluded);
                             }
                             if !rule_ok(x.rule) {
-                                return Err(format!("{}: rule index out of range", x.path));
+                                return Err(PlanError::RuleOutOfRange { path: x.path.clone() });
                             }
                         }
                     }
@@ -239,19 +295,64 @@ impl Plan {
             }
         }
         if abi != plan.abi {
-            return Err(format!("abi {} but the handled rights need {abi}", plan.abi));
+            return Err(PlanError::Abi { plan: plan.abi, needed: abi });
+        }
+        if let Some(net) = &plan.network {
+            for (list, known, what) in
+                [(&net.types, &SOCKET_TYPES[..], "socket type"), (&net.protocols, &SOCKET_PROTOCOLS[..], "protocol")]
+            {
+                for (i, r) in list.iter().enumerate() {
+                    if !known.contains(&r.number) || list[..i].iter().any(|o| o.number == r.number) {
+                        return Err(PlanError::BadSocketRule { what, number: r.number });
+                    }
+                    if !rule_ok(r.rule) {
+                        return Err(PlanError::RuleOutOfRange { path: format!("{what} {}", r.number) });
+                    }
+                }
+            }
         }
         for cap in &plan.drop_capabilities {
             if cap.number > 63 || cap.rule.is_some_and(|r| !rule_ok(r)) {
-                return Err(format!("capability {}: bad number or rule", cap.name));
+                return Err(PlanError::BadCapability(cap.name.clone()));
             }
         }
         Ok(plan)
     }
 }
 
+/// Why `Plan::decode` (or `check_path`) refuses a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("not a Landlock plan: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("Landlock plan version {0} (this build reads {PLAN_VERSION})")]
+    Version(u32),
+    #[error("{0} layers, more than {MAX_LAYERS}")]
+    TooManyLayers(usize),
+    #[error("layer `{layer}` handles no right")]
+    NothingHandled { layer: String },
+    #[error("layer `{layer}` has {grants} grants, more than {MAX_GRANTS}")]
+    TooManyGrants { layer: String, grants: usize },
+    #[error("layer `{layer}` grants {right} without handling it")]
+    NotHandled { layer: String, right: &'static str },
+    #[error("{path}: rule index out of range")]
+    RuleOutOfRange { path: String },
+    #[error("layer `{layer}`: an except grant needs 1..={MAX_GRANTS} paths")]
+    ExceptSize { layer: String },
+    #[error("`/` cannot be excluded")]
+    RootExcluded,
+    #[error("abi {plan} but the handled rights need {needed}")]
+    Abi { plan: u32, needed: u32 },
+    #[error("capability {0}: bad number or rule")]
+    BadCapability(String),
+    #[error("network: {what} {number} unknown or named twice")]
+    BadSocketRule { what: &'static str, number: u32 },
+    #[error("bad path in Landlock plan: {0:?}")]
+    BadPath(String),
+}
+
 /// Plan paths: absolute, no empty, `.` or `..` component, no trailing `/` (but `/` itself), no NUL.
-pub fn check_path(path: &str) -> Result<(), String> {
+pub fn check_path(path: &str) -> Result<(), PlanError> {
     let ok = path == "/"
         || (path.starts_with('/')
             && !path.ends_with('/')
@@ -261,6 +362,38 @@ pub fn check_path(path: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("bad path in Landlock plan: {path:?}"))
+        Err(PlanError::BadPath(path.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(network: &str) -> String {
+        format!(
+            r#"{{"version":1,"target":"t","abi":0,"layers":[],"drop_capabilities":[],"network":{network},
+               "rules":[{{"policy":"p","at":"a","file":"f","line":1,"action":"Block"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn network_part_is_checked() {
+        let ok = plan(r#"{"types":[{"number":2,"verdict":"deny","rule":0}],"protocols":[],"default":"allow"}"#);
+        let net = Plan::decode(ok.as_bytes()).unwrap().network.unwrap();
+        assert!(net.refuses(2, 17) && !net.refuses_tcp());
+        for (network, why) in [
+            (r#"{"types":[{"number":9,"verdict":"deny","rule":0}],"protocols":[],"default":"allow"}"#, "socket type 9"),
+            (
+                r#"{"types":[],"protocols":[{"number":6,"verdict":"deny","rule":0},{"number":6,"verdict":"allow","rule":0}],"default":"allow"}"#,
+                "protocol 6 unknown or named twice",
+            ),
+            (r#"{"types":[],"protocols":[{"number":6,"verdict":"deny","rule":1}],"default":"allow"}"#, "out of range"),
+            (r#"{"types":[],"protocols":[],"default":"maybe"}"#, "unknown variant"),
+            (r#"{"types":[],"protocols":[],"default":"deny","tcp":true}"#, "unknown field"),
+        ] {
+            let e = Plan::decode(plan(network).as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(why), "{network}: {e}");
+        }
     }
 }

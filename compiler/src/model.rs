@@ -103,6 +103,16 @@ pub struct Query {
     pub protocol: u32,
     /// CAP_* number.
     pub capability: u32,
+    /// For `socket`: what is done with the new socket next (connect to or bind a port). BPF-LSM
+    /// decides only the socket's creation; Landlock decides TCP connect and bind.
+    pub call: Option<SocketCall>,
+}
+
+/// A socket's next system call, on an IPv4 or IPv6 socket (`connect`/`bind` of a query line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketCall {
+    Connect(u16),
+    Bind(u16),
 }
 
 impl Query {
@@ -117,6 +127,7 @@ impl Query {
             sock_type: 0,
             protocol: 0,
             capability: 0,
+            call: None,
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Query lines and answers for the reference decision model (`armorc query`, `armor-loader
 //! verify`). A query line is one JSON object:
 //! `{"op":..,"path":..,"source":..,"owner":bool,"tty":bool,"args":[..],"type":..,"protocol":..,
-//! "capability":..}`; absent fields: owner/tty false, no source, no args.
+//! "capability":..,"connect":..|"bind":..}`; absent fields: owner/tty false, no source, no args,
+//! no connect or bind (a port, for op socket: what the new socket does next).
 
 use crate::image::{MapImage, MAX_PATH};
-use crate::model::{Decision, Op, Operation, Query, MAX_ARGS, MAX_ARG_LEN};
+use crate::model::{Decision, Op, Operation, Query, SocketCall, MAX_ARGS, MAX_ARG_LEN};
 use serde_json::{json, Map, Value as Json};
 
 /// Bytes of one query line (`armorc query` reads lines as they come, so this bounds its memory).
@@ -80,25 +81,106 @@ pub const CAPABILITIES: [&str; 41] = [
     "checkpoint_restore",
 ];
 
-fn number_or_name(v: &Json, field: &str, names: &[(&str, u32)]) -> Result<u32, String> {
+/// What is wrong with a query line or object. `Display` is the message `armorc query` answers
+/// with (`{"error":..}`); a message about one field starts with that field's name.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("expected a JSON object")]
+    NotObject,
+    #[error("missing \"op\" (a string)")]
+    MissingOp,
+    #[error("op: unknown op {0:?} (expected one of {ops})", ops = op_names())]
+    UnknownOp(String),
+    #[error("unknown field {0:?}")]
+    UnknownField(String),
+    #[error("{field}: expected a string")]
+    NotString { field: &'static str },
+    #[error("{field}: expected true or false")]
+    NotBool { field: &'static str },
+    #[error("args: expected an array of strings")]
+    ArgsNotArray,
+    #[error("{field}: expected a string or a number")]
+    NotStringOrNumber { field: &'static str },
+    #[error("{field}: expected a non-negative number, got {got}")]
+    NotNonNegative { field: &'static str, got: serde_json::Number },
+    #[error("{field}: unknown value {value:?} (expected one of {known} or a number)", known = value_names(.names))]
+    UnknownName { field: &'static str, value: String, names: &'static [(&'static str, u32)] },
+    #[error("{field}: expected a port number (0-65535)")]
+    NotPort { field: &'static str },
+    #[error("\"connect\" and \"bind\" are for op socket, and only one of them")]
+    SocketCall,
+    #[error("capability: unknown capability {0:?}")]
+    UnknownCapability(String),
+    #[error("op {op}: missing \"path\"")]
+    MissingPath { op: &'static str },
+    #[error("op socket: give \"type\" and/or \"protocol\"")]
+    MissingSocketKind,
+    #[error("op capable: missing \"capability\"")]
+    MissingCapability,
+    #[error("{field}: {len} bytes, longer than the kernel's {MAX_PATH}")]
+    TooLong { field: &'static str, len: usize },
+    #[error("args: {0} arguments, more than the kernel checks ({MAX_ARGS})")]
+    TooManyArgs(usize),
+    #[error("args: an argument of {0} bytes, longer than {MAX_ARG_LEN}")]
+    ArgTooLong(usize),
+}
+
+impl QueryError {
+    /// The query field the error is about (`args` for `args[]`), if it is about one field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            QueryError::UnknownOp(_) => Some("op"),
+            QueryError::NotString { field }
+            | QueryError::NotBool { field }
+            | QueryError::NotStringOrNumber { field }
+            | QueryError::NotNonNegative { field, .. }
+            | QueryError::UnknownName { field, .. }
+            | QueryError::TooLong { field, .. }
+            | QueryError::NotPort { field } => Some(field.trim_end_matches("[]")),
+            QueryError::ArgsNotArray | QueryError::TooManyArgs(_) | QueryError::ArgTooLong(_) => Some("args"),
+            QueryError::UnknownCapability(_) => Some("capability"),
+            QueryError::NotJson(_)
+            | QueryError::NotObject
+            | QueryError::MissingOp
+            | QueryError::UnknownField(_)
+            | QueryError::MissingPath { .. }
+            | QueryError::MissingSocketKind
+            | QueryError::SocketCall
+            | QueryError::MissingCapability => None,
+        }
+    }
+}
+
+fn op_names() -> String {
+    Op::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+}
+
+fn value_names(names: &[(&str, u32)]) -> String {
+    names.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+fn number_or_name(v: &Json, field: &'static str, names: &'static [(&'static str, u32)]) -> Result<u32, QueryError> {
     match v {
         Json::Number(n) => n
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| format!("{field}: expected a non-negative number, got {n}")),
+            .ok_or_else(|| QueryError::NotNonNegative { field, got: n.clone() }),
         Json::String(s) => {
             let lower = s.to_ascii_lowercase();
-            names.iter().find(|(n, _)| *n == lower).map(|(_, v)| *v).ok_or_else(|| {
-                let known: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
-                format!("{field}: unknown value {s:?} (expected one of {} or a number)", known.join(", "))
+            names.iter().find(|(n, _)| *n == lower).map(|(_, v)| *v).ok_or_else(|| QueryError::UnknownName {
+                field,
+                value: s.clone(),
+                names,
             })
         }
-        _ => Err(format!("{field}: expected a string or a number")),
+        _ => Err(QueryError::NotStringOrNumber { field }),
     }
 }
 
 /// Capability number from `net_raw`, `CAP_NET_RAW` or a number.
-pub fn capability_number(v: &Json) -> Result<u32, String> {
+pub fn capability_number(v: &Json) -> Result<u32, QueryError> {
     if let Json::String(s) = v {
         let lower = s.to_ascii_lowercase();
         let name = lower.strip_prefix("cap_").unwrap_or(&lower);
@@ -106,33 +188,30 @@ pub fn capability_number(v: &Json) -> Result<u32, String> {
             .iter()
             .position(|c| *c == name)
             .map(|i| i as u32)
-            .ok_or_else(|| format!("capability: unknown capability {s:?}"));
+            .ok_or_else(|| QueryError::UnknownCapability(s.clone()));
     }
     number_or_name(v, "capability", &[])
 }
 
-fn string(v: &Json, field: &str) -> Result<Vec<u8>, String> {
-    v.as_str().map(|s| s.as_bytes().to_vec()).ok_or_else(|| format!("{field}: expected a string"))
+fn string(v: &Json, field: &'static str) -> Result<Vec<u8>, QueryError> {
+    v.as_str().map(|s| s.as_bytes().to_vec()).ok_or(QueryError::NotString { field })
 }
 
-fn boolean(v: &Json, field: &str) -> Result<bool, String> {
-    v.as_bool().ok_or_else(|| format!("{field}: expected true or false"))
+fn boolean(v: &Json, field: &'static str) -> Result<bool, QueryError> {
+    v.as_bool().ok_or(QueryError::NotBool { field })
 }
 
 /// Parse one query line.
-pub fn parse_line(line: &str) -> Result<Query, String> {
-    let v: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Json::Object(obj) = v else { return Err("expected a JSON object".into()) };
+pub fn parse_line(line: &str) -> Result<Query, QueryError> {
+    let v: Json = serde_json::from_str(line)?;
+    let Json::Object(obj) = v else { return Err(QueryError::NotObject) };
     parse_object(&obj)
 }
 
 /// Parse a query from a JSON object (also used for the single-query flags).
-pub fn parse_object(obj: &Map<String, Json>) -> Result<Query, String> {
-    let op_name = obj.get("op").and_then(Json::as_str).ok_or("missing \"op\" (a string)")?;
-    let op = Op::parse(op_name).ok_or_else(|| {
-        let ops: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
-        format!("op: unknown op {op_name:?} (expected one of {})", ops.join(", "))
-    })?;
+pub fn parse_object(obj: &Map<String, Json>) -> Result<Query, QueryError> {
+    let op_name = obj.get("op").and_then(Json::as_str).ok_or(QueryError::MissingOp)?;
+    let op = Op::parse(op_name).ok_or_else(|| QueryError::UnknownOp(op_name.to_string()))?;
     let mut q = Query::new(op);
     for (k, v) in obj {
         if v.is_null() {
@@ -145,41 +224,52 @@ pub fn parse_object(obj: &Map<String, Json>) -> Result<Query, String> {
             "owner" => q.owner = boolean(v, "owner")?,
             "tty" => q.tty = boolean(v, "tty")?,
             "args" => {
-                let Json::Array(items) = v else { return Err("args: expected an array of strings".into()) };
+                let Json::Array(items) = v else { return Err(QueryError::ArgsNotArray) };
                 q.args = items.iter().map(|a| string(a, "args[]")).collect::<Result<_, _>>()?;
             }
             "type" => q.sock_type = number_or_name(v, "type", &SOCK_TYPES)?,
             "protocol" => q.protocol = number_or_name(v, "protocol", &PROTOCOLS)?,
             "capability" => q.capability = capability_number(v)?,
-            other => return Err(format!("unknown field {other:?}")),
+            "connect" | "bind" => {
+                let field = if k == "connect" { "connect" } else { "bind" };
+                let port = v.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or(QueryError::NotPort { field })?;
+                if q.call.is_some() {
+                    return Err(QueryError::SocketCall);
+                }
+                q.call = Some(if field == "connect" { SocketCall::Connect(port) } else { SocketCall::Bind(port) });
+            }
+            other => return Err(QueryError::UnknownField(other.to_string())),
         }
     }
     check(&q, obj)?;
     Ok(q)
 }
 
-fn check(q: &Query, obj: &Map<String, Json>) -> Result<(), String> {
+fn check(q: &Query, obj: &Map<String, Json>) -> Result<(), QueryError> {
     let has = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
     if q.op.has_path() && !has("path") {
-        return Err(format!("op {}: missing \"path\"", q.op.name()));
+        return Err(QueryError::MissingPath { op: q.op.name() });
     }
     if q.op == Op::Socket && !has("type") && !has("protocol") {
-        return Err("op socket: give \"type\" and/or \"protocol\"".into());
+        return Err(QueryError::MissingSocketKind);
+    }
+    if q.call.is_some() && q.op != Op::Socket {
+        return Err(QueryError::SocketCall);
     }
     if q.op == Op::Capable && !has("capability") {
-        return Err("op capable: missing \"capability\"".into());
+        return Err(QueryError::MissingCapability);
     }
     if q.path.len() > MAX_PATH {
-        return Err(format!("path: {} bytes, longer than the kernel's {MAX_PATH}", q.path.len()));
+        return Err(QueryError::TooLong { field: "path", len: q.path.len() });
     }
     if q.source.len() > MAX_PATH {
-        return Err(format!("source: {} bytes, longer than the kernel's {MAX_PATH}", q.source.len()));
+        return Err(QueryError::TooLong { field: "source", len: q.source.len() });
     }
     if q.args.len() > MAX_ARGS {
-        return Err(format!("args: {} arguments, more than the kernel checks ({MAX_ARGS})", q.args.len()));
+        return Err(QueryError::TooManyArgs(q.args.len()));
     }
     if let Some(a) = q.args.iter().find(|a| a.len() > MAX_ARG_LEN) {
-        return Err(format!("args: an argument of {} bytes, longer than {MAX_ARG_LEN}", a.len()));
+        return Err(QueryError::ArgTooLong(a.len()));
     }
     Ok(())
 }
@@ -254,6 +344,11 @@ pub fn to_line(q: &Query) -> String {
     if q.op == Op::Socket {
         o.insert("type".into(), json!(q.sock_type));
         o.insert("protocol".into(), json!(q.protocol));
+        match q.call {
+            Some(SocketCall::Connect(port)) => o.insert("connect".into(), json!(port)),
+            Some(SocketCall::Bind(port)) => o.insert("bind".into(), json!(port)),
+            None => None,
+        };
     }
     if q.op == Op::Capable {
         o.insert("capability".into(), json!(q.capability));
@@ -271,6 +366,9 @@ mod tests {
         assert_eq!((q.op, q.owner, q.tty, q.source.len(), q.args.len()), (Op::Exec, false, false, 0, 0));
         let q = parse_line(r#"{"op":"socket","type":"stream","protocol":"tcp","tty":true}"#).unwrap();
         assert_eq!((q.sock_type, q.protocol, q.tty), (1, 6, true));
+        let q = parse_line(r#"{"op":"socket","type":"stream","connect":8080}"#).unwrap();
+        assert_eq!(q.call, Some(SocketCall::Connect(8080)));
+        assert_eq!(parse_line(&to_line(&q)).unwrap(), q);
         let q = parse_line(r#"{"op":"capable","capability":"CAP_NET_RAW"}"#).unwrap();
         assert_eq!(q.capability, 13);
         assert_eq!(parse_line(&to_line(&q)).unwrap(), q);
@@ -285,11 +383,15 @@ mod tests {
             (r#"{"op":"exec","path":"/x","owner":"yes"}"#, "owner"),
             (r#"{"op":"capable","capability":"net_rawx"}"#, "unknown capability"),
             (r#"{"op":"exec","path":"/x","colour":1}"#, "unknown field"),
+            (r#"{"op":"socket","type":1,"connect":70000}"#, "connect: expected a port"),
+            (r#"{"op":"socket","type":1,"bind":"80"}"#, "bind: expected a port"),
+            (r#"{"op":"socket","type":1,"bind":80,"connect":80}"#, "only one of them"),
+            (r#"{"op":"open","path":"/x","connect":80}"#, "for op socket"),
         ] {
-            let e = parse_line(line).unwrap_err();
+            let e = parse_line(line).unwrap_err().to_string();
             assert!(e.contains(msg), "{line}: {e}");
         }
         let long = format!(r#"{{"op":"open","path":"/{}"}}"#, "a".repeat(MAX_PATH));
-        assert!(parse_line(&long).unwrap_err().contains("longer"));
+        assert!(parse_line(&long).unwrap_err().to_string().contains("longer"));
     }
 }

@@ -152,9 +152,26 @@ pub struct Config {
 
 pub const CONFIG_FILE: &str = "armorc.toml";
 
+/// Why the configuration file cannot be used. Messages name the file (and line and column).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {}", crate::inputs::io_message(.error))]
+    Read { file: String, error: std::io::Error },
+    #[error("{file}: not UTF-8 (byte {at})")]
+    NotUtf8 { file: String, at: usize },
+    /// TOML syntax or a field that is not part of the configuration.
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid { file: String, line: usize, column: usize, message: String },
+    #[error("{file}:{line}:{column}: unknown code `{code}` in `ignore`")]
+    UnknownCode { file: String, line: usize, column: usize, code: String },
+}
+
 /// Load the configuration: `explicit` (from `--config`, must exist) or `armorc.toml` in the
 /// current directory (optional). Returns the file it came from. Errors name file, line and column.
-pub fn load_config(explicit: Option<&Path>, known: impl Fn(&str) -> bool) -> Result<(Config, Option<PathBuf>), String> {
+pub fn load_config(
+    explicit: Option<&Path>,
+    known: impl Fn(&str) -> bool,
+) -> Result<(Config, Option<PathBuf>), ConfigError> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None => {
@@ -166,26 +183,28 @@ pub fn load_config(explicit: Option<&Path>, known: impl Fn(&str) -> bool) -> Res
         }
     };
     let name = path.display().to_string();
-    let bytes = crate::inputs::read_file_capped(&path, crate::inputs::MAX_CONFIG_BYTES)
-        .map_err(|e| format!("{name}: {}", crate::inputs::io_message(&e)))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        format!("{name}: not UTF-8 (byte {at})")
-    })?;
+    let bytes = match crate::inputs::read_file_capped(&path, crate::inputs::MAX_CONFIG_BYTES) {
+        Ok(b) => b,
+        Err(error) => return Err(ConfigError::Read { file: name, error }),
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => return Err(ConfigError::NotUtf8 { file: name, at: e.utf8_error().valid_up_to() }),
+    };
     let config = parse_config(&name, &text, known)?;
     Ok((config, Some(path)))
 }
 
 /// Parse the text of a configuration file named `name`.
-pub fn parse_config(name: &str, text: &str, known: impl Fn(&str) -> bool) -> Result<Config, String> {
+pub fn parse_config(name: &str, text: &str, known: impl Fn(&str) -> bool) -> Result<Config, ConfigError> {
     let config: Config = toml::from_str(text).map_err(|e| {
-        let at = e.span().map(|s| position(text, s.start)).unwrap_or((1, 1));
-        format!("{name}:{}:{}: {}", at.0, at.1, e.message())
+        let (line, column) = e.span().map(|s| position(text, s.start)).unwrap_or((1, 1));
+        ConfigError::Invalid { file: name.to_string(), line, column, message: e.message().to_string() }
     })?;
     for code in &config.ignore {
         if !known(code) {
-            let at = text.find(&format!("\"{code}\"")).map(|i| position(text, i + 1)).unwrap_or((1, 1));
-            return Err(format!("{name}:{}:{}: unknown code `{code}` in `ignore`", at.0, at.1));
+            let (line, column) = text.find(&format!("\"{code}\"")).map(|i| position(text, i + 1)).unwrap_or((1, 1));
+            return Err(ConfigError::UnknownCode { file: name.to_string(), line, column, code: code.clone() });
         }
     }
     Ok(config)
@@ -246,9 +265,11 @@ mod tests {
         let c = parse_config("armorc.toml", "ignore = [\"S101\"]\nexclude = [\"vendor\"]\n", known).unwrap();
         assert_eq!(c.ignore, vec!["S101"]);
         assert_eq!(c.exclude, vec!["vendor"]);
-        let e = parse_config("armorc.toml", "ignore = [\"S101\"]\nexclud = []\n", known).unwrap_err();
+        let e = parse_config("armorc.toml", "ignore = [\"S101\"]\nexclud = []\n", known).unwrap_err().to_string();
         assert!(e.starts_with("armorc.toml:2:1:"), "{e}");
         let e = parse_config("armorc.toml", "\nignore = [\"S777\"]\n", known).unwrap_err();
+        assert!(matches!(&e, ConfigError::UnknownCode { line: 2, column: 12, code, .. } if code == "S777"), "{e}");
+        let e = e.to_string();
         assert!(e.starts_with("armorc.toml:2:12:") && e.contains("S777"), "{e}");
     }
 }

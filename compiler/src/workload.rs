@@ -61,6 +61,13 @@ pub struct Container {
     pub name: String,
     /// Optional in the API: controllers' templates may leave it to be filled in later.
     pub image: Option<String>,
+    /// Where the `image:` value is (errors about the image point there).
+    pub image_location: Option<Location>,
+    /// `volumeMounts[].mountPath`, in order: paths that exist at run time whatever the image holds.
+    pub mounts: Vec<String>,
+    /// `command` (the image's ENTRYPOINT replaced); None when absent, null or empty (the API
+    /// server then runs the image's ENTRYPOINT).
+    pub command: Option<Vec<String>>,
     pub location: Location,
 }
 
@@ -206,9 +213,18 @@ impl Workloads {
                     ));
                 }
                 names.push(s.clone());
-                let image = c.get("image").filter(|i| !i.is_null());
-                let image = image.map(|i| string(file, i, "container image")).transpose()?;
-                out.push(Container { name: s, image, location: self::location(file, c.span.start) });
+                let image_node = c.get("image").filter(|i| !i.is_null());
+                let image = image_node.map(|i| string(file, i, "container image")).transpose()?;
+                let image_location = image_node.map(|i| self::location(file, i.span.start));
+                let mut mounts = Vec::new();
+                for m in c.get("volumeMounts").and_then(Node::as_seq).unwrap_or(&[]) {
+                    if let Some(p) = m.get("mountPath") {
+                        mounts.push(string(file, p, "volumeMounts[].mountPath")?);
+                    }
+                }
+                let command = string_list(file, c.get("command"), "container command")?.filter(|c| !c.is_empty());
+                let location = self::location(file, c.span.start);
+                out.push(Container { name: s, image, image_location, mounts, command, location });
             }
             Ok(out)
         };
@@ -252,6 +268,19 @@ fn string(file: &SourceFile, node: &Node, what: &str) -> Result<String, Workload
     node.as_str()
         .map(String::from)
         .ok_or_else(|| error(file, node.span.start, format!("{what} must be a string, found {}", node.type_name())))
+}
+
+/// A list of strings (`command`); None when absent or null.
+fn string_list(file: &SourceFile, node: Option<&Node>, what: &str) -> Result<Option<Vec<String>>, WorkloadError> {
+    let Some(node) = node.filter(|n| !n.is_null()) else { return Ok(None) };
+    let Some(items) = node.as_seq() else {
+        return Err(error(
+            file,
+            node.span.start,
+            format!("{what} must be a list of strings, found {}", node.type_name()),
+        ));
+    };
+    items.iter().map(|i| string(file, i, what)).collect::<Result<Vec<_>, _>>().map(Some)
 }
 
 /// What a name is, as Kubernetes checks it: workload names are DNS-1123 subdomains, namespace
@@ -388,6 +417,23 @@ kind: ConfigMap
     }
 
     #[test]
+    fn commands_are_read() {
+        let text = "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, command: [sh, -c, 'echo hi']}, {name: b, command: []}, {name: c, command: ~}]}\n";
+        let w = read(text).unwrap();
+        let commands: Vec<_> = w.workloads[0].containers.iter().map(|c| c.command.clone()).collect();
+        assert_eq!(commands, vec![Some(vec!["sh".to_string(), "-c".into(), "echo hi".into()]), None, None]);
+        let e = read("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, command: sh}]}\n").unwrap_err();
+        assert_eq!(
+            (e.location.line, e.location.column, e.message.as_str()),
+            (3, 40, "container command must be a list of strings, found string")
+        );
+        let e = read("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, command: [sh, {x: 1}]}]}\n")
+            .unwrap_err();
+        assert_eq!((e.location.line, e.location.column), (3, 45), "{e}");
+        assert!(e.message.contains("must be a string, found"), "{e}");
+    }
+
+    #[test]
     fn list_items_are_read() {
         let w = read("kind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  spec: {containers: [{name: c}]}\n")
             .unwrap();
@@ -424,9 +470,19 @@ spec: {template: {metadata: {labels: {job: j}}, spec: {containers: [{name: c, im
         assert_eq!(web.labels.len(), 2);
         assert_eq!((names(&web.init_containers), names(&web.containers)), (vec!["migrate"], vec!["nginx", "php"]));
         assert_eq!(web.containers[0].image.as_deref(), Some("nginx:1.25"));
-        assert_eq!(web.containers[1].image, None);
+        let at = web.containers[0].image_location.as_ref().unwrap();
+        assert_eq!((at.line, at.column), (10, 41));
+        assert_eq!((web.containers[1].image.as_ref(), web.containers[1].image_location.as_ref()), (None, None));
+        assert_eq!(web.containers[0].command, None);
         assert_eq!(rc.selector, BTreeMap::from([("app".to_string(), "rc".to_string())]));
         assert_eq!(job.selector, job.labels);
+        // Volume mounts: paths the container has at run time.
+        let w = read("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, volumeMounts: [{name: d, mountPath: /data}, {name: e, mountPath: /var/cache/x}]}]}\n").unwrap();
+        assert_eq!(w.workloads[0].containers[0].mounts, vec!["/data", "/var/cache/x"]);
+        let e =
+            read("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, volumeMounts: [{mountPath: [x]}]}]}\n")
+                .unwrap_err();
+        assert!(e.message.contains("mountPath must be a string"), "{e}");
         // Init and app containers share one name space.
         let e = read("kind: Pod\nmetadata: {name: p}\nspec: {initContainers: [{name: c}], containers: [{name: c}]}\n")
             .unwrap_err();

@@ -15,8 +15,10 @@
 //! - D (divergence), fixtures/diagnostics-divergence: as C, then both lowerings of every target
 //!   and `divergence::analyze`, as `armorc compile --target all` does. A first line
 //!   `# compile: --default-posture P` sets the default posture.
-//! - K (Landlock), fixtures/diagnostics-landlock: as C, then `lower::landlock` of every target,
-//!   as `armorc compile --target landlock` does (same posture line).
+//! - K (Landlock), fixtures/diagnostics-landlock: as C, then `lower::landlock` of every target
+//!   and `lower::landlock_patch` over the plans, as `armorc compile --target landlock` does (same
+//!   posture line). A K fixture with workload documents of its own is composed against them
+//!   instead of `DEPLOY` (K005 is about a workload).
 //! - I (images), fixtures/diagnostics-image: `check_source` (which must be clean), then
 //!   `image_paths::check` of every policy against the image docs/diagnostics.md "Images (I)"
 //!   describes (`IMAGE`, a table read by `Table`), as `armorc lint --image` does with a loaded
@@ -29,7 +31,7 @@ use armorc_compiler::codes::Code;
 use armorc_compiler::compose::{self, compose, ComposeOptions, Posture};
 use armorc_compiler::diag::Severity;
 use armorc_compiler::image_paths::{self, ImageFiles, Kind};
-use armorc_compiler::lower::{apparmor, bpf, landlock};
+use armorc_compiler::lower::{apparmor, bpf, landlock, landlock_patch};
 use armorc_compiler::workload::Workloads;
 use armorc_compiler::{check_source, inputs, source::SourceFile};
 use std::collections::BTreeMap;
@@ -53,7 +55,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers: [{name: nginx, image: nginx}]
+      containers: [{name: nginx, image: nginx, command: [nginx, -g, 'daemon off;']}]
 ";
 
 /// The image of docs/diagnostics.md "Images (I)": one entry a line, `DIR/`, `FILE`, `FILE*`
@@ -203,7 +205,7 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
             checked
                 .policies
                 .iter()
-                .flat_map(|p| image_paths::check(p, &file, policies))
+                .flat_map(|p| image_paths::check(p, &file, policies, &[]))
                 .map(|d| (d.code, d.message))
                 .collect()
         }
@@ -211,7 +213,14 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
             assert!(front.is_empty(), "{name}: composition fixtures must lint clean, got {front:#?}");
             assert!(!checked.policies.is_empty(), "{name}: no normalized policy");
             let mut workloads = Workloads::default();
-            workloads.read(&SourceFile::new("deploy.yaml", DEPLOY)).expect("DEPLOY reads");
+            if family(code).1 == Runner::Landlock {
+                workloads
+                    .read(&SourceFile::new(name, String::from_utf8_lossy(bytes)))
+                    .expect("the fixture's workloads");
+            }
+            if workloads.workloads.is_empty() {
+                workloads.read(&SourceFile::new("deploy.yaml", DEPLOY)).expect("DEPLOY reads");
+            }
             let mut options = ComposeOptions::default();
             let text = String::from_utf8_lossy(bytes);
             if let Some(p) = text.lines().next().and_then(|l| l.strip_prefix("# compile: --default-posture ")) {
@@ -231,11 +240,16 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
                 }
             }
             if family(code).1 == Runner::Landlock {
+                let mut plans = Vec::new();
                 for target in &composed.targets {
                     let applied: Vec<_> = target.policies.iter().map(|&i| &checked.policies[i]).collect();
                     let lowered = landlock::lower_target(target, &applied).unwrap_or_else(|e| panic!("{name}: {e}"));
                     found.extend(lowered.findings.iter().map(|f| (f.code, f.message.clone())));
+                    plans.push((target.clone(), lowered.plan));
                 }
+                let patched = landlock_patch::patches(&plans, &workloads, landlock_patch::DEFAULT_IMAGE)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                found.extend(patched.findings.iter().map(|f| (f.code, f.message.clone())));
             }
             found
         }

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Err(e) => {
-                let _ = error_answer(&e);
+                let _ = error_answer(&e.to_string());
             }
         }
     }

@@ -281,16 +281,21 @@ fn verify(t: &Template, text: &str, name: &str, namespace: Option<&str>, data: &
     Ok(doc["spec"]["action"].as_str().unwrap_or("Block").to_string())
 }
 
-/// Library validation: render with a sample target and prove the result.
-pub fn self_check(t: &Template) -> Result<(), RenderError> {
-    let target = RenderTarget {
+/// The sample target every template is rendered for when a library is loaded, and by
+/// `armorc test` (docs/testing.md): namespace `default`, `app: sample`, node `node-1`.
+pub fn sample_target() -> RenderTarget {
+    RenderTarget {
         name_base: "sample".into(),
         namespace: Some("default".into()),
         labels: BTreeMap::from([("app".to_string(), "sample".to_string())]),
         node_labels: BTreeMap::from([("kubernetes.io/hostname".to_string(), "node-1".to_string())]),
         action: None,
-    };
-    render(t, &target).map(|_| ())
+    }
+}
+
+/// Library validation: render with the sample target and prove the result.
+pub fn self_check(t: &Template) -> Result<(), RenderError> {
+    render(t, &sample_target()).map(|_| ())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! each output directory in a temporary sibling and swap it in (stale policies disappear, other
 //! files in `-o` stay), then write the report last, atomically.
 
+use crate::armortest;
 use crate::image::ImageLoadError;
 use crate::index::{FileIndex, OsRelease};
 use crate::matching::{self, Decision, Mode};
@@ -84,6 +85,8 @@ pub struct Options {
     pub legacy_karmor: bool,
     pub allow_generic: bool,
     pub progress: bool,
+    /// `--with-tests`: an `armorc test` file beside each written policy (`armortest`).
+    pub with_tests: bool,
 }
 
 /// Short, readable image name for directories and policy names (karmor used RepoTags[0]).
@@ -355,6 +358,22 @@ pub fn run(
             }
         };
         let file_prefix = job.workload.as_ref().map(|w| format!("{}-", dns_name(&w.container))).unwrap_or_default();
+        // The pod `--with-tests` cases run in: the workload container, or the image's container.
+        let test_pod = armortest::TestPod {
+            namespace: namespace.clone().unwrap_or_else(|| "default".into()),
+            name: job.workload.as_ref().map_or_else(|| dns_name(&display), |w| w.name.clone()),
+            container: job
+                .workload
+                .as_ref()
+                .map_or_else(|| repository_last_segment(&job.image), |w| w.container.clone()),
+            image: job.image.clone(),
+            labels: target
+                .labels
+                .iter()
+                .filter(|(k, _)| *k != "kubearmor.io/container.name")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
         let mut written = Vec::new();
         for t in &lib.templates {
             // Legacy `OPTSCAN` templates translate to `true`, so they are generic too.
@@ -408,6 +427,12 @@ pub fn run(
                 format!("host/{f}")
             } else {
                 let f = format!("{file_prefix}{}.yaml", t.name);
+                if opts.with_tests {
+                    match armortest::test_file(&f, &rendered.text, &test_pod) {
+                        Ok(test) => written.push((format!("{file_prefix}{}.armortest.yaml", t.name), test)),
+                        Err(why) => entry.notes.push(format!("{f}: no test file written: {why}")),
+                    }
+                }
                 written.push((f.clone(), rendered.text.clone()));
                 format!("{dir}/{f}")
             };

@@ -37,6 +37,7 @@ fn options(out: &Path, report: PathBuf) -> Options {
         legacy_karmor: false,
         allow_generic: false,
         progress: false,
+        with_tests: false,
     }
 }
 

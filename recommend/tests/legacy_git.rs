@@ -99,6 +99,7 @@ fn v0_2_6_via_git_cache_both_matchers() {
             legacy_karmor: legacy,
             allow_generic: false,
             progress: false,
+            with_tests: false,
         };
         let loader = |_: &str, _| -> Result<Loaded, ImageLoadError> {
             Ok(Loaded {
@@ -210,6 +211,7 @@ fn allow_generic_writes_only_generic_templates_for_unreadable_images() {
             legacy_karmor: false,
             allow_generic: allow,
             progress: false,
+            with_tests: false,
         };
         let loader = |s: &str, _| -> Result<Loaded, ImageLoadError> {
             Err(ImageLoadError::Registry(RegistryError::Request {

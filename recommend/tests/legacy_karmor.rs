@@ -46,6 +46,7 @@ fn run_mode(spec: &str, lib: &templates::Library, out: &Path, legacy: bool) -> R
         legacy_karmor: legacy,
         allow_generic: false,
         progress: false,
+        with_tests: false,
     };
     let loader = |spec: &str, _| -> Result<Loaded, ImageLoadError> {
         let l = load_image(spec, &LoadOptions::default())?;

@@ -3,6 +3,8 @@
 //! not a single colour. Chromium comes from .ci/install-chromium.sh.
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
+#[path = "../../tests/common/browser.rs"]
+mod browser;
 mod common;
 
 use armorc_recommend::image::{ImageLoadError, RegistryError};
@@ -11,15 +13,7 @@ use armorc_recommend::report::Format;
 use armorc_recommend::run::{self, ImagesRead, Job, Loaded, Options};
 use armorc_recommend::templates;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
-use std::process::Command;
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
-}
 
 fn image(paths: &[&str]) -> FileIndex {
     let mut i = FileIndex::new();
@@ -49,6 +43,7 @@ fn report(out: &Path, format: Format, name: &str) {
         legacy_karmor: false,
         allow_generic: false,
         progress: false,
+        with_tests: false,
     };
     let loader = |spec: &str, _| -> Result<Loaded, ImageLoadError> {
         let index = images
@@ -73,80 +68,6 @@ fn report(out: &Path, format: Format, name: &str) {
     assert_eq!(code, ImagesRead::SomeFailed, "gone:3 fails");
 }
 
-/// Every `name="value"` of the given attribute in an HTML text.
-fn attributes<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
-    let needle = format!("{attr}=\"");
-    html.match_indices(&needle)
-        .map(|(i, _)| {
-            let rest = &html[i + needle.len()..];
-            &rest[..rest.find('"').unwrap_or(rest.len())]
-        })
-        .collect()
-}
-
-/// Minimal PNG reader: the set of distinct RGB(A) pixels (8-bit, colour types 2 and 6).
-fn png_colours(png: &[u8]) -> usize {
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    let (mut pos, mut idat, mut width, mut bpp) = (8, Vec::new(), 0usize, 0usize);
-    while pos + 8 <= png.len() {
-        let len = u32::from_be_bytes(png[pos..pos + 4].try_into().unwrap()) as usize;
-        let kind = &png[pos + 4..pos + 8];
-        let data = &png[pos + 8..pos + 8 + len];
-        match kind {
-            b"IHDR" => {
-                width = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
-                assert_eq!(data[8], 8, "8-bit depth");
-                bpp = match data[9] {
-                    2 => 3,
-                    6 => 4,
-                    t => panic!("colour type {t}"),
-                };
-            }
-            b"IDAT" => idat.extend_from_slice(data),
-            _ => {}
-        }
-        pos += 12 + len;
-    }
-    let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(&idat[..]).read_to_end(&mut raw).unwrap();
-    let stride = width * bpp;
-    let mut prev = vec![0u8; stride];
-    let mut colours = std::collections::HashSet::new();
-    for line in raw.chunks(stride + 1) {
-        let (filter, data) = (line[0], &line[1..]);
-        let mut cur = vec![0u8; stride];
-        for i in 0..stride {
-            let a = if i >= bpp { cur[i - bpp] as i32 } else { 0 };
-            let b = prev[i] as i32;
-            let c = if i >= bpp { prev[i - bpp] as i32 } else { 0 };
-            let pred = match filter {
-                0 => 0,
-                1 => a,
-                2 => b,
-                3 => (a + b) / 2,
-                4 => {
-                    let p = a + b - c;
-                    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
-                    if pa <= pb && pa <= pc {
-                        a
-                    } else if pb <= pc {
-                        b
-                    } else {
-                        c
-                    }
-                }
-                f => panic!("filter {f}"),
-            };
-            cur[i] = (data[i] as i32 + pred) as u8;
-        }
-        for px in cur.chunks(bpp) {
-            colours.insert(px.to_vec());
-        }
-        prev = cur;
-    }
-    colours.len()
-}
-
 #[test]
 fn html_report_in_headless_chromium_matches_json() {
     let tmp = tempfile::tempdir().unwrap();
@@ -159,7 +80,7 @@ fn html_report_in_headless_chromium_matches_json() {
 
     // Self-contained: no src/href to the network, no scripts or external styles.
     for attr in ["src", "href"] {
-        for v in attributes(&html, attr) {
+        for v in browser::attributes(&html, attr) {
             assert!(!v.starts_with("http:") && !v.starts_with("https:") && !v.starts_with("//"), "{attr}={v}");
         }
     }
@@ -177,58 +98,42 @@ fn html_report_in_headless_chromium_matches_json() {
     assert!(tags.len() > 5 && sev.len() > 2, "a meaningful report: {tags:?} {sev:?}");
     assert!(json["images"][2]["error"].as_str().unwrap().contains("gone:3"));
 
-    let Some(browser) = chromium() else {
+    let Some(browser) = browser::chromium() else {
         common::skip_or_fail("browser part: chromium not installed; run .ci/install-chromium.sh");
         return;
     };
     let profile = tmp.path().join("profile");
-    let base = |cmd: &mut Command| {
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            // Networking off: every host resolves nowhere and no proxy is reachable.
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--proxy-server=127.0.0.1:9",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()));
-    };
     let url = format!("file://{}", out.join("report.html").display());
-    let mut dump = Command::new(browser);
-    base(&mut dump);
-    let dom = dump.arg("--dump-dom").arg(&url).output().unwrap();
+    let dom = browser::headless(browser, &profile).arg("--dump-dom").arg(&url).output().unwrap();
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8(dom.stdout).unwrap();
-    let seen_tags: BTreeMap<String, usize> = attributes(&dom, "data-tag")
+    let seen_tags: BTreeMap<String, usize> = browser::attributes(&dom, "data-tag")
         .into_iter()
         .zip(
             dom.match_indices("class=\"tag-count\"")
-                .map(|(i, _)| attributes(&dom[i..], "data-count")[0].parse().unwrap()),
+                .map(|(i, _)| browser::attributes(&dom[i..], "data-count")[0].parse().unwrap()),
         )
         .map(|(t, n)| (t.replace("&amp;", "&"), n))
         .collect();
     assert_eq!(seen_tags, tags);
-    let seen_sev: BTreeMap<String, usize> = attributes(&dom, "data-severity")
+    let seen_sev: BTreeMap<String, usize> = browser::attributes(&dom, "data-severity")
         .into_iter()
         .zip(
             dom.match_indices("class=\"severity-count\"")
-                .map(|(i, _)| attributes(&dom[i..], "data-count")[0].parse().unwrap()),
+                .map(|(i, _)| browser::attributes(&dom[i..], "data-count")[0].parse().unwrap()),
         )
         .map(|(s, n)| (s.to_string(), n))
         .collect();
     assert_eq!(seen_sev, sev);
 
     let shot = tmp.path().join("shot.png");
-    let mut cap = Command::new(browser);
-    base(&mut cap);
-    let o =
-        cap.arg(format!("--screenshot={}", shot.display())).arg("--window-size=1200,900").arg(&url).output().unwrap();
+    let o = browser::headless(browser, &profile)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1200,900")
+        .arg(&url)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let colours = png_colours(&std::fs::read(&shot).unwrap());
+    let colours = browser::png_colours(&std::fs::read(&shot).unwrap());
     assert!(colours > 3, "screenshot has {colours} colour(s)");
 }

@@ -4,7 +4,7 @@
 //! kernel's AppArmor audit records (/dev/kmsg), named from the bundle's profile and source map.
 
 use crate::bundle::TargetEntry;
-use crate::events::Alert;
+use crate::events::Event;
 use anyhow::{bail, Context, Result};
 use armorc_compiler::lower::apparmor::{LineFrom, RuleOrigin, SourceMap};
 use armorc_compiler::model::apparmor::glob::Glob;
@@ -49,8 +49,8 @@ pub fn load_profile(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What the child writes to its exec attribute before execve, prepared before fork (the child
-/// may only make async-signal-safe calls).
+/// What the child writes to its AppArmor attribute, prepared before fork (the child may only make
+/// async-signal-safe calls): the profile of its next execve (`new`), or of itself now (`change`).
 pub struct ExecAttr {
     paths: [CString; 2],
     value: Vec<u8>,
@@ -64,7 +64,18 @@ impl ExecAttr {
         }
     }
 
-    /// In the child: the next execve runs under the profile. Returns false on failure.
+    /// The task itself enters the profile now (aa_change_profile: `changeprofile NAME` written to
+    /// its current attribute; an unconfined task may change to any profile): for `exec --op`,
+    /// whose operation is the task's own system call, with no execve for `new`'s transition.
+    pub fn change(profile: &str) -> ExecAttr {
+        ExecAttr {
+            paths: [c"/proc/self/attr/apparmor/current".to_owned(), c"/proc/self/attr/current".to_owned()],
+            value: format!("changeprofile {profile}").into_bytes(),
+        }
+    }
+
+    /// In the child: the next execve runs under the profile (`new`), or the task runs under it
+    /// now (`change`). Returns false on failure.
     pub fn apply_in_child(&self) -> bool {
         for p in &self.paths {
             // SAFETY: p is NUL-terminated (CString); write reads self.value, live for the call, for
@@ -469,7 +480,7 @@ struct ProfileFile {
 
 impl ProfileFile {
     fn load(text: &str, map_json: &str) -> Result<ProfileFile> {
-        let map = SourceMap::from_json(map_json).map_err(|e| anyhow::anyhow!(e))?;
+        let map = SourceMap::from_json(map_json)?;
         let mut out = ProfileFile::default();
         for (entry, line) in map.lines.iter().zip(text.lines()) {
             let Some(profile) = &entry.profile else { continue };
@@ -596,7 +607,7 @@ impl DenialMapper {
     }
 
     /// The alert of a record, named from this bundle.
-    pub fn alert(&mut self, d: &Denial) -> Alert {
+    pub fn alert(&mut self, d: &Denial) -> Event {
         let decided = self.decide(d);
         build_alert(d, decided.as_ref())
     }
@@ -606,7 +617,7 @@ impl DenialMapper {
 /// directory), the target (namespace, workload as PodName, container) and the policy come from
 /// the profile line that decided (see [`DenialMapper`]; reuse one for a stream of records).
 /// Severity, tags and message are not in the AppArmor artifacts and stay empty.
-pub fn alert_from_denial(d: &Denial, bundle: Option<&Path>) -> Alert {
+pub fn alert_from_denial(d: &Denial, bundle: Option<&Path>) -> Event {
     match bundle.and_then(|dir| DenialMapper::open(dir).ok()) {
         Some(mut m) => m.alert(d),
         None => build_alert(d, None),
@@ -656,7 +667,7 @@ fn sock_type_name(t: &str) -> String {
     }
 }
 
-fn build_alert(d: &Denial, decided: Option<&Decided>) -> Alert {
+fn build_alert(d: &Denial, decided: Option<&Decided>) -> Event {
     let (secs, nanos) = if d.secs > 0 {
         (d.secs, d.millis * 1_000_000)
     } else {
@@ -666,7 +677,7 @@ fn build_alert(d: &Denial, decided: Option<&Decided>) -> Alert {
     let live = live_process(d.pid, &d.comm);
     let category = d.category();
     let process_name = live.exe.clone().unwrap_or_else(|| d.comm.clone());
-    let mut a = Alert {
+    let mut a = Event {
         timestamp: secs,
         updated_time: crate::events::rfc3339(secs, nanos),
         cluster_name: "default".into(),
@@ -696,7 +707,7 @@ fn build_alert(d: &Denial, decided: Option<&Decided>) -> Alert {
         },
         enforcer: "AppArmor".into(),
         kind: "MatchedPolicy".into(),
-        ..Alert::default()
+        ..Event::default()
     };
     let mut data = format!("lsm=AppArmor operation={}", d.operation);
     for (key, value) in [("requested_mask", &d.requested_mask), ("denied_mask", &d.denied_mask), ("info", &d.info)] {

@@ -13,7 +13,7 @@ use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Request, Streaming};
 use containerd_client::types::Envelope;
 use prost::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The containerd namespace the CRI plugin (so the kubelet) uses.
@@ -99,6 +99,18 @@ impl Containerd {
             .container
             .with_context(|| format!("container {id}: containerd returned no container"))?;
         Ok(container.labels.into_iter().collect())
+    }
+
+    /// Every container's labels, by container id: one call instead of two per container when
+    /// many are looked up at once (agent start, resync).
+    pub async fn all_labels(&self) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let containers = ContainersClient::new(self.channel.clone())
+            .list(self.request(ListContainersRequest { filters: Vec::new() })?)
+            .await
+            .context("listing containerd containers")?
+            .into_inner()
+            .containers;
+        Ok(containers.into_iter().map(|c| (c.id, c.labels.into_iter().collect())).collect())
     }
 
     /// The labels of a pod's sandbox container, found by the pod's uid: the CRI plugin gives the

@@ -60,9 +60,34 @@ pub struct TargetState {
     pub pod: String,
     pub container: String,
     pub host: bool,
+    /// The labels the target was compiled for, or its pod's (`k=v,k=v`), as events carry them.
+    #[serde(default)]
+    pub labels: String,
     pub enforcer: String,
     /// Indexed by the rule index of a result word.
     pub rules: Vec<RuleMeta>,
+}
+
+impl TargetState {
+    /// What a bundle's target says about itself (the pod name is the workload's until an agent
+    /// knows the real pod).
+    pub fn for_target(target: &crate::bundle::TargetEntry) -> TargetState {
+        let labels = target.labels.as_ref().map(labels_text).unwrap_or_default();
+        TargetState {
+            target: target.name(),
+            namespace: target.namespace.clone().unwrap_or_default(),
+            pod: target.workload.clone().unwrap_or_default(),
+            container: target.container.clone().unwrap_or_default(),
+            host: target.host,
+            labels,
+            ..TargetState::default()
+        }
+    }
+}
+
+/// Labels as KubeArmor's events write them: `k=v,k=v`.
+pub fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 fn state_path(dir: &Path, key: (u32, u32)) -> PathBuf {
@@ -85,7 +110,7 @@ pub fn remove_state(dir: &Path, key: (u32, u32)) {
     let _ = std::fs::remove_file(state_path(dir, key));
 }
 
-fn read_state(dir: &Path, key: (u32, u32)) -> Option<TargetState> {
+pub(crate) fn read_state(dir: &Path, key: (u32, u32)) -> Option<TargetState> {
     let bytes = std::fs::read(state_path(dir, key)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -148,10 +173,12 @@ impl RawEvent {
     }
 }
 
-/// KubeArmor's alert (and, for throttling, system event) JSON.
+/// KubeArmor's event JSON: alerts (`MatchedPolicy`, ...), telemetry of the visibility monitor
+/// (`ContainerLog`, `HostLog`) and, for throttling, system events. Like KubeArmor, fields a kind
+/// of event does not have are left out.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
-pub struct Alert {
+pub struct Event {
     pub timestamp: i64,
     pub updated_time: String,
     pub cluster_name: String,
@@ -171,10 +198,15 @@ pub struct Alert {
     #[serde(rename = "UID")]
     pub uid: u32,
     pub process_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub parent_process_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub policy_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub severity: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tags: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     #[serde(rename = "Type")]
     pub kind: String,
@@ -182,7 +214,9 @@ pub struct Alert {
     pub operation: String,
     pub resource: String,
     pub data: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub enforcer: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub action: String,
     pub result: String,
 }
@@ -219,7 +253,7 @@ fn sock_type_name(t: u32) -> String {
 }
 
 /// Wall-clock seconds and nanoseconds of a CLOCK_BOOTTIME instant.
-fn wall_time(boot_ns: u64) -> (i64, u32) {
+pub(crate) fn wall_time(boot_ns: u64) -> (i64, u32) {
     let now = |clock| {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: ts is a live, writable timespec; clock_gettime only writes it.
@@ -248,7 +282,7 @@ pub(crate) fn rfc3339(secs: i64, nanos: u32) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, rem % 3600 / 60, rem % 60, nanos / 1000)
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
@@ -275,10 +309,10 @@ impl Decoder {
         self.cache.entry(key).or_insert_with(|| read_state(dir, key)).clone()
     }
 
-    pub fn alert(&mut self, ev: &RawEvent) -> Alert {
+    pub fn alert(&mut self, ev: &RawEvent) -> Event {
         let st = self.state(ev.key).unwrap_or_default();
         let (secs, nanos) = wall_time(ev.boot_ns);
-        let mut a = Alert {
+        let mut a = Event {
             timestamp: secs,
             updated_time: rfc3339(secs, nanos),
             cluster_name: self.cluster_name.clone(),
@@ -286,8 +320,9 @@ impl Decoder {
             namespace_name: st.namespace.clone(),
             pod_name: st.pod.clone(),
             container_name: st.container.clone(),
+            labels: st.labels.clone(),
             enforcer: "BPFLSM".into(),
-            ..Alert::default()
+            ..Event::default()
         };
         if ev.kind == EV_THRESHOLD {
             a.kind = "SystemEvent".into();
@@ -340,27 +375,28 @@ impl Decoder {
     }
 }
 
-/// The pinned ring buffer of alerts.
-pub struct EventReader {
+/// A BPF ring buffer read from user space: the alerts' (pinned) or the visibility monitor's.
+pub struct RingReader {
     ring: RingBuf<MapData>,
 }
 
-impl EventReader {
-    pub fn open(pin_dir: &Path) -> Result<EventReader> {
+impl RingReader {
+    /// The pinned alert ring buffer (`armor_events`).
+    pub fn open_alerts(pin_dir: &Path) -> Result<RingReader> {
         let path = pin_dir.join("armor_events");
         let data = MapData::from_pin(&path)
             .with_context(|| format!("opening {} (is the agent up? run `armor-loader up`)", path.display()))?;
-        let ring: RingBuf<MapData> =
-            Map::from_map_data(data)?.try_into().context("armor_events is not a ring buffer")?;
-        Ok(EventReader { ring })
+        RingReader::from_map(Map::from_map_data(data)?)
     }
 
-    /// Everything in the buffer now.
-    pub fn drain(&mut self, mut f: impl FnMut(RawEvent)) {
+    pub fn from_map(map: Map) -> Result<RingReader> {
+        Ok(RingReader { ring: map.try_into().context("not a ring buffer")? })
+    }
+
+    /// Everything in the buffer now, one record at a time.
+    pub fn drain(&mut self, mut f: impl FnMut(&[u8])) {
         while let Some(item) = self.ring.next() {
-            if let Some(ev) = RawEvent::parse(&item) {
-                f(ev);
-            }
+            f(&item);
         }
     }
 

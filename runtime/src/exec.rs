@@ -9,6 +9,7 @@
 
 use crate::apparmor::ExecAttr;
 use crate::landlock::Rulesets;
+use crate::sockets::SocketProgram;
 use anyhow::{bail, Context, Result};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -73,12 +74,13 @@ fn ns_inode(path: &std::ffi::CStr) -> u32 {
 pub enum PreExec<'a> {
     /// Start the command under an AppArmor profile.
     AppArmor(&'a ExecAttr),
-    /// Enforce Landlock rulesets and drop capabilities (`Rulesets::restrict`).
-    Landlock(&'a Rulesets),
+    /// Enter the socket program's cgroup if given (`SocketProgram::enter`), then enforce
+    /// Landlock rulesets and drop capabilities (`Rulesets::restrict`).
+    Landlock(&'a Rulesets, Option<&'a SocketProgram>),
 }
 
 /// `n` in decimal into `buf`, without allocating: the digits written.
-fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+pub(crate) fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -90,30 +92,30 @@ fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
     }
 }
 
-/// Exec `argv` (in the child; never returns) after the `pre` step if given. Exit 126 when the
-/// pre-exec step fails or the kernel refuses the exec (as shells do), 127 when the command is not
-/// found. Allocation-free: runs in a forked child.
-fn exec_child(argv: &Argv, pre: Option<PreExec<'_>>) -> ! {
-    // Argv::new refuses an empty command
-    let name = &argv.args[0];
-    // SAFETY: argv.ptrs is a NULL-terminated array of pointers to the NUL-terminated strings in
-    // argv.args, borrowed (alive) for the call; every write reads a live byte string of the length
-    // passed; errno is read through this thread's errno pointer. Only async-signal-safe calls, no
-    // allocation and no locks (the parent may have had other threads at fork); _exit skips Rust
-    // destructors and atexit handlers.
+/// In a forked child: the `pre` step if given (AppArmor profile, Landlock rulesets); when it
+/// fails, the reason goes to stderr and the child exits 126. Allocation-free.
+pub fn enter(pre: Option<PreExec<'_>>) {
+    // a load of a static set before any fork: no allocation, no lock
+    let program = crate::program();
+    // SAFETY: every write reads a live byte string of the length passed. Only async-signal-safe
+    // calls, no allocation and no locks (the parent may have had other threads at fork); _exit
+    // skips Rust destructors and atexit handlers.
     unsafe {
         match pre {
             Some(PreExec::AppArmor(a)) if !a.apply_in_child() => {
-                let msg = b"armor-loader: could not set the AppArmor exec profile\n";
+                let msg = b": could not set the AppArmor profile\n";
+                libc::write(2, program.as_ptr().cast(), program.len());
                 libc::write(2, msg.as_ptr().cast(), msg.len());
                 libc::_exit(126);
             }
-            Some(PreExec::Landlock(r)) => {
-                if let Err((step, errno)) = r.restrict() {
+            Some(PreExec::Landlock(r, sockets)) => {
+                let entered =
+                    sockets.map_or(Ok(()), |s| s.enter().map_err(|e| ("entering the socket program's cgroup", e)));
+                if let Err((step, errno)) = entered.and_then(|()| r.restrict()) {
                     let mut buf = [0u8; 10];
                     let errno = decimal(errno as u32, &mut buf);
-                    let parts: [&[u8]; 5] =
-                        [b"armor-loader: landlock: ", step.as_bytes(), b" failed: errno ", errno, b"\n"];
+                    let parts: [&[u8]; 6] =
+                        [program.as_bytes(), b": landlock: ", step.as_bytes(), b" failed: errno ", errno, b"\n"];
                     for p in parts {
                         libc::write(2, p.as_ptr().cast(), p.len());
                     }
@@ -122,14 +124,40 @@ fn exec_child(argv: &Argv, pre: Option<PreExec<'_>>) -> ! {
             }
             _ => {}
         }
+    }
+}
+
+/// Exec `argv` (in the child; never returns) after the `pre` step if given. Exit 126 when the
+/// pre-exec step fails or the kernel refuses the exec (as shells do), 127 when the command is not
+/// found. Allocation-free: runs in a forked child.
+fn exec_child(argv: &Argv, pre: Option<PreExec<'_>>) -> ! {
+    enter(pre);
+    // Argv::new refuses an empty command
+    let name = &argv.args[0];
+    // a load of a static set before any fork: no allocation, no lock
+    let program = crate::program();
+    // SAFETY: argv.ptrs is a NULL-terminated array of pointers to the NUL-terminated strings in
+    // argv.args, borrowed (alive) for the call; every write reads a live byte string of the length
+    // passed; errno is read through this thread's errno pointer. Only async-signal-safe calls.
+    unsafe {
         libc::execvp(argv.ptrs[0], argv.ptrs.as_ptr());
         let err = *libc::__errno_location();
         let msg: &[u8] = if err == libc::ENOENT { b": command not found\n" } else { b": exec refused\n" };
-        libc::write(2, b"armor-loader: ".as_ptr().cast(), 14);
+        libc::write(2, program.as_ptr().cast(), program.len());
+        libc::write(2, b": ".as_ptr().cast(), 2);
         libc::write(2, name.as_ptr().cast(), name.as_bytes().len());
         libc::write(2, msg.as_ptr().cast(), msg.len());
         libc::_exit(if err == libc::ENOENT { 127 } else { 126 });
     }
+}
+
+/// Exec `cmd` in place of this process (its pid, its parent, its signals) after the `pre` step
+/// if given: `armor-exec`. Returns only when `cmd` cannot be prepared; exits 126 when the step
+/// fails or the kernel refuses the exec, 127 when the command is not found. The caller must be
+/// single-threaded: Landlock restricts the calling thread.
+pub fn exec_in_place(cmd: &[OsString], pre: Option<PreExec<'_>>) -> Result<std::convert::Infallible> {
+    let argv = Argv::new(cmd)?;
+    exec_child(&argv, pre)
 }
 
 /// Run `cmd` in new pid and mount namespaces. `setup` gets the namespaces' target key
@@ -258,14 +286,21 @@ pub fn run_isolated_with(
 /// the `pre` step if given. Returns its exit status.
 pub fn run_plain(cmd: &[OsString], pre: Option<PreExec<'_>>) -> Result<i32> {
     let argv = Argv::new(cmd)?;
-    // SAFETY: fork itself takes no arguments. The child only runs exec_child, which is
-    // allocation-free over `argv` prepared above and ends in execvp or _exit.
+    run_plain_with(|| exec_child(&argv, pre))
+}
+
+/// `run_plain` with `body` run in the forked child instead of an exec (its return value is the
+/// exit status). `body` must only make async-signal-safe calls (no allocation, no locks).
+pub fn run_plain_with(body: impl FnOnce() -> i32) -> Result<i32> {
+    // SAFETY: fork itself takes no arguments. The child only runs `body` (whose contract is
+    // async-signal-safety) and ends in _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(std::io::Error::last_os_error()).context("fork");
     }
     if pid == 0 {
-        exec_child(&argv, pre);
+        // SAFETY: leaving the forked child without running the parent's destructors.
+        unsafe { libc::_exit(body()) };
     }
     let mut status = 0;
     // SAFETY: status is a live c_int waitpid writes; pid is our own child.

@@ -8,9 +8,11 @@
 //! names or nowhere.
 
 use crate::enforcer::landlock_abi;
+use crate::exec::PreExec;
+use crate::sockets::{self, SocketProgram};
 use anyhow::{anyhow, bail, Context, Result};
 use armorc_compiler::inputs;
-use armorc_compiler::landlock::{Excluded, Grant, Plan, Right};
+use armorc_compiler::landlock::{Excluded, Grant, Plan, Right, NET_ABI};
 use std::collections::HashSet;
 use std::ffi::{CStr, CString};
 use std::io;
@@ -18,6 +20,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 const LANDLOCK_RULE_PATH_BENEATH: libc::c_long = 1;
+/// `LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP`.
+const NET_TCP: u64 = 1 | 2;
 const CAP_SETPCAP: u32 = 8;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
@@ -58,6 +62,9 @@ pub struct BuildReport {
     pub aliases: Vec<String>,
     /// Names of the capabilities `restrict` drops.
     pub dropped: Vec<String>,
+    /// The plan refuses TCP sockets: whether Landlock refuses TCP connect and bind (the last
+    /// ruleset), or why not (the kernel's ABI).
+    pub tcp: Option<Result<(), String>>,
 }
 
 impl BuildReport {
@@ -94,6 +101,11 @@ impl BuildReport {
                 some(&self.aliases)
             ));
         }
+        match &self.tcp {
+            Some(Ok(())) => line.push_str("; TCP connect and bind refused"),
+            Some(Err(why)) => line.push_str(&format!("; TCP connect and bind NOT refused: {why}")),
+            None => {}
+        }
         if self.dropped.is_empty() {
             line.push_str("; no capability dropped");
         } else {
@@ -110,6 +122,58 @@ pub struct Rulesets {
     pub report: BuildReport,
 }
 
+/// A plan made ready to run a command under (`prepare`): its rulesets, and the socket program
+/// when the plan refuses sockets and this process could attach it.
+pub struct Prepared {
+    pub rulesets: Rulesets,
+    pub sockets: Option<SocketProgram>,
+}
+
+impl Prepared {
+    /// The step right before the command's exec, or None when there is nothing to enforce.
+    pub fn pre_exec(&self) -> Option<PreExec<'_>> {
+        (!self.rulesets.is_empty() || self.sockets.is_some())
+            .then_some(PreExec::Landlock(&self.rulesets, self.sockets.as_ref()))
+    }
+}
+
+/// `build`s the plan of target `name` and attaches its socket program (`socket_program`), saying
+/// on stderr what will be enforced (`armor-loader exec --lsm landlock` and `armor-exec`).
+pub fn prepare(name: &str, plan: &Plan) -> Result<Prepared> {
+    let rulesets = build(plan)?;
+    let sockets = socket_program(name, plan);
+    let prepared = Prepared { rulesets, sockets };
+    let program = crate::program();
+    if prepared.pre_exec().is_none() {
+        eprintln!("{program}: landlock: {name}: the plan has no layer and no capability drop: running unenforced");
+    } else {
+        eprintln!("{program}: landlock: {name}: {}", prepared.rulesets.report.summary());
+    }
+    Ok(prepared)
+}
+
+/// The plan's socket program, attached to the command's own cgroup, when the plan refuses
+/// sockets and the loader can (root); otherwise a warning naming what is not enforced.
+fn socket_program(name: &str, plan: &Plan) -> Option<SocketProgram> {
+    let net = plan.network.as_ref()?;
+    let program = crate::program();
+    match SocketProgram::attach(net) {
+        Ok(p) => {
+            eprintln!("{program}: landlock: {name}: socket program attached to {}", p.cgroup().display());
+            Some(p)
+        }
+        Err(e) => {
+            let tcp = if net.refuses_tcp() { " (Landlock still refuses TCP connect and bind)" } else { "" };
+            eprintln!(
+                "{program}: landlock: {name}: warning: socket creation is not refused{tcp}: could not attach \
+                 the socket program (it needs root): {e:#}; not enforced: {}",
+                sockets::refusing_rules(plan).join("; ")
+            );
+            None
+        }
+    }
+}
+
 /// Read (at most `inputs::MAX_INPUT_BYTES`) and decode a plan file; nothing is built before this
 /// succeeds.
 pub fn read_plan(path: &Path) -> Result<Plan> {
@@ -118,7 +182,9 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
     Plan::decode(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
-/// Builds the plan's rulesets (docs/landlock-plan.md, "Grants"). The calling process stays
+/// Builds the plan's rulesets (docs/landlock-plan.md, "Grants"), and when the plan refuses TCP
+/// sockets a last one handling TCP bind and connect with no port granted (Landlock ABI 4; on an
+/// older kernel it is left out and the report says why). The calling process stays
 /// unrestricted. Fails when the kernel's Landlock ABI is below the plan's.
 pub fn build(plan: &Plan) -> Result<Rulesets> {
     if !plan.layers.is_empty() {
@@ -131,7 +197,7 @@ pub fn build(plan: &Plan) -> Result<Rulesets> {
     let mut report = BuildReport::default();
     let mut layers = Vec::new();
     for layer in &plan.layers {
-        let mut b = Layer { ruleset: create_ruleset(bits(&layer.handled))?, added: 0, report: &mut report };
+        let mut b = Layer { ruleset: create_ruleset(bits(&layer.handled), 0)?, added: 0, report: &mut report };
         for grant in &layer.grants {
             let access = bits(grant.access());
             match grant {
@@ -146,6 +212,15 @@ pub fn build(plan: &Plan) -> Result<Rulesets> {
         report.rules.push(added);
         layers.push(ruleset);
     }
+    if plan.network.as_ref().is_some_and(|n| n.refuses_tcp()) {
+        let abi = landlock_abi().unwrap_or(0);
+        report.tcp = Some(if abi >= i64::from(NET_ABI) {
+            layers.push(create_ruleset(0, NET_TCP)?);
+            Ok(())
+        } else {
+            Err(format!("the kernel's Landlock ABI is {abi}, TCP rules need {NET_ABI}"))
+        });
+    }
     report.dropped = plan.drop_capabilities.iter().map(|c| c.name.clone()).collect();
     Ok(Rulesets { layers, caps: plan.drop_capabilities.iter().map(|c| c.number).collect(), report })
 }
@@ -158,11 +233,13 @@ fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-fn create_ruleset(handled_fs: u64) -> Result<OwnedFd> {
-    // Only handled_access_fs is filled, so the size passed is that of ABI 1's struct (8 bytes).
-    let attr = handled_fs;
-    // SAFETY: attr is a live u64, the 8 bytes passed; the kernel only reads it.
-    let fd = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, &attr as *const u64, 8usize, 0u32) };
+/// A ruleset handling `handled_fs` and `handled_net` (`struct landlock_ruleset_attr`: the size
+/// passed is ABI 1's struct, 8 bytes, without network rights, so older kernels take it).
+fn create_ruleset(handled_fs: u64, handled_net: u64) -> Result<OwnedFd> {
+    let attr = [handled_fs, handled_net];
+    let size: usize = if handled_net == 0 { 8 } else { 16 };
+    // SAFETY: attr is a live [u64; 2], at least the `size` bytes passed; the kernel only reads it.
+    let fd = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, attr.as_ptr(), size, 0u32) };
     if fd < 0 {
         return Err(io::Error::last_os_error()).context("landlock_create_ruleset");
     }

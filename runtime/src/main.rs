@@ -6,9 +6,11 @@ use armor_runtime::agent::{self, Throttle};
 use armor_runtime::apparmor::{self, ExecAttr};
 use armor_runtime::bundle::{Bundle, Selector};
 use armor_runtime::enforcer::{self, Enforcer};
-use armor_runtime::events::{self, Decoder, EventReader, RuleMeta, TargetState};
+use armor_runtime::events::{self, Decoder, RawEvent, RingReader, RuleMeta, TargetState};
 use armor_runtime::exec::PreExec;
 use armor_runtime::kernel::{Harness, Targets, HOST};
+use armor_runtime::monitor::{Kinds, LogDecoder, Monitor, Output, Recorder};
+use armor_runtime::op::Operation;
 use armor_runtime::{landlock, node, probe, read_image, verify, PIN_DIR};
 use armorc_compiler::{inputs, query};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -17,8 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const EXIT_CODES: &str = "Exit status: 0 success; 1 error (nothing applied, a reason on stderr); `exec` exits \
-with the command's status (126: the kernel refused to run it, 127: not found); `verify` exits 1 when the \
-kernel and the model disagree.";
+with the command's status (126: the kernel refused to run it, 127: not found); `exec --op` exits 0 when the \
+operation succeeded, 13 when the kernel refused it (EACCES/EPERM), 3 when it failed otherwise (errno on \
+stderr), 4 when it is not one --op can perform, 126 when the enforcer could not be entered; `verify` exits 1 when the kernel and the model disagree.";
 
 /// The exit statuses of `armor-loader` (EXIT_CODES, in --help); an error (`Err`) exits 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +71,33 @@ struct LsmArgs {
     lsm: String,
 }
 
+#[derive(clap::Args)]
+struct VisibilityArgs {
+    /// What the visibility monitor records (tracepoints; works without BPF-LSM): any of
+    /// process,file,network,capability, or none. Default: process,file,network with `--lsm none`
+    /// chosen, else none.
+    #[arg(long, value_name = "KINDS")]
+    visibility: Option<String>,
+    /// Telemetry records per second and target before the target's records are dropped
+    /// (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_events_per_sec: u32,
+}
+
+impl VisibilityArgs {
+    fn kinds(&self, chosen: Enforcer) -> Result<Kinds> {
+        match &self.visibility {
+            Some(v) => Kinds::parse(v),
+            None if chosen == Enforcer::None => Ok(Kinds::DEFAULT),
+            None => Ok(Kinds::NONE),
+        }
+    }
+
+    fn throttle(&self) -> Throttle {
+        Throttle { max_per_sec: self.max_events_per_sec, throttle_sec: 1 }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// What this kernel offers: BTF, active LSMs, and per enforcer whether it is usable and why not.
@@ -107,8 +137,16 @@ enum Command {
     /// target's rulesets, its capabilities dropped.
     #[command(after_help = "Examples:\n  armor-loader exec --bundle out --target shop/web/nginx -- /usr/bin/id\n  \
                             armor-loader exec --bundle out --target shop/web/nginx --lsm apparmor -- sh -c 'cat /etc/shadow'\n  \
-                            armor-loader exec --bundle out --target shop/web/nginx --lsm landlock -- /usr/bin/id\n\n\
-                            The exit status is the command's.")]
+                            armor-loader exec --bundle out --target shop/web/nginx --lsm landlock -- /usr/bin/id\n  \
+                            armor-loader exec --bundle out --target shop/web/nginx --lsm bpf --op open /etc/shadow\n\n\
+                            The exit status is the command's. With --op, the target's own process performs one \
+                            operation once enforcement is in place (no helper program is exec'd): open PATH, \
+                            write PATH (open O_WRONLY: nothing written, nothing truncated or created), exec PATH \
+                            (the new program is stopped before it runs and killed), unlink PATH, mkdir PATH, \
+                            rmdir PATH, socket TYPE,PROTOCOL (numbers), capable CAP (setgid, setuid, \
+                            net_bind_service, net_raw, sys_chroot, sys_admin: a harmless call needing it); with \
+                            apparmor the process enters the profile itself (changeprofile). Exit 0 allowed, 13 \
+                            refused (EACCES/EPERM), 3 failed otherwise, 4 not an operation --op performs.")]
     Exec {
         /// `armorc compile` output directory (its index.json names the targets).
         #[arg(long, value_name = "OUT")]
@@ -125,7 +163,17 @@ enum Command {
         pin: PinArgs,
         #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
         state_dir: PathBuf,
-        #[arg(required = true, last = true, value_name = "CMD")]
+        #[command(flatten)]
+        visibility: VisibilityArgs,
+        /// Where the command's telemetry goes, as JSON lines (`-`: standard output; default:
+        /// standard error). A file is written whole when the command ends.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// Perform one operation in the target instead of running a command: OP is open, write,
+        /// exec, unlink, mkdir, rmdir, socket or capable; ARG its path, TYPE,PROTOCOL or capability.
+        #[arg(long, num_args = 2, value_names = ["OP", "ARG"], conflicts_with = "cmd")]
+        op: Option<Vec<String>>,
+        #[arg(required_unless_present = "op", last = true, value_name = "CMD")]
         cmd: Vec<OsString>,
     },
     /// Print alerts (KubeArmor's alert JSON), one per line: BPF-LSM alerts from our ring buffer,
@@ -187,6 +235,12 @@ enum Command {
         #[arg(long, value_name = "LABELS")]
         node_labels: Option<String>,
         #[command(flatten)]
+        visibility: VisibilityArgs,
+        /// Where telemetry goes, as JSON lines (`-`: standard output, the default; a file is
+        /// appended to).
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        #[command(flatten)]
         pin: PinArgs,
         #[arg(long, value_name = "DIR", default_value = events::STATE_DIR)]
         state_dir: PathBuf,
@@ -240,10 +294,30 @@ fn run(cli: Cli) -> Result<Status> {
             println!("down: {n} pin(s) removed under {}", pin.pin_dir.display());
             Ok(Status::Success)
         }
-        Command::Exec { bundle, target, host, lsm, pin, state_dir, cmd } => {
+        Command::Exec { bundle, target, host, lsm, pin, state_dir, visibility, events, op, cmd } => {
             let sel = if host { Selector::Host } else { Selector::parse_target(target.as_deref().unwrap_or(""))? };
-            cmd_exec(&bundle, &sel, &enforcer::parse_order(&lsm.lsm)?, &pin.pin_dir, &state_dir, &cmd)
-                .map(Status::Command)
+            let output = match events {
+                None => Output::Stderr,
+                Some(p) if p.as_os_str() == "-" => Output::Stdout,
+                Some(p) => Output::File(p),
+            };
+            let exec =
+                ExecArgs { order: enforcer::parse_order(&lsm.lsm)?, pin_dir: &pin.pin_dir, state_dir: &state_dir };
+            let op = match op.as_deref() {
+                Some([op, arg]) => match Operation::parse(op, arg) {
+                    Ok(op) => Some(op),
+                    Err(e) => {
+                        eprintln!("armor-loader: {e:#}");
+                        return Ok(Status::Command(armor_runtime::op::UNSUPPORTED));
+                    }
+                },
+                _ => None,
+            };
+            let body = match &op {
+                Some(op) => Body::Op(op),
+                None => Body::Command(&cmd),
+            };
+            cmd_exec(&bundle, &sel, &exec, &visibility, output, body).map(Status::Command)
         }
         Command::Events { format, follow, bundle, pin, state_dir } => {
             cmd_events(format, follow, bundle.as_deref(), &pin.pin_dir, &state_dir)
@@ -283,7 +357,7 @@ fn run(cli: Cli) -> Result<Status> {
             Ok(Status::Success)
         }
         Command::Verify { image, queries } => cmd_verify(&image, &queries),
-        Command::Run { bundle, lsm, containerd, namespace, node_labels, pin, state_dir } => {
+        Command::Run { bundle, lsm, containerd, namespace, node_labels, visibility, events, pin, state_dir } => {
             let node_labels = match node_labels {
                 Some(l) => Some(
                     armorc_compiler::compose::parse_labels(&l).map_err(|e| anyhow::anyhow!("--node-labels: {e}"))?,
@@ -292,7 +366,14 @@ fn run(cli: Cli) -> Result<Status> {
             };
             let order = enforcer::parse_order(&lsm.lsm)?;
             let chosen = enforcer::pick(&order, &pin.pin_dir)?;
+            let events = match events {
+                Some(p) if p.as_os_str() != "-" => Output::Append(p),
+                _ => Output::Stdout,
+            };
             node::run(node::Options {
+                visibility: visibility.kinds(chosen)?,
+                visibility_throttle: visibility.throttle(),
+                events,
                 bundle,
                 enforcer: chosen,
                 pin_dir: pin.pin_dir,
@@ -335,7 +416,8 @@ fn cmd_status(format: Format, state_dir: &Path) -> Result<Status> {
             (None, None) => "unmanaged".to_string(),
         };
         let id: String = c.id.chars().take(12).collect();
-        println!("{id:<12}  pid {:<7}  {who}  {what}", c.pid);
+        let observed = if c.watched.is_some() { " (observed)" } else { "" };
+        println!("{id:<12}  pid {:<7}  {who}  {what}{observed}", c.pid);
     }
     let applied = status.containers.iter().filter(|c| c.target.is_some() && c.problem.is_none()).count();
     println!("{} container(s), {applied} with their target applied ({})", status.containers.len(), status.enforcer);
@@ -405,19 +487,106 @@ fn cmd_up(order: &[Enforcer], pin_dir: &Path, throttle: Throttle) -> Result<Stat
     Ok(Status::Success)
 }
 
+struct ExecArgs<'a> {
+    order: Vec<Enforcer>,
+    pin_dir: &'a Path,
+    state_dir: &'a Path,
+}
+
+/// The visibility monitor while `exec` runs a command: the command's key watched, its records
+/// written by a recorder thread (started after the fork: the fork needs a single thread).
+struct Observer {
+    monitor: Monitor,
+    output: Option<Output>,
+    recorder: Option<Recorder>,
+    state_dir: PathBuf,
+}
+
+impl Observer {
+    fn start(kinds: Kinds, args: &VisibilityArgs, output: Output, state_dir: &Path) -> Result<Observer> {
+        let monitor = Monitor::start(kinds, args.throttle())?;
+        for m in &monitor.missing {
+            eprintln!("armor-loader: visibility: this kernel has no tracepoint {m}: not observed");
+        }
+        Ok(Observer { monitor, output: Some(output), recorder: None, state_dir: state_dir.to_path_buf() })
+    }
+
+    fn watch(&mut self, key: (u32, u32)) -> Result<()> {
+        let output = self.output.take().context("the observer watches one command")?;
+        let reader = self.monitor.take_reader()?;
+        self.recorder = Some(Recorder::start(reader, LogDecoder::new(&self.state_dir), output)?);
+        self.monitor.watch(key)
+    }
+
+    fn finish(mut self, key: Option<(u32, u32)>) -> Result<()> {
+        if let Some(key) = key {
+            self.monitor.unwatch(key)?;
+        }
+        let Some(recorder) = self.recorder.take() else { return Ok(()) };
+        let recorded = recorder.finish()?;
+        let (full, throttled) = self.monitor.dropped()?;
+        eprintln!(
+            "armor-loader: visibility ({}): {} event(s); dropped: {full} (ring buffer full), {throttled} (throttled), {} (path not resolved)",
+            self.monitor.kinds.names(),
+            recorded.events,
+            recorded.unresolved
+        );
+        Ok(())
+    }
+}
+
+/// What `exec` runs as the target: a command, or one operation (`--op`).
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Command(&'a [OsString]),
+    Op(&'a Operation),
+}
+
+/// Run `body` as a target. `setup` gets the key the command's processes have before anything
+/// runs: the host's {0,0} while it runs, or with `isolate` the key of fresh pid and mount
+/// namespaces; without either, `body` runs in ours and setup is not called. `teardown` follows.
+fn run_target(
+    body: Body<'_>,
+    pre: Option<PreExec<'_>>,
+    host: bool,
+    isolate: bool,
+    setup: impl FnOnce((u32, u32)) -> Result<()>,
+    teardown: impl FnOnce((u32, u32)),
+) -> Result<i32> {
+    use armor_runtime::exec::{enter, run_isolated, run_isolated_with, run_plain, run_plain_with};
+    let plain = || match body {
+        Body::Command(cmd) => run_plain(cmd, pre),
+        Body::Op(op) => run_plain_with(|| op.run(|| enter(pre))),
+    };
+    if host {
+        setup(HOST)?;
+        let code = plain();
+        teardown(HOST);
+        return code;
+    }
+    if isolate {
+        return match body {
+            Body::Command(cmd) => run_isolated(cmd, pre, setup, teardown),
+            Body::Op(op) => run_isolated_with(|| op.run(|| enter(pre)), setup, teardown),
+        };
+    }
+    plain()
+}
+
 fn cmd_exec(
     out: &Path,
     sel: &Selector,
-    order: &[Enforcer],
-    pin_dir: &Path,
-    state_dir: &Path,
-    cmd: &[OsString],
+    args: &ExecArgs<'_>,
+    visibility: &VisibilityArgs,
+    output: Output,
+    cmd: Body<'_>,
 ) -> Result<i32> {
+    let (pin_dir, state_dir) = (args.pin_dir, args.state_dir);
     let bundle = Bundle::open(out)?;
     let target = bundle.find(sel)?.clone();
     // An enforcer the bundle has no artifact for cannot enforce this target: the next one is tried.
     let (order, missing): (Vec<Enforcer>, Vec<Enforcer>) =
-        order.iter().partition(|e| target.artifact_of(**e).is_some());
+        args.order.iter().partition(|e| target.artifact_of(**e).is_some());
     for e in &missing {
         eprintln!(
             "armor-loader: {e} not usable: {} has no {e} artifact in {} (armorc compile --target {} or all)",
@@ -430,36 +599,38 @@ fn cmd_exec(
         bail!("no enforcer in --lsm has an artifact for {} in {}", target.name(), out.display());
     }
     let chosen = enforcer::pick(&order, pin_dir)?;
-    match chosen {
+    let kinds = visibility.kinds(chosen)?;
+    let observer = if kinds.is_empty() { None } else { Some(Observer::start(kinds, visibility, output, state_dir)?) };
+    let observed = observer.is_some();
+    let observer = std::cell::RefCell::new(observer);
+    let watched = std::cell::Cell::new(None);
+    let mut state = TargetState { enforcer: chosen.name().into(), ..TargetState::for_target(&target) };
+    // What every enforcer does with the command's key: its state for alerts and events, watched.
+    let observe = |key: (u32, u32), state: &TargetState| -> Result<()> {
+        if let Some(o) = observer.borrow_mut().as_mut() {
+            events::write_state(state_dir, key, state)?;
+            o.watch(key)?;
+            watched.set(Some(key));
+        }
+        Ok(())
+    };
+    let code = match chosen {
         Enforcer::Bpf => {
             let image = read_image(&bundle.artifact(&target, &target.bpf, "map image")?)?;
             if !agent::is_up(pin_dir) {
                 bail!("the BPF-LSM programs are not attached under {}: run `armor-loader up` first", pin_dir.display());
             }
-            let mut targets = Targets::pinned(Some(pin_dir))?;
-            let state = TargetState {
-                target: target.name(),
-                namespace: target.namespace.clone().unwrap_or_default(),
-                pod: target.workload.clone().unwrap_or_default(),
-                container: target.container.clone().unwrap_or_default(),
-                host: target.host,
-                enforcer: "bpf".into(),
-                rules: RuleMeta::of_image(&image),
-            };
-            if target.host {
-                events::write_state(state_dir, HOST, &state)?;
-                targets.apply(HOST, &image)?;
-                let code = armor_runtime::exec::run_plain(cmd, None);
-                targets.remove(HOST)?;
-                return code;
-            }
-            let targets = std::cell::RefCell::new(targets);
-            armor_runtime::exec::run_isolated(
+            state.rules = RuleMeta::of_image(&image);
+            let targets = std::cell::RefCell::new(Targets::pinned(Some(pin_dir))?);
+            run_target(
                 cmd,
                 None,
+                target.host,
+                true,
                 |key| {
                     events::write_state(state_dir, key, &state)?;
-                    targets.borrow_mut().apply(key, &image)
+                    targets.borrow_mut().apply(key, &image)?;
+                    observe(key, &state)
                 },
                 |key| {
                     if let Err(e) = targets.borrow_mut().remove(key) {
@@ -472,35 +643,46 @@ fn cmd_exec(
             let profile = bundle.artifact(&target, &target.apparmor, "AppArmor profile")?;
             let name = target.apparmor_profile.clone().context("index.json names no apparmor_profile")?;
             apparmor::load_profile(&profile)?;
-            armor_runtime::exec::run_plain(cmd, Some(PreExec::AppArmor(&ExecAttr::new(&name))))
+            // --op: the task performs the operation itself, so it enters the profile itself
+            let attr = if matches!(cmd, Body::Op(_)) { ExecAttr::change(&name) } else { ExecAttr::new(&name) };
+            run_target(
+                cmd,
+                Some(PreExec::AppArmor(&attr)),
+                target.host && observed,
+                observed,
+                |key| observe(key, &state),
+                |_| {},
+            )
         }
         Enforcer::Landlock => {
             let name = target.name();
             if target.enforcement != "enabled" {
                 // Landlock has no audit-only mode: an audited target runs unenforced too
                 eprintln!("armor-loader: landlock: {name}: enforcement {}: running unenforced", target.enforcement);
-                return armor_runtime::exec::run_plain(cmd, None);
+                run_target(cmd, None, target.host && observed, observed, |key| observe(key, &state), |_| {})
+            } else {
+                let path = bundle.artifact(&target, &target.landlock, "Landlock plan")?;
+                let plan = landlock::read_plan(&path)?; // rejected before anything is built
+                let prepared = landlock::prepare(&name, &plan).with_context(|| format!("{}", path.display()))?;
+                let pre = prepared.pre_exec();
+                run_target(cmd, pre, target.host && observed, observed, |key| observe(key, &state), |_| {})
             }
-            let path = bundle.artifact(&target, &target.landlock, "Landlock plan")?;
-            let plan = landlock::read_plan(&path)?; // rejected before anything is built
-            let rulesets = landlock::build(&plan).with_context(|| format!("{}", path.display()))?;
-            if rulesets.is_empty() {
-                eprintln!(
-                    "armor-loader: landlock: {name}: the plan has no layer and no capability drop: running unenforced"
-                );
-                return armor_runtime::exec::run_plain(cmd, None);
-            }
-            eprintln!("armor-loader: landlock: {name}: {}", rulesets.report.summary());
-            armor_runtime::exec::run_plain(cmd, Some(PreExec::Landlock(&rulesets)))
         }
         Enforcer::None => {
             eprintln!("armor-loader: enforcer none: running {} unenforced", target.name());
-            armor_runtime::exec::run_plain(cmd, None)
+            run_target(cmd, None, target.host && observed, observed, |key| observe(key, &state), |_| {})
         }
+    };
+    if let Some(o) = observer.into_inner() {
+        o.finish(watched.get())?;
     }
+    if let (Some(key), false) = (watched.get(), chosen == Enforcer::Bpf) {
+        events::remove_state(state_dir, key);
+    }
+    code
 }
 
-fn print_alert(format: Format, a: &events::Alert) {
+fn print_alert(format: Format, a: &events::Event) {
     match format {
         Format::Json => println!("{}", serde_json::to_string(a).expect("alert is JSON")),
         Format::Text => println!(
@@ -542,10 +724,14 @@ fn cmd_events(format: Format, follow: bool, bundle: Option<&Path>, pin_dir: &Pat
             None => None,
         };
         if bpf_up {
-            let mut reader = EventReader::open(pin_dir)?;
+            let mut reader = RingReader::open_alerts(pin_dir)?;
             let mut decoder = Decoder::new(state_dir);
             loop {
-                reader.drain(|ev| print_alert(format, &decoder.alert(&ev)));
+                reader.drain(|bytes| {
+                    if let Some(ev) = RawEvent::parse(bytes) {
+                        print_alert(format, &decoder.alert(&ev));
+                    }
+                });
                 if !follow {
                     break;
                 }

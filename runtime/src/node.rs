@@ -15,8 +15,10 @@ use crate::containerd::{Change, Containerd};
 use crate::enforcer::Enforcer;
 use crate::events::{self, RuleMeta, TargetState};
 use crate::kernel::{Targets, HOST};
+use crate::monitor::{Kinds, LogDecoder, Monitor, Output, Recorder};
 use crate::{apparmor, read_image};
 use anyhow::{bail, Context, Result};
+use armorc_compiler::image::MapImage;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -101,6 +103,9 @@ pub struct ContainerStatus {
     /// AppArmor: the profile is attached when runc execs the command; checked at the start.
     #[serde(default)]
     pub check_at_start: bool,
+    /// The key the visibility monitor watches for this container (`--visibility`).
+    #[serde(default)]
+    pub watched: Option<(u32, u32)>,
 }
 
 /// `STATE/agent.json`.
@@ -151,6 +156,12 @@ pub struct Options {
     pub socket: PathBuf,
     pub namespace: String,
     pub node_labels: Option<BTreeMap<String, String>>,
+    /// What the visibility monitor records of every container with a Kubernetes identity,
+    /// managed or not (none: the monitor is not loaded).
+    pub visibility: Kinds,
+    pub visibility_throttle: crate::agent::Throttle,
+    /// Where telemetry goes.
+    pub events: Output,
 }
 
 struct Agent {
@@ -160,6 +171,28 @@ struct Agent {
     targets: Option<Targets>,
     containers: BTreeMap<String, ContainerStatus>,
     identities: HashMap<String, Identity>,
+    monitor: Option<Monitor>,
+    recorder: Option<Recorder>,
+    /// bpf images held back while a batch is collected (agent start, bundle replacement) and
+    /// applied together by `apply_batch`: each swap waits for an RCU grace period (about 13 ms),
+    /// and concurrent swaps wait for theirs together.
+    batch: Option<Vec<Queued>>,
+}
+
+/// A container's image waiting in the batch.
+struct Queued {
+    id: String,
+    key: (u32, u32),
+    image: MapImage,
+}
+
+/// Said after a container's image is swapped in: still waiting then, nothing of it ran unenforced.
+fn applied_when(pid: u32) -> &'static str {
+    if waiting_for_start(pid) {
+        "before the first exec"
+    } else {
+        "after the start"
+    }
 }
 
 fn inode_of(dir: &Path) -> Result<u64> {
@@ -167,7 +200,7 @@ fn inode_of(dir: &Path) -> Result<u64> {
 }
 
 impl Agent {
-    fn open(opts: Options) -> Result<Agent> {
+    fn open(mut opts: Options) -> Result<Agent> {
         let bundle = Bundle::open(&opts.bundle)?;
         let bundle_inode = inode_of(&opts.bundle)?;
         let targets = match opts.enforcer {
@@ -182,8 +215,27 @@ impl Agent {
             }
             _ => None,
         };
-        let agent =
-            Agent { opts, bundle, bundle_inode, targets, containers: BTreeMap::new(), identities: HashMap::new() };
+        let (mut monitor, mut recorder) = (None, None);
+        if !opts.visibility.is_empty() {
+            let mut m = Monitor::start(opts.visibility, opts.visibility_throttle)?;
+            for missing in &m.missing {
+                println!("run: visibility: this kernel has no tracepoint {missing}: not observed");
+            }
+            let output = std::mem::replace(&mut opts.events, Output::Stdout);
+            recorder = Some(Recorder::start(m.take_reader()?, LogDecoder::new(&opts.state_dir), output)?);
+            monitor = Some(m);
+        }
+        let agent = Agent {
+            opts,
+            bundle,
+            bundle_inode,
+            targets,
+            containers: BTreeMap::new(),
+            identities: HashMap::new(),
+            monitor,
+            recorder,
+            batch: None,
+        };
         agent.load_profiles()?;
         Ok(agent)
     }
@@ -241,6 +293,7 @@ impl Agent {
                 who.container,
                 who.pod_labels
             ));
+            self.observe(&who, &mut st);
             self.identities.insert(id.to_string(), who);
             return st;
         };
@@ -252,8 +305,38 @@ impl Agent {
         if let Err(e) = self.enforce(&target, &who, &mut st) {
             st.problem = Some(format!("{e:#}"));
         }
+        self.observe(&who, &mut st);
         self.identities.insert(id.to_string(), who);
         st
+    }
+
+    /// Visibility: the container's key watched, its identity recorded for its events (bpf wrote
+    /// it already with the rules when it applied the image).
+    fn observe(&mut self, who: &Identity, st: &mut ContainerStatus) {
+        let Some(monitor) = self.monitor.as_mut() else { return };
+        let watched = ns_key(st.pid).and_then(|key| {
+            if st.key != Some(key) {
+                let state = TargetState {
+                    target: st.target.clone().unwrap_or_default(),
+                    namespace: who.namespace.clone(),
+                    pod: who.pod.clone(),
+                    container: who.container.clone(),
+                    labels: events::labels_text(&who.pod_labels),
+                    enforcer: self.opts.enforcer.name().into(),
+                    ..TargetState::default()
+                };
+                events::write_state(&self.opts.state_dir, key, &state)?;
+            }
+            monitor.watch(key)?;
+            Ok(key)
+        });
+        match watched {
+            Ok(key) => st.watched = Some(key),
+            Err(e) => {
+                let problem = format!("not observed: {e:#}");
+                st.problem = Some(st.problem.take().map_or(problem.clone(), |p| format!("{p}; {problem}")));
+            }
+        }
     }
 
     fn enforce(&mut self, target: &TargetEntry, who: &Identity, st: &mut ContainerStatus) -> Result<()> {
@@ -261,18 +344,20 @@ impl Agent {
             Enforcer::Bpf => {
                 let key = ns_key(st.pid)?;
                 let state = TargetState {
-                    target: target.name(),
                     namespace: who.namespace.clone(),
                     pod: who.pod.clone(),
                     container: who.container.clone(),
-                    ..Default::default()
+                    labels: events::labels_text(&who.pod_labels),
+                    ..TargetState::for_target(target)
                 };
-                st.entries = Some(self.apply_image(target, key, state)?);
+                st.entries = Some(self.apply_image(&st.id, target, key, state)?);
                 st.key = Some(key);
-                st.applied = Some(now());
-                // Still waiting after the swap: nothing of the container ran unenforced.
-                let when = if waiting_for_start(st.pid) { "before the first exec" } else { "after the start" };
-                st.when = Some(when.into());
+                if self.is_queued(&st.id) {
+                    st.when = Some("queued".into());
+                } else {
+                    st.applied = Some(now());
+                    st.when = Some(applied_when(st.pid).into());
+                }
             }
             Enforcer::Apparmor => {
                 let name = target.apparmor_profile.as_deref().context("the target names no AppArmor profile")?;
@@ -309,25 +394,76 @@ impl Agent {
     /// A container to manage now: enforced, reported and recorded.
     fn start(&mut self, id: &str, pid: u32, who: Option<Identity>) {
         let st = self.manage(id, pid, who);
-        self.report(&st);
+        if !self.is_queued(id) {
+            self.report(&st);
+        }
         self.containers.insert(id.to_string(), st);
+    }
+
+    fn is_queued(&self, id: &str) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.iter().any(|q| q.id == id))
+    }
+
+    /// The images queued since `batch` was set, applied from several threads; each container's
+    /// status then says when (or why not).
+    fn apply_batch(&mut self) {
+        let Some(queued) = self.batch.take() else { return };
+        let Some(targets) = self.targets.as_mut() else { return };
+        let items: Vec<((u32, u32), &MapImage)> = queued.iter().map(|q| (q.key, &q.image)).collect();
+        let results: Vec<Result<()>> = match targets.apply_many(&items) {
+            Ok(()) => queued.iter().map(|_| Ok(())).collect(),
+            // which one failed is not known: each again on its own, so an error names its container
+            Err(_) => queued.iter().map(|q| targets.apply(q.key, &q.image)).collect(),
+        };
+        for (q, result) in queued.iter().zip(results) {
+            let Some(st) = self.containers.get_mut(&q.id) else { continue };
+            match result {
+                Ok(()) => {
+                    st.applied = Some(now());
+                    st.when = Some(applied_when(st.pid).into());
+                }
+                Err(e) => {
+                    (st.key, st.entries, st.when) = (None, None, None);
+                    st.problem = Some(format!("{e:#}"));
+                }
+            }
+            let st = st.clone();
+            self.report(&st);
+        }
     }
 
     /// bpf: `target`'s map image applied at `key`, recorded first for alerts (`state` gets the
     /// enforcer and the image's rules); returns its entry count.
-    fn apply_image(&mut self, target: &TargetEntry, key: (u32, u32), mut state: TargetState) -> Result<usize> {
+    /// queued instead while a batch is collected.
+    fn apply_image(
+        &mut self,
+        id: &str,
+        target: &TargetEntry,
+        key: (u32, u32),
+        mut state: TargetState,
+    ) -> Result<usize> {
         let rel = target.bpf.as_ref().context("the target has no map image (compile with --target bpf or all)")?;
         let image = read_image(&self.bundle.dir.join(rel))?;
         state.enforcer = "bpf".into();
         state.rules = RuleMeta::of_image(&image);
         events::write_state(&self.opts.state_dir, key, &state)?;
-        self.targets.as_mut().expect("bpf has the targets map").apply(key, &image)?;
-        Ok(image.entries.len())
+        let entries = image.entries.len();
+        match self.batch.as_mut() {
+            Some(batch) => batch.push(Queued { id: id.to_string(), key, image }),
+            None => self.targets.as_mut().expect("bpf has the targets map").apply(key, &image)?,
+        }
+        Ok(entries)
     }
 
     fn forget(&mut self, id: &str) {
         self.identities.remove(id);
         let Some(st) = self.containers.remove(id) else { return };
+        if let (Some(key), Some(monitor)) = (st.watched, self.monitor.as_mut()) {
+            if let Err(e) = monitor.unwatch(key) {
+                eprintln!("armor-loader run: {id}: no longer observing it: {e:#}");
+            }
+            events::remove_state(&self.opts.state_dir, key);
+        }
         if let (Some(key), Some(targets)) = (st.key, self.targets.as_mut()) {
             if let Err(e) = targets.remove(key) {
                 eprintln!("armor-loader run: {id}: removing its rule map: {e:#}");
@@ -370,7 +506,7 @@ impl Agent {
         let applied = match self.opts.enforcer {
             Enforcer::Bpf => {
                 let state = TargetState { target: "host".into(), host: true, ..Default::default() };
-                self.apply_image(&host, HOST, state)
+                self.apply_image("host", &host, HOST, state)
             }
             e => Err(anyhow::anyhow!("{e}: the host target is enforced by bpf only in `run`")),
         };
@@ -399,10 +535,12 @@ impl Agent {
         self.load_profiles()?;
         let running: Vec<(String, u32)> =
             self.containers.values().filter(|c| c.id != "host").map(|c| (c.id.clone(), c.pid)).collect();
+        self.batch = Some(Vec::new());
         for (id, pid) in &running {
             let who = self.identities.get(id).cloned();
             self.start(id, *pid, who);
         }
+        self.apply_batch();
         self.manage_host();
         println!("run: bundle replaced: {} container(s) looked up again", running.len());
         self.save()
@@ -459,7 +597,7 @@ fn watch_bundle(bundle: &Path, tx: tokio::sync::mpsc::UnboundedSender<()>) -> Re
 /// for a pod sandbox itself, which runs no workload code (the pause process) and is not listed.
 async fn identify(containerd: &Containerd, id: &str) -> Option<Option<Identity>> {
     let labels = containerd.labels(id).await.unwrap_or_default();
-    if labels.get(crate::containerd::KIND).map(String::as_str) == Some(crate::containerd::KIND_SANDBOX) {
+    if is_sandbox(&labels) {
         return None;
     }
     let sandbox = match labels.get(crate::containerd::POD_UID) {
@@ -467,6 +605,44 @@ async fn identify(containerd: &Containerd, id: &str) -> Option<Option<Identity>>
         None => None,
     };
     Some(Identity::from_labels(&labels, sandbox.as_ref()))
+}
+
+fn is_sandbox(labels: &BTreeMap<String, String>) -> bool {
+    labels.get(crate::containerd::KIND).map(String::as_str) == Some(crate::containerd::KIND_SANDBOX)
+}
+
+/// `identify` for many containers at once (agent start, resync): every container's labels listed
+/// in one call, the sandboxes found among them by pod uid.
+struct Listing {
+    labels: HashMap<String, BTreeMap<String, String>>,
+    /// pod uid -> its sandbox's container id
+    sandboxes: HashMap<String, String>,
+}
+
+impl Listing {
+    async fn new(containerd: &Containerd) -> Result<Listing> {
+        let labels = containerd.all_labels().await?;
+        let sandboxes = labels
+            .iter()
+            .filter(|(_, l)| is_sandbox(l))
+            .filter_map(|(id, l)| Some((l.get(crate::containerd::POD_UID)?.clone(), id.clone())))
+            .collect();
+        Ok(Listing { labels, sandboxes })
+    }
+
+    /// As `identify`: `None` for a sandbox, no identity without CRI labels. A container created
+    /// after the listing is asked for on its own.
+    async fn identify(&self, containerd: &Containerd, id: &str) -> Option<Option<Identity>> {
+        let Some(labels) = self.labels.get(id) else { return identify(containerd, id).await };
+        if is_sandbox(labels) {
+            return None;
+        }
+        let sandbox = labels
+            .get(crate::containerd::POD_UID)
+            .and_then(|uid| self.sandboxes.get(uid))
+            .and_then(|sid| self.labels.get(sid));
+        Some(Identity::from_labels(labels, sandbox))
+    }
 }
 
 /// `armor-loader run`: until SIGINT/SIGTERM or containerd closes the event stream. Enforcement
@@ -519,21 +695,27 @@ async fn run_async(opts: Options) -> Result<()> {
     // same process and its rule map is still in the kernel; applied otherwise.
     let pinned: Vec<(u32, u32)> = agent.targets.as_ref().map(|t| t.keys()).transpose()?.unwrap_or_default();
     let (mut adopted, mut applied) = (Vec::new(), Vec::new());
-    for (id, pid) in containerd.running().await? {
+    agent.batch = Some(Vec::new());
+    let running = containerd.running().await?;
+    let listing = Listing::new(&containerd).await?;
+    for (id, pid) in running {
         let kept = previous.as_ref().and_then(|p| {
             (p.bundle_inode == agent.bundle_inode && p.enforcer == agent.opts.enforcer.name())
                 .then(|| p.containers.iter().find(|c| c.id == id && c.pid == pid && c.problem.is_none()))
                 .flatten()
                 .filter(|c| c.key.is_none_or(|k| pinned.contains(&k) && ns_key(pid).is_ok_and(|now| now == k)))
         });
-        let Some(who) = identify(&containerd, &id).await else { continue };
+        let Some(who) = listing.identify(&containerd, &id).await else { continue };
         match kept {
             Some(c) => {
                 adopted.push(id.clone());
+                let mut c = c.clone();
+                c.watched = None; // the previous agent's monitor went with it
                 if let Some(who) = who {
+                    agent.observe(&who, &mut c);
                     agent.identities.insert(id.clone(), who);
                 }
-                agent.containers.insert(id, c.clone());
+                agent.containers.insert(id, c);
             }
             None => {
                 applied.push(id.clone());
@@ -541,6 +723,7 @@ async fn run_async(opts: Options) -> Result<()> {
             }
         }
     }
+    agent.apply_batch();
     println!(
         "run: {} running container(s) adopted from the previous agent [{}], {} looked up",
         adopted.len(),
@@ -568,16 +751,22 @@ async fn run_async(opts: Options) -> Result<()> {
             }
             _ = resync.tick() => {
                 let running = containerd.running().await?;
+                let ids: std::collections::HashSet<&str> = running.iter().map(|(id, _)| id.as_str()).collect();
                 let gone: Vec<String> = agent.containers.keys()
-                    .filter(|id| *id != "host" && !running.iter().any(|(r, _)| r == *id))
+                    .filter(|id| *id != "host" && !ids.contains(id.as_str()))
                     .cloned()
                     .collect();
                 for id in gone {
                     agent.forget(&id);
                 }
-                for (id, pid) in running {
-                    if agent.containers.get(&id).is_none_or(|c| c.pid != pid) {
-                        let Some(who) = identify(&containerd, &id).await else { continue };
+                let new: Vec<(String, u32)> = running
+                    .into_iter()
+                    .filter(|(id, pid)| agent.containers.get(id).is_none_or(|c| c.pid != *pid))
+                    .collect();
+                if !new.is_empty() {
+                    let listing = Listing::new(&containerd).await?;
+                    for (id, pid) in new {
+                        let Some(who) = listing.identify(&containerd, &id).await else { continue };
                         agent.start(&id, pid, who);
                     }
                 }
@@ -594,6 +783,16 @@ async fn run_async(opts: Options) -> Result<()> {
         }
     }
     agent.save()?;
+    if let (Some(recorder), Some(monitor)) = (agent.recorder.take(), agent.monitor.as_ref()) {
+        let recorded = recorder.finish()?;
+        let (full, throttled) = monitor.dropped()?;
+        println!(
+            "run: visibility ({}): {} event(s); dropped: {full} (ring buffer full), {throttled} (throttled), {} (path not resolved)",
+            monitor.kinds.names(),
+            recorded.events,
+            recorded.unresolved
+        );
+    }
     println!("run: stopped; enforcement stays in place (pinned programs and maps)");
     Ok(())
 }

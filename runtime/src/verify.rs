@@ -5,7 +5,7 @@ use crate::kernel::Harness;
 use anyhow::Result;
 use armorc_compiler::image::MapImage;
 use armorc_compiler::model::{Decision, Model, Query};
-use armorc_compiler::query;
+use armorc_compiler::query::{self, QueryError};
 use std::collections::BTreeMap;
 
 /// Target key the verify image is loaded under in the harness's private maps.
@@ -54,7 +54,7 @@ pub fn describe(d: &Decision) -> String {
 pub fn verify(
     harness: &mut Harness,
     image: &MapImage,
-    queries: &[(usize, Result<Query, String>)],
+    queries: &[(usize, std::result::Result<Query, QueryError>)],
 ) -> Result<VerifyReport> {
     harness.targets.apply(VERIFY_KEY, image)?;
     let model = Model::new(image);
@@ -63,7 +63,7 @@ pub fn verify(
         let q = match q {
             Ok(q) => q,
             Err(e) => {
-                report.errors.push((*line, e.clone()));
+                report.errors.push((*line, e.to_string()));
                 continue;
             }
         };
@@ -100,6 +100,6 @@ pub fn verify(
 }
 
 /// Parse a JSON-lines query file (blank lines skipped), keeping 1-based line numbers.
-pub fn parse_queries(text: &str) -> Vec<(usize, Result<Query, String>)> {
+pub fn parse_queries(text: &str) -> Vec<(usize, std::result::Result<Query, QueryError>)> {
     text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i + 1, query::parse_line(l))).collect()
 }

@@ -440,3 +440,96 @@ fn run_isolated_reports_the_commands_namespaces() {
     let code = armor_runtime::exec::run_isolated(&cmd, None, |_| anyhow::bail!("refused"), |_| ());
     assert!(code.unwrap_err().to_string().contains("refused"));
 }
+
+/// The visibility monitor on this kernel: `exec --lsm none --visibility ... --events FILE` writes
+/// what the command did as KubeArmor ContainerLog JSON, attributed to the target, with absolute
+/// paths (a failed relative open joined to the working directory), the results, and the peers
+/// and ports of a TCP bind/connect/accept; nothing of processes outside the target.
+#[test]
+fn visibility_records_what_the_target_does() {
+    if !common::root_or_skip() {
+        return;
+    }
+    if Command::new("python3").arg("-c").arg("pass").status().map(|s| !s.success()).unwrap_or(true) {
+        common::skip_or_fail("needs python3 (the observed script's TCP server and client)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out = format!("{d}/out");
+    std::fs::create_dir_all(&out).unwrap();
+    let index = r#"{"version":1,"targets":[{"namespace":"ns","workload":"w","container":"c","host":false,
+        "enforcement":"enabled","policies":[],"labels":{"app":"w","tier":"web"}}]}"#;
+    std::fs::write(format!("{out}/index.json"), index).unwrap();
+    let net = "import socket\n\
+               s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+               c = socket.create_connection(s.getsockname()); a, peer = s.accept()\n\
+               print(s.getsockname()[1], peer[1])";
+    let script = format!(
+        "cd {d} && cat missing-rel 2>/dev/null; cat /etc/hostname >/dev/null; echo x > {d}/written; python3 -c \"{net}\""
+    );
+    let events = format!("{d}/events.json");
+    let (code, stdout, stderr) = loader(&[
+        "exec",
+        "--bundle",
+        &out,
+        "--target",
+        "ns/w/c",
+        "--lsm",
+        "none",
+        "--visibility",
+        "process,file,network",
+        "--events",
+        &events,
+        "--state-dir",
+        &format!("{d}/state"),
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let ports: Vec<u32> = stdout.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let (server_port, client_port) = (ports[0], ports[1]);
+    assert!(stderr.contains("dropped: 0 (ring buffer full), 0 (throttled)"), "{stderr}");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let evs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let field = |e: &serde_json::Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
+    let find = |op: &str, pred: &dyn Fn(&str, &str) -> bool| {
+        evs.iter().find(|e| field(e, "Operation") == op && pred(&field(e, "Resource"), &field(e, "Data"))).cloned()
+    };
+    for e in &evs {
+        assert_eq!(
+            (field(e, "Type"), field(e, "NamespaceName"), field(e, "PodName"), field(e, "ContainerName")),
+            ("ContainerLog".into(), "ns".into(), "w".into(), "c".into()),
+            "{e}"
+        );
+        assert_eq!(field(e, "Labels"), "app=w,tier=web");
+        assert_ne!(e["HostPID"].as_u64(), Some(std::process::id() as u64), "an event of the test itself: {e}");
+        if field(e, "Operation") != "Network" {
+            assert!(field(e, "Resource").starts_with('/'), "not absolute: {e}");
+        }
+    }
+    let cat = find("Process", &|r, _| r.ends_with("/cat")).expect("the exec of cat");
+    assert_eq!(field(&cat, "ParentProcessName"), field(&cat, "Source"));
+    assert!(field(&cat, "Source").ends_with("sh"), "{cat}");
+    let missing = find("File", &|r, _| r == format!("{d}/missing-rel")).expect("the failed relative open, absolute");
+    assert_eq!(field(&missing, "Result"), "No such file or directory");
+    let written = find("File", &|r, _| r == format!("{d}/written")).expect("the write");
+    assert!(field(&written, "Data").contains("O_WRONLY|O_CREAT|O_TRUNC"), "{written}");
+    assert!(find("File", &|r, d| r == "/etc/hostname" && d.contains("O_RDONLY")).is_some());
+    let bind =
+        find("Network", &|r, d| d.starts_with("syscall=SYS_BIND") && r.contains(&format!("sin_port={server_port} ")));
+    assert!(bind.is_some(), "the bind of port {server_port}:\n{text}");
+    let connect = find("Network", &|r, d| {
+        d.starts_with("syscall=SYS_CONNECT") && r == format!("remoteip=127.0.0.1 port={server_port} protocol=TCP")
+    });
+    assert!(connect.is_some(), "the connect to {server_port}");
+    // accept: the peer's address, the local port it reached
+    let accept = find("Network", &|r, d| {
+        d.starts_with("syscall=SYS_ACCEPT") && r == format!("remoteip=127.0.0.1 port={server_port} protocol=TCP")
+    });
+    assert!(accept.is_some(), "the accept on port {server_port} (client port {client_port})");
+    // the target's state is gone with the command; its events named it while it ran
+    assert!(std::fs::read_dir(format!("{d}/state/targets")).map(|mut r| r.next().is_none()).unwrap_or(true));
+}

@@ -8,6 +8,7 @@ mod common;
 
 use armor_runtime::enforcer::{landlock_abi, LANDLOCK_MIN_ABI};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -477,4 +478,247 @@ fn probe_names_landlock_usable() {
     assert_eq!(doc["enforcers"]["landlock"]["usable"], json!(true), "{doc}");
     let abi = landlock_abi().unwrap();
     assert!(doc["enforcers"]["landlock"]["reason"].as_str().unwrap().contains(&format!("Landlock ABI {abi}")), "{doc}");
+}
+
+/// A plan whose network part refuses the protocol `number` (tcp 6, udp 17) for rule 0.
+fn refusing_protocol(number: u32) -> Value {
+    let mut p = plan(0, json!([]), json!([]));
+    p["network"] = json!({ "types": [], "protocols": [{ "number": number, "verdict": "deny", "rule": 0 }],
+                           "default": "allow" });
+    p
+}
+
+/// A TCP listener on 127.0.0.1 counting the connections it accepts.
+fn listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for _ in l.incoming() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    (port, accepted)
+}
+
+/// bash's /dev/tcp (socket + connect) and /dev/udp (socket + connect, which UDP does without
+/// sending anything) as `tcp=ok|no udp=ok|no`.
+fn tcp_udp_script(port: u16) -> String {
+    format!(
+        "exec /bin/bash -c 'if exec 3<>/dev/tcp/127.0.0.1/{port}; then echo tcp=ok; else echo tcp=no; fi; \
+         if exec 4<>/dev/udp/127.0.0.1/9; then echo udp=ok; else echo udp=no; fi'"
+    )
+}
+
+/// Block tcp under Landlock alone (the loader not root: no socket program): a TCP connect to a
+/// local listener is refused (EACCES), a UDP socket still works; the same command without the
+/// network part connects.
+#[test]
+fn landlock_refuses_tcp_connect_but_not_udp() {
+    if !landlock_or_skip() {
+        return;
+    }
+    let abi = landlock_abi().unwrap();
+    if abi < 4 {
+        return common::skip_or_fail(format!("needs Landlock ABI 4 (TCP rules), kernel: {abi}"));
+    }
+    let f = Fixture::new();
+    // as root, the loader runs as nobody, so the socket program cannot be attached
+    let loader = PathBuf::from(f.path("armor-loader"));
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_armor-loader"), &loader).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_armor-loader"), &loader).unwrap();
+    }
+    let uid = is_root().then_some(65534);
+    let (port, accepted) = listener();
+    let out = f.bundle("enabled", &refusing_protocol(6));
+    let r = exec_as(&loader, &out, &tcp_udp_script(port), uid);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "tcp=no\nudp=ok\n", "{}", r.stderr);
+    assert!(r.stderr.contains("Permission denied"), "connect refused by Landlock (EACCES): {}", r.stderr);
+    assert!(r.stderr.contains("TCP connect and bind refused"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: socket creation is not refused (Landlock still refuses TCP connect and bind)")
+            && r.stderr.contains("not enforced: KubeArmorPolicy/ns/test spec.file.matchPaths[0]"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0, "a connection reached the listener");
+    // the control: without the network part the same command connects
+    let out = f.bundle("enabled", &plan(0, json!([]), json!([])));
+    let r = exec_as(&loader, &out, &tcp_udp_script(port), uid);
+    assert_eq!(r.stdout, "tcp=ok\nudp=ok\n", "{}", r.stderr);
+}
+
+/// Block udp as root: the socket program refuses socket(AF_INET, SOCK_DGRAM) with EPERM in the
+/// command's cgroup, TCP still connects; the cgroup is gone when the command ends, even though
+/// it left a process behind (killed with the cgroup).
+#[test]
+fn socket_program_refuses_udp_sockets() {
+    if !landlock_or_skip() {
+        return;
+    }
+    if !is_root() {
+        return common::skip_or_fail("needs root (cgroup creation, BPF program loading)");
+    }
+    let f = Fixture::new();
+    let (port, _) = listener();
+    let out = f.bundle("enabled", &refusing_protocol(17));
+    let script = format!("sleep 600 & {}", tcp_udp_script(port));
+    let started = std::time::Instant::now();
+    let r = exec(&out, &script);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "tcp=ok\nudp=no\n", "{}", r.stderr);
+    assert!(r.stderr.contains("Operation not permitted"), "socket() refused with EPERM: {}", r.stderr);
+    let cgroup = r
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once("socket program attached to ").map(|(_, d)| d.to_string()))
+        .unwrap_or_else(|| panic!("no socket program attached: {}", r.stderr));
+    assert!(!Path::new(&cgroup).exists(), "{cgroup} left behind");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "the left-behind sleep was waited for");
+    // the loader's own sockets are not affected
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+}
+
+/// The workload and policy of `armor_exec_runs_a_patched_pod_command`.
+const POD_POLICY: &str = "apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: web-lockdown, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  process: {matchPaths: [{path: /usr/bin/id}]}
+  file: {matchPaths: [{path: /etc/passwd}]}
+  action: Block
+";
+const POD_WORKLOAD: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - {name: shell, image: debian, command: [/bin/sh, -c], args: ['cat /etc/group >/dev/null && echo read-ok; cat /etc/passwd']}
+        - {name: id, image: debian, command: [/usr/bin/id]}
+        - {name: entrypoint, image: debian}
+";
+
+/// The strings of the sequence under `key` (none when it is absent).
+fn yaml_strings(node: &armorc_compiler::yaml::Node, key: &str) -> Vec<String> {
+    node.get(key).and_then(|n| n.as_seq()).unwrap_or(&[]).iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+/// A pod as Kubernetes would run it after compile's Landlock patch (`lower::landlock_patch`, as
+/// `armorc compile --target landlock` writes it) is merged into its workload by kustomize (a real
+/// strategic merge): each container's merged command + args run from a temporary root standing
+/// in for `/`, armor-exec copied there by its own `--install` (the init container's job), the
+/// plans written from the merged ConfigMap's data. The blocked exec fails with 126, the blocked
+/// open with EACCES, the allowed ones work; the container without `command` is K005.
+#[test]
+fn armor_exec_runs_a_patched_pod_command() {
+    use armorc_compiler::lower::{landlock as lower_landlock, landlock_patch};
+    use armorc_compiler::source::SourceFile;
+    if !landlock_or_skip() {
+        return;
+    }
+    let Some(kubectl) = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("kubectl")).find(|p| p.is_file()))
+    else {
+        common::skip_or_fail("kubectl missing (Debian package kubernetes-client, .ci/install-deploy.sh)");
+        return;
+    };
+    let checked = armorc_compiler::check_source(SourceFile::new("policy.yaml", POD_POLICY));
+    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+    let mut workloads = armorc_compiler::workload::Workloads::default();
+    workloads.read(&SourceFile::new("workload.yaml", POD_WORKLOAD)).unwrap();
+    let composed = armorc_compiler::compose::compose(&checked.policies, &workloads, &Default::default());
+    let plans: Vec<_> = composed
+        .targets
+        .iter()
+        .map(|t| {
+            let applied: Vec<_> = t.policies.iter().map(|&i| &checked.policies[i]).collect();
+            (t.clone(), lower_landlock::lower_target(t, &applied).unwrap().plan)
+        })
+        .collect();
+    let patched = landlock_patch::patches(&plans, &workloads, landlock_patch::DEFAULT_IMAGE).unwrap();
+    let [k005] = &patched.findings[..] else { panic!("{:?}", patched.findings) };
+    assert!(k005.message.contains("container entrypoint has no `command`"), "{}", k005.message);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let k = tmp.path().join("k");
+    std::fs::create_dir(&k).unwrap();
+    std::fs::write(k.join("workload.yaml"), POD_WORKLOAD).unwrap();
+    let [(_, patch), (_, configmap)] = &patched.files[..] else { panic!("{:?}", patched.files) };
+    std::fs::write(k.join("patch.yaml"), patch).unwrap();
+    std::fs::write(k.join("plans.yaml"), configmap).unwrap();
+    std::fs::write(
+        k.join("kustomization.yaml"),
+        "resources: [workload.yaml, plans.yaml]\npatchesStrategicMerge: [patch.yaml]\n",
+    )
+    .unwrap();
+    let out = Command::new(kubectl).arg("kustomize").arg(&k).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let merged = String::from_utf8(out.stdout).unwrap();
+
+    // The pod's filesystem: /armorc/bin (the emptyDir) and /armorc/plans (the ConfigMap).
+    let root = tmp.path().join("root");
+    let (bin, plan_dir) = (root.join("armorc/bin"), root.join("armorc/plans"));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&plan_dir).unwrap();
+    let install = Command::new(env!("CARGO_BIN_EXE_armor-exec")).arg("--install").arg(&bin).output().unwrap();
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    let mut pods = BTreeMap::new();
+    for doc in armorc_compiler::yaml::Documents::new(&merged) {
+        let node = doc.root.unwrap();
+        match node.get("kind").and_then(|k| k.as_str()) {
+            Some("ConfigMap") => {
+                for e in node.get("data").unwrap().as_map().unwrap() {
+                    std::fs::write(plan_dir.join(&e.key), e.value.as_str().unwrap()).unwrap();
+                }
+            }
+            Some("Deployment") => {
+                let spec = node.get("spec").and_then(|s| s.get("template")).and_then(|t| t.get("spec")).unwrap();
+                for c in spec.get("containers").unwrap().as_seq().unwrap() {
+                    let argv: Vec<String> = [yaml_strings(c, "command"), yaml_strings(c, "args")].concat();
+                    pods.insert(c.get("name").unwrap().as_str().unwrap().to_string(), argv);
+                }
+            }
+            other => panic!("unexpected {other:?} in\n{merged}"),
+        }
+    }
+    assert_eq!(pods["entrypoint"], Vec::<String>::new(), "not wrapped");
+    let run = |name: &str| {
+        let argv: Vec<String> = pods[name]
+            .iter()
+            .map(|a| match a.strip_prefix("/armorc/") {
+                Some(rest) => root.join("armorc").join(rest).display().to_string(),
+                None => a.clone(),
+            })
+            .collect();
+        assert_eq!(
+            argv[..4],
+            [
+                bin.join("armor-exec").display().to_string(),
+                "--plan".into(),
+                plan_dir.join(format!("{name}.json")).display().to_string(),
+                "--".into()
+            ]
+        );
+        let o = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run("shell");
+    assert_eq!(stdout, "read-ok\n", "{stderr}");
+    assert!(stderr.contains("/etc/passwd: Permission denied"), "{stderr}");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("armor-exec: landlock: shop/web/shell:"), "{stderr}");
+    let (code, _, stderr) = run("id");
+    assert_eq!(code, Some(126), "{stderr}");
+    assert!(stderr.contains("armor-exec: /usr/bin/id: exec refused"), "{stderr}");
 }

@@ -17,7 +17,7 @@ use armor_runtime::exec::run_isolated_with;
 use armor_runtime::kernel::Targets;
 use armor_runtime::mutate::{self, Rng};
 use armorc_compiler::image::{MapImage, DENY};
-use armorc_compiler::model::{Model, Op, Operation, Query};
+use armorc_compiler::model::{Model, Op, Operation, Query, SocketCall};
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::CString;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -59,6 +59,7 @@ fn live_setup() -> (u16, Fs) {
         exe: exe.as_os_str().as_encoded_bytes().to_vec(),
         rng: Rng::new(0x11fe),
         made: false,
+        port,
     };
     (port, fs)
 }
@@ -312,6 +313,8 @@ struct Fs {
     rng: Rng,
     /// the last `regular_file` created its file (no original was there)
     made: bool,
+    /// the port of the test's TCP listener (what a connect reaches)
+    port: u16,
 }
 
 const SKIP_PREFIXES: [&str; 4] = ["/proc", "/sys", "/dev", "/.armorc-lab"];
@@ -465,7 +468,7 @@ struct Layout {
 /// The model's queries for `action` on the prepared `kpath` (what the kernel sees): every hook
 /// the real system call passes, including the capability checks the VFS makes on the way
 /// (CAP_FOWNER to chmod someone else's file or to remove it from a sticky directory).
-fn model_queries(action: &Action, kpath: &str, l: &Layout, q: &Query, source: &[u8]) -> Vec<Query> {
+fn model_queries(action: &Action, kpath: &str, l: &Layout, q: &Query, source: &[u8], port: u16) -> Vec<Query> {
     let (owner, parent_owner) = (l.owner, l.parent_owner);
     let base = |op: Op| Query { source: source.to_vec(), ..Query::new(op) };
     let path_q = |op: Op, p: &str, owner: bool| Query { path: p.as_bytes().to_vec(), owner, ..base(op) };
@@ -491,8 +494,9 @@ fn model_queries(action: &Action, kpath: &str, l: &Layout, q: &Query, source: &[
         ),
         Action::Socket(t, p) if *t == libc::SOCK_RAW => vec![sock(*t as u32, *p as u32), cap(13)],
         Action::Socket(t, p) => vec![sock(*t as u32, *p as u32)],
-        Action::Connect => vec![sock(1, 0)],
-        Action::BindLowPort => vec![sock(1, 0), cap(10)],
+        // BPF-LSM decides the socket's creation; Landlock its TCP connect or bind
+        Action::Connect => vec![Query { call: Some(SocketCall::Connect(port)), ..sock(1, 0) }],
+        Action::BindLowPort => vec![Query { call: Some(SocketCall::Bind(80)), ..sock(1, 0) }, cap(10)],
         Action::Chroot => vec![cap(18)],
         Action::Chown => vec![cap(0)],
         Action::Setuid => vec![cap(7)],
@@ -618,7 +622,7 @@ fn prepare(fs: &mut Fs, op: &mut LiveOp, q: &Query, chown_target: &Path) -> bool
     let parent_owner = is_owner(&dir(path));
     let sticky_parent = std::fs::metadata(dir(path)).map(|m| m.mode() & 0o1000 != 0).unwrap_or(false);
     let owner = if matches!(op.action, Action::Mkdir) { parent_owner } else { owner };
-    op.queries = model_queries(&op.action, &kpath, &Layout { owner, parent_owner, sticky_parent }, q, &source);
+    op.queries = model_queries(&op.action, &kpath, &Layout { owner, parent_owner, sticky_parent }, q, &source, fs.port);
     op.label = format!("{:?} {} (kernel path {kpath}, owner {owner})", op.action, op.path);
     true
 }
@@ -1262,7 +1266,7 @@ fn ll_case(name: &str, text: &str, posture: armorc_compiler::compose::Posture) -
     let refs: Vec<_> = checked.policies.iter().collect();
     let image = bpf::lower_target(&target, &refs);
     let plan = landlock::lower_target(&target, &refs).ok()?.plan;
-    let enforces = !plan.layers.is_empty() || !plan.drop_capabilities.is_empty();
+    let enforces = !plan.layers.is_empty() || !plan.drop_capabilities.is_empty() || plan.network.is_some();
     (enforces && !image.entries.is_empty()).then(|| LlCase { name: name.to_string(), image, plan })
 }
 
@@ -1286,6 +1290,7 @@ fn held_out_cases(seed: u64, n: usize) -> Vec<LlCase> {
     let files = ["/etc/hostname", "/etc/passwd", "/etc/ssl/openssl.cnf", "/usr/bin/id", "/usr/bin/env", "/tmp/held"];
     let dirs = ["/etc/", "/etc/ssl/", "/usr/bin/", "/usr/lib/", "/var/log/", "/tmp/"];
     let caps = ["sys_chroot", "chown", "setuid", "net_bind_service", "net_raw", "sys_admin"];
+    let protocols = ["tcp", "udp", "icmp", "raw", "stream", "dgram", "all"];
     let mut out = Vec::new();
     for i in 0..n {
         let action = *rng.pick(&["Block", "Block", "Allow"]);
@@ -1311,6 +1316,7 @@ fn held_out_cases(seed: u64, n: usize) -> Vec<LlCase> {
             format!("      - dir: {d}\n        recursive: {}\n        readOnly: {}\n", r.coin(), r.coin())
         });
         let capabilities = pick_some(&caps, &|c, _| format!("      - capability: {c}\n"));
+        let protocols = pick_some(&protocols, &|p, _| format!("      - protocol: {p}\n"));
         let section = |paths: Vec<String>, dirs: Vec<String>| {
             let mut s = String::new();
             if !paths.is_empty() {
@@ -1327,6 +1333,9 @@ fn held_out_cases(seed: u64, n: usize) -> Vec<LlCase> {
         if !capabilities.is_empty() {
             rules.push_str(&format!("  capabilities:\n    matchCapabilities:\n{}", capabilities.concat()));
         }
+        if !protocols.is_empty() {
+            rules.push_str(&format!("  network:\n    matchProtocols:\n{}", protocols.concat()));
+        }
         if rules.is_empty() {
             continue;
         }
@@ -1341,7 +1350,10 @@ fn held_out_cases(seed: u64, n: usize) -> Vec<LlCase> {
 
 /// Run `planned` one operation at a time: prepare its files, build the rulesets of `kernel_plan`
 /// (the walk sees the prepared tree), then a fresh child restricts itself with them and performs
-/// the operation; each result is compared with the Landlock model of `model_plan`.
+/// the operation; each result is compared with the Landlock model of `model_plan`. `privileged`:
+/// the plan's socket program is attached too (as armor-loader does as root) and the child enters
+/// its cgroup first; otherwise Landlock alone, against `Model::unprivileged`.
+#[allow(clippy::too_many_arguments)]
 fn run_landlock_case(
     name: &str,
     kernel_plan: &armorc_compiler::landlock::Plan,
@@ -1349,9 +1361,21 @@ fn run_landlock_case(
     planned: Vec<(Action, String, Query)>,
     fs: &mut Fs,
     port: u16,
+    privileged: bool,
     tally: &mut Tally,
 ) {
-    let model = armorc_compiler::model::landlock::Model::new(model_plan);
+    use armorc_compiler::model::landlock::Model as Landlock;
+    let model = if privileged { Landlock::new(model_plan) } else { Landlock::unprivileged(model_plan) };
+    let sockets = match kernel_plan.network.as_ref().filter(|_| privileged) {
+        Some(net) => match armor_runtime::sockets::SocketProgram::attach(net) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tally.errors.push(format!("{name}: attaching the socket program: {e:#}"));
+                return;
+            }
+        },
+        None => None,
+    };
     let chown_target = PathBuf::from("/var/lib/armorc-live/chown-target");
     let shared = shared_page();
     for (action, path, q) in planned {
@@ -1384,6 +1408,9 @@ fn run_landlock_case(
             unsafe {
                 libc::setsid(); // no controlling tty
                 libc::unshare(libc::CLONE_NEWUTS); // sethostname stays in here
+            }
+            if let Some(Err(e)) = sockets.as_ref().map(|p| p.enter()) {
+                return 10_000 + e;
             }
             match rulesets.restrict() {
                 Ok(()) => perform(&op, shared, port),
@@ -1455,7 +1482,9 @@ fn live_landlock_agrees_with_model() {
             let mut planned = plan(&queries, &mut rng);
             planned.truncate(OPS_PER_IMAGE / 4);
             let name = format!("{}#{i}", case.name);
-            run_landlock_case(&name, &case.plan, &case.plan, planned, &mut fs, port, tally);
+            // the held-out set alternates: with the socket program (root) and Landlock alone
+            let privileged = std::ptr::eq(set, &cases) || i % 2 == 0;
+            run_landlock_case(&name, &case.plan, &case.plan, planned, &mut fs, port, privileged, tally);
         }
     }
     tally.print(&format!("live landlock: {} cases", cases.len()), started);
@@ -1464,6 +1493,10 @@ fn live_landlock_agrees_with_model() {
     held.assert_all_agree();
     assert!(tally.total + held.total >= MIN_OPS, "only {} operations compared", tally.total + held.total);
     assert!(held.mix.keys().any(|k| k.ends_with(" deny")), "the held-out set never denied: {:?}", held.mix);
+    for op in ["socket deny", "socket allow", "connect deny", "connect allow"] {
+        let n = tally.mix.get(op).unwrap_or(&0) + held.mix.get(op).unwrap_or(&0);
+        assert!(n > 0, "no {op} compared: {:?} {:?}", tally.mix, held.mix);
+    }
 
     // Sabotage: a plan missing one exclusion, enforced while the model reads the real plan.
     let (case, sabotaged) = cases
@@ -1487,11 +1520,31 @@ fn live_landlock_agrees_with_model() {
     let q = Query { op: Op::Exec, path: victim.as_bytes().to_vec(), ..Query::new(Op::Exec) };
     let mut bad = Tally::default();
     let name = format!("sabotaged {}", case.name);
-    run_landlock_case(&name, &plan_without, &case.plan, plan(&[q], &mut rng), &mut fs, port, &mut bad);
+    run_landlock_case(&name, &plan_without, &case.plan, plan(&[q], &mut rng), &mut fs, port, true, &mut bad);
     println!(
         "landlock sabotage ({victim} no longer excluded): {} of {} operations disagree",
         bad.failures.len(),
         bad.total
     );
     assert!(!bad.failures.is_empty(), "a dropped exclusion went unnoticed: {:?}", bad.errors);
+
+    // Sabotage: a plan refusing TCP enforced without its network part, unprivileged and as root.
+    let case = cases
+        .iter()
+        .chain(&held_out)
+        .find(|c| c.plan.network.as_ref().is_some_and(|n| n.refuses_tcp()))
+        .expect("a case refusing TCP");
+    let without = armorc_compiler::landlock::Plan { network: None, ..case.plan.clone() };
+    for privileged in [false, true] {
+        let connect = vec![(Action::Connect, String::new(), Query { sock_type: 1, ..Query::new(Op::Socket) })];
+        let mut bad = Tally::default();
+        let name = format!("sabotaged network {}", case.name);
+        run_landlock_case(&name, &without, &case.plan, connect, &mut fs, port, privileged, &mut bad);
+        println!(
+            "landlock network sabotage (privileged {privileged}): {} of {} disagree",
+            bad.failures.len(),
+            bad.total
+        );
+        assert_eq!((bad.failures.len(), bad.total), (1, 1), "a dropped network part went unnoticed: {:?}", bad.errors);
+    }
 }

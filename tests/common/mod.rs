@@ -45,3 +45,9 @@ pub fn skip_or_fail(reason: impl std::fmt::Display) {
     }
     eprintln!("skipped: {test}: {reason}");
 }
+
+/// The first `tool` on PATH.
+#[allow(dead_code)] // not every test file that shares this module looks tools up
+pub fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(tool)).find(|p| p.is_file())
+}

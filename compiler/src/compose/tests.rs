@@ -200,7 +200,15 @@ fn posture_enforcement_and_namespace_annotations() {
 #[test]
 fn posture_and_label_parsing_errors() {
     assert!(parse_posture("deny", Posture::default()).is_err());
-    assert!(parse_posture("file=block,proc=audit", Posture::default()).unwrap_err().contains("proc"));
+    assert_eq!(
+        parse_posture("file=block,proc=audit", Posture::default()),
+        Err(PostureError::UnknownCategory("proc".into()))
+    );
+    assert_eq!(
+        parse_posture("file=block,proc=audit", Posture::default()).unwrap_err().to_string(),
+        r#"unknown posture category "proc" (file, network, capabilities)"#
+    );
+    assert_eq!(parse_labels("=b"), Err(LabelsError::EmptyKey("=b".into())));
     assert!(parse_labels("a=b,c").is_err());
     assert_eq!(parse_labels("a=b, c=d").unwrap(), labels(&[("a", "b"), ("c", "d")]));
 }

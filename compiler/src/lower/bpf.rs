@@ -14,7 +14,7 @@ use std::hash::{Hash, Hasher};
 const DNS_SUFFIXES: [&str; 4] = ["", ".cluster.local", ".svc.cluster.local", ".domain.name"];
 
 /// Socket types `protocol: all` expands to, in KubeArmor's order.
-const ALL_EXPANSION: [Protocol; 7] = [
+pub const ALL_EXPANSION: [Protocol; 7] = [
     Protocol::Stream,
     Protocol::Dgram,
     Protocol::Raw,

@@ -2,4 +2,6 @@
 
 pub mod apparmor;
 pub mod bpf;
+mod kube;
 pub mod landlock;
+pub mod landlock_patch;

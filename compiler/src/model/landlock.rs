@@ -2,10 +2,12 @@
 //! "What the kernel checks, and what the model assumes"). Written from the kernel's documented
 //! checks (security/landlock: which right each hook asks for, on which path), not from the
 //! lowering: it reads only the plan. The loader's expansion (`runtime::landlock`) and `covers`
-//! follow the same four rules of the `except` walk.
+//! follow the same four rules of the `except` walk. Sockets: the plan's `network` part, as the
+//! loader's cgroup program decides their creation (unless `unprivileged`) and Landlock decides
+//! TCP connect and bind (Landlock ABI 4).
 
-use crate::landlock::{Excluded, Grant, Plan, Right};
-use crate::model::{Op, Query};
+use crate::landlock::{Excluded, Grant, Plan, Right, IPPROTO_TCP, SOCK_STREAM};
+use crate::model::{net_protocol, Op, Query, SocketCall};
 
 /// The answer for one operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +17,9 @@ pub struct Answer {
     /// kernel checked it on (the file, or its directory for entry operations).
     pub layer: Option<usize>,
     pub right: Option<Right>,
+    /// A refused socket operation: its creation (the cgroup program) or a TCP connect or bind
+    /// (Landlock).
+    pub net: Option<NetCheck>,
     pub checked: String,
     /// The rule behind the refusal: the excluded path's rule, or the capability drop's rule.
     /// `None` for an allow-list layer (no grant covers the path) or an allowed operation.
@@ -23,12 +28,47 @@ pub struct Answer {
 
 impl Answer {
     fn allow() -> Answer {
-        Answer { deny: false, layer: None, right: None, checked: String::new(), rule: None }
+        Answer { deny: false, layer: None, right: None, net: None, checked: String::new(), rule: None }
+    }
+
+    fn net(net: NetCheck, checked: String, rule: Option<u32>) -> Answer {
+        Answer { deny: true, layer: None, right: None, net: Some(net), checked, rule }
+    }
+}
+
+/// What refused a socket operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetCheck {
+    /// `socket()`, by the loader's cgroup `sock_create` program.
+    Socket,
+    /// `connect()` of a TCP socket (`LANDLOCK_ACCESS_NET_CONNECT_TCP`).
+    ConnectTcp,
+    /// `bind()` of a TCP socket (`LANDLOCK_ACCESS_NET_BIND_TCP`).
+    BindTcp,
+}
+
+impl NetCheck {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetCheck::Socket => "socket_create",
+            NetCheck::ConnectTcp => "connect_tcp",
+            NetCheck::BindTcp => "bind_tcp",
+        }
+    }
+
+    /// The answer's `layer`: what refuses it.
+    pub fn by(self) -> &'static str {
+        match self {
+            NetCheck::Socket => "socket program",
+            NetCheck::ConnectTcp | NetCheck::BindTcp => "network tcp",
+        }
     }
 }
 
 pub struct Model<'a> {
     plan: &'a Plan,
+    /// The loader's cgroup socket program is attached (it runs as root).
+    sockets: bool,
 }
 
 /// `/a/b` -> `/a`; `/a` -> `/`.
@@ -59,6 +99,7 @@ fn needs(q: &Query) -> Vec<(Right, String, bool)> {
         Op::Symlink => vec![on_dir(Right::MakeSym)],
         Op::Rename if is_dir => vec![on_dir(Right::RemoveDir), on_dir(Right::MakeDir)],
         Op::Rename => vec![on_dir(Right::RemoveFile), on_dir(Right::MakeReg)],
+        // chmod: not controlled; sockets and capabilities: `decide`
         Op::Chmod | Op::Socket | Op::Capable => Vec::new(),
     }
 }
@@ -113,17 +154,49 @@ fn covers(grant: &Grant, right: Right, path: &str, is_dir: bool) -> Result<(), O
 }
 
 impl<'a> Model<'a> {
+    /// What the loader enforces when it can attach its socket program (as root).
     pub fn new(plan: &'a Plan) -> Model<'a> {
-        Model { plan }
+        Model { plan, sockets: true }
+    }
+
+    /// What the loader enforces when it cannot (not root): Landlock only, no socket program.
+    pub fn unprivileged(plan: &'a Plan) -> Model<'a> {
+        Model { plan, sockets: false }
+    }
+
+    /// A socket's creation (the cgroup program), then its TCP connect or bind (Landlock). The
+    /// socket is an IPv4 or IPv6 one; its protocol is resolved as the kernel does (a stream
+    /// socket of protocol 0 is TCP).
+    fn decide_socket(&self, q: &Query) -> Answer {
+        let Some(net) = &self.plan.network else { return Answer::allow() };
+        let protocol = net_protocol(q.sock_type, q.protocol);
+        let rule = |t: u32, p: u32| net.entry(t, p).map(|r| r.rule);
+        if self.sockets && net.refuses(q.sock_type, protocol) {
+            let checked = format!("type {} protocol {protocol}", q.sock_type);
+            return Answer::net(NetCheck::Socket, checked, rule(q.sock_type, protocol));
+        }
+        let tcp = q.sock_type == SOCK_STREAM && protocol == IPPROTO_TCP;
+        let (check, port) = match q.call {
+            Some(SocketCall::Connect(port)) => (NetCheck::ConnectTcp, port),
+            Some(SocketCall::Bind(port)) => (NetCheck::BindTcp, port),
+            None => return Answer::allow(),
+        };
+        if tcp && net.refuses_tcp() {
+            return Answer::net(check, format!("port {port}"), rule(SOCK_STREAM, IPPROTO_TCP));
+        }
+        Answer::allow()
     }
 
     /// The decision for a real operation: every layer must grant every right the kernel asks for.
     pub fn decide(&self, q: &Query) -> Answer {
         if q.op == Op::Capable {
             return match self.plan.drop_capabilities.iter().find(|c| c.number == q.capability) {
-                Some(c) => Answer { deny: true, layer: None, right: None, checked: String::new(), rule: c.rule },
+                Some(c) => Answer { deny: true, rule: c.rule, ..Answer::allow() },
                 None => Answer::allow(),
             };
+        }
+        if q.op == Op::Socket {
+            return self.decide_socket(q);
         }
         for (right, path, is_dir) in needs(q) {
             for (at, layer) in self.plan.layers.iter().enumerate() {
@@ -139,7 +212,14 @@ impl<'a> Model<'a> {
                     }
                 });
                 if !granted {
-                    return Answer { deny: true, layer: Some(at), right: Some(right), checked: path, rule: blame };
+                    return Answer {
+                        deny: true,
+                        layer: Some(at),
+                        right: Some(right),
+                        net: None,
+                        checked: path,
+                        rule: blame,
+                    };
                 }
             }
         }
@@ -161,8 +241,8 @@ pub fn answer_line(plan: &Plan, a: &Answer) -> String {
     format!(
         r#"{{"decision":"{}","rule":{rule},"layer":{},"right":{},"checked":{}}}"#,
         if a.deny { "deny" } else { "allow" },
-        or_null(a.layer.map(|l| plan.layers[l].name.as_str())),
-        or_null(a.right.map(Right::name)),
+        or_null(a.layer.map(|l| plan.layers[l].name.as_str()).or(a.net.map(NetCheck::by))),
+        or_null(a.right.map(Right::name).or(a.net.map(NetCheck::name))),
         or_null((!a.checked.is_empty()).then_some(a.checked.as_str()))
     )
 }
@@ -214,6 +294,7 @@ mod tests {
                 ],
             }],
             drop_capabilities: vec![],
+            network: None,
             rules: vec![],
         };
         let m = Model::new(&plan);
@@ -228,5 +309,50 @@ mod tests {
         // execute is not handled here, but the exec's open of the binary asks for read_file
         assert_eq!(m.decide(&q(Op::Exec, "/bin/x")).right, Some(Right::ReadFile));
         assert!(!m.decide(&q(Op::Exec, "/data/x")).deny);
+    }
+
+    #[test]
+    fn sockets_and_tcp() {
+        use crate::landlock::{Network, SocketRule, Verdict};
+        let rule = |number, verdict, rule| SocketRule { number, verdict, rule };
+        let mut plan = Plan {
+            version: PLAN_VERSION,
+            target: "t".into(),
+            abi: 0,
+            layers: vec![],
+            drop_capabilities: vec![],
+            network: Some(Network {
+                types: vec![rule(3, Verdict::Deny, 0)],
+                protocols: vec![rule(6, Verdict::Deny, 1), rule(17, Verdict::Deny, 2)],
+                default: Verdict::Allow,
+            }),
+            rules: vec![],
+        };
+        let sock = |t: u32, p: u32, call: Option<SocketCall>| Query {
+            sock_type: t,
+            protocol: p,
+            call,
+            ..Query::new(Op::Socket)
+        };
+        let (full, landlock_only) = (Model::new(&plan), Model::unprivileged(&plan));
+        let a = full.decide(&sock(2, 0, None));
+        assert_eq!((a.deny, a.net, a.rule), (true, Some(NetCheck::Socket), Some(2)), "udp: the protocol 0 resolved");
+        assert!(!landlock_only.decide(&sock(2, 0, None)).deny, "no socket program: udp allowed");
+        assert_eq!(full.decide(&sock(3, 17, None)).rule, Some(0), "the type is looked up first");
+        assert!(!landlock_only.decide(&sock(1, 0, None)).deny, "creating a TCP socket");
+        let a = landlock_only.decide(&sock(1, 0, Some(SocketCall::Connect(80))));
+        assert_eq!((a.deny, a.net, a.checked.as_str(), a.rule), (true, Some(NetCheck::ConnectTcp), "port 80", Some(1)));
+        assert_eq!(landlock_only.decide(&sock(1, 6, Some(SocketCall::Bind(0)))).net, Some(NetCheck::BindTcp));
+        assert!(!landlock_only.decide(&sock(1, 132, Some(SocketCall::Connect(80)))).deny, "SCTP is not TCP");
+        assert!(!landlock_only.decide(&sock(2, 0, Some(SocketCall::Connect(53)))).deny, "UDP connect");
+        let line = answer_line(&plan, &landlock_only.decide(&sock(1, 0, Some(SocketCall::Connect(80)))));
+        assert!(line.contains(r#""layer":"network tcp","right":"connect_tcp","checked":"port 80""#), "{line}");
+        // an allow-list of udp: TCP refused by the default
+        plan.network =
+            Some(Network { types: vec![], protocols: vec![rule(17, Verdict::Allow, 0)], default: Verdict::Deny });
+        let m = Model::unprivileged(&plan);
+        assert_eq!(m.decide(&sock(1, 0, Some(SocketCall::Connect(80)))).rule, None);
+        assert!(!Model::new(&plan).decide(&sock(2, 17, None)).deny);
+        assert!(Model::new(&plan).decide(&sock(3, 1, None)).deny);
     }
 }

@@ -87,7 +87,14 @@ fn workload_for(p: &ir::Policy, i: usize) -> Option<Workload> {
         annotations: BTreeMap::new(),
         containers: containers
             .into_iter()
-            .map(|name| Container { name, image: None, location: location.clone() })
+            .map(|name| Container {
+                name,
+                image: None,
+                image_location: None,
+                mounts: Vec::new(),
+                command: None,
+                location: location.clone(),
+            })
             .collect(),
         init_containers: vec![],
         location,

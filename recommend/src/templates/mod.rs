@@ -318,7 +318,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
     move |error| LoadError::Io { path: path.to_path_buf(), error }
 }
 
-/// Read every `.yaml`/`.hbs` file below `dir` (skipping `.git`), bounded in size.
+/// Test files beside templates (`*.armortest.yaml`, `armorc test`): not part of the library (never
+/// read into it; `recommend/build.rs` leaves them out of the built-in set alike).
+pub fn is_test_file(name: &str) -> bool {
+    name.ends_with(".armortest.yaml") || name.ends_with(".armortest.yml")
+}
+
+/// Read every `.yaml`/`.hbs` file below `dir` (skipping `.git` and test files), bounded in size.
 pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
     const MAX_FILE: u64 = crate::readcap::MAX_TEMPLATE_FILE_BYTES;
     let mut files = FileSet::new();
@@ -333,7 +339,10 @@ pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
                 if entry.file_name() != ".git" {
                     stack.push(p);
                 }
-            } else if ft.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "hbs") {
+            } else if ft.is_file()
+                && p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "hbs")
+                && !is_test_file(&entry.file_name().to_string_lossy())
+            {
                 let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 if len > MAX_FILE {
                     return Err(LoadError::FileTooLarge { path: p, limit: MAX_FILE });
@@ -346,6 +355,26 @@ pub fn read_dir_files(dir: &Path) -> Result<FileSet, LoadError> {
         }
     }
     Ok(files)
+}
+
+/// One template of our layout from its directory (`meta.yaml` + `policy.yaml.hbs`), checked as
+/// a library checks it (`armorc test` renders it for the sample target). Errors name the files
+/// by `dir`'s path.
+pub fn load_template_dir(dir: &Path) -> Result<Template, LoadError> {
+    const MAX_FILE: u64 = crate::readcap::MAX_TEMPLATE_FILE_BYTES;
+    let mut files = FileSet::new();
+    for name in ["meta.yaml", "policy.yaml.hbs"] {
+        let path = dir.join(name);
+        match crate::readcap::read_file_capped(&path, MAX_FILE) {
+            Ok(text) => {
+                files.insert(path.to_string_lossy().into_owned(), text);
+            }
+            // A missing body is the loader's MissingBody; a missing meta.yaml an I/O error.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != "meta.yaml" => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    load_ours(&files, &dir.join("meta.yaml").to_string_lossy())
 }
 
 /// Load a library from a directory (either layout).
@@ -366,6 +395,25 @@ pub fn has_any_tag(t: &Template, wanted: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_files_beside_templates_are_not_part_of_the_library() {
+        // templates/ holds a policy.armortest.yaml beside every template: read from the
+        // directory, the library is the built-in one (build.rs leaves them out alike).
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+        let files = read_dir_files(&dir).unwrap();
+        assert!(!files.keys().any(|k| is_test_file(k)), "{:?}", files.keys());
+        assert!(!builtin::BUILTIN.iter().any(|(k, _)| is_test_file(k)));
+        assert!(std::fs::read_dir(&dir).unwrap().flatten().any(|e| e.path().join("policy.armortest.yaml").is_file()));
+        let (from_dir, builtin) = (from_dir(&dir).unwrap(), super::builtin().unwrap());
+        assert_eq!(from_dir.digest, builtin.digest);
+        assert_eq!(from_dir.templates.len(), builtin.templates.len());
+        // One template loads from its own directory, by the paths it was read from.
+        let t = load_template_dir(&dir.join("apk-exec")).unwrap();
+        assert_eq!((t.name.as_str(), t.origin.ends_with("templates/apk-exec/policy.yaml.hbs")), ("apk-exec", true));
+        let e = load_template_dir(&dir).unwrap_err();
+        assert!(e.to_string().contains("meta.yaml"), "{e}");
+    }
 
     #[test]
     fn tags_match_case_insensitively_with_dash_and_underscore_alike() {

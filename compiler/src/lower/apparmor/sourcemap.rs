@@ -63,6 +63,25 @@ pub struct MapLine {
     pub origins: Vec<RuleOrigin>,
 }
 
+/// Why a source map (`*.map.json`) cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceMapError {
+    #[error("invalid AppArmor source map: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error(
+        "AppArmor source map version {0} is not supported (this armorc reads version {FORMAT_VERSION}; recompile)"
+    )]
+    Version(u32),
+    #[error("invalid AppArmor source map: rule {rule}: no policy {policy}")]
+    NoPolicy { rule: usize, policy: usize },
+    #[error("invalid AppArmor source map: rule {rule}: no file {file}")]
+    NoFile { rule: usize, file: usize },
+    #[error("invalid AppArmor source map: line {line}: unknown code {code:?}")]
+    UnknownCode { line: usize, code: String },
+    #[error("invalid AppArmor source map: line {line}: no rule {id:?}")]
+    NoRule { line: usize, id: String },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceMap {
     pub profile: String,
@@ -288,19 +307,15 @@ impl SourceMap {
         b.to_json(&self.profile, &self.file)
     }
 
-    pub fn from_json(text: &str) -> Result<SourceMap, String> {
-        let wire: Wire = serde_json::from_str(text).map_err(|e| format!("invalid AppArmor source map: {e}"))?;
+    pub fn from_json(text: &str) -> Result<SourceMap, SourceMapError> {
+        let wire: Wire = serde_json::from_str(text)?;
         if wire.version != FORMAT_VERSION {
-            return Err(format!(
-                "AppArmor source map version {} is not supported (this armorc reads version {FORMAT_VERSION}; recompile)",
-                wire.version
-            ));
+            return Err(SourceMapError::Version(wire.version));
         }
-        let bad = |what: String| format!("invalid AppArmor source map: {what}");
         let mut rules = Vec::with_capacity(wire.rules.len());
         for (k, (p, action, f, line, column, at)) in wire.rules.into_iter().enumerate() {
-            let policy = wire.policies.get(p).ok_or_else(|| bad(format!("rule {k}: no policy {p}")))?.clone();
-            let file = wire.files.get(f).ok_or_else(|| bad(format!("rule {k}: no file {f}")))?.clone();
+            let policy = wire.policies.get(p).ok_or(SourceMapError::NoPolicy { rule: k, policy: p })?.clone();
+            let file = wire.files.get(f).ok_or(SourceMapError::NoFile { rule: k, file: f })?.clone();
             rules.push(RuleOrigin { policy, action, file, line, column, at });
         }
         let mut lines = Vec::new();
@@ -312,14 +327,14 @@ impl SourceMap {
                 Some('p') => LineFrom::Post,
                 Some('r') => LineFrom::Rule,
                 Some('n') => LineFrom::Native,
-                _ => return Err(bad(format!("line {n}: unknown code {code:?}"))),
+                _ => return Err(SourceMapError::UnknownCode { line: n, code: code.to_string() }),
             };
             let rest = chars.as_str();
             let mut origins = Vec::new();
             if !rest.is_empty() {
                 for id in rest.split(',') {
                     let rule = id.parse::<usize>().ok().and_then(|k| rules.get(k));
-                    origins.push(rule.ok_or_else(|| bad(format!("line {n}: no rule {id:?}")))?.clone());
+                    origins.push(rule.ok_or_else(|| SourceMapError::NoRule { line: n, id: id.to_string() })?.clone());
                 }
             }
             let profile = wire.profiles.iter().find(|p| p.first <= n && n <= p.last).map(|p| p.name.clone());
@@ -414,10 +429,13 @@ mod tests {
     fn damaged_maps_are_errors() {
         let base =
             r#"{"version":2,"profile":"p","file":"p","profiles":[],"policies":[],"files":[],"rules":[],"lines":"#;
-        assert!(SourceMap::from_json(&format!("{base}\"b r0\"}}")).unwrap_err().contains("no rule"));
-        assert!(SourceMap::from_json(&format!("{base}\"b x\"}}")).unwrap_err().contains("unknown code"));
+        assert_eq!(
+            SourceMap::from_json(&format!("{base}\"b r0\"}}")).unwrap_err().to_string(),
+            r#"invalid AppArmor source map: line 2: no rule "0""#
+        );
+        assert!(SourceMap::from_json(&format!("{base}\"b x\"}}")).unwrap_err().to_string().contains("unknown code"));
         assert!(SourceMap::from_json(r#"{"version":1}"#).is_err());
         let rule = r#"{"version":2,"profile":"p","file":"p","profiles":[],"policies":[],"files":["f"],"rules":[[0,"Block",0,1,1,"at"]],"lines":"r0"}"#;
-        assert!(SourceMap::from_json(rule).unwrap_err().contains("no policy 0"));
+        assert!(SourceMap::from_json(rule).unwrap_err().to_string().contains("no policy 0"));
     }
 }
