@@ -51,6 +51,22 @@ scratch_parent=/dev/shm
 scratch=$(mktemp -d "$scratch_parent/armorc-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
+# What a failed run found, from libFuzzer's report.
+failure_kind() {
+    if grep -q 'ERROR: libFuzzer: timeout' "$1"; then echo timeout
+    elif grep -q -E 'ERROR: libFuzzer: (out-of-memory|malloc limit)' "$1"; then echo out-of-memory
+    elif grep -q -E 'panicked at|ERROR: libFuzzer: deadly signal' "$1"; then echo crash
+    else echo "no libFuzzer report; see fuzz/$log"
+    fi
+}
+# TARGET INPUT: runs the one input under the run's time limit; sets replay_seconds.
+replays_in_time() {
+    local t0
+    t0=$(date +%s.%N)
+    TMPDIR=$scratch cargo fuzz run "${flags[@]}" "$1" "$2" -- -timeout=30 -rss_limit_mb=2048 >"work/$1.replay.log" 2>&1 || return 1
+    replay_seconds=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+}
+
 failed=()
 summary=()
 for t in "${targets[@]}"; do
@@ -68,12 +84,21 @@ for t in "${targets[@]}"; do
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
     if [ $rc -ne 0 ]; then
-        failed+=("$t")
+        kind=$(failure_kind "$log")
         grep -E '^(==[0-9]+== ?ERROR|thread .* panicked|.*panicked at)|SUMMARY|Test unit written to' "$log" | head -20 >&2 || true
-        for a in $(grep -o 'Test unit written to [^ ]*' "$log" | awk '{print $NF}'); do
+        artifacts=$(grep -o 'Test unit written to [^ ]*' "$log" | awk '{print $NF}' || true)
+        for a in $artifacts; do
             echo "fuzz: $t: reproducer $a (replay from fuzz/: RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} $t $a)" >&2
         done
-        summary+=("$t: FAILED (exit $rc) cov ${cov:-?} execs ${execs:-?}")
+        # libFuzzer times a unit by the wall clock: on a machine busy with other work (CI runs the
+        # kernel labs beside the fuzzer) a fast input can pass the limit. Such a timeout is replayed
+        # alone under the same limit; only an input that is slow on its own is a failure.
+        if [ "$kind" = timeout ] && [ -n "$artifacts" ] && replays_in_time "$t" "$(echo "$artifacts" | head -1)"; then
+            summary+=("$t: ok cov ${cov:-?} execs ${execs:-?} (a timeout under load whose input replays alone in ${replay_seconds}s: $(echo "$artifacts" | head -1))")
+            continue
+        fi
+        failed+=("$t")
+        summary+=("$t: FAILED ($kind, exit $rc) cov ${cov:-?} execs ${execs:-?}")
     else
         summary+=("$t: ok cov ${cov:-?} execs ${execs:-?} corpus $(find "$work" -type f | wc -l)")
     fi
