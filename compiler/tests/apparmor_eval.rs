@@ -31,6 +31,15 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("/**/nc ix", "/usr/bin/nc", "x", "runs:t"),
     ("/**/nc ix", "/nc", "x", "denied"),
     ("/**/nc ix", "/usr/bin/ncat", "x", "denied"),
+    // Profiles find `/**/name*` lines by the start of any component of the path (`apk`), lines
+    // with a shorter run (`/ab`) by a scan: both ways answer alike.
+    ("/**/apk* ix", "/sbin/apk", "x", "runs:t"),
+    ("/**/apk* ix", "/usr/local/bin/apk-tools", "x", "runs:t"),
+    ("/**/apk* ix", "/usr/apk/x", "x", "denied"),
+    ("/**/apk* ix", "/usr/bin/ap", "x", "denied"),
+    ("/**/apk* ix ; audit deny /**/apk* x", "/apk/bin/apk", "x", "denied"),
+    ("/**/ab* ix", "/x/abc", "x", "runs:t"),
+    ("/**/ab* ix", "/x/a", "x", "denied"),
     ("/a/**/z r", "/a/b/c/z", "r", "allow"),
     ("/a/**/z r", "/a/z", "r", "deny"),
     // `?`: one character except `/`.

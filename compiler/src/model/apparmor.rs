@@ -49,14 +49,24 @@ struct FileRule {
     exec: Option<ExecMode>,
     /// Its number in the [`LineCache`] that parsed it: glob answers are remembered by it.
     id: u32,
-    /// Where profiles index it: the hash of its path (exact rules) or of the first path component
-    /// every match has (`None`: no such component, checked for every path).
+    /// Where profiles index it: the hash of its path (exact rules), of the first path component
+    /// every match has, or of the start of a component every match has (`needle_key`; `None`:
+    /// none of these, checked for every path).
     key: Option<u64>,
 }
 
 /// The hash profiles index lines by (a path, or one path component).
 fn key_hash(s: &str) -> u64 {
     FixedState::with_seed(0x5eed).hash_one(s)
+}
+
+/// How many bytes of a component start `needle_key` takes.
+const NEEDLE: usize = 3;
+
+/// The hash profiles index `/**/name*` lines by: the first `NEEDLE` bytes after a `/` of the
+/// literal run every match contains (`/nam`), looked up at every `/` of a path.
+fn needle_key(run: &[u8]) -> u64 {
+    FixedState::with_seed(0x5eed).hash_one((b'/', run))
 }
 
 #[derive(Clone, Debug)]
@@ -74,8 +84,9 @@ pub struct Profile {
     network: Vec<Arc<WordRule>>,
     caps: Vec<Arc<WordRule>>,
     /// `(FileRule::key, index into files)`, sorted: exact lines by their path, glob lines by the
-    /// first path component every match has. A path is checked against the exact lines of its
-    /// own text, the glob lines of its first component and `unbucketed` only.
+    /// first path component every match has or by a component start (`needle_key`). A path is
+    /// checked against the exact lines of its own text, the glob lines of its first component and
+    /// of its components' starts, and `unbucketed` only.
     index: Vec<(u64, u32)>,
     unbucketed: Vec<u32>,
 }
@@ -111,6 +122,12 @@ impl Profile {
         let mut ids: Vec<u32> = range(key_hash(path)).collect();
         if let Some(c) = first_component(path, true) {
             ids.extend(range(key_hash(c)));
+        }
+        let bytes = path.as_bytes();
+        for (i, _) in bytes.iter().enumerate().filter(|&(_, &b)| b == b'/') {
+            if let Some(run) = bytes.get(i + 1..i + 1 + NEEDLE) {
+                ids.extend(range(needle_key(run)));
+            }
         }
         ids.extend_from_slice(&self.unbucketed);
         ids.sort_unstable();
@@ -317,7 +334,8 @@ impl ProfileSet {
                 let mut words = rest.split_whitespace().filter(|w| !w.starts_with("flags="));
                 let name = words.next().ok_or_else(|| err("profile without name".into()))?.to_string();
                 let attachment = words.next().map(str::to_string);
-                current = Some(Profile { name, attachment, ..Default::default() });
+                // Sized for a typical compiled profile: growing from empty cost more than parsing.
+                current = Some(Profile { name, attachment, files: Vec::with_capacity(128), ..Default::default() });
                 continue;
             }
             if line == "}" {
@@ -527,7 +545,10 @@ fn parse_rule(body: &str, id: u32) -> Result<Parsed, String> {
     let file = |deny: bool, qual: Qual, glob: Glob, perms: String, exec: Option<ExecMode>| {
         let key = match glob.literal_str() {
             Some(path) => Some(key_hash(path)),
-            None => first_component(glob.prefix(), false).map(key_hash),
+            None => first_component(glob.prefix(), false).map(key_hash).or_else(|| {
+                let run = glob.needle()?.strip_prefix('/')?.as_bytes();
+                run.get(..NEEDLE).map(needle_key)
+            }),
         };
         Parsed::File(Arc::new(FileRule { deny, qual, glob, perms, exec, id, key }))
     };

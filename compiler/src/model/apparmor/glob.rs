@@ -83,15 +83,27 @@ impl Glob {
                 .any(|(states, needle)| path.contains(needle.as_str()) && match_nfa(states, path))
     }
 
+    /// The literal run every match contains, for a glob with one alternative (`/apk` in
+    /// `/**/apk*`).
+    pub fn needle(&self) -> Option<&str> {
+        match self.alternatives.as_slice() {
+            [(_, needle)] => Some(needle),
+            _ => None,
+        }
+    }
+
     /// The literal text every path it matches starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
     /// A cheap test: false means the glob cannot match `path` (it lacks the literal prefix or
-    /// suffix every alternative has); true means it may.
+    /// suffix every alternative has, or the longest literal run of each alternative); true means
+    /// it may. Profiles' `/**/name*` lines meet every path: the run (`/name`) rules most out.
     pub fn could_match(&self, path: &str) -> bool {
-        path.starts_with(&self.prefix) && path.ends_with(&self.suffix)
+        path.starts_with(&self.prefix)
+            && path.ends_with(&self.suffix)
+            && (self.exact || self.alternatives.iter().any(|(_, needle)| path.contains(needle.as_str())))
     }
 }
 
