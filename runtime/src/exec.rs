@@ -291,19 +291,171 @@ pub fn run_plain(cmd: &[OsString], pre: Option<PreExec<'_>>) -> Result<i32> {
 
 /// `run_plain` with `body` run in the forked child instead of an exec (its return value is the
 /// exit status). `body` must only make async-signal-safe calls (no allocation, no locks).
+/// While the parent waits, the signals in `FORWARDED` that a process sends it (a container
+/// runtime stopping the container, `kill`) are passed on to the command. Without that, a parent
+/// that is a container's pid 1 (armor-exec) would ignore the runtime's SIGTERM (pid 1 ignores
+/// signals it has no handler for), and the command would only end with the SIGKILL after the
+/// grace period. As pid 1 it also reaps the orphans the kernel re-parents to it.
 pub fn run_plain_with(body: impl FnOnce() -> i32) -> Result<i32> {
+    // Blocked across fork: a signal sent before the handlers are in place waits for them.
+    let mask = forward::block();
     // SAFETY: fork itself takes no arguments. The child only runs `body` (whose contract is
     // async-signal-safety) and ends in _exit.
     let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error()).context("fork");
-    }
     if pid == 0 {
+        forward::restore(&mask);
         // SAFETY: leaving the forked child without running the parent's destructors.
         unsafe { libc::_exit(body()) };
     }
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        forward::restore(&mask);
+        return Err(e).context("fork");
+    }
+    let handlers = forward::install(pid);
+    forward::restore(&mask);
+    let status = wait_for(pid);
+    forward::uninstall(handlers);
+    Ok(status_code(status?))
+}
+
+/// Waits for `pid` (and, as pid 1, for any child, so that orphans do not stay zombies).
+fn wait_for(pid: libc::pid_t) -> Result<libc::c_int> {
+    // SAFETY: getpid has no arguments and cannot fail.
+    let any = if unsafe { libc::getpid() } == 1 { -1 } else { pid };
     let mut status = 0;
-    // SAFETY: status is a live c_int waitpid writes; pid is our own child.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
-    Ok(status_code(status))
+    loop {
+        // SAFETY: status is a live c_int waitpid writes.
+        let r = unsafe { libc::waitpid(any, &mut status, 0) };
+        if r == pid {
+            return Ok(status);
+        }
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e).context("waitpid");
+            }
+        }
+    }
+}
+
+/// Passing signals on to the command `run_plain_with` waits for.
+mod forward {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// What a container runtime, an orchestrator or a user's `kill` may send to stop, reload or
+    /// resize the command.
+    const FORWARDED: [libc::c_int; 7] =
+        [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+
+    /// The command's pid (0: none; the handler then does nothing).
+    static CHILD: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        // SAFETY: the kernel hands an SA_SIGINFO handler a valid siginfo_t.
+        let code = unsafe { (*info).si_code };
+        let pid = CHILD.load(Ordering::Relaxed);
+        // Sent by a process (SI_USER, SI_QUEUE, SI_TKILL: codes <= 0), not by the terminal
+        // (SI_KERNEL), which signals the command's whole process group itself.
+        if code <= 0 && pid > 0 {
+            // SAFETY: kill is async-signal-safe; pid is our child.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+
+    fn set_of(signals: &[libc::c_int]) -> libc::sigset_t {
+        // SAFETY: sigemptyset initialises the set; sigaddset takes valid signal numbers.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            set
+        }
+    }
+
+    /// Blocks the forwarded signals; returns the mask to restore.
+    pub(super) fn block() -> libc::sigset_t {
+        let set = set_of(&FORWARDED);
+        // SAFETY: both sets are live; sigprocmask is async-signal-safe.
+        unsafe {
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+            old
+        }
+    }
+
+    /// Restores a mask `block` returned (async-signal-safe: the forked child calls it).
+    pub(super) fn restore(mask: &libc::sigset_t) {
+        // SAFETY: mask is a live sigset_t.
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
+    }
+
+    /// Passes the forwarded signals on to `pid`; returns the previous handlers.
+    pub(super) fn install(pid: libc::pid_t) -> Vec<(libc::c_int, libc::sigaction)> {
+        let previous = FORWARDED
+            .iter()
+            .map(|&sig| {
+                // SAFETY: `action` is fully initialised (zeroed, then the handler, flags and an
+                // empty mask); `old` is written by sigaction.
+                unsafe {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    action.sa_sigaction = pass_on as *const () as libc::sighandler_t;
+                    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    libc::sigaction(sig, &action, &mut old);
+                    (sig, old)
+                }
+            })
+            .collect();
+        // After the handlers: a thread seeing the pid knows they are in place.
+        CHILD.store(pid, Ordering::Relaxed);
+        previous
+    }
+
+    /// Puts the handlers `install` replaced back.
+    pub(super) fn uninstall(previous: Vec<(libc::c_int, libc::sigaction)>) {
+        for (sig, old) in previous {
+            // SAFETY: `old` came from sigaction.
+            unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
+        }
+        CHILD.store(0, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    pub(super) fn child() -> libc::pid_t {
+        CHILD.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SIGTERM sent to the waiting parent reaches the command: it ends by that signal (143),
+    /// not by the alarm that stops it after 10 s when nothing reaches it (142).
+    #[test]
+    fn a_signal_sent_to_the_parent_reaches_the_command() {
+        let sender = std::thread::spawn(|| {
+            while forward::child() == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            // SAFETY: kill to our own pid; the handler is installed (the child pid is set after it).
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        });
+        let status = run_plain_with(|| {
+            // SAFETY: alarm and pause are async-signal-safe.
+            unsafe {
+                libc::alarm(10);
+                libc::pause();
+            }
+            0
+        })
+        .unwrap();
+        sender.join().unwrap();
+        assert_eq!(status, 128 + libc::SIGTERM, "the command did not get the parent's SIGTERM");
+    }
 }

@@ -722,3 +722,43 @@ fn armor_exec_runs_a_patched_pod_command() {
     assert_eq!(code, Some(126), "{stderr}");
     assert!(stderr.contains("armor-exec: /usr/bin/id: exec refused"), "{stderr}");
 }
+
+/// armor-exec stays the command's parent when it attaches the socket program (as root): a
+/// SIGTERM sent to it, as a container runtime stops a pod, reaches the command, which ends the
+/// way its trap says (exit 7); armor-exec exits with that status.
+#[test]
+fn armor_exec_passes_sigterm_on_to_the_command() {
+    use std::io::BufRead;
+    if !landlock_or_skip() {
+        return;
+    }
+    if !is_root() {
+        return common::skip_or_fail("needs root (the socket program: armor-exec then stays the parent)");
+    }
+    let f = Fixture::new();
+    let out = f.bundle("enabled", &refusing_protocol(17));
+    // Ends by itself after about 10 s (printing `timeout`) when the SIGTERM does not reach it.
+    let script =
+        "trap 'echo term; exit 7' TERM; echo ready; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+                  echo timeout";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_armor-exec"))
+        .args(["--plan", &format!("{out}/landlock/c.json"), "--", "/bin/sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // SAFETY: kill to the child this test spawned.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("socket program attached to "), "armor-exec did not stay the parent: {stderr}");
+    assert_eq!(rest, "term\n", "{stderr}");
+    assert_eq!(status.code(), Some(7), "{stderr}");
+}

@@ -8,7 +8,9 @@
 //! (`landlock::prepare`: rulesets, capability drops, the socket program when privileged), then
 //! the command replaces this process (same pid, signals go straight to it). Only when the socket
 //! program is attached does armor-exec stay the command's parent, as the program lives as long
-//! as this process.
+//! as this process; it then passes the signals the runtime sends it (SIGTERM, SIGINT, SIGHUP,
+//! SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) on to the command and, as pid 1, reaps orphans
+//! (`exec::run_plain`).
 
 use anyhow::{bail, Context, Result};
 use armor_runtime::{exec, landlock};
