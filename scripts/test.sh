@@ -204,8 +204,9 @@ fi
 # pods") must be a static executable: built with crt-static, checked with file, ldd and a run in an
 # empty root, packed as the init container's OCI layout.
 section "armor-exec: static build and image layout"
-scripts/armor-exec.sh --image "$builds/armor-exec-oci" || failed
-[ "${CI:-}" != true ] || rm -rf target/x86_64-unknown-linux-gnu
+# Both architectures, one multi-arch image (the tag resolves per node platform).
+scripts/armor-exec.sh --arch all --image "$builds/armor-exec-oci" || failed
+[ "${CI:-}" != true ] || rm -rf target/x86_64-unknown-linux-gnu target/aarch64-unknown-linux-gnu
 
 section "fuzzing, bounded: scripts/fuzz.sh 10"
 # Every target; a crash fails, its reproducer kept under fuzz/artifacts.
