@@ -50,12 +50,16 @@ loader=$(realpath "$loader")
 armorc=$(realpath "$armorc")
 
 work=$(mktemp -d /tmp/armorc-caps.XXXXXX)
-# world-readable: one trial runs the loader as uid 65534 on this bundle
+# world-readable: one trial runs the loader as uid 65534 on this bundle, and the loader from here
+# (the checkout may sit under a directory uid 65534 cannot enter, as a mktemp -d clone does)
 chmod 755 "$work"
+install -m 0755 "$loader" "$work/armor-loader"
+loader_built=$loader
+loader=$work/armor-loader
 hold_pid="" # a target held running by the events-parent job (released on exit too)
 trap '[ -z "$hold_pid" ] || release_held; rm -rf "$work"' EXIT
 lsms=$(cat /sys/kernel/security/lsm 2>/dev/null || echo unknown)
-echo "lab-caps: kernel $(uname -r), LSMs $lsms, loader $loader"
+echo "lab-caps: kernel $(uname -r), LSMs $lsms, loader $loader_built"
 echo "lab-caps: kernel.unprivileged_bpf_disabled=$(cat /proc/sys/kernel/unprivileged_bpf_disabled)" \
     "kernel.dmesg_restrict=$(cat /proc/sys/kernel/dmesg_restrict) (the checks below depend on both)"
 
