@@ -64,7 +64,7 @@ impl ImageArgs {
         let mut images: Vec<Image> = Vec::new();
         for spec in self.images.iter().filter(|s| !s.is_empty()) {
             load_once(spec, &options, &mut images)
-                .map_err(|e| escape_controls(&format!("--image {spec}: cannot read the image: {e}")))?;
+                .map_err(|e| escape_controls(&format!("--image {spec}: cannot read the image: {e}")).into_owned())?;
         }
         Ok(images)
     }

@@ -9,6 +9,7 @@ pub mod sarif;
 use crate::codes::Code;
 use crate::diag::{Diagnostic, Severity};
 use crate::source::LineCol;
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 /// Everything a lint run found, after suppressions.
@@ -164,4 +165,29 @@ pub fn severity_word(severity: Severity) -> &'static str {
 /// A one-line description of a code, for SARIF rules.
 pub fn code_title(code: Code) -> String {
     code.title().to_string()
+}
+
+/// Untrusted text (file names from an image, event fields) for a terminal or a Markdown table:
+/// control characters (newline, escape, DEL, C1) and the invisible line/bidi controls are shown as
+/// `\n`, `\u{1b}`, so a crafted name cannot forge report lines or terminal sequences.
+/// `armorc recommend`'s reports and `armorc summary`'s tables both use it.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

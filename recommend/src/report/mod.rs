@@ -135,29 +135,8 @@ impl RecommendReport {
     }
 }
 
-/// Text for a terminal or a Markdown table: control characters (newline, escape, DEL, C1) and the
-/// invisible line/bidi controls that file names in an image may carry are shown as `\n`,
-/// `\u{1b}`, so a crafted name cannot forge report lines or terminal sequences.
-pub fn escape_controls(s: &str) -> String {
-    if !s.chars().any(needs_escape) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
+/// Text for a terminal or a Markdown table (one definition, in the compiler's renderers).
+pub use armorc_compiler::render::escape_controls;
 
 /// The facts every human format prints for one image, as (key, value) rows.
 pub(crate) fn image_facts(r: &RecommendReport, i: &ImageEntry) -> Vec<(&'static str, String)> {

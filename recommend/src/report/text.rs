@@ -1,7 +1,12 @@
 //! karmor-style text report: a key/value block per image, then a bordered table
 //! `POLICY | SHORT DESC | SEVERITY | ACTION | TAGS`, rows sorted by file (stable).
 
-use super::{escape_controls as esc, image_facts, RecommendReport};
+use super::{escape_controls, image_facts, RecommendReport};
+
+/// Cells are owned strings.
+fn esc(s: &str) -> String {
+    escape_controls(s).into_owned()
+}
 
 /// Width of the TAGS column: tags are joined with `, ` and wrapped to it, so a row is as tall as
 /// its summary or tag list needs, not one line per tag.

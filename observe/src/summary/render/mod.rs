@@ -7,6 +7,8 @@ mod markdown;
 mod text;
 
 use super::{status_text, time_text, ConnectionRow, PathRow, Report, Tables, WorkloadSummary, TABLE_TITLES};
+// Event fields are untrusted and must not drive a terminal (text and Markdown tables).
+use armorc_compiler::render::escape_controls;
 use std::borrow::Cow;
 use std::io::{self, Write};
 
@@ -160,29 +162,6 @@ fn totals_line(r: &Report<'_>) -> String {
         line.push_str("; file paths aggregated");
     }
     line
-}
-
-/// Control characters (and bidirectional overrides) written as escapes: event fields are
-/// untrusted and must not drive a terminal.
-fn escape_controls(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
