@@ -123,6 +123,8 @@ struct Timings {
     /// `--timings` was given: peaks are read and everything is printed.
     enabled: bool,
     phases: Vec<(&'static str, std::time::Duration)>,
+    /// Work of another thread, beside the phases (not part of their total).
+    beside: Vec<(&'static str, std::time::Duration)>,
     /// Peak resident memory (Linux) when each sequential phase ended.
     peaks: Vec<(&'static str, u64)>,
 }
@@ -160,6 +162,12 @@ impl Timings {
             eprintln!("timing: {phase:<18} {:>8.1} ms", d.as_secs_f64() * 1e3);
         }
         eprintln!("timing: {:<18} {:>8.1} ms", "total", total.as_secs_f64() * 1e3);
+        for (work, d) in &self.beside {
+            eprintln!(
+                "timing: {work:<18} {:>8.1} ms (on its own thread, beside the phases above)",
+                d.as_secs_f64() * 1e3
+            );
+        }
         for (after, kb) in &self.peaks {
             eprintln!("timing: peak memory after {after}: {:.1} MB", *kb as f64 / 1024.0);
         }
@@ -225,7 +233,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
         parser_present().map_err(|e| fail(Status::Usage, e))?;
     }
 
-    let mut timings = Timings { enabled: args.timings, phases: Vec::new(), peaks: Vec::new() };
+    let mut timings = Timings { enabled: args.timings, phases: Vec::new(), beside: Vec::new(), peaks: Vec::new() };
     // Policies: exactly lint's reading and checks.
     let t = std::time::Instant::now();
     let outcome = collect::collect(&args.paths, &args.inputs, true).map_err(|e| fail(Status::Usage, e))?;
@@ -415,7 +423,7 @@ pub(crate) fn write_all(
         inputs: InputArgs { exclude: Vec::new(), follow: false, config: None },
     };
     let mut sink = OutputSink::write(out)?;
-    let mut timings = Timings { enabled: false, phases: Vec::new(), peaks: Vec::new() };
+    let mut timings = Timings { enabled: false, phases: Vec::new(), beside: Vec::new(), peaks: Vec::new() };
     let built = build(&args, policies, composition, workloads, &HashSet::new(), &mut sink, &mut timings);
     if let Some(problem) = built.io_error.or(built.error).or_else(|| built.findings.first().map(format_finding)) {
         sink.abandon();
@@ -570,6 +578,90 @@ struct DivergenceTarget {
     unanalysed: Option<String>,
 }
 
+/// The divergence analysis on its own thread: it analyses one target while the next ones are
+/// lowered and written (the analysis costs about as much as the lowering it checks).
+struct DivergenceWorker<'scope> {
+    jobs: std::sync::mpsc::SyncSender<DivergenceJob<'scope>>,
+    handle: std::thread::ScopedJoinHandle<'scope, AnalysedTargets>,
+}
+
+/// One target to analyse: its map image and profile text, as written.
+struct DivergenceJob<'a> {
+    /// Its index in the composition (and in index.json).
+    at: usize,
+    target: &'a Target,
+    image: armorc_compiler::image::MapImage,
+    profile: lower::apparmor::Profile,
+}
+
+struct AnalysedTarget {
+    at: usize,
+    file: DivergenceTarget,
+}
+
+struct AnalysedTargets {
+    collected: Collected,
+    /// In the order the targets were sent.
+    targets: Vec<AnalysedTarget>,
+    /// Time the thread spent analysing, and the time the lowering then waited for it.
+    busy: std::time::Duration,
+    waited: std::time::Duration,
+}
+
+impl<'scope> DivergenceWorker<'scope> {
+    fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        policies: &'env [Policy],
+        warned: &'env HashSet<(String, usize, usize)>,
+    ) -> Self {
+        // Bounded: a slow analysis holds the lowering back instead of queueing every image.
+        let (jobs, received) = std::sync::mpsc::sync_channel::<DivergenceJob>(8);
+        let handle = scope.spawn(move || {
+            let mut analyzer = divergence::Analyzer::default();
+            let mut out = AnalysedTargets {
+                collected: Collected::default(),
+                targets: Vec::new(),
+                busy: std::time::Duration::ZERO,
+                waited: std::time::Duration::ZERO,
+            };
+            for job in received {
+                let t = std::time::Instant::now();
+                let applied: Vec<&Policy> = job.target.policies.iter().map(|&i| &policies[i]).collect();
+                let (divergences, unanalysed) = match analyzer.analyze(job.target, &applied, &job.image, &job.profile) {
+                    Ok(found) => {
+                        // Rules L011/C003 already warn about are not repeated as D004.
+                        let kept = found.into_iter().filter(|(_, d)| {
+                            d.code != armorc_compiler::codes::Code::D004
+                                || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
+                        });
+                        (out.collected.add(kept), None)
+                    }
+                    Err(divergence::Unanalysed(e)) => (Vec::new(), Some(e)),
+                };
+                let file = DivergenceTarget { divergences, target: job.image.target.clone(), unanalysed };
+                out.targets.push(AnalysedTarget { at: job.at, file });
+                out.busy += t.elapsed();
+            }
+            out
+        });
+        DivergenceWorker { jobs, handle }
+    }
+
+    fn send(&self, job: DivergenceJob<'scope>) {
+        // The thread only stops when the channel closes (or it panicked: `finish` says so).
+        let _ = self.jobs.send(job);
+    }
+
+    /// Waits for the analysis of every target sent.
+    fn finish(self) -> AnalysedTargets {
+        let t = std::time::Instant::now();
+        drop(self.jobs);
+        let mut out = self.handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        out.waited = t.elapsed();
+        out
+    }
+}
+
 /// What building produced besides the files (which went to the sink).
 struct Built {
     /// With --target all: every target's divergences (None: not analysed).
@@ -619,8 +711,6 @@ fn build(
         landlock_findings: Vec::new(),
         patch_findings: Vec::new(),
     };
-    let mut divergence_targets = Vec::new();
-    let mut analyzer = divergence::Analyzer::default();
     // Which target wrote each path, so a collision names both workloads' files and lines.
     let mut owners: std::collections::HashMap<String, Option<usize>> = std::collections::HashMap::new();
     let mut put = |built: &mut Built, timings: &mut Timings, path: &str, bytes: &[u8], target: Option<usize>| {
@@ -652,127 +742,142 @@ fn build(
     let mut plan_targets = Vec::new();
     // Each policy's AppArmor lines are rendered once here, not once per target it applies to.
     let t = std::time::Instant::now();
-    let mut apparmor_lowering = apparmor.then(|| lower::apparmor::Lowering::new(policies));
-    timings.add("lower apparmor", t);
-    for (at, target) in composition.targets.iter().enumerate() {
-        if built.io_error.is_some() {
-            break;
-        }
-        let applied: Vec<&Policy> = target.policies.iter().map(|&i| &policies[i]).collect();
-        let mut entry = IndexEntry {
-            apparmor: None,
-            apparmor_map: None,
-            apparmor_profile: None,
-            bpf: None,
-            bpf_entries: None,
-            container: target.container.as_deref(),
-            divergences: None,
-            enforcement: enforcement_word(&target.enforcement),
-            host: target.host,
-            labels: target_labels(target, workloads, node_labels.as_ref()),
-            landlock: None,
-            namespace: target.namespace.as_deref(),
-            policies: applied.iter().map(|p| p.id()).collect(),
-            posture: IndexPosture {
-                capabilities: target.posture.capabilities,
-                file: target.posture.file,
-                network: target.posture.network,
-            },
-            reason: match &target.enforcement {
-                Enforcement::Disabled(r) => Some(r.as_str()),
-                _ => None,
-            },
-            workload: target.workload.as_deref(),
-            workload_kind: target.workload_kind.as_deref(),
-        };
-        let mut image = None;
+    let mut apparmor_lowering = apparmor.then(|| {
+        let lowering = lower::apparmor::Lowering::new(policies);
+        // The divergence analysis reads each profile's lines by the lowering's numbers.
         if bpf {
-            let t = std::time::Instant::now();
-            let lowered = lower::bpf::lower_target(target, &applied);
-            let image = image.insert(lowered);
-            if image.entries.len() > args.capacity {
-                built.findings.push(capacity_finding(image, args.capacity));
-            }
-            let path = target.artifact_path("bpf", "img");
-            let bytes = image.encode();
-            timings.add("lower bpf", t);
-            let image = &*image;
-            put(&mut built, timings, &path, &bytes, Some(at));
-            entry.bpf_entries = Some(image.entries.len());
-            entry.bpf = Some(path);
-            built.images += 1;
+            lowering.recording_lines()
+        } else {
+            lowering
         }
-        if let Some(lowering) = &mut apparmor_lowering {
-            let t = std::time::Instant::now();
-            let profile = lowering.lower(target, &target.policies);
-            timings.add("lower apparmor", t);
-            if args.verify_apparmor {
-                if let Err(e) = lower::apparmor::check_with_parser(&profile) {
-                    // The first rejection stops the run: OUT is left as it was.
-                    built.error = Some(e.to_string());
-                    break;
-                }
+    });
+    timings.add("lower apparmor", t);
+    let analysed = std::thread::scope(|scope| {
+        let divergence_worker = built.divergence.is_some().then(|| DivergenceWorker::start(scope, policies, warned));
+        for (at, target) in composition.targets.iter().enumerate() {
+            if built.io_error.is_some() {
+                break;
             }
-            let path = format!("apparmor/{}", profile.file_name);
-            let map = format!("{path}.map.json");
-            put(&mut built, timings, &path, profile.text.as_bytes(), Some(at));
-            put(&mut built, timings, &map, profile.map_json.as_bytes(), Some(at));
-            entry.apparmor = Some(path);
-            entry.apparmor_map = Some(map);
-            entry.apparmor_profile = Some(profile.name.clone());
-            if let (Some(collected), Some(image)) = (&mut built.divergence, &image) {
+            let applied: Vec<&Policy> = target.policies.iter().map(|&i| &policies[i]).collect();
+            let mut entry = IndexEntry {
+                apparmor: None,
+                apparmor_map: None,
+                apparmor_profile: None,
+                bpf: None,
+                bpf_entries: None,
+                container: target.container.as_deref(),
+                divergences: None,
+                enforcement: enforcement_word(&target.enforcement),
+                host: target.host,
+                labels: target_labels(target, workloads, node_labels.as_ref()),
+                landlock: None,
+                namespace: target.namespace.as_deref(),
+                policies: applied.iter().map(|p| p.id()).collect(),
+                posture: IndexPosture {
+                    capabilities: target.posture.capabilities,
+                    file: target.posture.file,
+                    network: target.posture.network,
+                },
+                reason: match &target.enforcement {
+                    Enforcement::Disabled(r) => Some(r.as_str()),
+                    _ => None,
+                },
+                workload: target.workload.as_deref(),
+                workload_kind: target.workload_kind.as_deref(),
+            };
+            let mut image = None;
+            if bpf {
                 let t = std::time::Instant::now();
-                let (ids, unanalysed) = match analyzer.analyze(target, &applied, image, &profile.text) {
-                    Ok(found) => {
-                        let kept = found.into_iter().filter(|d| {
-                            d.code != armorc_compiler::codes::Code::D004
-                                || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
-                        });
-                        (collected.add(kept), None)
-                    }
-                    Err(divergence::Unanalysed(e)) => {
-                        eprintln!("note: {}: divergence analysis skipped: {e}", image.target);
-                        (Vec::new(), Some(e))
-                    }
-                };
-                entry.divergences = unanalysed.is_none().then_some(ids.len());
-                built.divergence_total += ids.len();
-                built.divergent_targets += usize::from(!ids.is_empty());
-                divergence_targets.push(DivergenceTarget {
-                    divergences: ids,
-                    target: image.target.clone(),
-                    unanalysed,
-                });
-                timings.add("divergence", t);
+                let lowered = lower::bpf::lower_target(target, &applied);
+                let image = image.insert(lowered);
+                if image.entries.len() > args.capacity {
+                    built.findings.push(capacity_finding(image, args.capacity));
+                }
+                let path = target.artifact_path("bpf", "img");
+                let bytes = image.encode();
+                timings.add("lower bpf", t);
+                let image = &*image;
+                put(&mut built, timings, &path, &bytes, Some(at));
+                entry.bpf_entries = Some(image.entries.len());
+                entry.bpf = Some(path);
+                built.images += 1;
             }
-            profile_targets.push((target.clone(), profile.name));
-            built.profiles += 1;
-        }
-        if landlock {
-            let t = std::time::Instant::now();
-            match lower::landlock::lower_target(target, &applied) {
-                Ok(lowered) => {
-                    for f in lowered.findings {
-                        if landlock_warned.insert((f.code, f.origin.clone().expect("K findings name their rule"))) {
-                            built.landlock_findings.push(f);
+            if let Some(lowering) = &mut apparmor_lowering {
+                let t = std::time::Instant::now();
+                let mut profile = lowering.lower(target, &target.policies);
+                timings.add("lower apparmor", t);
+                if args.verify_apparmor {
+                    if let Err(e) = lower::apparmor::check_with_parser(&profile) {
+                        // The first rejection stops the run: OUT is left as it was.
+                        built.error = Some(e.to_string());
+                        break;
+                    }
+                }
+                let path = format!("apparmor/{}", profile.file_name);
+                let map = format!("{path}.map.json");
+                put(&mut built, timings, &path, profile.text.as_bytes(), Some(at));
+                put(&mut built, timings, &map, profile.map_json.as_bytes(), Some(at));
+                entry.apparmor = Some(path);
+                entry.apparmor_map = Some(map);
+                entry.apparmor_profile = Some(profile.name.clone());
+                if let (Some(worker), Some(image)) = (&divergence_worker, image.take()) {
+                    let written = lower::apparmor::Profile {
+                        name: profile.name.clone(),
+                        file_name: String::new(),
+                        text: std::mem::take(&mut profile.text),
+                        lines: std::mem::take(&mut profile.lines),
+                        map_json: String::new(),
+                    };
+                    worker.send(DivergenceJob { at, target, image, profile: written });
+                }
+                profile_targets.push((target.clone(), profile.name));
+                built.profiles += 1;
+            }
+            if landlock {
+                let t = std::time::Instant::now();
+                match lower::landlock::lower_target(target, &applied) {
+                    Ok(lowered) => {
+                        for f in lowered.findings {
+                            if landlock_warned.insert((f.code, f.origin.clone().expect("K findings name their rule"))) {
+                                built.landlock_findings.push(f);
+                            }
+                        }
+                        let path = target.artifact_path("landlock", "json");
+                        timings.add("lower landlock", t);
+                        put(&mut built, timings, &path, lowered.plan.encode().as_bytes(), Some(at));
+                        entry.landlock = Some(path);
+                        built.plans += 1;
+                        if !target.host {
+                            plan_targets.push((target.clone(), lowered.plan));
                         }
                     }
-                    let path = target.artifact_path("landlock", "json");
-                    timings.add("lower landlock", t);
-                    put(&mut built, timings, &path, lowered.plan.encode().as_bytes(), Some(at));
-                    entry.landlock = Some(path);
-                    built.plans += 1;
-                    if !target.host {
-                        plan_targets.push((target.clone(), lowered.plan));
+                    Err(e) => {
+                        built.error.get_or_insert(e.to_string());
+                        break;
                     }
                 }
-                Err(e) => {
-                    built.error.get_or_insert(e.to_string());
-                    break;
-                }
             }
+            index.push(entry);
         }
-        index.push(entry);
+        divergence_worker.map(DivergenceWorker::finish)
+    });
+    let mut divergence_targets = Vec::new();
+    if let Some(analysed) = analysed {
+        timings.beside.push(("divergence", analysed.busy));
+        timings.phases.push(("divergence (wait)", analysed.waited));
+        for done in analysed.targets {
+            if let Some(e) = &done.file.unanalysed {
+                eprintln!("note: {}: divergence analysis skipped: {e}", done.file.target);
+            }
+            // A target whose lowering then failed has no entry (and nothing is written).
+            if let Some(entry) = index.get_mut(done.at) {
+                entry.divergences = done.file.unanalysed.is_none().then_some(done.file.divergences.len());
+            }
+            built.divergence_total += done.file.divergences.len();
+            built.divergent_targets += usize::from(!done.file.divergences.is_empty());
+            divergence_targets.push(done.file);
+        }
+        built.divergence = Some(analysed.collected);
     }
     if let Some(collected) = &built.divergence {
         let file = DivergenceFile { divergences: &collected.items, targets: divergence_targets, version: 1 };

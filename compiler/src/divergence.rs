@@ -14,6 +14,7 @@ use crate::codes::Code;
 use crate::compose::{Enforcement, Target};
 use crate::image::MapImage;
 use crate::ir::{self, Action, RuleTarget as T};
+use crate::lower::apparmor::Profile as Written;
 use crate::model::apparmor::{self, glob::Glob, LineCache, PathLines, ProfileSet};
 use crate::model::{By, Hook, Model, Op, Operation, Query};
 use foldhash::fast::FixedState;
@@ -108,24 +109,28 @@ impl Interned {
 }
 
 impl Analyzer {
-    /// The divergences of one target, one per (code, rule), in rule order. Audited and disabled
-    /// targets have none (neither enforcer denies there). `profile_text` is the target's profile
-    /// and `image` its map image, both lowered from `policies` (the target's, in order).
+    /// The divergences of one target, one per (code, rule), in rule order, each with its number in
+    /// this analyzer (equal numbers, equal divergences). Audited and disabled targets have none
+    /// (neither enforcer denies there). `profile` is the target's profile and `image` its map
+    /// image, both lowered from `policies` (the target's, in order).
     pub fn analyze(
         &mut self,
         target: &Target,
         policies: &[&ir::Policy],
         image: &MapImage,
-        profile_text: &str,
-    ) -> Result<Vec<&Divergence>, Unanalysed> {
+        profile: &Written,
+    ) -> Result<Vec<(u32, &Divergence)>, Unanalysed> {
         let key = (target.policies.clone(), format!("{:?}{:?}", target.posture, target.enforcement), target.host);
         if !self.results.contains_key(&key) {
-            let r = self.analyze_once(target, policies, image, profile_text);
+            let r = self.analyze_once(target, policies, image, profile);
             let r = r.map(|found| found.iter().map(|d| self.distinct.intern(d)).collect());
             self.results.insert(key.clone(), r);
         }
         let items = &self.distinct.items;
-        self.results[&key].as_ref().map(|ids| ids.iter().map(|&i| &items[i as usize]).collect()).map_err(Clone::clone)
+        self.results[&key]
+            .as_ref()
+            .map(|ids| ids.iter().map(|&i| (i, &items[i as usize])).collect())
+            .map_err(Clone::clone)
     }
 
     fn analyze_once(
@@ -133,12 +138,12 @@ impl Analyzer {
         target: &Target,
         policies: &[&ir::Policy],
         image: &MapImage,
-        profile_text: &str,
+        profile: &Written,
     ) -> Result<Vec<Divergence>, Unanalysed> {
         if target.enforcement != Enforcement::Enabled {
             return Ok(Vec::new());
         }
-        let set = ProfileSet::parse_cached(profile_text, &mut self.lines).map_err(Unanalysed)?;
+        let set = ProfileSet::parse_cached(&profile.text, &profile.lines, &mut self.lines).map_err(Unanalysed)?;
         let root = set.entry_profile().unwrap_or_default();
         let mut transitions: HashMap<&[u8], &str, FixedState> = HashMap::default();
         for name in std::iter::once(root.as_str()).chain(set.profiles.keys().map(String::as_str)) {
@@ -154,13 +159,20 @@ impl Analyzer {
             .filter(|a| a.rule.action != Action::Audit)
             .collect();
         let mut exact_rules: HashMap<&str, Vec<usize>, FixedState> = HashMap::default();
-        let mut scanned_rules = Vec::new();
+        let mut scanned_rules: [Vec<usize>; 4] = Default::default();
         for (i, a) in rules.iter().enumerate() {
             match &a.rule.target {
                 T::ProcessPath { path, .. } | T::FilePath { path, .. } => {
                     exact_rules.entry(path.as_str()).or_default().push(i);
                 }
-                _ => scanned_rules.push(i),
+                T::ProcessExecname { .. } | T::ProcessDir { .. } | T::ProcessPattern { .. } => {
+                    scanned_rules[QueryKind::Exec as usize].push(i)
+                }
+                T::FileDir { .. } | T::FilePattern { .. } => scanned_rules[QueryKind::File as usize].push(i),
+                T::Protocol { .. } => scanned_rules[QueryKind::Socket as usize].push(i),
+                T::Capability { .. } => scanned_rules[QueryKind::Capable as usize].push(i),
+                // No query matches the others (`rule_matches`).
+                _ => {}
             }
         }
         let by_ref = RefCell::new(None);
@@ -190,8 +202,8 @@ impl Analyzer {
             pattern_ids,
             exact_rules,
             scanned_rules,
-            last_matching: RefCell::default(),
-            lines: &self.lines,
+            matched: RefCell::default(),
+            lines: set.lines(),
             reported: RefCell::default(),
         };
         let mut found = Found::default();
@@ -205,7 +217,7 @@ impl Analyzer {
             if !at.as_ref().is_some_and(|at| at.profile == profile && at.path.as_bytes() == q.path.as_slice()) {
                 let path = std::str::from_utf8(&q.path).unwrap_or("");
                 let path_id = cx.lines.path_id(path);
-                let lines = set.lines_for_cached(profile, path, path_id, cx.lines);
+                let lines = set.lines_for_cached(profile, path, path_id);
                 at = Some(At { profile, path, path_id, lines, root_lines: OnceCell::new() });
             }
             if let Some(at) = &at {
@@ -254,9 +266,6 @@ impl Patterns {
 /// (policies, posture and enforcement, host): what makes two targets' analyses equal.
 type TargetKey = (Vec<usize>, String, bool);
 
-/// (source, path number, exec, has a path): what `matching` depends on for path operations.
-type MatchKey = (Vec<u8>, u32, bool, bool);
-
 /// The probes of one path in one profile: the profile's lines matching the path are found once.
 struct At<'a> {
     profile: &'a str,
@@ -272,9 +281,11 @@ pub fn analyze(
     target: &Target,
     policies: &[&ir::Policy],
     image: &MapImage,
-    profile_text: &str,
+    profile: &Written,
 ) -> Result<Vec<Divergence>, Unanalysed> {
-    Analyzer::default().analyze(target, policies, image, profile_text).map(|found| found.into_iter().cloned().collect())
+    Analyzer::default()
+        .analyze(target, policies, image, profile)
+        .map(|found| found.into_iter().map(|(_, d)| d.clone()).collect())
 }
 
 #[derive(Default)]
@@ -579,7 +590,7 @@ struct Context<'a> {
     rules: &'a [Applied<'a>],
     model: Model,
     image: &'a MapImage,
-    set: &'a ProfileSet,
+    set: &'a ProfileSet<'a>,
     root: &'a str,
     /// Exact `px` lines of every profile: which executable enters which sub-profile.
     transitions: HashMap<&'a [u8], &'a str, FixedState>,
@@ -592,8 +603,9 @@ struct Context<'a> {
     allow_list_rule: Option<usize>,
     /// The run's parsed lines (and glob answers).
     lines: &'a LineCache,
-    /// The last `matching` answer: probes of one path ask it for several operations.
-    last_matching: RefCell<Option<(MatchKey, Vec<usize>)>>,
+    /// `matching` answers of path operations: the sources numbered, and the answers by (source,
+    /// path, exec).
+    matched: RefCell<Matched>,
     /// Compiled matchPatterns and their answers (shared by the run).
     patterns: &'a RefCell<Patterns>,
     /// Per applied rule: its pattern's number in `patterns` (0 for other rules).
@@ -601,10 +613,36 @@ struct Context<'a> {
     /// matchPaths rules by their path, and the other rules (which `matching` checks for every
     /// query).
     exact_rules: HashMap<&'a str, Vec<usize>, FixedState>,
-    scanned_rules: Vec<usize>,
+    /// By the `QueryKind` they can match.
+    scanned_rules: [Vec<usize>; 4],
 }
 
 type ByRef<'a> = HashMap<(&'a str, &'a str), usize, FixedState>;
+
+/// Sources numbered, and `matching` answers by (source number, path number, exec).
+type Matched = (HashMap<Vec<u8>, u64, FixedState>, HashMap<u64, std::rc::Rc<[usize]>, FixedState>);
+
+/// Which rules a query can match (`Context::rule_matches`): process rules an exec, file rules
+/// another path operation, protocols a socket, capabilities a capability.
+#[derive(Clone, Copy)]
+enum QueryKind {
+    Exec,
+    File,
+    Socket,
+    Capable,
+}
+
+impl QueryKind {
+    fn of(op: Op) -> Option<QueryKind> {
+        match op {
+            Op::Exec => Some(QueryKind::Exec),
+            Op::Socket => Some(QueryKind::Socket),
+            Op::Capable => Some(QueryKind::Capable),
+            op if op.has_path() => Some(QueryKind::File),
+            _ => None,
+        }
+    }
+}
 
 /// An answer of the AppArmor evaluator.
 struct AaAnswer {
@@ -642,7 +680,7 @@ impl<'a> Context<'a> {
             Op::Mkdir | Op::Rmdir => {
                 let dir = format!("{path}/");
                 let id = self.lines.path_id(&dir);
-                self.set.lines_for_cached(profile, &dir, id, self.lines).file('w', q.owner) == apparmor::Decision::Allow
+                self.set.lines_for_cached(profile, &dir, id).file('w', q.owner) == apparmor::Decision::Allow
             }
             Op::Socket => {
                 self.set.network(profile, type_word(q.sock_type), proto_word(q.sock_type, q.protocol))
@@ -676,7 +714,7 @@ impl<'a> Context<'a> {
             // entrypoint) never exec'd it inside the profile and runs under the root profile.
             if entered {
                 let root_lines =
-                    at.root_lines.get_or_init(|| self.set.lines_for_cached(self.root, at.path, at.path_id, self.lines));
+                    at.root_lines.get_or_init(|| self.set.lines_for_cached(self.root, at.path, at.path_id));
                 let root =
                     AaAnswer { allow: self.apparmor(q, self.root, at.path, root_lines), profile: Profile::RootStart };
                 if root.allow != bpf_allow {
@@ -711,28 +749,43 @@ impl<'a> Context<'a> {
             q,
             op,
             aa,
-            format!(
-                "fromSource {source}: AppArmor applies the rule only to a process that exec'd {source} inside the \
-                 profile, BPF-LSM to every task running {source}"
-            ),
-            format!(
-                "if {source} is the container's entrypoint, start it through a shell or wrapper (so the exec enters \
-                 its sub-profile), or make the rule global"
-            ),
-            None,
+            || {
+                format!(
+                    "fromSource {source}: AppArmor applies the rule only to a process that exec'd {source} inside \
+                     the profile, BPF-LSM to every task running {source}"
+                )
+            },
+            || {
+                format!(
+                    "if {source} is the container's entrypoint, start it through a shell or wrapper (so the exec \
+                     enters its sub-profile), or make the rule global"
+                )
+            },
+            || None,
         )
     }
 
     /// Applied rules (of the query's source, or global) matching the query.
-    fn matching(&self, q: &Query, at: &At) -> Vec<usize> {
-        let (exec, has_path) = (q.op == Op::Exec, q.op.has_path());
-        if let Some((k, m)) = &*self.last_matching.borrow() {
-            if has_path && k.0 == q.source && k.1 == at.path_id && k.2 == exec && k.3 {
-                return m.clone();
-            }
+    fn matching(&self, q: &Query, at: &At) -> std::rc::Rc<[usize]> {
+        if !q.op.has_path() {
+            return self.matching_uncached(q, at).into();
         }
-        let m = self.matching_uncached(q, at);
-        *self.last_matching.borrow_mut() = Some(((q.source.clone(), at.path_id, exec, has_path), m.clone()));
+        // Path operations depend on (source, path, exec or not) only.
+        let mut matched = self.matched.borrow_mut();
+        let source = match matched.0.get(q.source.as_slice()) {
+            Some(&n) => n,
+            None => {
+                let n = matched.0.len() as u64;
+                matched.0.insert(q.source.clone(), n);
+                n
+            }
+        };
+        let key = (source << 33) | (u64::from(at.path_id) << 1) | u64::from(q.op == Op::Exec);
+        if let Some(m) = matched.1.get(&key) {
+            return m.clone();
+        }
+        let m: std::rc::Rc<[usize]> = self.matching_uncached(q, at).into();
+        matched.1.insert(key, m.clone());
         m
     }
 
@@ -740,9 +793,10 @@ impl<'a> Context<'a> {
         let source = String::from_utf8_lossy(&q.source);
         // Path rules can only match their own path: only those of this path are checked.
         let exact = self.exact_rules.get(at.path).map_or(&[][..], Vec::as_slice);
+        let scanned = QueryKind::of(q.op).map_or(&[][..], |k| self.scanned_rules[k as usize].as_slice());
         let mut m: Vec<usize> = exact
             .iter()
-            .chain(&self.scanned_rules)
+            .chain(scanned)
             .copied()
             .filter(|&i| {
                 let a = self.rules[i];
@@ -817,26 +871,30 @@ impl<'a> Context<'a> {
         if q.op == Op::Exec && !bpf_allow && aa.allow && open_only {
             let open = op.hooks.iter().find(|(h, _)| *h == Hook::FileOpen).map(|(_, d)| d);
             let by_rule = open.is_some_and(|d| d.by == By::Rule);
-            let parent = path.rsplit_once('/').map_or("/".to_string(), |(d, _)| format!("{d}/"));
-            let (blame, why, suggestion) = if by_rule {
-                let i = self.bpf_rule(op).unwrap_or(subject);
-                (
-                    i,
-                    format!("exec of {path} also opens it, and a file rule denies that open in BPF-LSM only"),
-                    format!("add a process Block for {path} so AppArmor denies the exec too, or exempt it from the file rule"),
-                )
+            let blame = if by_rule {
+                self.bpf_rule(op).unwrap_or(subject)
             } else {
-                let i = probe.rule.or(self.allow_list_rule).unwrap_or(subject);
-                (
-                    i,
+                probe.rule.or(self.allow_list_rule).unwrap_or(subject)
+            };
+            let why = || {
+                if by_rule {
+                    format!("exec of {path} also opens it, and a file rule denies that open in BPF-LSM only")
+                } else {
                     format!(
                         "exec of {path} under a file allow-list: BPF-LSM also checks the file open (not on the \
                          allow-list), AppArmor only the exec (`/{{,**}} ix`)"
-                    ),
-                    format!("add `{parent}` (readOnly) to the file allow-list"),
-                )
+                    )
+                }
             };
-            return self.divergence(Code::D002, blame, q, op, aa, why, suggestion, None);
+            let suggestion = || {
+                if by_rule {
+                    format!("add a process Block for {path} so AppArmor denies the exec too, or exempt it from the file rule")
+                } else {
+                    let parent = path.rsplit_once('/').map_or("/".to_string(), |(d, _)| format!("{d}/"));
+                    format!("add `{parent}` (readOnly) to the file allow-list")
+                }
+            };
+            return self.divergence(Code::D002, blame, q, op, aa, why, suggestion, || None);
         }
         let decided = self.bpf_rule(op);
         if q.op == Op::Open && bpf_allow && !aa.allow {
@@ -847,11 +905,13 @@ impl<'a> Context<'a> {
                     q,
                     op,
                     aa,
-                    "readOnly Block: BPF-LSM lets reads through, AppArmor allows only what another line allows \
+                    || {
+                        "readOnly Block: BPF-LSM lets reads through, AppArmor allows only what another line allows \
                      (none under an allow-list)"
-                        .to_string(),
-                    format!("make the read explicit: add an Allow of {} with readOnly: true", rule(i).scope()),
-                    None,
+                            .to_string()
+                    },
+                    || format!("make the read explicit: add an Allow of {} with readOnly: true", rule(i).scope()),
+                    || None,
                 );
             }
         }
@@ -864,13 +924,17 @@ impl<'a> Context<'a> {
                     q,
                     op,
                     aa,
-                    "readOnly/ownerOnly: BPF-LSM's unlink, rename, chmod and truncate hooks ignore them, AppArmor \
+                    || {
+                        "readOnly/ownerOnly: BPF-LSM's unlink, rename, chmod and truncate hooks ignore them, AppArmor \
                      treats these as writes"
-                        .to_string(),
-                    format!(
-                        "if {path} must not change on BPF-LSM nodes either, add a Block of it for those operations"
-                    ),
-                    None,
+                            .to_string()
+                    },
+                    || {
+                        format!(
+                            "if {path} must not change on BPF-LSM nodes either, add a Block of it for those operations"
+                        )
+                    },
+                    || None,
                 );
             }
         }
@@ -885,9 +949,13 @@ impl<'a> Context<'a> {
                     q,
                     op,
                     aa,
-                    format!("AppArmor names the directory {path} as `{path}/`, which the rule does not match"),
-                    format!("if {path} may also be a directory, block it as one too (matchDirectories dir `{path}/`)"),
-                    None,
+                    || format!("AppArmor names the directory {path} as `{path}/`, which the rule does not match"),
+                    || {
+                        format!(
+                            "if {path} may also be a directory, block it as one too (matchDirectories dir `{path}/`)"
+                        )
+                    },
+                    || None,
                 );
             }
         }
@@ -899,11 +967,13 @@ impl<'a> Context<'a> {
                     q,
                     op,
                     aa,
-                    "a Block limited by `pts`: BPF-LSM denies only from a terminal, AppArmor cannot see terminals \
+                    || {
+                        "a Block limited by `pts`: BPF-LSM denies only from a terminal, AppArmor cannot see terminals \
                      and denies from every task"
-                        .to_string(),
-                    "drop the pts qualifier, or accept that AppArmor nodes deny without a terminal too".to_string(),
-                    None,
+                            .to_string()
+                    },
+                    || "drop the pts qualifier, or accept that AppArmor nodes deny without a terminal too".to_string(),
+                    || None,
                 );
             }
             // The rule BPF-LSM's first lookup found (or an Allow), and a Block AppArmor applies too.
@@ -924,17 +994,21 @@ impl<'a> Context<'a> {
                     q,
                     op,
                     aa,
-                    format!(
+                    || {
+                        format!(
                         "{:?} rule under {}: BPF-LSM applies only its first matching lookup and allows, AppArmor's \
                          deny always wins",
                         rule(a).rule.action,
                         blocked.describe()
-                    ),
-                    format!(
+                    )
+                    },
+                    || {
+                        format!(
                         "make the rules agree on {path}: narrow the Block so it does not cover it, or give the inner \
                          rule the Block's effect"
-                    ),
-                    Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.id))),
+                    )
+                    },
+                    || Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.id))),
                 );
             }
         }
@@ -945,12 +1019,17 @@ impl<'a> Context<'a> {
             q,
             op,
             aa,
-            "BPF-LSM and AppArmor decide this rule differently".to_string(),
-            "check both artifacts with `armorc explain` and rewrite the rule so both enforcers express it".to_string(),
-            None,
+            || "BPF-LSM and AppArmor decide this rule differently".to_string(),
+            || {
+                "check both artifacts with `armorc explain` and rewrite the rule so both enforcers express it"
+                    .to_string()
+            },
+            || None,
         )
     }
 
+    /// The divergence of rule `i` with code `code`, unless this target has it already: its texts
+    /// are made only then.
     #[allow(clippy::too_many_arguments)]
     fn divergence(
         &self,
@@ -959,9 +1038,9 @@ impl<'a> Context<'a> {
         q: &Query,
         op: &Operation,
         aa: &AaAnswer,
-        why: String,
-        suggestion: String,
-        related: Option<(ir::Origin, String)>,
+        why: impl FnOnce() -> String,
+        suggestion: impl FnOnce() -> String,
+        related: impl FnOnce() -> Option<(ir::Origin, String)>,
     ) -> Option<Divergence> {
         // Once per (code, rule): later operations showing the same divergence add nothing.
         if !self.reported.borrow_mut().insert((code, i)) {
@@ -975,9 +1054,9 @@ impl<'a> Context<'a> {
             operation: describe_query(q),
             bpf: self.describe_bpf(op),
             apparmor: format!("{} ({})", if aa.allow { "allows" } else { "denies" }, aa.label(q)),
-            why,
-            suggestion,
-            related,
+            why: why(),
+            suggestion: suggestion(),
+            related: related(),
         })
     }
 
@@ -1028,20 +1107,28 @@ fn describe_query(q: &Query) -> String {
 pub struct Collected {
     /// Distinct divergences in first-seen order.
     pub items: Vec<Divergence>,
-    index: Index,
+    /// Per number of the `Analyzer` that found them: the index in `items` (`u32::MAX`: not yet).
+    by_number: Vec<u32>,
     /// Per item: how many targets have it.
     pub targets: Vec<usize>,
 }
 
 impl Collected {
-    /// Add one target's divergences; returns their indexes into `items`.
-    pub fn add<'d>(&mut self, found: impl IntoIterator<Item = &'d Divergence>) -> Vec<usize> {
+    /// Add one target's divergences, with their numbers in the one `Analyzer` that found every
+    /// divergence added here; returns their indexes into `items`.
+    pub fn add<'d>(&mut self, found: impl IntoIterator<Item = (u32, &'d Divergence)>) -> Vec<usize> {
         let mut ids = Vec::new();
-        for d in found {
-            let id = self.index.intern(&mut self.items, d) as usize;
-            if id == self.targets.len() {
+        for (number, d) in found {
+            let n = number as usize;
+            if self.by_number.len() <= n {
+                self.by_number.resize(n + 1, u32::MAX);
+            }
+            if self.by_number[n] == u32::MAX {
+                self.by_number[n] = self.items.len() as u32;
+                self.items.push(d.clone());
                 self.targets.push(0);
             }
+            let id = self.by_number[n] as usize;
             self.targets[id] += 1;
             ids.push(id);
         }

@@ -289,6 +289,8 @@ pub struct Operation {
 /// A map image loaded for lookups, as the kernel holds it (key -> value).
 pub struct Model {
     map: HashMap<Key, Value, foldhash::fast::FixedState>,
+    /// The last path hashed and its hashes: queries come several per path.
+    last: std::cell::RefCell<Option<(Vec<u8>, std::rc::Rc<Hashed>)>>,
 }
 
 /// One '/'-prefix of a path and the hashes the kernel snapshots there.
@@ -333,7 +335,22 @@ struct Hit {
 impl Model {
     pub fn new(image: &MapImage) -> Model {
         // last writer wins, as when the entries are written into the kernel map in order
-        Model { map: image.entries.iter().map(|e| (e.key, e.value)).collect() }
+        let mut map = HashMap::with_capacity_and_hasher(image.entries.len(), Default::default());
+        map.extend(image.entries.iter().map(|e| (e.key, e.value)));
+        Model { map, last: Default::default() }
+    }
+
+    /// `hash_path(path)`, remembered for the next query of the same path.
+    fn hashed(&self, path: &[u8]) -> std::rc::Rc<Hashed> {
+        let mut last = self.last.borrow_mut();
+        if let Some((p, h)) = &*last {
+            if p == path {
+                return h.clone();
+            }
+        }
+        let h = std::rc::Rc::new(hash_path(path));
+        *last = Some((path.to_vec(), h.clone()));
+        h
     }
 
     fn get(&self, k: &Key) -> Option<Value> {
@@ -370,7 +387,7 @@ impl Model {
                 vec![(Hook::FileOpen, self.decide(&open)), (Hook::Bprm, self.decide_exec_args(q, false))]
             }
             Op::Write => {
-                let h = hash_path(&q.path);
+                let h = self.hashed(&q.path);
                 let hit = self.lookup_path(&h, Self::source(q), false);
                 vec![
                     (Hook::FileOpen, self.file_verdict(q, FileHook::Open, &hit)),
@@ -470,7 +487,7 @@ impl Model {
     /// The bprm hook. `args_known`: whether argv is readable (the test-run harness); the live
     /// LSM hook cannot read the new image's argv, so allowedArgs never match there.
     fn decide_exec_args(&self, q: &Query, args_known: bool) -> Decision {
-        let h = hash_path(&q.path);
+        let h = self.hashed(&q.path);
         let Some(hit) = self.lookup_path(&h, Self::source(q), true) else {
             return self.unmatched(POSTURE_PROCESS);
         };
@@ -508,7 +525,7 @@ impl Model {
     }
 
     fn decide_file(&self, q: &Query) -> Decision {
-        let h = hash_path(&q.path);
+        let h = self.hashed(&q.path);
         let hit = self.lookup_path(&h, Self::source(q), false);
         match q.op {
             Op::Open => self.file_verdict(q, FileHook::Open, &hit),

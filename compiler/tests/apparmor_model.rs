@@ -12,7 +12,7 @@ mod common;
 use armorc_compiler::ir::{self, Action, RuleTarget as T};
 use armorc_compiler::lower::{apparmor, bpf};
 use armorc_compiler::model::apparmor::glob::Glob;
-use armorc_compiler::model::apparmor::{Decision, Exec, ProfileSet};
+use armorc_compiler::model::apparmor::{Decision, Exec, LineCache, ProfileSet};
 use armorc_compiler::model::{Model, Op, Query};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -393,4 +393,51 @@ fn evaluator_agrees_with_the_decision_model_on_corpus_sample() {
     }
     let shown: Vec<&String> = unexplained.iter().take(60).collect();
     assert!(unexplained.is_empty(), "{} disagreements under no named deviation:\n{shown:#?}", unexplained.len());
+}
+
+/// The divergence analysis reads a profile by the lowering's line numbers (`TextLines`) into a
+/// `LineCache` shared by a run and finds a path's lines through the cache's index
+/// (`lines_for_cached`); the evaluator's reference reads the text and looks at every line
+/// (`lines_for`). Both must give the same answers, for every fixture's profiles, paths and
+/// operations, each profile read twice (the second time by number).
+#[test]
+fn numbered_reading_and_path_index_agree_with_the_text() {
+    let mut cache = LineCache::default();
+    let mut compared = 0;
+    for f in aa_fixtures::all() {
+        let refs = f.policy_refs();
+        let mut lowering = apparmor::Lowering::new(refs.iter().copied()).recording_lines();
+        let profile = lowering.lower(&f.target, &(0..refs.len()).collect::<Vec<_>>());
+        assert!(!profile.lines.lines.is_empty(), "{}: no lines recorded", f.name);
+        let text = ProfileSet::parse(&profile.text).unwrap();
+        let paths = path_universe(&f);
+        for _ in 0..2 {
+            let set = ProfileSet::parse_cached(&profile.text, &profile.lines, &mut cache).unwrap();
+            assert_eq!(set.profiles.keys().collect::<Vec<_>>(), text.profiles.keys().collect::<Vec<_>>(), "{}", f.name);
+            for name in text.profiles.keys() {
+                assert_eq!(set.transitions(name), text.transitions(name), "{}: {name}", f.name);
+                for path in &paths {
+                    let (by_index, by_scan) =
+                        (set.lines_for_cached(name, path, set.lines().path_id(path)), text.lines_for(name, path));
+                    for owner in [true, false] {
+                        assert_eq!(by_index.exec(owner), by_scan.exec(owner), "{}: {name} exec {path}", f.name);
+                        for op in ['r', 'w', 'a', 'l', 'k', 'm'] {
+                            let (a, b) = (by_index.file(op, owner), by_scan.file(op, owner));
+                            assert_eq!(a, b, "{}: {name} {op} {path} owner {owner}", f.name);
+                            compared += 1;
+                        }
+                    }
+                }
+                for &(ty, proto) in &SOCKETS {
+                    let (t, p) = (type_word(ty), proto_word(ty, proto));
+                    assert_eq!(set.network(name, t, p), text.network(name, t, p), "{}: {name} {t}/{p}", f.name);
+                }
+                for (cap, _) in ir::CAPABILITIES {
+                    assert_eq!(set.capability(name, cap), text.capability(name, cap), "{}: {name} {cap}", f.name);
+                }
+            }
+        }
+    }
+    println!("{compared} file answers compared");
+    assert!(compared > 10_000, "only {compared} answers compared");
 }

@@ -234,7 +234,7 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
                     let applied: Vec<_> = target.policies.iter().map(|&i| &checked.policies[i]).collect();
                     let image = bpf::lower_target(target, &applied);
                     let profile = apparmor::lower_target(target, &applied);
-                    let divergences = armorc_compiler::divergence::analyze(target, &applied, &image, &profile.text)
+                    let divergences = armorc_compiler::divergence::analyze(target, &applied, &image, &profile)
                         .unwrap_or_else(|e| panic!("{name}: not analysed: {e:?}"));
                     found.extend(divergences.iter().map(|d| (d.code, d.message())));
                 }

@@ -47,12 +47,19 @@ struct FileRule {
     glob: Glob,
     perms: String,
     exec: Option<ExecMode>,
-    /// Its number in the [`LineCache`] that parsed it: glob answers are remembered by it.
-    id: u32,
-    /// Where profiles index it: the hash of its path (exact rules), of the first path component
+    /// Where the cache indexes it: the hash of its path (exact rules), of the first path component
     /// every match has, or of the start of a component every match has (`needle_key`; `None`:
     /// none of these, checked for every path).
     key: Option<u64>,
+}
+
+impl FileRule {
+    /// An exact path that enters a named profile (`/bin/sh px -> kubearmor-..._bin_sh`): such
+    /// lines name their file's own sub-profiles, so no two files share them.
+    fn names_profile(&self) -> bool {
+        matches!(self.exec, Some(ExecMode::Profile(Some(_)) | ExecMode::Child(Some(_))))
+            && self.glob.literal_str().is_some()
+    }
 }
 
 /// The hash profiles index lines by (a path, or one path component).
@@ -80,15 +87,15 @@ struct WordRule {
 pub struct Profile {
     pub name: String,
     pub attachment: Option<String>,
-    files: Vec<Arc<FileRule>>,
+    /// Its file lines, by their numbers in the set's `LineCache`, in profile order.
+    files: Vec<u32>,
     network: Vec<Arc<WordRule>>,
     caps: Vec<Arc<WordRule>>,
-    /// `(FileRule::key, index into files)`, sorted: exact lines by their path, glob lines by the
-    /// first path component every match has or by a component start (`needle_key`). A path is
-    /// checked against the exact lines of its own text, the glob lines of its first component and
-    /// of its components' starts, and `unbucketed` only.
-    index: Vec<(u64, u32)>,
-    unbucketed: Vec<u32>,
+    /// `files` as a set (one bit per line number): which of the cache's lines matching a path
+    /// it has.
+    members: Vec<u64>,
+    /// Its lines that name a profile (`FileRule::names_profile`): the cache does not index them.
+    named: Vec<u32>,
 }
 
 /// The first component of a glob's literal prefix, when the prefix fixes it (`/etc/` in
@@ -102,44 +109,16 @@ fn first_component(text: &str, complete: bool) -> Option<&str> {
     }
 }
 
-impl Profile {
-    fn index(&mut self) {
-        for (i, r) in self.files.iter().enumerate() {
-            match r.key {
-                Some(k) => self.index.push((k, i as u32)),
-                None => self.unbucketed.push(i as u32),
-            }
-        }
-        self.index.sort_unstable();
-    }
-
-    /// The lines that may match `path`, in profile order.
-    fn candidates<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a FileRule> + 'a {
-        let range = |k: u64| {
-            let start = self.index.partition_point(|&(key, _)| key < k);
-            self.index[start..].iter().take_while(move |&&(key, _)| key == k).map(|&(_, i)| i)
-        };
-        let mut ids: Vec<u32> = range(key_hash(path)).collect();
-        if let Some(c) = first_component(path, true) {
-            ids.extend(range(key_hash(c)));
-        }
-        let bytes = path.as_bytes();
-        for (i, _) in bytes.iter().enumerate().filter(|&(_, &b)| b == b'/') {
-            if let Some(run) = bytes.get(i + 1..i + 1 + NEEDLE) {
-                ids.extend(range(needle_key(run)));
-            }
-        }
-        ids.extend_from_slice(&self.unbucketed);
-        ids.sort_unstable();
-        // A path that is also its own first component (`/etc`) finds an exact line twice.
-        ids.dedup();
-        ids.into_iter().map(move |i| &*self.files[i as usize])
-    }
+/// The profiles of one profile file. Their file lines are numbers in the `LineCache` they were
+/// parsed with: the set's own (`parse`) or one shared by many sets (`parse_cached`).
+pub struct ProfileSet<'c> {
+    pub profiles: BTreeMap<String, Profile>,
+    lines: Lines<'c>,
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct ProfileSet {
-    pub profiles: BTreeMap<String, Profile>,
+enum Lines<'c> {
+    Own(Box<LineCache>),
+    Shared(&'c LineCache),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,22 +247,65 @@ pub fn take_path(s: &str) -> Result<(String, &str), String> {
 
 /// Rule lines already parsed, by their text: profiles of one compile repeat the same lines, so
 /// each distinct line is parsed (and its glob compiled) once, and numbered.
-/// Also remembers which glob line matched which path (by their numbers), since the same lines meet
-/// the same paths in many profiles.
+/// Also remembers which lines match which path: the same lines meet the same paths in many
+/// profiles, so each (line, path) pair is matched once, and a profile keeps the matching lines it
+/// has (`ProfileSet::lines_for_cached`).
 #[derive(Default)]
 pub struct LineCache {
     /// Line text -> its number: the index of its parsed form in `parsed`.
     lines: HashMap<Box<str>, u32, FixedState>,
     parsed: Vec<Parsed>,
+    /// Compiled globs by their path text (`parse_rule`).
+    globs: HashMap<String, Glob, FixedState>,
+    /// Per line number: what it is, for adding it to a profile without looking at its parsed form.
+    kinds: Vec<Kind>,
+    /// Per number of a `TextLine` of table `numbers_of`: the line's number here (`u32::MAX`: not
+    /// seen yet).
+    numbered: Vec<u32>,
+    numbers_of: Option<u64>,
+    /// File lines by `FileRule::key`, in number order, and the lines without a key.
+    by_key: HashMap<u64, Vec<u32>, FixedState>,
+    unkeyed: Vec<u32>,
     /// Paths asked about, numbered.
     paths: RefCell<HashMap<Box<str>, u32, FixedState>>,
-    /// (line number << 32 | path number) -> the line's glob matches the path.
-    matched: RefCell<HashMap<u64, bool, FixedState>>,
+    /// Per path number: the file lines matching it.
+    path_lines: RefCell<Vec<PathMatches>>,
+}
+
+/// The file lines matching one path, among the first `upto` lines of the cache, and the keys
+/// (`FileRule::key`) of the lines that may match it: its own text's, its first component's and
+/// its components' starts' (`needle_key`).
+struct PathMatches {
+    upto: u32,
+    ids: Vec<u32>,
+    keys: Vec<u64>,
+}
+
+impl PathMatches {
+    fn new(path: &str) -> PathMatches {
+        let mut keys = vec![key_hash(path)];
+        keys.extend(first_component(path, true).map(key_hash));
+        let bytes = path.as_bytes();
+        for (i, _) in bytes.iter().enumerate().filter(|&(_, &b)| b == b'/') {
+            if let Some(run) = bytes.get(i + 1..i + 1 + NEEDLE) {
+                keys.push(needle_key(run));
+            }
+        }
+        PathMatches { upto: 0, ids: Vec::new(), keys }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    File,
+    /// A file line naming a profile (`FileRule::names_profile`).
+    Named,
+    Other,
 }
 
 #[derive(Clone, Debug)]
 enum Parsed {
-    File(Arc<FileRule>),
+    File(FileRule),
     Network(Arc<WordRule>),
     Caps(Vec<Arc<WordRule>>),
     /// Rules outside the model (mount, signal, ...).
@@ -299,65 +321,239 @@ impl LineCache {
         }
         let id = paths.len() as u32;
         paths.insert(path.into(), id);
+        self.path_lines.borrow_mut().push(PathMatches::new(path));
         id
     }
 
-    /// The parsed form of one rule line (without its `,`), parsed when new.
-    fn parsed(&mut self, body: &str) -> Result<&Parsed, String> {
+    /// The numbers of the file lines matching `path` (numbered `path_id`), in number order. Lines
+    /// parsed since the last question about the path are matched now: those of the path's keys
+    /// and those without a key.
+    fn matching(&self, path: &str, path_id: u32) -> std::cell::Ref<'_, [u32]> {
+        let all = self.parsed.len() as u32;
+        let stale = self.path_lines.borrow()[path_id as usize].upto < all;
+        if stale {
+            let mut path_lines = self.path_lines.borrow_mut();
+            let known = &mut path_lines[path_id as usize];
+            let from = known.upto;
+            let mut new: Vec<u32> = Vec::new();
+            let mut take = |ids: &[u32]| {
+                // Lists are in number order: most have nothing new.
+                if ids.last().is_some_and(|&last| last >= from) {
+                    new.extend_from_slice(&ids[ids.partition_point(|&i| i < from)..]);
+                }
+            };
+            for k in &known.keys {
+                if let Some(ids) = self.by_key.get(k) {
+                    take(ids)
+                }
+            }
+            take(&self.unkeyed);
+            new.sort_unstable();
+            // A path that is also its own first component (`/etc`) finds an exact line twice.
+            new.dedup();
+            for id in new {
+                if let Parsed::File(r) = &self.parsed[id as usize] {
+                    if r.glob.could_match(path) && r.glob.matches(path) {
+                        known.ids.push(id);
+                    }
+                }
+            }
+            known.upto = all;
+        }
+        std::cell::Ref::map(self.path_lines.borrow(), |p| p[path_id as usize].ids.as_slice())
+    }
+
+    /// The number of one rule line (without its `,`), parsed when new.
+    fn id_of(&mut self, body: &str) -> Result<u32, String> {
         if let Some(&id) = self.lines.get(body) {
-            return Ok(&self.parsed[id as usize]);
+            return Ok(id);
         }
         let id = self.parsed.len() as u32;
-        self.parsed.push(parse_rule(body, id)?);
+        let parsed = parse_rule(body, &mut self.globs)?;
+        match &parsed {
+            // Only the file that names the profile has such a line: its profiles keep them.
+            Parsed::File(r) if r.names_profile() => {}
+            Parsed::File(r) => match r.key {
+                Some(k) => self.by_key.entry(k).or_default().push(id),
+                None => self.unkeyed.push(id),
+            },
+            _ => {}
+        }
+        self.kinds.push(match &parsed {
+            Parsed::File(r) if r.names_profile() => Kind::Named,
+            Parsed::File(_) => Kind::File,
+            _ => Kind::Other,
+        });
+        self.parsed.push(parsed);
         self.lines.insert(body.into(), id);
-        Ok(&self.parsed[id as usize])
+        Ok(id)
+    }
+
+    fn file_rule(&self, id: u32) -> Option<&FileRule> {
+        match self.parsed.get(id as usize)? {
+            Parsed::File(r) => Some(r),
+            _ => None,
+        }
     }
 }
 
-impl ProfileSet {
-    pub fn parse(text: &str) -> Result<ProfileSet, String> {
-        ProfileSet::parse_cached(text, &mut LineCache::default())
+impl ProfileSet<'static> {
+    pub fn parse(text: &str) -> Result<ProfileSet<'static>, String> {
+        let mut cache = Box::new(LineCache::default());
+        let profiles = read_profiles(text, &TextLines::default(), &mut cache)?;
+        Ok(ProfileSet { profiles, lines: Lines::Own(cache) })
+    }
+}
+
+/// The lines of a profile text as its writer made them, every line in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextLines {
+    /// Which table the numbers are of: texts of one writer with the same `table` share it.
+    pub table: u64,
+    pub lines: Vec<TextLine>,
+}
+
+/// One line of a profile text: its byte range (without the newline) and its number, if its writer
+/// numbered it (one number, one text). A numbered rule line seen before is not read again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextLine {
+    pub start: u32,
+    pub end: u32,
+    pub number: Option<LineNumber>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineNumber {
+    /// In the table the writer shares across texts (`TextLines::table`).
+    Table(u32),
+    /// In this text only.
+    Text(u32),
+}
+
+/// The profiles of a profile file, their lines numbered in `cache`. With `lines` (the writer's
+/// account of `text`, every line in order) a numbered line the cache has seen is taken by its
+/// number; without, every line of `text` is read.
+fn read_profiles(text: &str, lines: &TextLines, cache: &mut LineCache) -> Result<BTreeMap<String, Profile>, String> {
+    if cache.numbers_of != Some(lines.table) {
+        // Numbers of another table mean other texts.
+        cache.numbered.clear();
+        cache.numbers_of = Some(lines.table);
+    }
+    let mut reader = Reader::default();
+    if lines.lines.is_empty() {
+        for (n, raw) in text.lines().enumerate() {
+            reader.line(raw, n, None, cache)?;
+        }
+    } else {
+        for (n, l) in lines.lines.iter().enumerate() {
+            let known = match l.number {
+                Some(LineNumber::Table(k)) => cache.numbered.get(k as usize),
+                Some(LineNumber::Text(k)) => reader.numbered.get(k as usize),
+                None => None,
+            };
+            if let (Some(&id), Some(p)) = (known.filter(|&&id| id != u32::MAX), reader.current.as_mut()) {
+                p.add(id, cache);
+                continue;
+            }
+            let raw =
+                text.get(l.start as usize..l.end as usize).ok_or_else(|| format!("line {}: not in the text", n + 1))?;
+            reader.line(raw, n, l.number, cache)?;
+        }
+    }
+    if reader.current.is_some() {
+        return Err("unterminated profile".into());
+    }
+    Ok(reader.profiles)
+}
+
+#[derive(Default)]
+struct Reader {
+    profiles: BTreeMap<String, Profile>,
+    current: Option<Profile>,
+    /// Per `LineNumber::Text`: the line's number in the cache (`u32::MAX`: not seen yet).
+    numbered: Vec<u32>,
+}
+
+impl Reader {
+    /// Line `n` (from 0) of the text; `number`: its number in the writer's table, if any.
+    fn line(&mut self, raw: &str, n: usize, number: Option<LineNumber>, cache: &mut LineCache) -> Result<(), String> {
+        let line = raw.trim();
+        let err = |m: String| format!("line {}: {m}: `{line}`", n + 1);
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(());
+        }
+        if let Some(rest) = line.strip_prefix("profile ") {
+            let rest = rest.strip_suffix('{').ok_or_else(|| err("profile without `{`".into()))?.trim();
+            let mut words = rest.split_whitespace().filter(|w| !w.starts_with("flags="));
+            let name = words.next().ok_or_else(|| err("profile without name".into()))?.to_string();
+            let attachment = words.next().map(str::to_string);
+            // Sized for a typical compiled profile: growing from empty cost more than parsing.
+            self.current = Some(Profile { name, attachment, files: Vec::with_capacity(128), ..Default::default() });
+            return Ok(());
+        }
+        if line == "}" {
+            let mut p = self.current.take().ok_or_else(|| err("`}` outside a profile".into()))?;
+            p.members = vec![0; cache.parsed.len() / 64 + 1];
+            for &id in &p.files {
+                p.members[id as usize / 64] |= 1 << (id % 64);
+            }
+            self.profiles.insert(p.name.clone(), p);
+            return Ok(());
+        }
+        let p = self.current.as_mut().ok_or_else(|| err("rule outside a profile".into()))?;
+        let body = line.strip_suffix(',').ok_or_else(|| err("rule without `,`".into()))?;
+        let id = cache.id_of(body).map_err(err)?;
+        let table = match number {
+            Some(LineNumber::Table(k)) => Some((&mut cache.numbered, k)),
+            Some(LineNumber::Text(k)) => Some((&mut self.numbered, k)),
+            None => None,
+        };
+        if let Some((table, k)) = table {
+            if table.len() <= k as usize {
+                table.resize(k as usize + 1, u32::MAX);
+            }
+            table[k as usize] = id;
+        }
+        p.add(id, cache);
+        Ok(())
+    }
+}
+
+impl Profile {
+    /// Adds line `id` of `cache`.
+    fn add(&mut self, id: u32, cache: &LineCache) {
+        match cache.kinds[id as usize] {
+            Kind::File => return self.files.push(id),
+            Kind::Named => {
+                self.named.push(id);
+                return self.files.push(id);
+            }
+            Kind::Other => {}
+        }
+        match &cache.parsed[id as usize] {
+            Parsed::File(_) => {}
+            Parsed::Network(r) => self.network.push(r.clone()),
+            Parsed::Caps(r) => self.caps.extend(r.iter().cloned()),
+            Parsed::Nothing => {}
+        }
+    }
+}
+
+impl<'c> ProfileSet<'c> {
+    /// `parse`, taking already parsed lines from `cache` (and adding new ones); the set's lines
+    /// are numbers there.
+    /// `lines`: the writer's account of `text` (`TextLines`), or none (empty).
+    pub fn parse_cached(text: &str, lines: &TextLines, cache: &'c mut LineCache) -> Result<ProfileSet<'c>, String> {
+        let profiles = read_profiles(text, lines, cache)?;
+        Ok(ProfileSet { profiles, lines: Lines::Shared(cache) })
     }
 
-    /// `parse`, taking already parsed lines from `cache` (and adding new ones).
-    pub fn parse_cached(text: &str, cache: &mut LineCache) -> Result<ProfileSet, String> {
-        let mut set = ProfileSet::default();
-        let mut current: Option<Profile> = None;
-        for (n, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            let err = |m: String| format!("line {}: {m}: `{line}`", n + 1);
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("profile ") {
-                let rest = rest.strip_suffix('{').ok_or_else(|| err("profile without `{`".into()))?.trim();
-                let mut words = rest.split_whitespace().filter(|w| !w.starts_with("flags="));
-                let name = words.next().ok_or_else(|| err("profile without name".into()))?.to_string();
-                let attachment = words.next().map(str::to_string);
-                // Sized for a typical compiled profile: growing from empty cost more than parsing.
-                current = Some(Profile { name, attachment, files: Vec::with_capacity(128), ..Default::default() });
-                continue;
-            }
-            if line == "}" {
-                let p = current.take().ok_or_else(|| err("`}` outside a profile".into()))?;
-                let mut p = p;
-                p.index();
-                set.profiles.insert(p.name.clone(), p);
-                continue;
-            }
-            let p = current.as_mut().ok_or_else(|| err("rule outside a profile".into()))?;
-            let body = line.strip_suffix(',').ok_or_else(|| err("rule without `,`".into()))?;
-            match cache.parsed(body).map_err(err)? {
-                Parsed::File(r) => p.files.push(r.clone()),
-                Parsed::Network(r) => p.network.push(r.clone()),
-                Parsed::Caps(r) => p.caps.extend(r.iter().cloned()),
-                Parsed::Nothing => {}
-            }
+    /// The cache numbering this set's lines.
+    pub fn lines(&self) -> &LineCache {
+        match &self.lines {
+            Lines::Own(c) => c,
+            Lines::Shared(c) => c,
         }
-        if current.is_some() {
-            return Err("unterminated profile".into());
-        }
-        Ok(set)
     }
 
     /// The named profile; an unknown name is an empty profile (it allows nothing).
@@ -368,8 +564,8 @@ impl ProfileSet {
             files: Vec::new(),
             network: Vec::new(),
             caps: Vec::new(),
-            index: Vec::new(),
-            unbucketed: Vec::new(),
+            members: Vec::new(),
+            named: Vec::new(),
         };
         self.profiles.get(name).unwrap_or(&EMPTY)
     }
@@ -382,9 +578,12 @@ impl ProfileSet {
 
     /// `transitions`, borrowed.
     pub fn transitions_of<'a>(&'a self, profile: &str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.profile(profile).files.iter().filter(|r| !r.deny).filter_map(|r| match (&r.exec, r.glob.literal_str()) {
-            (Some(ExecMode::Profile(Some(t))), Some(path)) => Some((path, t.as_str())),
-            _ => None,
+        let lines = self.lines();
+        self.profile(profile).files.iter().filter_map(|&id| lines.file_rule(id)).filter(|r| !r.deny).filter_map(|r| {
+            match (&r.exec, r.glob.literal_str()) {
+                (Some(ExecMode::Profile(Some(t))), Some(path)) => Some((path, t.as_str())),
+                _ => None,
+            }
         })
     }
 
@@ -410,31 +609,30 @@ impl ProfileSet {
     /// The file lines of a profile whose path matches `path`: several questions about one path
     /// (read, write, exec, owner or not) then look at these lines only.
     pub fn lines_for<'a>(&'a self, profile: &'a str, path: &'a str) -> PathLines<'a> {
-        let rules = self.profile(profile).candidates(path).filter(|r| r.glob.matches(path)).collect();
+        let lines = self.lines();
+        let rules = self
+            .profile(profile)
+            .files
+            .iter()
+            .filter_map(|&id| lines.file_rule(id))
+            .filter(|r| r.glob.matches(path))
+            .collect();
         PathLines { set: self, profile, path, rules }
     }
 
-    /// `lines_for`, with glob answers remembered in `cache` (the one this set was parsed with:
-    /// lines are told apart by their number there); `path_id` is `cache.path_id(path)`.
-    pub fn lines_for_cached<'a>(
-        &'a self,
-        profile: &'a str,
-        path: &'a str,
-        path_id: u32,
-        cache: &LineCache,
-    ) -> PathLines<'a> {
-        let mut matched = cache.matched.borrow_mut();
-        let rules = self
-            .profile(profile)
-            .candidates(path)
-            .filter(|r| {
-                r.glob.could_match(path)
-                    && (r.glob.exact
-                        || *matched
-                            .entry(u64::from(r.id) << 32 | u64::from(path_id))
-                            .or_insert_with(|| r.glob.matches(path)))
-            })
+    /// `lines_for`, with the answers of the set's `LineCache` (matching lines per path, kept
+    /// for every set parsed with it); `path_id` is `self.lines().path_id(path)`.
+    pub fn lines_for_cached<'a>(&'a self, profile: &'a str, path: &'a str, path_id: u32) -> PathLines<'a> {
+        let (p, lines) = (self.profile(profile), self.lines());
+        let mut rules: Vec<&FileRule> = lines
+            .matching(path, path_id)
+            .iter()
+            .filter(|&&id| p.members.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0))
+            .filter_map(|&id| lines.file_rule(id))
             .collect();
+        rules.extend(
+            p.named.iter().filter_map(|&id| lines.file_rule(id)).filter(|r| r.glob.literal_str() == Some(path)),
+        );
         PathLines { set: self, profile, path, rules }
     }
 
@@ -450,7 +648,7 @@ impl ProfileSet {
 
 /// The lines of one profile matching one path (`ProfileSet::lines_for`).
 pub struct PathLines<'a> {
-    set: &'a ProfileSet,
+    set: &'a ProfileSet<'a>,
     profile: &'a str,
     path: &'a str,
     rules: Vec<&'a FileRule>,
@@ -540,8 +738,9 @@ fn words(rules: &[Arc<WordRule>], query: &[&str]) -> Decision {
     }
 }
 
-/// One rule line (without its `,`), numbered `id`.
-fn parse_rule(body: &str, id: u32) -> Result<Parsed, String> {
+/// One rule line (without its `,`); `globs`: globs already compiled, by their path text (lines
+/// that differ only in their permissions or exec target share them).
+fn parse_rule(body: &str, globs: &mut HashMap<String, Glob, FixedState>) -> Result<Parsed, String> {
     let file = |deny: bool, qual: Qual, glob: Glob, perms: String, exec: Option<ExecMode>| {
         let key = match glob.literal_str() {
             Some(path) => Some(key_hash(path)),
@@ -550,7 +749,7 @@ fn parse_rule(body: &str, id: u32) -> Result<Parsed, String> {
                 run.get(..NEEDLE).map(needle_key)
             }),
         };
-        Parsed::File(Arc::new(FileRule { deny, qual, glob, perms, exec, id, key }))
+        Parsed::File(FileRule { deny, qual, glob, perms, exec, key })
     };
     // `audit` only makes the kernel log what the rule matches; it changes no decision.
     let body = body.strip_prefix("audit ").map_or(body, str::trim_start);
@@ -589,7 +788,14 @@ fn parse_rule(body: &str, id: u32) -> Result<Parsed, String> {
         }
         _ if rest.starts_with('/') || rest.starts_with('"') || rest.starts_with('@') => {
             let (path, tail) = take_path(rest)?;
-            let glob = path_glob(&path)?;
+            let glob = match globs.get(&path) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = path_glob(&path)?;
+                    globs.insert(path, g.clone());
+                    g
+                }
+            };
             let mut tail = tail.split_whitespace();
             let perms = tail.next().ok_or("file rule without permissions")?.to_string();
             let target = match (tail.next(), tail.next()) {

@@ -17,6 +17,7 @@ pub use sourcemap::{explain, LineFrom, MapLine, RuleOrigin, SourceMap};
 
 use crate::compose::{Enforcement, PostureAction, Target};
 use crate::ir;
+use crate::model::apparmor::TextLines;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use lines::{dispatch_line, rule_lines, SubProfiles};
@@ -36,6 +37,9 @@ pub struct Profile {
     /// File name for the profile; the source map is `<file_name>.map.json`.
     pub file_name: String,
     pub text: String,
+    /// The lines of `text` as written, for readers that skip lines they have read before
+    /// (the divergence analysis).
+    pub lines: TextLines,
     pub map_json: String,
 }
 
@@ -58,7 +62,14 @@ pub fn lower_target(target: &Target, policies: &[&ir::Policy]) -> Profile {
 pub struct Lowering {
     tables: Tables,
     scratch: Scratch,
+    /// This lowering's number in the process: the table `Profile::lines` numbers lines of.
+    table: u64,
+    /// Whether profiles come with their `lines` (`Lowering::recording_lines`).
+    record_lines: bool,
 }
+
+/// The next lowering's number (0: none, the table of profiles without recorded lines).
+static LOWERINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 struct Tables {
     policies: Vec<Prepared>,
@@ -221,14 +232,26 @@ impl Lowering {
         for r in prepared.iter_mut().flat_map(|p| &mut p.rules) {
             r.key_order = rank[r.key_order as usize];
         }
-        Lowering { tables: Tables { policies: prepared, origins, lines }, scratch: Scratch::default() }
+        Lowering {
+            tables: Tables { policies: prepared, origins, lines },
+            scratch: Scratch::default(),
+            table: LOWERINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            record_lines: false,
+        }
+    }
+
+    /// Profiles come with `Profile::lines` (for the divergence analysis, which then reads each
+    /// rule line of the run once); without, `lines` is empty.
+    pub fn recording_lines(mut self) -> Lowering {
+        self.record_lines = true;
+        self
     }
 
     /// The profile of `target`, from the policies given to [`Lowering::new`] at the indexes
     /// `applied` (in that order).
     pub fn lower(&mut self, target: &Target, applied: &[usize]) -> Profile {
         let name = sanitize_profile_name(&target.apparmor_profile_name());
-        let mut w = Writer::default();
+        let mut w = Writer::new(self.record_lines);
         w.base("## == Managed by armorc: regenerate instead of editing == ##");
         w.base(format!("## target: {}", describe(target)));
         match &target.enforcement {
@@ -242,8 +265,8 @@ impl Lowering {
             Enforcement::Enabled => write_enforced(&self.tables, &mut self.scratch, &mut w, &name, target, applied),
             Enforcement::Audited | Enforcement::Disabled(_) => write_permissive(&mut w, &name, target.host),
         }
-        let (text, map_json) = w.finish(&name, &name);
-        Profile { file_name: name.clone(), name, text, map_json }
+        let (text, lines, map_json) = w.finish(&name, &name, self.table);
+        Profile { file_name: name.clone(), name, text, lines, map_json }
     }
 }
 
@@ -363,6 +386,12 @@ impl FileLines<'_> {
 
     fn count(&self) -> usize {
         self.known.len() + self.extra.len()
+    }
+
+    /// The number of a line of the run-wide table (the same in every file of the run); `None`
+    /// for this file's own lines.
+    fn shared_number(&self, id: u32) -> Option<u32> {
+        ((id as usize) < self.known.len()).then_some(id)
     }
 }
 
@@ -555,7 +584,7 @@ fn write_profile<'t>(w: &mut Writer<'t>, scratch: &mut Scratch, body: &ProfileBo
         out.add(n.line, LineFrom::Native, &[id]);
     }
     for p in &out.lines {
-        w.rule(shared.lines.text(p.line), p.from, &p.origins);
+        w.rule(shared.lines.text(p.line), p.from, &p.origins, shared.lines.shared_number(p.line));
     }
 
     w.post("/{usr/,}lib/@{multiarch}/{*,**} rm,");
