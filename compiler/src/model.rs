@@ -289,8 +289,9 @@ pub struct Operation {
 /// A map image loaded for lookups, as the kernel holds it (key -> value).
 pub struct Model {
     map: HashMap<Key, Value, foldhash::fast::FixedState>,
-    /// The last path hashed and its hashes: queries come several per path.
-    last: std::cell::RefCell<Option<(Vec<u8>, std::rc::Rc<Hashed>)>>,
+    /// The last path hashed and its hashes: queries come several per path. (A mutex keeps a
+    /// model shareable between threads, as the fuzz target's static one is.)
+    last: std::sync::Mutex<Option<(Vec<u8>, std::sync::Arc<Hashed>)>>,
 }
 
 /// One '/'-prefix of a path and the hashes the kernel snapshots there.
@@ -341,14 +342,14 @@ impl Model {
     }
 
     /// `hash_path(path)`, remembered for the next query of the same path.
-    fn hashed(&self, path: &[u8]) -> std::rc::Rc<Hashed> {
-        let mut last = self.last.borrow_mut();
+    fn hashed(&self, path: &[u8]) -> std::sync::Arc<Hashed> {
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((p, h)) = &*last {
             if p == path {
                 return h.clone();
             }
         }
-        let h = std::rc::Rc::new(hash_path(path));
+        let h = std::sync::Arc::new(hash_path(path));
         *last = Some((path.to_vec(), h.clone()));
         h
     }
@@ -705,3 +706,9 @@ mod tests {
         assert_eq!(d.step, Step::Dir);
     }
 }
+
+/// The fuzz target keeps one model in a static: it must stay shareable between threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Model>();
+};
