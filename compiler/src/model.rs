@@ -602,6 +602,12 @@ pub fn net_protocol(sock_type: u32, proto: u32) -> u32 {
     }
 }
 
+/// The fuzz target keeps one model in a static: it must stay shareable between threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Model>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,9 +712,3 @@ mod tests {
         assert_eq!(d.step, Step::Dir);
     }
 }
-
-/// The fuzz target keeps one model in a static: it must stay shareable between threads.
-const _: () = {
-    const fn shareable<T: Send + Sync>() {}
-    shareable::<Model>();
-};
