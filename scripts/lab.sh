@@ -33,6 +33,20 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "lab.sh: no command (lab.sh [options] -- CMD [ARGS...])" >&2; exit 2; }
 
+# The guest mounts fresh tmpfs on these: a working directory under one of them (a checkout in
+# /tmp) is invisible there unless it is shared.
+case "$PWD/" in
+    /tmp/*|/run/*|/var/tmp/*)
+        shared=no
+        for s in "${shares[@]}"; do case "$PWD/" in "$s"/*) shared=yes ;; esac; done
+        if [ "$shared" = no ]; then
+            echo "lab.sh: the working directory $PWD is under /tmp, /run or /var/tmp, which the lab guest" \
+                "replaces with its own tmpfs: run from elsewhere (clone the repository outside /tmp) or pass --share DIR" >&2
+            exit 2
+        fi
+        ;;
+esac
+
 cache=${ARMORC_LAB_CACHE:-/var/cache/armorc-lab}
 here=$(cd "$(dirname "$0")" && pwd)
 kdir=$("$here/../.ci/install-lab.sh" --kernel "$kernel" --print-dir)
