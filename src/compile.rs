@@ -33,7 +33,8 @@ Output (OUT):
                                       armor-exec under its plan, and the ConfigMap of the plans
                                       (docs/runtime.md); a container without `command` is K005
   divergence.json                     (--target all) where BPF-LSM and AppArmor decide differently,
-                                      per target; list it with `armorc explain --divergence OUT`
+                                      per target (not with --no-divergence); list it with
+                                      `armorc explain --divergence OUT`
 OUT is replaced as a whole (built beside it, then renamed); nothing is written on error.
 Files whose bytes did not change are hard-linked from the previous OUT instead of rewritten.
 
@@ -95,6 +96,10 @@ pub struct Args {
     /// an error: for clusters whose nodes use different enforcers.
     #[arg(long)]
     pub deny_divergence: bool,
+    /// Skip the divergence analysis of --target all (for clusters whose nodes all use one
+    /// enforcer): no D001-D009 warnings, no divergence.json, no divergence counts in index.json.
+    #[arg(long, conflicts_with = "deny_divergence")]
+    pub no_divergence: bool,
     /// Also enforce every path rule as the kernel spells it in these images (repeatable,
     /// comma-separated; as `lint --image`): a path through a symlink (`/bin/ls` where /bin is a
     /// link to usr/bin) gets a second rule with the resolved path (`/usr/bin/ls`), reported under
@@ -418,6 +423,7 @@ pub(crate) fn write_all(
         capacity: armorc_compiler::image::MAX_ENTRIES,
         timings: false,
         deny_divergence: false,
+        no_divergence: false,
         resolve_symlinks: Vec::new(),
         armor_exec_image: lower::landlock_patch::DEFAULT_IMAGE.to_string(),
         inputs: InputArgs { exclude: Vec::new(), follow: false, config: None },
@@ -699,7 +705,7 @@ fn build(
     let landlock = matches!(args.target, TargetArg::Landlock | TargetArg::All);
     let mut landlock_warned: HashSet<(armorc_compiler::codes::Code, armorc_compiler::ir::Origin)> = HashSet::new();
     let mut built = Built {
-        divergence: (bpf && apparmor).then(Collected::default),
+        divergence: (bpf && apparmor && !args.no_divergence).then(Collected::default),
         divergent_targets: 0,
         divergence_total: 0,
         findings: Vec::new(),
@@ -745,7 +751,7 @@ fn build(
     let mut apparmor_lowering = apparmor.then(|| {
         let lowering = lower::apparmor::Lowering::new(policies);
         // The divergence analysis reads each profile's lines by the lowering's numbers.
-        if bpf {
+        if built.divergence.is_some() {
             lowering.recording_lines()
         } else {
             lowering

@@ -90,3 +90,61 @@ fn one_enforcer_has_nothing_to_diverge_from() {
     assert!(index["targets"][0]["divergences"].is_null());
     assert!(!out.join("divergence.json").exists());
 }
+
+#[test]
+fn no_divergence_skips_the_analysis_and_changes_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (with, without) = (dir.path().join("with"), dir.path().join("without"));
+    assert!(compile(&with, &["--target", "all"]).status.success());
+    let run = compile(&without, &["--target", "all", "--no-divergence"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning[D") && !stderr.contains("divergence(s)"), "{stderr}");
+    assert!(!without.join("divergence.json").exists());
+    assert!(with.join("divergence.json").exists());
+    let index = |out: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap()
+    };
+    let (mut a, b) = (index(&with), index(&without));
+    assert!(b["targets"][0]["divergences"].is_null());
+    a["targets"][0]["divergences"] = serde_json::Value::Null;
+    assert_eq!(a, b, "only the divergence count differs");
+    for dir in ["bpf", "apparmor"] {
+        let files = files_under(&with.join(dir));
+        assert!(!files.is_empty(), "{dir}");
+        assert_eq!(files, files_under(&without.join(dir)), "{dir}: the same files");
+        for file in files {
+            let (x, y) = (std::fs::read(with.join(dir).join(&file)), std::fs::read(without.join(dir).join(&file)));
+            assert_eq!(x.unwrap(), y.unwrap(), "{dir}/{}", file.display());
+        }
+    }
+    let both = armorc(&[
+        "compile",
+        "x.yaml",
+        "--target",
+        "all",
+        "-o",
+        without.to_str().unwrap(),
+        "--no-divergence",
+        "--deny-divergence",
+    ]);
+    assert_eq!(both.status.code(), Some(2), "the two flags contradict each other");
+}
+
+/// Every file under `root`, relative to it, sorted.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
