@@ -65,11 +65,28 @@ pub struct Unanalysed(pub String);
 pub struct Analyzer {
     lines: LineCache,
     patterns: RefCell<Patterns>,
-    /// Per analysed target: its divergences as indexes into `distinct`.
+    /// Per analysed target: its divergences as indexes into `texts.distinct`.
     results: HashMap<TargetKey, Result<Vec<u32>, Unanalysed>, FixedState>,
-    /// Each divergence found once (many targets share them).
-    distinct: Interned,
+    /// Each divergence made once (many targets share them).
+    texts: RefCell<Texts>,
+    /// Run-wide rule numbers: per composed policy (its index), the number of its first rule.
+    bases: HashMap<usize, u32, FixedState>,
+    next_base: u32,
 }
+
+/// Distinct divergences and, for the ones found by a probe, the number of each by what its texts
+/// are made of (`TextKey`): a divergence many targets share is made once, not once per target.
+#[derive(Default)]
+struct Texts {
+    distinct: Interned,
+    by_key: HashMap<TextKey, u32, FixedState>,
+}
+
+/// What a probe's divergence texts are made of: code, blamed rule (run-wide number), the query
+/// (path and source by their `LineCache` ids; op, owner; socket type, protocol; capability), each
+/// BPF-LSM hook's answer (denied, by what) with the deciding rule's number, AppArmor's answer and
+/// profile, the related rule's number.
+type TextKey = [u32; 12];
 
 /// Distinct divergences, numbered in first-seen order: `items` and the index of their numbers.
 #[derive(Default)]
@@ -88,14 +105,14 @@ impl Index {
     }
 
     /// The number of `d` in `items`, pushed there when new.
-    fn intern(&mut self, items: &mut Vec<Divergence>, d: &Divergence) -> u32 {
-        let entry = self.0.entry(Self::hash(d), |&i| items[i as usize] == *d, |&i| Self::hash(&items[i as usize]));
+    fn intern(&mut self, items: &mut Vec<Divergence>, d: Divergence) -> u32 {
+        let entry = self.0.entry(Self::hash(&d), |&i| items[i as usize] == d, |&i| Self::hash(&items[i as usize]));
         match entry {
             hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
             hashbrown::hash_table::Entry::Vacant(e) => {
                 let id = items.len() as u32;
                 e.insert(id);
-                items.push(d.clone());
+                items.push(d);
                 id
             }
         }
@@ -103,7 +120,7 @@ impl Index {
 }
 
 impl Interned {
-    fn intern(&mut self, d: &Divergence) -> u32 {
+    fn intern(&mut self, d: Divergence) -> u32 {
         self.ids.intern(&mut self.items, d)
     }
 }
@@ -123,14 +140,23 @@ impl Analyzer {
         let key = (target.policies.clone(), format!("{:?}{:?}", target.posture, target.enforcement), target.host);
         if !self.results.contains_key(&key) {
             let r = self.analyze_once(target, policies, image, profile);
-            let r = r.map(|found| found.iter().map(|d| self.distinct.intern(d)).collect());
             self.results.insert(key.clone(), r);
         }
-        let items = &self.distinct.items;
+        let items = &self.texts.get_mut().distinct.items;
         self.results[&key]
             .as_ref()
             .map(|ids| ids.iter().map(|&i| (i, &items[i as usize])).collect())
             .map_err(Clone::clone)
+    }
+
+    /// The run-wide number of the first rule of composed policy `policy` (with `rules` rules).
+    fn base(&mut self, policy: usize, rules: usize) -> u32 {
+        let next = &mut self.next_base;
+        *self.bases.entry(policy).or_insert_with(|| {
+            let base = *next;
+            *next += rules as u32;
+            base
+        })
     }
 
     fn analyze_once(
@@ -139,10 +165,12 @@ impl Analyzer {
         policies: &[&ir::Policy],
         image: &MapImage,
         profile: &Written,
-    ) -> Result<Vec<Divergence>, Unanalysed> {
+    ) -> Result<Vec<u32>, Unanalysed> {
         if target.enforcement != Enforcement::Enabled {
             return Ok(Vec::new());
         }
+        let bases: Vec<u32> =
+            target.policies.iter().zip(policies).map(|(&p, policy)| self.base(p, policy.rules.len())).collect();
         let set = ProfileSet::parse_cached(&profile.text, &profile.lines, &mut self.lines).map_err(Unanalysed)?;
         let root = set.entry_profile().unwrap_or_default();
         let mut transitions: HashMap<&[u8], &str, FixedState> = HashMap::default();
@@ -155,7 +183,10 @@ impl Analyzer {
         let rules: Vec<Applied> = policies
             .iter()
             .zip(&ids)
-            .flat_map(|(p, id)| p.rules.iter().map(move |r| Applied { id, rule: r }))
+            .zip(&bases)
+            .flat_map(|((p, id), &base)| {
+                p.rules.iter().enumerate().map(move |(i, rule)| Applied { id, rule, number: base + i as u32 })
+            })
             .filter(|a| a.rule.action != Action::Audit)
             .collect();
         let mut exact_rules: HashMap<&str, Vec<usize>, FixedState> = HashMap::default();
@@ -205,9 +236,13 @@ impl Analyzer {
             matched: RefCell::default(),
             lines: set.lines(),
             reported: RefCell::default(),
+            texts: &self.texts,
         };
         let mut found = Found::default();
-        dead_directories(&rules, &mut found);
+        for d in dead_directories(&rules) {
+            let origin = (d.code, d.rule.clone());
+            found.add(self.texts.borrow_mut().distinct.intern(d), origin.0, &origin.1);
+        }
         let probes = probes(&cx);
         // Probes come grouped by path and source: the profile lines matching a path are found once.
         let mut at: Option<At> = None;
@@ -221,11 +256,17 @@ impl Analyzer {
                 at = Some(At { profile, path, path_id, lines, root_lines: OnceCell::new() });
             }
             if let Some(at) = &at {
-                cx.compare(probe, at, &mut found);
+                if let Some(number) = cx.compare(probe, at) {
+                    let texts = self.texts.borrow();
+                    let d = &texts.distinct.items[number as usize];
+                    found.add(number, d.code, &d.rule);
+                }
             }
         }
-        let mut out = found.items;
-        out.sort_by(|a, b| {
+        let items = &self.texts.get_mut().distinct.items;
+        let mut out = found.numbers;
+        out.sort_by(|&a, &b| {
+            let (a, b) = (&items[a as usize], &items[b as usize]);
             (&a.rule.file, a.rule.line, a.rule.column, a.code).cmp(&(&b.rule.file, b.rule.line, b.rule.column, b.code))
         });
         Ok(out)
@@ -288,16 +329,17 @@ pub fn analyze(
         .map(|found| found.into_iter().map(|(_, d)| d.clone()).collect())
 }
 
+/// A target's divergences (numbers in `Texts::distinct`), one per (code, rule origin).
 #[derive(Default)]
 struct Found {
-    items: Vec<Divergence>,
+    numbers: Vec<u32>,
     seen: HashSet<(Code, String, usize, usize)>,
 }
 
 impl Found {
-    fn add(&mut self, d: Divergence) {
-        if self.seen.insert((d.code, d.rule.file.clone(), d.rule.line, d.rule.column)) {
-            self.items.push(d);
+    fn add(&mut self, number: u32, code: Code, rule: &ir::Origin) {
+        if self.seen.insert((code, rule.file.clone(), rule.line, rule.column)) {
+            self.numbers.push(number);
         }
     }
 }
@@ -307,6 +349,8 @@ struct Applied<'a> {
     /// Its policy's id.
     id: &'a str,
     rule: &'a ir::Rule,
+    /// Its run-wide number (`Analyzer::base`).
+    number: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -410,7 +454,8 @@ fn dir_covers(dir: &str, recursive: bool, path: &str) -> bool {
 /// where one of them blocks. BPF-LSM's walk lets the remembered recursive directory decide the
 /// direct children, so the inner rule is dead there; AppArmor applies every matching line and
 /// deny wins.
-fn dead_directories(rules: &[Applied], found: &mut Found) {
+fn dead_directories(rules: &[Applied]) -> Vec<Divergence> {
+    let mut found = Vec::new();
     for inner in rules {
         let Some((dir, false)) = inner.dir() else { continue };
         for outer in rules {
@@ -448,7 +493,7 @@ fn dead_directories(rules: &[Applied], found: &mut Found) {
                     format!("remove it, or narrow the Block of {outer_dir} so it does not cover {dir}"),
                 ),
             };
-            found.add(Divergence {
+            found.push(Divergence {
                 code: Code::D005,
                 rule: inner.rule.origin.clone(),
                 policy: inner.id.to_string(),
@@ -461,6 +506,7 @@ fn dead_directories(rules: &[Applied], found: &mut Found) {
             });
         }
     }
+    found
 }
 
 /// One operation to ask both enforcers, and the rule it was made for.
@@ -615,6 +661,8 @@ struct Context<'a> {
     exact_rules: HashMap<&'a str, Vec<usize>, FixedState>,
     /// By the `QueryKind` they can match.
     scanned_rules: [Vec<usize>; 4],
+    /// The run's divergences, and their numbers by what their texts are made of.
+    texts: &'a RefCell<Texts>,
 }
 
 type ByRef<'a> = HashMap<(&'a str, &'a str), usize, FixedState>;
@@ -703,7 +751,9 @@ impl<'a> Context<'a> {
         self.transitions.get(q.source.as_slice()).copied().unwrap_or(self.root)
     }
 
-    fn compare(&self, probe: &Probe, at: &At<'a>, found: &mut Found) {
+    /// The number of the divergence `probe` shows in this target, if the enforcers disagree in a
+    /// way not reported for this target yet.
+    fn compare(&self, probe: &Probe, at: &At<'a>) -> Option<u32> {
         let q = &probe.query;
         let op = self.model.decide_operation(q);
         let bpf_allow = !op.decision.deny;
@@ -712,35 +762,28 @@ impl<'a> Context<'a> {
         if allow == bpf_allow {
             // Agreement in the sub-profile; a process that *starts* as the source (the container's
             // entrypoint) never exec'd it inside the profile and runs under the root profile.
-            if entered {
-                let root_lines =
-                    at.root_lines.get_or_init(|| self.set.lines_for_cached(self.root, at.path, at.path_id));
-                let root =
-                    AaAnswer { allow: self.apparmor(q, self.root, at.path, root_lines), profile: Profile::RootStart };
-                if root.allow != bpf_allow {
-                    if let Some(d) = probe.rule.and_then(|i| self.source_entrypoint(i, q, &op, &root)) {
-                        found.add(d);
-                    }
-                }
+            if !entered {
+                return None;
             }
-            return;
+            let root_lines = at.root_lines.get_or_init(|| self.set.lines_for_cached(self.root, at.path, at.path_id));
+            let root =
+                AaAnswer { allow: self.apparmor(q, self.root, at.path, root_lines), profile: Profile::RootStart };
+            if root.allow == bpf_allow {
+                return None;
+            }
+            return probe.rule.and_then(|i| self.source_entrypoint(i, q, &op, &root));
         }
         let aa = AaAnswer { allow, profile: if entered { Profile::Sub } else { Profile::Root } };
         if !q.source.is_empty() && !entered {
             // The source never enters its sub-profile: every exec of it stays in the root profile.
             if let Some(i) = probe.rule.filter(|&i| self.rules[i].source().is_some()) {
-                if let Some(d) = self.source_entrypoint(i, q, &op, &aa) {
-                    found.add(d);
-                }
-                return;
+                return self.source_entrypoint(i, q, &op, &aa);
             }
         }
-        if let Some(d) = self.classify(probe, at, &op, &aa) {
-            found.add(d);
-        }
+        self.classify(probe, at, &op, &aa)
     }
 
-    fn source_entrypoint(&self, i: usize, q: &Query, op: &Operation, aa: &AaAnswer) -> Option<Divergence> {
+    fn source_entrypoint(&self, i: usize, q: &Query, op: &Operation, aa: &AaAnswer) -> Option<u32> {
         let a = self.rules[i];
         let source = a.source().unwrap_or("");
         self.divergence(
@@ -761,7 +804,7 @@ impl<'a> Context<'a> {
                      enters its sub-profile), or make the rule global"
                 )
             },
-            || None,
+            None,
         )
     }
 
@@ -843,7 +886,7 @@ impl<'a> Context<'a> {
         by_ref.get(&(r.policy.as_str(), r.at.as_str())).copied()
     }
 
-    fn classify(&self, probe: &Probe, at: &At, op: &Operation, aa: &AaAnswer) -> Option<Divergence> {
+    fn classify(&self, probe: &Probe, at: &At, op: &Operation, aa: &AaAnswer) -> Option<u32> {
         let q = &probe.query;
         let path = at.path;
         let bpf_allow = !op.decision.deny;
@@ -894,7 +937,7 @@ impl<'a> Context<'a> {
                     format!("add `{parent}` (readOnly) to the file allow-list")
                 }
             };
-            return self.divergence(Code::D002, blame, q, op, aa, why, suggestion, || None);
+            return self.divergence(Code::D002, blame, q, op, aa, why, suggestion, None);
         }
         let decided = self.bpf_rule(op);
         if q.op == Op::Open && bpf_allow && !aa.allow {
@@ -911,7 +954,7 @@ impl<'a> Context<'a> {
                             .to_string()
                     },
                     || format!("make the read explicit: add an Allow of {} with readOnly: true", rule(i).scope()),
-                    || None,
+                    None,
                 );
             }
         }
@@ -934,7 +977,7 @@ impl<'a> Context<'a> {
                             "if {path} must not change on BPF-LSM nodes either, add a Block of it for those operations"
                         )
                     },
-                    || None,
+                    None,
                 );
             }
         }
@@ -955,7 +998,7 @@ impl<'a> Context<'a> {
                             "if {path} may also be a directory, block it as one too (matchDirectories dir `{path}/`)"
                         )
                     },
-                    || None,
+                    None,
                 );
             }
         }
@@ -973,7 +1016,7 @@ impl<'a> Context<'a> {
                             .to_string()
                     },
                     || "drop the pts qualifier, or accept that AppArmor nodes deny without a terminal too".to_string(),
-                    || None,
+                    None,
                 );
             }
             // The rule BPF-LSM's first lookup found (or an Allow), and a Block AppArmor applies too.
@@ -1008,7 +1051,7 @@ impl<'a> Context<'a> {
                          rule the Block's effect"
                     )
                     },
-                    || Some((blocked.rule.origin.clone(), format!("Block of {}", blocked.id))),
+                    Some(b),
                 );
             }
         }
@@ -1024,12 +1067,13 @@ impl<'a> Context<'a> {
                 "check both artifacts with `armorc explain` and rewrite the rule so both enforcers express it"
                     .to_string()
             },
-            || None,
+            None,
         )
     }
 
-    /// The divergence of rule `i` with code `code`, unless this target has it already: its texts
-    /// are made only then.
+    /// The number of the divergence of rule `i` with code `code`, unless this target has it
+    /// already; its texts are made when no target of the run made them before. `related`: the
+    /// other rule involved (D004's Block).
     #[allow(clippy::too_many_arguments)]
     fn divergence(
         &self,
@@ -1040,14 +1084,40 @@ impl<'a> Context<'a> {
         aa: &AaAnswer,
         why: impl FnOnce() -> String,
         suggestion: impl FnOnce() -> String,
-        related: impl FnOnce() -> Option<(ir::Origin, String)>,
-    ) -> Option<Divergence> {
+        related: Option<usize>,
+    ) -> Option<u32> {
         // Once per (code, rule): later operations showing the same divergence add nothing.
         if !self.reported.borrow_mut().insert((code, i)) {
             return None;
         }
+        let number = |i: Option<usize>| i.map_or(u32::MAX, |i| self.rules[i].number);
+        let path = std::str::from_utf8(&q.path).unwrap_or("");
+        let source = std::str::from_utf8(&q.source).unwrap_or("");
+        // Each hook's answer: denied, and by what (the texts name the deciding one).
+        let hooks = op
+            .hooks
+            .iter()
+            .enumerate()
+            .fold(0u32, |w, (k, (_, d))| w | (u32::from(d.deny) | (d.by as u32) << 1) << (4 * k.min(7)));
+        let key: TextKey = [
+            code as u32,
+            number(Some(i)),
+            self.lines.path_id(path),
+            self.lines.path_id(source),
+            q.op as u32 | u32::from(q.owner) << 8,
+            q.sock_type,
+            q.protocol,
+            q.capability,
+            hooks | u32::from(op.decision.deny) << 31,
+            number(self.bpf_rule(op)),
+            u32::from(aa.allow) | (aa.profile as u32) << 1,
+            number(related),
+        ];
+        if let Some(&n) = self.texts.borrow().by_key.get(&key) {
+            return Some(n);
+        }
         let a = self.rules[i];
-        Some(Divergence {
+        let d = Divergence {
             code,
             rule: a.rule.origin.clone(),
             policy: a.id.to_string(),
@@ -1056,8 +1126,15 @@ impl<'a> Context<'a> {
             apparmor: format!("{} ({})", if aa.allow { "allows" } else { "denies" }, aa.label(q)),
             why: why(),
             suggestion: suggestion(),
-            related: related(),
-        })
+            related: related.map(|b| {
+                let blocked = self.rules[b];
+                (blocked.rule.origin.clone(), format!("Block of {}", blocked.id))
+            }),
+        };
+        let mut texts = self.texts.borrow_mut();
+        let n = texts.distinct.intern(d);
+        texts.by_key.insert(key, n);
+        Some(n)
     }
 
     fn describe_bpf(&self, op: &Operation) -> String {
