@@ -31,9 +31,8 @@ import json, sys
 path, kind, what, got = sys.argv[1:5]
 doc = json.load(open(path))
 op = {"capable": "capability"}.get(kind, kind)
-for target in doc["targets"]:
-    for i in target["divergences"] if target["target"] == "lab/app/main" else []:
-        d = doc["divergences"][i]
+for target in (t for t in doc["targets"] if t["target"] == "lab/app/main"):
+    for d in (doc["divergences"][i] for i in target["divergences"]):
         words = d["operation"].split()
         subject = words[1].split("/")[-1] if kind == "socket" else words[1]
         if words[0] == op and subject == what and d["apparmor"].startswith({"deny": "denies", "allow": "allows"}[got]):

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::armorc;
+use common::{armorc, files};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -32,23 +32,6 @@ fn compile_fixtures(out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     armorc(&args)
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, base, out);
-            } else {
-                out.push((p.strip_prefix(base).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 fn snapshot_dir() -> PathBuf {

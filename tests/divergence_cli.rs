@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::armorc;
+use common::{armorc, files};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -110,13 +110,9 @@ fn no_divergence_skips_the_analysis_and_changes_nothing_else() {
     a["targets"][0]["divergences"] = serde_json::Value::Null;
     assert_eq!(a, b, "only the divergence count differs");
     for dir in ["bpf", "apparmor"] {
-        let files = files_under(&with.join(dir));
-        assert!(!files.is_empty(), "{dir}");
-        assert_eq!(files, files_under(&without.join(dir)), "{dir}: the same files");
-        for file in files {
-            let (x, y) = (std::fs::read(with.join(dir).join(&file)), std::fs::read(without.join(dir).join(&file)));
-            assert_eq!(x.unwrap(), y.unwrap(), "{dir}/{}", file.display());
-        }
+        let written = files(&with.join(dir));
+        assert!(!written.is_empty(), "{dir}");
+        assert_eq!(written, files(&without.join(dir)), "{dir}: the same files, byte for byte");
     }
     let both = armorc(&[
         "compile",
@@ -129,22 +125,4 @@ fn no_divergence_skips_the_analysis_and_changes_nothing_else() {
         "--deny-divergence",
     ]);
     assert_eq!(both.status.code(), Some(2), "the two flags contradict each other");
-}
-
-/// Every file under `root`, relative to it, sorted.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
 }

@@ -240,8 +240,8 @@ impl Analyzer {
         };
         let mut found = Found::default();
         for d in dead_directories(&rules) {
-            let origin = (d.code, d.rule.clone());
-            found.add(self.texts.borrow_mut().distinct.intern(d), origin.0, &origin.1);
+            let (code, rule) = (d.code, d.rule.clone());
+            found.add(self.texts.borrow_mut().distinct.intern(d), code, &rule);
         }
         let probes = probes(&cx);
         // Probes come grouped by path and source: the profile lines matching a path are found once.
