@@ -56,7 +56,11 @@ addr_added=1
 port=$(python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$addr")
 python3 -m http.server "$port" --bind "$addr" --directory "$data" >/dev/null 2>&1 &
 server=$!
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null && break; sleep 0.1; done
+# Ready when it accepts: under TCG beside other lab VMs python's start can take many seconds (CI
+# once saw the workload's connection refused after a 5 s wait, then everything after it cascade).
+ready=
+for _ in $(seq 600); do (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null && { ready=1; break; }; sleep 0.1; done
+[ -n "$ready" ] || { fail "the HTTP server on $addr:$port did not accept a connection within 60 s"; exit 1; }
 
 cat > "$work/app.sh" <<APP
 #!/bin/bash
@@ -97,7 +101,9 @@ echo "== closed-loop: 1. observe"
 out=$("$LOADER" exec --bundle "$work/observe" --target lab/loop/app --lsm none \
     --visibility process,file,network --events "$work/events.json" --state-dir "$work/state" -- /bin/bash "$work/app.sh" 2>&1)
 echo "$out" > "$work/observe.err"
-grep -qx app-ok <<<"$out" || fail "the observed run: $out"
+# CI's summary keeps a FAIL line's first line only: the run's last lines go on it, joined
+last_lines() { tail -n 4 "$1" | tr '\n' '|'; }
+grep -qx app-ok <<<"$out" || { fail "the observed run did not finish: $(last_lines "$work/observe.err")"; sed 's/^/closed-loop: observed: /' "$work/observe.err"; }
 grep visibility "$work/observe.err" | sed 's/^/closed-loop: /'
 
 echo "== closed-loop: 2. summary"
@@ -135,7 +141,8 @@ echo "$out" > "$work/enforce.err"
 if [ "$code" = 0 ] && grep -qx app-ok <<<"$out" && [ -s "$data/out.txt" ]; then
     echo "closed-loop: the workload runs enforced: ok"
 else
-    fail "the workload failed enforced (exit $code): $out $(tail -15 "$work/enforce.err")"
+    fail "the workload failed enforced (exit $code): $(last_lines "$work/enforce.err")"
+    sed 's/^/closed-loop: enforced: /' "$work/enforce.err"
     [ "$lsm" != bpf ] || "$LOADER" events --format text --state-dir "$work/state" 2>&1 | grep -v Passed | tail -20 | sed 's/^/closed-loop: alert: /'
 fi
 out=$(run /bin/bash -c /usr/bin/id 2>&1); code=$?
