@@ -149,7 +149,7 @@ run_container c1 app "${aa_flags[@]}" || { fail "ctr run"; exit 1; }
 run_container other sidecar || fail "ctr run (sidecar)"
 # enforced when the agent's record says so
 status_of() { "$LOADER" status --state-dir "$state" --format json 2>/dev/null; }
-for _ in $(seq 100); do grep -q '"id": "c1"' <<< "$(status_of)" && break; sleep 0.2; done
+for _ in $(seq 300); do grep -q '"id": "c1"' <<< "$(status_of)" && break; sleep 0.2; done
 "$LOADER" status --state-dir "$state" | sed 's/^/agent-test: status: /'
 
 # op NAME WANT CMD...: WANT is allow or deny (EACCES/EPERM on stderr)
@@ -182,7 +182,7 @@ bpf | apparmor)
     sleep 2
     for i in $(seq 20); do
         policy "swap $i"; compile || fail "compile $i"
-        for _ in $(seq 100); do [ "$(grep -c 'bundle replaced' "$work/agent.log")" -ge "$i" ] && break; sleep 0.2; done
+        for _ in $(seq 300); do [ "$(grep -c 'bundle replaced' "$work/agent.log")" -ge "$i" ] && break; sleep 0.2; done
     done
     swaps=$(grep -c "bundle replaced" "$work/agent.log")
     echo "agent-test: $swaps bundle swap(s) applied by the agent"

@@ -18,7 +18,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOF2
     containerd --config "$work/config.toml" > "$work/containerd.log" 2>&1 &
     ctd_pid=$!
-    for _ in $(seq 100); do ctr -a "$sock" version >/dev/null 2>&1 && return 0; sleep 0.2; done
+    for _ in $(seq 300); do ctr -a "$sock" version >/dev/null 2>&1 && return 0; sleep 0.2; done
     tail -5 "$work/containerd.log"
     return 1
 }

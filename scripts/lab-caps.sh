@@ -314,7 +314,7 @@ prep_events-parent() {
         >/dev/null 2>"$work/held.err" &
     hold_pid=$!
     local i
-    for i in $(seq 100); do
+    for i in $(seq 300); do
         grep -q 'Permission denied' "$work/held.err" && return 0
         sleep 0.2
     done
@@ -396,7 +396,7 @@ job_down() {
     [ ! -e "$pins/links" ] || { why="check: $pins/links still there"; return 1; }
     # the programs are freed once their last link is gone (deferred: wait a little)
     if command -v bpftool >/dev/null; then
-        for i in $(seq 20); do
+        for i in $(seq 60); do
             lsm_progs_loaded || return 0
             sleep 0.5
         done
