@@ -142,7 +142,8 @@ cat > /newroot/.armorc-lab/stage2 <<'STAGE2'
 # Stage 2 (the host's bash, in the guest's new root): the command, its status, power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /bin/bash /.armorc-lab/cmd
-echo "ARMORC-LAB-EXIT $?"
+# on a line of its own even when the command's output does not end in one (cat of an LSM list)
+printf '\nARMORC-LAB-EXIT %s\n' "$?"
 sync
 echo o > /proc/sysrq-trigger
 sleep 60  # PID 1 must not exit before the power-off takes effect
@@ -161,7 +162,11 @@ done
 
 echo "lab: booting $release (qemu TCG, ${mem} MiB)" >&2
 set +e
-timeout --foreground "$timeout_s" "$qemu" "${machine[@]}" -accel tcg,thread=multi -smp "$(nproc)" -m "$mem" \
+# One host thread runs the guest's CPUs in turn (thread=single): with a thread per CPU, a CPU once
+# ran a stale translation of a BPF trampoline's int3 after the kernel had finished patching the hook
+# (CI, Debian 6.12: "Oops: int3" in bpf_lsm_file_open while the agent attached, a kernel panic); the
+# guest still has two CPUs, and the labs' wall time was the same (closed loop x3 on 6.12: 5m17s).
+timeout --foreground "$timeout_s" "$qemu" "${machine[@]}" -accel tcg,thread=single -smp "$(nproc)" -m "$mem" \
     -nodefaults -no-user-config -display none -serial stdio -no-reboot -kernel "$kdir/vmlinuz" -initrd "$work/initrd.cpio" \
     -append "console=$console panic=-1 quiet loglevel=3 $append" "${virtfs[@]}" </dev/null | tee "$work/console" \
     | grep -v --line-buffered '^ARMORC-LAB-EXIT '
@@ -169,7 +174,8 @@ status=${PIPESTATUS[0]}
 set -e
 rc=$(sed -n 's/^ARMORC-LAB-EXIT \([0-9]*\).*/\1/p' "$work/console" | tail -1)
 if [ -z "$rc" ]; then
-    echo "lab.sh: the guest ended without an exit status (qemu status $status; timeout ${timeout_s}s)" >&2
+    panic=$(grep -m1 -E 'Kernel panic|Oops' "$work/console" || true)
+    echo "lab.sh: the guest ended without an exit status (qemu status $status; timeout ${timeout_s}s)${panic:+: $panic}" >&2
     exit 124
 fi
 exit "$rc"
