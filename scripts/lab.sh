@@ -163,8 +163,8 @@ done
 echo "lab: booting $release (qemu TCG, ${mem} MiB)" >&2
 set +e
 # One host thread runs the guest's CPUs in turn (thread=single): with a thread per CPU, a CPU once
-# ran a stale translation of a BPF trampoline's int3 after the kernel had finished patching the hook
-# (CI, Debian 6.12: "Oops: int3" in bpf_lsm_file_open while the agent attached, a kernel panic); the
+# hit an int3 the kernel had already patched out of a BPF hook (CI, Debian 6.12: "Oops: int3" in
+# bpf_lsm_file_open while the agent attached, a kernel panic; most likely a stale translation); the
 # guest still has two CPUs, and the labs' wall time was the same (closed loop x3 on 6.12: 5m17s).
 timeout --foreground "$timeout_s" "$qemu" "${machine[@]}" -accel tcg,thread=single -smp "$(nproc)" -m "$mem" \
     -nodefaults -no-user-config -display none -serial stdio -no-reboot -kernel "$kdir/vmlinuz" -initrd "$work/initrd.cpio" \
