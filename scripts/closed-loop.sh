@@ -57,7 +57,7 @@ port=$(python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1],
 python3 -m http.server "$port" --bind "$addr" --directory "$data" >/dev/null 2>&1 &
 server=$!
 # Ready when it accepts: under TCG beside other lab VMs python's start can take many seconds (CI
-# once saw the workload's connection refused after a 5 s wait, then everything after it cascade).
+# once saw the workload's connection refused after a 5 s wait, and every step after it fail).
 ready=
 for _ in $(seq 600); do (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null && { ready=1; break; }; sleep 0.1; done
 [ -n "$ready" ] || { fail "the HTTP server on $addr:$port did not accept a connection within 60 s"; exit 1; }
