@@ -280,7 +280,8 @@ impl Analyzer {
 struct Patterns {
     ids: HashMap<String, u32, FixedState>,
     globs: Vec<Option<Glob>>,
-    matched: HashMap<u64, bool, FixedState>,
+    /// Per pattern, by path number: 0 not asked yet, 1 no match, 2 match.
+    matched: Vec<Vec<u8>>,
 }
 
 impl Patterns {
@@ -290,17 +291,22 @@ impl Patterns {
         }
         let id = self.globs.len() as u32;
         self.globs.push(Glob::parse(pattern).ok());
+        self.matched.push(Vec::new());
         self.ids.insert(pattern.to_string(), id);
         id
     }
 
     /// Whether pattern `id` matches `path` (numbered `path_id` by the run's `LineCache`).
     fn matches(&mut self, id: u32, path: &str, path_id: u32) -> bool {
-        let globs = &self.globs;
-        *self
-            .matched
-            .entry(u64::from(id) << 32 | u64::from(path_id))
-            .or_insert_with(|| globs[id as usize].as_ref().is_some_and(|g| g.matches(path)))
+        let answers = &mut self.matched[id as usize];
+        if answers.len() <= path_id as usize {
+            answers.resize(path_id as usize + 1, 0);
+        }
+        let answer = &mut answers[path_id as usize];
+        if *answer == 0 {
+            *answer = 1 + u8::from(self.globs[id as usize].as_ref().is_some_and(|g| g.matches(path)));
+        }
+        *answer == 2
     }
 }
 
@@ -333,7 +339,7 @@ pub fn analyze(
 #[derive(Default)]
 struct Found {
     numbers: Vec<u32>,
-    seen: HashSet<(Code, String, usize, usize)>,
+    seen: HashSet<(Code, String, usize, usize), FixedState>,
 }
 
 impl Found {
@@ -551,13 +557,23 @@ pub fn proto_word(ty: u32, p: u32) -> &'static str {
 }
 
 fn protocol_matches(known: Option<ir::Protocol>, ty: u32, proto: u32) -> bool {
-    match known {
-        None | Some(ir::Protocol::All) => true,
-        Some(p) => {
-            let w = format!("{p:?}").to_lowercase();
-            w == type_word(ty) || w == proto_word(ty, proto)
-        }
-    }
+    use ir::Protocol as P;
+    let word = match known {
+        None | Some(P::All) => return true,
+        Some(P::Tcp) => "tcp",
+        Some(P::Udp) => "udp",
+        Some(P::Icmp) => "icmp",
+        Some(P::Icmpv6) => "icmpv6",
+        Some(P::Sctp) => "sctp",
+        Some(P::Raw) => "raw",
+        Some(P::Stream) => "stream",
+        Some(P::Dgram) => "dgram",
+        Some(P::Rdm) => "rdm",
+        Some(P::Seqpacket) => "seqpacket",
+        Some(P::Dccp) => "dccp",
+        Some(P::Packet) => "packet",
+    };
+    word == type_word(ty) || word == proto_word(ty, proto)
 }
 
 /// The operations the target's rules are about: each rule's own path (a direct and a deeper child
@@ -640,11 +656,10 @@ struct Context<'a> {
     root: &'a str,
     /// Exact `px` lines of every profile: which executable enters which sub-profile.
     transitions: HashMap<&'a [u8], &'a str, FixedState>,
-    /// (policy id, rule `at`) -> applied rule: the image's provenance back to a rule (built when
-    /// first needed).
-    by_ref: RefCell<Option<ByRef<'a>>>,
+    /// Per rule of the image's provenance: the applied rule it is (built when first needed).
+    by_ref: RefCell<Option<Vec<Option<usize>>>>,
     /// (code, rule) pairs already reported for this target.
-    reported: RefCell<HashSet<(Code, usize)>>,
+    reported: RefCell<HashSet<(Code, usize), FixedState>>,
     /// The first file Allow rule: it switches a file allow-list on (under a file posture block).
     allow_list_rule: Option<usize>,
     /// The run's parsed lines (and glob answers).
@@ -877,13 +892,14 @@ impl<'a> Context<'a> {
         if d.by != By::Rule {
             return None;
         }
-        let r = self.image.rules.get(d.rule? as usize)?;
         let mut by_ref = self.by_ref.borrow_mut();
-        // The last applied rule of a (policy, at) pair answers.
         let by_ref = by_ref.get_or_insert_with(|| {
-            self.rules.iter().enumerate().map(|(i, a)| ((a.id, a.rule.origin.at.as_str()), i)).collect()
+            // The last applied rule of a (policy, at) pair answers.
+            let applied: ByRef =
+                self.rules.iter().enumerate().map(|(i, a)| ((a.id, a.rule.origin.at.as_str()), i)).collect();
+            self.image.rules.iter().map(|r| applied.get(&(r.policy.as_str(), r.at.as_str())).copied()).collect()
         });
-        by_ref.get(&(r.policy.as_str(), r.at.as_str())).copied()
+        by_ref.get(d.rule? as usize).copied().flatten()
     }
 
     fn classify(&self, probe: &Probe, at: &At, op: &Operation, aa: &AaAnswer) -> Option<u32> {

@@ -266,6 +266,9 @@ pub struct LineCache {
     /// File lines by `FileRule::key`, in number order, and the lines without a key.
     by_key: HashMap<u64, Vec<u32>, FixedState>,
     unkeyed: Vec<u32>,
+    /// One past the last line in `by_key` or `unkeyed`: lines parsed since that can match no path
+    /// (px lines naming a target's profiles are new in every target) leave paths' answers valid.
+    listed_end: u32,
     /// Paths asked about, numbered.
     paths: RefCell<HashMap<Box<str>, u32, FixedState>>,
     /// Per path number: the file lines matching it.
@@ -329,7 +332,7 @@ impl LineCache {
     /// parsed since the last question about the path are matched now: those of the path's keys
     /// and those without a key.
     fn matching(&self, path: &str, path_id: u32) -> std::cell::Ref<'_, [u32]> {
-        let all = self.parsed.len() as u32;
+        let all = self.listed_end;
         let stale = self.path_lines.borrow()[path_id as usize].upto < all;
         if stale {
             let mut path_lines = self.path_lines.borrow_mut();
@@ -373,10 +376,13 @@ impl LineCache {
         match &parsed {
             // Only the file that names the profile has such a line: its profiles keep them.
             Parsed::File(r) if r.names_profile() => {}
-            Parsed::File(r) => match r.key {
-                Some(k) => self.by_key.entry(k).or_default().push(id),
-                None => self.unkeyed.push(id),
-            },
+            Parsed::File(r) => {
+                match r.key {
+                    Some(k) => self.by_key.entry(k).or_default().push(id),
+                    None => self.unkeyed.push(id),
+                }
+                self.listed_end = id + 1;
+            }
             _ => {}
         }
         self.kinds.push(match &parsed {
