@@ -636,10 +636,13 @@ impl<'scope> DivergenceWorker<'scope> {
                 let (divergences, unanalysed) = match analyzer.analyze(job.target, &applied, &job.image, &job.profile) {
                     Ok(found) => {
                         // Rules L011/C003 already warn about are not repeated as D004.
-                        let kept = found.into_iter().filter(|(_, d)| {
-                            d.code != armorc_compiler::codes::Code::D004
-                                || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
-                        });
+                        let kept = found
+                            .into_iter()
+                            .filter(|(_, d)| {
+                                d.code != armorc_compiler::codes::Code::D004
+                                    || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
+                            })
+                            .map(|(number, _)| number);
                         (out.collected.add(kept), None)
                     }
                     Err(divergence::Unanalysed(e)) => (Vec::new(), Some(e)),
@@ -648,6 +651,9 @@ impl<'scope> DivergenceWorker<'scope> {
                 out.targets.push(AnalysedTarget { at: job.at, file });
                 out.busy += t.elapsed();
             }
+            let t = std::time::Instant::now();
+            out.collected.finish(analyzer);
+            out.busy += t.elapsed();
             out
         });
         DivergenceWorker { jobs, handle }

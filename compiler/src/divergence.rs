@@ -1198,27 +1198,29 @@ fn describe_query(q: &Query) -> String {
 /// Divergences of many targets, each distinct one kept once with the targets it occurs in.
 #[derive(Default)]
 pub struct Collected {
-    /// Distinct divergences in first-seen order.
+    /// Distinct divergences in first-seen order (once `finish` took them from the analyzer).
     pub items: Vec<Divergence>,
     /// Per number of the `Analyzer` that found them: the index in `items` (`u32::MAX`: not yet).
     by_number: Vec<u32>,
+    /// Per item: its number in the analyzer.
+    numbers: Vec<u32>,
     /// Per item: how many targets have it.
     pub targets: Vec<usize>,
 }
 
 impl Collected {
-    /// Add one target's divergences, with their numbers in the one `Analyzer` that found every
+    /// Add one target's divergences, by their numbers in the one `Analyzer` that found every
     /// divergence added here; returns their indexes into `items`.
-    pub fn add<'d>(&mut self, found: impl IntoIterator<Item = (u32, &'d Divergence)>) -> Vec<usize> {
+    pub fn add(&mut self, found: impl IntoIterator<Item = u32>) -> Vec<usize> {
         let mut ids = Vec::new();
-        for (number, d) in found {
+        for number in found {
             let n = number as usize;
             if self.by_number.len() <= n {
                 self.by_number.resize(n + 1, u32::MAX);
             }
             if self.by_number[n] == u32::MAX {
-                self.by_number[n] = self.items.len() as u32;
-                self.items.push(d.clone());
+                self.by_number[n] = self.numbers.len() as u32;
+                self.numbers.push(number);
                 self.targets.push(0);
             }
             let id = self.by_number[n] as usize;
@@ -1226,6 +1228,14 @@ impl Collected {
             ids.push(id);
         }
         ids
+    }
+
+    /// Takes the divergences added from the analyzer that found them (not copied: a large run
+    /// has tens of thousands).
+    pub fn finish(&mut self, analyzer: Analyzer) {
+        let mut all: Vec<Option<Divergence>> =
+            analyzer.texts.into_inner().distinct.items.into_iter().map(Some).collect();
+        self.items = self.numbers.iter().map(|&n| all[n as usize].take().expect("numbers are distinct")).collect();
     }
 
     /// One warning per (code, rule): the first divergence found for it, and in how many targets
