@@ -12,7 +12,7 @@
 # seconds of system time that no compiler change affects. OUT_PARENT=/tmp measures on the disk.
 #
 # Usage: benches/compile.sh [SEED]     (needs hyperfine: apt-get install -y hyperfine)
-#        RUNS=10 OUT_PARENT=/tmp CORES=0,1 benches/compile.sh 42
+#        RUNS=10 OUT_PARENT=/tmp CORES=0,1 COMMANDS=1 benches/compile.sh 42
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seed="${1:-42}"
@@ -22,7 +22,9 @@ bin="$PWD/target/release/armorc"
 work="$(mktemp -d)"
 out_dir="$(mktemp -d -p "${OUT_PARENT:-/dev/shm}")"
 trap 'rm -rf "$work" "$out_dir"' EXIT
-python3 benches/gen_compile.py "$work/in" --seed "$seed"
+# COMMANDS=1: every container has a `command`, so its Landlock plan applies and the divergence
+# analysis compares BPF-LSM with Landlock too (D010).
+python3 benches/gen_compile.py "$work/in" --seed "$seed" ${COMMANDS:+--commands}
 
 # One run first: it must succeed, and shows the figures.
 "$bin" compile "$work/in/policies" --workloads "$work/in/workloads" --target all -o "$out_dir/out" 2>"$work/stderr"

@@ -12,7 +12,10 @@ paths 22%, file directories 16%, process patterns 11%, file patterns 11%, protoc
 directories 2%, capabilities 0.5%; actions Audit 51%, Block 38%, Allow 11%; 12% of rules have a
 fromSource; recursive on 72% of file directories, ownerOnly on 20% of paths.
 
-Usage: gen_compile.py OUT [--seed N]
+With --commands every container has a `command` (armor-exec wraps it, so its Landlock plan applies
+and the divergence analysis compares BPF-LSM with Landlock too, D010).
+
+Usage: gen_compile.py OUT [--seed N] [--commands]
 """
 
 import os
@@ -138,6 +141,7 @@ def main():
         sys.exit(__doc__)
     out = args[0]
     seed = int(args[args.index("--seed") + 1]) if "--seed" in args else 42
+    commands = "--commands" in args
     rng = random.Random(seed)
     os.makedirs(os.path.join(out, "policies"), exist_ok=True)
     os.makedirs(os.path.join(out, "workloads"), exist_ok=True)
@@ -164,7 +168,10 @@ def main():
                 f"metadata:\n  name: app-{d}\n  namespace: {ns}\n"
                 "spec:\n  template:\n    metadata:\n"
                 f"      labels: {{app: app-{d}, tier: t{d % TIERS}}}\n"
-                "    spec:\n      containers:\n        - {name: main, image: app}\n        - {name: sidecar, image: proxy}\n"
+                "    spec:\n      containers:\n"
+                + ("        - {name: main, image: app, command: [/app]}\n        - {name: sidecar, image: proxy, command: [/proxy]}\n"
+                   if commands
+                   else "        - {name: main, image: app}\n        - {name: sidecar, image: proxy}\n")
             )
         with open(os.path.join(out, "workloads", f"{ns}.yaml"), "w") as f:
             f.write("---\n".join(workloads))

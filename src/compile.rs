@@ -92,12 +92,12 @@ pub struct Args {
     /// Print how long each phase took (to standard error).
     #[arg(long)]
     pub timings: bool,
-    /// Make every divergence between BPF-LSM and AppArmor (D001-D009, found with --target all)
-    /// an error: for clusters whose nodes use different enforcers.
+    /// Make every divergence between BPF-LSM and AppArmor or Landlock (D001-D010, found with
+    /// --target all) an error: for clusters whose nodes use different enforcers.
     #[arg(long)]
     pub deny_divergence: bool,
     /// Skip the divergence analysis of --target all (for clusters whose nodes all use one
-    /// enforcer): no D001-D009 warnings, no divergence.json, no divergence counts in index.json.
+    /// enforcer): no D001-D010 warnings, no divergence.json, no divergence counts in index.json.
     #[arg(long, conflicts_with = "deny_divergence")]
     pub no_divergence: bool,
     /// Also enforce every path rule as the kernel spells it in these images (repeatable,
@@ -332,7 +332,7 @@ fn compile(args: &Args) -> Result<Status, Stop> {
         let rules = divergence_findings.as_ref().map_or(0, Vec::len);
         let targets = built.divergent_targets;
         eprintln!(
-            "armorc compile: {} divergence(s) between BPF-LSM and AppArmor in {targets} of {} target(s), {rules} \
+            "armorc compile: {} divergence(s) between BPF-LSM and AppArmor or Landlock in {targets} of {} target(s), {rules} \
              rule warning(s){}",
             built.divergence_total,
             composition.targets.len(),
@@ -598,6 +598,9 @@ struct DivergenceJob<'a> {
     target: &'a Target,
     image: armorc_compiler::image::MapImage,
     profile: lower::apparmor::Profile,
+    /// Its Landlock plan and the rules K-warned there, where the plan applies (D010).
+    landlock:
+        Option<(armorc_compiler::landlock::Plan, Vec<(armorc_compiler::codes::Code, armorc_compiler::ir::Origin)>)>,
 }
 
 struct AnalysedTarget {
@@ -633,20 +636,25 @@ impl<'scope> DivergenceWorker<'scope> {
             for job in received {
                 let t = std::time::Instant::now();
                 let applied: Vec<&Policy> = job.target.policies.iter().map(|&i| &policies[i]).collect();
-                let (divergences, unanalysed) = match analyzer.analyze(job.target, &applied, &job.image, &job.profile) {
-                    Ok(found) => {
-                        // Rules L011/C003 already warn about are not repeated as D004.
-                        let kept = found
-                            .into_iter()
-                            .filter(|(_, d)| {
-                                d.code != armorc_compiler::codes::Code::D004
-                                    || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
-                            })
-                            .map(|(number, _)| number);
-                        (out.collected.add(kept), None)
-                    }
-                    Err(divergence::Unanalysed(e)) => (Vec::new(), Some(e)),
-                };
+                let landlock = job
+                    .landlock
+                    .as_ref()
+                    .map(|(plan, warned)| divergence::Landlock { plan, warned: warned.as_slice() });
+                let (divergences, unanalysed) =
+                    match analyzer.analyze(job.target, &applied, &job.image, &job.profile, landlock) {
+                        Ok(found) => {
+                            // Rules L011/C003 already warn about are not repeated as D004.
+                            let kept = found
+                                .into_iter()
+                                .filter(|(_, d)| {
+                                    d.code != armorc_compiler::codes::Code::D004
+                                        || !warned.contains(&(d.rule.file.clone(), d.rule.line, d.rule.column))
+                                })
+                                .map(|(number, _)| number);
+                            (out.collected.add(kept), None)
+                        }
+                        Err(divergence::Unanalysed(e)) => (Vec::new(), Some(e)),
+                    };
                 let file = DivergenceTarget { divergences, target: job.image.target.clone(), unanalysed };
                 out.targets.push(AnalysedTarget { at: job.at, file });
                 out.busy += t.elapsed();
@@ -798,6 +806,9 @@ fn build(
                 workload_kind: target.workload_kind.as_deref(),
             };
             let mut image = None;
+            // The target's profile and plan for the divergence analysis (sent once both are lowered).
+            let mut written = None;
+            let mut plan = None;
             if bpf {
                 let t = std::time::Instant::now();
                 let lowered = lower::bpf::lower_target(target, &applied);
@@ -832,15 +843,14 @@ fn build(
                 entry.apparmor = Some(path);
                 entry.apparmor_map = Some(map);
                 entry.apparmor_profile = Some(profile.name.clone());
-                if let (Some(worker), Some(image)) = (&divergence_worker, image.take()) {
-                    let written = lower::apparmor::Profile {
+                if divergence_worker.is_some() {
+                    written = Some(lower::apparmor::Profile {
                         name: profile.name.clone(),
                         file_name: String::new(),
                         text: std::mem::take(&mut profile.text),
                         lines: std::mem::take(&mut profile.lines),
                         map_json: String::new(),
-                    };
-                    worker.send(DivergenceJob { at, target, image, profile: written });
+                    });
                 }
                 profile_targets.push((target.clone(), profile.name));
                 built.profiles += 1;
@@ -849,6 +859,13 @@ fn build(
                 let t = std::time::Instant::now();
                 match lower::landlock::lower_target(target, &applied) {
                     Ok(lowered) => {
+                        // The plan applies to the host's commands and to containers armor-exec wraps.
+                        let applies = target.host || lower::landlock_patch::wrapped(target, workloads);
+                        if divergence_worker.is_some() && applies {
+                            let warned =
+                                lowered.findings.iter().filter_map(|f| Some((f.code, f.origin.clone()?))).collect();
+                            plan = Some((lowered.plan.clone(), warned));
+                        }
                         for f in lowered.findings {
                             if landlock_warned.insert((f.code, f.origin.clone().expect("K findings name their rule"))) {
                                 built.landlock_findings.push(f);
@@ -868,6 +885,9 @@ fn build(
                         break;
                     }
                 }
+            }
+            if let (Some(worker), Some(image), Some(profile)) = (&divergence_worker, image, written) {
+                worker.send(DivergenceJob { at, target, image, profile, landlock: plan });
             }
             index.push(entry);
         }
@@ -999,7 +1019,7 @@ struct IndexEntry<'a> {
     bpf: Option<String>,
     bpf_entries: Option<usize>,
     container: Option<&'a str>,
-    /// Divergences between BPF-LSM and AppArmor (with --target all; None if not analysed).
+    /// Divergences between BPF-LSM and AppArmor or Landlock (with --target all; None if not analysed).
     divergences: Option<usize>,
     enforcement: &'static str,
     host: bool,

@@ -19,7 +19,8 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// FILE is a compile output directory (or its divergence.json): list, per target, the rules
-    /// BPF-LSM and AppArmor decide differently, with both answers (D001-D009, docs/diagnostics.md).
+    /// BPF-LSM and AppArmor (or Landlock, where its plan applies) decide differently, with both
+    /// answers (D001-D010, docs/diagnostics.md).
     #[arg(long)]
     pub divergence: bool,
 }
@@ -144,8 +145,10 @@ fn explain_divergence(file: &serde_json::Value) -> Result<String, String> {
             let d = id.as_u64().and_then(|i| items.get(i as usize)).ok_or("a divergence index is out of range")?;
             let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
             let rule = &d["rule"];
+            // D010 compares BPF-LSM with Landlock, the other codes with AppArmor.
+            let other = if d["landlock"].is_string() { "Landlock" } else { "AppArmor" };
             out.push_str(&format!(
-                "  {} {}:{}:{} {} {}\n    {}: {}\n    BPF-LSM {}\n    AppArmor {}\n    suggestion: {}\n",
+                "  {} {}:{}:{} {} {}\n    {}: {}\n    BPF-LSM {}\n    {other} {}\n    suggestion: {}\n",
                 s("code"),
                 rule["file"].as_str().unwrap_or("-"),
                 rule["line"],
@@ -155,7 +158,7 @@ fn explain_divergence(file: &serde_json::Value) -> Result<String, String> {
                 s("why"),
                 s("operation"),
                 s("bpf"),
-                s("apparmor"),
+                s(&other.to_lowercase()),
                 s("suggestion"),
             ));
         }

@@ -3,7 +3,8 @@
 //! under it, a non-recursive Block directory under a recursive Allow, a fromSource network rule)
 //! prints one warning per shape naming both enforcers' answers and a summary line, records the
 //! count in index.json, refuses with --deny-divergence; `armorc explain --divergence OUT` lists
-//! them (snapshot).
+//! them (snapshot). Where a target's Landlock plan applies, BPF-LSM is compared with Landlock too
+//! (D010).
 #![allow(clippy::unwrap_used)] // tests may unwrap (Cargo.toml [workspace.lints])
 
 mod common;
@@ -53,7 +54,7 @@ fn one_warning_per_shape_with_both_answers() {
     assert!(warnings[0].contains("BPF-LSM denies") && warnings[0].contains("AppArmor allows"), "{}", warnings[0]);
     assert!(warnings[1].contains("BPF-LSM allows") && warnings[1].contains("AppArmor denies"), "{}", warnings[1]);
     assert!(
-        stderr.contains("armorc compile: 4 divergence(s) between BPF-LSM and AppArmor in 1 of 1 target(s)"),
+        stderr.contains("armorc compile: 4 divergence(s) between BPF-LSM and AppArmor or Landlock in 1 of 1 target(s)"),
         "{stderr}"
     );
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
@@ -125,4 +126,60 @@ fn no_divergence_skips_the_analysis_and_changes_nothing_else() {
         "--deny-divergence",
     ]);
     assert_eq!(both.status.code(), Some(2), "the two flags contradict each other");
+}
+
+/// D010: where the target's Landlock plan applies (a container with a `command`, which armor-exec
+/// wraps), an Allow under a Block directory is allowed by BPF-LSM and refused by Landlock's layer;
+/// a container the patches cannot wrap (K005) is not compared with Landlock.
+#[test]
+fn landlock_divergences_where_the_plan_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = "compiler/tests/fixtures/diagnostics-divergence/D010-fail.yaml";
+    let deploy = |command: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: demo}}\nspec:\n  template:\n    \
+             metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: nginx, image: nginx{command}}}]\n"
+        )
+    };
+    for (name, command, want) in [("wrapped", ", command: [nginx]", 1), ("unwrapped", "", 0)] {
+        let workloads = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&workloads, deploy(command)).unwrap();
+        let out = dir.path().join(name);
+        let run = armorc(&[
+            "compile",
+            policies,
+            "--workloads",
+            workloads.to_str().unwrap(),
+            "--target",
+            "all",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stderr}");
+        let d010: Vec<&str> = stderr.lines().filter(|l| l.contains(": warning[D010]")).collect();
+        assert_eq!(d010.len(), want, "{name}: {stderr}");
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+        let divergence: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("divergence.json")).unwrap()).unwrap();
+        let listed = divergence["targets"][0]["divergences"].as_array().unwrap().len();
+        assert_eq!(index["targets"][0]["divergences"], listed, "{name}");
+        if want == 0 {
+            assert!(stderr.contains("warning[K005]"), "{name}: {stderr}");
+            continue;
+        }
+        // On the Allow, with both answers and the Block's rule behind Landlock's refusal.
+        let w = d010[0];
+        assert!(w.starts_with(&format!("{policies}:14:")), "{w}");
+        assert!(w.contains("open /srv/data/motd: BPF-LSM allows"), "{w}");
+        assert!(
+            w.contains("Landlock denies (read_file of /srv/data/motd: layer deny read_file, rule KubeArmorPolicy/demo/block-data"),
+            "{w}"
+        );
+        let record = divergence["divergences"].as_array().unwrap().iter().find(|d| d["code"] == "D010").unwrap();
+        assert!(record.get("apparmor").is_none() && record["landlock"].is_string(), "{record}");
+        let explained = armorc(&["explain", "--divergence", out.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&explained.stdout);
+        assert!(text.contains("    Landlock denies (read_file of /srv/data/motd"), "{text}");
+    }
 }

@@ -112,6 +112,7 @@ codes! {
     (D007, Warning, "readOnly/ownerOnly do not cover unlink, rename, chmod, truncate in BPF-LSM"),
     (D008, Warning, "AppArmor names directories with a trailing slash: path rule misses mkdir/rmdir"),
     (D009, Warning, "pts-limited Block: AppArmor cannot see terminals"),
+    (D010, Warning, "BPF-LSM and Landlock decide an operation differently"),
     // Landlock (armorc compile --target landlock or all): what a plan cannot express
     (K001, Warning, "rule without a fixed path: not enforced by Landlock"),
     (K002, Warning, "rule condition Landlock cannot see: not enforced by Landlock"),

@@ -4,7 +4,10 @@
 //! classified by the shape of the rules behind it and reported once per rule (docs/semantics.md,
 //! "Where the enforcers diverge"); a disagreement no known shape explains is still reported (D001).
 //! One static check needs no query: a non-recursive directory under a recursive one, dead in
-//! BPF-LSM for its direct children (D005).
+//! BPF-LSM for its direct children (D005). Where the target's Landlock plan applies (a host, or a
+//! container armor-exec wraps), the same operations are also decided by the Landlock model
+//! (`model::landlock` on the plan) and each disagreement with BPF-LSM is reported once per rule
+//! (D010), except on rules the Landlock lowering already warns about (K001-K004).
 //!
 //! Disagreements that another diagnostic already reports or that come from fixed profile lines are
 //! left out: matchPatterns (L007), host capability rules (L017), unknown capability names (L002),
@@ -14,8 +17,10 @@ use crate::codes::Code;
 use crate::compose::{Enforcement, Target};
 use crate::image::MapImage;
 use crate::ir::{self, Action, RuleTarget as T};
+use crate::landlock::Plan;
 use crate::lower::apparmor::Profile as Written;
 use crate::model::apparmor::{self, glob::Glob, LineCache, PathLines, ProfileSet};
+use crate::model::landlock as ll;
 use crate::model::{By, Hook, Model, Op, Operation, Query};
 use foldhash::fast::FixedState;
 use std::cell::{OnceCell, RefCell};
@@ -35,8 +40,13 @@ pub struct Divergence {
     pub operation: String,
     /// BPF-LSM's answer and why (`denies (file_open: file posture block)`).
     pub bpf: String,
-    /// AppArmor's answer (`allows (in the target's profile)`).
-    pub apparmor: String,
+    /// AppArmor's answer (`allows (in the target's profile)`); none for a Landlock divergence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apparmor: Option<String>,
+    /// Landlock's answer (`denies (read_file of /etc/x: layer deny read_file, rule ...)`), for a
+    /// Landlock divergence (D010).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landlock: Option<String>,
     /// What makes them differ.
     pub why: String,
     pub suggestion: String,
@@ -47,11 +57,24 @@ pub struct Divergence {
 impl Divergence {
     /// The warning text: the shape, both answers, the suggested rewrite.
     pub fn message(&self) -> String {
+        let (other, answer) = match (&self.apparmor, &self.landlock) {
+            (_, Some(landlock)) => ("Landlock", landlock),
+            (Some(apparmor), None) => ("AppArmor", apparmor),
+            (None, None) => ("AppArmor", &String::new()),
+        };
         format!(
-            "{}: {}: BPF-LSM {}, AppArmor {}; suggestion: {}",
-            self.why, self.operation, self.bpf, self.apparmor, self.suggestion
+            "{}: {}: BPF-LSM {}, {other} {answer}; suggestion: {}",
+            self.why, self.operation, self.bpf, self.suggestion
         )
     }
+}
+
+/// A target's Landlock plan, for a target where it applies, and what its lowering warned about
+/// (K001-K004, with the rule: the divergences they explain are not reported again).
+#[derive(Clone, Copy)]
+pub struct Landlock<'a> {
+    pub plan: &'a Plan,
+    pub warned: &'a [(Code, ir::Origin)],
 }
 
 /// Why a target was not analysed (its profile could not be read back).
@@ -129,17 +152,24 @@ impl Analyzer {
     /// The divergences of one target, one per (code, rule), in rule order, each with its number in
     /// this analyzer (equal numbers, equal divergences). Audited and disabled targets have none
     /// (neither enforcer denies there). `profile` is the target's profile and `image` its map
-    /// image, both lowered from `policies` (the target's, in order).
+    /// image, both lowered from `policies` (the target's, in order); `landlock`: its Landlock plan,
+    /// where one applies.
     pub fn analyze(
         &mut self,
         target: &Target,
         policies: &[&ir::Policy],
         image: &MapImage,
         profile: &Written,
+        landlock: Option<Landlock>,
     ) -> Result<Vec<(u32, &Divergence)>, Unanalysed> {
-        let key = (target.policies.clone(), format!("{:?}{:?}", target.posture, target.enforcement), target.host);
+        let key = (
+            target.policies.clone(),
+            format!("{:?}{:?}", target.posture, target.enforcement),
+            target.host,
+            landlock.is_some(),
+        );
         if !self.results.contains_key(&key) {
-            let r = self.analyze_once(target, policies, image, profile);
+            let r = self.analyze_once(target, policies, image, profile, landlock);
             self.results.insert(key.clone(), r);
         }
         let items = &self.texts.get_mut().distinct.items;
@@ -165,6 +195,7 @@ impl Analyzer {
         policies: &[&ir::Policy],
         image: &MapImage,
         profile: &Written,
+        landlock: Option<Landlock>,
     ) -> Result<Vec<u32>, Unanalysed> {
         if target.enforcement != Enforcement::Enabled {
             return Ok(Vec::new());
@@ -237,6 +268,8 @@ impl Analyzer {
             lines: set.lines(),
             reported: RefCell::default(),
             texts: &self.texts,
+            landlock: landlock.map(|l| LandlockCx { model: ll::Model::new(l.plan), plan: l.plan, warned: l.warned }),
+            by_plan_rule: RefCell::new(None),
         };
         let mut found = Found::default();
         for d in dead_directories(&rules) {
@@ -256,7 +289,8 @@ impl Analyzer {
                 at = Some(At { profile, path, path_id, lines, root_lines: OnceCell::new() });
             }
             if let Some(at) = &at {
-                if let Some(number) = cx.compare(probe, at) {
+                let op = cx.model.decide_operation(q);
+                for number in [cx.compare(probe, at, &op), cx.compare_landlock(probe, &op)].into_iter().flatten() {
                     let texts = self.texts.borrow();
                     let d = &texts.distinct.items[number as usize];
                     found.add(number, d.code, &d.rule);
@@ -310,8 +344,9 @@ impl Patterns {
     }
 }
 
-/// (policies, posture and enforcement, host): what makes two targets' analyses equal.
-type TargetKey = (Vec<usize>, String, bool);
+/// (policies, posture and enforcement, host, Landlock applies): what makes two targets' analyses
+/// equal (the plan is lowered from the same policies).
+type TargetKey = (Vec<usize>, String, bool, bool);
 
 /// The probes of one path in one profile: the profile's lines matching the path are found once.
 struct At<'a> {
@@ -329,9 +364,10 @@ pub fn analyze(
     policies: &[&ir::Policy],
     image: &MapImage,
     profile: &Written,
+    landlock: Option<Landlock>,
 ) -> Result<Vec<Divergence>, Unanalysed> {
     Analyzer::default()
-        .analyze(target, policies, image, profile)
+        .analyze(target, policies, image, profile, landlock)
         .map(|found| found.into_iter().map(|(_, d)| d.clone()).collect())
 }
 
@@ -505,7 +541,8 @@ fn dead_directories(rules: &[Applied]) -> Vec<Divergence> {
                 policy: inner.id.to_string(),
                 operation: format!("a direct child such as {child}"),
                 bpf: format!("applies only {} (the remembered recursive directory decides first)", outer.describe()),
-                apparmor,
+                apparmor: Some(apparmor),
+                landlock: None,
                 why: format!("non-recursive directory {dir} lies under recursive directory {outer_dir}; {ignored_by}"),
                 suggestion,
                 related: Some((outer.rule.origin.clone(), format!("recursive directory {outer_dir}"))),
@@ -678,6 +715,16 @@ struct Context<'a> {
     scanned_rules: [Vec<usize>; 4],
     /// The run's divergences, and their numbers by what their texts are made of.
     texts: &'a RefCell<Texts>,
+    /// The Landlock model of the target's plan, where the plan applies.
+    landlock: Option<LandlockCx<'a>>,
+    /// Per rule of the plan's provenance: the applied rule it is (built when first needed).
+    by_plan_rule: RefCell<Option<Vec<Option<usize>>>>,
+}
+
+struct LandlockCx<'a> {
+    model: ll::Model<'a>,
+    plan: &'a Plan,
+    warned: &'a [(Code, ir::Origin)],
 }
 
 type ByRef<'a> = HashMap<(&'a str, &'a str), usize, FixedState>;
@@ -721,6 +768,14 @@ enum Profile {
     Sub,
     /// The root profile, where a process that starts as the source runs.
     RootStart,
+}
+
+/// The answer BPF-LSM's is compared with.
+#[derive(Clone, Copy)]
+enum Other<'x> {
+    AppArmor(&'x AaAnswer),
+    /// Landlock's answer and the applied rule behind it.
+    Landlock(&'x ll::Answer, Option<usize>),
 }
 
 impl AaAnswer {
@@ -768,9 +823,8 @@ impl<'a> Context<'a> {
 
     /// The number of the divergence `probe` shows in this target, if the enforcers disagree in a
     /// way not reported for this target yet.
-    fn compare(&self, probe: &Probe, at: &At<'a>) -> Option<u32> {
+    fn compare(&self, probe: &Probe, at: &At<'a>, op: &Operation) -> Option<u32> {
         let q = &probe.query;
-        let op = self.model.decide_operation(q);
         let bpf_allow = !op.decision.deny;
         let entered = !q.source.is_empty() && at.profile != self.root;
         let allow = self.apparmor(q, at.profile, at.path, &at.lines);
@@ -786,16 +840,88 @@ impl<'a> Context<'a> {
             if root.allow == bpf_allow {
                 return None;
             }
-            return probe.rule.and_then(|i| self.source_entrypoint(i, q, &op, &root));
+            return probe.rule.and_then(|i| self.source_entrypoint(i, q, op, &root));
         }
         let aa = AaAnswer { allow, profile: if entered { Profile::Sub } else { Profile::Root } };
         if !q.source.is_empty() && !entered {
             // The source never enters its sub-profile: every exec of it stays in the root profile.
             if let Some(i) = probe.rule.filter(|&i| self.rules[i].source().is_some()) {
-                return self.source_entrypoint(i, q, &op, &aa);
+                return self.source_entrypoint(i, q, op, &aa);
             }
         }
-        self.classify(probe, at, &op, &aa)
+        self.classify(probe, at, op, &aa)
+    }
+
+    /// The number of the divergence between BPF-LSM and Landlock `probe` shows (D010), where the
+    /// target's plan applies and the rules behind it are not K-warned.
+    fn compare_landlock(&self, probe: &Probe, op: &Operation) -> Option<u32> {
+        let landlock = self.landlock.as_ref()?;
+        let q = &probe.query;
+        let answer = landlock.model.decide(q);
+        if answer.deny == op.decision.deny {
+            return None;
+        }
+        // Host capability rules: BPF-LSM does not enforce them (L017).
+        if q.op == Op::Capable && self.target.host {
+            return None;
+        }
+        let blamed = answer.rule.and_then(|r| self.plan_rule(landlock.plan, r));
+        let subject = probe.rule.or_else(|| self.bpf_rule(op)).or(blamed).or(self.allow_list_rule)?;
+        // Explained by the rule's K warning: a rule left out of the plan (K001-K003), or, for a
+        // Block Landlock enforces (K004), the entry operations on its own path.
+        let entry =
+            matches!(q.op, Op::Unlink | Op::Rename | Op::Mkdir | Op::Rmdir | Op::Link | Op::Symlink | Op::Mknod);
+        let origin = &self.rules[subject].rule.origin;
+        if landlock.warned.iter().any(|(code, o)| o == origin && (*code != Code::K004 || entry)) {
+            return None;
+        }
+        let why = || {
+            let shape = match (answer.deny, blamed) {
+                (true, Some(_)) => "a Block's layer refuses the right whatever Allow BPF-LSM finds first",
+                (true, None) => "an allow-list layer of the plan does not grant it",
+                (false, _) => "no layer of the plan refuses what a BPF-LSM hook does",
+            };
+            let (refuses, allows) = if answer.deny { ("Landlock", "BPF-LSM") } else { ("BPF-LSM", "Landlock") };
+            format!("{refuses} refuses what {allows} allows: {shape}")
+        };
+        let suggestion = || {
+            "check both with `armorc query` (--enforcer landlock for the plan) and make the rules agree, or keep the \
+             workload off nodes where Landlock is the enforcer"
+                .to_string()
+        };
+        let related = blamed.filter(|&b| b != subject);
+        self.divergence(Code::D010, subject, q, op, Other::Landlock(&answer, blamed), why, suggestion, related)
+    }
+
+    /// The applied rule that plan rule `r` (the plan's provenance) is.
+    fn plan_rule(&self, plan: &Plan, r: u32) -> Option<usize> {
+        let mut by_plan_rule = self.by_plan_rule.borrow_mut();
+        let by_plan_rule = by_plan_rule
+            .get_or_insert_with(|| self.applied_rules(plan.rules.iter().map(|r| (r.policy.as_str(), r.at.as_str()))));
+        by_plan_rule.get(r as usize).copied().flatten()
+    }
+
+    /// Landlock's answer in words: `denies (read_file of /etc/x: layer deny read_file, rule ...)`.
+    fn describe_landlock(&self, a: &ll::Answer, blamed: Option<usize>) -> String {
+        if !a.deny {
+            return "allows (no layer refuses it)".to_string();
+        }
+        let plan = self.landlock.as_ref().map(|l| l.plan);
+        let what = match (a.right, a.net) {
+            (Some(right), _) => format!("{} of {}", right.name(), a.checked),
+            (None, Some(net)) => format!("{} ({})", net.name(), a.checked),
+            (None, None) => "the capability: dropped".to_string(),
+        };
+        let by = match (a.layer.and_then(|l| plan.and_then(|p| p.layers.get(l))), a.net) {
+            (Some(layer), _) => format!("layer {}", layer.name),
+            (None, Some(net)) => net.by().to_string(),
+            (None, None) => "the plan's capability drops".to_string(),
+        };
+        let rule = blamed.map_or(String::new(), |i| {
+            let r = self.rules[i];
+            format!(", rule {} {}", r.id, r.rule.origin.at)
+        });
+        format!("denies ({what}: {by}{rule})")
     }
 
     fn source_entrypoint(&self, i: usize, q: &Query, op: &Operation, aa: &AaAnswer) -> Option<u32> {
@@ -806,7 +932,7 @@ impl<'a> Context<'a> {
             i,
             q,
             op,
-            aa,
+            Other::AppArmor(aa),
             || {
                 format!(
                     "fromSource {source}: AppArmor applies the rule only to a process that exec'd {source} inside \
@@ -894,12 +1020,17 @@ impl<'a> Context<'a> {
         }
         let mut by_ref = self.by_ref.borrow_mut();
         let by_ref = by_ref.get_or_insert_with(|| {
-            // The last applied rule of a (policy, at) pair answers.
-            let applied: ByRef =
-                self.rules.iter().enumerate().map(|(i, a)| ((a.id, a.rule.origin.at.as_str()), i)).collect();
-            self.image.rules.iter().map(|r| applied.get(&(r.policy.as_str(), r.at.as_str())).copied()).collect()
+            self.applied_rules(self.image.rules.iter().map(|r| (r.policy.as_str(), r.at.as_str())))
         });
         by_ref.get(d.rule? as usize).copied().flatten()
+    }
+
+    /// For each rule of an artifact's provenance, by (policy, at): the applied rule it is (the
+    /// last applied rule of a pair answers).
+    fn applied_rules<'r>(&self, provenance: impl Iterator<Item = (&'r str, &'r str)>) -> Vec<Option<usize>> {
+        let applied: ByRef =
+            self.rules.iter().enumerate().map(|(i, a)| ((a.id, a.rule.origin.at.as_str()), i)).collect();
+        provenance.map(|key| applied.get(&key).copied()).collect()
     }
 
     fn classify(&self, probe: &Probe, at: &At, op: &Operation, aa: &AaAnswer) -> Option<u32> {
@@ -953,7 +1084,7 @@ impl<'a> Context<'a> {
                     format!("add `{parent}` (readOnly) to the file allow-list")
                 }
             };
-            return self.divergence(Code::D002, blame, q, op, aa, why, suggestion, None);
+            return self.divergence(Code::D002, blame, q, op, Other::AppArmor(aa), why, suggestion, None);
         }
         let decided = self.bpf_rule(op);
         if q.op == Op::Open && bpf_allow && !aa.allow {
@@ -963,7 +1094,7 @@ impl<'a> Context<'a> {
                     i,
                     q,
                     op,
-                    aa,
+                    Other::AppArmor(aa),
                     || {
                         "readOnly Block: BPF-LSM lets reads through, AppArmor allows only what another line allows \
                      (none under an allow-list)"
@@ -982,7 +1113,7 @@ impl<'a> Context<'a> {
                     i,
                     q,
                     op,
-                    aa,
+                    Other::AppArmor(aa),
                     || {
                         "readOnly/ownerOnly: BPF-LSM's unlink, rename, chmod and truncate hooks ignore them, AppArmor \
                      treats these as writes"
@@ -1007,7 +1138,7 @@ impl<'a> Context<'a> {
                     i,
                     q,
                     op,
-                    aa,
+                    Other::AppArmor(aa),
                     || format!("AppArmor names the directory {path} as `{path}/`, which the rule does not match"),
                     || {
                         format!(
@@ -1025,7 +1156,7 @@ impl<'a> Context<'a> {
                     i,
                     q,
                     op,
-                    aa,
+                    Other::AppArmor(aa),
                     || {
                         "a Block limited by `pts`: BPF-LSM denies only from a terminal, AppArmor cannot see terminals \
                      and denies from every task"
@@ -1052,7 +1183,7 @@ impl<'a> Context<'a> {
                     a,
                     q,
                     op,
-                    aa,
+                    Other::AppArmor(aa),
                     || {
                         format!(
                         "{:?} rule under {}: BPF-LSM applies only its first matching lookup and allows, AppArmor's \
@@ -1077,7 +1208,7 @@ impl<'a> Context<'a> {
             blame,
             q,
             op,
-            aa,
+            Other::AppArmor(aa),
             || "BPF-LSM and AppArmor decide this rule differently".to_string(),
             || {
                 "check both artifacts with `armorc explain` and rewrite the rule so both enforcers express it"
@@ -1097,7 +1228,7 @@ impl<'a> Context<'a> {
         i: usize,
         q: &Query,
         op: &Operation,
-        aa: &AaAnswer,
+        other: Other,
         why: impl FnOnce() -> String,
         suggestion: impl FnOnce() -> String,
         related: Option<usize>,
@@ -1126,8 +1257,20 @@ impl<'a> Context<'a> {
             q.capability,
             hooks | u32::from(op.decision.deny) << 31,
             number(self.bpf_rule(op)),
-            u32::from(aa.allow) | (aa.profile as u32) << 1,
-            number(related),
+            match other {
+                Other::AppArmor(aa) => u32::from(aa.allow) | (aa.profile as u32) << 1,
+                Other::Landlock(a, _) => {
+                    1 << 16
+                        | u32::from(a.deny)
+                        | a.right.map_or(0, |r| r as u32 + 1) << 1
+                        | a.net.map_or(0, |n| n as u32 + 1) << 6
+                        | u32::from(a.layer.is_some()) << 8
+                }
+            },
+            match other {
+                Other::AppArmor(_) => number(related),
+                Other::Landlock(_, blamed) => number(blamed),
+            },
         ];
         if let Some(&n) = self.texts.borrow().by_key.get(&key) {
             return Some(n);
@@ -1139,7 +1282,16 @@ impl<'a> Context<'a> {
             policy: a.id.to_string(),
             operation: describe_query(q),
             bpf: self.describe_bpf(op),
-            apparmor: format!("{} ({})", if aa.allow { "allows" } else { "denies" }, aa.label(q)),
+            apparmor: match other {
+                Other::AppArmor(aa) => {
+                    Some(format!("{} ({})", if aa.allow { "allows" } else { "denies" }, aa.label(q)))
+                }
+                Other::Landlock(..) => None,
+            },
+            landlock: match other {
+                Other::AppArmor(_) => None,
+                Other::Landlock(a, blamed) => Some(self.describe_landlock(a, blamed)),
+            },
             why: why(),
             suggestion: suggestion(),
             related: related.map(|b| {

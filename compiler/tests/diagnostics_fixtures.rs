@@ -12,8 +12,9 @@
 //! - C (composition), fixtures/diagnostics-compose: `check_source` (which must be clean), then
 //!   `compose` against the workload docs/diagnostics.md "Composition (C)" assumes (`DEPLOY`,
 //!   default options).
-//! - D (divergence), fixtures/diagnostics-divergence: as C, then both lowerings of every target
-//!   and `divergence::analyze`, as `armorc compile --target all` does. A first line
+//! - D (divergence), fixtures/diagnostics-divergence: as C, then the three lowerings of every
+//!   target and `divergence::analyze` (with the Landlock plan where it applies), as `armorc
+//!   compile --target all` does. A first line
 //!   `# compile: --default-posture P` sets the default posture.
 //! - K (Landlock), fixtures/diagnostics-landlock: as C, then `lower::landlock` of every target
 //!   and `lower::landlock_patch` over the plans, as `armorc compile --target landlock` does (same
@@ -30,6 +31,7 @@
 use armorc_compiler::codes::Code;
 use armorc_compiler::compose::{self, compose, ComposeOptions, Posture};
 use armorc_compiler::diag::Severity;
+use armorc_compiler::divergence::Landlock;
 use armorc_compiler::image_paths::{self, ImageFiles, Kind};
 use armorc_compiler::lower::{apparmor, bpf, landlock, landlock_patch};
 use armorc_compiler::workload::Workloads;
@@ -234,7 +236,12 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
                     let applied: Vec<_> = target.policies.iter().map(|&i| &checked.policies[i]).collect();
                     let image = bpf::lower_target(target, &applied);
                     let profile = apparmor::lower_target(target, &applied);
-                    let divergences = armorc_compiler::divergence::analyze(target, &applied, &image, &profile)
+                    // As compile: the Landlock plan where it applies (the host, a wrapped container).
+                    let lowered = landlock::lower_target(target, &applied).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let warned: Vec<_> = lowered.findings.iter().map(|f| (f.code, f.origin.clone().unwrap())).collect();
+                    let plan = (target.host || landlock_patch::wrapped(target, &workloads))
+                        .then_some(Landlock { plan: &lowered.plan, warned: &warned });
+                    let divergences = armorc_compiler::divergence::analyze(target, &applied, &image, &profile, plan)
                         .unwrap_or_else(|e| panic!("{name}: not analysed: {e:?}"));
                     found.extend(divergences.iter().map(|d| (d.code, d.message())));
                 }

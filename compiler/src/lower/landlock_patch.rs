@@ -59,9 +59,7 @@ pub fn patches(targets: &[(Target, Plan)], workloads: &Workloads, image: &str) -
     }
     let mut out = Patches::default();
     for ((ns, name, kind), plans) in by_workload {
-        let Some(workload) =
-            workloads.workloads.iter().find(|w| w.namespace_or_default() == ns && w.name == name && w.kind == kind)
-        else {
+        let Some(workload) = find_workload(workloads, ns, name, kind) else {
             continue;
         };
         let mut wrapped = Vec::new();
@@ -99,6 +97,24 @@ pub fn patches(targets: &[(Target, Plan)], workloads: &Workloads, image: &str) -
         out.files.push((format!("{base}_plans.yaml"), render_configmap(ns, name, kind, &configmap, &data)));
     }
     Ok(out)
+}
+
+/// The workload `(namespace, name, kind)` among `workloads`.
+fn find_workload<'w>(workloads: &'w Workloads, ns: &str, name: &str, kind: &str) -> Option<&'w Workload> {
+    workloads.workloads.iter().find(|w| w.namespace_or_default() == ns && w.name == name && w.kind == kind)
+}
+
+/// Whether armor-exec wraps the target's container in its pod, so that its plan applies there: the
+/// container has a `command` (K005 otherwise).
+pub fn wrapped(t: &Target, workloads: &Workloads) -> bool {
+    let (Some(ns), Some(workload), Some(kind), Some(container)) =
+        (&t.namespace, &t.workload, &t.workload_kind, &t.container)
+    else {
+        return false;
+    };
+    find_workload(workloads, ns, workload, kind)
+        .and_then(|w| w.containers.iter().find(|c| &c.name == container))
+        .is_some_and(|c| c.command.is_some())
 }
 
 /// Whether applying the plan restricts anything (armor-exec would otherwise run the command as is).
