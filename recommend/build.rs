@@ -28,6 +28,8 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     walk(&root, &mut files);
+    // An empty built-in library would only show later, as `recommend` finding no templates.
+    assert!(!files.is_empty(), "no template files under {} (unreadable or missing)", root.display());
     let mut code = String::from("pub static BUILTIN: &[(&str, &str)] = &[\n");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
