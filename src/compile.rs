@@ -862,9 +862,7 @@ fn build(
                         // The plan applies to the host's commands and to containers armor-exec wraps.
                         let applies = target.host || lower::landlock_patch::wrapped(target, workloads);
                         if divergence_worker.is_some() && applies {
-                            let warned =
-                                lowered.findings.iter().filter_map(|f| Some((f.code, f.origin.clone()?))).collect();
-                            plan = Some((lowered.plan.clone(), warned));
+                            plan = Some((lowered.plan.clone(), lowered.warned_rules()));
                         }
                         for f in lowered.findings {
                             if landlock_warned.insert((f.code, f.origin.clone().expect("K findings name their rule"))) {

@@ -57,10 +57,9 @@ pub struct Divergence {
 impl Divergence {
     /// The warning text: the shape, both answers, the suggested rewrite.
     pub fn message(&self) -> String {
-        let (other, answer) = match (&self.apparmor, &self.landlock) {
-            (_, Some(landlock)) => ("Landlock", landlock),
-            (Some(apparmor), None) => ("AppArmor", apparmor),
-            (None, None) => ("AppArmor", &String::new()),
+        let (other, answer) = match &self.landlock {
+            Some(landlock) => ("Landlock", landlock.as_str()),
+            None => ("AppArmor", self.apparmor.as_deref().unwrap_or_default()),
         };
         format!(
             "{}: {}: BPF-LSM {}, {other} {answer}; suggestion: {}",

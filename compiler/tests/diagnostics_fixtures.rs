@@ -238,7 +238,7 @@ fn run(code: Code, name: &str, bytes: &[u8]) -> Vec<(Code, String)> {
                     let profile = apparmor::lower_target(target, &applied);
                     // As compile: the Landlock plan where it applies (the host, a wrapped container).
                     let lowered = landlock::lower_target(target, &applied).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    let warned: Vec<_> = lowered.findings.iter().map(|f| (f.code, f.origin.clone().unwrap())).collect();
+                    let warned = lowered.warned_rules();
                     let plan = (target.host || landlock_patch::wrapped(target, &workloads))
                         .then_some(Landlock { plan: &lowered.plan, warned: &warned });
                     let divergences = armorc_compiler::divergence::analyze(target, &applied, &image, &profile, plan)

@@ -147,7 +147,7 @@ fn a_shared_analyzer_agrees_with_each_target_alone() {
         let image = bpf::lower_target(target, &applied);
         let profile = lowering.lower(target, &target.policies);
         let lowered = landlock::lower_target(target, &applied).unwrap();
-        let warned: Vec<_> = lowered.findings.iter().map(|f| (f.code, f.origin.clone().unwrap())).collect();
+        let warned = lowered.warned_rules();
         let plan = Some(divergence::Landlock { plan: &lowered.plan, warned: &warned });
         let shared: Vec<divergence::Divergence> = analyzer
             .analyze(target, &applied, &image, &profile, plan)

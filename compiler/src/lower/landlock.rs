@@ -62,6 +62,13 @@ pub struct Lowered {
     pub findings: Vec<Finding>,
 }
 
+impl Lowered {
+    /// Each warning's code and rule (what `divergence::Landlock::warned` takes).
+    pub fn warned_rules(&self) -> Vec<(Code, ir::Origin)> {
+        self.findings.iter().filter_map(|f| Some((f.code, f.origin.clone()?))).collect()
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     rules: Vec<RuleInfo>,
